@@ -1,0 +1,53 @@
+//! Chain specifications: `dev` (Alice alone) and `local` (Alice and Bob).
+//!
+//! Both take their genesis from the runtime's presets, so the runtime stays the single source
+//! of truth for genesis state; the node adds only names and token properties.
+
+use sc_service::{ChainType, Properties};
+use srwan_primitives::currency::{DECIMALS, SS58_FORMAT, SYMBOL};
+use srwan_runtime::{
+	genesis_config_presets::{DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET},
+	WASM_BINARY,
+};
+
+/// A chain spec of the srwan runtime, with no extensions.
+pub type ChainSpec = sc_service::GenericChainSpec;
+
+fn wasm_binary() -> Result<&'static [u8], String> {
+	WASM_BINARY.ok_or_else(|| {
+		"the runtime's wasm binary is missing: this node was built with SKIP_WASM_BUILD; \
+		 rebuild without it"
+			.to_string()
+	})
+}
+
+/// The token properties wallets read: SRW, 12 decimals, SS58 prefix 42.
+pub fn token_properties() -> Properties {
+	let mut properties = Properties::new();
+	properties.insert("tokenSymbol".into(), SYMBOL.into());
+	properties.insert("tokenDecimals".into(), DECIMALS.into());
+	properties.insert("ss58Format".into(), SS58_FORMAT.into());
+	properties
+}
+
+/// `--dev`: a single validator (Alice) that authors and finalizes on its own.
+pub fn development_chain_spec() -> Result<ChainSpec, String> {
+	Ok(ChainSpec::builder(wasm_binary()?, None)
+		.with_name("srwan development")
+		.with_id("srwan_dev")
+		.with_chain_type(ChainType::Development)
+		.with_genesis_config_preset_name(DEV_RUNTIME_PRESET)
+		.with_properties(token_properties())
+		.build())
+}
+
+/// `--chain local`: two validators, Alice and Bob; both are needed for GRANDPA finality.
+pub fn local_chain_spec() -> Result<ChainSpec, String> {
+	Ok(ChainSpec::builder(wasm_binary()?, None)
+		.with_name("srwan local testnet")
+		.with_id("srwan_local")
+		.with_chain_type(ChainType::Local)
+		.with_genesis_config_preset_name(LOCAL_TESTNET_RUNTIME_PRESET)
+		.with_properties(token_properties())
+		.build())
+}

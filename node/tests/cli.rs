@@ -1,0 +1,94 @@
+//! The `srwan-node` binary as an operator meets it: `--help`, chain specs, key tools and the
+//! hardware benchmark.
+
+use std::process::Command;
+
+fn node() -> Command {
+	Command::new(env!("CARGO_BIN_EXE_srwan-node"))
+}
+
+fn run_ok(args: &[&str]) -> String {
+	let out = node().args(args).output().expect("srwan-node runs");
+	assert!(
+		out.status.success(),
+		"srwan-node {args:?} failed: {}\n{}",
+		out.status,
+		String::from_utf8_lossy(&out.stderr)
+	);
+	String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn help_lists_the_standard_subcommands() {
+	let help = run_ok(&["--help"]);
+	for sub in [
+		"key",
+		"build-spec",
+		"export-chain-spec",
+		"check-block",
+		"export-blocks",
+		"import-blocks",
+		"purge-chain",
+		"revert",
+		"benchmark",
+	] {
+		assert!(help.contains(&format!("  {sub} ")), "--help lacks `{sub}`:\n{help}");
+	}
+	let bench = run_ok(&["benchmark", "--help"]);
+	for sub in ["pallet", "machine", "overhead", "storage", "block"] {
+		assert!(bench.contains(&format!("  {sub} ")), "benchmark --help lacks `{sub}`:\n{bench}");
+	}
+}
+
+fn chain_spec(chain: &str) -> serde_json::Value {
+	let json = run_ok(&["export-chain-spec", "--chain", chain]);
+	serde_json::from_str(&json).expect("chain spec is JSON")
+}
+
+#[test]
+fn chain_specs_carry_token_properties_and_authorities() {
+	let dev = chain_spec("dev");
+	assert_eq!(dev["properties"]["tokenSymbol"], "SRW");
+	assert_eq!(dev["properties"]["tokenDecimals"], 12);
+	assert_eq!(dev["properties"]["ss58Format"], 42);
+	assert_eq!(dev["chainType"], "Development");
+	assert_eq!(dev["genesis"]["runtimeGenesis"]["preset"], "development");
+
+	let local = chain_spec("local");
+	assert_eq!(local["chainType"], "Local");
+	assert_eq!(local["genesis"]["runtimeGenesis"]["preset"], "local_testnet");
+}
+
+#[test]
+fn unknown_chain_is_a_clear_error() {
+	let out = node().args(["export-chain-spec", "--chain", "/nonexistent/spec.json"]).output().unwrap();
+	assert!(!out.status.success());
+	let err = String::from_utf8_lossy(&out.stderr);
+	assert!(err.contains("/nonexistent/spec.json"), "error names the file: {err}");
+}
+
+#[test]
+fn node_key_peer_id_is_stable() {
+	let dir = tempfile::tempdir().unwrap();
+	let key = dir.path().join("node.key");
+	std::fs::write(&key, "0000000000000000000000000000000000000000000000000000000000000001")
+		.unwrap();
+	let peer = run_ok(&["key", "inspect-node-key", "--file", key.to_str().unwrap()]);
+	// docker/compose.yml and the README's bootnode rely on this peer id.
+	assert_eq!(peer.trim(), "12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp");
+}
+
+#[test]
+fn benchmark_machine_completes_with_allow_fail() {
+	let dir = tempfile::tempdir().unwrap();
+	let out = node()
+		.args(["benchmark", "machine", "--allow-fail", "--chain", "dev", "--base-path"])
+		.arg(dir.path())
+		.output()
+		.expect("srwan-node runs");
+	let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+	assert!(out.status.success(), "benchmark machine failed:\n{all}");
+	for row in ["CPU score", "Memory score", "Disk sequential writes", "Disk random writes"] {
+		assert!(all.contains(row), "the table lacks {row}:\n{all}");
+	}
+}

@@ -1,0 +1,338 @@
+//! The agent's configuration: one TOML file, overridable by command-line flags and
+//! environment variables (see `srwan-relay --help`).
+//!
+//! Every invalid value is reported as a [`ConfigError`] that names the offending key, so an
+//! operator can fix the file without reading code.
+
+use serde::Deserialize;
+use std::{
+	net::SocketAddr,
+	path::{Path, PathBuf},
+	time::Duration,
+};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+	/// The file could not be read.
+	#[error("cannot read config file {path}: {source}")]
+	Read {
+		/// The file.
+		path: PathBuf,
+		/// The I/O error.
+		source: std::io::Error,
+	},
+	/// The file is not valid TOML or does not match the schema.
+	#[error("invalid config file {path}: {message}")]
+	Parse {
+		/// The file.
+		path: PathBuf,
+		/// What the TOML parser said, with line and column.
+		message: String,
+	},
+	/// A value is out of range or inconsistent with another.
+	#[error("invalid value for `{key}`: {reason}")]
+	Invalid {
+		/// The key, in dotted TOML notation (`routing.min_gain_pct`).
+		key: String,
+		/// What is wrong with it.
+		reason: String,
+	},
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+	ConfigError::Invalid { key: key.to_string(), reason: reason.into() }
+}
+
+/// The whole configuration of one relay.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+	/// Where counters, keys and state are kept; must survive restarts.
+	pub data_dir: PathBuf,
+	/// UDP address the relay listens on for pulses and data packets.
+	#[serde(default = "default_listen")]
+	pub listen: SocketAddr,
+	/// Address of the dashboard (`/`, `/api/*`, `/metrics`, `/live`, `/ready`).
+	#[serde(default = "default_dashboard")]
+	pub dashboard: SocketAddr,
+	/// Number of data-plane worker threads (SO_REUSEPORT sockets).
+	#[serde(default = "default_workers")]
+	pub workers: usize,
+	/// Pulse and measurement settings.
+	#[serde(default)]
+	pub pulse: PulseConfig,
+	/// Path selection settings.
+	#[serde(default)]
+	pub routing: RoutingConfig,
+	/// Chain connection; absent = static group mode (no chain).
+	#[serde(default)]
+	pub chain: Option<ChainConfig>,
+	/// Static group members, used when there is no chain (tests, private deployments).
+	#[serde(default)]
+	pub peers: Vec<PeerConfig>,
+}
+
+/// Pulse settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PulseConfig {
+	/// Interval between pulses to every group member, in milliseconds (whitepaper: 10 s).
+	pub interval_ms: u64,
+	/// Interval between fast probes of active paths, in milliseconds.
+	pub fast_probe_ms: u64,
+	/// Number of pulses in the sliding window for loss and medians.
+	pub window: u32,
+}
+
+impl Default for PulseConfig {
+	fn default() -> Self {
+		Self { interval_ms: 10_000, fast_probe_ms: 100, window: 30 }
+	}
+}
+
+impl PulseConfig {
+	/// The pulse interval as a duration.
+	pub fn interval(&self) -> Duration {
+		Duration::from_millis(self.interval_ms)
+	}
+}
+
+/// Path selection settings (hysteresis against flapping).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+	/// Most intermediate relays on a path.
+	pub max_hops: u8,
+	/// An alternative must be better than direct by at least this percentage...
+	pub min_gain_pct: u32,
+	/// ...and by at least this many milliseconds...
+	pub min_gain_ms: u32,
+	/// ...for this many consecutive probes before traffic switches (and as many to revert).
+	pub sustain_probes: u32,
+	/// Consecutive lost fast probes on the active path that trigger an immediate failover.
+	pub failover_lost_probes: u32,
+}
+
+impl Default for RoutingConfig {
+	fn default() -> Self {
+		Self {
+			max_hops: 2,
+			min_gain_pct: 10,
+			min_gain_ms: 5,
+			sustain_probes: 3,
+			failover_lost_probes: 3,
+		}
+	}
+}
+
+/// Where the chain is.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+	/// WebSocket RPC endpoint of an srwan node, e.g. `ws://127.0.0.1:9944`.
+	pub url: String,
+}
+
+/// A static group member.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+	/// The peer's name (its account id once on chain).
+	pub id: String,
+	/// The peer's UDP address.
+	pub addr: SocketAddr,
+	/// The peer's ed25519 pulse key, hex (64 digits, optional `0x`).
+	pub pulse_key: String,
+}
+
+fn default_listen() -> SocketAddr {
+	SocketAddr::from(([0, 0, 0, 0], 7400))
+}
+fn default_dashboard() -> SocketAddr {
+	SocketAddr::from(([127, 0, 0, 1], 7480))
+}
+fn default_workers() -> usize {
+	1
+}
+
+impl Config {
+	/// Reads, parses and validates a configuration file.
+	pub fn load(path: &Path) -> Result<Self, ConfigError> {
+		let text = std::fs::read_to_string(path)
+			.map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+		Self::parse(&text, path)
+	}
+
+	/// Parses and validates configuration text; `origin` names it in errors.
+	pub fn parse(text: &str, origin: &Path) -> Result<Self, ConfigError> {
+		let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+			path: origin.to_path_buf(),
+			message: e.to_string().trim_end().to_string(),
+		})?;
+		config.validate()?;
+		Ok(config)
+	}
+
+	/// Checks ranges and consistency; the error names the first bad key.
+	pub fn validate(&self) -> Result<(), ConfigError> {
+		if self.data_dir.as_os_str().is_empty() {
+			return Err(invalid("data_dir", "must not be empty"));
+		}
+		if self.listen.port() == 0 {
+			return Err(invalid("listen", "port 0 is not allowed: peers must know the port"));
+		}
+		if !(1..=64).contains(&self.workers) {
+			return Err(invalid("workers", format!("{} is not in 1..=64", self.workers)));
+		}
+		if !(100..=600_000).contains(&self.pulse.interval_ms) {
+			return Err(invalid(
+				"pulse.interval_ms",
+				format!("{} is not in 100..=600000", self.pulse.interval_ms),
+			));
+		}
+		if !(10..=10_000).contains(&self.pulse.fast_probe_ms) {
+			return Err(invalid(
+				"pulse.fast_probe_ms",
+				format!("{} is not in 10..=10000", self.pulse.fast_probe_ms),
+			));
+		}
+		if !(4..=1_000).contains(&self.pulse.window) {
+			return Err(invalid("pulse.window", format!("{} is not in 4..=1000", self.pulse.window)));
+		}
+		if self.routing.max_hops > 4 {
+			return Err(invalid(
+				"routing.max_hops",
+				format!("{} is more than 4 intermediates", self.routing.max_hops),
+			));
+		}
+		if self.routing.min_gain_pct > 100 {
+			return Err(invalid(
+				"routing.min_gain_pct",
+				format!("{} is more than 100", self.routing.min_gain_pct),
+			));
+		}
+		if self.routing.sustain_probes == 0 {
+			return Err(invalid("routing.sustain_probes", "must be at least 1"));
+		}
+		if self.routing.failover_lost_probes == 0 {
+			return Err(invalid("routing.failover_lost_probes", "must be at least 1"));
+		}
+		if let Some(chain) = &self.chain {
+			if !(chain.url.starts_with("ws://") || chain.url.starts_with("wss://")) {
+				return Err(invalid("chain.url", format!("{:?} is not a ws:// or wss:// URL", chain.url)));
+			}
+		}
+		let mut seen = std::collections::BTreeSet::new();
+		for (i, peer) in self.peers.iter().enumerate() {
+			let key = |field: &str| format!("peers[{i}].{field}");
+			if peer.id.is_empty() {
+				return Err(invalid(&key("id"), "must not be empty"));
+			}
+			if !seen.insert(peer.id.as_str()) {
+				return Err(invalid(&key("id"), format!("{:?} appears twice", peer.id)));
+			}
+			if peer.addr.port() == 0 || peer.addr.ip().is_unspecified() {
+				return Err(invalid(&key("addr"), format!("{} is not a reachable address", peer.addr)));
+			}
+			parse_hex32(&peer.pulse_key).map_err(|reason| invalid(&key("pulse_key"), reason))?;
+		}
+		Ok(())
+	}
+}
+
+/// Parses 32 bytes of hex (an ed25519 public key), with or without `0x`.
+pub fn parse_hex32(text: &str) -> Result<[u8; 32], String> {
+	let digits = text.strip_prefix("0x").unwrap_or(text);
+	if digits.len() != 64 {
+		return Err(format!("expected 64 hex digits, got {}", digits.len()));
+	}
+	let mut out = [0u8; 32];
+	for (i, byte) in out.iter_mut().enumerate() {
+		let pair = digits.get(2 * i..2 * i + 2).ok_or("not ASCII hex")?;
+		*byte = u8::from_str_radix(pair, 16).map_err(|_| format!("{pair:?} is not hex"))?;
+	}
+	Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	const KEY: &str = "0x0101010101010101010101010101010101010101010101010101010101010101";
+
+	fn parse(text: &str) -> Result<Config, ConfigError> {
+		Config::parse(text, Path::new("test.toml"))
+	}
+
+	#[test]
+	fn minimal_config_takes_defaults() {
+		let config = parse("data_dir = \"/tmp/x\"").expect("minimal config is valid");
+		assert_eq!(config.listen.port(), 7400);
+		assert_eq!(config.pulse.interval(), Duration::from_secs(10));
+		assert_eq!(config.routing, RoutingConfig::default());
+		assert!(config.chain.is_none());
+	}
+
+	#[test]
+	fn example_file_in_repo_is_valid() {
+		let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/relay.toml");
+		let config = Config::load(&path).expect("the documented example must load");
+		assert_eq!(config.peers.len(), 2);
+	}
+
+	#[test]
+	fn errors_name_the_key() {
+		let cases = [
+			("data_dir = \"/x\"\nworkers = 0", "workers"),
+			("data_dir = \"/x\"\n[pulse]\ninterval_ms = 5", "pulse.interval_ms"),
+			("data_dir = \"/x\"\n[routing]\nmin_gain_pct = 101", "routing.min_gain_pct"),
+			("data_dir = \"/x\"\n[routing]\nsustain_probes = 0", "routing.sustain_probes"),
+			("data_dir = \"/x\"\n[chain]\nurl = \"http://a\"", "chain.url"),
+			(
+				&format!("data_dir = \"/x\"\n[[peers]]\nid = \"a\"\naddr = \"0.0.0.0:1\"\npulse_key = \"{KEY}\""),
+				"peers[0].addr",
+			),
+			(
+				"data_dir = \"/x\"\n[[peers]]\nid = \"a\"\naddr = \"10.0.0.1:1\"\npulse_key = \"zz\"",
+				"peers[0].pulse_key",
+			),
+		];
+		for (text, key) in cases {
+			match parse(text) {
+				Err(ConfigError::Invalid { key: got, .. }) => assert_eq!(got, key, "for {text}"),
+				other => panic!("expected an error naming {key}, got {other:?}"),
+			}
+		}
+	}
+
+	#[test]
+	fn duplicate_peer_is_rejected() {
+		let peer = format!("[[peers]]\nid = \"a\"\naddr = \"10.0.0.1:1\"\npulse_key = \"{KEY}\"\n");
+		let err = parse(&format!("data_dir = \"/x\"\n{peer}{peer}")).unwrap_err();
+		assert!(err.to_string().contains("peers[1].id"), "{err}");
+	}
+
+	#[test]
+	fn unknown_key_and_bad_syntax_are_parse_errors_with_location() {
+		let err = parse("data_dir = \"/x\"\nlisten_port = 3").unwrap_err();
+		assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+		assert!(err.to_string().contains("listen_port"), "{err}");
+		let err = parse("data_dir = ").unwrap_err();
+		assert!(err.to_string().contains("line 1"), "{err}");
+	}
+
+	#[test]
+	fn missing_file_is_a_read_error() {
+		let err = Config::load(Path::new("/nonexistent/srwan.toml")).unwrap_err();
+		assert!(matches!(err, ConfigError::Read { .. }));
+		assert!(err.to_string().contains("/nonexistent/srwan.toml"));
+	}
+
+	#[test]
+	fn hex_keys() {
+		assert_eq!(parse_hex32(KEY).map(|k| k[0]), Ok(1));
+		assert!(parse_hex32(&KEY[2..]).is_ok());
+		assert!(parse_hex32("0x01").is_err());
+	}
+}

@@ -1,0 +1,12 @@
+//! # srwan-relay
+//!
+//! The relay agent of srwan. It joins a group of relays, pulses its peers to measure one-way
+//! latency, keeps the group's live latency matrix, reroutes traffic around degraded Internet
+//! paths through other relays, forwards packets in a UDP segment-routing data plane, counts
+//! octets per peer and reports to the chain.
+//!
+//! This crate is a library (the sans-IO protocol core and the drivers) with a thin binary,
+//! `srwan-relay`. Today it holds the configuration; the protocol core, the UDP driver and
+//! the dashboard arrive with the relay-core issue.
+
+pub mod config;

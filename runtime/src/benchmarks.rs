@@ -1,0 +1,14 @@
+//! The runtime's benchmark list: `srwan-node benchmark pallet` and `scripts/bench.sh` read it.
+//! Each srwan pallet adds itself here when it lands.
+
+frame_benchmarking::define_benchmarks!(
+	[frame_benchmarking, BaselineBench::<Runtime>]
+	[frame_system, SystemBench::<Runtime>]
+	[pallet_balances, Balances]
+	[pallet_timestamp, Timestamp]
+	[pallet_sudo, Sudo]
+);
+
+pub use crate::{Balances, Runtime, Sudo, Timestamp};
+pub use frame_benchmarking::baseline::Pallet as BaselineBench;
+pub use frame_system_benchmarking::Pallet as SystemBench;

@@ -1,0 +1,70 @@
+//! The genesis presets and the author mapping, checked on the runtime as the node builds it.
+
+use codec::Encode;
+use frame_support::traits::FindAuthor;
+use sp_consensus_aura::{Slot, AURA_ENGINE_ID};
+use sp_keyring::Sr25519Keyring;
+use srwan_runtime::{
+	authorship::AuraAuthorAccount,
+	genesis_config_presets::{get_preset, preset_names, ENDOWMENT},
+	Runtime, RuntimeGenesisConfig,
+};
+
+fn externalities(preset: &str) -> sp_io::TestExternalities {
+	let json = get_preset(&preset.into()).expect("the preset exists");
+	let mut ext = sp_io::TestExternalities::new_empty();
+	ext.execute_with(|| {
+		frame_support::genesis_builder_helper::build_state::<RuntimeGenesisConfig>(json)
+			.expect("the preset builds a genesis state")
+	});
+	ext
+}
+
+#[test]
+fn runtime_lists_exactly_the_two_presets() {
+	let names: Vec<String> =
+		preset_names().into_iter().map(|n| String::from_utf8(n.to_vec()).unwrap()).collect();
+	assert_eq!(names, vec!["development", "local_testnet"]);
+	assert!(get_preset(&"nope".into()).is_none());
+}
+
+#[test]
+fn development_has_alice_alone() {
+	externalities("development").execute_with(|| {
+		let aura = pallet_aura::Authorities::<Runtime>::get();
+		assert_eq!(aura.len(), 1);
+		assert_eq!(pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(), 1);
+		let alice = Sr25519Keyring::Alice.to_account_id();
+		assert_eq!(pallet_balances::Pallet::<Runtime>::free_balance(&alice), ENDOWMENT);
+		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice));
+	});
+}
+
+#[test]
+fn local_testnet_has_exactly_alice_and_bob() {
+	externalities("local_testnet").execute_with(|| {
+		let aura: Vec<[u8; 32]> = pallet_aura::Authorities::<Runtime>::get()
+			.iter()
+			.map(|a| <[u8; 32]>::try_from(AsRef::<[u8]>::as_ref(a)).unwrap())
+			.collect();
+		assert_eq!(
+			aura,
+			vec![Sr25519Keyring::Alice.to_raw_public(), Sr25519Keyring::Bob.to_raw_public()]
+		);
+		assert_eq!(pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(), 2);
+	});
+}
+
+#[test]
+fn block_author_is_the_account_of_the_aura_authority() {
+	externalities("local_testnet").execute_with(|| {
+		// Aura picks authority `slot % n`: with Alice and Bob, even slots are Alice's.
+		for (slot, who) in [(10u64, Sr25519Keyring::Alice), (11, Sr25519Keyring::Bob)] {
+			let pre_digest = Slot::from(slot).encode();
+			let author =
+				AuraAuthorAccount::find_author([(AURA_ENGINE_ID, pre_digest.as_slice())]);
+			assert_eq!(author, Some(who.to_account_id()), "slot {slot}");
+		}
+		assert_eq!(AuraAuthorAccount::find_author([(*b"BABE", &[0u8; 8][..])]), None);
+	});
+}

@@ -1,0 +1,57 @@
+# Shared settings of srwan's scripts: one target dir, one profile, one feature set, so that
+# setup, tests, the demo and CI all reuse the same build (DESIGN.md "Build once").
+# Source it: `. "$(dirname "$0")/lib.sh"`.
+
+SRWAN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SRWAN_ROOT
+
+# A fixed target dir outside the clone, so a fresh clone on a warm machine builds incrementally.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/srwan-target}"
+# With the target dir outside the workspace, substrate-wasm-builder cannot find Cargo.lock.
+export WASM_BUILD_WORKSPACE_HINT="$SRWAN_ROOT"
+# Link Debian's OpenSSL instead of building it from source (minutes saved).
+export OPENSSL_NO_VENDOR=1
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# One profile and one feature set for clippy, tests, the node and e2e.
+SRWAN_PROFILE="${SRWAN_PROFILE:-release}"
+SRWAN_FEATURES="${SRWAN_FEATURES:-runtime-benchmarks}"
+export SRWAN_PROFILE SRWAN_FEATURES
+SRWAN_CARGO_ARGS=(--workspace --locked --profile "$SRWAN_PROFILE" --features "$SRWAN_FEATURES")
+
+# Where the binaries land.
+SRWAN_BIN_DIR="$CARGO_TARGET_DIR/$SRWAN_PROFILE"
+[ "$SRWAN_PROFILE" = "dev" ] && SRWAN_BIN_DIR="$CARGO_TARGET_DIR/debug"
+export SRWAN_BIN_DIR
+export SRWAN_NODE="$SRWAN_BIN_DIR/srwan-node"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Builds every binary of the workspace (node, relay, tools) with the shared settings.
+build_workspace() {
+	log "building the workspace (profile $SRWAN_PROFILE, features $SRWAN_FEATURES)"
+	cargo build "${SRWAN_CARGO_ARGS[@]}"
+}
+
+# Waits until the node's RPC at $1 (http://host:port) reports a finalized block >= $2.
+wait_finalized() {
+	local url="$1" want="$2" deadline=$((SECONDS + ${3:-120})) head
+	while [ $SECONDS -lt $deadline ]; do
+		head=$(curl -s -H 'Content-Type: application/json' \
+			-d '{"id":1,"jsonrpc":"2.0","method":"chain_getFinalizedHead","params":[]}' "$url" |
+			sed -n 's/.*"result":"\(0x[0-9a-f]*\)".*/\1/p')
+		if [ -n "$head" ]; then
+			local number
+			number=$(curl -s -H 'Content-Type: application/json' \
+				-d "{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"chain_getHeader\",\"params\":[\"$head\"]}" "$url" |
+				sed -n 's/.*"number":"\(0x[0-9a-f]*\)".*/\1/p')
+			if [ -n "$number" ] && [ $((number)) -ge "$want" ]; then
+				echo $((number))
+				return 0
+			fi
+		fi
+		sleep 1
+	done
+	return 1
+}

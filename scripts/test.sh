@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The test command: formatting, clippy, every workspace test (benchmarks run as tests), then
+# the e2e suite through polkadot.js against a node this script starts (and always stops).
+# One profile and one feature set throughout (scripts/lib.sh), so nothing compiles twice.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$SRWAN_ROOT"
+
+"$SRWAN_ROOT/scripts/setup.sh"
+
+started=$SECONDS
+step() { log "[$((SECONDS - started))s] $*"; }
+
+step "checking Cargo.lock: no rocksdb anywhere"
+if grep -q 'name = "librocksdb-sys"' Cargo.lock; then
+	die "librocksdb-sys is in Cargo.lock: some sc-* crate lost default-features = false"
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "clippy -D warnings (SKIP_WASM_BUILD=1)"
+SKIP_WASM_BUILD=1 cargo clippy "${SRWAN_CARGO_ARGS[@]}" --all-targets -- -D warnings
+
+step "building the workspace"
+build_workspace
+
+step "workspace tests (unit, integration, benchmarks as tests)"
+cargo test "${SRWAN_CARGO_ARGS[@]}" --all-targets
+
+step "e2e: polkadot.js against a fresh dev node"
+"$SRWAN_ROOT/e2e/run.sh"
+
+step "all tests passed"
