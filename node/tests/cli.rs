@@ -61,7 +61,8 @@ fn chain_specs_carry_token_properties_and_authorities() {
 
 #[test]
 fn unknown_chain_is_a_clear_error() {
-	let out = node().args(["export-chain-spec", "--chain", "/nonexistent/spec.json"]).output().unwrap();
+	let out =
+		node().args(["export-chain-spec", "--chain", "/nonexistent/spec.json"]).output().unwrap();
 	assert!(!out.status.success());
 	let err = String::from_utf8_lossy(&out.stderr);
 	assert!(err.contains("/nonexistent/spec.json"), "error names the file: {err}");
@@ -86,7 +87,8 @@ fn benchmark_machine_completes_with_allow_fail() {
 		.arg(dir.path())
 		.output()
 		.expect("srwan-node runs");
-	let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+	let all =
+		format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 	assert!(out.status.success(), "benchmark machine failed:\n{all}");
 	for row in ["CPU score", "Memory score", "Disk sequential writes", "Disk random writes"] {
 		assert!(all.contains(row), "the table lacks {row}:\n{all}");

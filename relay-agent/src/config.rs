@@ -15,7 +15,7 @@ use std::{
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
 	/// The file could not be read.
-	#[error("cannot read config file {path}: {source}")]
+	#[error("cannot read config file {path}")]
 	Read {
 		/// The file.
 		path: PathBuf,
@@ -198,7 +198,10 @@ impl Config {
 			));
 		}
 		if !(4..=1_000).contains(&self.pulse.window) {
-			return Err(invalid("pulse.window", format!("{} is not in 4..=1000", self.pulse.window)));
+			return Err(invalid(
+				"pulse.window",
+				format!("{} is not in 4..=1000", self.pulse.window),
+			));
 		}
 		if self.routing.max_hops > 4 {
 			return Err(invalid(
@@ -220,7 +223,10 @@ impl Config {
 		}
 		if let Some(chain) = &self.chain {
 			if !(chain.url.starts_with("ws://") || chain.url.starts_with("wss://")) {
-				return Err(invalid("chain.url", format!("{:?} is not a ws:// or wss:// URL", chain.url)));
+				return Err(invalid(
+					"chain.url",
+					format!("{:?} is not a ws:// or wss:// URL", chain.url),
+				));
 			}
 		}
 		let mut seen = std::collections::BTreeSet::new();
@@ -233,7 +239,10 @@ impl Config {
 				return Err(invalid(&key("id"), format!("{:?} appears twice", peer.id)));
 			}
 			if peer.addr.port() == 0 || peer.addr.ip().is_unspecified() {
-				return Err(invalid(&key("addr"), format!("{} is not a reachable address", peer.addr)));
+				return Err(invalid(
+					&key("addr"),
+					format!("{} is not a reachable address", peer.addr),
+				));
 			}
 			parse_hex32(&peer.pulse_key).map_err(|reason| invalid(&key("pulse_key"), reason))?;
 		}

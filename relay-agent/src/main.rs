@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use srwan_relay::config::Config;
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 /// srwan relay agent: measures one-way latency to its group, reroutes traffic around degraded
 /// Internet paths through other relays, forwards packets in a UDP segment-routing data plane
@@ -56,7 +56,18 @@ enum Command {
 	CheckConfig(Overrides),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+	match run(Cli::parse()) {
+		Ok(()) => ExitCode::SUCCESS,
+		Err(error) => {
+			// One readable line with the whole cause chain, not a backtrace.
+			eprintln!("error: {error:#}");
+			ExitCode::FAILURE
+		}
+	}
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
 	tracing_subscriber::fmt()
 		.with_env_filter(
 			tracing_subscriber::EnvFilter::try_from_default_env()
@@ -65,12 +76,20 @@ fn main() -> anyhow::Result<()> {
 		.with_writer(std::io::stderr)
 		.init();
 
-	match Cli::parse().command {
+	match cli.command {
 		Command::CheckConfig(overrides) => {
 			let config = overrides.load()?;
 			tracing::info!(file = %overrides.config.display(), "configuration is valid");
-			println!("{config:#?}");
-			Ok(())
-		},
+			print_stdout(&format!("{config:#?}\n"))
+		}
+	}
+}
+
+/// Writes to stdout; a closed pipe (`| head`) ends output quietly instead of panicking.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+	use std::io::Write;
+	match std::io::stdout().lock().write_all(text.as_bytes()) {
+		Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+		_ => Ok(()),
 	}
 }

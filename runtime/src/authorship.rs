@@ -16,7 +16,10 @@ impl FindAuthor<AccountId> for AuraAuthorAccount {
 	where
 		I: 'a + IntoIterator<Item = (ConsensusEngineId, &'a [u8])>,
 	{
-		let authority = pallet_aura::FindAccountFromAuthorIndex::<Runtime, pallet_aura::Pallet<Runtime>>::find_author(digests)?;
+		let authority = pallet_aura::FindAccountFromAuthorIndex::<
+			Runtime,
+			pallet_aura::Pallet<Runtime>,
+		>::find_author(digests)?;
 		let raw: &[u8] = authority.as_ref();
 		AccountId::try_from(raw).ok()
 	}

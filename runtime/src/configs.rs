@@ -133,4 +133,3 @@ impl pallet_authorship::Config for Runtime {
 	type FindAuthor = AuraAuthorAccount;
 	type EventHandler = ();
 }
-

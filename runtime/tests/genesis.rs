@@ -61,8 +61,7 @@ fn block_author_is_the_account_of_the_aura_authority() {
 		// Aura picks authority `slot % n`: with Alice and Bob, even slots are Alice's.
 		for (slot, who) in [(10u64, Sr25519Keyring::Alice), (11, Sr25519Keyring::Bob)] {
 			let pre_digest = Slot::from(slot).encode();
-			let author =
-				AuraAuthorAccount::find_author([(AURA_ENGINE_ID, pre_digest.as_slice())]);
+			let author = AuraAuthorAccount::find_author([(AURA_ENGINE_ID, pre_digest.as_slice())]);
 			assert_eq!(author, Some(who.to_account_id()), "slot {slot}");
 		}
 		assert_eq!(AuraAuthorAccount::find_author([(*b"BABE", &[0u8; 8][..])]), None);

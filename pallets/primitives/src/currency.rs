@@ -20,15 +20,6 @@ pub const MICRO_SRW: Balance = SRW / 1_000_000;
 /// Minimum balance an account must keep to exist: one thousandth of an SRW.
 pub const EXISTENTIAL_DEPOSIT: Balance = MILLI_SRW;
 
-#[cfg(test)]
-mod tests {
-	use super::*;
-
-	#[test]
-	fn units_are_consistent() {
-		assert_eq!(SRW, 1_000_000_000_000);
-		assert_eq!(MILLI_SRW * 1_000, SRW);
-		assert_eq!(MICRO_SRW * 1_000_000, SRW);
-		assert!(EXISTENTIAL_DEPOSIT > 0);
-	}
-}
+// The units must nest exactly; checked at compile time.
+const _: () = assert!(MILLI_SRW * 1_000 == SRW && MICRO_SRW * 1_000_000 == SRW);
+const _: () = assert!(EXISTENTIAL_DEPOSIT > 0);
