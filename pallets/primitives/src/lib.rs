@@ -6,4 +6,7 @@
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
+extern crate alloc;
+
 pub mod currency;
+pub mod routing;
