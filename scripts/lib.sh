@@ -28,10 +28,13 @@ export SRWAN_NODE="$SRWAN_BIN_DIR/srwan-node"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Builds every binary of the workspace (node, relay, tools) with the shared settings.
+# Builds every target of the workspace (node, relay, tests) with the shared settings.
+# `--all-targets` makes cargo resolve features with dev-dependencies included, exactly as
+# `cargo test` and clippy do: a plain `cargo build` would unify features differently and
+# rebuild large parts of the dependency tree between the two.
 build_workspace() {
 	log "building the workspace (profile $SRWAN_PROFILE, features $SRWAN_FEATURES)"
-	cargo build "${SRWAN_CARGO_ARGS[@]}"
+	cargo build "${SRWAN_CARGO_ARGS[@]}" --all-targets
 }
 
 # Waits until the node's RPC at $1 (http://host:port) reports a finalized block >= $2.

@@ -6,7 +6,8 @@
 //! octets per peer and reports to the chain.
 //!
 //! This crate is a library (the sans-IO protocol core and the drivers) with a thin binary,
-//! `srwan-relay`. Today it holds the configuration; the protocol core, the UDP driver and
-//! the dashboard arrive with the relay-core issue.
+//! `srwan-relay`: [`config`] loads and validates the TOML file; [`proto`] is the sans-IO core
+//! (wire formats, pulse measurement, path hysteresis); the UDP driver and dashboard build on it.
 
 pub mod config;
+pub mod proto;

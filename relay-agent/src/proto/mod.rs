@@ -1,0 +1,10 @@
+//! The sans-IO protocol core: wire formats and state machines with time passed in. Nothing
+//! here touches a socket or a clock, so every rule is testable exactly (and property-tested).
+//!
+//! - [`wire`]: byte layouts of pulses and data packets (see `docs/PROTOCOL.md`);
+//! - [`pulse`]: per-peer measurement (OWD median, RTT, jitter, loss) and replay protection;
+//! - [`hysteresis`]: when to leave the direct path for a detour and when to come back.
+
+pub mod hysteresis;
+pub mod pulse;
+pub mod wire;

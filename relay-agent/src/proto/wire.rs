@@ -1,0 +1,568 @@
+//! Wire formats of srwan's UDP datagrams. Every datagram starts with `version` and `type`;
+//! integers are big-endian; `docs/PROTOCOL.md` documents each layout byte by byte.
+//!
+//! Decoding never panics and never allocates: it checks lengths first and returns a
+//! [`WireError`] for anything malformed, so a hostile packet costs one comparison.
+
+use blake2::{
+	digest::{consts::U16, Mac},
+	Blake2sMac,
+};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+
+/// Protocol version carried in the first byte of every datagram.
+pub const VERSION: u8 = 1;
+
+/// A router's stable id (its account id on chain, or a configured name hashed to 32 bytes).
+pub type NodeId = [u8; 32];
+
+/// Kinds of datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum PacketType {
+	/// Signed measurement pulse between group members.
+	Pulse = 1,
+	/// Segment-routed data (or a fast probe of an active path).
+	Data = 16,
+}
+
+impl PacketType {
+	fn from_byte(byte: u8) -> Result<Self, WireError> {
+		match byte {
+			1 => Ok(Self::Pulse),
+			16 => Ok(Self::Data),
+			other => Err(WireError::UnknownType(other)),
+		}
+	}
+}
+
+/// Why a datagram was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+	/// Shorter than its layout requires.
+	#[error("datagram truncated: {got} bytes, need {need}")]
+	Truncated {
+		/// Bytes received.
+		got: usize,
+		/// Bytes the layout needs.
+		need: usize,
+	},
+	/// Longer than its layout allows (pulses have a fixed size).
+	#[error("datagram has {0} trailing bytes")]
+	TrailingBytes(usize),
+	/// A version this agent does not speak.
+	#[error("unsupported protocol version {0}")]
+	UnsupportedVersion(u8),
+	/// An unknown packet type.
+	#[error("unknown packet type {0}")]
+	UnknownType(u8),
+	/// The type byte is valid but not the one expected here.
+	#[error("unexpected packet type {0:?}")]
+	WrongType(PacketType),
+	/// Reserved bits or bytes are not zero.
+	#[error("reserved bits set")]
+	ReservedBits,
+	/// The signature does not verify under the sender's key.
+	#[error("bad signature")]
+	BadSignature,
+	/// The MAC does not verify under the flow's key.
+	#[error("bad MAC")]
+	BadMac,
+	/// The segment list is empty, too long, or `segments_left` points outside it.
+	#[error("bad segment list")]
+	BadSegments,
+	/// The output buffer is too small.
+	#[error("buffer too small: need {0} bytes")]
+	BufferTooSmall(usize),
+}
+
+/// Reads the version and type of any datagram.
+pub fn peek_type(datagram: &[u8]) -> Result<PacketType, WireError> {
+	let [version, ty, ..] = datagram else {
+		return Err(WireError::Truncated { got: datagram.len(), need: 2 });
+	};
+	if *version != VERSION {
+		return Err(WireError::UnsupportedVersion(*version));
+	}
+	PacketType::from_byte(*ty)
+}
+
+fn u64_at(buf: &[u8], at: usize) -> u64 {
+	let mut bytes = [0u8; 8];
+	if let Some(src) = buf.get(at..at + 8) {
+		bytes.copy_from_slice(src);
+	}
+	u64::from_be_bytes(bytes)
+}
+
+fn u32_at(buf: &[u8], at: usize) -> u32 {
+	let mut bytes = [0u8; 4];
+	if let Some(src) = buf.get(at..at + 4) {
+		bytes.copy_from_slice(src);
+	}
+	u32::from_be_bytes(bytes)
+}
+
+fn id_at(buf: &[u8], at: usize) -> NodeId {
+	let mut id = [0u8; 32];
+	if let Some(src) = buf.get(at..at + 32) {
+		id.copy_from_slice(src);
+	}
+	id
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pulse
+// ---------------------------------------------------------------------------------------------
+
+/// The peer's last pulse as this sender saw it, so the peer can compute RTT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Echo {
+	/// Sequence number of the peer's pulse.
+	pub seq: u64,
+	/// When it arrived, on the echoing sender's clock (ns since the unix epoch).
+	pub rx_time_ns: u64,
+}
+
+/// A measurement pulse (fixed size: [`Pulse::LEN`] bytes, signed with ed25519).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pulse {
+	/// Who sent it.
+	pub sender: NodeId,
+	/// Whom it is for: a pulse replayed towards another member does not verify there.
+	pub receiver: NodeId,
+	/// Sender's sequence number, strictly increasing within one `boot_time`.
+	pub seq: u64,
+	/// Sender's wall clock at sending, ns since the unix epoch.
+	pub send_time_ns: u64,
+	/// When the sender's agent started (unix seconds); a restart starts a new sequence.
+	pub boot_time: u64,
+	/// The receiver's last pulse as the sender saw it.
+	pub echo: Option<Echo>,
+}
+
+/// Domain separation for pulse signatures.
+const PULSE_DOMAIN: &[u8; 14] = b"srwan/pulse/v1";
+const PULSE_SIGNED_LEN: usize = 4 + 32 + 32 + 5 * 8;
+const FLAG_ECHO: u8 = 0b1;
+
+impl Pulse {
+	/// Encoded size: header 4, ids 64, five u64, signature 64.
+	pub const LEN: usize = PULSE_SIGNED_LEN + 64;
+
+	/// Encodes and signs into `out`; returns the datagram length.
+	pub fn encode(&self, key: &SigningKey, out: &mut [u8]) -> Result<usize, WireError> {
+		let out = out.get_mut(..Self::LEN).ok_or(WireError::BufferTooSmall(Self::LEN))?;
+		let echo = self.echo.unwrap_or(Echo { seq: 0, rx_time_ns: 0 });
+		out[0] = VERSION;
+		out[1] = PacketType::Pulse as u8;
+		out[2] = if self.echo.is_some() { FLAG_ECHO } else { 0 };
+		out[3] = 0;
+		out[4..36].copy_from_slice(&self.sender);
+		out[36..68].copy_from_slice(&self.receiver);
+		for (i, value) in [self.seq, self.send_time_ns, self.boot_time, echo.seq, echo.rx_time_ns]
+			.iter()
+			.enumerate()
+		{
+			out[68 + 8 * i..76 + 8 * i].copy_from_slice(&value.to_be_bytes());
+		}
+		let signature = key.sign(&signed_message(&out[..PULSE_SIGNED_LEN]));
+		out[PULSE_SIGNED_LEN..].copy_from_slice(&signature.to_bytes());
+		Ok(Self::LEN)
+	}
+
+	/// Decodes a pulse *without* checking its signature (the sender's key is looked up by
+	/// `sender` first); call [`Pulse::verify`] before trusting any field.
+	pub fn decode(datagram: &[u8]) -> Result<Self, WireError> {
+		match peek_type(datagram)? {
+			PacketType::Pulse => {}
+			other => return Err(WireError::WrongType(other)),
+		}
+		if datagram.len() < Self::LEN {
+			return Err(WireError::Truncated { got: datagram.len(), need: Self::LEN });
+		}
+		if datagram.len() > Self::LEN {
+			return Err(WireError::TrailingBytes(datagram.len() - Self::LEN));
+		}
+		let flags = datagram[2];
+		if flags & !FLAG_ECHO != 0 || datagram[3] != 0 {
+			return Err(WireError::ReservedBits);
+		}
+		let echo = (flags & FLAG_ECHO != 0)
+			.then(|| Echo { seq: u64_at(datagram, 92), rx_time_ns: u64_at(datagram, 100) });
+		Ok(Self {
+			sender: id_at(datagram, 4),
+			receiver: id_at(datagram, 36),
+			seq: u64_at(datagram, 68),
+			send_time_ns: u64_at(datagram, 76),
+			boot_time: u64_at(datagram, 84),
+			echo,
+		})
+	}
+
+	/// Checks a pulse datagram's signature under the sender's key.
+	pub fn verify(datagram: &[u8], key: &VerifyingKey) -> Result<(), WireError> {
+		if datagram.len() != Self::LEN {
+			return Err(WireError::Truncated { got: datagram.len(), need: Self::LEN });
+		}
+		let mut sig = [0u8; 64];
+		sig.copy_from_slice(&datagram[PULSE_SIGNED_LEN..]);
+		key.verify(&signed_message(&datagram[..PULSE_SIGNED_LEN]), &Signature::from_bytes(&sig))
+			.map_err(|_| WireError::BadSignature)
+	}
+}
+
+/// `PULSE_DOMAIN ‖ body`, on the stack.
+fn signed_message(body: &[u8]) -> [u8; PULSE_DOMAIN.len() + PULSE_SIGNED_LEN] {
+	let mut msg = [0u8; PULSE_DOMAIN.len() + PULSE_SIGNED_LEN];
+	msg[..PULSE_DOMAIN.len()].copy_from_slice(PULSE_DOMAIN);
+	let n = body.len().min(PULSE_SIGNED_LEN);
+	msg[PULSE_DOMAIN.len()..PULSE_DOMAIN.len() + n].copy_from_slice(&body[..n]);
+	msg
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data
+// ---------------------------------------------------------------------------------------------
+
+/// Most segments (routers after the ingress) a data packet may list.
+pub const MAX_SEGMENTS: usize = 8;
+/// Length of the MAC that ends every data packet.
+pub const MAC_LEN: usize = 16;
+/// A per-flow MAC key, agreed at flow setup.
+pub type FlowKey = [u8; 32];
+
+const DATA_FIXED_LEN: usize = 30;
+const FLAG_REVERSE: u8 = 0b01;
+const FLAG_PROBE: u8 = 0b10;
+
+/// The header of a segment-routed data packet.
+///
+/// `segments` lists the group-scoped member indices the packet visits after the ingress, the
+/// egress last; `segments_left` counts those still ahead. A relay that receives a packet must
+/// be `segments[len − segments_left]`; it decrements `segments_left` and forwards to the next
+/// one, or delivers when it reaches zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataHeader {
+	/// Reply traffic travelling egress → ingress (counted as `rev_octets`).
+	pub reverse: bool,
+	/// A fast probe of the path rather than user data.
+	pub probe: bool,
+	/// Segments still ahead, including the one receiving it.
+	pub segments_left: u8,
+	/// Number of valid entries in `segments`.
+	pub segment_count: u8,
+	/// The group the member indices refer to.
+	pub group: u32,
+	/// Flow id, set at flow setup.
+	pub flow: u64,
+	/// Metering epoch stamped by the sender; both ends of a link count the packet in it.
+	pub epoch: u32,
+	/// Sender's per-flow sequence number.
+	pub seq: u64,
+	/// Member indices; entries past `segment_count` are zero.
+	pub segments: [u16; MAX_SEGMENTS],
+}
+
+impl DataHeader {
+	/// Encoded header length (without payload and MAC).
+	pub fn len(&self) -> usize {
+		DATA_FIXED_LEN + 2 * usize::from(self.segment_count)
+	}
+
+	/// Whether the header lists no segments (never true of a valid header).
+	pub fn is_empty(&self) -> bool {
+		self.segment_count == 0
+	}
+
+	/// The segments as a slice.
+	pub fn segment_list(&self) -> &[u16] {
+		&self.segments[..usize::from(self.segment_count).min(MAX_SEGMENTS)]
+	}
+
+	/// The member that should be receiving the packet now, if any segment is left.
+	pub fn current_segment(&self) -> Option<u16> {
+		let count = usize::from(self.segment_count);
+		let left = usize::from(self.segments_left);
+		if left == 0 || left > count {
+			return None;
+		}
+		self.segments.get(count - left).copied()
+	}
+
+	fn check(&self) -> Result<(), WireError> {
+		let count = usize::from(self.segment_count);
+		if count == 0 || count > MAX_SEGMENTS || self.segments_left as usize > count {
+			return Err(WireError::BadSegments);
+		}
+		Ok(())
+	}
+}
+
+/// Writes a data packet (header, payload, MAC) into `out`; returns its length.
+pub fn encode_data(
+	header: &DataHeader,
+	payload: &[u8],
+	key: &FlowKey,
+	out: &mut [u8],
+) -> Result<usize, WireError> {
+	header.check()?;
+	let header_len = header.len();
+	let total = header_len + payload.len() + MAC_LEN;
+	let out = out.get_mut(..total).ok_or(WireError::BufferTooSmall(total))?;
+	out[0] = VERSION;
+	out[1] = PacketType::Data as u8;
+	out[2] = u8::from(header.reverse) * FLAG_REVERSE | u8::from(header.probe) * FLAG_PROBE;
+	out[3] = header.segments_left;
+	out[4] = header.segment_count;
+	out[5] = 0;
+	out[6..10].copy_from_slice(&header.group.to_be_bytes());
+	out[10..18].copy_from_slice(&header.flow.to_be_bytes());
+	out[18..22].copy_from_slice(&header.epoch.to_be_bytes());
+	out[22..30].copy_from_slice(&header.seq.to_be_bytes());
+	for (i, segment) in header.segment_list().iter().enumerate() {
+		out[30 + 2 * i..32 + 2 * i].copy_from_slice(&segment.to_be_bytes());
+	}
+	out[header_len..header_len + payload.len()].copy_from_slice(payload);
+	let mac = data_mac(key, &out[..total - MAC_LEN]);
+	out[total - MAC_LEN..].copy_from_slice(&mac);
+	Ok(total)
+}
+
+/// Parses a data packet's header; returns it and the payload's byte range. The MAC is not
+/// checked here (the flow key is looked up by `flow` first): call [`verify_data_mac`].
+pub fn decode_data(datagram: &[u8]) -> Result<(DataHeader, core::ops::Range<usize>), WireError> {
+	match peek_type(datagram)? {
+		PacketType::Data => {}
+		other => return Err(WireError::WrongType(other)),
+	}
+	let need = DATA_FIXED_LEN + MAC_LEN;
+	if datagram.len() < need {
+		return Err(WireError::Truncated { got: datagram.len(), need });
+	}
+	let flags = datagram[2];
+	if flags & !(FLAG_REVERSE | FLAG_PROBE) != 0 || datagram[5] != 0 {
+		return Err(WireError::ReservedBits);
+	}
+	let mut header = DataHeader {
+		reverse: flags & FLAG_REVERSE != 0,
+		probe: flags & FLAG_PROBE != 0,
+		segments_left: datagram[3],
+		segment_count: datagram[4],
+		group: u32_at(datagram, 6),
+		flow: u64_at(datagram, 10),
+		epoch: u32_at(datagram, 18),
+		seq: u64_at(datagram, 22),
+		segments: [0; MAX_SEGMENTS],
+	};
+	header.check()?;
+	let header_len = header.len();
+	if datagram.len() < header_len + MAC_LEN {
+		return Err(WireError::Truncated { got: datagram.len(), need: header_len + MAC_LEN });
+	}
+	for i in 0..usize::from(header.segment_count) {
+		header.segments[i] = u16::from_be_bytes([datagram[30 + 2 * i], datagram[31 + 2 * i]]);
+	}
+	Ok((header, header_len..datagram.len() - MAC_LEN))
+}
+
+/// Checks a data packet's MAC under its flow key.
+pub fn verify_data_mac(datagram: &[u8], key: &FlowKey) -> Result<(), WireError> {
+	let split = datagram
+		.len()
+		.checked_sub(MAC_LEN)
+		.ok_or(WireError::Truncated { got: datagram.len(), need: MAC_LEN })?;
+	let mut mac = keyed_mac(key);
+	update_skipping_segments_left(&mut mac, &datagram[..split]);
+	mac.verify_slice(&datagram[split..]).map_err(|_| WireError::BadMac)
+}
+
+/// Rewrites `segments_left` in place (forwarding); the MAC stays valid because it does not
+/// cover that byte.
+pub fn set_segments_left(datagram: &mut [u8], segments_left: u8) {
+	if let Some(byte) = datagram.get_mut(3) {
+		*byte = segments_left;
+	}
+}
+
+fn keyed_mac(key: &FlowKey) -> Blake2sMac<U16> {
+	<Blake2sMac<U16> as blake2::digest::KeyInit>::new(&(*key).into())
+}
+
+/// The MAC covers every byte before it except `segments_left`, which each hop rewrites.
+fn update_skipping_segments_left(mac: &mut Blake2sMac<U16>, covered: &[u8]) {
+	mac.update(covered.get(..3).unwrap_or(covered));
+	if covered.len() > 4 {
+		mac.update(&[0]);
+		mac.update(&covered[4..]);
+	}
+}
+
+fn data_mac(key: &FlowKey, covered: &[u8]) -> [u8; MAC_LEN] {
+	let mut mac = keyed_mac(key);
+	update_skipping_segments_left(&mut mac, covered);
+	mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use proptest::prelude::*;
+
+	fn key(seed: u8) -> SigningKey {
+		SigningKey::from_bytes(&[seed; 32])
+	}
+
+	fn pulse() -> Pulse {
+		Pulse {
+			sender: [1; 32],
+			receiver: [2; 32],
+			seq: 42,
+			send_time_ns: 1_700_000_000_123_456_789,
+			boot_time: 1_700_000_000,
+			echo: Some(Echo { seq: 41, rx_time_ns: 1_700_000_000_000_000_001 }),
+		}
+	}
+
+	fn header() -> DataHeader {
+		let mut segments = [0; MAX_SEGMENTS];
+		segments[..3].copy_from_slice(&[7, 3, 9]);
+		DataHeader {
+			reverse: false,
+			probe: false,
+			segments_left: 3,
+			segment_count: 3,
+			group: 5,
+			flow: 0xdead_beef,
+			epoch: 12,
+			seq: 99,
+			segments,
+		}
+	}
+
+	#[test]
+	fn pulse_round_trips_and_verifies() {
+		let mut buf = [0u8; 256];
+		let n = pulse().encode(&key(1), &mut buf).unwrap();
+		assert_eq!(n, Pulse::LEN);
+		assert!(Pulse::LEN <= 200, "whitepaper budget: pulses stay small");
+		assert_eq!(Pulse::decode(&buf[..n]).unwrap(), pulse());
+		Pulse::verify(&buf[..n], &key(1).verifying_key()).unwrap();
+		assert_eq!(Pulse::verify(&buf[..n], &key(2).verifying_key()), Err(WireError::BadSignature));
+		let no_echo = Pulse { echo: None, ..pulse() };
+		let n = no_echo.encode(&key(1), &mut buf).unwrap();
+		assert_eq!(Pulse::decode(&buf[..n]).unwrap(), no_echo);
+	}
+
+	#[test]
+	fn pulse_rejects_every_truncation_and_extension() {
+		let mut buf = [0u8; 256];
+		let n = pulse().encode(&key(1), &mut buf).unwrap();
+		for len in 0..n {
+			assert!(Pulse::decode(&buf[..len]).is_err(), "accepted {len} bytes");
+		}
+		assert_eq!(Pulse::decode(&buf[..n + 1]), Err(WireError::TrailingBytes(1)));
+		assert_eq!(
+			pulse().encode(&key(1), &mut [0u8; 10]),
+			Err(WireError::BufferTooSmall(Pulse::LEN))
+		);
+	}
+
+	#[test]
+	fn every_bit_flip_of_a_pulse_is_caught() {
+		let mut buf = [0u8; Pulse::LEN];
+		pulse().encode(&key(1), &mut buf).unwrap();
+		let vk = key(1).verifying_key();
+		for bit in 0..Pulse::LEN * 8 {
+			let mut flipped = buf;
+			flipped[bit / 8] ^= 1 << (bit % 8);
+			let rejected =
+				Pulse::decode(&flipped).is_err() || Pulse::verify(&flipped, &vk).is_err();
+			assert!(rejected, "bit {bit} flipped unnoticed");
+		}
+	}
+
+	#[test]
+	fn data_round_trips_and_forwarding_keeps_the_mac() {
+		let flow_key = [9u8; 32];
+		let mut buf = [0u8; 1500];
+		let payload = b"hello through the overlay";
+		let n = encode_data(&header(), payload, &flow_key, &mut buf).unwrap();
+		let (h, range) = decode_data(&buf[..n]).unwrap();
+		assert_eq!(h, header());
+		assert_eq!(&buf[range], payload);
+		assert_eq!(h.current_segment(), Some(7));
+		verify_data_mac(&buf[..n], &flow_key).unwrap();
+
+		set_segments_left(&mut buf[..n], 2);
+		let (h, _) = decode_data(&buf[..n]).unwrap();
+		assert_eq!(h.current_segment(), Some(3));
+		verify_data_mac(&buf[..n], &flow_key).unwrap();
+		assert_eq!(verify_data_mac(&buf[..n], &[8u8; 32]), Err(WireError::BadMac));
+	}
+
+	#[test]
+	fn every_bit_flip_of_a_data_packet_is_caught_except_segments_left() {
+		let flow_key = [9u8; 32];
+		let mut buf = [0u8; 128];
+		let n = encode_data(&header(), b"payload", &flow_key, &mut buf).unwrap();
+		for bit in 0..n * 8 {
+			if bit / 8 == 3 {
+				continue; // segments_left: rewritten by every hop, bounded by decode.
+			}
+			let mut flipped = buf;
+			flipped[bit / 8] ^= 1 << (bit % 8);
+			let rejected = decode_data(&flipped[..n]).is_err()
+				|| verify_data_mac(&flipped[..n], &flow_key).is_err();
+			assert!(rejected, "bit {bit} flipped unnoticed");
+		}
+	}
+
+	#[test]
+	fn bad_segment_lists_are_rejected() {
+		let mut buf = [0u8; 128];
+		let none = DataHeader { segment_count: 0, segments_left: 0, ..header() };
+		assert_eq!(encode_data(&none, b"", &[0; 32], &mut buf), Err(WireError::BadSegments));
+		let beyond = DataHeader { segments_left: 4, ..header() };
+		assert_eq!(encode_data(&beyond, b"", &[0; 32], &mut buf), Err(WireError::BadSegments));
+		let n = encode_data(&header(), b"", &[0; 32], &mut buf).unwrap();
+		buf[4] = MAX_SEGMENTS as u8 + 1;
+		assert_eq!(decode_data(&buf[..n]), Err(WireError::BadSegments));
+	}
+
+	proptest! {
+		#[test]
+		fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+			let _ = peek_type(&bytes);
+			let _ = Pulse::decode(&bytes);
+			let _ = decode_data(&bytes);
+			let _ = verify_data_mac(&bytes, &[0; 32]);
+			let _ = Pulse::verify(&bytes, &key(1).verifying_key());
+		}
+
+		#[test]
+		fn data_round_trips(
+			reverse: bool, probe: bool, group: u32, flow: u64, epoch: u32, seq: u64,
+			segments in proptest::collection::vec(any::<u16>(), 1..=MAX_SEGMENTS),
+			left_seed: u8,
+			payload in proptest::collection::vec(any::<u8>(), 0..1200),
+			flow_key: [u8; 32],
+		) {
+			let count = segments.len() as u8;
+			let mut list = [0u16; MAX_SEGMENTS];
+			list[..segments.len()].copy_from_slice(&segments);
+			let header = DataHeader {
+				reverse, probe, group, flow, epoch, seq,
+				segment_count: count,
+				segments_left: left_seed % (count + 1),
+				segments: list,
+			};
+			let mut buf = vec![0u8; 1500];
+			let n = encode_data(&header, &payload, &flow_key, &mut buf).unwrap();
+			let (decoded, range) = decode_data(&buf[..n]).unwrap();
+			prop_assert_eq!(decoded, header);
+			prop_assert_eq!(&buf[range], &payload[..]);
+			prop_assert!(verify_data_mac(&buf[..n], &flow_key).is_ok());
+		}
+	}
+}
