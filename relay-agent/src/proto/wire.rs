@@ -312,7 +312,7 @@ pub fn encode_data(
 	let out = out.get_mut(..total).ok_or(WireError::BufferTooSmall(total))?;
 	out[0] = VERSION;
 	out[1] = PacketType::Data as u8;
-	out[2] = u8::from(header.reverse) * FLAG_REVERSE | u8::from(header.probe) * FLAG_PROBE;
+	out[2] = (u8::from(header.reverse) * FLAG_REVERSE) | (u8::from(header.probe) * FLAG_PROBE);
 	out[3] = header.segments_left;
 	out[4] = header.segment_count;
 	out[5] = 0;
