@@ -146,6 +146,9 @@ const PULSE_DOMAIN: &[u8; 14] = b"srwan/pulse/v1";
 const PULSE_SIGNED_LEN: usize = 4 + 32 + 32 + 5 * 8;
 const FLAG_ECHO: u8 = 0b1;
 
+// DESIGN.md budget: a pulse stays within 200 bytes.
+const _: () = assert!(Pulse::LEN <= 200);
+
 impl Pulse {
 	/// Encoded size: header 4, ids 64, five u64, signature 64.
 	pub const LEN: usize = PULSE_SIGNED_LEN + 64;
@@ -445,7 +448,6 @@ mod tests {
 		let mut buf = [0u8; 256];
 		let n = pulse().encode(&key(1), &mut buf).unwrap();
 		assert_eq!(n, Pulse::LEN);
-		assert!(Pulse::LEN <= 200, "whitepaper budget: pulses stay small");
 		assert_eq!(Pulse::decode(&buf[..n]).unwrap(), pulse());
 		Pulse::verify(&buf[..n], &key(1).verifying_key()).unwrap();
 		assert_eq!(Pulse::verify(&buf[..n], &key(2).verifying_key()), Err(WireError::BadSignature));
