@@ -3,8 +3,10 @@
 //!
 //! - [`wire`]: byte layouts of pulses and data packets (see `docs/PROTOCOL.md`);
 //! - [`pulse`]: per-peer measurement (OWD median, RTT, jitter, loss) and replay protection;
-//! - [`hysteresis`]: when to leave the direct path for a detour and when to come back.
+//! - [`hysteresis`]: when to leave the direct path for a detour and when to come back;
+//! - [`matrix`]: the group's live latency matrix with expiry and the OWD/RTT cross-check.
 
 pub mod hysteresis;
+pub mod matrix;
 pub mod pulse;
 pub mod wire;
