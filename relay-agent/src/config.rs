@@ -252,16 +252,7 @@ impl Config {
 
 /// Parses 32 bytes of hex (an ed25519 public key), with or without `0x`.
 pub fn parse_hex32(text: &str) -> Result<[u8; 32], String> {
-	let digits = text.strip_prefix("0x").unwrap_or(text);
-	if digits.len() != 64 {
-		return Err(format!("expected 64 hex digits, got {}", digits.len()));
-	}
-	let mut out = [0u8; 32];
-	for (i, byte) in out.iter_mut().enumerate() {
-		let pair = digits.get(2 * i..2 * i + 2).ok_or("not ASCII hex")?;
-		*byte = u8::from_str_radix(pair, 16).map_err(|_| format!("{pair:?} is not hex"))?;
-	}
-	Ok(out)
+	crate::hex::decode32(text)
 }
 
 #[cfg(test)]

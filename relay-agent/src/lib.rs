@@ -10,4 +10,6 @@
 //! (wire formats, pulse measurement, path hysteresis); the UDP driver and dashboard build on it.
 
 pub mod config;
+pub mod hex;
 pub mod proto;
+pub mod store;

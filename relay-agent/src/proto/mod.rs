@@ -1,11 +1,13 @@
 //! The sans-IO protocol core: wire formats and state machines with time passed in. Nothing
 //! here touches a socket or a clock, so every rule is testable exactly (and property-tested).
 //!
+//! - [`counters`]: octets per (boot, epoch, peer), what a relay claims;
 //! - [`wire`]: byte layouts of pulses and data packets (see `docs/PROTOCOL.md`);
 //! - [`pulse`]: per-peer measurement (OWD median, RTT, jitter, loss) and replay protection;
 //! - [`hysteresis`]: when to leave the direct path for a detour and when to come back;
 //! - [`matrix`]: the group's live latency matrix with expiry and the OWD/RTT cross-check.
 
+pub mod counters;
 pub mod hysteresis;
 pub mod matrix;
 pub mod pulse;

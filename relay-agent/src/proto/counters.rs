@@ -1,0 +1,153 @@
+//! Octet counters per (boot, epoch, peer): what a relay claims payment for. The epoch is the
+//! one stamped in each data packet by its sender, so both ends of a link count a packet in
+//! the same epoch even when their views of the chain head differ.
+
+use super::wire::NodeId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Octets in and out on one link in one epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Octets {
+	/// Received from the peer.
+	pub in_octets: u64,
+	/// Sent to the peer.
+	pub out_octets: u64,
+}
+
+/// The key of a counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CounterKey {
+	/// The agent's boot time the octets were counted under.
+	pub boot_time: u64,
+	/// Metering epoch from the packets' headers.
+	pub epoch: u32,
+	/// The neighbour on the link.
+	pub peer: NodeId,
+}
+
+/// All unclaimed counters of this relay.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+	entries: BTreeMap<CounterKey, Octets>,
+	dirty: bool,
+}
+
+/// One row of the persisted form (JSON: keys must be strings, so ids are hex).
+#[derive(Serialize, Deserialize)]
+struct Row {
+	boot_time: u64,
+	epoch: u32,
+	peer: String,
+	#[serde(flatten)]
+	octets: Octets,
+}
+
+impl Counters {
+	/// Counts `octets` received from `peer` in `epoch`.
+	pub fn record_in(&mut self, boot_time: u64, epoch: u32, peer: NodeId, octets: u64) {
+		let entry = self.entries.entry(CounterKey { boot_time, epoch, peer }).or_default();
+		entry.in_octets = entry.in_octets.saturating_add(octets);
+		self.dirty = true;
+	}
+
+	/// Counts `octets` sent to `peer` in `epoch`.
+	pub fn record_out(&mut self, boot_time: u64, epoch: u32, peer: NodeId, octets: u64) {
+		let entry = self.entries.entry(CounterKey { boot_time, epoch, peer }).or_default();
+		entry.out_octets = entry.out_octets.saturating_add(octets);
+		self.dirty = true;
+	}
+
+	/// The counter of one link in one epoch.
+	pub fn get(&self, key: &CounterKey) -> Octets {
+		self.entries.get(key).copied().unwrap_or_default()
+	}
+
+	/// All counters.
+	pub fn iter(&self) -> impl Iterator<Item = (&CounterKey, &Octets)> {
+		self.entries.iter()
+	}
+
+	/// Totals over everything unclaimed.
+	pub fn totals(&self) -> Octets {
+		self.entries.values().fold(Octets::default(), |acc, o| Octets {
+			in_octets: acc.in_octets.saturating_add(o.in_octets),
+			out_octets: acc.out_octets.saturating_add(o.out_octets),
+		})
+	}
+
+	/// Drops the counters of `epoch` (all boots) once its claim is on chain.
+	pub fn mark_claimed(&mut self, epoch: u32) {
+		let before = self.entries.len();
+		self.entries.retain(|k, _| k.epoch != epoch);
+		self.dirty |= self.entries.len() != before;
+	}
+
+	/// Whether anything changed since the last [`Counters::take_dirty`].
+	pub fn take_dirty(&mut self) -> bool {
+		std::mem::take(&mut self.dirty)
+	}
+
+	/// The persisted form (JSON).
+	pub fn to_json(&self) -> Vec<u8> {
+		let rows: Vec<Row> = self
+			.entries
+			.iter()
+			.map(|(k, o)| Row {
+				boot_time: k.boot_time,
+				epoch: k.epoch,
+				peer: crate::hex::encode(&k.peer),
+				octets: *o,
+			})
+			.collect();
+		serde_json::to_vec_pretty(&rows).unwrap_or_default()
+	}
+
+	/// Reads the persisted form.
+	pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
+		let rows: Vec<Row> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+		let mut entries = BTreeMap::new();
+		for row in rows {
+			let peer = crate::hex::decode32(&row.peer)?;
+			entries.insert(
+				CounterKey { boot_time: row.boot_time, epoch: row.epoch, peer },
+				row.octets,
+			);
+		}
+		Ok(Self { entries, dirty: false })
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn counts_per_boot_epoch_and_peer_and_round_trips() {
+		let mut c = Counters::default();
+		c.record_in(1, 7, [1; 32], 100);
+		c.record_in(1, 7, [1; 32], 50);
+		c.record_out(1, 7, [2; 32], 30);
+		c.record_out(2, 8, [2; 32], 5);
+		assert_eq!(c.get(&CounterKey { boot_time: 1, epoch: 7, peer: [1; 32] }).in_octets, 150);
+		assert_eq!(c.totals(), Octets { in_octets: 150, out_octets: 35 });
+		assert!(c.take_dirty());
+		assert!(!c.take_dirty());
+
+		let back = Counters::from_json(&c.to_json()).unwrap();
+		assert_eq!(back.entries, c.entries);
+
+		c.mark_claimed(7);
+		assert_eq!(c.totals(), Octets { in_octets: 0, out_octets: 5 });
+		assert!(c.take_dirty());
+	}
+
+	#[test]
+	fn corrupt_files_are_errors_not_panics() {
+		assert!(Counters::from_json(b"not json").is_err());
+		assert!(Counters::from_json(
+			br#"[{"boot_time":1,"epoch":1,"peer":"zz","in_octets":1,"out_octets":1}]"#
+		)
+		.is_err());
+	}
+}

@@ -1,0 +1,116 @@
+//! Durable state in the data dir. Writes are atomic (temp file, fsync, rename, fsync of the
+//! directory), so a crash leaves either the old file or the new one, never a torn one.
+
+use crate::proto::counters::Counters;
+use std::{
+	fs::{self, File, OpenOptions},
+	io::{self, Write},
+	path::{Path, PathBuf},
+};
+
+/// File of unclaimed octet counters inside the data dir.
+pub const COUNTERS_FILE: &str = "counters.json";
+
+/// Why state could not be loaded or saved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+	/// Reading or writing failed.
+	#[error("{action} {path}: {source}")]
+	Io {
+		/// What was being done.
+		action: &'static str,
+		/// The file.
+		path: PathBuf,
+		/// The I/O error.
+		source: io::Error,
+	},
+	/// The file exists but is not ours or is corrupt; it is left untouched.
+	#[error("{path} is corrupt ({reason}); move it away to start from empty counters")]
+	Corrupt {
+		/// The file.
+		path: PathBuf,
+		/// What is wrong.
+		reason: String,
+	},
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+	move |source| StoreError::Io { action, path: path.to_path_buf(), source }
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+	let dir = path.parent().unwrap_or(Path::new("."));
+	fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
+	let tmp = path.with_extension("tmp");
+	{
+		let mut file = OpenOptions::new()
+			.write(true)
+			.create(true)
+			.truncate(true)
+			.open(&tmp)
+			.map_err(io_error("creating", &tmp))?;
+		file.write_all(bytes).map_err(io_error("writing", &tmp))?;
+		file.sync_all().map_err(io_error("syncing", &tmp))?;
+	}
+	fs::rename(&tmp, path).map_err(io_error("renaming into", path))?;
+	// The rename is durable only once the directory entry is.
+	File::open(dir).and_then(|d| d.sync_all()).map_err(io_error("syncing", dir))?;
+	Ok(())
+}
+
+/// Loads the counters from `data_dir`; a missing file means no counters yet.
+pub fn load_counters(data_dir: &Path) -> Result<Counters, StoreError> {
+	let path = data_dir.join(COUNTERS_FILE);
+	match fs::read(&path) {
+		Ok(bytes) => {
+			Counters::from_json(&bytes).map_err(|reason| StoreError::Corrupt { path, reason })
+		}
+		Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Counters::default()),
+		Err(source) => Err(StoreError::Io { action: "reading", path, source }),
+	}
+}
+
+/// Saves the counters to `data_dir` atomically.
+pub fn save_counters(data_dir: &Path, counters: &Counters) -> Result<(), StoreError> {
+	write_atomic(&data_dir.join(COUNTERS_FILE), &counters.to_json())
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn counters_survive_a_restart() {
+		let dir = tempfile::tempdir().unwrap();
+		assert_eq!(load_counters(dir.path()).unwrap(), Counters::default());
+		let mut counters = Counters::default();
+		counters.record_in(5, 1, [3; 32], 1234);
+		save_counters(dir.path(), &counters).unwrap();
+		let mut loaded = load_counters(dir.path()).unwrap();
+		loaded.take_dirty();
+		counters.take_dirty();
+		assert_eq!(loaded, counters);
+		assert!(!dir.path().join("counters.tmp").exists(), "no temp file left behind");
+	}
+
+	#[test]
+	fn a_corrupt_file_is_reported_and_kept() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join(COUNTERS_FILE);
+		fs::write(&path, b"{half a json").unwrap();
+		let err = load_counters(dir.path()).unwrap_err();
+		assert!(err.to_string().contains("corrupt"), "{err}");
+		assert_eq!(fs::read(&path).unwrap(), b"{half a json", "the evidence is not overwritten");
+	}
+
+	#[test]
+	fn an_interrupted_write_leaves_the_old_file() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join(COUNTERS_FILE);
+		write_atomic(&path, b"[]").unwrap();
+		// A crash after writing the temp file but before the rename:
+		fs::write(path.with_extension("tmp"), b"garbage").unwrap();
+		assert_eq!(load_counters(dir.path()).unwrap(), Counters::default());
+	}
+}
