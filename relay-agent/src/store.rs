@@ -34,7 +34,7 @@ pub enum StoreError {
 	},
 }
 
-fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
 	move |source| StoreError::Io { action, path: path.to_path_buf(), source }
 }
 
