@@ -3,6 +3,7 @@
 //!
 //! - [`counters`]: octets per (boot, epoch, peer), what a relay claims;
 //! - [`wire`]: byte layouts of pulses and data packets (see `docs/PROTOCOL.md`);
+//! - [`relay`]: the packet logic of one relay (pulses in and out, forwarding, encapsulation);
 //! - [`pulse`]: per-peer measurement (OWD median, RTT, jitter, loss) and replay protection;
 //! - [`hysteresis`]: when to leave the direct path for a detour and when to come back;
 //! - [`matrix`]: the group's live latency matrix with expiry and the OWD/RTT cross-check.
@@ -11,4 +12,5 @@ pub mod counters;
 pub mod hysteresis;
 pub mod matrix;
 pub mod pulse;
+pub mod relay;
 pub mod wire;

@@ -1,0 +1,609 @@
+//! The relay's packet logic, sans IO: what to do with each datagram (pulse, data), which
+//! pulses to send, how to encapsulate a client's payload. The driver owns sockets and clocks
+//! and acts on the returned [`Action`]s; nothing here allocates per packet.
+
+use super::{
+	counters::Counters,
+	matrix::LiveMatrix,
+	pulse::{PulseEngine, PulseReject},
+	wire::{
+		self, decode_data, encode_data, set_segments_left, verify_data_mac, DataHeader, FlowKey,
+		NodeId, PacketType, Pulse, WireError, MAX_SEGMENTS,
+	},
+};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::Serialize;
+use srwan_primitives::routing::MemberIndex;
+use std::{collections::HashMap, net::SocketAddr, ops::Range};
+
+/// A group member as the data plane needs it.
+#[derive(Clone, Debug)]
+pub struct Member {
+	/// Stable id.
+	pub id: NodeId,
+	/// UDP address for pulses and data.
+	pub addr: SocketAddr,
+	/// Key that signs its pulses.
+	pub pulse_key: VerifyingKey,
+}
+
+/// A flow this relay carries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flow {
+	/// Flow id (from the signed flow setup).
+	pub id: u64,
+	/// MAC key of its packets.
+	pub key: FlowKey,
+	/// Members from ingress to egress, both included.
+	pub path: Vec<MemberIndex>,
+	/// Where the egress delivers forward traffic (an allowed destination).
+	pub destination: SocketAddr,
+}
+
+/// Why a datagram was dropped; each has its own counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum DropReason {
+	/// Not a valid srwan datagram.
+	Malformed,
+	/// From an address or id that is not a group member.
+	UnknownSender,
+	/// Signature does not verify.
+	BadSignature,
+	/// Replayed or from a previous boot.
+	Replayed,
+	/// Addressed to another member.
+	NotForUs,
+	/// Data for a flow that was never set up here.
+	UnknownFlow,
+	/// MAC does not verify under the flow key.
+	BadMac,
+	/// This relay is not the packet's current segment.
+	NotOnPath,
+	/// The flow's path is unusable (empty, too long, foreign member).
+	BadPath,
+}
+
+/// What the driver should do with a datagram it handed in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+	/// Nothing more (a pulse was taken in).
+	Consumed,
+	/// Dropped, and counted.
+	Dropped(DropReason),
+	/// Send the (rewritten) datagram on to `to`.
+	Forward {
+		/// Next relay.
+		to: SocketAddr,
+	},
+	/// This relay is the last segment: deliver `payload` outside the overlay.
+	Deliver {
+		/// The flow.
+		flow: u64,
+		/// Reply traffic (deliver to the tunnel's client) or forward traffic (to the
+		/// destination).
+		reverse: bool,
+		/// Byte range of the payload inside the datagram.
+		payload: Range<usize>,
+	},
+}
+
+/// Counters of dropped datagrams.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DropStats {
+	counts: HashMap<DropReason, u64>,
+}
+
+impl DropStats {
+	fn count(&mut self, reason: DropReason) {
+		*self.counts.entry(reason).or_default() += 1;
+	}
+	/// How many datagrams were dropped for `reason`.
+	pub fn get(&self, reason: DropReason) -> u64 {
+		self.counts.get(&reason).copied().unwrap_or(0)
+	}
+	/// All counts.
+	pub fn iter(&self) -> impl Iterator<Item = (&DropReason, &u64)> {
+		self.counts.iter()
+	}
+}
+
+/// One relay's state.
+pub struct RelayCore {
+	key: SigningKey,
+	me: MemberIndex,
+	group: u32,
+	boot_time: u64,
+	epoch: u32,
+	members: Vec<Member>,
+	by_addr: HashMap<SocketAddr, MemberIndex>,
+	pulses: PulseEngine,
+	matrix: LiveMatrix,
+	counters: Counters,
+	flows: HashMap<u64, Flow>,
+	drops: DropStats,
+	next_seq: u64,
+}
+
+impl From<WireError> for DropReason {
+	fn from(e: WireError) -> Self {
+		match e {
+			WireError::BadSignature => Self::BadSignature,
+			WireError::BadMac => Self::BadMac,
+			_ => Self::Malformed,
+		}
+	}
+}
+
+impl From<PulseReject> for DropReason {
+	fn from(e: PulseReject) -> Self {
+		match e {
+			PulseReject::UnknownSender => Self::UnknownSender,
+			PulseReject::NotForUs => Self::NotForUs,
+			PulseReject::Replayed | PulseReject::StaleBoot => Self::Replayed,
+		}
+	}
+}
+
+/// Settings of a [`RelayCore`].
+pub struct CoreConfig {
+	/// The signing key of this relay's pulses.
+	pub key: SigningKey,
+	/// Group id the member indices refer to.
+	pub group: u32,
+	/// All members, this relay included; their order fixes the member indices.
+	pub members: Vec<Member>,
+	/// When this agent started (unix seconds).
+	pub boot_time: u64,
+	/// Pulses kept per peer.
+	pub window: usize,
+	/// Matrix entries older than this are ignored (ns).
+	pub stale_after_ns: u64,
+	/// Tolerance of the OWD/RTT cross-check (µs).
+	pub cross_check_tolerance_us: u64,
+	/// Counters restored from the data dir.
+	pub counters: Counters,
+}
+
+/// Why a [`RelayCore`] could not be built or a flow not installed.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+	/// The signing key's public half is not among the members.
+	#[error("this relay's pulse key is not a member of the group")]
+	NotAMember,
+	/// Two members share an address or id.
+	#[error("duplicate member {0}")]
+	DuplicateMember(String),
+	/// More members than member indices.
+	#[error("too many members")]
+	TooManyMembers,
+	/// The path is empty, too long, loops, or names a non-member.
+	#[error("invalid flow path")]
+	BadPath,
+}
+
+impl RelayCore {
+	/// Builds the core; fails if this relay is not in `members` or members repeat.
+	pub fn new(config: CoreConfig) -> Result<Self, CoreError> {
+		let public = config.key.verifying_key();
+		let me = config
+			.members
+			.iter()
+			.position(|m| m.pulse_key == public)
+			.ok_or(CoreError::NotAMember)?;
+		let me = MemberIndex::try_from(me).map_err(|_| CoreError::TooManyMembers)?;
+		let mut by_addr = HashMap::new();
+		let mut ids = std::collections::HashSet::new();
+		for (i, m) in config.members.iter().enumerate() {
+			let index = MemberIndex::try_from(i).map_err(|_| CoreError::TooManyMembers)?;
+			if by_addr.insert(m.addr, index).is_some() || !ids.insert(m.id) {
+				return Err(CoreError::DuplicateMember(crate::hex::encode(&m.id)));
+			}
+		}
+		let my_id = config.members[usize::from(me)].id;
+		let mut pulses = PulseEngine::new(my_id, config.boot_time, config.window);
+		for m in &config.members {
+			pulses.add_peer(m.id);
+		}
+		let matrix = LiveMatrix::new(
+			config.members.iter().map(|m| m.id).collect(),
+			config.stale_after_ns,
+			config.cross_check_tolerance_us,
+		);
+		Ok(Self {
+			key: config.key,
+			me,
+			group: config.group,
+			boot_time: config.boot_time,
+			epoch: 0,
+			members: config.members,
+			by_addr,
+			pulses,
+			matrix,
+			counters: config.counters,
+			flows: HashMap::new(),
+			drops: DropStats::default(),
+			next_seq: 0,
+		})
+	}
+
+	/// This relay's member index.
+	pub fn me(&self) -> MemberIndex {
+		self.me
+	}
+
+	/// The members.
+	pub fn members(&self) -> &[Member] {
+		&self.members
+	}
+
+	/// The live matrix.
+	pub fn matrix(&self) -> &LiveMatrix {
+		&self.matrix
+	}
+
+	/// The octet counters.
+	pub fn counters(&self) -> &Counters {
+		&self.counters
+	}
+
+	/// The octet counters, to persist or mark claimed.
+	pub fn counters_mut(&mut self) -> &mut Counters {
+		&mut self.counters
+	}
+
+	/// Dropped datagrams by reason.
+	pub fn drops(&self) -> &DropStats {
+		&self.drops
+	}
+
+	/// This agent's boot time.
+	pub fn boot_time(&self) -> u64 {
+		self.boot_time
+	}
+
+	/// Sets the metering epoch stamped into packets this relay originates.
+	pub fn set_epoch(&mut self, epoch: u32) {
+		self.epoch = epoch;
+	}
+
+	/// A flow by id.
+	pub fn flow(&self, id: u64) -> Option<&Flow> {
+		self.flows.get(&id)
+	}
+
+	/// Installs (or replaces) a flow after its setup was verified.
+	pub fn install_flow(&mut self, flow: Flow) -> Result<(), CoreError> {
+		let n = self.members.len();
+		let mut seen = std::collections::HashSet::new();
+		let valid = flow.path.len() >= 2
+			&& flow.path.len() <= MAX_SEGMENTS + 1
+			&& flow.path.iter().all(|m| usize::from(*m) < n && seen.insert(*m));
+		if !valid {
+			return Err(CoreError::BadPath);
+		}
+		self.flows.insert(flow.id, flow);
+		Ok(())
+	}
+
+	/// Writes the pulse for member `peer` at `now_ns` into `out`; returns where to send it
+	/// and its length.
+	pub fn pulse_for(
+		&mut self,
+		peer: MemberIndex,
+		now_ns: u64,
+		out: &mut [u8],
+	) -> Option<(SocketAddr, usize)> {
+		let member = self.members.get(usize::from(peer))?.clone();
+		let pulse = self.pulses.next_pulse(&member.id, now_ns)?;
+		let len = pulse.encode(&self.key, out).ok()?;
+		Some((member.addr, len))
+	}
+
+	/// Refreshes this relay's own inbound row of the matrix from its pulse statistics.
+	pub fn refresh_own_row(&mut self, now_ns: u64) {
+		for (index, member) in self.members.iter().enumerate() {
+			let Ok(from) = MemberIndex::try_from(index) else { continue };
+			if let Some(metrics) = self.pulses.metrics(&member.id) {
+				self.matrix.update(from, self.me, metrics, now_ns);
+			}
+		}
+		self.matrix.advance(now_ns);
+	}
+
+	/// Mutable access to the matrix (rows received from peers).
+	pub fn matrix_mut(&mut self) -> &mut LiveMatrix {
+		&mut self.matrix
+	}
+
+	/// Handles one datagram from `from`, received at `now_ns`. May rewrite `datagram` in place
+	/// (forwarding); never panics on any input.
+	pub fn on_datagram(&mut self, from: SocketAddr, datagram: &mut [u8], now_ns: u64) -> Action {
+		let action = match wire::peek_type(datagram) {
+			Err(_) => Err(DropReason::Malformed),
+			Ok(PacketType::Pulse) => self.on_pulse(datagram, now_ns),
+			Ok(PacketType::Data) => self.on_data(from, datagram),
+		};
+		action.unwrap_or_else(|reason| {
+			self.drops.count(reason);
+			Action::Dropped(reason)
+		})
+	}
+
+	fn on_pulse(&mut self, datagram: &[u8], now_ns: u64) -> Result<Action, DropReason> {
+		let pulse = Pulse::decode(datagram)?;
+		let sender =
+			self.members.iter().find(|m| m.id == pulse.sender).ok_or(DropReason::UnknownSender)?;
+		Pulse::verify(datagram, &sender.pulse_key)?;
+		self.pulses.on_pulse(&pulse, now_ns)?;
+		Ok(Action::Consumed)
+	}
+
+	fn on_data(&mut self, from: SocketAddr, datagram: &mut [u8]) -> Result<Action, DropReason> {
+		let (header, payload) = decode_data(datagram)?;
+		let flow = self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
+		verify_data_mac(datagram, &flow.key)?;
+		if header.group != self.group || header.current_segment() != Some(self.me) {
+			return Err(DropReason::NotOnPath);
+		}
+		let prev = *self.by_addr.get(&from).ok_or(DropReason::UnknownSender)?;
+		let prev_id = self.members[usize::from(prev)].id;
+		let len = datagram.len() as u64;
+		self.counters.record_in(self.boot_time, header.epoch, prev_id, len);
+
+		let left = header.segments_left - 1;
+		set_segments_left(datagram, left);
+		if left == 0 {
+			return Ok(Action::Deliver { flow: header.flow, reverse: header.reverse, payload });
+		}
+		let next_index = usize::from(header.segment_count - left);
+		let next = *header.segments.get(next_index).ok_or(DropReason::BadPath)?;
+		let next_member = self.members.get(usize::from(next)).ok_or(DropReason::BadPath)?;
+		self.counters.record_out(self.boot_time, header.epoch, next_member.id, len);
+		Ok(Action::Forward { to: next_member.addr })
+	}
+
+	/// Encapsulates a payload of flow `flow_id` at its ingress (forward) or egress (reverse,
+	/// `reverse = true`) into `out`; returns the first hop and the datagram length.
+	pub fn encapsulate(
+		&mut self,
+		flow_id: u64,
+		reverse: bool,
+		payload: &[u8],
+		out: &mut [u8],
+	) -> Result<(SocketAddr, usize), DropReason> {
+		let flow = self.flows.get(&flow_id).ok_or(DropReason::UnknownFlow)?;
+		let mut segments = [0u16; MAX_SEGMENTS];
+		let hops = flow.path.len().saturating_sub(1);
+		if hops == 0 || hops > MAX_SEGMENTS {
+			return Err(DropReason::BadPath);
+		}
+		let expected_origin = if reverse { flow.path.last() } else { flow.path.first() };
+		if expected_origin != Some(&self.me) {
+			return Err(DropReason::NotOnPath);
+		}
+		if reverse {
+			for (slot, member) in segments.iter_mut().zip(flow.path.iter().rev().skip(1)) {
+				*slot = *member;
+			}
+		} else {
+			for (slot, member) in segments.iter_mut().zip(flow.path.iter().skip(1)) {
+				*slot = *member;
+			}
+		}
+		self.next_seq = self.next_seq.wrapping_add(1);
+		let header = DataHeader {
+			reverse,
+			probe: false,
+			segments_left: hops as u8,
+			segment_count: hops as u8,
+			group: self.group,
+			flow: flow_id,
+			epoch: self.epoch,
+			seq: self.next_seq,
+			segments,
+		};
+		let key = flow.key;
+		let len = encode_data(&header, payload, &key, out)?;
+		let first = self.members.get(usize::from(segments[0])).ok_or(DropReason::BadPath)?;
+		self.counters.record_out(self.boot_time, self.epoch, first.id, len as u64);
+		Ok((first.addr, len))
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	const MS: u64 = 1_000_000;
+
+	fn addr(i: u8) -> SocketAddr {
+		SocketAddr::from(([127, 0, 0, 1], 7400 + u16::from(i)))
+	}
+
+	fn group(n: u8) -> Vec<RelayCore> {
+		let keys: Vec<SigningKey> = (0..n).map(|i| SigningKey::from_bytes(&[i + 1; 32])).collect();
+		let members: Vec<Member> = keys
+			.iter()
+			.enumerate()
+			.map(|(i, k)| Member {
+				id: [i as u8; 32],
+				addr: addr(i as u8),
+				pulse_key: k.verifying_key(),
+			})
+			.collect();
+		keys.into_iter()
+			.map(|key| {
+				RelayCore::new(CoreConfig {
+					key,
+					group: 1,
+					members: members.clone(),
+					boot_time: 1_000,
+					window: 16,
+					stale_after_ns: 60_000 * MS,
+					cross_check_tolerance_us: 5_000,
+					counters: Counters::default(),
+				})
+				.unwrap()
+			})
+			.collect()
+	}
+
+	fn flow(path: Vec<MemberIndex>) -> Flow {
+		Flow { id: 77, key: [5; 32], path, destination: SocketAddr::from(([127, 0, 0, 1], 9000)) }
+	}
+
+	#[test]
+	fn pulses_between_cores_build_the_matrix() {
+		let mut g = group(3);
+		let mut buf = [0u8; 256];
+		for round in 0..5u64 {
+			let t = round * 1_000 * MS;
+			for a in 0..3usize {
+				for b in 0..3u16 {
+					if a as u16 == b {
+						continue;
+					}
+					let (to, len) = g[a].pulse_for(b, t, &mut buf).unwrap();
+					assert_eq!(to, addr(b as u8));
+					let action =
+						g[usize::from(b)].on_datagram(addr(a as u8), &mut buf[..len], t + 10 * MS);
+					assert_eq!(action, Action::Consumed);
+				}
+			}
+		}
+		g[2].refresh_own_row(5_000 * MS);
+		let cell = g[2].matrix().cell(0, 2).unwrap();
+		assert_eq!(cell.metrics.owd_us, 10_000);
+		assert_eq!(cell.metrics.rtt_us, Some(20_000));
+	}
+
+	#[test]
+	fn forged_and_replayed_pulses_are_dropped_and_counted() {
+		let mut g = group(2);
+		let mut buf = [0u8; 256];
+		let (_, len) = g[0].pulse_for(1, 1, &mut buf).unwrap();
+		let mut copy = buf;
+		assert_eq!(g[1].on_datagram(addr(0), &mut buf[..len], 2), Action::Consumed);
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut copy[..len], 3),
+			Action::Dropped(DropReason::Replayed)
+		);
+		let (_, len) = g[0].pulse_for(1, 4, &mut buf).unwrap();
+		buf[80] ^= 1;
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut buf[..len], 5),
+			Action::Dropped(DropReason::BadSignature)
+		);
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut [1, 2, 3], 6),
+			Action::Dropped(DropReason::Malformed)
+		);
+		assert_eq!(g[1].drops().get(DropReason::Replayed), 1);
+		assert_eq!(g[1].drops().get(DropReason::BadSignature), 1);
+		assert_eq!(g[1].drops().get(DropReason::Malformed), 1);
+	}
+
+	#[test]
+	fn data_travels_the_segment_list_and_both_ends_count_it() {
+		let mut g = group(4);
+		for core in g.iter_mut() {
+			core.install_flow(flow(vec![0, 2, 1, 3])).unwrap();
+			core.set_epoch(9);
+		}
+		let mut buf = [0u8; 1500];
+		let (mut to, len) = g[0].encapsulate(77, false, b"ping", &mut buf).unwrap();
+		let mut from = addr(0);
+		let mut hops = vec![];
+		loop {
+			let index = usize::from(to.port() - 7400);
+			hops.push(index);
+			match g[index].on_datagram(from, &mut buf[..len], 0) {
+				Action::Forward { to: next } => {
+					from = to;
+					to = next;
+				}
+				Action::Deliver { flow, reverse, payload } => {
+					assert_eq!((flow, reverse), (77, false));
+					assert_eq!(&buf[payload], b"ping");
+					break;
+				}
+				other => panic!("unexpected {other:?}"),
+			}
+		}
+		assert_eq!(hops, vec![2, 1, 3]);
+		// Every link: sender's out == receiver's in, in the sender's epoch.
+		for (a, b) in [(0usize, 2usize), (2, 1), (1, 3)] {
+			let out = g[a]
+				.counters()
+				.get(&super::super::counters::CounterKey {
+					boot_time: 1_000,
+					epoch: 9,
+					peer: [b as u8; 32],
+				})
+				.out_octets;
+			let inn = g[b]
+				.counters()
+				.get(&super::super::counters::CounterKey {
+					boot_time: 1_000,
+					epoch: 9,
+					peer: [a as u8; 32],
+				})
+				.in_octets;
+			assert_eq!(out, len as u64);
+			assert_eq!(inn, len as u64);
+		}
+		// Replies go back along the reversed list.
+		let (to, _) = g[3].encapsulate(77, true, b"pong", &mut buf).unwrap();
+		assert_eq!(to, addr(1));
+	}
+
+	#[test]
+	fn data_off_path_unknown_or_tampered_is_dropped() {
+		let mut g = group(3);
+		for core in g.iter_mut() {
+			core.install_flow(flow(vec![0, 1, 2])).unwrap();
+		}
+		let mut buf = [0u8; 1500];
+		let (_, len) = g[0].encapsulate(77, false, b"x", &mut buf).unwrap();
+		let mut copy = buf;
+		assert_eq!(
+			g[2].on_datagram(addr(0), &mut copy[..len], 0),
+			Action::Dropped(DropReason::NotOnPath)
+		);
+		let mut copy = buf;
+		copy[len - 1] ^= 1;
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut copy[..len], 0),
+			Action::Dropped(DropReason::BadMac)
+		);
+		let mut copy = buf;
+		assert_eq!(
+			g[1].on_datagram(SocketAddr::from(([10, 9, 9, 9], 1)), &mut copy[..len], 0),
+			Action::Dropped(DropReason::UnknownSender)
+		);
+		g[1].flows.clear();
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut buf[..len], 0),
+			Action::Dropped(DropReason::UnknownFlow)
+		);
+		assert_eq!(g[1].install_flow(flow(vec![0, 1, 0])), Err(CoreError::BadPath));
+		assert_eq!(g[1].install_flow(flow(vec![0])), Err(CoreError::BadPath));
+	}
+
+	#[test]
+	fn a_relay_outside_the_group_cannot_start() {
+		let members = group(2).remove(0).members;
+		let stranger = SigningKey::from_bytes(&[99; 32]);
+		let result = RelayCore::new(CoreConfig {
+			key: stranger,
+			group: 1,
+			members,
+			boot_time: 1,
+			window: 8,
+			stale_after_ns: 1,
+			cross_check_tolerance_us: 1,
+			counters: Counters::default(),
+		});
+		assert!(matches!(result, Err(CoreError::NotAMember)));
+	}
+}
