@@ -5,10 +5,12 @@
 use super::{
 	counters::Counters,
 	matrix::LiveMatrix,
+	pulse::LinkMetrics,
 	pulse::{PulseEngine, PulseReject},
 	wire::{
-		self, decode_data, encode_data, set_segments_left, verify_data_mac, DataHeader, FlowKey,
-		NodeId, PacketType, Pulse, WireError, MAX_SEGMENTS,
+		self, decode_data, decode_row_header, encode_data, encode_row, row_entry,
+		set_segments_left, verify_data_mac, verify_row, DataHeader, FlowKey, NodeId, PacketType,
+		Pulse, RowEntry, RowHeader, WireError, MAX_ROW_ENTRIES, MAX_SEGMENTS,
 	},
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -122,6 +124,24 @@ pub struct RelayCore {
 	flows: HashMap<u64, Flow>,
 	drops: DropStats,
 	next_seq: u64,
+	/// Newest `(boot, seq)` of each member's rows, against replays.
+	row_newest: Vec<Option<(u64, u32)>>,
+	/// What we last told the group about each entry of our row.
+	row_sent: Vec<Option<LinkMetrics>>,
+	row_seq: u32,
+}
+
+/// Changes smaller than these are not worth a row update (quantization of deltas).
+const ROW_OWD_QUANTUM_US: u64 = 500;
+const ROW_RTT_QUANTUM_US: u64 = 500;
+const ROW_LOSS_QUANTUM_PPM: u64 = 1_000;
+
+fn row_changed(old: &LinkMetrics, new: &LinkMetrics) -> bool {
+	old.owd_us.abs_diff(new.owd_us) >= ROW_OWD_QUANTUM_US
+		|| u64::from(old.rtt_us.unwrap_or(u32::MAX))
+			.abs_diff(u64::from(new.rtt_us.unwrap_or(u32::MAX)))
+			>= ROW_RTT_QUANTUM_US
+		|| u64::from(old.loss_ppm).abs_diff(u64::from(new.loss_ppm)) >= ROW_LOSS_QUANTUM_PPM
 }
 
 impl From<WireError> for DropReason {
@@ -209,7 +229,11 @@ impl RelayCore {
 			config.stale_after_ns,
 			config.cross_check_tolerance_us,
 		);
+		let n = config.members.len();
 		Ok(Self {
+			row_newest: vec![None; n],
+			row_sent: vec![None; n],
+			row_seq: 0,
 			key: config.key,
 			me,
 			group: config.group,
@@ -321,6 +345,7 @@ impl RelayCore {
 		let action = match wire::peek_type(datagram) {
 			Err(_) => Err(DropReason::Malformed),
 			Ok(PacketType::Pulse) => self.on_pulse(datagram, now_ns),
+			Ok(PacketType::Row) => self.on_row(datagram, now_ns),
 			Ok(PacketType::Data) => self.on_data(from, datagram),
 		};
 		action.unwrap_or_else(|reason| {
@@ -336,6 +361,73 @@ impl RelayCore {
 		Pulse::verify(datagram, &sender.pulse_key)?;
 		self.pulses.on_pulse(&pulse, now_ns)?;
 		Ok(Action::Consumed)
+	}
+
+	fn on_row(&mut self, datagram: &[u8], now_ns: u64) -> Result<Action, DropReason> {
+		let (header, count) = decode_row_header(datagram)?;
+		let sender = self
+			.members
+			.iter()
+			.position(|m| m.id == header.sender)
+			.ok_or(DropReason::UnknownSender)?;
+		verify_row(datagram, &self.members[sender].pulse_key)?;
+		let newest = &mut self.row_newest[sender];
+		if newest.is_some_and(|seen| (header.boot_time, header.seq) <= seen) {
+			return Err(DropReason::Replayed);
+		}
+		*newest = Some((header.boot_time, header.seq));
+		let to = MemberIndex::try_from(sender).map_err(|_| DropReason::Malformed)?;
+		for i in 0..count {
+			let Some(entry) = row_entry(datagram, i) else { break };
+			let metrics = LinkMetrics {
+				owd_us: i64::from(entry.owd_us),
+				rtt_us: (entry.rtt_us != u32::MAX).then_some(entry.rtt_us),
+				jitter_us: entry.jitter_us,
+				loss_ppm: entry.loss_ppm,
+				samples: 0,
+			};
+			self.matrix.update(entry.member, to, metrics, now_ns);
+		}
+		Ok(Action::Consumed)
+	}
+
+	/// Writes this relay's next row datagram into `out`: the entries that changed by more
+	/// than a quantum since last sent, or every entry when `full`. `None` when nothing is worth
+	/// sending. The same datagram goes to every member.
+	pub fn next_row(&mut self, full: bool, out: &mut [u8]) -> Option<usize> {
+		let mut entries = [RowEntry { member: 0, owd_us: 0, rtt_us: 0, jitter_us: 0, loss_ppm: 0 };
+			MAX_ROW_ENTRIES];
+		let mut count = 0;
+		for (index, member) in self.members.iter().enumerate() {
+			if count == MAX_ROW_ENTRIES {
+				break;
+			}
+			let Some(metrics) = self.pulses.metrics(&member.id) else { continue };
+			let changed = self.row_sent[index].is_none_or(|old| row_changed(&old, &metrics));
+			if !(full || changed) {
+				continue;
+			}
+			self.row_sent[index] = Some(metrics);
+			entries[count] = RowEntry {
+				member: index as u16,
+				owd_us: metrics.owd_us.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
+				rtt_us: metrics.rtt_us.unwrap_or(u32::MAX),
+				jitter_us: metrics.jitter_us,
+				loss_ppm: metrics.loss_ppm,
+			};
+			count += 1;
+		}
+		if count == 0 && !full {
+			return None;
+		}
+		self.row_seq = self.row_seq.wrapping_add(1);
+		let header = RowHeader {
+			sender: self.members[usize::from(self.me)].id,
+			boot_time: self.boot_time,
+			seq: self.row_seq,
+			full,
+		};
+		encode_row(&header, &entries[..count], &self.key, out).ok()
 	}
 
 	fn on_data(&mut self, from: SocketAddr, datagram: &mut [u8]) -> Result<Action, DropReason> {
@@ -475,6 +567,20 @@ mod tests {
 		let cell = g[2].matrix().cell(0, 2).unwrap();
 		assert_eq!(cell.metrics.owd_us, 10_000);
 		assert_eq!(cell.metrics.rtt_us, Some(20_000));
+
+		// Rows spread each member's view: after 1 shares its row, 0 knows segment 2→1.
+		assert!(g[0].matrix().cell(2, 1).is_none());
+		let len = g[1].next_row(false, &mut buf[..]).unwrap();
+		let mut replay = buf;
+		assert_eq!(g[0].on_datagram(addr(1), &mut buf[..len], 5_000 * MS), Action::Consumed);
+		assert_eq!(g[0].matrix().cell(2, 1).map(|c| c.metrics.owd_us), Some(10_000));
+		assert_eq!(
+			g[0].on_datagram(addr(1), &mut replay[..len], 5_000 * MS),
+			Action::Dropped(DropReason::Replayed)
+		);
+		// Nothing changed: no delta to send; a full row still goes out.
+		assert_eq!(g[1].next_row(false, &mut buf[..]), None);
+		assert!(g[1].next_row(true, &mut buf[..]).is_some());
 	}
 
 	#[test]

@@ -22,6 +22,8 @@ pub type NodeId = [u8; 32];
 pub enum PacketType {
 	/// Signed measurement pulse between group members.
 	Pulse = 1,
+	/// Signed (part of a) member's inbound measurement row.
+	Row = 2,
 	/// Segment-routed data (or a fast probe of an active path).
 	Data = 16,
 }
@@ -30,6 +32,7 @@ impl PacketType {
 	fn from_byte(byte: u8) -> Result<Self, WireError> {
 		match byte {
 			1 => Ok(Self::Pulse),
+			2 => Ok(Self::Row),
 			16 => Ok(Self::Data),
 			other => Err(WireError::UnknownType(other)),
 		}
@@ -222,6 +225,139 @@ fn signed_message(body: &[u8]) -> [u8; PULSE_DOMAIN.len() + PULSE_SIGNED_LEN] {
 	let n = body.len().min(PULSE_SIGNED_LEN);
 	msg[PULSE_DOMAIN.len()..PULSE_DOMAIN.len() + n].copy_from_slice(&body[..n]);
 	msg
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row
+// ---------------------------------------------------------------------------------------------
+
+/// One entry of a measurement row: what the row's owner measured of pulses from `member`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowEntry {
+	/// Group-scoped index of the measured sender.
+	pub member: u16,
+	/// Median one-way delay, µs, offset-relative.
+	pub owd_us: i32,
+	/// Median RTT, µs (`u32::MAX` = unknown).
+	pub rtt_us: u32,
+	/// Jitter, µs.
+	pub jitter_us: u32,
+	/// Loss, ppm.
+	pub loss_ppm: u32,
+}
+
+/// Header of a row datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowHeader {
+	/// Whose inbound row this is.
+	pub sender: NodeId,
+	/// Sender's boot time.
+	pub boot_time: u64,
+	/// Sender's row sequence number (increasing within a boot).
+	pub seq: u32,
+	/// A full row (all entries) rather than the changed ones.
+	pub full: bool,
+}
+
+const ROW_DOMAIN: &[u8; 12] = b"srwan/row/v1";
+const ROW_FIXED_LEN: usize = 4 + 32 + 8 + 4 + 2;
+/// Size of one encoded [`RowEntry`].
+pub const ROW_ENTRY_LEN: usize = 2 + 4 + 4 + 4 + 4;
+/// Most entries in one row datagram, so that it stays within 1,200 bytes.
+pub const MAX_ROW_ENTRIES: usize = 60;
+const FLAG_FULL: u8 = 0b1;
+const _: () = assert!(ROW_FIXED_LEN + MAX_ROW_ENTRIES * ROW_ENTRY_LEN + 64 <= 1_200);
+
+/// Encodes and signs a row datagram; at most [`MAX_ROW_ENTRIES`] entries.
+pub fn encode_row(
+	header: &RowHeader,
+	entries: &[RowEntry],
+	key: &SigningKey,
+	out: &mut [u8],
+) -> Result<usize, WireError> {
+	if entries.len() > MAX_ROW_ENTRIES {
+		return Err(WireError::BadSegments);
+	}
+	let body = ROW_FIXED_LEN + entries.len() * ROW_ENTRY_LEN;
+	let total = body + 64;
+	let out = out.get_mut(..total).ok_or(WireError::BufferTooSmall(total))?;
+	out[0] = VERSION;
+	out[1] = PacketType::Row as u8;
+	out[2] = if header.full { FLAG_FULL } else { 0 };
+	out[3] = 0;
+	out[4..36].copy_from_slice(&header.sender);
+	out[36..44].copy_from_slice(&header.boot_time.to_be_bytes());
+	out[44..48].copy_from_slice(&header.seq.to_be_bytes());
+	out[48..50].copy_from_slice(&(entries.len() as u16).to_be_bytes());
+	for (i, e) in entries.iter().enumerate() {
+		let at = ROW_FIXED_LEN + i * ROW_ENTRY_LEN;
+		out[at..at + 2].copy_from_slice(&e.member.to_be_bytes());
+		out[at + 2..at + 6].copy_from_slice(&e.owd_us.to_be_bytes());
+		out[at + 6..at + 10].copy_from_slice(&e.rtt_us.to_be_bytes());
+		out[at + 10..at + 14].copy_from_slice(&e.jitter_us.to_be_bytes());
+		out[at + 14..at + 18].copy_from_slice(&e.loss_ppm.to_be_bytes());
+	}
+	let signature = key.sign(&[ROW_DOMAIN.as_slice(), &out[..body]].concat());
+	out[body..].copy_from_slice(&signature.to_bytes());
+	Ok(total)
+}
+
+/// Parses a row datagram's header and checks its layout; the signature is checked by
+/// [`verify_row`] once the sender's key is known.
+pub fn decode_row_header(datagram: &[u8]) -> Result<(RowHeader, usize), WireError> {
+	match peek_type(datagram)? {
+		PacketType::Row => {}
+		other => return Err(WireError::WrongType(other)),
+	}
+	if datagram.len() < ROW_FIXED_LEN + 64 {
+		return Err(WireError::Truncated { got: datagram.len(), need: ROW_FIXED_LEN + 64 });
+	}
+	if datagram[2] & !FLAG_FULL != 0 || datagram[3] != 0 {
+		return Err(WireError::ReservedBits);
+	}
+	let count = usize::from(u16::from_be_bytes([datagram[48], datagram[49]]));
+	if count > MAX_ROW_ENTRIES {
+		return Err(WireError::BadSegments);
+	}
+	let need = ROW_FIXED_LEN + count * ROW_ENTRY_LEN + 64;
+	if datagram.len() < need {
+		return Err(WireError::Truncated { got: datagram.len(), need });
+	}
+	if datagram.len() > need {
+		return Err(WireError::TrailingBytes(datagram.len() - need));
+	}
+	let header = RowHeader {
+		sender: id_at(datagram, 4),
+		boot_time: u64_at(datagram, 36),
+		seq: u32_at(datagram, 44),
+		full: datagram[2] & FLAG_FULL != 0,
+	};
+	Ok((header, count))
+}
+
+/// Checks a row datagram's signature.
+pub fn verify_row(datagram: &[u8], key: &VerifyingKey) -> Result<(), WireError> {
+	let body = datagram
+		.len()
+		.checked_sub(64)
+		.ok_or(WireError::Truncated { got: datagram.len(), need: 64 })?;
+	let mut sig = [0u8; 64];
+	sig.copy_from_slice(&datagram[body..]);
+	key.verify(&[ROW_DOMAIN.as_slice(), &datagram[..body]].concat(), &Signature::from_bytes(&sig))
+		.map_err(|_| WireError::BadSignature)
+}
+
+/// Entry `i` of a decoded row datagram (`i < count` from [`decode_row_header`]).
+pub fn row_entry(datagram: &[u8], i: usize) -> Option<RowEntry> {
+	let at = ROW_FIXED_LEN + i * ROW_ENTRY_LEN;
+	let bytes = datagram.get(at..at + ROW_ENTRY_LEN)?;
+	Some(RowEntry {
+		member: u16::from_be_bytes([bytes[0], bytes[1]]),
+		owd_us: u32_at(bytes, 2) as i32,
+		rtt_us: u32_at(bytes, 6),
+		jitter_us: u32_at(bytes, 10),
+		loss_ppm: u32_at(bytes, 14),
+	})
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -532,6 +668,38 @@ mod tests {
 		assert_eq!(decode_data(&buf[..n]), Err(WireError::BadSegments));
 	}
 
+	#[test]
+	fn rows_round_trip_verify_and_fit_the_budget() {
+		let entries: Vec<RowEntry> = (0..MAX_ROW_ENTRIES as u16)
+			.map(|m| RowEntry {
+				member: m,
+				owd_us: -(m as i32) * 100,
+				rtt_us: 20_000,
+				jitter_us: 50,
+				loss_ppm: 7,
+			})
+			.collect();
+		let header = RowHeader { sender: [4; 32], boot_time: 9, seq: 3, full: true };
+		let mut buf = [0u8; 1500];
+		let n = encode_row(&header, &entries, &key(4), &mut buf).unwrap();
+		assert!(n <= 1_200);
+		let (decoded, count) = decode_row_header(&buf[..n]).unwrap();
+		assert_eq!((decoded, count), (header, entries.len()));
+		for (i, e) in entries.iter().enumerate() {
+			assert_eq!(row_entry(&buf[..n], i), Some(*e));
+		}
+		verify_row(&buf[..n], &key(4).verifying_key()).unwrap();
+		assert_eq!(verify_row(&buf[..n], &key(5).verifying_key()), Err(WireError::BadSignature));
+		for len in 0..n {
+			assert!(
+				decode_row_header(&buf[..len]).is_err()
+					|| verify_row(&buf[..len], &key(4).verifying_key()).is_err()
+			);
+		}
+		let too_many = vec![entries[0]; MAX_ROW_ENTRIES + 1];
+		assert!(encode_row(&header, &too_many, &key(4), &mut buf).is_err());
+	}
+
 	proptest! {
 		#[test]
 		fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -540,6 +708,10 @@ mod tests {
 			let _ = decode_data(&bytes);
 			let _ = verify_data_mac(&bytes, &[0; 32]);
 			let _ = Pulse::verify(&bytes, &key(1).verifying_key());
+			if let Ok((_, count)) = decode_row_header(&bytes) {
+				for i in 0..count { let _ = row_entry(&bytes, i); }
+			}
+			let _ = verify_row(&bytes, &key(1).verifying_key());
 		}
 
 		#[test]
