@@ -8,9 +8,9 @@ use super::{
 	pulse::LinkMetrics,
 	pulse::{PulseEngine, PulseReject},
 	wire::{
-		self, decode_data, decode_row_header, encode_data, encode_row, row_entry,
-		set_segments_left, verify_data_mac, verify_row, DataHeader, FlowKey, NodeId, PacketType,
-		Pulse, RowEntry, RowHeader, WireError, MAX_ROW_ENTRIES, MAX_SEGMENTS,
+		self, decode_data, decode_row_header, encode_data, encode_row, heapless_path, row_entry,
+		set_segments_left, verify_data_mac, verify_row, DataHeader, FlowKey, FlowSetup, NodeId,
+		PacketType, Pulse, RowEntry, RowHeader, WireError, MAX_ROW_ENTRIES, MAX_SEGMENTS,
 	},
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -63,6 +63,8 @@ pub enum DropReason {
 	NotOnPath,
 	/// The flow's path is unusable (empty, too long, foreign member).
 	BadPath,
+	/// A flow setup whose destination this egress does not serve (no open relay).
+	DestinationNotAllowed,
 }
 
 /// What the driver should do with a datagram it handed in.
@@ -129,6 +131,7 @@ pub struct RelayCore {
 	/// What we last told the group about each entry of our row.
 	row_sent: Vec<Option<LinkMetrics>>,
 	row_seq: u32,
+	allowed_destinations: Vec<SocketAddr>,
 }
 
 /// Changes smaller than these are not worth a row update (quantization of deltas).
@@ -182,6 +185,8 @@ pub struct CoreConfig {
 	pub cross_check_tolerance_us: u64,
 	/// Counters restored from the data dir.
 	pub counters: Counters,
+	/// Destinations this relay delivers to as an egress; nothing else (no open relay).
+	pub allowed_destinations: Vec<SocketAddr>,
 }
 
 /// Why a [`RelayCore`] could not be built or a flow not installed.
@@ -234,6 +239,7 @@ impl RelayCore {
 			row_newest: vec![None; n],
 			row_sent: vec![None; n],
 			row_seq: 0,
+			allowed_destinations: config.allowed_destinations,
 			key: config.key,
 			me,
 			group: config.group,
@@ -346,6 +352,7 @@ impl RelayCore {
 			Err(_) => Err(DropReason::Malformed),
 			Ok(PacketType::Pulse) => self.on_pulse(datagram, now_ns),
 			Ok(PacketType::Row) => self.on_row(datagram, now_ns),
+			Ok(PacketType::FlowSetup) => self.on_flow_setup(datagram),
 			Ok(PacketType::Data) => self.on_data(from, datagram),
 		};
 		action.unwrap_or_else(|reason| {
@@ -361,6 +368,54 @@ impl RelayCore {
 		Pulse::verify(datagram, &sender.pulse_key)?;
 		self.pulses.on_pulse(&pulse, now_ns)?;
 		Ok(Action::Consumed)
+	}
+
+	fn on_flow_setup(&mut self, datagram: &[u8]) -> Result<Action, DropReason> {
+		let setup = FlowSetup::decode(datagram)?;
+		let origin = self
+			.members
+			.iter()
+			.position(|m| m.id == setup.origin)
+			.ok_or(DropReason::UnknownSender)?;
+		FlowSetup::verify(datagram, &self.members[origin].pulse_key)?;
+		let path = setup.path.as_slice();
+		if path.first().map(|m| usize::from(*m)) != Some(origin) {
+			return Err(DropReason::BadPath);
+		}
+		if !path.contains(&self.me) {
+			return Err(DropReason::NotOnPath);
+		}
+		if path.last() == Some(&self.me) && !self.allowed_destinations.contains(&setup.destination)
+		{
+			return Err(DropReason::DestinationNotAllowed);
+		}
+		let flow = Flow {
+			id: setup.flow,
+			key: setup.key,
+			path: path.to_vec(),
+			destination: setup.destination,
+		};
+		if self.flows.get(&flow.id) != Some(&flow) {
+			self.install_flow(flow).map_err(|_| DropReason::BadPath)?;
+		}
+		Ok(Action::Consumed)
+	}
+
+	/// Installs `flow` here (this relay must be its ingress) and writes its signed setup into
+	/// `out`; the driver sends it to every other member on the path. Returns the length.
+	pub fn originate_flow(&mut self, flow: Flow, out: &mut [u8]) -> Result<usize, CoreError> {
+		if flow.path.first() != Some(&self.me) {
+			return Err(CoreError::BadPath);
+		}
+		let setup = FlowSetup {
+			origin: self.members[usize::from(self.me)].id,
+			flow: flow.id,
+			key: flow.key,
+			destination: flow.destination,
+			path: heapless_path::Path::from_slice(&flow.path).ok_or(CoreError::BadPath)?,
+		};
+		self.install_flow(flow)?;
+		setup.encode(&self.key, out).map_err(|_| CoreError::BadPath)
 	}
 
 	fn on_row(&mut self, datagram: &[u8], now_ns: u64) -> Result<Action, DropReason> {
@@ -534,6 +589,7 @@ mod tests {
 					stale_after_ns: 60_000 * MS,
 					cross_check_tolerance_us: 5_000,
 					counters: Counters::default(),
+					allowed_destinations: vec![SocketAddr::from(([127, 0, 0, 1], 9000))],
 				})
 				.unwrap()
 			})
@@ -697,6 +753,30 @@ mod tests {
 	}
 
 	#[test]
+	fn signed_setups_install_flows_only_where_allowed() {
+		let mut g = group(3);
+		let mut buf = [0u8; 512];
+		let len = g[0].originate_flow(flow(vec![0, 1, 2]), &mut buf).unwrap();
+		for i in [1usize, 2] {
+			let mut copy = buf;
+			assert_eq!(g[i].on_datagram(addr(0), &mut copy[..len], 0), Action::Consumed);
+			assert_eq!(g[i].flow(77).map(|f| f.path.clone()), Some(vec![0, 1, 2]));
+		}
+		// An egress does not deliver to destinations outside its allow-list.
+		let mut open = flow(vec![0, 2]);
+		open.id = 78;
+		open.destination = SocketAddr::from(([127, 0, 0, 1], 25));
+		let len = g[0].originate_flow(open, &mut buf).unwrap();
+		assert_eq!(
+			g[2].on_datagram(addr(0), &mut buf[..len], 0),
+			Action::Dropped(DropReason::DestinationNotAllowed)
+		);
+		assert!(g[2].flow(78).is_none());
+		// Only the path's first member may originate.
+		assert_eq!(g[1].originate_flow(flow(vec![0, 1]), &mut buf), Err(CoreError::BadPath));
+	}
+
+	#[test]
 	fn a_relay_outside_the_group_cannot_start() {
 		let members = group(2).remove(0).members;
 		let stranger = SigningKey::from_bytes(&[99; 32]);
@@ -709,6 +789,7 @@ mod tests {
 			stale_after_ns: 1,
 			cross_check_tolerance_us: 1,
 			counters: Counters::default(),
+			allowed_destinations: vec![],
 		});
 		assert!(matches!(result, Err(CoreError::NotAMember)));
 	}

@@ -24,6 +24,8 @@ pub enum PacketType {
 	Pulse = 1,
 	/// Signed (part of a) member's inbound measurement row.
 	Row = 2,
+	/// Signed setup of a flow: its id, MAC key, path and destination.
+	FlowSetup = 3,
 	/// Segment-routed data (or a fast probe of an active path).
 	Data = 16,
 }
@@ -33,6 +35,7 @@ impl PacketType {
 		match byte {
 			1 => Ok(Self::Pulse),
 			2 => Ok(Self::Row),
+			3 => Ok(Self::FlowSetup),
 			16 => Ok(Self::Data),
 			other => Err(WireError::UnknownType(other)),
 		}
@@ -358,6 +361,156 @@ pub fn row_entry(datagram: &[u8], i: usize) -> Option<RowEntry> {
 		jitter_us: u32_at(bytes, 10),
 		loss_ppm: u32_at(bytes, 14),
 	})
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow setup
+// ---------------------------------------------------------------------------------------------
+
+/// A flow setup, signed by the flow's origin (the ingress relay in static mode).
+///
+/// v1 carries the flow key in clear inside the signed setup: an on-path observer of the
+/// setup could forge data packets of that flow (as with any plain UDP tunnel). Wrapping the
+/// key per hop is planned (see `docs/PROTOCOL.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowSetup {
+	/// Who set the flow up; must be the path's first member.
+	pub origin: NodeId,
+	/// The flow id.
+	pub flow: u64,
+	/// The flow's MAC key.
+	pub key: FlowKey,
+	/// Where the egress delivers.
+	pub destination: core::net::SocketAddr,
+	/// Group-scoped member indices from ingress to egress.
+	pub path: heapless_path::Path,
+}
+
+/// A short fixed-capacity list of member indices (no allocation on the packet path).
+pub mod heapless_path {
+	use super::MAX_SEGMENTS;
+
+	/// Up to `MAX_SEGMENTS + 1` member indices.
+	#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+	pub struct Path {
+		len: u8,
+		items: [u16; MAX_SEGMENTS + 1],
+	}
+
+	impl Path {
+		/// A path from a slice; `None` if it is too long.
+		pub fn from_slice(items: &[u16]) -> Option<Self> {
+			if items.len() > MAX_SEGMENTS + 1 {
+				return None;
+			}
+			let mut path = Self { len: items.len() as u8, items: [0; MAX_SEGMENTS + 1] };
+			path.items[..items.len()].copy_from_slice(items);
+			Some(path)
+		}
+		/// The indices.
+		pub fn as_slice(&self) -> &[u16] {
+			&self.items[..usize::from(self.len).min(MAX_SEGMENTS + 1)]
+		}
+	}
+}
+
+const SETUP_DOMAIN: &[u8; 18] = b"srwan/flowsetup/v1";
+const SETUP_FIXED_LEN: usize = 4 + 32 + 8 + 32 + 1 + 16 + 2 + 1;
+
+impl FlowSetup {
+	/// Encodes and signs into `out`; returns the length.
+	pub fn encode(&self, key: &SigningKey, out: &mut [u8]) -> Result<usize, WireError> {
+		let path = self.path.as_slice();
+		if path.len() < 2 {
+			return Err(WireError::BadSegments);
+		}
+		let body = SETUP_FIXED_LEN + 2 * path.len();
+		let total = body + 64;
+		let out = out.get_mut(..total).ok_or(WireError::BufferTooSmall(total))?;
+		out[0] = VERSION;
+		out[1] = PacketType::FlowSetup as u8;
+		out[2] = 0;
+		out[3] = 0;
+		out[4..36].copy_from_slice(&self.origin);
+		out[36..44].copy_from_slice(&self.flow.to_be_bytes());
+		out[44..76].copy_from_slice(&self.key);
+		let (family, ip) = match self.destination.ip() {
+			core::net::IpAddr::V4(v4) => (4u8, v4.to_ipv6_mapped().octets()),
+			core::net::IpAddr::V6(v6) => (6u8, v6.octets()),
+		};
+		out[76] = family;
+		out[77..93].copy_from_slice(&ip);
+		out[93..95].copy_from_slice(&self.destination.port().to_be_bytes());
+		out[95] = path.len() as u8;
+		for (i, m) in path.iter().enumerate() {
+			out[96 + 2 * i..98 + 2 * i].copy_from_slice(&m.to_be_bytes());
+		}
+		let signature = key.sign(&[SETUP_DOMAIN.as_slice(), &out[..body]].concat());
+		out[body..].copy_from_slice(&signature.to_bytes());
+		Ok(total)
+	}
+
+	/// Decodes a setup without checking its signature (see [`FlowSetup::verify`]).
+	pub fn decode(datagram: &[u8]) -> Result<Self, WireError> {
+		match peek_type(datagram)? {
+			PacketType::FlowSetup => {}
+			other => return Err(WireError::WrongType(other)),
+		}
+		if datagram.len() < SETUP_FIXED_LEN + 64 {
+			return Err(WireError::Truncated { got: datagram.len(), need: SETUP_FIXED_LEN + 64 });
+		}
+		if datagram[2] != 0 || datagram[3] != 0 {
+			return Err(WireError::ReservedBits);
+		}
+		let count = usize::from(datagram[95]);
+		if !(2..=MAX_SEGMENTS + 1).contains(&count) {
+			return Err(WireError::BadSegments);
+		}
+		let need = SETUP_FIXED_LEN + 2 * count + 64;
+		if datagram.len() != need {
+			return Err(WireError::Truncated { got: datagram.len(), need });
+		}
+		let mut ip = [0u8; 16];
+		ip.copy_from_slice(&datagram[77..93]);
+		let ip = match datagram[76] {
+			4 => {
+				let v6 = core::net::Ipv6Addr::from(ip);
+				core::net::IpAddr::V4(v6.to_ipv4_mapped().ok_or(WireError::ReservedBits)?)
+			}
+			6 => core::net::IpAddr::V6(core::net::Ipv6Addr::from(ip)),
+			_ => return Err(WireError::ReservedBits),
+		};
+		let port = u16::from_be_bytes([datagram[93], datagram[94]]);
+		let mut items = [0u16; MAX_SEGMENTS + 1];
+		for (i, item) in items.iter_mut().enumerate().take(count) {
+			*item = u16::from_be_bytes([datagram[96 + 2 * i], datagram[97 + 2 * i]]);
+		}
+		let mut key = [0u8; 32];
+		key.copy_from_slice(&datagram[44..76]);
+		Ok(Self {
+			origin: id_at(datagram, 4),
+			flow: u64_at(datagram, 36),
+			key,
+			destination: core::net::SocketAddr::new(ip, port),
+			path: heapless_path::Path::from_slice(&items[..count]).ok_or(WireError::BadSegments)?,
+		})
+	}
+
+	/// Checks a setup datagram's signature under the origin's key.
+	pub fn verify(datagram: &[u8], key: &VerifyingKey) -> Result<(), WireError> {
+		verify_signed(datagram, SETUP_DOMAIN, key)
+	}
+}
+
+fn verify_signed(datagram: &[u8], domain: &[u8], key: &VerifyingKey) -> Result<(), WireError> {
+	let body = datagram
+		.len()
+		.checked_sub(64)
+		.ok_or(WireError::Truncated { got: datagram.len(), need: 64 })?;
+	let mut sig = [0u8; 64];
+	sig.copy_from_slice(&datagram[body..]);
+	key.verify(&[domain, &datagram[..body]].concat(), &Signature::from_bytes(&sig))
+		.map_err(|_| WireError::BadSignature)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -700,6 +853,35 @@ mod tests {
 		assert!(encode_row(&header, &too_many, &key(4), &mut buf).is_err());
 	}
 
+	#[test]
+	fn flow_setups_round_trip_and_verify() {
+		for destination in ["127.0.0.1:9000", "[2001:db8::1]:53"] {
+			let setup = FlowSetup {
+				origin: [1; 32],
+				flow: 42,
+				key: [7; 32],
+				destination: destination.parse().unwrap(),
+				path: heapless_path::Path::from_slice(&[0, 3, 2]).unwrap(),
+			};
+			let mut buf = [0u8; 512];
+			let n = setup.encode(&key(1), &mut buf).unwrap();
+			assert_eq!(FlowSetup::decode(&buf[..n]).unwrap(), setup);
+			FlowSetup::verify(&buf[..n], &key(1).verifying_key()).unwrap();
+			assert!(FlowSetup::verify(&buf[..n], &key(2).verifying_key()).is_err());
+			for len in 0..n {
+				assert!(FlowSetup::decode(&buf[..len]).is_err());
+			}
+		}
+		let short = FlowSetup {
+			origin: [1; 32],
+			flow: 1,
+			key: [0; 32],
+			destination: "127.0.0.1:1".parse().unwrap(),
+			path: heapless_path::Path::from_slice(&[0]).unwrap(),
+		};
+		assert_eq!(short.encode(&key(1), &mut [0u8; 512]), Err(WireError::BadSegments));
+	}
+
 	proptest! {
 		#[test]
 		fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
@@ -712,6 +894,8 @@ mod tests {
 				for i in 0..count { let _ = row_entry(&bytes, i); }
 			}
 			let _ = verify_row(&bytes, &key(1).verifying_key());
+			let _ = FlowSetup::decode(&bytes);
+			let _ = FlowSetup::verify(&bytes, &key(1).verifying_key());
 		}
 
 		#[test]
