@@ -11,5 +11,6 @@
 
 pub mod config;
 pub mod hex;
+pub mod net;
 pub mod proto;
 pub mod store;

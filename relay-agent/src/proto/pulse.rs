@@ -61,6 +61,8 @@ struct Peer {
 	/// RFC 3550 jitter in ns, scaled by 16 to keep integer precision.
 	jitter_ns_x16: u64,
 	last_transit_ns: Option<i64>,
+	/// Our clock when its newest pulse arrived.
+	last_rx_ns: u64,
 }
 
 impl Peer {
@@ -73,6 +75,7 @@ impl Peer {
 			sent: VecDeque::with_capacity(window),
 			jitter_ns_x16: 0,
 			last_transit_ns: None,
+			last_rx_ns: 0,
 		}
 	}
 }
@@ -85,6 +88,8 @@ pub struct PulseEngine {
 	window: usize,
 	next_seq: u64,
 	peers: BTreeMap<NodeId, Peer>,
+	/// A peer silent for longer than this has no current figures.
+	silence_ns: u64,
 }
 
 fn push_bounded<T>(queue: &mut VecDeque<T>, value: T, cap: usize) {
@@ -98,7 +103,20 @@ impl PulseEngine {
 	/// A new engine for `me`, started at `boot_time` (unix seconds), keeping `window` pulses
 	/// per peer.
 	pub fn new(me: NodeId, boot_time: u64, window: usize) -> Self {
-		Self { me, boot_time, window: window.max(2), next_seq: 1, peers: BTreeMap::new() }
+		Self {
+			me,
+			boot_time,
+			window: window.max(2),
+			next_seq: 1,
+			peers: BTreeMap::new(),
+			silence_ns: u64::MAX,
+		}
+	}
+
+	/// Sets how long a silent peer keeps its figures (typically a few pulse intervals).
+	pub fn with_silence(mut self, silence_ns: u64) -> Self {
+		self.silence_ns = silence_ns;
+		self
 	}
 
 	/// Our id.
@@ -162,6 +180,7 @@ impl PulseEngine {
 			_ => {}
 		}
 		peer.newest = Some((pulse.boot_time, pulse.seq));
+		peer.last_rx_ns = rx_ns;
 		peer.echo = Some(Echo { seq: pulse.seq, rx_time_ns: rx_ns });
 
 		let transit = i128::from(rx_ns) - i128::from(pulse.send_time_ns);
@@ -191,10 +210,11 @@ impl PulseEngine {
 		Ok(())
 	}
 
-	/// Current figures of the link `peer → us`, if any pulse has arrived.
-	pub fn metrics(&self, peer: &NodeId) -> Option<LinkMetrics> {
+	/// Current figures of the link `peer → us` at `now_ns`: `None` before the first pulse and
+	/// once the peer has been silent for longer than the silence limit.
+	pub fn metrics(&self, peer: &NodeId, now_ns: u64) -> Option<LinkMetrics> {
 		let state = self.peers.get(peer)?;
-		if state.samples.is_empty() {
+		if state.samples.is_empty() || now_ns.saturating_sub(state.last_rx_ns) > self.silence_ns {
 			return None;
 		}
 		let mut owds: Vec<i64> = state.samples.iter().map(|s| s.owd_ns).collect();
@@ -260,8 +280,8 @@ mod tests {
 	#[test]
 	fn owd_carries_the_offset_and_rtt_cancels_it() {
 		let (a, b) = exchange(10, 20 * MS, 7 * MS, None);
-		let at_b = b.metrics(&A).unwrap();
-		let at_a = a.metrics(&B).unwrap();
+		let at_b = b.metrics(&A, u64::MAX).unwrap();
+		let at_a = a.metrics(&B, u64::MAX).unwrap();
 		assert_eq!(at_b.owd_us, 27_000, "A→B one-way includes B's +7 ms offset");
 		assert_eq!(at_a.owd_us, 13_000, "B→A one-way includes −7 ms");
 		assert_eq!(at_a.rtt_us, Some(40_000));
@@ -275,7 +295,7 @@ mod tests {
 	#[test]
 	fn loss_is_counted_from_sequence_gaps() {
 		let (_, b) = exchange(16, 10 * MS, 0, Some(4));
-		let m = b.metrics(&A).unwrap();
+		let m = b.metrics(&A, u64::MAX).unwrap();
 		assert_eq!(m.samples, 12);
 		// 12 of the 15 pulses from the first kept to the last arrived (the 16th was dropped).
 		assert_eq!(m.loss_ppm, 3 * 1_000_000 / 15);
@@ -320,8 +340,20 @@ mod tests {
 			let delay = if i % 2 == 0 { 10 * MS } else { 14 * MS };
 			b.on_pulse(&p, t + delay).unwrap();
 		}
-		let jitter = b.metrics(&A).unwrap().jitter_us;
+		let jitter = b.metrics(&A, u64::MAX).unwrap().jitter_us;
 		assert!((3_900..=4_000).contains(&jitter), "jitter {jitter} µs");
+	}
+
+	#[test]
+	fn silent_peers_lose_their_figures() {
+		let mut a = PulseEngine::new(A, 1, 8);
+		let mut b = PulseEngine::new(B, 1, 8).with_silence(3 * 1_000 * MS);
+		a.add_peer(B);
+		b.add_peer(A);
+		let p = a.next_pulse(&B, 0).unwrap();
+		b.on_pulse(&p, 10 * MS).unwrap();
+		assert!(b.metrics(&A, 3_000 * MS).is_some());
+		assert!(b.metrics(&A, 3_011 * MS).is_none());
 	}
 
 	#[test]

@@ -183,6 +183,8 @@ pub struct CoreConfig {
 	pub stale_after_ns: u64,
 	/// Tolerance of the OWD/RTT cross-check (µs).
 	pub cross_check_tolerance_us: u64,
+	/// A peer silent for this long has no current figures (ns).
+	pub silence_ns: u64,
 	/// Counters restored from the data dir.
 	pub counters: Counters,
 	/// Destinations this relay delivers to as an egress; nothing else (no open relay).
@@ -225,7 +227,8 @@ impl RelayCore {
 			}
 		}
 		let my_id = config.members[usize::from(me)].id;
-		let mut pulses = PulseEngine::new(my_id, config.boot_time, config.window);
+		let mut pulses = PulseEngine::new(my_id, config.boot_time, config.window)
+			.with_silence(config.silence_ns);
 		for m in &config.members {
 			pulses.add_peer(m.id);
 		}
@@ -333,7 +336,7 @@ impl RelayCore {
 	pub fn refresh_own_row(&mut self, now_ns: u64) {
 		for (index, member) in self.members.iter().enumerate() {
 			let Ok(from) = MemberIndex::try_from(index) else { continue };
-			if let Some(metrics) = self.pulses.metrics(&member.id) {
+			if let Some(metrics) = self.pulses.metrics(&member.id, now_ns) {
 				self.matrix.update(from, self.me, metrics, now_ns);
 			}
 		}
@@ -449,7 +452,7 @@ impl RelayCore {
 	/// Writes this relay's next row datagram into `out`: the entries that changed by more
 	/// than a quantum since last sent, or every entry when `full`. `None` when nothing is worth
 	/// sending. The same datagram goes to every member.
-	pub fn next_row(&mut self, full: bool, out: &mut [u8]) -> Option<usize> {
+	pub fn next_row(&mut self, full: bool, now_ns: u64, out: &mut [u8]) -> Option<usize> {
 		let mut entries = [RowEntry { member: 0, owd_us: 0, rtt_us: 0, jitter_us: 0, loss_ppm: 0 };
 			MAX_ROW_ENTRIES];
 		let mut count = 0;
@@ -457,7 +460,11 @@ impl RelayCore {
 			if count == MAX_ROW_ENTRIES {
 				break;
 			}
-			let Some(metrics) = self.pulses.metrics(&member.id) else { continue };
+			let Some(metrics) = self.pulses.metrics(&member.id, now_ns) else {
+				// Silent: forget what we said, so the entry goes out as soon as it is back.
+				self.row_sent[index] = None;
+				continue;
+			};
 			let changed = self.row_sent[index].is_none_or(|old| row_changed(&old, &metrics));
 			if !(full || changed) {
 				continue;
@@ -588,6 +595,7 @@ mod tests {
 					window: 16,
 					stale_after_ns: 60_000 * MS,
 					cross_check_tolerance_us: 5_000,
+					silence_ns: u64::MAX,
 					counters: Counters::default(),
 					allowed_destinations: vec![SocketAddr::from(([127, 0, 0, 1], 9000))],
 				})
@@ -626,7 +634,7 @@ mod tests {
 
 		// Rows spread each member's view: after 1 shares its row, 0 knows segment 2→1.
 		assert!(g[0].matrix().cell(2, 1).is_none());
-		let len = g[1].next_row(false, &mut buf[..]).unwrap();
+		let len = g[1].next_row(false, 5_000 * MS, &mut buf[..]).unwrap();
 		let mut replay = buf;
 		assert_eq!(g[0].on_datagram(addr(1), &mut buf[..len], 5_000 * MS), Action::Consumed);
 		assert_eq!(g[0].matrix().cell(2, 1).map(|c| c.metrics.owd_us), Some(10_000));
@@ -635,8 +643,8 @@ mod tests {
 			Action::Dropped(DropReason::Replayed)
 		);
 		// Nothing changed: no delta to send; a full row still goes out.
-		assert_eq!(g[1].next_row(false, &mut buf[..]), None);
-		assert!(g[1].next_row(true, &mut buf[..]).is_some());
+		assert_eq!(g[1].next_row(false, 5_000 * MS, &mut buf[..]), None);
+		assert!(g[1].next_row(true, 5_000 * MS, &mut buf[..]).is_some());
 	}
 
 	#[test]
@@ -788,6 +796,7 @@ mod tests {
 			window: 8,
 			stale_after_ns: 1,
 			cross_check_tolerance_us: 1,
+			silence_ns: 1,
 			counters: Counters::default(),
 			allowed_destinations: vec![],
 		});

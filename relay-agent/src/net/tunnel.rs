@@ -1,0 +1,232 @@
+//! UDP port-forward tunnels: the ingress side (a local listen socket whose datagrams enter the
+//! overlay, replies going back to the client) and the egress side (a socket per flow towards
+//! the destination, whose replies travel back along the reversed path).
+
+use super::{
+	decide, flow_on, lock, stopped, FlowSockets, Sender, SharedCore, TunnelStatus, MAX_DATAGRAM,
+};
+use crate::proto::{
+	hysteresis::{Hysteresis, PathSelector},
+	relay::Flow,
+};
+use srwan_primitives::routing::MemberIndex;
+use std::{
+	collections::HashMap,
+	net::SocketAddr,
+	sync::{Arc, Mutex},
+	time::Duration,
+};
+use tokio::{net::UdpSocket, sync::watch};
+
+/// A tunnel this relay is the ingress of.
+pub struct Tunnel {
+	/// Where local clients send datagrams.
+	pub listen: UdpSocket,
+	/// Flow id (unique per tunnel).
+	pub flow_id: u64,
+	/// Flow MAC key.
+	pub key: [u8; 32],
+	/// The egress relay.
+	pub egress: MemberIndex,
+	/// Where the egress delivers.
+	pub destination: SocketAddr,
+}
+
+struct IngressEntry {
+	socket: Arc<UdpSocket>,
+	client: Option<SocketAddr>,
+}
+
+/// Ingress side: flow → the tunnel's listen socket and its last client.
+#[derive(Default)]
+pub(super) struct IngressTable {
+	entries: Mutex<HashMap<u64, IngressEntry>>,
+}
+
+impl IngressTable {
+	fn register(&self, flow: u64, socket: Arc<UdpSocket>) {
+		self.entries
+			.lock()
+			.unwrap_or_else(|p| p.into_inner())
+			.insert(flow, IngressEntry { socket, client: None });
+	}
+
+	fn set_client(&self, flow: u64, client: SocketAddr) {
+		if let Some(entry) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&flow) {
+			entry.client = Some(client);
+		}
+	}
+
+	/// A reply arrived at the ingress: hand it to the tunnel's client.
+	pub(super) async fn deliver(&self, flow: u64, payload: &[u8]) {
+		let target = {
+			let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+			entries.get(&flow).and_then(|e| Some((e.socket.clone(), e.client?)))
+		};
+		if let Some((socket, client)) = target {
+			let _ = socket.send_to(payload, client).await;
+		}
+	}
+}
+
+/// Egress side: flow → a socket connected to the destination.
+#[derive(Default)]
+pub(super) struct EgressTable {
+	sockets: tokio::sync::Mutex<FlowSockets>,
+}
+
+impl EgressTable {
+	/// Forward traffic reached the egress: send it to the destination from the flow's own
+	/// socket (created on first use, with a task that carries replies back).
+	pub(super) async fn deliver(
+		&self,
+		flow: u64,
+		destination: SocketAddr,
+		payload: &[u8],
+		core: SharedCore,
+		sender: Sender,
+	) {
+		let socket = {
+			let mut sockets = self.sockets.lock().await;
+			match sockets.get(&flow) {
+				Some(socket) => socket.clone(),
+				None => {
+					let bind: SocketAddr = if destination.is_ipv4() {
+						"0.0.0.0:0".parse().unwrap_or(destination)
+					} else {
+						"[::]:0".parse().unwrap_or(destination)
+					};
+					let socket = match UdpSocket::bind(bind).await {
+						Ok(s) => Arc::new(s),
+						Err(error) => {
+							tracing::warn!(%error, "cannot open egress socket");
+							return;
+						}
+					};
+					if let Err(error) = socket.connect(destination).await {
+						tracing::warn!(%error, %destination, "cannot reach destination");
+						return;
+					}
+					sockets.insert(flow, socket.clone());
+					tokio::spawn(carry_replies(flow, socket.clone(), core, sender));
+					socket
+				}
+			}
+		};
+		let _ = socket.send(payload).await;
+	}
+}
+
+/// Replies from the destination enter the overlay on the reversed path.
+async fn carry_replies(flow: u64, socket: Arc<UdpSocket>, core: SharedCore, sender: Sender) {
+	let mut payload = vec![0u8; MAX_DATAGRAM];
+	let mut packet = vec![0u8; MAX_DATAGRAM];
+	loop {
+		let Ok(len) = socket.recv(&mut payload).await else { return };
+		let encapsulated = lock(&core).encapsulate(flow, true, &payload[..len], &mut packet);
+		match encapsulated {
+			Ok((to, n)) => sender.send(&packet[..n], to).await,
+			// The flow was torn down: stop carrying replies.
+			Err(_) => return,
+		}
+	}
+}
+
+/// What a tunnel task shares with the agent.
+pub(super) struct TunnelContext {
+	pub core: SharedCore,
+	pub sender: Sender,
+	pub ingress: Arc<IngressTable>,
+	pub statuses: Arc<Mutex<Vec<TunnelStatus>>>,
+	pub status_index: usize,
+	pub hysteresis: Hysteresis,
+	pub max_intermediates: u8,
+	pub route_interval: Duration,
+	pub setup_interval: Duration,
+	pub stop: watch::Receiver<bool>,
+}
+
+/// Sends the flow's signed setup to every other member on its path.
+async fn announce(ctx: &TunnelContext, flow: Flow) {
+	let mut buf = vec![0u8; MAX_DATAGRAM];
+	let (len, targets) = {
+		let mut core = lock(&ctx.core);
+		let me = core.me();
+		let targets: Vec<SocketAddr> = flow
+			.path
+			.iter()
+			.filter(|m| **m != me)
+			.filter_map(|m| core.members().get(usize::from(*m)).map(|member| member.addr))
+			.collect();
+		match core.originate_flow(flow, &mut buf) {
+			Ok(len) => (len, targets),
+			Err(error) => {
+				tracing::warn!(%error, "cannot set up flow");
+				return;
+			}
+		}
+	};
+	for to in targets {
+		ctx.sender.send(&buf[..len], to).await;
+	}
+}
+
+/// Runs one tunnel: client datagrams in, path decisions, periodic setup refresh.
+pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
+	let listen = Arc::new(spec.listen);
+	ctx.ingress.register(spec.flow_id, listen.clone());
+	let me = lock(&ctx.core).me();
+	let template = Flow {
+		id: spec.flow_id,
+		key: spec.key,
+		path: vec![me, spec.egress],
+		destination: spec.destination,
+	};
+	let mut selector: PathSelector<Vec<MemberIndex>> = PathSelector::new(ctx.hysteresis);
+	let mut flow = flow_on(selector.active(), &template, me, spec.egress);
+	announce(&ctx, flow.clone()).await;
+
+	let mut route_tick = tokio::time::interval(ctx.route_interval);
+	let mut setup_tick = tokio::time::interval(ctx.setup_interval);
+	let mut payload = vec![0u8; MAX_DATAGRAM];
+	let mut packet = vec![0u8; MAX_DATAGRAM];
+	loop {
+		tokio::select! {
+			received = listen.recv_from(&mut payload) => {
+				let Ok((len, client)) = received else { continue };
+				ctx.ingress.set_client(spec.flow_id, client);
+				let encapsulated = lock(&ctx.core).encapsulate(spec.flow_id, false, &payload[..len], &mut packet);
+				if let Ok((to, n)) = encapsulated {
+					ctx.sender.send(&packet[..n], to).await;
+				}
+			},
+			_ = route_tick.tick() => {
+				let decision = {
+					let core = lock(&ctx.core);
+					decide(&core, &mut selector, spec.egress, ctx.max_intermediates)
+				};
+				if let Some(switch) = decision {
+					tracing::info!(flow = spec.flow_id, to = ?switch.to, reason = ?switch.reason, "path switch");
+					flow = flow_on(&switch.to, &template, me, spec.egress);
+					announce(&ctx, flow.clone()).await;
+					let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
+					if let Some(status) = statuses.get_mut(ctx.status_index) {
+						status.route = switch.to.clone();
+						status.last_switch = Some(format!("{:?}", switch.reason));
+						status.switches = selector.switches();
+					}
+				}
+				let expected = {
+					let core = lock(&ctx.core);
+					super::path_owd(core.matrix(), &flow.path)
+				};
+				let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
+				if let Some(status) = statuses.get_mut(ctx.status_index) {
+					status.expected_owd_us = expected;
+				}
+			},
+			_ = setup_tick.tick() => announce(&ctx, flow.clone()).await,
+			_ = stopped(&mut ctx.stop) => return,
+		}
+	}
+}
