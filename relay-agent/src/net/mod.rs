@@ -291,7 +291,7 @@ async fn pulse_loop(
 			let mut core = lock(&core);
 			let now = now_ns();
 			core.refresh_own_row(now);
-			core.next_row(round % full_row_every == 0, now, &mut buf)
+			core.next_row(round.is_multiple_of(full_row_every), now, &mut buf)
 		};
 		if let Some(len) = row {
 			for (i, to) in peers.iter().enumerate() {
