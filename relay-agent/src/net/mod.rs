@@ -55,8 +55,8 @@ pub enum Verdict {
 
 /// A test shim on the send path: sees every datagram before it leaves.
 pub trait Impairment: Send + Sync {
-	/// Decides the fate of a datagram of `len` bytes from `from` to `to`.
-	fn on_send(&self, from: SocketAddr, to: SocketAddr, len: usize) -> Verdict;
+	/// Decides the fate of `datagram` from `from` to `to`.
+	fn on_send(&self, from: SocketAddr, to: SocketAddr, datagram: &[u8]) -> Verdict;
 }
 
 /// Everything the agent needs to run.
@@ -111,7 +111,7 @@ struct Sender {
 impl Sender {
 	async fn send(&self, bytes: &[u8], to: SocketAddr) {
 		if let Some(shim) = &self.impairment {
-			if shim.on_send(self.local, to, bytes.len()) == Verdict::Drop {
+			if shim.on_send(self.local, to, bytes) == Verdict::Drop {
 				return;
 			}
 		}

@@ -91,7 +91,8 @@ impl LiveMatrix {
 			.filter(|c| self.now_ns.saturating_sub(c.updated_ns) <= self.stale_after_ns)
 	}
 
-	/// Whether the two directions between `a` and `b` contradict the RTT both ends measured:
+	/// Whether the two directions between `a` and `b` contradict the RTT both ends measured
+	/// (by more than the tolerance plus 10% of the RTT, which absorbs queueing noise):
 	/// someone's timestamps lie, so neither direction is used.
 	pub fn disagrees(&self, a: MemberIndex, b: MemberIndex) -> bool {
 		let (Some(ab), Some(ba)) = (self.cell(a, b), self.cell(b, a)) else { return false };

@@ -58,6 +58,8 @@ struct Peer {
 	rtts: VecDeque<u32>,
 	/// Our pulses to it not yet echoed: `(seq, send_ns)`.
 	sent: VecDeque<(u64, u64)>,
+	/// Sequence number of our next pulse to it (per peer, so gaps mean loss).
+	next_seq: u64,
 	/// RFC 3550 jitter in ns, scaled by 16 to keep integer precision.
 	jitter_ns_x16: u64,
 	last_transit_ns: Option<i64>,
@@ -73,6 +75,7 @@ impl Peer {
 			samples: VecDeque::with_capacity(window),
 			rtts: VecDeque::with_capacity(window),
 			sent: VecDeque::with_capacity(window),
+			next_seq: 1,
 			jitter_ns_x16: 0,
 			last_transit_ns: None,
 			last_rx_ns: 0,
@@ -86,7 +89,6 @@ pub struct PulseEngine {
 	me: NodeId,
 	boot_time: u64,
 	window: usize,
-	next_seq: u64,
 	peers: BTreeMap<NodeId, Peer>,
 	/// A peer silent for longer than this has no current figures.
 	silence_ns: u64,
@@ -103,14 +105,7 @@ impl PulseEngine {
 	/// A new engine for `me`, started at `boot_time` (unix seconds), keeping `window` pulses
 	/// per peer.
 	pub fn new(me: NodeId, boot_time: u64, window: usize) -> Self {
-		Self {
-			me,
-			boot_time,
-			window: window.max(2),
-			next_seq: 1,
-			peers: BTreeMap::new(),
-			silence_ns: u64::MAX,
-		}
+		Self { me, boot_time, window: window.max(2), peers: BTreeMap::new(), silence_ns: u64::MAX }
 	}
 
 	/// Sets how long a silent peer keeps its figures (typically a few pulse intervals).
@@ -147,8 +142,8 @@ impl PulseEngine {
 	pub fn next_pulse(&mut self, peer: &NodeId, now_ns: u64) -> Option<Pulse> {
 		let window = self.window;
 		let state = self.peers.get_mut(peer)?;
-		let seq = self.next_seq;
-		self.next_seq = self.next_seq.saturating_add(1);
+		let seq = state.next_seq;
+		state.next_seq = state.next_seq.saturating_add(1);
 		push_bounded(&mut state.sent, (seq, now_ns), window);
 		Some(Pulse {
 			sender: self.me,
@@ -325,6 +320,22 @@ mod tests {
 		let elsewhere = Pulse { receiver: [0xc; 32], seq: 9, ..fresh };
 		assert_eq!(b.on_pulse(&elsewhere, 16), Err(PulseReject::NotForUs));
 		assert!(a.next_pulse(&[0xc; 32], 4).is_none());
+	}
+
+	#[test]
+	fn sequences_are_per_peer_so_other_peers_do_not_look_like_loss() {
+		let c: NodeId = [0xc; 32];
+		let mut a = PulseEngine::new(A, 1, 8);
+		let mut b = PulseEngine::new(B, 1, 8);
+		a.add_peer(B);
+		a.add_peer(c);
+		b.add_peer(A);
+		for t in 0..6 {
+			let _ = a.next_pulse(&c, t);
+			let p = a.next_pulse(&B, t).unwrap();
+			b.on_pulse(&p, t + 1).unwrap();
+		}
+		assert_eq!(b.metrics(&A, 10).unwrap().loss_ppm, 0);
 	}
 
 	#[test]
