@@ -59,10 +59,15 @@ async fn echo_server() -> SocketAddr {
 	addr
 }
 
-async fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) -> Duration {
+async fn wait_for(
+	what: &str,
+	timeout: Duration,
+	mut check: impl FnMut() -> bool,
+	diagnose: impl Fn() -> String,
+) -> Duration {
 	let start = Instant::now();
 	while !check() {
-		assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+		assert!(start.elapsed() < timeout, "timed out waiting for {what}\n{}", diagnose());
 		tokio::time::sleep(Duration::from_millis(20)).await;
 	}
 	start.elapsed()
@@ -180,38 +185,67 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 	}
 	let route =
 		|statuses: &Arc<Mutex<Vec<net::TunnelStatus>>>| statuses.lock().unwrap()[0].route.clone();
+	let diagnose = || {
+		let mut out = format!(
+			"tunnel: {:?}\necho count: {}\n",
+			statuses[0].lock().unwrap()[0],
+			echoes.load(Ordering::SeqCst)
+		);
+		for (i, core) in cores.iter().enumerate() {
+			let core = core.lock().unwrap();
+			let drops: Vec<_> = core.drops().iter().collect();
+			out += &format!(
+				"relay {i}: drops {drops:?}, flow {:?}\n",
+				core.flow(7).map(|f| f.path.clone())
+			);
+		}
+		out
+	};
 
 	// Phase 1: the direct path carries the echoes.
-	wait_for("echoes on the direct path", Duration::from_secs(10), || {
-		echoes.load(Ordering::SeqCst) > 20
-	})
+	wait_for(
+		"echoes on the direct path",
+		Duration::from_secs(10),
+		|| echoes.load(Ordering::SeqCst) > 20,
+		&diagnose,
+	)
 	.await;
 	assert_eq!(route(&statuses[0]), Route::Direct);
 
 	// Phase 2: cut 0→3; traffic moves to a detour and echoes flow again.
 	shim.cut.store(true, Ordering::SeqCst);
-	let switch_time = wait_for("a detour", Duration::from_secs(10), || {
-		matches!(route(&statuses[0]), Route::Detour(_))
-	})
+	let switch_time = wait_for(
+		"a detour",
+		Duration::from_secs(10),
+		|| matches!(route(&statuses[0]), Route::Detour(_)),
+		&diagnose,
+	)
 	.await;
 	let Route::Detour(hops) = route(&statuses[0]) else { unreachable!() };
 	assert_eq!((hops.first(), hops.last()), (Some(&0), Some(&3)));
 	assert!(hops.len() >= 3, "a detour goes through another relay: {hops:?}");
 	let before = echoes.load(Ordering::SeqCst);
-	wait_for("echoes on the detour", Duration::from_secs(5), || {
-		echoes.load(Ordering::SeqCst) > before + 20
-	})
+	wait_for(
+		"echoes on the detour",
+		Duration::from_secs(5),
+		|| echoes.load(Ordering::SeqCst) > before + 20,
+		&diagnose,
+	)
 	.await;
 	eprintln!("detour {hops:?} taken {switch_time:?} after the cut");
 
 	// Phase 3: restore; traffic returns to the direct path.
 	shim.cut.store(false, Ordering::SeqCst);
-	let revert_time = wait_for("the direct path again", Duration::from_secs(10), || {
-		route(&statuses[0]) == Route::Direct
-	})
+	let revert_time = wait_for(
+		"the direct path again",
+		Duration::from_secs(10),
+		|| route(&statuses[0]) == Route::Direct,
+		&diagnose,
+	)
 	.await;
 	eprintln!("back on the direct path {revert_time:?} after the repair");
-	assert_eq!(statuses[0].lock().unwrap()[0].switches, 2);
+	let switches = statuses[0].lock().unwrap()[0].switches;
+	assert_eq!(switches, 2, "{}", diagnose());
 
 	// Let in-flight packets land, then stop everyone (counters are flushed on shutdown).
 	sending.store(false, Ordering::SeqCst);
@@ -246,7 +280,7 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 				);
 				assert!(shim.dropped_data_octets.load(Ordering::SeqCst) > 0);
 			} else {
-				assert_eq!(sent, received, "link {a}→{b}");
+				assert_eq!(sent, received, "link {a}→{b}\n{}", diagnose());
 			}
 			links_with_traffic += usize::from(sent > 0);
 		}
