@@ -4,9 +4,10 @@
 //! `pallet-parameters`); what is here is fixed by the protocol or by the block budget.
 
 use crate::{
-	authorship::AuraAuthorAccount, AccountId, Aura, Balance, Balances, Block, Hash, Nonce, Runtime,
-	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, System, BLOCK_HASH_COUNT,
-	EXISTENTIAL_DEPOSIT, MICRO_SRW, SLOT_DURATION, VERSION,
+	authorship::AuraAuthorAccount, AccountId, Aura, Balance, Balances, Block, Hash, Nonce,
+	PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason,
+	RuntimeOrigin, RuntimeTask, System, BLOCK_HASH_COUNT, EXISTENTIAL_DEPOSIT, MICRO_SRW,
+	SLOT_DURATION, VERSION,
 };
 use frame_support::{
 	derive_impl,
