@@ -68,9 +68,33 @@ pub struct Config {
 	/// Chain connection; absent = static group mode (no chain).
 	#[serde(default)]
 	pub chain: Option<ChainConfig>,
-	/// Static group members, used when there is no chain (tests, private deployments).
+	/// This relay's id in the group (a name, or 64 hex digits of an account id).
+	#[serde(default = "default_id")]
+	pub id: String,
+	/// Group id the member indices refer to (static mode).
+	#[serde(default = "default_group")]
+	pub group: u32,
+	/// Static group members other than this relay, used when there is no chain.
 	#[serde(default)]
 	pub peers: Vec<PeerConfig>,
+	/// Destinations this relay delivers to as an egress (no open relay): `ip:port`.
+	#[serde(default)]
+	pub allowed_destinations: Vec<SocketAddr>,
+	/// UDP port-forward tunnels this relay is the ingress of.
+	#[serde(default)]
+	pub tunnels: Vec<TunnelConfig>,
+}
+
+/// A UDP port-forward tunnel: datagrams to `listen` come out of `egress` towards `to`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelConfig {
+	/// Local address clients send to.
+	pub listen: SocketAddr,
+	/// Id of the egress relay (one of `peers`).
+	pub egress: String,
+	/// Destination the egress delivers to (must be on the egress's allow-list).
+	pub to: SocketAddr,
 }
 
 /// Pulse settings.
@@ -155,6 +179,12 @@ fn default_dashboard() -> SocketAddr {
 fn default_workers() -> usize {
 	1
 }
+fn default_id() -> String {
+	"relay".to_string()
+}
+fn default_group() -> u32 {
+	1
+}
 
 impl Config {
 	/// Reads, parses and validates a configuration file.
@@ -229,7 +259,11 @@ impl Config {
 				));
 			}
 		}
+		if self.id.is_empty() {
+			return Err(invalid("id", "must not be empty"));
+		}
 		let mut seen = std::collections::BTreeSet::new();
+		seen.insert(self.id.as_str());
 		for (i, peer) in self.peers.iter().enumerate() {
 			let key = |field: &str| format!("peers[{i}].{field}");
 			if peer.id.is_empty() {
@@ -245,6 +279,20 @@ impl Config {
 				));
 			}
 			parse_hex32(&peer.pulse_key).map_err(|reason| invalid(&key("pulse_key"), reason))?;
+		}
+		for (i, tunnel) in self.tunnels.iter().enumerate() {
+			if !self.peers.iter().any(|p| p.id == tunnel.egress) {
+				return Err(invalid(
+					&format!("tunnels[{i}].egress"),
+					format!("{:?} is not one of the peers", tunnel.egress),
+				));
+			}
+			if tunnel.to.port() == 0 || tunnel.to.ip().is_unspecified() {
+				return Err(invalid(
+					&format!("tunnels[{i}].to"),
+					format!("{} is not a destination", tunnel.to),
+				));
+			}
 		}
 		Ok(())
 	}
@@ -327,6 +375,17 @@ mod tests {
 		let err = Config::load(Path::new("/nonexistent/srwan.toml")).unwrap_err();
 		assert!(matches!(err, ConfigError::Read { .. }));
 		assert!(err.to_string().contains("/nonexistent/srwan.toml"));
+	}
+
+	#[test]
+	fn tunnels_must_name_a_peer() {
+		let text = format!(
+			"data_dir = \"/x\"\n[[peers]]\nid = \"b\"\naddr = \"10.0.0.2:7400\"\npulse_key = \"{KEY}\"\n\
+			 [[tunnels]]\nlisten = \"127.0.0.1:5000\"\negress = \"c\"\nto = \"10.0.0.9:53\"\n"
+		);
+		let err = parse(&text).unwrap_err();
+		assert!(err.to_string().contains("tunnels[0].egress"), "{err}");
+		assert!(parse(&text.replace("egress = \"c\"", "egress = \"b\"")).is_ok());
 	}
 
 	#[test]

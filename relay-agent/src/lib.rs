@@ -10,7 +10,10 @@
 //! (wire formats, pulse measurement, path hysteresis); the UDP driver and dashboard build on it.
 
 pub mod config;
+pub mod dash;
 pub mod hex;
+pub mod identity;
+pub mod launch;
 pub mod net;
 pub mod proto;
 pub mod store;

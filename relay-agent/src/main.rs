@@ -52,8 +52,14 @@ impl Overrides {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+	/// Run the relay: pulses, matrix, forwarding, tunnels and the dashboard, until SIGINT or
+	/// SIGTERM (counters are flushed on the way out).
+	Run(Overrides),
 	/// Load and validate a configuration, then print the effective settings.
 	CheckConfig(Overrides),
+	/// Print this relay's pulse public key (created in the data dir if there is none); the
+	/// other members list it as `pulse_key`.
+	Key(Overrides),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +83,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 		.init();
 
 	match cli.command {
+		Command::Run(overrides) => {
+			let config = overrides.load()?;
+			let runtime = tokio::runtime::Runtime::new()?;
+			runtime.block_on(srwan_relay::launch::run(config, shutdown_signal()))
+		}
+		Command::Key(overrides) => {
+			let config = overrides.load()?;
+			let (key, _) = srwan_relay::identity::load_or_create_key(&config.data_dir)?;
+			print_stdout(&format!(
+				"0x{}\n",
+				srwan_relay::hex::encode(key.verifying_key().as_bytes())
+			))
+		}
 		Command::CheckConfig(overrides) => {
 			let config = overrides.load()?;
 			tracing::info!(file = %overrides.config.display(), "configuration is valid");
@@ -92,4 +111,29 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
 		Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
 		_ => Ok(()),
 	}
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+	let interrupt = tokio::signal::ctrl_c();
+	#[cfg(unix)]
+	{
+		use tokio::signal::unix::{signal, SignalKind};
+		match signal(SignalKind::terminate()) {
+			Ok(mut term) => {
+				tokio::select! {
+					_ = interrupt => {},
+					_ = term.recv() => {},
+				}
+			}
+			Err(_) => {
+				let _ = interrupt.await;
+			}
+		}
+	}
+	#[cfg(not(unix))]
+	{
+		let _ = interrupt.await;
+	}
+	tracing::info!("shutting down");
 }

@@ -1,0 +1,315 @@
+//! The per-router dashboard: an HTML page (uptime, traffic relayed, coins, the live latency
+//! matrix colour-scaled, active paths with expected latency and the reason for each switch),
+//! JSON under `/api/*`, Prometheus text at `/metrics`, and `/live` / `/ready` probes.
+//!
+//! [`router`] builds the app from shared state, so tests call it without a server.
+
+use crate::{
+	net::{lock, SharedCore, TunnelStatus},
+	proto::relay::RelayCore,
+};
+use axum::{
+	extract::State,
+	http::{header, StatusCode},
+	response::{Html, IntoResponse, Response},
+	routing::get,
+	Json, Router,
+};
+use prometheus_client::{
+	encoding::{text::encode, EncodeLabelSet},
+	metrics::{counter::Counter, family::Family, gauge::Gauge},
+	registry::Registry,
+};
+use serde::Serialize;
+use srwan_primitives::routing::LatencyMatrix;
+use std::{
+	sync::{Arc, Mutex},
+	time::Instant,
+};
+
+/// What the dashboard reads.
+#[derive(Clone)]
+pub struct DashState {
+	/// The relay's core.
+	pub core: SharedCore,
+	/// The tunnels' live status.
+	pub tunnels: Arc<Mutex<Vec<TunnelStatus>>>,
+	/// This relay's name.
+	pub name: String,
+	/// When the agent started.
+	pub started: Instant,
+}
+
+/// Builds the dashboard app.
+pub fn router(state: DashState) -> Router {
+	Router::new()
+		.route("/", get(page))
+		.route("/live", get(|| async { "live\n" }))
+		.route("/ready", get(ready))
+		.route("/metrics", get(metrics))
+		.route("/api/status", get(status))
+		.route("/api/matrix", get(matrix))
+		.route("/api/paths", get(paths))
+		.with_state(state)
+}
+
+/// Totals and health of this relay.
+#[derive(Serialize)]
+pub struct Status {
+	/// Relay name.
+	pub name: String,
+	/// Member index in the group.
+	pub member_index: u16,
+	/// Seconds since the agent started.
+	pub uptime_s: u64,
+	/// Boot time (unix s).
+	pub boot_time: u64,
+	/// Octets received, all unclaimed epochs.
+	pub in_octets: u64,
+	/// Octets sent, all unclaimed epochs.
+	pub out_octets: u64,
+	/// Coins earned (from the chain once integrated; none in static mode).
+	pub coins_earned: Option<String>,
+	/// Coins applied to this relay's own traffic.
+	pub coins_applied: Option<String>,
+	/// Peers with current measurements.
+	pub peers_measured: usize,
+	/// Group size.
+	pub group_size: usize,
+	/// Dropped datagrams by reason.
+	pub drops: Vec<(String, u64)>,
+}
+
+fn status_of(core: &RelayCore, state: &DashState) -> Status {
+	let totals = core.counters().totals();
+	let me = core.me();
+	let n = core.members().len();
+	let peers_measured =
+		(0..n as u16).filter(|&from| from != me && core.matrix().cell(from, me).is_some()).count();
+	let mut drops: Vec<(String, u64)> =
+		core.drops().iter().map(|(r, c)| (format!("{r:?}"), *c)).collect();
+	drops.sort();
+	Status {
+		name: state.name.clone(),
+		member_index: me,
+		uptime_s: state.started.elapsed().as_secs(),
+		boot_time: core.boot_time(),
+		in_octets: totals.in_octets,
+		out_octets: totals.out_octets,
+		coins_earned: None,
+		coins_applied: None,
+		peers_measured,
+		group_size: n,
+		drops,
+	}
+}
+
+async fn status(State(state): State<DashState>) -> Json<Status> {
+	let core = lock(&state.core);
+	Json(status_of(&core, &state))
+}
+
+async fn ready(State(state): State<DashState>) -> Response {
+	let core = lock(&state.core);
+	let status = status_of(&core, &state);
+	// Ready once it measures at least one peer (or is alone in its group).
+	if status.group_size <= 1 || status.peers_measured > 0 {
+		(StatusCode::OK, "ready\n").into_response()
+	} else {
+		(StatusCode::SERVICE_UNAVAILABLE, "waiting for the first peer measurements\n")
+			.into_response()
+	}
+}
+
+/// The matrix as JSON: `owd_us[from][to]`, `rtt_us[from][to]`, `loss_ppm[from][to]`.
+#[derive(Serialize)]
+pub struct MatrixView {
+	/// Member names (hex ids).
+	pub members: Vec<String>,
+	/// One-way delays, µs, offset-relative; `null` where unmeasured or excluded.
+	pub owd_us: Vec<Vec<Option<i64>>>,
+	/// Round-trip times, µs.
+	pub rtt_us: Vec<Vec<Option<u32>>>,
+	/// Loss, ppm.
+	pub loss_ppm: Vec<Vec<Option<u32>>>,
+}
+
+fn matrix_of(core: &RelayCore) -> MatrixView {
+	let m = core.matrix();
+	let n = m.len() as u16;
+	let grid = |f: &dyn Fn(u16, u16) -> Option<srwan_primitives::routing::SegmentMetrics>| {
+		(0..n)
+			.map(|a| (0..n).map(|b| if a == b { None } else { f(a, b) }).collect::<Vec<_>>())
+			.collect::<Vec<_>>()
+	};
+	let segs = grid(&|a, b| m.segment(a, b));
+	MatrixView {
+		members: m.members().iter().map(|id| crate::hex::encode(&id[..4])).collect(),
+		owd_us: segs.iter().map(|r| r.iter().map(|s| s.map(|s| s.owd_us)).collect()).collect(),
+		rtt_us: segs.iter().map(|r| r.iter().map(|s| s.map(|s| s.rtt_us)).collect()).collect(),
+		loss_ppm: segs.iter().map(|r| r.iter().map(|s| s.map(|s| s.loss_ppm)).collect()).collect(),
+	}
+}
+
+async fn matrix(State(state): State<DashState>) -> Json<MatrixView> {
+	Json(matrix_of(&lock(&state.core)))
+}
+
+async fn paths(State(state): State<DashState>) -> Json<Vec<TunnelStatus>> {
+	Json(state.tunnels.lock().unwrap_or_else(|p| p.into_inner()).clone())
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabel {
+	peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+	reason: String,
+}
+
+async fn metrics(State(state): State<DashState>) -> Response {
+	let mut registry = Registry::with_prefix("srwan_relay");
+	let octets_in = Family::<PeerLabel, Counter>::default();
+	let octets_out = Family::<PeerLabel, Counter>::default();
+	let drops = Family::<ReasonLabel, Counter>::default();
+	let uptime = Gauge::<i64>::default();
+	let measured = Gauge::<i64>::default();
+	{
+		let core = lock(&state.core);
+		for (key, octets) in core.counters().iter() {
+			let label = PeerLabel { peer: crate::hex::encode(&key.peer[..8]) };
+			octets_in.get_or_create(&label).inc_by(octets.in_octets);
+			octets_out.get_or_create(&label).inc_by(octets.out_octets);
+		}
+		for (reason, count) in core.drops().iter() {
+			drops.get_or_create(&ReasonLabel { reason: format!("{reason:?}") }).inc_by(*count);
+		}
+		let status = status_of(&core, &state);
+		uptime.set(status.uptime_s as i64);
+		measured.set(status.peers_measured as i64);
+	}
+	registry.register("octets_in", "Octets received per peer (unclaimed epochs)", octets_in);
+	registry.register("octets_out", "Octets sent per peer (unclaimed epochs)", octets_out);
+	registry.register("dropped_datagrams", "Datagrams dropped, by reason", drops);
+	registry.register("uptime_seconds", "Seconds since the agent started", uptime);
+	registry.register("peers_measured", "Peers with current measurements", measured);
+	let mut body = String::new();
+	if encode(&mut body, &registry).is_err() {
+		return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+	}
+	([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
+		.into_response()
+}
+
+async fn page(State(state): State<DashState>) -> Html<String> {
+	Html(PAGE.replace("{{name}}", &html_escape(&state.name)))
+}
+
+fn html_escape(text: &str) -> String {
+	text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const PAGE: &str = include_str!("page.html");
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::proto::{
+		counters::Counters,
+		relay::{CoreConfig, Member},
+	};
+	use axum::body::{to_bytes, Body};
+	use ed25519_dalek::SigningKey;
+	use tower::ServiceExt;
+
+	fn state() -> DashState {
+		let key = SigningKey::from_bytes(&[1; 32]);
+		let other = SigningKey::from_bytes(&[2; 32]);
+		let members = vec![
+			Member {
+				id: [0; 32],
+				addr: "127.0.0.1:1".parse().unwrap(),
+				pulse_key: key.verifying_key(),
+			},
+			Member {
+				id: [1; 32],
+				addr: "127.0.0.1:2".parse().unwrap(),
+				pulse_key: other.verifying_key(),
+			},
+		];
+		let mut counters = Counters::default();
+		counters.record_in(5, 1, [1; 32], 1_500);
+		let core = RelayCore::new(CoreConfig {
+			key,
+			group: 1,
+			members,
+			boot_time: 5,
+			window: 8,
+			stale_after_ns: u64::MAX,
+			cross_check_tolerance_us: 1_000,
+			silence_ns: u64::MAX,
+			counters,
+			allowed_destinations: vec![],
+		})
+		.unwrap();
+		DashState {
+			core: Arc::new(Mutex::new(core)),
+			tunnels: Arc::new(Mutex::new(vec![])),
+			name: "relay-<a>".into(),
+			started: Instant::now(),
+		}
+	}
+
+	async fn get(path: &str) -> (StatusCode, String) {
+		let response = router(state())
+			.oneshot(axum::http::Request::get(path).body(Body::empty()).unwrap())
+			.await
+			.unwrap();
+		let status = response.status();
+		let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+		(status, String::from_utf8(body.to_vec()).unwrap())
+	}
+
+	#[tokio::test]
+	async fn page_shows_the_sections_and_escapes_the_name() {
+		let (code, html) = get("/").await;
+		assert_eq!(code, StatusCode::OK);
+		for section in
+			["Uptime", "Traffic relayed", "Coins earned", "Latency matrix", "Active paths"]
+		{
+			assert!(html.contains(section), "page lacks {section}");
+		}
+		assert!(html.contains("relay-&lt;a&gt;"));
+		assert!(!html.contains("relay-<a>"));
+	}
+
+	#[tokio::test]
+	async fn probes_and_api() {
+		assert_eq!(get("/live").await.0, StatusCode::OK);
+		// No peer measured yet: not ready.
+		assert_eq!(get("/ready").await.0, StatusCode::SERVICE_UNAVAILABLE);
+		let (code, body) = get("/api/status").await;
+		assert_eq!(code, StatusCode::OK);
+		let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+		assert_eq!(status["in_octets"], 1_500);
+		assert_eq!(status["group_size"], 2);
+		let (_, body) = get("/api/matrix").await;
+		let matrix: serde_json::Value = serde_json::from_str(&body).unwrap();
+		assert_eq!(matrix["members"].as_array().unwrap().len(), 2);
+		assert_eq!(get("/api/paths").await.1, "[]");
+	}
+
+	#[tokio::test]
+	async fn metrics_are_prometheus_text() {
+		let (code, body) = get("/metrics").await;
+		assert_eq!(code, StatusCode::OK);
+		assert!(
+			body.contains("srwan_relay_octets_in_total{peer=\"0101010101010101\"} 1500"),
+			"{body}"
+		);
+		assert!(body.contains("# TYPE srwan_relay_uptime_seconds gauge"), "{body}");
+		assert!(body.trim_end().ends_with("# EOF"));
+	}
+}

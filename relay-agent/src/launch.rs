@@ -1,0 +1,169 @@
+//! Turns a validated [`Config`] into a running agent: loads the key and counters, binds the
+//! sockets, builds the core, and serves the dashboard.
+
+use crate::{
+	config::Config,
+	dash::{self, DashState},
+	identity::{self, node_id},
+	net::{self, Agent, AgentParams, Tunnel},
+	proto::{
+		hysteresis::Hysteresis,
+		relay::{CoreConfig, Member, RelayCore},
+	},
+	store,
+};
+use ed25519_dalek::VerifyingKey;
+use std::{
+	future::Future,
+	sync::{Arc, Mutex},
+	time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+use tokio::net::{TcpListener, UdpSocket};
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+	/// The pulse key could not be loaded or created.
+	#[error(transparent)]
+	Key(#[from] identity::KeyError),
+	/// The counters could not be loaded.
+	#[error(transparent)]
+	Store(#[from] store::StoreError),
+	/// A peer's pulse key is not a valid ed25519 public key.
+	#[error("peers[{0}].pulse_key is not a valid ed25519 public key")]
+	PeerKey(usize),
+	/// The group is inconsistent.
+	#[error("cannot build the relay: {0}")]
+	Core(#[from] crate::proto::relay::CoreError),
+	/// A socket could not be bound.
+	#[error("cannot bind {what} {addr}: {source}")]
+	Bind {
+		/// Which socket.
+		what: &'static str,
+		/// Its address.
+		addr: std::net::SocketAddr,
+		/// The error.
+		source: std::io::Error,
+	},
+}
+
+/// Members of the static group, sorted by id so that every relay derives the same indices.
+fn members(config: &Config, own_key: VerifyingKey) -> Result<Vec<Member>, LaunchError> {
+	let mut members =
+		vec![Member { id: node_id(&config.id), addr: config.listen, pulse_key: own_key }];
+	for (i, peer) in config.peers.iter().enumerate() {
+		let raw = crate::hex::decode32(&peer.pulse_key).map_err(|_| LaunchError::PeerKey(i))?;
+		let pulse_key = VerifyingKey::from_bytes(&raw).map_err(|_| LaunchError::PeerKey(i))?;
+		members.push(Member { id: node_id(&peer.id), addr: peer.addr, pulse_key });
+	}
+	members.sort_by_key(|m| m.id);
+	Ok(members)
+}
+
+/// Starts the agent and its dashboard; returns when `shutdown` resolves and the counters are
+/// flushed.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), anyhow::Error> {
+	let (key, created) = identity::load_or_create_key(&config.data_dir)?;
+	if created {
+		tracing::info!(
+			pulse_key = %crate::hex::encode(key.verifying_key().as_bytes()),
+			"created a new pulse key; give it to the group's other members"
+		);
+	}
+	let counters = store::load_counters(&config.data_dir)?;
+	let members = members(&config, key.verifying_key())?;
+	let interval = config.pulse.interval();
+	let boot_time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+	let core = RelayCore::new(CoreConfig {
+		key,
+		group: config.group,
+		members: members.clone(),
+		boot_time,
+		window: config.pulse.window as usize,
+		// A peer is silent after three missed pulses; its matrix entries expire after five.
+		silence_ns: 3 * interval.as_nanos() as u64,
+		stale_after_ns: 5 * interval.as_nanos() as u64,
+		cross_check_tolerance_us: 5_000,
+		counters,
+		allowed_destinations: config.allowed_destinations.clone(),
+	})?;
+	let core = Arc::new(Mutex::new(core));
+
+	let socket = UdpSocket::bind(config.listen).await.map_err(|source| LaunchError::Bind {
+		what: "relay socket",
+		addr: config.listen,
+		source,
+	})?;
+	let mut tunnels = Vec::new();
+	for (i, spec) in config.tunnels.iter().enumerate() {
+		let listen = UdpSocket::bind(spec.listen).await.map_err(|source| LaunchError::Bind {
+			what: "tunnel",
+			addr: spec.listen,
+			source,
+		})?;
+		let egress_id = node_id(&spec.egress);
+		let egress = members.iter().position(|m| m.id == egress_id).unwrap_or(0) as u16;
+		let mut flow_key = [0u8; 32];
+		rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut flow_key);
+		tunnels.push(Tunnel {
+			listen,
+			flow_id: (u64::from(boot_time as u32) << 32) | i as u64,
+			key: flow_key,
+			egress,
+			destination: spec.to,
+		});
+	}
+
+	let agent = Agent { core: core.clone(), tunnels: Arc::new(Mutex::new(Vec::new())) };
+	let dash_state = DashState {
+		core: core.clone(),
+		tunnels: agent.tunnels.clone(),
+		name: config.id.clone(),
+		started: Instant::now(),
+	};
+	let listener = TcpListener::bind(config.dashboard).await.map_err(|source| {
+		LaunchError::Bind { what: "dashboard", addr: config.dashboard, source }
+	})?;
+	tracing::info!(relay = %config.listen, dashboard = %config.dashboard, members = members.len(), "relay running");
+
+	let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+	let mut dash_stop = stop_rx.clone();
+	let dashboard = tokio::spawn(async move {
+		let serve =
+			axum::serve(listener, dash::router(dash_state)).with_graceful_shutdown(async move {
+				let _ = dash_stop.wait_for(|stop| *stop).await;
+			});
+		if let Err(error) = serve.await {
+			tracing::error!(%error, "dashboard stopped");
+		}
+	});
+	let params = AgentParams {
+		core,
+		socket,
+		pulse_interval: interval,
+		full_row_every: (75_000 / config.pulse.interval_ms.max(1)).max(1) as u32,
+		route_interval: Duration::from_millis(config.pulse.fast_probe_ms),
+		hysteresis: Hysteresis {
+			min_gain_pct: config.routing.min_gain_pct,
+			min_gain_us: u64::from(config.routing.min_gain_ms) * 1_000,
+			sustain_probes: config.routing.sustain_probes,
+			failover_lost_probes: config.routing.failover_lost_probes,
+		},
+		max_intermediates: config.routing.max_hops,
+		data_dir: config.data_dir.clone(),
+		persist_interval: Duration::from_secs(5),
+		tunnels,
+		impairment: None,
+	};
+	let mut agent_stop = stop_rx;
+	let result = net::run_with(agent, params, async move {
+		let _ = agent_stop.wait_for(|stop| *stop).await;
+	});
+	let stopper = async move {
+		shutdown.await;
+		let _ = stop_tx.send(true);
+	};
+	let (result, ()) = tokio::join!(result, stopper);
+	let _ = dashboard.await;
+	result
+}
