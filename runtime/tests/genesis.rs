@@ -22,9 +22,7 @@ fn externalities(preset: &str) -> sp_io::TestExternalities {
 
 #[test]
 fn runtime_lists_exactly_the_two_presets() {
-	let names: Vec<String> =
-		preset_names().into_iter().map(|n| String::from_utf8(n.to_vec()).unwrap()).collect();
-	assert_eq!(names, vec!["development", "local_testnet"]);
+	assert_eq!(preset_names(), vec!["development".to_string(), "local_testnet".to_string()]);
 	assert!(get_preset(&"nope".into()).is_none());
 }
 
