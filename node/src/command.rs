@@ -135,9 +135,10 @@ pub fn run() -> sc_cli::Result<()> {
 					let shared_cache = backend.expose_shared_trie_cache();
 					cmd.run(config, client, db, storage, shared_cache)
 				}
-				BenchmarkCmd::Overhead(cmd) => {
-					cmd.run_with_default_builder_and_spec::<Block, ()>(Some(config.chain_spec))
-				}
+				BenchmarkCmd::Overhead(cmd) => cmd
+					.run_with_default_builder_and_spec::<Block, service::OverheadExtraHostFunctions>(
+						Some(config.chain_spec),
+					),
 				BenchmarkCmd::Extrinsic(_) => Err("`benchmark extrinsic` is not offered by \
 					srwan-node; use `benchmark overhead` for per-extrinsic base weights"
 					.into()),

@@ -10,6 +10,13 @@ use sp_consensus_aura::sr25519::{AuthorityId as AuraId, AuthorityPair as AuraPai
 use srwan_runtime::{apis::RuntimeApi, opaque::Block};
 use std::{sync::Arc, time::Duration};
 
+/// Host functions `benchmark overhead` adds to its own set for this runtime.
+#[cfg(feature = "runtime-benchmarks")]
+pub type OverheadExtraHostFunctions = frame_benchmarking::benchmarking::HostFunctions;
+/// Host functions `benchmark overhead` adds to its own set for this runtime.
+#[cfg(not(feature = "runtime-benchmarks"))]
+pub type OverheadExtraHostFunctions = ();
+
 /// The full client: our runtime executed by the wasm executor.
 pub(crate) type FullClient = sc_service::TFullClient<
 	Block,
@@ -49,7 +56,7 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 		})
 		.transpose()?;
 
-	let executor = sc_service::new_wasm_executor::<sp_io::SubstrateHostFunctions>(&config.executor);
+	let executor = sc_service::new_wasm_executor::<HostFunctions>(&config.executor);
 	let (client, backend, keystore_container, task_manager) =
 		sc_service::new_full_parts::<Block, RuntimeApi, _>(
 			config,
