@@ -17,12 +17,19 @@ pub type OverheadExtraHostFunctions = frame_benchmarking::benchmarking::HostFunc
 #[cfg(not(feature = "runtime-benchmarks"))]
 pub type OverheadExtraHostFunctions = ();
 
+/// Host functions the runtime may call; a `runtime-benchmarks` runtime also imports the
+/// benchmarking ones.
+#[cfg(not(feature = "runtime-benchmarks"))]
+pub type HostFunctions = sp_io::SubstrateHostFunctions;
+/// Host functions the runtime may call; a `runtime-benchmarks` runtime also imports the
+/// benchmarking ones.
+#[cfg(feature = "runtime-benchmarks")]
+pub type HostFunctions =
+	(sp_io::SubstrateHostFunctions, frame_benchmarking::benchmarking::HostFunctions);
+
 /// The full client: our runtime executed by the wasm executor.
-pub(crate) type FullClient = sc_service::TFullClient<
-	Block,
-	RuntimeApi,
-	sc_executor::WasmExecutor<sp_io::SubstrateHostFunctions>,
->;
+pub(crate) type FullClient =
+	sc_service::TFullClient<Block, RuntimeApi, sc_executor::WasmExecutor<HostFunctions>>;
 type FullBackend = sc_service::TFullBackend<Block>;
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
 
