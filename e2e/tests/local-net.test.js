@@ -3,6 +3,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,15 @@ function startValidator(name, p2pPort, rpcPort, extra) {
   return child;
 }
 
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => { socket.destroy(); resolve(false); });
+  });
+}
+
 async function waitFor(what, predicate, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -41,19 +51,28 @@ async function waitFor(what, predicate, timeoutMs) {
 }
 
 test('Alice and Bob connect and finalize blocks together', { skip: !NODE && 'SRWAN_NODE not set', timeout: 180_000 }, async () => {
-  const keyFile = join(dir, 'alice.key');
-  writeFileSync(keyFile, '0000000000000000000000000000000000000000000000000000000000000001');
-  const alicePeerId = execFileSync(NODE, ['key', 'inspect-node-key', '--file', keyFile]).toString().trim();
+  // Validators need a persistent network key; each gets its own.
+  const keyFile = (name, last) => {
+    const file = join(dir, `${name}.key`);
+    writeFileSync(file, '00'.repeat(31) + last);
+    return file;
+  };
+  const aliceKey = keyFile('alice', '01');
+  const alicePeerId = execFileSync(NODE, ['key', 'inspect-node-key', '--file', aliceKey]).toString().trim();
   assert.match(alicePeerId, /^12D3Koo/);
 
-  const alice = startValidator('alice', 30433, 19945, ['--node-key-file', keyFile]);
-  const bob = startValidator('bob', 30434, 19946,
-    ['--bootnodes', `/ip4/127.0.0.1/tcp/30433/p2p/${alicePeerId}`]);
+  const alice = startValidator('alice', 30433, 19945, ['--node-key-file', aliceKey]);
+  const bob = startValidator('bob', 30434, 19946, [
+    '--node-key-file', keyFile('bob', '02'),
+    '--bootnodes', `/ip4/127.0.0.1/tcp/30433/p2p/${alicePeerId}`,
+  ]);
 
   let apiA, apiB;
   try {
-    apiA = await waitFor('alice rpc', () => connect('ws://127.0.0.1:19945').catch(() => null), 60_000);
-    apiB = await waitFor('bob rpc', () => connect('ws://127.0.0.1:19946').catch(() => null), 60_000);
+    await waitFor('alice rpc port', () => portOpen(19945), 60_000);
+    await waitFor('bob rpc port', () => portOpen(19946), 60_000);
+    apiA = await connect('ws://127.0.0.1:19945');
+    apiB = await connect('ws://127.0.0.1:19946');
 
     const authorities = await apiA.call.grandpaApi.grandpaAuthorities();
     assert.equal(authorities.length, 2, 'local has exactly two GRANDPA authorities');
