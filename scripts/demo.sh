@@ -17,7 +17,8 @@ while [ $# -gt 0 ]; do
 usage: scripts/demo.sh [--once] [--rpc-port PORT]
 
 Builds the workspace, starts 'srwan-node --dev' (Alice authors and finalizes), waits for a
-finalized block and prints how to connect a polkadot.js wallet.
+finalized block, shows a wallet transfer and how to connect a polkadot.js wallet, then starts
+three relays with a UDP tunnel and shows their dashboards.
   --once            stop the chain after the walkthrough instead of running until Ctrl-C
   --rpc-port PORT   RPC port of the dev node (default 9944)
 USAGE
@@ -60,9 +61,13 @@ Connect a wallet:
 Prometheus metrics: http://127.0.0.1:9615/metrics
 INFO
 
+log "the relays: a static group of three, with a tunnel"
 if [ "$once" = 1 ]; then
-	log "--once: stopping the chain"
+	"$SRWAN_ROOT/scripts/relay-demo.sh"
+	log "--once: stopping the chain and the relays"
 	exit 0
 fi
-log "the chain keeps running; press Ctrl-C to stop it"
+"$SRWAN_ROOT/scripts/relay-demo.sh" --keep
+log "the chain and the relays keep running; press Ctrl-C to stop them"
+trap 'pkill -P $$ 2>/dev/null; pkill -f "srwan-relay run -c /tmp/srwan-relays" 2>/dev/null; cleanup' INT TERM
 wait "$node_pid"
