@@ -41,7 +41,10 @@ fuzz_target!(|data: &[u8]| {
 		path: vec![0, 1, 2],
 		destination: SocketAddr::from(([127, 0, 0, 1], 1)),
 	});
-	let from = SocketAddr::from(([127, 0, 0, 1], 9000 + u16::from(data.first().copied().unwrap_or(0) % 4)));
+	let from = SocketAddr::from((
+		[127, 0, 0, 1],
+		9000 + u16::from(data.first().copied().unwrap_or(0) % 4),
+	));
 	let mut datagram = data.get(1..).unwrap_or_default().to_vec();
 	let _ = core.on_datagram(from, &mut datagram, 0);
 });
