@@ -21,7 +21,11 @@ fn cores() -> (RelayCore, RelayCore) {
 	let members: Vec<Member> = keys
 		.iter()
 		.enumerate()
-		.map(|(i, k)| Member { id: [i as u8; 32], addr: addr(i as u8), pulse_key: k.verifying_key() })
+		.map(|(i, k)| Member {
+			id: [i as u8; 32],
+			addr: addr(i as u8),
+			pulse_key: k.verifying_key(),
+		})
 		.collect();
 	let make = |me: usize| {
 		let mut core = RelayCore::new(CoreConfig {
@@ -48,7 +52,8 @@ fn hop(c: &mut Criterion) {
 	let (mut ingress, mut relay) = cores();
 	let mut group = c.benchmark_group("one hop, 1200-byte payload");
 	let mut template = [0u8; 2048];
-	let (_, len) = ingress.encapsulate(1, false, &[7u8; 1200], &mut template).expect("encapsulates");
+	let (_, len) =
+		ingress.encapsulate(1, false, &[7u8; 1200], &mut template).expect("encapsulates");
 	group.throughput(Throughput::Bytes(len as u64));
 	group.bench_function("bare forwarder (type check + copy)", |b| {
 		let mut out = [0u8; 2048];

@@ -43,7 +43,11 @@ fn core(me: u8, keys: &[SigningKey]) -> RelayCore {
 	let members = keys
 		.iter()
 		.enumerate()
-		.map(|(i, k)| Member { id: [i as u8; 32], addr: addr(i as u8), pulse_key: k.verifying_key() })
+		.map(|(i, k)| Member {
+			id: [i as u8; 32],
+			addr: addr(i as u8),
+			pulse_key: k.verifying_key(),
+		})
 		.collect();
 	let mut core = RelayCore::new(CoreConfig {
 		key: keys[usize::from(me)].clone(),
@@ -74,8 +78,14 @@ fn forwarding_and_pulses_allocate_nothing_in_steady_state() {
 	let mut run = |rounds: u64, t0: u64| {
 		for i in 0..rounds {
 			let (_, len) = ingress.encapsulate(1, false, &payload, &mut packet).unwrap();
-			assert_eq!(relay.on_datagram(addr(0), &mut packet[..len], 0), Action::Forward { to: addr(2) });
-			assert!(matches!(egress.on_datagram(addr(1), &mut packet[..len], 0), Action::Deliver { .. }));
+			assert_eq!(
+				relay.on_datagram(addr(0), &mut packet[..len], 0),
+				Action::Forward { to: addr(2) }
+			);
+			assert!(matches!(
+				egress.on_datagram(addr(1), &mut packet[..len], 0),
+				Action::Deliver { .. }
+			));
 			let (_, n) = ingress.pulse_for(1, t0 + i, &mut pulse).unwrap();
 			assert_eq!(relay.on_datagram(addr(0), &mut pulse[..n], t0 + i + 5), Action::Consumed);
 		}
