@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod dash;
+pub mod geo;
 pub mod hex;
 pub mod identity;
 pub mod launch;
