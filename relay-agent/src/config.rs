@@ -83,6 +83,9 @@ pub struct Config {
 	/// UDP port-forward tunnels this relay is the ingress of.
 	#[serde(default)]
 	pub tunnels: Vec<TunnelConfig>,
+	/// CSV prefix table (`prefix,country,asn`) to pick egresses for `egress = "auto"`.
+	#[serde(default)]
+	pub prefix_table: Option<PathBuf>,
 }
 
 /// A UDP port-forward tunnel: datagrams to `listen` come out of `egress` towards `to`.
@@ -91,7 +94,8 @@ pub struct Config {
 pub struct TunnelConfig {
 	/// Local address clients send to.
 	pub listen: SocketAddr,
-	/// Id of the egress relay (one of `peers`).
+	/// Id of the egress relay (one of `peers`), or `"auto"`: the peer closest to `to` by
+	/// the prefix table (same AS, then same country).
 	pub egress: String,
 	/// Destination the egress delivers to (must be on the egress's allow-list).
 	pub to: SocketAddr,
@@ -168,6 +172,12 @@ pub struct PeerConfig {
 	pub addr: SocketAddr,
 	/// The peer's ed25519 pulse key, hex (64 digits, optional `0x`).
 	pub pulse_key: String,
+	/// The peer's country (ISO 3166-1 alpha-2), for egress choice.
+	#[serde(default)]
+	pub country: Option<String>,
+	/// The peer's autonomous system number, for egress choice.
+	#[serde(default)]
+	pub asn: Option<u32>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -281,7 +291,14 @@ impl Config {
 			parse_hex32(&peer.pulse_key).map_err(|reason| invalid(&key("pulse_key"), reason))?;
 		}
 		for (i, tunnel) in self.tunnels.iter().enumerate() {
-			if !self.peers.iter().any(|p| p.id == tunnel.egress) {
+			if tunnel.egress == "auto" {
+				if self.prefix_table.is_none() {
+					return Err(invalid(
+						&format!("tunnels[{i}].egress"),
+						"\"auto\" needs `prefix_table` to locate the destination",
+					));
+				}
+			} else if !self.peers.iter().any(|p| p.id == tunnel.egress) {
 				return Err(invalid(
 					&format!("tunnels[{i}].egress"),
 					format!("{:?} is not one of the peers", tunnel.egress),
@@ -386,6 +403,10 @@ mod tests {
 		let err = parse(&text).unwrap_err();
 		assert!(err.to_string().contains("tunnels[0].egress"), "{err}");
 		assert!(parse(&text.replace("egress = \"c\"", "egress = \"b\"")).is_ok());
+		let auto = text.replace("egress = \"c\"", "egress = \"auto\"");
+		let err = parse(&auto).unwrap_err();
+		assert!(err.to_string().contains("prefix_table"), "{err}");
+		assert!(parse(&format!("prefix_table = \"/p.csv\"\n{auto}")).is_ok());
 	}
 
 	#[test]

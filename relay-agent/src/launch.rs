@@ -32,6 +32,9 @@ pub enum LaunchError {
 	/// A peer's pulse key is not a valid ed25519 public key.
 	#[error("peers[{0}].pulse_key is not a valid ed25519 public key")]
 	PeerKey(usize),
+	/// The prefix table could not be loaded.
+	#[error(transparent)]
+	PrefixTable(#[from] crate::geo::PrefixTableError),
 	/// The group is inconsistent.
 	#[error("cannot build the relay: {0}")]
 	Core(#[from] crate::proto::relay::CoreError),
@@ -94,14 +97,35 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		addr: config.listen,
 		source,
 	})?;
+	let prefix_table = match &config.prefix_table {
+		Some(path) => Some(crate::geo::PrefixTable::load(path)?),
+		None => None,
+	};
 	let mut tunnels = Vec::new();
 	for (i, spec) in config.tunnels.iter().enumerate() {
+		let egress_name = match (&prefix_table, spec.egress.as_str()) {
+			(Some(table), "auto") => {
+				let candidates: Vec<Option<crate::geo::Location>> = config
+					.peers
+					.iter()
+					.map(|p| {
+						Some(crate::geo::Location { country: p.country.clone()?, asn: p.asn? })
+					})
+					.collect();
+				let chosen =
+					crate::geo::closest_egress(table, spec.to.ip(), &candidates).unwrap_or(0);
+				let name = config.peers.get(chosen).map(|p| p.id.clone()).unwrap_or_default();
+				tracing::info!(tunnel = %spec.listen, to = %spec.to, egress = %name, "egress chosen by prefix table");
+				name
+			}
+			_ => spec.egress.clone(),
+		};
 		let listen = UdpSocket::bind(spec.listen).await.map_err(|source| LaunchError::Bind {
 			what: "tunnel",
 			addr: spec.listen,
 			source,
 		})?;
-		let egress_id = node_id(&spec.egress);
+		let egress_id = node_id(&egress_name);
 		let egress = members.iter().position(|m| m.id == egress_id).unwrap_or(0) as u16;
 		let mut flow_key = [0u8; 32];
 		rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut flow_key);
