@@ -38,7 +38,9 @@ struct LinkCut {
 impl Impairment for LinkCut {
 	fn on_send(&self, from: SocketAddr, to: SocketAddr, datagram: &[u8]) -> Verdict {
 		if self.cut.load(Ordering::SeqCst) && from == self.from && to == self.to {
-			if peek_type(datagram) == Ok(PacketType::Data) {
+			// Data packets are what the counters see; fast probes (flag bit 1) are not billed.
+			let probe = datagram.get(2).is_some_and(|flags| flags & 0b10 != 0);
+			if peek_type(datagram) == Ok(PacketType::Data) && !probe {
 				self.dropped_data_octets.fetch_add(datagram.len() as u64, Ordering::SeqCst);
 			}
 			return Verdict::Drop;

@@ -252,6 +252,7 @@ async fn receive_loop(
 						.await;
 				}
 			}
+			Action::ProbeReply { flow, seq, rtt_ns } => ingress.probe_answered(flow, seq, rtt_ns),
 			Action::Consumed | Action::Dropped(_) => {}
 		}
 	}
@@ -333,20 +334,26 @@ async fn persist_loop(
 
 /// The path decision of one tunnel, from the live matrix: the direct segment versus the best
 /// detour, through the hysteresis.
+///
+/// `active_alive` is false when the active path's last fast probe got no answer, and
+/// `direct_alive` when the direct path's did: such a path counts as lost for this round,
+/// whatever the (slower) matrix still says, so traffic neither stays on nor returns to it.
 fn decide(
 	core: &RelayCore,
 	selector: &mut PathSelector<Vec<MemberIndex>>,
 	egress: MemberIndex,
 	max_intermediates: u8,
+	active_alive: bool,
+	direct_alive: bool,
 ) -> Option<crate::proto::hysteresis::Switch<Vec<MemberIndex>>> {
 	let matrix = core.matrix();
 	let me = core.me();
-	let direct = matrix.segment(me, egress).map(|s| s.owd_us);
+	let direct = matrix.segment(me, egress).map(|s| s.owd_us).filter(|_| direct_alive);
 	let query = PathQuery { k: 4, max_intermediates, ..PathQuery::new(me, egress) };
 	let paths = best_paths(matrix, query).unwrap_or_default();
 	let best_detour = paths.iter().find(|p| p.hops.len() > 2).map(|p| (p.hops.clone(), p.cost));
 	let active_detour = match selector.active() {
-		Route::Detour(hops) => path_owd(matrix, hops),
+		Route::Detour(hops) => path_owd(matrix, hops).filter(|_| active_alive),
 		Route::Direct => None,
 	};
 	// Offset-relative latencies compare between paths of the same endpoints; shift them to

@@ -6,7 +6,7 @@ use super::{
 	decide, flow_on, lock, stopped, FlowSockets, Sender, SharedCore, TunnelStatus, MAX_DATAGRAM,
 };
 use crate::proto::{
-	hysteresis::{Hysteresis, PathSelector},
+	hysteresis::{Hysteresis, PathSelector, Route},
 	relay::Flow,
 };
 use srwan_primitives::routing::MemberIndex;
@@ -35,7 +35,14 @@ pub struct Tunnel {
 struct IngressEntry {
 	socket: Arc<UdpSocket>,
 	client: Option<SocketAddr>,
+	/// Newest answered fast probe of the active path and its round trip (ns).
+	answered: Option<(u64, u64)>,
+	/// Newest answered direct probe (sent while traffic takes a detour).
+	answered_direct: Option<(u64, u64)>,
 }
+
+/// Direct probes carry this bit in their sequence number, active-path probes do not.
+const DIRECT_PROBE: u64 = 1 << 63;
 
 /// Ingress side: flow → the tunnel's listen socket and its last client.
 #[derive(Default)]
@@ -45,16 +52,38 @@ pub(super) struct IngressTable {
 
 impl IngressTable {
 	fn register(&self, flow: u64, socket: Arc<UdpSocket>) {
-		self.entries
-			.lock()
-			.unwrap_or_else(|p| p.into_inner())
-			.insert(flow, IngressEntry { socket, client: None });
+		self.entries.lock().unwrap_or_else(|p| p.into_inner()).insert(
+			flow,
+			IngressEntry { socket, client: None, answered: None, answered_direct: None },
+		);
 	}
 
 	fn set_client(&self, flow: u64, client: SocketAddr) {
 		if let Some(entry) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&flow) {
 			entry.client = Some(client);
 		}
+	}
+
+	/// A fast probe of `flow` came back.
+	pub(super) fn probe_answered(&self, flow: u64, seq: u64, rtt_ns: u64) {
+		if let Some(entry) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&flow) {
+			let slot = if seq & DIRECT_PROBE != 0 {
+				&mut entry.answered_direct
+			} else {
+				&mut entry.answered
+			};
+			if slot.is_none_or(|(newest, _)| seq > newest) {
+				*slot = Some((seq, rtt_ns));
+			}
+		}
+	}
+
+	/// Whether probe `seq` (or a newer one of the same kind) of `flow` was answered.
+	fn answered_since(&self, flow: u64, seq: u64) -> bool {
+		let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+		let slot =
+			|e: &IngressEntry| if seq & DIRECT_PROBE != 0 { e.answered_direct } else { e.answered };
+		entries.get(&flow).and_then(slot).is_some_and(|(newest, _)| newest >= seq)
 	}
 
 	/// A reply arrived at the ingress: hand it to the tunnel's client.
@@ -190,6 +219,8 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 	let mut setup_tick = tokio::time::interval(ctx.setup_interval);
 	let mut payload = vec![0u8; MAX_DATAGRAM];
 	let mut packet = vec![0u8; MAX_DATAGRAM];
+	let mut probe_seq: u64 = 0;
+	let mut direct_seq: u64 = DIRECT_PROBE;
 	loop {
 		tokio::select! {
 			received = listen.recv_from(&mut payload) => {
@@ -201,9 +232,17 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 				}
 			},
 			_ = route_tick.tick() => {
+				// The previous probes had one route interval to come back.
+				let alive = probe_seq == 0 || ctx.ingress.answered_since(spec.flow_id, probe_seq);
+				let direct_alive = match selector.active() {
+					Route::Direct => alive,
+					Route::Detour(_) => {
+						direct_seq == DIRECT_PROBE || ctx.ingress.answered_since(spec.flow_id, direct_seq)
+					},
+				};
 				let decision = {
 					let core = lock(&ctx.core);
-					decide(&core, &mut selector, spec.egress, ctx.max_intermediates)
+					decide(&core, &mut selector, spec.egress, ctx.max_intermediates, alive, direct_alive)
 				};
 				if let Some(switch) = decision {
 					tracing::info!(flow = spec.flow_id, to = ?switch.to, reason = ?switch.reason, "path switch");
@@ -220,9 +259,28 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 					let core = lock(&ctx.core);
 					super::path_owd(core.matrix(), &flow.path)
 				};
-				let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
-				if let Some(status) = statuses.get_mut(ctx.status_index) {
-					status.expected_owd_us = expected;
+				{
+					let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
+					if let Some(status) = statuses.get_mut(ctx.status_index) {
+						status.expected_owd_us = expected;
+					}
+				}
+				probe_seq += 1;
+				let probe =
+					lock(&ctx.core).probe(spec.flow_id, probe_seq, super::now_ns(), false, &mut packet);
+				if let Ok((to, n)) = probe {
+					ctx.sender.send(&packet[..n], to).await;
+				}
+				if matches!(selector.active(), Route::Detour(_)) {
+					direct_seq += 1;
+					let probe =
+						lock(&ctx.core).probe(spec.flow_id, direct_seq, super::now_ns(), true, &mut packet);
+					if let Ok((to, n)) = probe {
+						ctx.sender.send(&packet[..n], to).await;
+					}
+				} else {
+					// Back on direct: the next detour starts with a clean slate.
+					direct_seq = DIRECT_PROBE;
 				}
 			},
 			_ = setup_tick.tick() => announce(&ctx, flow.clone()).await,

@@ -79,6 +79,15 @@ pub enum Action {
 		/// Next relay.
 		to: SocketAddr,
 	},
+	/// A fast probe of a flow's path came back to its ingress.
+	ProbeReply {
+		/// The flow.
+		flow: u64,
+		/// The probe's sequence number.
+		seq: u64,
+		/// Round trip of the probe along the path, ns (this relay's clock).
+		rtt_ns: u64,
+	},
 	/// This relay is the last segment: deliver `payload` outside the overlay.
 	Deliver {
 		/// The flow.
@@ -132,7 +141,12 @@ pub struct RelayCore {
 	row_sent: Vec<Option<LinkMetrics>>,
 	row_seq: u32,
 	allowed_destinations: Vec<SocketAddr>,
+	/// The `now` of the datagram being handled (probe round trips).
+	last_now_ns: u64,
 }
+
+/// Payload of a fast probe: sequence number and the ingress's send time (ns).
+const PROBE_LEN: usize = 16;
 
 /// Changes smaller than these are not worth a row update (quantization of deltas).
 const ROW_OWD_QUANTUM_US: u64 = 500;
@@ -243,6 +257,7 @@ impl RelayCore {
 			row_sent: vec![None; n],
 			row_seq: 0,
 			allowed_destinations: config.allowed_destinations,
+			last_now_ns: 0,
 			key: config.key,
 			me,
 			group: config.group,
@@ -351,6 +366,7 @@ impl RelayCore {
 	/// Handles one datagram from `from`, received at `now_ns`. May rewrite `datagram` in place
 	/// (forwarding); never panics on any input.
 	pub fn on_datagram(&mut self, from: SocketAddr, datagram: &mut [u8], now_ns: u64) -> Action {
+		self.last_now_ns = now_ns;
 		let action = match wire::peek_type(datagram) {
 			Err(_) => Err(DropReason::Malformed),
 			Ok(PacketType::Pulse) => self.on_pulse(datagram, now_ns),
@@ -502,18 +518,85 @@ impl RelayCore {
 		let prev = *self.by_addr.get(&from).ok_or(DropReason::UnknownSender)?;
 		let prev_id = self.members[usize::from(prev)].id;
 		let len = datagram.len() as u64;
-		self.counters.record_in(self.boot_time, header.epoch, prev_id, len);
+		// Probes are the overlay's own overhead: neither end of a link counts them.
+		if !header.probe {
+			self.counters.record_in(self.boot_time, header.epoch, prev_id, len);
+		}
 
 		let left = header.segments_left - 1;
 		set_segments_left(datagram, left);
 		if left == 0 {
+			if header.probe {
+				return self.on_probe_end(&header, payload, datagram);
+			}
 			return Ok(Action::Deliver { flow: header.flow, reverse: header.reverse, payload });
 		}
 		let next_index = usize::from(header.segment_count - left);
 		let next = *header.segments.get(next_index).ok_or(DropReason::BadPath)?;
 		let next_member = self.members.get(usize::from(next)).ok_or(DropReason::BadPath)?;
-		self.counters.record_out(self.boot_time, header.epoch, next_member.id, len);
+		if !header.probe {
+			self.counters.record_out(self.boot_time, header.epoch, next_member.id, len);
+		}
 		Ok(Action::Forward { to: next_member.addr })
+	}
+
+	/// A probe reached the end of its path: the egress turns it around (in place: the echo has
+	/// the same size), the ingress reads its round trip.
+	fn on_probe_end(
+		&mut self,
+		header: &DataHeader,
+		payload: Range<usize>,
+		datagram: &mut [u8],
+	) -> Result<Action, DropReason> {
+		let body = datagram.get(payload).ok_or(DropReason::Malformed)?;
+		let mut probe = [0u8; PROBE_LEN];
+		if body.len() != PROBE_LEN {
+			return Err(DropReason::Malformed);
+		}
+		probe.copy_from_slice(body);
+		if header.reverse {
+			let seq = u64::from_be_bytes(probe[..8].try_into().unwrap_or_default());
+			let sent = u64::from_be_bytes(probe[8..].try_into().unwrap_or_default());
+			return Ok(Action::ProbeReply {
+				flow: header.flow,
+				seq,
+				rtt_ns: self.last_now_ns.saturating_sub(sent),
+			});
+		}
+		// The echo retraces the probe's own route (which may be the direct one rather than
+		// the flow's current path), so it has the same size and is written in place.
+		let flow = self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
+		let ingress = *flow.path.first().ok_or(DropReason::BadPath)?;
+		let key = flow.key;
+		let count = usize::from(header.segment_count);
+		let mut segments = [0u16; MAX_SEGMENTS];
+		for (slot, hop) in segments.iter_mut().zip(header.segment_list()[..count - 1].iter().rev())
+		{
+			*slot = *hop;
+		}
+		segments[count - 1] = ingress;
+		let echo =
+			DataHeader { reverse: true, segments_left: header.segment_count, segments, ..*header };
+		encode_data(&echo, &probe, &key, datagram)?;
+		let first = self.members.get(usize::from(segments[0])).ok_or(DropReason::BadPath)?;
+		Ok(Action::Forward { to: first.addr })
+	}
+
+	/// Writes a fast probe of flow `flow_id` (this relay must be its ingress) into `out`: along
+	/// the flow's path, or with `direct` straight to its egress (to see whether the direct
+	/// path works again while traffic takes a detour; the echo returns along the flow's path).
+	pub fn probe(
+		&mut self,
+		flow_id: u64,
+		seq: u64,
+		now_ns: u64,
+		direct: bool,
+		out: &mut [u8],
+	) -> Result<(SocketAddr, usize), DropReason> {
+		let mut probe = [0u8; PROBE_LEN];
+		probe[..8].copy_from_slice(&seq.to_be_bytes());
+		probe[8..].copy_from_slice(&now_ns.to_be_bytes());
+		self.encode_on_flow(flow_id, false, true, seq, &probe, out, direct)
 	}
 
 	/// Encapsulates a payload of flow `flow_id` at its ingress (forward) or egress (reverse,
@@ -525,8 +608,53 @@ impl RelayCore {
 		payload: &[u8],
 		out: &mut [u8],
 	) -> Result<(SocketAddr, usize), DropReason> {
+		self.next_seq = self.next_seq.wrapping_add(1);
+		let seq = self.next_seq;
+		let (to, len) = self.encode_on_flow(flow_id, reverse, false, seq, payload, out, false)?;
+		let first = self.by_addr.get(&to).map(|m| self.members[usize::from(*m)].id);
+		if let Some(first) = first {
+			self.counters.record_out(self.boot_time, self.epoch, first, len as u64);
+		}
+		Ok((to, len))
+	}
+
+	/// Encodes a data packet (or probe) of `flow_id` from this end of the flow; with
+	/// `direct_only`, straight from the ingress to the egress.
+	fn encode_on_flow(
+		&mut self,
+		flow_id: u64,
+		reverse: bool,
+		probe: bool,
+		seq: u64,
+		payload: &[u8],
+		out: &mut [u8],
+		direct_only: bool,
+	) -> Result<(SocketAddr, usize), DropReason> {
 		let flow = self.flows.get(&flow_id).ok_or(DropReason::UnknownFlow)?;
 		let mut segments = [0u16; MAX_SEGMENTS];
+		if direct_only && !reverse {
+			let (Some(first), Some(last)) = (flow.path.first(), flow.path.last()) else {
+				return Err(DropReason::BadPath);
+			};
+			if *first != self.me {
+				return Err(DropReason::NotOnPath);
+			}
+			segments[0] = *last;
+			let header = DataHeader {
+				reverse,
+				probe,
+				segments_left: 1,
+				segment_count: 1,
+				group: self.group,
+				flow: flow_id,
+				epoch: self.epoch,
+				seq,
+				segments,
+			};
+			let len = encode_data(&header, payload, &flow.key, out)?;
+			let egress = self.members.get(usize::from(*last)).ok_or(DropReason::BadPath)?;
+			return Ok((egress.addr, len));
+		}
 		let hops = flow.path.len().saturating_sub(1);
 		if hops == 0 || hops > MAX_SEGMENTS {
 			return Err(DropReason::BadPath);
@@ -544,22 +672,20 @@ impl RelayCore {
 				*slot = *member;
 			}
 		}
-		self.next_seq = self.next_seq.wrapping_add(1);
 		let header = DataHeader {
 			reverse,
-			probe: false,
+			probe,
 			segments_left: hops as u8,
 			segment_count: hops as u8,
 			group: self.group,
 			flow: flow_id,
 			epoch: self.epoch,
-			seq: self.next_seq,
+			seq,
 			segments,
 		};
 		let key = flow.key;
 		let len = encode_data(&header, payload, &key, out)?;
 		let first = self.members.get(usize::from(segments[0])).ok_or(DropReason::BadPath)?;
-		self.counters.record_out(self.boot_time, self.epoch, first.id, len as u64);
 		Ok((first.addr, len))
 	}
 }
@@ -758,6 +884,48 @@ mod tests {
 		);
 		assert_eq!(g[1].install_flow(flow(vec![0, 1, 0])), Err(CoreError::BadPath));
 		assert_eq!(g[1].install_flow(flow(vec![0])), Err(CoreError::BadPath));
+	}
+
+	#[test]
+	fn probes_go_round_the_path_uncounted() {
+		let mut g = group(3);
+		for core in g.iter_mut() {
+			core.install_flow(flow(vec![0, 1, 2])).unwrap();
+		}
+		let mut buf = [0u8; 256];
+		let (to, len) = g[0].probe(77, 5, 1_000, false, &mut buf).unwrap();
+		assert_eq!(to, addr(1));
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut buf[..len], 1_100),
+			Action::Forward { to: addr(2) }
+		);
+		// The egress turns it around towards the ingress, through relay 1 again.
+		assert_eq!(
+			g[2].on_datagram(addr(1), &mut buf[..len], 1_200),
+			Action::Forward { to: addr(1) }
+		);
+		assert_eq!(
+			g[1].on_datagram(addr(2), &mut buf[..len], 1_300),
+			Action::Forward { to: addr(0) }
+		);
+		assert_eq!(
+			g[0].on_datagram(addr(1), &mut buf[..len], 1_450),
+			Action::ProbeReply { flow: 77, seq: 5, rtt_ns: 450 }
+		);
+		// A direct probe skips relay 1 both ways.
+		let (to, len) = g[0].probe(77, 6, 2_000, true, &mut buf).unwrap();
+		assert_eq!(to, addr(2));
+		assert_eq!(
+			g[2].on_datagram(addr(0), &mut buf[..len], 2_100),
+			Action::Forward { to: addr(0) }
+		);
+		assert_eq!(
+			g[0].on_datagram(addr(2), &mut buf[..len], 2_300),
+			Action::ProbeReply { flow: 77, seq: 6, rtt_ns: 300 }
+		);
+		for core in &g {
+			assert_eq!(core.counters().totals(), Default::default(), "probes are not billed");
+		}
 	}
 
 	#[test]
