@@ -6,7 +6,6 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ed25519_dalek::SigningKey;
 use srwan_relay::proto::{
-	counters::Counters,
 	relay::{CoreConfig, Flow, Member, RelayCore},
 	wire::peek_type,
 };
@@ -28,19 +27,8 @@ fn cores() -> (RelayCore, RelayCore) {
 		})
 		.collect();
 	let make = |me: usize| {
-		let mut core = RelayCore::new(CoreConfig {
-			key: keys[me].clone(),
-			group: 1,
-			members: members.clone(),
-			boot_time: 1,
-			window: 32,
-			stale_after_ns: u64::MAX,
-			cross_check_tolerance_us: 1_000,
-			silence_ns: u64::MAX,
-			counters: Counters::default(),
-			allowed_destinations: vec![],
-		})
-		.expect("valid group");
+		let mut core = RelayCore::new(CoreConfig::new(keys[me].clone(), members.clone()))
+			.expect("valid group");
 		core.install_flow(Flow { id: 1, key: [3; 32], path: vec![0, 1, 2], destination: addr(9) })
 			.expect("valid flow");
 		core

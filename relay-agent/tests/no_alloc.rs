@@ -5,10 +5,7 @@
 #![allow(unsafe_code)]
 
 use ed25519_dalek::SigningKey;
-use srwan_relay::proto::{
-	counters::Counters,
-	relay::{Action, CoreConfig, Flow, Member, RelayCore},
-};
+use srwan_relay::proto::relay::{Action, CoreConfig, Flow, Member, RelayCore};
 use std::{
 	alloc::{GlobalAlloc, Layout, System},
 	net::SocketAddr,
@@ -50,16 +47,9 @@ fn core(me: u8, keys: &[SigningKey]) -> RelayCore {
 		})
 		.collect();
 	let mut core = RelayCore::new(CoreConfig {
-		key: keys[usize::from(me)].clone(),
-		group: 1,
-		members,
-		boot_time: 1,
 		window: 32,
-		stale_after_ns: u64::MAX,
-		cross_check_tolerance_us: 1_000,
-		silence_ns: u64::MAX,
-		counters: Counters::default(),
 		allowed_destinations: vec![addr(99)],
+		..CoreConfig::new(keys[usize::from(me)].clone(), members)
 	})
 	.unwrap();
 	core.install_flow(Flow { id: 1, key: [3; 32], path: vec![0, 1, 2], destination: addr(99) })

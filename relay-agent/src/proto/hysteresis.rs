@@ -140,51 +140,33 @@ impl<P: Clone + PartialEq> PathSelector<P> {
 		};
 		self.lost_streak = 0;
 
-		match self.active.clone() {
-			Route::Direct => {
-				let better = probe.best_detour.filter(|(_, alt)| {
-					self.config.significant(current as i64 - *alt as i64, current)
-				});
-				match better {
-					Some((path, alt)) => {
-						self.faster_streak = self.faster_streak.saturating_add(1);
-						if self.faster_streak >= self.config.sustain_probes {
-							let gain_us = current.saturating_sub(alt);
-							return self
-								.switch(Route::Detour(path), SwitchReason::Faster { gain_us });
-						}
-					}
-					None => self.faster_streak = 0,
+		if let Route::Detour(_) = self.active {
+			let direct_back = probe
+				.direct
+				.is_some_and(|d| !self.config.significant(d as i64 - current as i64, d));
+			if direct_back {
+				self.recovered_streak = self.recovered_streak.saturating_add(1);
+				if self.recovered_streak >= self.config.sustain_probes {
+					return self.switch(Route::Direct, SwitchReason::DirectRecovered);
+				}
+			} else {
+				self.recovered_streak = 0;
+			}
+		}
+		// A detour other than the active path, faster by both margins, for the sustain period.
+		let better = probe.best_detour.filter(|(path, alt)| {
+			self.active != Route::Detour(path.clone())
+				&& self.config.significant(current as i64 - *alt as i64, current)
+		});
+		match better {
+			Some((path, alt)) => {
+				self.faster_streak = self.faster_streak.saturating_add(1);
+				if self.faster_streak >= self.config.sustain_probes {
+					let gain_us = current.saturating_sub(alt);
+					return self.switch(Route::Detour(path), SwitchReason::Faster { gain_us });
 				}
 			}
-			Route::Detour(active_path) => {
-				let direct_back = probe
-					.direct
-					.is_some_and(|d| !self.config.significant(d as i64 - current as i64, d));
-				if direct_back {
-					self.recovered_streak = self.recovered_streak.saturating_add(1);
-					if self.recovered_streak >= self.config.sustain_probes {
-						return self.switch(Route::Direct, SwitchReason::DirectRecovered);
-					}
-				} else {
-					self.recovered_streak = 0;
-				}
-				let better = probe.best_detour.filter(|(path, alt)| {
-					*path != active_path
-						&& self.config.significant(current as i64 - *alt as i64, current)
-				});
-				match better {
-					Some((path, alt)) => {
-						self.faster_streak = self.faster_streak.saturating_add(1);
-						if self.faster_streak >= self.config.sustain_probes {
-							let gain_us = current.saturating_sub(alt);
-							return self
-								.switch(Route::Detour(path), SwitchReason::Faster { gain_us });
-						}
-					}
-					None => self.faster_streak = 0,
-				}
-			}
+			None => self.faster_streak = 0,
 		}
 		None
 	}

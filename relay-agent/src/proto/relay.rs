@@ -205,6 +205,26 @@ pub struct CoreConfig {
 	pub allowed_destinations: Vec<SocketAddr>,
 }
 
+impl CoreConfig {
+	/// A configuration with defaults for everything but the key and the members: group 1,
+	/// boot time 1, a 30-pulse window, no expiry, a 5 ms cross-check tolerance, no counters
+	/// and no allowed destinations. Override fields with struct update syntax.
+	pub fn new(key: SigningKey, members: Vec<Member>) -> Self {
+		Self {
+			key,
+			group: 1,
+			members,
+			boot_time: 1,
+			window: 30,
+			stale_after_ns: u64::MAX,
+			cross_check_tolerance_us: 5_000,
+			silence_ns: u64::MAX,
+			counters: Counters::default(),
+			allowed_destinations: Vec::new(),
+		}
+	}
+}
+
 /// Why a [`RelayCore`] could not be built or a flow not installed.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CoreError {
@@ -714,16 +734,11 @@ mod tests {
 		keys.into_iter()
 			.map(|key| {
 				RelayCore::new(CoreConfig {
-					key,
-					group: 1,
-					members: members.clone(),
 					boot_time: 1_000,
 					window: 16,
 					stale_after_ns: 60_000 * MS,
-					cross_check_tolerance_us: 5_000,
-					silence_ns: u64::MAX,
-					counters: Counters::default(),
 					allowed_destinations: vec![SocketAddr::from(([127, 0, 0, 1], 9000))],
+					..CoreConfig::new(key, members.clone())
 				})
 				.unwrap()
 			})
@@ -956,18 +971,7 @@ mod tests {
 	fn a_relay_outside_the_group_cannot_start() {
 		let members = group(2).remove(0).members;
 		let stranger = SigningKey::from_bytes(&[99; 32]);
-		let result = RelayCore::new(CoreConfig {
-			key: stranger,
-			group: 1,
-			members,
-			boot_time: 1,
-			window: 8,
-			stale_after_ns: 1,
-			cross_check_tolerance_us: 1,
-			silence_ns: 1,
-			counters: Counters::default(),
-			allowed_destinations: vec![],
-		});
+		let result = RelayCore::new(CoreConfig::new(stranger, members));
 		assert!(matches!(result, Err(CoreError::NotAMember)));
 	}
 }
