@@ -76,6 +76,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 	let counters = store::load_counters(&config.data_dir)?;
 	let members = members(&config, key.verifying_key())?;
 	let interval = config.pulse.interval();
+	// A full row about every 75 s (DESIGN.md), deltas in between.
+	let full_row_every = (75_000 / config.pulse.interval_ms.max(1)).max(1) as u32;
 	let boot_time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
 	let core = RelayCore::new(CoreConfig {
 		key,
@@ -83,9 +85,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		members: members.clone(),
 		boot_time,
 		window: config.pulse.window as usize,
-		// A peer is silent after three missed pulses; its matrix entries expire after five.
+		// A peer is silent after three missed pulses (and withdrawn from our row at once);
+		// entries others reported stay until three full-row periods pass without a refresh.
 		silence_ns: 3 * interval.as_nanos() as u64,
-		stale_after_ns: 5 * interval.as_nanos() as u64,
+		stale_after_ns: 3 * u64::from(full_row_every) * interval.as_nanos() as u64,
 		cross_check_tolerance_us: 5_000,
 		counters,
 		allowed_destinations: config.allowed_destinations.clone(),
@@ -165,7 +168,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		core,
 		socket,
 		pulse_interval: interval,
-		full_row_every: (75_000 / config.pulse.interval_ms.max(1)).max(1) as u32,
+		full_row_every,
 		route_interval: Duration::from_millis(config.pulse.fast_probe_ms),
 		hysteresis: Hysteresis {
 			min_gain_pct: config.routing.min_gain_pct,

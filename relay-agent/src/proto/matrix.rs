@@ -75,6 +75,15 @@ impl LiveMatrix {
 		}
 	}
 
+	/// Forgets what `to` measured of `from` (the measurement was withdrawn).
+	pub fn clear(&mut self, from: MemberIndex, to: MemberIndex) {
+		let n = self.members.len();
+		let (from, to) = (usize::from(from), usize::from(to));
+		if from < n && to < n {
+			self.cells[to * n + from] = None;
+		}
+	}
+
 	/// Moves the matrix's notion of "now" (for expiry).
 	pub fn advance(&mut self, now_ns: u64) {
 		self.now_ns = self.now_ns.max(now_ns);

@@ -473,6 +473,10 @@ impl RelayCore {
 		let to = MemberIndex::try_from(sender).map_err(|_| DropReason::Malformed)?;
 		for i in 0..count {
 			let Some(entry) = row_entry(datagram, i) else { break };
+			if entry.is_withdrawn() {
+				self.matrix.clear(entry.member, to);
+				continue;
+			}
 			let metrics = LinkMetrics {
 				owd_us: i64::from(entry.owd_us),
 				rtt_us: (entry.rtt_us != u32::MAX).then_some(entry.rtt_us),
@@ -497,8 +501,12 @@ impl RelayCore {
 				break;
 			}
 			let Some(metrics) = self.pulses.metrics(&member.id, now_ns) else {
-				// Silent: forget what we said, so the entry goes out as soon as it is back.
-				self.row_sent[index] = None;
+				// Silent: withdraw the entry once, so the group stops using that segment now
+				// rather than when its copy expires; it goes out again as soon as it is back.
+				if self.row_sent[index].take().is_some() {
+					entries[count] = RowEntry::withdrawn(index as u16);
+					count += 1;
+				}
 				continue;
 			};
 			let changed = self.row_sent[index].is_none_or(|old| row_changed(&old, &metrics));
@@ -737,6 +745,7 @@ mod tests {
 					boot_time: 1_000,
 					window: 16,
 					stale_after_ns: 60_000 * MS,
+					silence_ns: 10_000 * MS,
 					allowed_destinations: vec![SocketAddr::from(([127, 0, 0, 1], 9000))],
 					..CoreConfig::new(key, members.clone())
 				})
@@ -786,6 +795,12 @@ mod tests {
 		// Nothing changed: no delta to send; a full row still goes out.
 		assert_eq!(g[1].next_row(false, 5_000 * MS, &mut buf[..]), None);
 		assert!(g[1].next_row(true, 5_000 * MS, &mut buf[..]).is_some());
+		// A member that falls silent is withdrawn from the row at once.
+		let len = g[1].next_row(false, u64::MAX, &mut buf[..]).expect("withdrawals are sent");
+		assert_eq!(g[0].on_datagram(addr(1), &mut buf[..len], 5_000 * MS), Action::Consumed);
+		assert!(g[0].matrix().cell(2, 1).is_none(), "withdrawn at once, not at expiry");
+		// ...and comes back with the next delta once it is heard again.
+		assert!(g[1].next_row(false, 5_000 * MS, &mut buf[..]).is_some());
 	}
 
 	#[test]

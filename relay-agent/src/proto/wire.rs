@@ -249,6 +249,18 @@ pub struct RowEntry {
 	pub loss_ppm: u32,
 }
 
+impl RowEntry {
+	/// The entry that withdraws `member`: its sender fell silent (RTT unknown, 100% loss).
+	pub fn withdrawn(member: u16) -> Self {
+		Self { member, owd_us: 0, rtt_us: u32::MAX, jitter_us: 0, loss_ppm: 1_000_000 }
+	}
+
+	/// Whether this entry withdraws its member.
+	pub fn is_withdrawn(&self) -> bool {
+		self.rtt_us == u32::MAX && self.loss_ppm >= 1_000_000
+	}
+}
+
 /// Header of a row datagram.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RowHeader {
