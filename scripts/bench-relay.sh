@@ -9,12 +9,15 @@ cd "$SRWAN_ROOT"
 agents=${AGENTS:-100}
 
 log "criterion: one hop vs bare forwarder"
-cargo bench "${SRWAN_CARGO_ARGS[@]}" -p srwan-relay --bench forwarding -- --noplot 2>&1 |
+cargo bench "${SRWAN_CARGO_ARGS[@]}" --bench forwarding -- --noplot 2>&1 |
 	grep -E "^one hop|time:|thrpt:" || true
 
 log "pulse budget: $agents agents on loopback"
-cargo run "${SRWAN_CARGO_ARGS[@]}" -p srwan-relay --example pulse_budget -- "$agents" 14 2000
+# Built with the workspace (`--all-targets` includes examples); run the binary directly so
+# that cargo does not resolve features for one package and rebuild.
+build_workspace
+"$SRWAN_BIN_DIR/examples/pulse_budget" "$agents" 14 2000
 
 log "failover: four relays, one cut link"
-cargo test "${SRWAN_CARGO_ARGS[@]}" -p srwan-relay --test loopback -- --nocapture 2>&1 |
+cargo test "${SRWAN_CARGO_ARGS[@]}" --test loopback -- --nocapture 2>&1 |
 	grep -E "taken|back on"
