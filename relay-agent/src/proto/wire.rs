@@ -93,6 +93,14 @@ pub fn peek_type(datagram: &[u8]) -> Result<PacketType, WireError> {
 	PacketType::from_byte(*ty)
 }
 
+/// Checks that `datagram` is of type `expected` (and of our version).
+fn expect_type(datagram: &[u8], expected: PacketType) -> Result<(), WireError> {
+	match peek_type(datagram)? {
+		ty if ty == expected => Ok(()),
+		other => Err(WireError::WrongType(other)),
+	}
+}
+
 fn u64_at(buf: &[u8], at: usize) -> u64 {
 	let mut bytes = [0u8; 8];
 	if let Some(src) = buf.get(at..at + 8) {
@@ -183,10 +191,7 @@ impl Pulse {
 	/// Decodes a pulse *without* checking its signature (the sender's key is looked up by
 	/// `sender` first); call [`Pulse::verify`] before trusting any field.
 	pub fn decode(datagram: &[u8]) -> Result<Self, WireError> {
-		match peek_type(datagram)? {
-			PacketType::Pulse => {}
-			other => return Err(WireError::WrongType(other)),
-		}
+		expect_type(datagram, PacketType::Pulse)?;
 		if datagram.len() < Self::LEN {
 			return Err(WireError::Truncated { got: datagram.len(), need: Self::LEN });
 		}
@@ -320,10 +325,7 @@ pub fn encode_row(
 /// Parses a row datagram's header and checks its layout; the signature is checked by
 /// [`verify_row`] once the sender's key is known.
 pub fn decode_row_header(datagram: &[u8]) -> Result<(RowHeader, usize), WireError> {
-	match peek_type(datagram)? {
-		PacketType::Row => {}
-		other => return Err(WireError::WrongType(other)),
-	}
+	expect_type(datagram, PacketType::Row)?;
 	if datagram.len() < ROW_FIXED_LEN + 64 {
 		return Err(WireError::Truncated { got: datagram.len(), need: ROW_FIXED_LEN + 64 });
 	}
@@ -464,10 +466,7 @@ impl FlowSetup {
 
 	/// Decodes a setup without checking its signature (see [`FlowSetup::verify`]).
 	pub fn decode(datagram: &[u8]) -> Result<Self, WireError> {
-		match peek_type(datagram)? {
-			PacketType::FlowSetup => {}
-			other => return Err(WireError::WrongType(other)),
-		}
+		expect_type(datagram, PacketType::FlowSetup)?;
 		if datagram.len() < SETUP_FIXED_LEN + 64 {
 			return Err(WireError::Truncated { got: datagram.len(), need: SETUP_FIXED_LEN + 64 });
 		}
@@ -636,10 +635,7 @@ pub fn encode_data(
 /// Parses a data packet's header; returns it and the payload's byte range. The MAC is not
 /// checked here (the flow key is looked up by `flow` first): call [`verify_data_mac`].
 pub fn decode_data(datagram: &[u8]) -> Result<(DataHeader, core::ops::Range<usize>), WireError> {
-	match peek_type(datagram)? {
-		PacketType::Data => {}
-		other => return Err(WireError::WrongType(other)),
-	}
+	expect_type(datagram, PacketType::Data)?;
 	let need = DATA_FIXED_LEN + MAC_LEN;
 	if datagram.len() < need {
 		return Err(WireError::Truncated { got: datagram.len(), need });
