@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a fresh `srwan-node --dev`, runs the polkadot.js suite against it, and stops the node
 # whatever happens. Expects the node to be built (scripts/test.sh does that).
+# usage: e2e/run.sh [test files...]   (default: every file in tests/)
 set -euo pipefail
 . "$(dirname "$0")/../scripts/lib.sh"
 
@@ -31,7 +32,7 @@ fi
 cd "$SRWAN_ROOT/e2e"
 status=0
 SRWAN_WS="ws://127.0.0.1:$rpc_port" SRWAN_NODE="$SRWAN_NODE" \
-	node --test --test-concurrency=1 --test-reporter=spec tests/ || status=$?
+	node --test --test-concurrency=1 --test-reporter=spec "${@:-tests/}" || status=$?
 if [ $status -ne 0 ]; then
 	log "e2e failed; last lines of the node log:"
 	tail -n 30 "$base/node.log" >&2

@@ -6,11 +6,41 @@ import { cryptoWaitReady, mnemonicGenerate } from '@polkadot/util-crypto';
 export const WS = process.env.SRWAN_WS ?? 'ws://127.0.0.1:9944';
 export const SRW = 10n ** 12n;
 
-/** Connects polkadot.js to the node at `url`. */
+/**
+ * The node's `ditex_*` RPC methods for polkadot.js (custom RPCs are not in the metadata).
+ * Results are plain JSON; balances in them are decimal strings.
+ */
+const at = { name: 'at', type: 'BlockHash', isHistoric: true, isOptional: true };
+export const DITEX_RPC = {
+  ditex: {
+    router: { description: 'A router', params: [{ name: 'who', type: 'AccountId' }, at], type: 'Json' },
+    groupMembers: { description: 'Members of a group', params: [{ name: 'group', type: 'u32' }, at], type: 'Json' },
+    segment: {
+      description: 'Segment from -> to',
+      params: [{ name: 'from', type: 'AccountId' }, { name: 'to', type: 'AccountId' }, at],
+      type: 'Json',
+    },
+    matrix: { description: "A group's matrix", params: [{ name: 'group', type: 'u32' }, at], type: 'Json' },
+    bestPaths: {
+      description: 'k best paths src -> dst',
+      params: [
+        { name: 'src', type: 'AccountId' },
+        { name: 'dst', type: 'AccountId' },
+        { name: 'k', type: 'Option<u8>', isOptional: true },
+        { name: 'maxPrice', type: 'Option<Text>', isOptional: true },
+        { name: 'maxHops', type: 'Option<u8>', isOptional: true },
+        at,
+      ],
+      type: 'Json',
+    },
+  },
+};
+
+/** Connects polkadot.js to the node at `url`, with the `ditex_*` RPC definitions. */
 export async function connect(url = WS) {
   await cryptoWaitReady();
   const provider = new WsProvider(url, 1000, {}, 30_000);
-  return ApiPromise.create({ provider, throwOnConnect: true, noInitWarn: true });
+  return ApiPromise.create({ provider, throwOnConnect: true, noInitWarn: true, rpc: DITEX_RPC });
 }
 
 /** A keyring of sr25519 keys with the chain's SS58 prefix (42). */

@@ -1,6 +1,6 @@
 //! The node's JSON-RPC extensions beyond the standard `system_*`, `chain_*`, `state_*` and
-//! `author_*` methods that sc-service installs: account nonces and fee queries. The DITEX
-//! methods (`ditex_*`) join here.
+//! `author_*` methods that sc-service installs: account nonces, fee queries and the DITEX
+//! (`ditex_*`, see [`crate::ditex_rpc`]).
 
 use jsonrpsee::RpcModule;
 use sc_transaction_pool_api::TransactionPool;
@@ -31,9 +31,11 @@ where
 		+ 'static,
 	C::Api: substrate_frame_rpc_system::AccountNonceApi<Block, AccountId, Nonce>
 		+ pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>
-		+ BlockBuilder<Block>,
+		+ BlockBuilder<Block>
+		+ pallet_ditex_runtime_api::DitexApi<Block, AccountId>,
 	P: TransactionPool + 'static,
 {
+	use crate::ditex_rpc::{Ditex, DitexRpcServer};
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use substrate_frame_rpc_system::{System, SystemApiServer};
 
@@ -41,7 +43,8 @@ where
 	let FullDeps { client, pool } = deps;
 
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
-	module.merge(TransactionPayment::new(client).into_rpc())?;
+	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
+	module.merge(Ditex::new(client).into_rpc())?;
 
 	Ok(module)
 }

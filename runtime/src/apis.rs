@@ -19,9 +19,9 @@ use sp_session::OpaqueGeneratedSessionKeys;
 use sp_version::RuntimeVersion;
 
 use crate::{
-	genesis_config_presets, AccountId, Aura, Balance, Block, Executive, Grandpa, InherentDataExt,
-	Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment,
-	VERSION,
+	genesis_config_presets, AccountId, Aura, Balance, Block, Ditex, Executive, Grandpa,
+	InherentDataExt, Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System,
+	TransactionPayment, VERSION,
 };
 
 impl_runtime_apis! {
@@ -243,6 +243,26 @@ impl_runtime_apis! {
 			#[allow(clippy::expect_used)]
 			Executive::try_execute_block(block, state_root_check, signature_check, select)
 				.expect("execute-block failed")
+		}
+	}
+
+	impl pallet_ditex_runtime_api::DitexApi<Block, AccountId> for Runtime {
+		fn router(who: AccountId) -> Option<pallet_ditex_runtime_api::RouterView> {
+			Ditex::router_view(&who)
+		}
+
+		fn group_members(group: srwan_primitives::ditex::GroupId) -> Vec<AccountId> {
+			Ditex::group_accounts(group)
+		}
+
+		fn segment(from: AccountId, to: AccountId) -> Option<pallet_ditex_runtime_api::SegmentView> {
+			Ditex::segment(&from, &to)
+		}
+
+		fn matrix(
+			group: srwan_primitives::ditex::GroupId,
+		) -> Option<pallet_ditex_runtime_api::GroupMatrix<AccountId>> {
+			Ditex::matrix(group)
 		}
 	}
 

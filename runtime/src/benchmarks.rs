@@ -7,8 +7,9 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_balances, Balances]
 	[pallet_timestamp, Timestamp]
 	[pallet_sudo, Sudo]
+	[pallet_ditex, Ditex]
 );
 
-pub use crate::{Balances, Runtime, Sudo, Timestamp};
+pub use crate::{Balances, Ditex, Runtime, Sudo, Timestamp};
 pub use frame_benchmarking::baseline::Pallet as BaselineBench;
 pub use frame_system_benchmarking::Pallet as SystemBench;

@@ -6,9 +6,10 @@
 use crate::{
 	authorship::AuraAuthorAccount, AccountId, Aura, Balance, Balances, Block, Hash, Nonce,
 	PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason,
-	RuntimeOrigin, RuntimeTask, System, BLOCK_HASH_COUNT, EXISTENTIAL_DEPOSIT, MICRO_SRW,
-	SLOT_DURATION, VERSION,
+	RuntimeOrigin, RuntimeTask, System, Timestamp, BLOCK_HASH_COUNT, EXISTENTIAL_DEPOSIT,
+	MICRO_SRW, SLOT_DURATION, SRW, VERSION,
 };
+use frame_support::PalletId;
 use frame_support::{
 	derive_impl,
 	dispatch::DispatchClass,
@@ -22,7 +23,10 @@ use frame_support::{
 use frame_system::limits::{BlockLength, BlockWeights};
 use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
-use sp_runtime::{traits::One, Perbill};
+use sp_runtime::{
+	traits::{AccountIdConversion, One},
+	Perbill,
+};
 
 /// Normal extrinsics may fill 75% of a block; the rest is kept for operational ones.
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -133,4 +137,27 @@ impl pallet_sudo::Config for Runtime {
 impl pallet_authorship::Config for Runtime {
 	type FindAuthor = AuraAuthorAccount;
 	type EventHandler = ();
+}
+
+parameter_types! {
+	/// Owner of slashed router deposits until the fee-split pools exist to receive them.
+	pub const SlashPotId: PalletId = PalletId(*b"srw/slsh");
+	/// The account derived from [`SlashPotId`].
+	pub SlashPot: AccountId = SlashPotId::get().into_account_truncating();
+}
+
+/// The DITEX: router registry, groups, segments, prices, quarantine.
+impl pallet_ditex::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type UnixTime = Timestamp;
+	/// 100 SRW: enough to make a throwaway router costly, little next to a host's price.
+	type RouterDeposit = ConstU128<{ 100 * SRW }>;
+	type SlashBeneficiary = SlashPot;
+	type MaxGroupSize = ConstU32<100>;
+	/// 6,400 routers in v1 (paths stay inside one group).
+	type MaxGroups = ConstU32<64>;
+	type MaxPremiumWindows = ConstU32<8>;
+	type MaxRebalanceSteps = ConstU32<16>;
+	type WeightInfo = pallet_ditex::weights::SubstrateWeight<Runtime>;
 }

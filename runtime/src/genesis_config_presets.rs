@@ -1,9 +1,10 @@
 //! Genesis presets: `development` (Alice alone authors and finalizes) and `local_testnet`
 //! (exactly Alice and Bob, so both are needed and enough for GRANDPA finality).
 
-use crate::{AccountId, BalancesConfig, RuntimeGenesisConfig, SudoConfig, SRW};
+use crate::{AccountId, BalancesConfig, DitexConfig, RuntimeGenesisConfig, SudoConfig, SRW};
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
+use pallet_ditex::DitexParams;
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
@@ -14,6 +15,23 @@ pub use sp_genesis_builder::{DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET};
 
 /// What each well-known dev account holds at genesis: 1,000,000 SRW.
 pub const ENDOWMENT: crate::Balance = 1_000_000 * SRW;
+
+/// The exchange's parameters on dev and local chains: the short clocks of DESIGN.md
+/// ("Parameters": 10-block epochs and report periods) and lenient silence limits, since dev
+/// routers come and go.
+pub fn dev_ditex_params() -> DitexParams {
+	DitexParams {
+		epoch_length: 10,
+		report_period: 10,
+		stale_after: 3,
+		missed_reports_limit: 5,
+		poor_periods: 3,
+		quarantine_cooldown: 2,
+		max_rtt_us: 500_000,
+		max_loss_ppm: 50_000,
+		unbond_delay: 20,
+	}
+}
 
 /// A genesis config patch for the given authorities, endowed accounts and sudo key.
 fn testnet_genesis(
@@ -32,6 +50,7 @@ fn testnet_genesis(
 			authorities: initial_authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
+		ditex: DitexConfig { params: dev_ditex_params() },
 	})
 }
 

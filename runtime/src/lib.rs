@@ -73,7 +73,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("srwan"),
 	impl_name: Cow::Borrowed("srwan"),
 	authoring_version: 1,
-	spec_version: 100,
+	spec_version: 101,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -191,4 +191,7 @@ mod runtime {
 
 	#[runtime::pallet_index(7)]
 	pub type Authorship = pallet_authorship;
+
+	#[runtime::pallet_index(20)]
+	pub type Ditex = pallet_ditex;
 }

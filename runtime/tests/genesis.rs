@@ -81,3 +81,29 @@ fn block_author_is_the_account_of_the_aura_authority() {
 		assert_eq!(AuraAuthorAccount::find_author([(*b"BABE", &[0u8; 8][..])]), None);
 	});
 }
+
+#[test]
+fn dev_chain_runs_the_exchange_with_short_clocks_and_a_real_deposit() {
+	use frame_support::{assert_ok, traits::fungible::InspectHold};
+	use srwan_primitives::ditex::{Endpoint, Geo};
+	externalities("development").execute_with(|| {
+		let params = pallet_ditex::Params::<Runtime>::get();
+		assert_eq!((params.epoch_length, params.report_period), (10, 10), "DESIGN.md dev clocks");
+		frame_system::Pallet::<Runtime>::set_block_number(1);
+		let bob = Sr25519Keyring::Bob.to_account_id();
+		assert_ok!(srwan_runtime::Ditex::register_router(
+			srwan_runtime::RuntimeOrigin::signed(bob.clone()),
+			Endpoint::V4 { ip: [198, 51, 100, 7], port: 4500 },
+			Geo { country: *b"NL", asn: 1136, lat: 52_3676, lon: 4_9041 },
+			[3; 32],
+			Some(srwan_runtime::MILLI_SRW),
+		));
+		let held = pallet_balances::Pallet::<Runtime>::balance_on_hold(
+			&pallet_ditex::HoldReason::RouterDeposit.into(),
+			&bob,
+		);
+		assert_eq!(held, 100 * srwan_runtime::SRW);
+		let view = srwan_runtime::Ditex::router_view(&bob).expect("registered");
+		assert_eq!((view.group, view.member_index), (0, Some(0)));
+	});
+}

@@ -9,4 +9,7 @@
 extern crate alloc;
 
 pub mod currency;
+pub mod ditex;
 pub mod routing;
+#[cfg(feature = "std")]
+pub mod serde_balance;

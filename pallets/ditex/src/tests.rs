@@ -1,0 +1,695 @@
+//! Unit tests: every call's success and each of its errors, groups, prices, quarantine, views.
+
+use crate::{
+	mock::*,
+	traits::{Quarantine, RouterRegistry},
+	views, Error, Event, GroupMembers, GroupSizes, Listings, Params, QuarantineReason,
+	RouterStatus, Routers, Rows,
+};
+use frame_support::{
+	assert_noop, assert_ok,
+	dispatch::Pays,
+	traits::fungible::{Inspect, InspectHold},
+	BoundedVec,
+};
+use sp_runtime::{DispatchError, Perbill, TokenError};
+use srwan_primitives::ditex::{Endpoint, Geo, PeerMeasurement, PremiumWindow, PriceInForce};
+
+fn held(who: u64) -> u128 {
+	Balances::balance_on_hold(&crate::HoldReason::RouterDeposit.into(), &who)
+}
+
+fn measurement(peer: u64, owd_us: i32, rtt_us: u32, loss_ppm: u32) -> PeerMeasurement<u64> {
+	PeerMeasurement { peer, owd_us, rtt_us, jitter_us: 100, loss_ppm, samples: 60 }
+}
+
+fn row(entries: Vec<PeerMeasurement<u64>>) -> crate::RowOf<Test> {
+	BoundedVec::truncate_from(entries)
+}
+
+fn report(who: u64, entries: Vec<PeerMeasurement<u64>>) {
+	assert_ok!(Ditex::report(RuntimeOrigin::signed(who), Ditex::current_period(), row(entries)));
+}
+
+fn window(weekdays: u8, start: u16, end: u16, price: u128) -> PremiumWindow {
+	PremiumWindow {
+		weekdays,
+		start_minute: start,
+		end_minute: end,
+		price_per_gb: price,
+		max_rtt_us: 40_000,
+	}
+}
+
+fn windows(list: Vec<PremiumWindow>) -> crate::WindowsOf<Test> {
+	BoundedVec::truncate_from(list)
+}
+
+fn last_event() -> RuntimeEvent {
+	System::events().pop().expect("an event").event
+}
+
+// ---- register_router ----
+
+#[test]
+fn registering_holds_the_deposit_and_joins_group_zero() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(5));
+		assert_eq!(held(1), DEPOSIT);
+		assert_eq!(Balances::balance(&1), INITIAL - DEPOSIT);
+		let info = Routers::<Test>::get(1).unwrap();
+		assert_eq!((info.group, info.status, info.deposit), (0, RouterStatus::Active, DEPOSIT));
+		assert_eq!(GroupMembers::<Test>::get(0).len(), 1);
+		assert!(System::events().iter().any(
+			|r| r.event == RuntimeEvent::Ditex(Event::RouterRegistered { router: 1, group: 0 })
+		));
+		// A first registration's price applies in the current epoch.
+		assert_eq!(Ditex::listing_at(&1, Ditex::current_epoch()).unwrap().price_per_gb, Some(5));
+	});
+}
+
+#[test]
+fn bad_endpoints_each_have_their_own_error() {
+	ExtBuilder::default().build_and_execute(|| {
+		let try_register = |endpoint: Endpoint| {
+			Ditex::register_router(RuntimeOrigin::signed(1), endpoint, geo(b"DE"), key(1), None)
+		};
+		assert_noop!(
+			try_register(Endpoint::V4 { ip: [0; 4], port: 9 }),
+			Error::<Test>::EndpointUnspecified
+		);
+		assert_noop!(
+			try_register(Endpoint::V6 { ip: [0; 16], port: 9 }),
+			Error::<Test>::EndpointUnspecified
+		);
+		assert_noop!(
+			try_register(Endpoint::V4 { ip: [224, 0, 0, 1], port: 9 }),
+			Error::<Test>::EndpointMulticast
+		);
+		assert_noop!(
+			try_register(Endpoint::V4 { ip: [192, 0, 2, 1], port: 0 }),
+			Error::<Test>::EndpointZeroPort
+		);
+	});
+}
+
+#[test]
+fn bad_locations_and_keys_each_have_their_own_error() {
+	ExtBuilder::default().build_and_execute(|| {
+		let try_register = |geo: Geo, key: [u8; 32]| {
+			Ditex::register_router(RuntimeOrigin::signed(1), endpoint(1), geo, key, None)
+		};
+		let ok = geo(b"DE");
+		assert_noop!(
+			try_register(Geo { country: *b"D1", ..ok }, key(1)),
+			Error::<Test>::InvalidCountry
+		);
+		assert_noop!(try_register(Geo { asn: 0, ..ok }, key(1)), Error::<Test>::InvalidAsn);
+		assert_noop!(
+			try_register(Geo { lat: 900_001, ..ok }, key(1)),
+			Error::<Test>::InvalidLatitude
+		);
+		assert_noop!(
+			try_register(Geo { lon: -1_800_001, ..ok }, key(1)),
+			Error::<Test>::InvalidLongitude
+		);
+		assert_noop!(try_register(ok, [0; 32]), Error::<Test>::InvalidPulseKey);
+	});
+}
+
+#[test]
+fn registering_without_funds_for_the_deposit_fails() {
+	ExtBuilder::default().build_and_execute(|| {
+		// Account 500 has no funds.
+		assert_noop!(
+			Ditex::register_router(
+				RuntimeOrigin::signed(500),
+				endpoint(500),
+				geo(b"DE"),
+				key(500),
+				None
+			),
+			TokenError::FundsUnavailable
+		);
+		assert_eq!(GroupSizes::<Test>::get().len(), 0, "no group opened for a failed registration");
+	});
+}
+
+#[test]
+fn re_registration_updates_fields_and_schedules_the_price_for_the_next_epoch() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(5));
+		let now = Ditex::current_epoch();
+		let moved =
+			Endpoint::V6 { ip: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], port: 7 };
+		assert_ok!(Ditex::register_router(
+			RuntimeOrigin::signed(1),
+			moved,
+			geo(b"FR"),
+			key(2),
+			Some(9)
+		));
+		let info = Routers::<Test>::get(1).unwrap();
+		assert_eq!((info.endpoint, info.geo.country, info.pulse_key), (moved, *b"FR", key(2)));
+		assert_eq!(GroupMembers::<Test>::get(0)[0].country, *b"FR");
+		assert_eq!(held(1), DEPOSIT, "no second deposit");
+		assert_eq!(Ditex::listing_at(&1, now).unwrap().price_per_gb, Some(5));
+		assert_eq!(Ditex::listing_at(&1, now + 1).unwrap().price_per_gb, Some(9));
+		assert_eq!(last_event(), RuntimeEvent::Ditex(Event::RouterUpdated { router: 1 }));
+	});
+}
+
+// ---- prices and premium windows ----
+
+#[test]
+fn set_price_takes_effect_at_the_next_epoch_and_none_means_not_for_sale() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(5));
+		run_to_block(12); // epoch 1
+		assert_ok!(Ditex::set_price(RuntimeOrigin::signed(1), None));
+		assert_eq!(Ditex::price_at_epoch_start(&1, 1).unwrap().price_per_gb, Some(5));
+		run_to_block(20); // epoch 2 starts
+		assert_eq!(Ditex::price_at_epoch_start(&1, 2).unwrap().price_per_gb, None);
+		assert_eq!(
+			Ditex::price_at_epoch_start(&1, 1).unwrap().price_per_gb,
+			Some(5),
+			"history kept"
+		);
+		assert_noop!(
+			Ditex::set_price(RuntimeOrigin::signed(2), Some(1)),
+			Error::<Test>::NotRegistered
+		);
+	});
+}
+
+#[test]
+fn changing_twice_in_one_epoch_keeps_one_scheduled_listing() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(5));
+		assert_ok!(Ditex::set_price(RuntimeOrigin::signed(1), Some(6)));
+		assert_ok!(Ditex::set_price(RuntimeOrigin::signed(1), Some(7)));
+		assert_eq!(Listings::<Test>::get(1).len(), 2);
+		assert_eq!(Ditex::listing_at(&1, 1).unwrap().price_per_gb, Some(7));
+	});
+}
+
+#[test]
+fn listing_history_is_pruned_to_its_bound() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		for epoch in 1..40u64 {
+			run_to_block(epoch * 10 + 1);
+			assert_ok!(Ditex::set_price(RuntimeOrigin::signed(1), Some(u128::from(epoch as u32))));
+			assert!(Listings::<Test>::get(1).len() <= crate::LISTING_RETENTION_EPOCHS as usize + 2);
+		}
+		// Prices of the last retained epochs are still answered exactly.
+		let now = Ditex::current_epoch();
+		for back in 0..crate::LISTING_RETENTION_EPOCHS {
+			let epoch = now - back;
+			assert_eq!(
+				Ditex::listing_at(&1, epoch).unwrap().price_per_gb,
+				Some(u128::from(epoch - 1))
+			);
+		}
+	});
+}
+
+#[test]
+fn premium_windows_apply_from_the_next_epoch_and_wrap_at_midnight() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(5));
+		// Genesis is Monday 00:00 UTC and a block is 6 s, so epoch e starts at minute e.
+		// Sunday 23:59 → Monday 00:04 (wraps at midnight and at the end of the week).
+		let night = window(1 << 6, 23 * 60 + 59, 4, 50);
+		assert_ok!(Ditex::set_premium_windows(RuntimeOrigin::signed(1), windows(vec![night])));
+		assert_eq!(
+			Ditex::price_at_epoch_start(&1, 0).unwrap(),
+			PriceInForce { price_per_gb: Some(5), premium: None },
+			"not before the next epoch"
+		);
+		run_to_block(20);
+		assert_eq!(
+			Ditex::price_at_epoch_start(&1, 2).unwrap(),
+			PriceInForce { price_per_gb: Some(50), premium: Some((0, 40_000)) },
+			"Monday 00:02 is inside Sunday night's window"
+		);
+		run_to_block(30);
+		assert_eq!(Ditex::price_at_epoch_start(&1, 3).unwrap().price_per_gb, Some(50));
+		run_to_block(40);
+		assert_eq!(
+			Ditex::price_at_epoch_start(&1, 4).unwrap().premium,
+			None,
+			"minute 4 is the exclusive end"
+		);
+	});
+}
+
+#[test]
+fn a_window_ends_at_the_weekday_boundary() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", None);
+		// Tuesday-only window from 00:00: Monday's minutes are outside it.
+		let tuesday = window(1 << 1, 0, 60, 9);
+		assert_ok!(Ditex::set_premium_windows(RuntimeOrigin::signed(1), windows(vec![tuesday])));
+		run_to_block(20);
+		assert_eq!(
+			Ditex::price_at_epoch_start(&1, 2).unwrap(),
+			PriceInForce { price_per_gb: None, premium: None },
+			"Monday: base price, which is infinite"
+		);
+	});
+}
+
+#[test]
+fn bad_premium_windows_each_have_their_own_error() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(5));
+		let set = |list| Ditex::set_premium_windows(RuntimeOrigin::signed(1), windows(list));
+		assert_noop!(set(vec![window(0, 1, 2, 1)]), Error::<Test>::InvalidWeekdays);
+		assert_noop!(set(vec![window(1, 1, 1440, 1)]), Error::<Test>::InvalidMinute);
+		assert_noop!(set(vec![window(1, 9, 9, 1)]), Error::<Test>::EmptyWindow);
+		assert_noop!(
+			set(vec![window(0x7f, 22 * 60, 6 * 60, 1), window(1, 5 * 60, 7 * 60, 2)]),
+			Error::<Test>::OverlappingWindows
+		);
+		assert_noop!(
+			Ditex::set_premium_windows(RuntimeOrigin::signed(2), windows(vec![])),
+			Error::<Test>::NotRegistered
+		);
+	});
+}
+
+// ---- report ----
+
+#[test]
+fn a_valid_report_is_free_and_stored() {
+	ExtBuilder::default().build_and_execute(|| {
+		for who in 1..=3 {
+			register(who, b"DE", Some(1));
+		}
+		let period = Ditex::current_period();
+		let result = Ditex::report(
+			RuntimeOrigin::signed(2),
+			period,
+			row(vec![measurement(1, -1_500, 20_000, 0), measurement(3, 900, 21_000, 10)]),
+		);
+		assert_eq!(result.unwrap().pays_fee, Pays::No);
+		let stored = Rows::<Test>::get(2).unwrap();
+		assert_eq!((stored.period, stored.entries.len()), (period, 2));
+		assert_eq!(Routers::<Test>::get(2).unwrap().last_report, Some(period));
+		let segment = Ditex::segment(&1, &2).unwrap();
+		assert_eq!((segment.owd_us, segment.rtt_us), (-1_500, 20_000), "A→B is what B measured");
+		assert_eq!(Ditex::segment(&2, &1), None, "1 did not report");
+	});
+}
+
+#[test]
+fn bad_reports_each_have_their_own_error() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		register(2, b"DE", Some(1));
+		let period = Ditex::current_period();
+		let send = |who: u64, period: u32, entries| {
+			Ditex::report(RuntimeOrigin::signed(who), period, row(entries))
+		};
+		assert_noop!(send(3, period, vec![]), Error::<Test>::NotRegistered);
+		assert_noop!(send(1, period + 1, vec![]), Error::<Test>::WrongPeriod);
+		assert_noop!(
+			send(1, period, vec![measurement(1, 0, 1, 0)]),
+			Error::<Test>::SelfMeasurement
+		);
+		assert_noop!(
+			send(1, period, vec![measurement(2, 0, 1, 0), measurement(2, 0, 1, 0)]),
+			Error::<Test>::DuplicatePeer
+		);
+		assert_noop!(send(1, period, vec![measurement(7, 0, 1, 0)]), Error::<Test>::PeerNotInGroup);
+		assert_ok!(send(1, period, vec![measurement(2, 0, 1, 0)]));
+		assert_noop!(send(1, period, vec![]), Error::<Test>::AlreadyReported);
+		assert_ok!(Ditex::unregister(RuntimeOrigin::signed(2)));
+		assert_noop!(send(2, period, vec![]), Error::<Test>::Unbonding);
+	});
+}
+
+#[test]
+fn stale_rows_are_ignored() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		register(2, b"DE", Some(1));
+		report(2, vec![measurement(1, 10, 20_000, 0)]);
+		let reported = Ditex::current_period();
+		run_to_period(reported + 3);
+		assert!(Ditex::segment(&1, &2).is_some(), "stale_after = 3 periods");
+		run_to_period(reported + 4);
+		assert_eq!(Ditex::segment(&1, &2), None);
+	});
+}
+
+// ---- groups ----
+
+fn sizes() -> Vec<u32> {
+	GroupSizes::<Test>::get().into_inner()
+}
+
+#[test]
+fn one_router_makes_one_group() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", None);
+		assert_eq!(sizes(), vec![1]);
+	});
+}
+
+#[test]
+fn a_hundred_routers_fill_one_group_and_the_next_opens_a_second_which_is_levelled() {
+	ExtBuilder::default().accounts(101).build_and_execute(|| {
+		for who in 1..=100 {
+			register(who, b"DE", None);
+		}
+		assert_eq!(sizes(), vec![100]);
+		register(101, b"FR", None);
+		assert_eq!(sizes(), vec![100, 1], "a group opens only when all are full");
+		assert_eq!(Routers::<Test>::get(101).unwrap().group, 1);
+		// Bounded steps at each period boundary (16 per period).
+		let mut period = Ditex::current_period();
+		while crate::RebalancePending::<Test>::get() {
+			period += 1;
+			run_to_period(period);
+			assert!(period < 20, "rebalancing converges");
+		}
+		assert_eq!(sizes(), vec![51, 50]);
+	});
+}
+
+#[test]
+fn a_thousand_routers_make_ten_full_groups_with_countries_spread() {
+	ExtBuilder::default().accounts(1000).build_and_execute(|| {
+		let countries = [b"DE", b"FR", b"US", b"JP", b"BR"];
+		// Countries arrive in blocks (the worst case for spread): 200 DE first, then FR...
+		for who in 1..=1000u64 {
+			register(who, countries[((who - 1) / 200) as usize], None);
+		}
+		let mut period = Ditex::current_period();
+		while crate::RebalancePending::<Test>::get() {
+			period += 1;
+			run_to_period(period);
+			assert!(period < 400, "rebalancing converges");
+		}
+		assert_eq!(sizes(), vec![100; 10]);
+		for group in 0..10 {
+			let members = GroupMembers::<Test>::get(group);
+			for country in countries {
+				let n = members.iter().filter(|m| &m.country == country).count();
+				assert!(n <= 200usize.div_ceil(10) + 1, "group {group} has {n} of {country:?}");
+			}
+		}
+	});
+}
+
+#[test]
+fn when_every_group_is_full_registration_fails() {
+	ExtBuilder::default().accounts(6401).build_and_execute(|| {
+		for who in 1..=6400 {
+			register(who, b"DE", None);
+		}
+		assert_eq!(sizes(), vec![100; 64]);
+		assert_noop!(
+			Ditex::register_router(
+				RuntimeOrigin::signed(6401),
+				endpoint(1),
+				geo(b"DE"),
+				key(1),
+				None
+			),
+			Error::<Test>::NoRoomInGroups
+		);
+	});
+}
+
+// ---- unregister / withdraw ----
+
+#[test]
+fn unregistering_leaves_the_group_and_releases_the_deposit_after_the_delay() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		register(2, b"DE", Some(1));
+		assert_noop!(
+			Ditex::withdraw_deposit(RuntimeOrigin::signed(1)),
+			Error::<Test>::NotUnbonding
+		);
+		assert_ok!(Ditex::unregister(RuntimeOrigin::signed(1)));
+		assert_eq!(GroupMembers::<Test>::get(0).len(), 1);
+		assert_noop!(Ditex::unregister(RuntimeOrigin::signed(1)), Error::<Test>::Unbonding);
+		assert_noop!(
+			Ditex::register_router(RuntimeOrigin::signed(1), endpoint(1), geo(b"DE"), key(1), None),
+			Error::<Test>::Unbonding
+		);
+		assert_noop!(Ditex::set_price(RuntimeOrigin::signed(1), None), Error::<Test>::Unbonding);
+		assert_noop!(
+			Ditex::withdraw_deposit(RuntimeOrigin::signed(1)),
+			Error::<Test>::StillBonding
+		);
+		run_to_block(1 + 20);
+		assert_ok!(Ditex::withdraw_deposit(RuntimeOrigin::signed(1)));
+		assert_eq!((held(1), Balances::balance(&1)), (0, INITIAL));
+		assert!(Routers::<Test>::get(1).is_none() && Listings::<Test>::get(1).is_empty());
+		assert_noop!(
+			Ditex::withdraw_deposit(RuntimeOrigin::signed(1)),
+			Error::<Test>::NotRegistered
+		);
+		assert_noop!(Ditex::unregister(RuntimeOrigin::signed(1)), Error::<Test>::NotRegistered);
+		// It may come back as a new router.
+		register(1, b"DE", Some(1));
+	});
+}
+
+// ---- quarantine ----
+
+#[test]
+fn root_quarantines_and_releases() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		assert_noop!(Ditex::quarantine(RuntimeOrigin::signed(1), 1), DispatchError::BadOrigin);
+		assert_noop!(Ditex::quarantine(RuntimeOrigin::root(), 2), Error::<Test>::NotRegistered);
+		assert_noop!(Ditex::release(RuntimeOrigin::root(), 1), Error::<Test>::NotQuarantined);
+		assert_ok!(Ditex::quarantine(RuntimeOrigin::root(), 1));
+		assert!(<Ditex as RouterRegistry<u64>>::is_quarantined(&1));
+		assert_noop!(
+			Ditex::quarantine(RuntimeOrigin::root(), 1),
+			Error::<Test>::AlreadyQuarantined
+		);
+		// Root's quarantine does not end by itself, however clean the router is.
+		for period in 1..6 {
+			run_to_period(period);
+			report(1, vec![]);
+		}
+		assert!(<Ditex as RouterRegistry<u64>>::is_quarantined(&1));
+		assert_noop!(Ditex::release(RuntimeOrigin::signed(1), 1), DispatchError::BadOrigin);
+		assert_ok!(Ditex::release(RuntimeOrigin::root(), 1));
+		assert_eq!(Routers::<Test>::get(1).unwrap().status, RouterStatus::Active);
+	});
+}
+
+#[test]
+fn a_silent_router_is_quarantined_and_released_after_clean_periods() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		register(2, b"DE", Some(1));
+		// Router 2 reports every period, router 1 never.
+		for period in 0..4 {
+			run_to_period(period);
+			report(2, vec![]);
+		}
+		run_to_period(4); // evaluates period 3: 1 silent since period 0 → 3 periods
+		run_to_block(41);
+		assert!(matches!(
+			Routers::<Test>::get(1).unwrap().status,
+			RouterStatus::Quarantined { reason: QuarantineReason::Silent, .. }
+		));
+		assert_eq!(Routers::<Test>::get(2).unwrap().status, RouterStatus::Active);
+		// Two clean periods (cooldown 2) release it.
+		for period in 4..6 {
+			run_to_period(period);
+			report(1, vec![]);
+			report(2, vec![]);
+		}
+		run_to_period(6);
+		run_to_block(61);
+		assert_eq!(Routers::<Test>::get(1).unwrap().status, RouterStatus::Active);
+	});
+}
+
+#[test]
+fn a_router_whose_segments_are_poor_for_long_enough_is_quarantined() {
+	ExtBuilder::default().build_and_execute(|| {
+		for who in 1..=4 {
+			register(who, b"DE", Some(1));
+		}
+		// Everyone measures router 1 at 300 ms RTT (threshold 200 ms); the rest are fine.
+		for period in 0..3 {
+			run_to_period(period);
+			for who in 1..=4u64 {
+				let entries = (1..=4u64)
+					.filter(|peer| *peer != who)
+					.map(|peer| measurement(peer, 0, if peer == 1 { 300_000 } else { 20_000 }, 0))
+					.collect();
+				report(who, entries);
+			}
+		}
+		run_to_period(3);
+		run_to_block(31);
+		assert!(matches!(
+			Routers::<Test>::get(1).unwrap().status,
+			RouterStatus::Quarantined { reason: QuarantineReason::Poor, .. }
+		));
+		for who in 2..=4 {
+			assert_eq!(Routers::<Test>::get(who).unwrap().status, RouterStatus::Active);
+		}
+	});
+}
+
+#[test]
+fn tickets_quarantine_for_disputes_and_slash_only_through_the_trait() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		assert_ok!(<Ditex as Quarantine<u64>>::quarantine_for_disputes(&1));
+		assert!(matches!(
+			Routers::<Test>::get(1).unwrap().status,
+			RouterStatus::Quarantined { reason: QuarantineReason::Disputes, .. }
+		));
+		assert_eq!(<Ditex as Quarantine<u64>>::slash(&1, Perbill::from_percent(30)), Ok(30));
+		assert_eq!(
+			(held(1), Balances::balance(&SLASH_POT)),
+			(70, 30),
+			"money moves, never vanishes"
+		);
+		assert_eq!(Routers::<Test>::get(1).unwrap().deposit, 70);
+		assert_noop!(
+			<Ditex as Quarantine<u64>>::slash(&2, Perbill::one()),
+			Error::<Test>::NotRegistered
+		);
+	});
+}
+
+// ---- parameters ----
+
+#[test]
+fn root_tunes_thresholds_but_not_clocks() {
+	ExtBuilder::default().build_and_execute(|| {
+		let mut params = test_params();
+		params.max_rtt_us = 1;
+		assert_noop!(Ditex::set_params(RuntimeOrigin::signed(1), params), DispatchError::BadOrigin);
+		assert_ok!(Ditex::set_params(RuntimeOrigin::root(), params));
+		assert_eq!(Params::<Test>::get().max_rtt_us, 1);
+		let clock = crate::DitexParams { epoch_length: 11, ..params };
+		assert_noop!(Ditex::set_params(RuntimeOrigin::root(), clock), Error::<Test>::InvalidParams);
+		let zero = crate::DitexParams { stale_after: 0, ..params };
+		assert_noop!(Ditex::set_params(RuntimeOrigin::root(), zero), Error::<Test>::InvalidParams);
+	});
+}
+
+// ---- views and paths ----
+
+/// Four routers; direct 1→4 is slow, 1→2→4 better, 1→2→3→4 best; 3's clock is far behind, so
+/// its segments look negative (offsets cancel along any path between the same endpoints).
+fn detour_group() {
+	for who in 1..=4 {
+		register(who, b"DE", Some(u128::from(who as u32)));
+	}
+	let offset3 = -50_000; // router 3's clock offset, µs
+	report(2, vec![measurement(1, 10_000, 20_000, 0), measurement(3, 5_000 - offset3, 10_000, 0)]);
+	report(
+		3,
+		vec![
+			measurement(2, 5_000 + offset3, 10_000, 0),
+			measurement(1, 60_000 + offset3, 120_000, 0),
+		],
+	);
+	report(
+		4,
+		vec![
+			measurement(1, 80_000, 160_000, 0),
+			measurement(2, 30_000, 60_000, 0),
+			measurement(3, 5_000 - offset3, 10_000, 0),
+		],
+	);
+}
+
+#[test]
+fn the_matrix_view_carries_members_roles_and_fresh_cells() {
+	ExtBuilder::default().build_and_execute(|| {
+		detour_group();
+		assert_ok!(Ditex::quarantine(RuntimeOrigin::root(), 4));
+		let matrix = Ditex::matrix(0).unwrap();
+		assert_eq!(matrix.members.iter().map(|m| m.account).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+		assert!(matrix.members[3].quarantined && !matrix.members[0].quarantined);
+		assert_eq!(matrix.members[1].price_per_gb, Some(2));
+		assert_eq!(matrix.cells.len(), 7);
+		assert_eq!(Ditex::group_accounts(0), vec![1, 2, 3, 4]);
+		assert!(Ditex::matrix(1).is_none());
+		let view = Ditex::router_view(&2).unwrap();
+		assert_eq!((view.group, view.member_index, view.deposit), (0, Some(1), DEPOSIT));
+	});
+}
+
+#[test]
+fn best_paths_prefer_the_two_hop_detour_over_one_hop_and_direct() {
+	ExtBuilder::default().build_and_execute(|| {
+		detour_group();
+		let matrix = Ditex::matrix(0).unwrap();
+		let paths = views::best_paths(&matrix, &1, &4, 3, 2, None).unwrap();
+		let hops: Vec<Vec<u64>> = paths.iter().map(|p| p.hops.clone()).collect();
+		// Totals without offsets: 1→2→3→4 = 20 ms, 1→2→4 = 40 ms, 1→3→4 = 65 ms, 1→4 = 80 ms.
+		assert_eq!(hops, vec![vec![1, 2, 3, 4], vec![1, 2, 4], vec![1, 3, 4]]);
+		assert_eq!(paths[0].latency_us, 20_000);
+		assert_eq!(paths[0].price_per_gb, 1 + 2 + 3 + 4);
+		// A price cap drops the expensive detours.
+		let cheap = views::best_paths(&matrix, &1, &4, 3, 2, Some(7)).unwrap();
+		assert_eq!(
+			cheap.iter().map(|p| p.hops.clone()).collect::<Vec<_>>(),
+			vec![vec![1, 2, 4], vec![1, 4]]
+		);
+		// One intermediate at most: the 2-hop detour is out.
+		let short = views::best_paths(&matrix, &1, &4, 1, 1, None).unwrap();
+		assert_eq!(short[0].hops, vec![1, 2, 4]);
+		assert_eq!(
+			views::best_paths(&matrix, &1, &1, 1, 2, None),
+			Err(views::PathError::SameEndpoints)
+		);
+		assert_eq!(
+			views::best_paths(&matrix, &1, &9, 1, 2, None),
+			Err(views::PathError::NotInGroup)
+		);
+	});
+}
+
+#[test]
+fn unpriced_and_quarantined_routers_are_not_transit() {
+	ExtBuilder::default().build_and_execute(|| {
+		detour_group();
+		assert_ok!(Ditex::set_price(RuntimeOrigin::signed(3), None));
+		run_to_block(Ditex::block_number() as u64 + 10);
+		let matrix = Ditex::matrix(0);
+		// Rows may have gone stale? No: one epoch later they are fresh (stale_after = 3).
+		let matrix = matrix.unwrap();
+		let paths = views::best_paths(&matrix, &1, &4, 5, 2, None).unwrap();
+		assert!(paths.iter().all(|p| !p.hops.contains(&3)), "3 sells nothing: {paths:?}");
+		assert_ok!(Ditex::quarantine(RuntimeOrigin::root(), 2));
+		let matrix = Ditex::matrix(0).unwrap();
+		let paths = views::best_paths(&matrix, &1, &4, 5, 2, None).unwrap();
+		assert_eq!(paths.iter().map(|p| p.hops.clone()).collect::<Vec<_>>(), vec![vec![1, 4]]);
+		assert_eq!(
+			views::best_paths(&matrix, &2, &4, 1, 2, None),
+			Err(views::PathError::Quarantined)
+		);
+	});
+}
+
+#[test]
+fn epoch_starts_are_recorded_and_pruned() {
+	ExtBuilder::default().build_and_execute(|| {
+		run_to_block(200);
+		assert_eq!(crate::EpochStarts::<Test>::get(20), Some(GENESIS_MS + 200 * BLOCK_MS));
+		assert_eq!(crate::EpochStarts::<Test>::get(5), None, "pruned");
+		assert_eq!(<Ditex as RouterRegistry<u64>>::current_epoch(), 20);
+		assert_eq!(<Ditex as RouterRegistry<u64>>::epoch_length(), 10);
+	});
+}

@@ -1,0 +1,196 @@
+//! What the pallet stores about routers, their listings and the exchange's parameters.
+
+use crate::Config;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use frame_support::{
+	pallet_prelude::ConstU32, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
+};
+use scale_info::TypeInfo;
+use srwan_primitives::{
+	currency::Balance,
+	ditex::{Endpoint, EpochIndex, Geo, GroupId, PeerMeasurement, PeriodIndex, PremiumWindow},
+};
+
+/// An ed25519 public key that signs a router's pulses.
+pub type PulseKey = [u8; 32];
+
+/// Tunable parameters of the exchange, set at genesis and (except the clocks) by root.
+#[derive(
+	Clone,
+	Copy,
+	Debug,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+// Always serde: the genesis config (built in wasm too) carries it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct DitexParams {
+	/// Blocks per metering epoch. Fixed at genesis: epochs number the metering history.
+	pub epoch_length: u32,
+	/// Blocks per report period. Fixed at genesis.
+	pub report_period: u32,
+	/// Rows older than this many periods are ignored.
+	pub stale_after: u32,
+	/// A router that misses this many periods in a row is quarantined.
+	pub missed_reports_limit: u32,
+	/// A router whose segments are poor for this many periods in a row is quarantined.
+	pub poor_periods: u32,
+	/// Clean periods after which an automatic quarantine ends.
+	pub quarantine_cooldown: u32,
+	/// A segment with a larger RTT (µs) is poor.
+	pub max_rtt_us: u32,
+	/// A segment with more loss (ppm) is poor.
+	pub max_loss_ppm: u32,
+	/// Blocks between `unregister` and the release of the deposit.
+	pub unbond_delay: u32,
+}
+
+impl Default for DitexParams {
+	/// The production values of DESIGN.md ("Parameters").
+	fn default() -> Self {
+		Self {
+			epoch_length: 100,
+			report_period: 100,
+			stale_after: 3,
+			missed_reports_limit: 3,
+			poor_periods: 3,
+			quarantine_cooldown: 3,
+			max_rtt_us: 500_000,
+			max_loss_ppm: 50_000,
+			unbond_delay: 14_400,
+		}
+	}
+}
+
+impl DitexParams {
+	/// Whether every field is usable (clocks and limits non-zero).
+	pub fn is_valid(&self) -> bool {
+		[
+			self.epoch_length,
+			self.report_period,
+			self.stale_after,
+			self.missed_reports_limit,
+			self.poor_periods,
+			self.quarantine_cooldown,
+		]
+		.iter()
+		.all(|v| *v > 0)
+	}
+}
+
+/// Why a router is quarantined.
+#[derive(
+	Clone,
+	Copy,
+	Debug,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+pub enum QuarantineReason {
+	/// It stopped reporting for `missed_reports_limit` periods.
+	Silent,
+	/// Its segments broke the RTT/loss thresholds for `poor_periods` periods.
+	Poor,
+	/// Its octet counts disagreed with several distinct counterparties (pallet-tickets).
+	Disputes,
+	/// Root decided (released only by root).
+	Root,
+}
+
+/// Where a router stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+pub enum RouterStatus {
+	/// In its group, usable for paths and payouts.
+	Active,
+	/// In its group and measured, but skipped by paths and payouts.
+	Quarantined {
+		/// Why.
+		reason: QuarantineReason,
+		/// Period in which it began.
+		since: PeriodIndex,
+	},
+	/// Left its group; the deposit is released from block `until`.
+	Unbonding {
+		/// First block at which `withdraw_deposit` succeeds.
+		until: u32,
+	},
+}
+
+/// A registered router.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct RouterInfo {
+	/// Where peers send pulses and data.
+	pub endpoint: Endpoint,
+	/// Where it is.
+	pub geo: Geo,
+	/// The ed25519 key that signs its pulses.
+	pub pulse_key: PulseKey,
+	/// Its group (meaningless while unbonding).
+	pub group: GroupId,
+	/// The deposit held for it.
+	pub deposit: Balance,
+	/// Period of its (latest) registration: the start of its silence count.
+	pub registered_in: PeriodIndex,
+	/// The latest period it reported in.
+	pub last_report: Option<PeriodIndex>,
+	/// Active, quarantined or unbonding.
+	pub status: RouterStatus,
+	/// Consecutive evaluated periods with poor segments.
+	pub poor_streak: u32,
+	/// Consecutive clean periods while automatically quarantined.
+	pub clean_streak: u32,
+}
+
+/// A price list that takes effect from an epoch on.
+#[derive(
+	CloneNoBound, DebugNoBound, PartialEqNoBound, EqNoBound, Encode, Decode, MaxEncodedLen, TypeInfo,
+)]
+#[scale_info(skip_type_params(T))]
+pub struct Listing<T: Config> {
+	/// First epoch the listing applies to.
+	pub from_epoch: EpochIndex,
+	/// Base price per GB; `None` = infinite (not for sale).
+	pub price_per_gb: Option<Balance>,
+	/// Premium windows, non-overlapping.
+	pub windows: BoundedVec<PremiumWindow, T::MaxPremiumWindows>,
+}
+
+/// Listings kept per router: the one in force, one scheduled, and those superseded within
+/// [`LISTING_RETENTION_EPOCHS`] (settlement of past epochs still needs their prices).
+pub type MaxListings = ConstU32<{ LISTING_RETENTION_EPOCHS + 2 }>;
+/// Epochs for which a superseded listing still answers price queries.
+pub const LISTING_RETENTION_EPOCHS: u32 = 6;
+
+/// A group member as the group stores it: its account and its country, so that rebalancing
+/// reads one value per group rather than one per router.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct GroupMember<AccountId> {
+	/// The router.
+	pub account: AccountId,
+	/// Its country code.
+	pub country: [u8; 2],
+}
+
+/// A router's latest inbound row.
+#[derive(
+	CloneNoBound, DebugNoBound, PartialEqNoBound, EqNoBound, Encode, Decode, MaxEncodedLen, TypeInfo,
+)]
+#[scale_info(skip_type_params(T))]
+pub struct Row<T: Config> {
+	/// The period it was reported in.
+	pub period: PeriodIndex,
+	/// One entry per measured peer.
+	pub entries: BoundedVec<PeerMeasurement<T::AccountId>, T::MaxGroupSize>,
+}
