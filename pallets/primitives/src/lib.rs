@@ -1,8 +1,9 @@
 //! # srwan primitives
 //!
 //! What the runtime, the node and the relay agent share, in `no_std` SCALE form so that all
-//! three agree byte for byte: the currency and its units today; ids, geo, metrics rows,
-//! receipts, claims and the `routing` module as the DITEX and relay issues land.
+//! three agree byte for byte: the currency and its units, the DITEX's vocabulary (endpoints,
+//! geo, measurement rows, premium windows), usage receipts and claims with their signing
+//! payload, and path computation (`routing`).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -10,6 +11,7 @@ extern crate alloc;
 
 pub mod currency;
 pub mod ditex;
+pub mod receipts;
 pub mod routing;
 #[cfg(feature = "std")]
 pub mod serde_balance;

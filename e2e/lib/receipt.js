@@ -1,0 +1,35 @@
+// The usage receipt format of srwan-primitives (`receipts.rs`), for wallets and consumer
+// agents: SCALE layout and the signing payload `b"srwan/receipt/v1" ‖ genesis_hash ‖
+// SCALE(receipt)`, signed raw (no <Bytes> wrapper).
+import { TypeRegistry } from '@polkadot/types';
+import { stringToU8a, u8aConcat, u8aToHex, hexToU8a } from '@polkadot/util';
+
+export const RECEIPT_DOMAIN = stringToU8a('srwan/receipt/v1');
+
+export const RECEIPT_TYPES = {
+  UsageReceipt: {
+    consumer: '[u8; 32]',
+    flow: '[u8; 16]',
+    path: 'Vec<[u8; 32]>',
+    epoch: 'u32',
+    fwdOctets: 'u64',
+    revOctets: 'u64',
+    maxPricePerGb: 'u128',
+    nonce: 'u64',
+  },
+};
+
+const registry = new TypeRegistry();
+registry.register(RECEIPT_TYPES);
+
+/** SCALE bytes of a receipt given as JSON (hex accounts, decimal-string amounts). */
+export function encodeReceipt(receipt) {
+  return registry.createType('UsageReceipt', receipt).toU8a();
+}
+
+/** The bytes a consumer's receipt key signs. */
+export function signingPayload(receipt, genesisHash) {
+  return u8aConcat(RECEIPT_DOMAIN, hexToU8a(genesisHash), encodeReceipt(receipt));
+}
+
+export { u8aToHex };
