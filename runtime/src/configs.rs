@@ -4,10 +4,10 @@
 //! `pallet-parameters`); what is here is fixed by the protocol or by the block budget.
 
 use crate::{
-	authorship::AuraAuthorAccount, AccountId, Aura, Balance, Balances, Block, Hash, Nonce,
-	PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason,
-	RuntimeOrigin, RuntimeTask, System, Timestamp, BLOCK_HASH_COUNT, EXISTENTIAL_DEPOSIT,
-	MICRO_SRW, SLOT_DURATION, SRW, VERSION,
+	authorship::AuraAuthorAccount, AccountId, Aura, Balance, Balances, Block, Ditex, FeeSplit,
+	Hash, Nonce, PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
+	RuntimeHoldReason, RuntimeOrigin, RuntimeTask, System, Timestamp, BLOCK_HASH_COUNT,
+	EXISTENTIAL_DEPOSIT, MICRO_SRW, SLOT_DURATION, SRW, VERSION,
 };
 use frame_support::PalletId;
 use frame_support::{
@@ -23,10 +23,7 @@ use frame_support::{
 use frame_system::limits::{BlockLength, BlockWeights};
 use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
-use sp_runtime::{
-	traits::{AccountIdConversion, One},
-	Perbill,
-};
+use sp_runtime::{traits::One, Perbill};
 
 /// Normal extrinsics may fill 75% of a block; the rest is kept for operational ones.
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -120,7 +117,7 @@ parameter_types! {
 
 impl pallet_transaction_payment::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
-	type OnChargeTransaction = FungibleAdapter<Balances, ()>;
+	type OnChargeTransaction = FungibleAdapter<Balances, pallet_fee_split::SplitFees<Runtime>>;
 	type OperationalFeeMultiplier = ConstU8<5>;
 	type WeightToFee = IdentityFee<Balance>;
 	type LengthToFee = frame_support::weights::ConstantMultiplier<Balance, ConstU128<MICRO_SRW>>;
@@ -136,14 +133,8 @@ impl pallet_sudo::Config for Runtime {
 
 impl pallet_authorship::Config for Runtime {
 	type FindAuthor = AuraAuthorAccount;
-	type EventHandler = ();
-}
-
-parameter_types! {
-	/// Owner of slashed router deposits until the fee-split pools exist to receive them.
-	pub const SlashPotId: PalletId = PalletId(*b"srw/slsh");
-	/// The account derived from [`SlashPotId`].
-	pub SlashPot: AccountId = SlashPotId::get().into_account_truncating();
+	/// Block authors are counted for the validator pool's payouts.
+	type EventHandler = FeeSplit;
 }
 
 /// The DITEX: router registry, groups, segments, prices, quarantine.
@@ -153,11 +144,55 @@ impl pallet_ditex::Config for Runtime {
 	type UnixTime = Timestamp;
 	/// 100 SRW: enough to make a throwaway router costly, little next to a host's price.
 	type RouterDeposit = ConstU128<{ 100 * SRW }>;
-	type SlashBeneficiary = SlashPot;
+	/// Slashed deposits feed the dividend pool.
+	type SlashBeneficiary = pallet_fee_split::DividendPoolAccount<Runtime>;
 	type MaxGroupSize = ConstU32<100>;
 	/// 6,400 routers in v1 (paths stay inside one group).
 	type MaxGroups = ConstU32<64>;
 	type MaxPremiumWindows = ConstU32<8>;
 	type MaxRebalanceSteps = ConstU32<16>;
 	type WeightInfo = pallet_ditex::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	/// Derives the validator pool's account.
+	pub const ValidatorPoolId: PalletId = PalletId(*b"srw/vali");
+	/// Derives the dividend pool's account.
+	pub const DividendPoolId: PalletId = PalletId(*b"srw/divi");
+	/// The most a coin-voting candidate keeps of its share.
+	pub const MaxCommission: Perbill = Perbill::from_percent(20);
+}
+
+/// 25 % of fees, tips and the subsidy to block authors, 75 % to the dividend pool.
+impl pallet_fee_split::Config for Runtime {
+	type Currency = Balances;
+	type ValidatorPoolId = ValidatorPoolId;
+	type DividendPoolId = DividendPoolId;
+	/// As many as Aura authorities.
+	type MaxAuthors = ConstU32<32>;
+	type WeightInfo = pallet_fee_split::weights::SubstrateWeight<Runtime>;
+}
+
+/// Dividends to top-voted wallets and their voters.
+impl pallet_coin_voting::Config for Runtime {
+	type Currency = Balances;
+	type DividendPool = pallet_fee_split::DividendPoolAccount<Runtime>;
+	type MaxCandidates = ConstU32<100>;
+	type MaxVotes = ConstU32<16>;
+	type MaxVoters = ConstU32<1024>;
+	type DesiredWinners = ConstU32<16>;
+	type MaxCommission = MaxCommission;
+	type PayoutsPerBlock = ConstU32<128>;
+	type WeightInfo = pallet_coin_voting::weights::SubstrateWeight<Runtime>;
+}
+
+/// Consumer escrow: deposits on hold, caps, receipt keys, delayed withdrawal.
+impl pallet_escrow::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type Epochs = Ditex;
+	/// Nothing charges escrows until pallet-tickets lands, so every epoch is settled.
+	type Settlement = ();
+	type SpendingRetention = ConstU32<8>;
+	type WeightInfo = pallet_escrow::weights::SubstrateWeight<Runtime>;
 }

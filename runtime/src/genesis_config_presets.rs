@@ -1,10 +1,14 @@
 //! Genesis presets: `development` (Alice alone authors and finalizes) and `local_testnet`
 //! (exactly Alice and Bob, so both are needed and enough for GRANDPA finality).
 
-use crate::{AccountId, BalancesConfig, DitexConfig, RuntimeGenesisConfig, SudoConfig, SRW};
+use crate::{
+	AccountId, BalancesConfig, CoinVotingConfig, DitexConfig, EscrowConfig, FeeSplitConfig,
+	RuntimeGenesisConfig, SudoConfig, SRW,
+};
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use pallet_ditex::DitexParams;
+use pallet_fee_split::Schedule;
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
@@ -33,6 +37,22 @@ pub fn dev_ditex_params() -> DitexParams {
 	}
 }
 
+/// Blocks in three years of 6 s blocks: the subsidy's length (DESIGN.md "Parameters").
+pub const SUBSIDY_BLOCKS: u32 = 15_778_800;
+
+/// Subsidy and payouts on dev and local chains: one SRW per block for three years, validator
+/// payouts every 10 blocks (a minute) so a demo sees them.
+pub fn dev_fee_schedule() -> Schedule {
+	Schedule { subsidy_per_block: SRW, subsidy_blocks: SUBSIDY_BLOCKS, payout_period: 10 }
+}
+
+/// Escrow withdraw delay on dev and local chains: a 10-block epoch, a 5-block claim window and
+/// 5 blocks of settlement lag (DESIGN.md "Parameters": ≥ epoch + window + lag).
+pub const DEV_WITHDRAW_DELAY: u32 = 20;
+
+/// Coin-voting tally period on dev and local chains: 10 blocks (a minute).
+pub const DEV_VOTING_PERIOD: u32 = 10;
+
 /// A genesis config patch for the given authorities, endowed accounts and sudo key.
 fn testnet_genesis(
 	initial_authorities: Vec<(AuraId, GrandpaId)>,
@@ -51,6 +71,9 @@ fn testnet_genesis(
 		},
 		sudo: SudoConfig { key: Some(root) },
 		ditex: DitexConfig { params: dev_ditex_params() },
+		fee_split: FeeSplitConfig { schedule: dev_fee_schedule() },
+		coin_voting: CoinVotingConfig { period: DEV_VOTING_PERIOD },
+		escrow: EscrowConfig { withdraw_delay: DEV_WITHDRAW_DELAY },
 	})
 }
 

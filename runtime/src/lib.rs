@@ -73,7 +73,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("srwan"),
 	impl_name: Cow::Borrowed("srwan"),
 	authoring_version: 1,
-	spec_version: 101,
+	spec_version: 103,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -194,4 +194,13 @@ mod runtime {
 
 	#[runtime::pallet_index(20)]
 	pub type Ditex = pallet_ditex;
+
+	#[runtime::pallet_index(21)]
+	pub type Escrow = pallet_escrow;
+
+	#[runtime::pallet_index(23)]
+	pub type FeeSplit = pallet_fee_split;
+
+	#[runtime::pallet_index(24)]
+	pub type CoinVoting = pallet_coin_voting;
 }
