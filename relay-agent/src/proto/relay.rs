@@ -148,16 +148,26 @@ pub struct RelayCore {
 /// Payload of a fast probe: sequence number and the ingress's send time (ns).
 const PROBE_LEN: usize = 16;
 
-/// Changes smaller than these are not worth a row update (quantization of deltas).
-const ROW_OWD_QUANTUM_US: u64 = 500;
-const ROW_RTT_QUANTUM_US: u64 = 500;
-const ROW_LOSS_QUANTUM_PPM: u64 = 1_000;
+/// A row entry goes out again only when it moved by more than could matter to a routing
+/// decision: detours need a gain of at least 5 ms and 10 % (`hysteresis`), so a delay change
+/// below 1 ms, or below 5 % of the segment's RTT, changes no decision. Scaling with the RTT keeps
+/// jitter on long segments from resending every entry every round; full rows (every
+/// `full_row_every` rounds) still carry the exact values.
+const ROW_MIN_DELAY_QUANTUM_US: u64 = 1_000;
+/// The delay quantum as a fraction of the RTT: 1/20 = 5 %.
+const ROW_DELAY_QUANTUM_RTT_DIVISOR: u64 = 20;
+/// Half a percent of loss is worth 5 ms at the default loss penalty (10 ms per %).
+const ROW_LOSS_QUANTUM_PPM: u64 = 5_000;
 
 fn row_changed(old: &LinkMetrics, new: &LinkMetrics) -> bool {
-	old.owd_us.abs_diff(new.owd_us) >= ROW_OWD_QUANTUM_US
-		|| u64::from(old.rtt_us.unwrap_or(u32::MAX))
-			.abs_diff(u64::from(new.rtt_us.unwrap_or(u32::MAX)))
-			>= ROW_RTT_QUANTUM_US
+	let (old_rtt, new_rtt) = (old.rtt_us, new.rtt_us);
+	if old_rtt.is_some() != new_rtt.is_some() {
+		return true;
+	}
+	let quantum = ROW_MIN_DELAY_QUANTUM_US
+		.max(u64::from(old_rtt.unwrap_or(0)) / ROW_DELAY_QUANTUM_RTT_DIVISOR);
+	old.owd_us.abs_diff(new.owd_us) >= quantum
+		|| u64::from(old_rtt.unwrap_or(0)).abs_diff(u64::from(new_rtt.unwrap_or(0))) >= quantum
 		|| u64::from(old.loss_ppm).abs_diff(u64::from(new.loss_ppm)) >= ROW_LOSS_QUANTUM_PPM
 }
 
@@ -801,6 +811,36 @@ mod tests {
 		assert!(g[0].matrix().cell(2, 1).is_none(), "withdrawn at once, not at expiry");
 		// ...and comes back with the next delta once it is heard again.
 		assert!(g[1].next_row(false, 5_000 * MS, &mut buf[..]).is_some());
+	}
+
+	#[test]
+	fn row_entries_are_resent_only_for_changes_that_could_move_a_route() {
+		let base = LinkMetrics {
+			owd_us: 50_000,
+			rtt_us: Some(100_000),
+			jitter_us: 500,
+			loss_ppm: 0,
+			samples: 60,
+		};
+		let with = |owd_us: i64, rtt_us: Option<u32>, loss_ppm: u32| LinkMetrics {
+			owd_us,
+			rtt_us,
+			loss_ppm,
+			..base
+		};
+		// A 100 ms segment: the quantum is 5 % of its RTT, 5 ms.
+		assert!(!row_changed(&base, &with(54_999, Some(100_000), 0)), "jitter below 5 %");
+		assert!(row_changed(&base, &with(55_000, Some(100_000), 0)));
+		assert!(!row_changed(&base, &with(50_000, Some(104_000), 0)));
+		assert!(row_changed(&base, &with(50_000, Some(106_000), 0)));
+		// A 2 ms segment: the 1 ms floor applies.
+		let short = with(1_000, Some(2_000), 0);
+		assert!(!row_changed(&short, &with(1_900, Some(2_000), 0)));
+		assert!(row_changed(&short, &with(2_000, Some(2_000), 0)));
+		// Loss: half a percent; an RTT appearing or vanishing always counts.
+		assert!(!row_changed(&base, &with(50_000, Some(100_000), 4_999)));
+		assert!(row_changed(&base, &with(50_000, Some(100_000), 5_000)));
+		assert!(row_changed(&base, &with(50_000, None, 0)));
 	}
 
 	#[test]
