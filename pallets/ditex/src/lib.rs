@@ -426,10 +426,7 @@ pub mod pallet {
 			ensure!(pulse_key != [0; 32], Error::<T>::InvalidPulseKey);
 
 			if let Some(mut info) = Routers::<T>::get(&who) {
-				ensure!(
-					!matches!(info.status, RouterStatus::Unbonding { .. }),
-					Error::<T>::Unbonding
-				);
+				ensure!(!info.status.is_unbonding(), Error::<T>::Unbonding);
 				if info.geo.country != geo.country {
 					GroupMembers::<T>::mutate(info.group, |members| {
 						if let Some(member) = members.iter_mut().find(|m| m.account == who) {
@@ -507,7 +504,7 @@ pub mod pallet {
 		) -> DispatchResultWithPostInfo {
 			let who = ensure_signed(origin)?;
 			let mut info = Routers::<T>::get(&who).ok_or(Error::<T>::NotRegistered)?;
-			ensure!(!matches!(info.status, RouterStatus::Unbonding { .. }), Error::<T>::Unbonding);
+			ensure!(!info.status.is_unbonding(), Error::<T>::Unbonding);
 			ensure!(period == Self::current_period(), Error::<T>::WrongPeriod);
 			ensure!(info.last_report != Some(period), Error::<T>::AlreadyReported);
 			let members = GroupMembers::<T>::get(info.group);
@@ -558,7 +555,7 @@ pub mod pallet {
 		pub fn unregister(origin: OriginFor<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let mut info = Routers::<T>::get(&who).ok_or(Error::<T>::NotRegistered)?;
-			ensure!(!matches!(info.status, RouterStatus::Unbonding { .. }), Error::<T>::Unbonding);
+			ensure!(!info.status.is_unbonding(), Error::<T>::Unbonding);
 			Self::leave_group(&who, info.group);
 			Rows::<T>::remove(&who);
 			let until = Self::block_number().saturating_add(Params::<T>::get().unbond_delay);
@@ -669,7 +666,7 @@ pub mod pallet {
 
 		fn ensure_bonded(who: &T::AccountId) -> DispatchResult {
 			let info = Routers::<T>::get(who).ok_or(Error::<T>::NotRegistered)?;
-			ensure!(!matches!(info.status, RouterStatus::Unbonding { .. }), Error::<T>::Unbonding);
+			ensure!(!info.status.is_unbonding(), Error::<T>::Unbonding);
 			Ok(())
 		}
 
@@ -822,7 +819,7 @@ pub mod pallet {
 			let mut tally: BTreeMap<T::AccountId, (u32, u32)> = BTreeMap::new();
 			for member in members.iter() {
 				let Some(row) = Rows::<T>::get(&member.account) else { continue };
-				if row.period.saturating_add(params.stale_after) < period {
+				if !row.is_fresh(period, params.stale_after) {
 					continue;
 				}
 				for entry in row.entries.iter() {
@@ -919,10 +916,7 @@ pub mod pallet {
 					let info = Routers::<T>::get(&member.account).ok_or("member not registered")?;
 					ensure!(info.group == group as GroupId, "member's record names another group");
 					ensure!(info.geo.country == member.country, "member's country differs");
-					ensure!(
-						!matches!(info.status, RouterStatus::Unbonding { .. }),
-						"unbonding router still in a group"
-					);
+					ensure!(!info.status.is_unbonding(), "unbonding router still in a group");
 				}
 				in_groups = in_groups.saturating_add(*size);
 			}
@@ -937,7 +931,7 @@ pub mod pallet {
 					listings.windows(2).all(|w| w[0].from_epoch < w[1].from_epoch),
 					"listings out of order"
 				);
-				if !matches!(info.status, RouterStatus::Unbonding { .. }) {
+				if !info.status.is_unbonding() {
 					bonded = bonded.saturating_add(1);
 				}
 			}
@@ -954,8 +948,7 @@ pub mod pallet {
 			Params::<T>::get().epoch_length
 		}
 		fn is_registered(router: &T::AccountId) -> bool {
-			Routers::<T>::get(router)
-				.is_some_and(|info| !matches!(info.status, RouterStatus::Unbonding { .. }))
+			Routers::<T>::get(router).is_some_and(|info| !info.status.is_unbonding())
 		}
 		fn is_quarantined(router: &T::AccountId) -> bool {
 			Routers::<T>::get(router)

@@ -128,6 +128,13 @@ pub enum RouterStatus {
 	},
 }
 
+impl RouterStatus {
+	/// Whether the router left its group and waits for its deposit.
+	pub fn is_unbonding(&self) -> bool {
+		matches!(self, RouterStatus::Unbonding { .. })
+	}
+}
+
 /// A registered router.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 pub struct RouterInfo {
@@ -193,4 +200,11 @@ pub struct Row<T: Config> {
 	pub period: PeriodIndex,
 	/// One entry per measured peer.
 	pub entries: BoundedVec<PeerMeasurement<T::AccountId>, T::MaxGroupSize>,
+}
+
+impl<T: Config> Row<T> {
+	/// Whether the row still counts in `period`: rows older than `stale_after` periods do not.
+	pub fn is_fresh(&self, period: PeriodIndex, stale_after: u32) -> bool {
+		self.period.saturating_add(stale_after) >= period
+	}
 }

@@ -1,12 +1,15 @@
 //! Read-only views for the `DitexApi` runtime API: plain data the node turns into JSON.
 
 use crate::{Config, GroupMembers, Listings, Pallet, Params, RouterStatus, Routers, Rows};
-use alloc::vec::Vec;
+use alloc::{collections::BTreeMap, vec::Vec};
 use codec::{Decode, Encode};
 use scale_info::TypeInfo;
 use srwan_primitives::{
 	currency::Balance,
-	ditex::{Endpoint, EpochIndex, Geo, GroupId, PeriodIndex, PremiumWindow, PriceInForce},
+	ditex::{
+		Endpoint, EpochIndex, Geo, GroupId, PeerMeasurement, PeriodIndex, PremiumWindow,
+		PriceInForce,
+	},
 };
 
 #[cfg(feature = "std")]
@@ -77,6 +80,20 @@ pub struct SegmentView {
 	pub period: PeriodIndex,
 }
 
+impl SegmentView {
+	/// The view of one row entry reported in `period`.
+	fn new<AccountId>(entry: &PeerMeasurement<AccountId>, period: PeriodIndex) -> Self {
+		Self {
+			owd_us: entry.owd_us,
+			rtt_us: entry.rtt_us,
+			jitter_us: entry.jitter_us,
+			loss_ppm: entry.loss_ppm,
+			samples: entry.samples,
+			period,
+		}
+	}
+}
+
 /// A member of a group's matrix.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
 #[cfg_attr(feature = "std", derive(serde::Serialize))]
@@ -123,12 +140,13 @@ impl<T: Config> Pallet<T> {
 	/// The API view of a router.
 	pub fn router_view(who: &T::AccountId) -> Option<RouterView> {
 		let info = Routers::<T>::get(who)?;
-		let member_index = match info.status {
-			RouterStatus::Unbonding { .. } => None,
-			_ => GroupMembers::<T>::get(info.group)
+		let member_index = if info.status.is_unbonding() {
+			None
+		} else {
+			GroupMembers::<T>::get(info.group)
 				.iter()
 				.position(|m| &m.account == who)
-				.map(|i| i as u16),
+				.map(|i| i as u16)
 		};
 		let now = Self::current_epoch();
 		let listings = Listings::<T>::get(who);
@@ -163,17 +181,10 @@ impl<T: Config> Pallet<T> {
 	/// Segment `from → to` if `to` reported it and the row is fresh.
 	pub fn segment(from: &T::AccountId, to: &T::AccountId) -> Option<SegmentView> {
 		let row = Rows::<T>::get(to)?;
-		if row.period.saturating_add(Params::<T>::get().stale_after) < Self::current_period() {
+		if !row.is_fresh(Self::current_period(), Params::<T>::get().stale_after) {
 			return None;
 		}
-		row.entries.iter().find(|e| &e.peer == from).map(|e| SegmentView {
-			owd_us: e.owd_us,
-			rtt_us: e.rtt_us,
-			jitter_us: e.jitter_us,
-			loss_ppm: e.loss_ppm,
-			samples: e.samples,
-			period: row.period,
-		})
+		row.entries.iter().find(|e| &e.peer == from).map(|e| SegmentView::new(e, row.period))
 	}
 
 	/// A group's matrix: members with their role, and every fresh segment between members.
@@ -185,7 +196,9 @@ impl<T: Config> Pallet<T> {
 		let period = Self::current_period();
 		let stale_after = Params::<T>::get().stale_after;
 		let now = Self::current_epoch();
-		let index_of = |who: &T::AccountId| members.iter().position(|m| &m.account == who);
+		// One lookup table rather than a scan of the members for every row entry.
+		let index_of: BTreeMap<&T::AccountId, u16> =
+			members.iter().enumerate().map(|(i, m)| (&m.account, i as u16)).collect();
 		let mut cells = Vec::new();
 		let mut view_members = Vec::with_capacity(members.len());
 		for (to, member) in members.iter().enumerate() {
@@ -202,23 +215,13 @@ impl<T: Config> Pallet<T> {
 				price_per_gb: price,
 			});
 			let Some(row) = Rows::<T>::get(&member.account) else { continue };
-			if row.period.saturating_add(stale_after) < period {
+			if !row.is_fresh(period, stale_after) {
 				continue;
 			}
 			for entry in row.entries.iter() {
-				let Some(from) = index_of(&entry.peer) else { continue };
-				cells.push(MatrixCell {
-					from: from as u16,
-					to: to as u16,
-					segment: SegmentView {
-						owd_us: entry.owd_us,
-						rtt_us: entry.rtt_us,
-						jitter_us: entry.jitter_us,
-						loss_ppm: entry.loss_ppm,
-						samples: entry.samples,
-						period: row.period,
-					},
-				});
+				let Some(from) = index_of.get(&entry.peer).copied() else { continue };
+				let segment = SegmentView::new(entry, row.period);
+				cells.push(MatrixCell { from, to: to as u16, segment });
 			}
 		}
 		Some(GroupMatrix { group, period, members: view_members, cells })
