@@ -13,9 +13,20 @@ const NODE = process.env.SRWAN_NODE;
 const dir = mkdtempSync(join(tmpdir(), 'srwan-local-'));
 const children = [];
 
-after(() => {
+/** Resolves once `child` has exited; a node still flushing its database must not lose its
+ * directory underneath it (that raced and failed CI once with ENOTEMPTY). */
+function exited(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', () => { clearTimeout(killer); resolve(); });
+  });
+}
+
+after(async () => {
   for (const child of children) child.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
+  await Promise.all(children.map(exited));
+  rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 });
 
 function startValidator(name, p2pPort, rpcPort, extra) {
