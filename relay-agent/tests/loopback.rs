@@ -204,15 +204,15 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 		out
 	};
 
-	// Phase 1: the direct path carries the echoes.
+	// Phase 1: the direct path carries the echoes. (A loaded machine can make the first
+	// probes noisy enough to try a detour; the network is healthy, so it must settle on direct.)
 	wait_for(
 		"echoes on the direct path",
 		Duration::from_secs(10),
-		|| echoes.load(Ordering::SeqCst) > 20,
+		|| echoes.load(Ordering::SeqCst) > 20 && route(&statuses[0]) == Route::Direct,
 		&diagnose,
 	)
 	.await;
-	assert_eq!(route(&statuses[0]), Route::Direct);
 
 	// Phase 2: cut 0→3; traffic moves to a detour and echoes flow again.
 	shim.cut.store(true, Ordering::SeqCst);

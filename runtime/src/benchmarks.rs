@@ -9,10 +9,11 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_sudo, Sudo]
 	[pallet_ditex, Ditex]
 	[pallet_escrow, Escrow]
+	[pallet_tickets, Tickets]
 	[pallet_fee_split, FeeSplit]
 	[pallet_coin_voting, CoinVoting]
 );
 
-pub use crate::{Balances, CoinVoting, Ditex, Escrow, FeeSplit, Runtime, Sudo, Timestamp};
+pub use crate::{Balances, CoinVoting, Ditex, Escrow, FeeSplit, Runtime, Sudo, Tickets, Timestamp};
 pub use frame_benchmarking::baseline::Pallet as BaselineBench;
 pub use frame_system_benchmarking::Pallet as SystemBench;

@@ -4,9 +4,9 @@
 //! `pallet-parameters`); what is here is fixed by the protocol or by the block budget.
 
 use crate::{
-	authorship::AuraAuthorAccount, AccountId, Aura, Balance, Balances, Block, Ditex, FeeSplit,
-	Hash, Nonce, PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
-	RuntimeHoldReason, RuntimeOrigin, RuntimeTask, System, Timestamp, BLOCK_HASH_COUNT,
+	authorship::AuraAuthorAccount, AccountId, Aura, Balance, Balances, Block, Ditex, Escrow,
+	FeeSplit, Hash, Nonce, PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
+	RuntimeHoldReason, RuntimeOrigin, RuntimeTask, System, Tickets, Timestamp, BLOCK_HASH_COUNT,
 	EXISTENTIAL_DEPOSIT, MICRO_SRW, SLOT_DURATION, SRW, VERSION,
 };
 use frame_support::PalletId;
@@ -23,7 +23,10 @@ use frame_support::{
 use frame_system::limits::{BlockLength, BlockWeights};
 use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
-use sp_runtime::{traits::One, Perbill};
+use sp_runtime::{
+	traits::{AccountIdConversion, One},
+	Perbill,
+};
 
 /// Normal extrinsics may fill 75% of a block; the rest is kept for operational ones.
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -191,8 +194,68 @@ impl pallet_escrow::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type Epochs = Ditex;
-	/// Nothing charges escrows until pallet-tickets lands, so every epoch is settled.
-	type Settlement = ();
+	/// pallet-tickets settles epochs in order; withdrawals wait for it.
+	type Settlement = Tickets;
 	type SpendingRetention = ConstU32<8>;
 	type WeightInfo = pallet_escrow::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	/// Derives the shared-infrastructure account that gets `infra_share` of every payout.
+	pub const InfraPotId: PalletId = PalletId(*b"srw/infr");
+	/// The shared-infrastructure account.
+	pub InfraAccount: AccountId = InfraPotId::get().into_account_truncating();
+	/// Settlement's guaranteed share of every block: a fifth of its weight (used only while an
+	/// epoch is being settled; enough for 10,000 claims per production epoch, see
+	/// `runtime/tests/hook_budget.rs`).
+	pub SettlementBudget: Weight = Perbill::from_percent(20) * RuntimeBlockWeights::get().max_block;
+}
+
+/// Claim tickets, cross-checked metering and settlement from consumer escrow.
+impl pallet_tickets::Config for Runtime {
+	type Currency = Balances;
+	type Registry = Ditex;
+	type Quarantine = Ditex;
+	type Escrow = Escrow;
+	type InfraAccount = InfraAccount;
+	type SettlementBudget = SettlementBudget;
+	type WeightInfo = pallet_tickets::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = TicketsBenchmarkHelper;
+}
+
+/// Routers, epoch starts and escrows for pallet-tickets' benchmarks, through the real pallets.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct TicketsBenchmarkHelper;
+
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_tickets::BenchmarkHelper<AccountId> for TicketsBenchmarkHelper {
+	fn register_router(who: &AccountId, price_per_gb: Balance) {
+		use frame_support::traits::fungible::Mutate;
+		use srwan_primitives::ditex::{Endpoint, Geo};
+		let _ = Balances::set_balance(who, 1_000 * SRW);
+		// Benchmark accounts are hashes already: their bytes make distinct endpoints and keys.
+		let seed: [u8; 32] = *who.as_ref();
+		let registered = Ditex::register_router(
+			RuntimeOrigin::signed(who.clone()),
+			Endpoint::V4 { ip: [10, seed[0], seed[1], seed[2].max(1)], port: 4500 },
+			Geo { country: *b"DE", asn: 64_500, lat: 50_0000, lon: 8_0000 },
+			seed,
+			Some(price_per_gb),
+		);
+		assert!(registered.is_ok(), "benchmark router registers: {registered:?}");
+	}
+	fn start_epoch(epoch: srwan_primitives::ditex::EpochIndex) {
+		pallet_ditex::EpochStarts::<Runtime>::insert(epoch, 0);
+	}
+	fn fund_escrow(consumer: &AccountId, amount: Balance) {
+		use frame_support::traits::fungible::Mutate;
+		let _ = Balances::set_balance(consumer, amount.saturating_mul(2).saturating_add(SRW));
+		let deposited = Escrow::deposit(RuntimeOrigin::signed(consumer.clone()), amount);
+		assert!(deposited.is_ok(), "benchmark escrow deposit: {deposited:?}");
+	}
+	fn set_receipt_key(consumer: &AccountId, key: [u8; 32]) {
+		let set = Escrow::set_receipt_key(RuntimeOrigin::signed(consumer.clone()), Some(key));
+		assert!(set.is_ok(), "benchmark receipt key: {set:?}");
+	}
 }

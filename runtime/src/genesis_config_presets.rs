@@ -3,12 +3,13 @@
 
 use crate::{
 	AccountId, BalancesConfig, CoinVotingConfig, DitexConfig, EscrowConfig, FeeSplitConfig,
-	RuntimeGenesisConfig, SudoConfig, SRW,
+	RuntimeGenesisConfig, SudoConfig, TicketsConfig, SRW,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
 use pallet_ditex::DitexParams;
 use pallet_fee_split::Schedule;
+use pallet_tickets::TicketParams;
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
@@ -50,6 +51,12 @@ pub fn dev_fee_schedule() -> Schedule {
 /// 5 blocks of settlement lag (DESIGN.md "Parameters": ≥ epoch + window + lag).
 pub const DEV_WITHDRAW_DELAY: u32 = 20;
 
+/// Metering on dev and local chains: claims for a 10-block epoch within 5 blocks of its end
+/// (DESIGN.md "Parameters"), the production tolerances otherwise.
+pub fn dev_ticket_params() -> TicketParams {
+	TicketParams { claim_window: 5, ..TicketParams::default() }
+}
+
 /// Coin-voting tally period on dev and local chains: 10 blocks (a minute).
 pub const DEV_VOTING_PERIOD: u32 = 10;
 
@@ -74,6 +81,7 @@ fn testnet_genesis(
 		fee_split: FeeSplitConfig { schedule: dev_fee_schedule() },
 		coin_voting: CoinVotingConfig { period: DEV_VOTING_PERIOD },
 		escrow: EscrowConfig { withdraw_delay: DEV_WITHDRAW_DELAY },
+		tickets: TicketsConfig { params: Some(dev_ticket_params()) },
 	})
 }
 

@@ -73,7 +73,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("srwan"),
 	impl_name: Cow::Borrowed("srwan"),
 	authoring_version: 1,
-	spec_version: 103,
+	spec_version: 104,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -197,6 +197,9 @@ mod runtime {
 
 	#[runtime::pallet_index(21)]
 	pub type Escrow = pallet_escrow;
+
+	#[runtime::pallet_index(22)]
+	pub type Tickets = pallet_tickets;
 
 	#[runtime::pallet_index(23)]
 	pub type FeeSplit = pallet_fee_split;

@@ -76,6 +76,10 @@ pub trait Escrow<AccountId> {
 		epoch: EpochIndex,
 		payees: &[(AccountId, Balance)],
 	) -> ChargeOutcome;
+	/// The most a charge for `epoch` could take from `consumer` now: what is held, limited by
+	/// what the epoch's cap leaves. The charging pallet pro-rates a shortfall with it before
+	/// charging, so that each payee's share is decided once.
+	fn chargeable(consumer: &AccountId, epoch: EpochIndex) -> Balance;
 	/// The delegate key the consumer's receipts may be signed with.
 	fn receipt_key(consumer: &AccountId) -> Option<[u8; 32]>;
 }
@@ -493,6 +497,15 @@ pub mod pallet {
 				});
 			}
 			ChargeOutcome { owed, paid }
+		}
+
+		fn chargeable(consumer: &T::AccountId, epoch: EpochIndex) -> Balance {
+			Accounts::<T>::get(consumer).map_or(0, |account| {
+				let spent = Spent::<T>::get(consumer, epoch);
+				let cap_left =
+					account.spending_cap.map_or(Balance::MAX, |cap| cap.saturating_sub(spent));
+				account.held.min(cap_left)
+			})
 		}
 
 		fn receipt_key(consumer: &T::AccountId) -> Option<[u8; 32]> {

@@ -135,6 +135,22 @@ fn the_cap_limits_each_epoch_and_the_payees_share_the_shortfall() {
 }
 
 #[test]
+fn chargeable_is_the_hold_limited_by_what_the_cap_leaves() {
+	build_and_execute(|| {
+		assert_eq!(Escrow::chargeable(&1, 0), 0, "no escrow, nothing chargeable");
+		deposit(1, 1_000);
+		assert_eq!(Escrow::chargeable(&1, 0), 1_000);
+		assert_ok!(Escrow::set_spending_cap(RuntimeOrigin::signed(1), Some(400)));
+		assert_eq!(Escrow::charge(&1, 0, &[(2, 300)]).paid, 300);
+		assert_eq!(Escrow::chargeable(&1, 0), 100, "the cap leaves 100 in epoch 0");
+		assert_eq!(Escrow::chargeable(&1, 1), 400, "a new epoch has a fresh cap");
+		// A pending withdrawal stays chargeable until it completes.
+		assert_ok!(Escrow::request_withdraw(RuntimeOrigin::signed(1), 700));
+		assert_eq!(Escrow::chargeable(&1, 1), 400);
+	});
+}
+
+#[test]
 fn fraud_consumer_withdrawing_during_the_delay_still_pays_its_charges() {
 	build_and_execute(|| {
 		deposit(1, 1_000);

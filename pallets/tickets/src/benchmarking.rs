@@ -1,0 +1,222 @@
+//! Benchmarks (v2) of the calls and of each settlement step, at their worst cases.
+
+use super::*;
+use crate::{math::LinkFigures, Pallet as Tickets};
+use alloc::vec::Vec;
+use codec::Decode;
+use frame_benchmarking::v2::*;
+use frame_support::BoundedVec;
+use frame_system::RawOrigin;
+use pallet_ditex::traits::RouterRegistry;
+use sp_core::crypto::KeyTypeId;
+use srwan_primitives::receipts::{
+	PeerOctets, MAX_CLAIM_PEERS, MAX_CLAIM_RECEIPTS, MAX_PATH_ROUTERS,
+};
+
+const KEY_TYPE: KeyTypeId = KeyTypeId(*b"srwb");
+const BOOT: u64 = 1_700_000_000;
+const PRICE: Balance = 1_000_000;
+
+fn set_block<T: Config>(block: u32) {
+	frame_system::Pallet::<T>::set_block_number(block.into());
+}
+
+/// A consumer whose account is a fresh sr25519 key in the benchmark keystore.
+fn consumer<T: Config>() -> (T::AccountId, sp_core::sr25519::Public) {
+	let public = sp_io::crypto::sr25519_generate(KEY_TYPE, None);
+	let account = T::AccountId::decode(&mut &public.0[..]).expect("accounts are 32 bytes");
+	(account, public)
+}
+
+fn sign<T: Config>(
+	receipt: UsageReceipt<T::AccountId>,
+	key: &sp_core::sr25519::Public,
+) -> SignedReceipt<T::AccountId> {
+	let payload = receipt.signing_payload(&Tickets::<T>::genesis_hash());
+	let signature = sp_io::crypto::sr25519_sign(KEY_TYPE, key, &payload).expect("key in keystore");
+	SignedReceipt { receipt, signature: signature.0 }
+}
+
+/// `count` registered routers at [`PRICE`].
+fn routers<T: Config>(name: &'static str, count: u32) -> Vec<T::AccountId> {
+	(0..count)
+		.map(|i| {
+			let who: T::AccountId = account(name, i, 0);
+			T::BenchmarkHelper::register_router(&who, PRICE);
+			who
+		})
+		.collect()
+}
+
+/// The first block after `epoch`'s claim window, where it may settle.
+fn after_window<T: Config>(epoch: EpochIndex) -> u32 {
+	Tickets::<T>::claim_deadline(epoch)
+}
+
+fn receipt<T: Config>(
+	consumer: &T::AccountId,
+	flow: u32,
+	path: &[T::AccountId],
+	epoch: EpochIndex,
+	nonce: u64,
+) -> UsageReceipt<T::AccountId> {
+	let mut id = [0u8; 16];
+	id[..4].copy_from_slice(&flow.to_le_bytes());
+	UsageReceipt {
+		consumer: consumer.clone(),
+		flow: id,
+		path: BoundedVec::truncate_from(path.to_vec()),
+		epoch,
+		fwd_octets: 1_000_000_000,
+		rev_octets: 500_000_000,
+		max_price_per_gb: PRICE * 10,
+		nonce,
+	}
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	/// A claim with `p` peers whose other ends already claimed figures that disagree (each
+	/// link is disputed and counted), after an earlier claim of the same boot listing them
+	/// all; and `r` receipts, each with the longest path, signed by a delegate key (two
+	/// verifications), each replacing an older recorded receipt of its flow.
+	#[benchmark]
+	fn claim(p: Linear<0, MAX_CLAIM_PEERS>, r: Linear<0, MAX_CLAIM_RECEIPTS>) {
+		let epoch: EpochIndex = 1;
+		let relay = routers::<T>("relay", 1).remove(0);
+		let path_rest = routers::<T>("hop", MAX_PATH_ROUTERS - 1);
+		let peers: Vec<T::AccountId> = (0..p).map(|i| account("peer", i, 0)).collect();
+		T::BenchmarkHelper::start_epoch(epoch);
+
+		let previous: Vec<PeerOctets<T::AccountId>> = peers
+			.iter()
+			.map(|peer| PeerOctets { peer: peer.clone(), in_octets: 10, out_octets: 10 })
+			.collect();
+		Counters::<T>::insert(
+			&relay,
+			RelayCounters { epoch: 0, boot_time: BOOT, peers: BoundedVec::truncate_from(previous) },
+		);
+		for peer in &peers {
+			Links::<T>::insert(
+				(epoch, peer, &relay),
+				LinkFigures { sent: Some(1), ..Default::default() },
+			);
+			Links::<T>::insert(
+				(epoch, &relay, peer),
+				LinkFigures { received: Some(1), ..Default::default() },
+			);
+		}
+
+		let (consumer, _) = consumer::<T>();
+		let delegate = sp_io::crypto::sr25519_generate(KEY_TYPE, None);
+		T::BenchmarkHelper::fund_escrow(&consumer, 1_000_000_000_000);
+		T::BenchmarkHelper::set_receipt_key(&consumer, delegate.0);
+		let mut path = path_rest.clone();
+		path.insert(0, relay.clone());
+		let receipts: Vec<SignedReceipt<T::AccountId>> = (0..r)
+			.map(|flow| {
+				let old = receipt::<T>(&consumer, flow, &path, epoch, 1);
+				Receipts::<T>::insert((epoch, &consumer, old.flow), old);
+				sign::<T>(receipt::<T>(&consumer, flow, &path, epoch, 2), &delegate)
+			})
+			.collect();
+
+		let now: Vec<PeerOctets<T::AccountId>> = peers
+			.iter()
+			.map(|peer| PeerOctets {
+				peer: peer.clone(),
+				in_octets: 1_000_000,
+				out_octets: 1_000_000,
+			})
+			.collect();
+		let ticket = Claim {
+			epoch,
+			boot_time: BOOT,
+			peers: BoundedVec::truncate_from(now),
+			receipts: BoundedVec::truncate_from(receipts),
+		};
+		set_block::<T>(T::Registry::epoch_length().saturating_mul(2));
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(relay.clone()), ticket);
+
+		assert_eq!(Counters::<T>::get(&relay).map(|c| c.epoch), Some(epoch));
+	}
+
+	#[benchmark]
+	fn set_params() {
+		let params = TicketParams { claim_window: 1, ..Default::default() };
+		#[extrinsic_call]
+		_(RawOrigin::Root, params);
+		assert_eq!(Params::<T>::get(), params);
+	}
+
+	/// One flow over the longest path, every link confirmed in both directions.
+	#[benchmark]
+	fn settle_flow() {
+		let epoch: EpochIndex = 0;
+		let path = routers::<T>("hop", MAX_PATH_ROUTERS);
+		T::BenchmarkHelper::start_epoch(epoch);
+		let (consumer, _) = consumer::<T>();
+		let flow = receipt::<T>(&consumer, 0, &path, epoch, 1);
+		for pair in path.windows(2) {
+			let figures =
+				|octets| LinkFigures { sent: Some(octets), received: Some(octets), demand: octets };
+			Links::<T>::insert((epoch, &pair[0], &pair[1]), figures(flow.fwd_octets));
+			Links::<T>::insert((epoch, &pair[1], &pair[0]), figures(flow.rev_octets));
+		}
+		Receipts::<T>::insert((epoch, &consumer, flow.flow), flow);
+		set_block::<T>(after_window::<T>(epoch));
+
+		#[block]
+		{
+			Tickets::<T>::settle_step();
+		}
+
+		assert_eq!(Bills::<T>::get(epoch, &consumer).owed, 6 * 1_500_000);
+	}
+
+	/// One payee of a consumer whose escrow cannot cover its bill (shortfall, pro rata).
+	#[benchmark]
+	fn settle_payout() {
+		let epoch: EpochIndex = 0;
+		let payee = routers::<T>("hop", 1).remove(0);
+		let (consumer, _) = consumer::<T>();
+		T::BenchmarkHelper::fund_escrow(&consumer, 1_000_000);
+		Owed::<T>::insert((epoch, &consumer, &payee), 2_000_000);
+		Bills::<T>::insert(epoch, &consumer, Bill { owed: 4_000_000, ..Default::default() });
+		SettlementStage::<T>::put(Stage::Payouts);
+		set_block::<T>(after_window::<T>(epoch));
+
+		#[block]
+		{
+			Tickets::<T>::settle_step();
+		}
+
+		assert_eq!(Bills::<T>::get(epoch, &consumer).charged, 500_000);
+	}
+
+	/// A full batch of links to remove.
+	#[benchmark]
+	fn settle_cleanup() {
+		let epoch: EpochIndex = 0;
+		for i in 0..CLEANUP_BATCH {
+			let a: T::AccountId = account("a", i, 0);
+			let b: T::AccountId = account("b", i, 0);
+			Links::<T>::insert((epoch, &a, &b), LinkFigures::default());
+		}
+		SettlementStage::<T>::put(Stage::Cleanup);
+		set_block::<T>(after_window::<T>(epoch));
+
+		#[block]
+		{
+			Tickets::<T>::settle_step();
+		}
+
+		assert_eq!(Links::<T>::iter_prefix((epoch,)).count(), 0);
+	}
+
+	impl_benchmark_test_suite!(Tickets, crate::mock::new_test_ext(), crate::mock::Test);
+}

@@ -1,0 +1,878 @@
+//! # pallet-tickets — claim tickets, cross-checked metering and settlement
+//!
+//! Relays forward a consumer's packets along a path of routers; after each metering epoch every
+//! relay submits one [`Claim`] ([`Pallet::claim`]): its octet counters per neighbouring relay and
+//! the latest [`UsageReceipt`] it holds for each flow it carried. This pallet checks the claim,
+//! cross-checks each link from both of its ends, and, once the epoch's claim window has closed,
+//! charges every consumer's escrow (pallet-escrow) and pays the relays on its paths.
+//!
+//! ## Two independent limits on every bill
+//!
+//! 1. **Both ends of every link.** For each link A→B of an epoch the pallet keeps what A says it
+//!    sent (`A.out[B]`) and what B says it received (`B.in[A]`). When the two agree within
+//!    [`TicketParams::loss_tolerance_ppm`], the link carried `min(sent, received)`; when they do
+//!    not, the link is *disputed*: unpaid this epoch, with an event naming both figures. A relay
+//!    that inflates its own counters therefore earns nothing on the links it lies about.
+//! 2. **What the consumer signed.** Receipts are signed by the consumer's account or by the
+//!    delegate key it registered in its escrow, over
+//!    `b"srwan/receipt/v1" ‖ genesis_hash ‖ SCALE(receipt)`. A link pays at most the sum of the
+//!    receipt octets of the flows that cross it, shared pro rata among them — so a colluding pair
+//!    that inflates both ends of a link gains nothing beyond the receipts.
+//!
+//! ## Counters
+//!
+//! A claim's per-peer counters are **cumulative since the relay's `boot_time`** over every epoch
+//! up to the claimed one (octets belong to the epoch stamped in each data packet by its sender).
+//! The pallet remembers each relay's last claim and takes the difference; a claim of the same
+//! boot with a lower counter is rejected. A restart starts a new `boot_time` at zero.
+//!
+//! ## Disputes and quarantine
+//!
+//! A disputed link counts against both of its ends, by counterparty. A router is reported to the
+//! exchange's [`Quarantine`] only when it disagrees with at least
+//! [`TicketParams::dispute_counterparties`] *distinct* peers within
+//! [`TicketParams::dispute_window`] epochs: one lying neighbour (or a consumer colluding with one
+//! hop) cannot get an honest relay quarantined. Disputes on an epoch in which either end
+//! restarted (a new `boot_time`, or its first claim) leave the link unpaid but count against no
+//! one: an honest crash loses that epoch's octets, nothing more.
+//!
+//! ## The bill
+//!
+//! A path of n routers has n−1 links; the ingress is paid on its outbound link, every other router
+//! on its inbound link (a one-router path is not payable and is rejected). Forward octets are
+//! paid on the forward links, reverse octets (`rev_octets`, the download direction) on the
+//! reverse links. A hop's charge is `⌊price × octets / 10^9⌋` at the router's price in force
+//! at the start of the epoch (a premium window's if one applied), never above the receipt's
+//! `max_price_per_gb`. Nobody is paid for a router that is the consumer itself, quarantined, or
+//! not for sale. From each payout [`TicketParams::infra_share`] (`mul_floor`) goes to the
+//! shared-infrastructure account.
+//!
+//! ## Settlement
+//!
+//! Epochs settle strictly in order, after their claim window, in [`Hooks::on_initialize`] under
+//! the fixed [`Config::SettlementBudget`] weight (not `on_idle`, which full blocks starve), in
+//! three stages: each flow's receipt becomes hop charges; each (consumer, payee) is paid, pro
+//! rata when the consumer's escrow or spending cap cannot cover its whole bill; the epoch's
+//! links and bills are removed. Receipts and charges are *drained* as they are settled, so no
+//! claim can be settled twice, and storage of an epoch is gone once it is settled. pallet-escrow
+//! asks [`SettlementStatus`] before letting a consumer withdraw.
+//!
+//! ## Invariants (`do_try_state`)
+//!
+//! Charged = paid to relays + paid to the infrastructure; nothing of a settled epoch remains;
+//! no bill charged more than it owed; dispute lists hold distinct counterparties.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+pub mod math;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+pub mod types;
+pub mod weights;
+
+pub use types::{Bill, RelayCounters, Stage, TicketParams, Totals};
+pub use weights::WeightInfo;
+
+use srwan_primitives::{
+	currency::Balance,
+	ditex::EpochIndex,
+	receipts::{Claim, SignedReceipt, UsageReceipt},
+};
+
+/// How the benchmarks get routers, prices and escrows in a runtime (the exchange and the escrow
+/// have their own rules for those).
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkHelper<AccountId> {
+	/// Makes `who` a registered router with `price_per_gb` in force from the current epoch on.
+	fn register_router(who: &AccountId, price_per_gb: Balance);
+	/// Records the start of `epoch` (the exchange prices epochs by their start time).
+	fn start_epoch(epoch: EpochIndex);
+	/// Gives `consumer` an escrow of `amount`.
+	fn fund_escrow(consumer: &AccountId, amount: Balance);
+	/// Registers `key` as `consumer`'s delegate receipt key.
+	fn set_receipt_key(consumer: &AccountId, key: [u8; 32]);
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use crate::math::{self, LinkFigures};
+	use alloc::{collections::BTreeMap, collections::BTreeSet, vec::Vec};
+	use codec::Encode;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::fungible::{Inspect, Mutate},
+		weights::WeightMeter,
+	};
+	use frame_system::pallet_prelude::*;
+	use pallet_ditex::traits::{Quarantine, RouterRegistry};
+	use pallet_escrow::{Escrow, SettlementStatus};
+	use sp_runtime::traits::{UniqueSaturatedInto, Zero};
+	use srwan_primitives::receipts::{FlowId, PeerOctets, MAX_CLAIM_PEERS};
+
+	/// The storage layout version.
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+
+	/// Links or bills removed per cleanup step.
+	pub const CLEANUP_BATCH: u32 = 32;
+
+	#[pallet::pallet]
+	#[pallet::storage_version(STORAGE_VERSION)]
+	pub struct Pallet<T>(_);
+
+	/// Configuration of metering and settlement.
+	#[pallet::config]
+	pub trait Config: frame_system::Config<RuntimeEvent: From<Event<Self>>> {
+		/// The currency (only to give the infrastructure account its existential deposit at
+		/// genesis; payouts move through the escrow).
+		type Currency: Mutate<Self::AccountId, Balance = Balance>;
+		/// Routers, their prices and the epoch clock (pallet-ditex).
+		type Registry: RouterRegistry<Self::AccountId>;
+		/// Where routers that keep disagreeing with their neighbours are reported (pallet-ditex).
+		type Quarantine: Quarantine<Self::AccountId>;
+		/// Consumers' escrows (pallet-escrow).
+		type Escrow: Escrow<Self::AccountId>;
+		/// The shared-infrastructure account (given its existential deposit at genesis, so
+		/// that payouts below it still arrive).
+		type InfraAccount: Get<Self::AccountId>;
+		/// The weight settlement may use in every block, whatever else the block holds.
+		#[pallet::constant]
+		type SettlementBudget: Get<Weight>;
+		/// Weights of the calls and of the settlement steps.
+		type WeightInfo: WeightInfo;
+		/// Sets up routers, prices and escrows for the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: BenchmarkHelper<Self::AccountId>;
+	}
+
+	/// The metering parameters.
+	#[pallet::storage]
+	pub type Params<T> = StorageValue<_, TicketParams, ValueQuery>;
+
+	/// Each relay's counters as of its last accepted claim.
+	#[pallet::storage]
+	pub type Counters<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, RelayCounters<T::AccountId>>;
+
+	/// Per (epoch, from, to): both ends' figures and the receipts' demand on the link.
+	#[pallet::storage]
+	pub type Links<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, EpochIndex>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+		),
+		LinkFigures,
+		ValueQuery,
+	>;
+
+	/// Relays whose claim for an epoch started a new boot (their disputes that epoch count
+	/// against no one).
+	#[pallet::storage]
+	pub type Rebooted<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, EpochIndex, Blake2_128Concat, T::AccountId, ()>;
+
+	/// The latest receipt per (epoch, consumer, flow), until it is settled.
+	#[pallet::storage]
+	pub type Receipts<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, EpochIndex>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+			NMapKey<Blake2_128Concat, FlowId>,
+		),
+		UsageReceipt<T::AccountId>,
+	>;
+
+	/// Disagreeing counterparties of each router with the epoch of the latest dispute, pruned
+	/// after `dispute_window` epochs.
+	#[pallet::storage]
+	pub type Disputes<T: Config> = StorageMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		BoundedVec<(T::AccountId, EpochIndex), ConstU32<MAX_CLAIM_PEERS>>,
+		ValueQuery,
+	>;
+
+	/// Hop charges per (epoch, consumer, payee) waiting to be paid.
+	#[pallet::storage]
+	pub type Owed<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, EpochIndex>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+		),
+		Balance,
+		ValueQuery,
+	>;
+
+	/// Each consumer's bill per epoch while the epoch settles.
+	#[pallet::storage]
+	pub type Bills<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		EpochIndex,
+		Blake2_128Concat,
+		T::AccountId,
+		Bill,
+		ValueQuery,
+	>;
+
+	/// The oldest epoch not yet settled.
+	#[pallet::storage]
+	pub type NextToSettle<T> = StorageValue<_, EpochIndex, ValueQuery>;
+
+	/// Where that epoch's settlement stands.
+	#[pallet::storage]
+	pub type SettlementStage<T> = StorageValue<_, Stage, ValueQuery>;
+
+	/// Lifetime money totals.
+	#[pallet::storage]
+	pub type MoneyTotals<T> = StorageValue<_, Totals, ValueQuery>;
+
+	/// Genesis: the metering parameters.
+	#[pallet::genesis_config]
+	#[derive(frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		/// `None`: the production defaults.
+		pub params: Option<TicketParams>,
+		#[serde(skip)]
+		/// Type marker.
+		pub _config: core::marker::PhantomData<T>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			let epoch_length = T::Registry::epoch_length();
+			// The production defaults fit production epochs; shorter test epochs get a window
+			// that fits them.
+			let params = self.params.unwrap_or_else(|| {
+				let defaults = TicketParams::default();
+				TicketParams {
+					claim_window: defaults.claim_window.min(epoch_length).max(1),
+					..defaults
+				}
+			});
+			assert!(
+				params.is_valid(epoch_length),
+				"tickets genesis: invalid parameters {params:?}"
+			);
+			Params::<T>::put(params);
+			let infra = T::InfraAccount::get();
+			let ed = T::Currency::minimum_balance();
+			if T::Currency::balance(&infra) < ed {
+				let funded = T::Currency::mint_into(&infra, ed);
+				assert!(funded.is_ok(), "tickets genesis funds the infrastructure account");
+			}
+		}
+	}
+
+	/// Events of metering and settlement.
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A relay's claim was accepted.
+		ClaimAccepted {
+			/// The relay.
+			relay: T::AccountId,
+			/// The epoch.
+			epoch: EpochIndex,
+			/// Its boot time.
+			boot_time: u64,
+			/// Peers in the claim.
+			peers: u32,
+			/// Receipts in the claim.
+			receipts: u32,
+		},
+		/// The two ends of a link disagree: the link is unpaid this epoch.
+		LinkDisputed {
+			/// The epoch.
+			epoch: EpochIndex,
+			/// The sending end.
+			from: T::AccountId,
+			/// The receiving end.
+			to: T::AccountId,
+			/// What the sender says it sent.
+			sent: u64,
+			/// What the receiver says it received.
+			received: u64,
+			/// Whether the dispute counts toward quarantine (no end restarted).
+			counted: bool,
+		},
+		/// A router disagreed with too many distinct peers and was reported for quarantine.
+		ReportedForDisputes {
+			/// The router.
+			router: T::AccountId,
+			/// Distinct counterparties within the dispute window.
+			counterparties: u32,
+		},
+		/// A flow's receipt became hop charges.
+		FlowSettled {
+			/// The epoch.
+			epoch: EpochIndex,
+			/// The consumer.
+			consumer: T::AccountId,
+			/// The flow.
+			flow: FlowId,
+			/// Σ of its hop charges.
+			owed: Balance,
+		},
+		/// A consumer's escrow or cap could not cover its bill: payees are paid pro rata.
+		ChargeShortfall {
+			/// The epoch.
+			epoch: EpochIndex,
+			/// The consumer.
+			consumer: T::AccountId,
+			/// What its flows owed.
+			owed: Balance,
+			/// What will be charged.
+			payable: Balance,
+		},
+		/// A relay was paid for a consumer's traffic.
+		Paid {
+			/// The epoch.
+			epoch: EpochIndex,
+			/// The consumer.
+			consumer: T::AccountId,
+			/// The relay.
+			relay: T::AccountId,
+			/// To the relay.
+			amount: Balance,
+			/// To the shared infrastructure.
+			infra: Balance,
+		},
+		/// Every claim of an epoch is settled and its storage removed.
+		EpochSettled {
+			/// The epoch.
+			epoch: EpochIndex,
+		},
+		/// Root changed the parameters.
+		ParamsSet {
+			/// The new parameters.
+			params: TicketParams,
+		},
+	}
+
+	/// Errors of metering; each distinct bad input has its own.
+	#[pallet::error]
+	pub enum Error<T> {
+		/// The claimant is not a registered router.
+		UnknownRouter,
+		/// The claimant is quarantined.
+		Quarantined,
+		/// The epoch has not ended yet.
+		EpochNotEnded,
+		/// The epoch's claim window has closed.
+		LateClaim,
+		/// The relay already claimed this epoch (or a later one).
+		AlreadyClaimed,
+		/// The boot time is older than the relay's last claim's.
+		BootTimeWentBackwards,
+		/// A counter is lower than in the relay's last claim of the same boot (or a peer of
+		/// that claim is missing).
+		CountersWentBackwards,
+		/// A peer appears twice.
+		DuplicatePeer,
+		/// The relay lists itself as a peer.
+		SelfAsPeer,
+		/// A receipt belongs to another epoch.
+		ReceiptWrongEpoch,
+		/// A receipt's path does not contain the claiming relay.
+		NotOnPath,
+		/// A receipt's path has fewer than two routers (nothing is payable).
+		PathTooShort,
+		/// A receipt's path visits a router twice.
+		LoopingPath,
+		/// A receipt is signed neither by its consumer nor by the consumer's receipt key.
+		BadReceiptSignature,
+		/// A flow's receipt appears twice in the claim.
+		DuplicateReceipt,
+		/// A newer receipt of the flow is already recorded.
+		OlderReceipt,
+		/// Another receipt with the same nonce but different contents is recorded.
+		ConflictingReceipt,
+		/// The parameters are inconsistent (see `TicketParams::is_valid`).
+		InvalidParams,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn on_initialize(_n: BlockNumberFor<T>) -> Weight {
+			Self::settle(T::SettlementBudget::get())
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Submits the relay's claim for an ended epoch: its counters per peer (cumulative since
+		/// `boot_time`) and the latest receipt it holds for each flow it carried. Everything is
+		/// checked before anything is stored.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::claim(claim.peers.len() as u32, claim.receipts.len() as u32))]
+		pub fn claim(origin: OriginFor<T>, claim: Claim<T::AccountId>) -> DispatchResult {
+			let relay = ensure_signed(origin)?;
+			ensure!(T::Registry::is_registered(&relay), Error::<T>::UnknownRouter);
+			ensure!(!T::Registry::is_quarantined(&relay), Error::<T>::Quarantined);
+			let epoch = claim.epoch;
+			ensure!(epoch < T::Registry::current_epoch(), Error::<T>::EpochNotEnded);
+			ensure!(Self::block_number() < Self::claim_deadline(epoch), Error::<T>::LateClaim);
+
+			let previous = Counters::<T>::get(&relay);
+			let deltas = Self::counter_deltas(&relay, &claim, previous.as_ref())?;
+			let updates = Self::checked_receipts(&relay, &claim)?;
+
+			let rebooted = previous.as_ref().is_none_or(|p| p.boot_time != claim.boot_time);
+			if rebooted {
+				Rebooted::<T>::insert(epoch, &relay, ());
+			}
+			for (peer, in_octets, out_octets) in deltas {
+				Links::<T>::mutate((epoch, &relay, &peer), |f| f.sent = Some(out_octets));
+				Self::cross_check(epoch, &relay, &peer);
+				Links::<T>::mutate((epoch, &peer, &relay), |f| f.received = Some(in_octets));
+				Self::cross_check(epoch, &peer, &relay);
+			}
+			for (receipt, replaced) in updates {
+				if let Some(old) = replaced {
+					Self::adjust_demand(&old, false);
+				}
+				Self::adjust_demand(&receipt, true);
+				let key = (epoch, receipt.consumer.clone(), receipt.flow);
+				Receipts::<T>::insert(key, receipt);
+			}
+			Counters::<T>::insert(
+				&relay,
+				RelayCounters { epoch, boot_time: claim.boot_time, peers: claim.peers.clone() },
+			);
+			Self::deposit_event(Event::ClaimAccepted {
+				relay,
+				epoch,
+				boot_time: claim.boot_time,
+				peers: claim.peers.len() as u32,
+				receipts: claim.receipts.len() as u32,
+			});
+			Ok(())
+		}
+
+		/// Root: replaces the metering parameters.
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::set_params())]
+		pub fn set_params(origin: OriginFor<T>, params: TicketParams) -> DispatchResult {
+			ensure_root(origin)?;
+			ensure!(params.is_valid(T::Registry::epoch_length()), Error::<T>::InvalidParams);
+			Params::<T>::put(params);
+			Self::deposit_event(Event::ParamsSet { params });
+			Ok(())
+		}
+	}
+
+	/// The outcome of one settlement step.
+	pub(crate) enum Step {
+		/// Work was done.
+		Worked,
+		/// Nothing to do before a later block.
+		Idle,
+	}
+
+	impl<T: Config> Pallet<T> {
+		fn block_number() -> u32 {
+			frame_system::Pallet::<T>::block_number().unique_saturated_into()
+		}
+
+		/// The first block at which claims for `epoch` are no longer accepted (and its
+		/// settlement may begin).
+		pub fn claim_deadline(epoch: EpochIndex) -> u32 {
+			epoch
+				.saturating_add(1)
+				.saturating_mul(T::Registry::epoch_length())
+				.saturating_add(Params::<T>::get().claim_window)
+		}
+
+		/// The chain's genesis hash, which every receipt's signing payload contains.
+		pub fn genesis_hash() -> [u8; 32] {
+			frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero())
+				.using_encoded(|bytes| <[u8; 32]>::try_from(bytes).unwrap_or_default())
+		}
+
+		/// Per peer `(peer, in, out)` octets of this epoch: the claim's counters minus the
+		/// previous claim's when it has the same boot.
+		fn counter_deltas(
+			relay: &T::AccountId,
+			claim: &Claim<T::AccountId>,
+			previous: Option<&RelayCounters<T::AccountId>>,
+		) -> Result<Vec<(T::AccountId, u64, u64)>, Error<T>> {
+			if let Some(previous) = previous {
+				ensure!(previous.epoch < claim.epoch, Error::<T>::AlreadyClaimed);
+				ensure!(claim.boot_time >= previous.boot_time, Error::<T>::BootTimeWentBackwards);
+			}
+			let mut seen = BTreeSet::new();
+			for entry in &claim.peers {
+				ensure!(&entry.peer != relay, Error::<T>::SelfAsPeer);
+				ensure!(seen.insert(&entry.peer), Error::<T>::DuplicatePeer);
+			}
+			let same_boot = previous.filter(|p| p.boot_time == claim.boot_time);
+			let before: BTreeMap<&T::AccountId, &PeerOctets<T::AccountId>> = same_boot
+				.map(|p| p.peers.iter().map(|e| (&e.peer, e)).collect())
+				.unwrap_or_default();
+			// Every peer of the last claim of this boot must still be there.
+			ensure!(
+				before.keys().all(|peer| seen.contains(peer)),
+				Error::<T>::CountersWentBackwards
+			);
+			claim
+				.peers
+				.iter()
+				.map(|now| {
+					let (in_before, out_before) =
+						before.get(&now.peer).map_or((0, 0), |b| (b.in_octets, b.out_octets));
+					let in_octets = now.in_octets.checked_sub(in_before);
+					let out_octets = now.out_octets.checked_sub(out_before);
+					match (in_octets, out_octets) {
+						(Some(i), Some(o)) => Ok((now.peer.clone(), i, o)),
+						_ => Err(Error::<T>::CountersWentBackwards),
+					}
+				})
+				.collect()
+		}
+
+		/// Checks every receipt; returns those that are new or newer than the recorded one,
+		/// with the one each replaces.
+		fn checked_receipts(
+			relay: &T::AccountId,
+			claim: &Claim<T::AccountId>,
+		) -> Result<Vec<(UsageReceipt<T::AccountId>, Option<UsageReceipt<T::AccountId>>)>, Error<T>>
+		{
+			let genesis = Self::genesis_hash();
+			let mut flows = BTreeSet::new();
+			let mut updates = Vec::new();
+			for signed in &claim.receipts {
+				let receipt = &signed.receipt;
+				ensure!(receipt.epoch == claim.epoch, Error::<T>::ReceiptWrongEpoch);
+				ensure!(receipt.path.len() >= 2, Error::<T>::PathTooShort);
+				ensure!(receipt.path.contains(relay), Error::<T>::NotOnPath);
+				let distinct: BTreeSet<_> = receipt.path.iter().collect();
+				ensure!(distinct.len() == receipt.path.len(), Error::<T>::LoopingPath);
+				ensure!(
+					Self::signed_by_consumer(signed, &genesis),
+					Error::<T>::BadReceiptSignature
+				);
+				ensure!(
+					flows.insert((&receipt.consumer, receipt.flow)),
+					Error::<T>::DuplicateReceipt
+				);
+				match Receipts::<T>::get((claim.epoch, &receipt.consumer, receipt.flow)) {
+					None => updates.push((receipt.clone(), None)),
+					Some(recorded) if recorded.nonce < receipt.nonce => {
+						updates.push((receipt.clone(), Some(recorded)))
+					}
+					Some(recorded) if recorded.nonce == receipt.nonce => {
+						ensure!(&recorded == receipt, Error::<T>::ConflictingReceipt)
+					}
+					Some(_) => return Err(Error::<T>::OlderReceipt),
+				}
+			}
+			Ok(updates)
+		}
+
+		/// Whether the receipt is signed by its consumer's account key or its receipt key.
+		pub fn signed_by_consumer(
+			signed: &SignedReceipt<T::AccountId>,
+			genesis: &[u8; 32],
+		) -> bool {
+			let payload = signed.receipt.signing_payload(genesis);
+			let signature = sp_core::sr25519::Signature::from_raw(signed.signature);
+			let account_key =
+				signed.receipt.consumer.using_encoded(|b| <[u8; 32]>::try_from(b).ok());
+			let delegate = T::Escrow::receipt_key(&signed.receipt.consumer);
+			[account_key, delegate].into_iter().flatten().any(|key| {
+				sp_io::crypto::sr25519_verify(
+					&signature,
+					&payload,
+					&sp_core::sr25519::Public::from_raw(key),
+				)
+			})
+		}
+
+		/// Adds (or removes) a receipt's octets to the demand of every link its path crosses.
+		fn adjust_demand(receipt: &UsageReceipt<T::AccountId>, add: bool) {
+			let apply = |demand: &mut u64, octets: u64| {
+				*demand =
+					if add { demand.saturating_add(octets) } else { demand.saturating_sub(octets) }
+			};
+			for pair in receipt.path.windows(2) {
+				let (a, b) = (&pair[0], &pair[1]);
+				Links::<T>::mutate((receipt.epoch, a, b), |f| {
+					apply(&mut f.demand, receipt.fwd_octets)
+				});
+				Links::<T>::mutate((receipt.epoch, b, a), |f| {
+					apply(&mut f.demand, receipt.rev_octets)
+				});
+			}
+		}
+
+		/// Once both ends of `from → to` have claimed, records a dispute if they disagree.
+		fn cross_check(epoch: EpochIndex, from: &T::AccountId, to: &T::AccountId) {
+			let figures = Links::<T>::get((epoch, from, to));
+			let params = Params::<T>::get();
+			let (Some(sent), Some(received)) = (figures.sent, figures.received) else { return };
+			if math::figures_agree(sent, received, params.loss_tolerance_ppm) {
+				return;
+			}
+			let counted = !Rebooted::<T>::contains_key(epoch, from)
+				&& !Rebooted::<T>::contains_key(epoch, to);
+			Self::deposit_event(Event::LinkDisputed {
+				epoch,
+				from: from.clone(),
+				to: to.clone(),
+				sent,
+				received,
+				counted,
+			});
+			if counted {
+				Self::count_dispute(epoch, from, to, &params);
+				Self::count_dispute(epoch, to, from, &params);
+			}
+		}
+
+		/// Counts a dispute of `router` with `counterparty`; reports the router when it has
+		/// disagreed with enough distinct peers recently.
+		fn count_dispute(
+			epoch: EpochIndex,
+			router: &T::AccountId,
+			counterparty: &T::AccountId,
+			params: &TicketParams,
+		) {
+			let mut disputes = Disputes::<T>::get(router);
+			disputes.retain(|(peer, at)| {
+				peer != counterparty && at.saturating_add(params.dispute_window) > epoch
+			});
+			// A full list drops its oldest entry: the bound is a group's size, so only stale
+			// entries can be lost.
+			if disputes.is_full() {
+				disputes.remove(0);
+			}
+			let _ = disputes.try_push((counterparty.clone(), epoch));
+			let counterparties = disputes.len() as u32;
+			if counterparties >= params.dispute_counterparties {
+				// An already quarantined router stays quarantined; nothing else can fail here.
+				let _ = T::Quarantine::quarantine_for_disputes(router);
+				Disputes::<T>::remove(router);
+				Self::deposit_event(Event::ReportedForDisputes {
+					router: router.clone(),
+					counterparties,
+				});
+			} else {
+				Disputes::<T>::insert(router, disputes);
+			}
+		}
+
+		/// Runs settlement steps while `budget` has room for the next one (each stage's step
+		/// is charged its own benchmarked weight).
+		pub fn settle(budget: Weight) -> Weight {
+			let mut meter = WeightMeter::with_limit(budget);
+			meter.consume(T::DbWeight::get().reads(3));
+			loop {
+				let step = match SettlementStage::<T>::get() {
+					Stage::Flows => T::WeightInfo::settle_flow(),
+					Stage::Payouts => T::WeightInfo::settle_payout(),
+					Stage::Cleanup => T::WeightInfo::settle_cleanup(),
+				};
+				if !meter.can_consume(step) {
+					break;
+				}
+				match Self::settle_step() {
+					Step::Worked => meter.consume(step),
+					Step::Idle => break,
+				}
+			}
+			meter.consumed()
+		}
+
+		/// One step of the oldest unsettled epoch's settlement, if its claim window has closed.
+		pub(crate) fn settle_step() -> Step {
+			let epoch = NextToSettle::<T>::get();
+			if Self::block_number() < Self::claim_deadline(epoch) {
+				return Step::Idle;
+			}
+			match SettlementStage::<T>::get() {
+				Stage::Flows => match Receipts::<T>::drain_prefix((epoch,)).next() {
+					Some(((consumer, flow), receipt)) => {
+						Self::settle_flow(epoch, consumer, flow, receipt)
+					}
+					None => SettlementStage::<T>::put(Stage::Payouts),
+				},
+				Stage::Payouts => match Owed::<T>::drain_prefix((epoch,)).next() {
+					Some(((consumer, payee), amount)) => {
+						Self::settle_payout(epoch, consumer, payee, amount)
+					}
+					None => SettlementStage::<T>::put(Stage::Cleanup),
+				},
+				Stage::Cleanup => Self::cleanup(epoch),
+			}
+			Step::Worked
+		}
+
+		/// Turns one flow's receipt into hop charges.
+		fn settle_flow(
+			epoch: EpochIndex,
+			consumer: T::AccountId,
+			flow: FlowId,
+			receipt: UsageReceipt<T::AccountId>,
+		) {
+			let tolerance = Params::<T>::get().loss_tolerance_ppm;
+			// Octets of this flow that each link of the path pays for, both directions.
+			let paid: Vec<u64> = receipt
+				.path
+				.windows(2)
+				.map(|pair| {
+					let forward = Links::<T>::get((epoch, &pair[0], &pair[1]))
+						.flow_share(receipt.fwd_octets, tolerance);
+					let reverse = Links::<T>::get((epoch, &pair[1], &pair[0]))
+						.flow_share(receipt.rev_octets, tolerance);
+					forward.saturating_add(reverse)
+				})
+				.collect();
+			let mut owed: Balance = 0;
+			for (position, router) in receipt.path.iter().enumerate() {
+				let Some(octets) = paid.get(math::paid_link(position)).copied() else { continue };
+				if octets == 0 || router == &consumer || T::Registry::is_quarantined(router) {
+					continue;
+				}
+				let Some(price) =
+					T::Registry::price_at_epoch_start(router, epoch).and_then(|p| p.price_per_gb)
+				else {
+					continue;
+				};
+				let charge = math::hop_charge(price.min(receipt.max_price_per_gb), octets);
+				if charge > 0 {
+					Owed::<T>::mutate((epoch, &consumer, router), |o| {
+						*o = o.saturating_add(charge)
+					});
+					owed = owed.saturating_add(charge);
+				}
+			}
+			if owed > 0 {
+				Bills::<T>::mutate(epoch, &consumer, |bill| {
+					bill.owed = bill.owed.saturating_add(owed)
+				});
+			}
+			Self::deposit_event(Event::FlowSettled { epoch, consumer, flow, owed });
+		}
+
+		/// Charges a consumer's escrow for one payee (pro rata if the bill cannot be covered)
+		/// and splits the payout with the infrastructure.
+		fn settle_payout(
+			epoch: EpochIndex,
+			consumer: T::AccountId,
+			payee: T::AccountId,
+			amount: Balance,
+		) {
+			let mut bill = Bills::<T>::get(epoch, &consumer);
+			let payable = *bill.payable.get_or_insert_with(|| {
+				let payable = bill.owed.min(T::Escrow::chargeable(&consumer, epoch));
+				if payable < bill.owed {
+					Self::deposit_event(Event::ChargeShortfall {
+						epoch,
+						consumer: consumer.clone(),
+						owed: bill.owed,
+						payable,
+					});
+				}
+				payable
+			});
+			let share = math::pro_rata(amount, payable, bill.owed);
+			let (to_relay, to_infra) = math::split_infra(share, Params::<T>::get().infra_share);
+			let pay = |to: T::AccountId, amount: Balance| {
+				if amount == 0 {
+					return 0;
+				}
+				T::Escrow::charge(&consumer, epoch, &[(to, amount)]).paid
+			};
+			let relay_paid = pay(payee.clone(), to_relay);
+			let infra_paid = pay(T::InfraAccount::get(), to_infra);
+			let charged = relay_paid.saturating_add(infra_paid);
+			bill.charged = bill.charged.saturating_add(charged);
+			Bills::<T>::insert(epoch, &consumer, bill);
+			MoneyTotals::<T>::mutate(|t| {
+				t.charged = t.charged.saturating_add(charged);
+				t.to_relays = t.to_relays.saturating_add(relay_paid);
+				t.to_infra = t.to_infra.saturating_add(infra_paid);
+			});
+			Self::deposit_event(Event::Paid {
+				epoch,
+				consumer,
+				relay: payee,
+				amount: relay_paid,
+				infra: infra_paid,
+			});
+		}
+
+		/// Removes a batch of the epoch's links, reboot marks and bills; when none are left the
+		/// epoch is settled.
+		fn cleanup(epoch: EpochIndex) {
+			let mut left = CLEANUP_BATCH as usize;
+			left = left.saturating_sub(Links::<T>::drain_prefix((epoch,)).take(left).count());
+			left = left.saturating_sub(Rebooted::<T>::drain_prefix(epoch).take(left).count());
+			left = left.saturating_sub(Bills::<T>::drain_prefix(epoch).take(left).count());
+			if left > 0 {
+				NextToSettle::<T>::put(epoch.saturating_add(1));
+				SettlementStage::<T>::put(Stage::Flows);
+				Self::deposit_event(Event::EpochSettled { epoch });
+			}
+		}
+
+		/// Checks the invariants (see the module docs).
+		#[cfg(any(test, feature = "try-runtime"))]
+		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+			let totals = MoneyTotals::<T>::get();
+			ensure!(
+				totals.charged == totals.to_relays.saturating_add(totals.to_infra),
+				"charged differs from relays + infrastructure"
+			);
+			let settled = NextToSettle::<T>::get();
+			ensure!(
+				Receipts::<T>::iter_keys().all(|(epoch, _, _)| epoch >= settled),
+				"a receipt of a settled epoch remains"
+			);
+			ensure!(
+				Links::<T>::iter_keys().all(|(epoch, _, _)| epoch >= settled),
+				"a link of a settled epoch remains"
+			);
+			ensure!(
+				Owed::<T>::iter_keys().all(|(epoch, _, _)| epoch >= settled),
+				"a charge of a settled epoch remains"
+			);
+			ensure!(
+				Bills::<T>::iter_values().all(|bill| bill.charged <= bill.owed),
+				"a bill charged more than it owed"
+			);
+			for (_, disputes) in Disputes::<T>::iter() {
+				let distinct: BTreeSet<_> = disputes.iter().map(|(peer, _)| peer).collect();
+				ensure!(distinct.len() == disputes.len(), "a dispute list repeats a counterparty");
+			}
+			Ok(())
+		}
+	}
+
+	impl<T: Config> SettlementStatus<T::AccountId> for Pallet<T> {
+		fn settled_through(_consumer: &T::AccountId, epoch: EpochIndex) -> bool {
+			NextToSettle::<T>::get() > epoch
+		}
+	}
+}

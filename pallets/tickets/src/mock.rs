@@ -1,0 +1,327 @@
+//! A test runtime: System, Balances, the real escrow and the tickets pallet, with a registry of
+//! routers, prices and quarantine that the tests drive (pallet-ditex has its own tests), and
+//! accounts that are real sr25519 keys so receipts are really signed and verified.
+
+use crate::{self as pallet_tickets, TicketParams};
+use frame_support::{
+	derive_impl, parameter_types,
+	traits::{ConstU128, ConstU32, Hooks},
+	weights::Weight,
+};
+use sp_core::{sr25519, Pair};
+use sp_runtime::{
+	traits::IdentityLookup, AccountId32, BuildStorage, DispatchError, DispatchResult, Perbill,
+};
+use srwan_primitives::{
+	currency::Balance,
+	ditex::{EpochIndex, PriceInForce},
+	receipts::{Claim, PeerOctets, SignedReceipt, UsageReceipt},
+};
+use std::collections::{BTreeMap, BTreeSet};
+
+type Block = frame_system::mocking::MockBlock<Test>;
+
+frame_support::construct_runtime!(
+	pub enum Test {
+		System: frame_system,
+		Balances: pallet_balances,
+		Escrow: pallet_escrow,
+		Tickets: pallet_tickets,
+	}
+);
+
+#[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
+impl frame_system::Config for Test {
+	type Block = Block;
+	type AccountId = AccountId32;
+	type Lookup = IdentityLookup<AccountId32>;
+	type AccountData = pallet_balances::AccountData<u128>;
+}
+
+#[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
+impl pallet_balances::Config for Test {
+	type Balance = u128;
+	type AccountStore = System;
+	type ExistentialDeposit = ConstU128<1>;
+	type RuntimeHoldReason = RuntimeHoldReason;
+}
+
+/// Blocks per epoch.
+pub const EPOCH: u32 = 10;
+/// Blocks after an epoch during which claims are accepted.
+pub const WINDOW: u32 = 5;
+/// The price of every router unless a test changes it: 10^6 per GB, 1 per 1,000 octets.
+pub const PRICE: Balance = 1_000_000;
+
+/// The registry's state lives in storage (not thread-locals) so that the benchmarks' rollbacks
+/// undo it like they undo the exchange's storage in a runtime.
+mod state {
+	use frame_support::storage::unhashed;
+
+	pub const REGISTERED: &[u8] = b"mock:registered";
+	pub const QUARANTINED: &[u8] = b"mock:quarantined";
+	pub const PRICES: &[u8] = b"mock:prices";
+	pub const REPORTED: &[u8] = b"mock:reported";
+
+	pub fn get<V: codec::Decode + Default>(key: &[u8]) -> V {
+		unhashed::get_or_default(key)
+	}
+
+	pub fn update<V: codec::Codec + Default>(key: &[u8], f: impl FnOnce(&mut V)) {
+		let mut value = get(key);
+		f(&mut value);
+		unhashed::put(key, &value);
+	}
+}
+
+type Schedule = BTreeMap<AccountId32, Vec<(EpochIndex, Option<Balance>)>>;
+
+/// The registry the tests drive: epoch = block / 10.
+pub struct Registry;
+impl pallet_ditex::traits::RouterRegistry<AccountId32> for Registry {
+	fn current_epoch() -> EpochIndex {
+		(System::block_number() as u32) / EPOCH
+	}
+	fn epoch_length() -> u32 {
+		EPOCH
+	}
+	fn is_registered(router: &AccountId32) -> bool {
+		state::get::<BTreeSet<AccountId32>>(state::REGISTERED).contains(router)
+	}
+	fn is_quarantined(router: &AccountId32) -> bool {
+		state::get::<BTreeSet<AccountId32>>(state::QUARANTINED).contains(router)
+	}
+	fn price_at_epoch_start(router: &AccountId32, epoch: EpochIndex) -> Option<PriceInForce> {
+		let schedule: Schedule = state::get(state::PRICES);
+		let (_, price) = schedule.get(router)?.iter().rev().find(|(from, _)| *from <= epoch)?;
+		Some(PriceInForce { price_per_gb: *price, premium: None })
+	}
+}
+
+impl pallet_ditex::traits::Quarantine<AccountId32> for Registry {
+	fn quarantine_for_disputes(router: &AccountId32) -> DispatchResult {
+		state::update(state::REPORTED, |r: &mut Vec<AccountId32>| r.push(router.clone()));
+		quarantine(router);
+		Ok(())
+	}
+	fn slash(_: &AccountId32, _: Perbill) -> Result<Balance, DispatchError> {
+		Ok(0)
+	}
+}
+
+/// Registers `router` at [`PRICE`].
+pub fn register(router: &AccountId32) {
+	state::update(state::REGISTERED, |r: &mut BTreeSet<AccountId32>| {
+		r.insert(router.clone());
+	});
+	set_price(router, 0, Some(PRICE));
+}
+
+/// Schedules `price` for `router` from `epoch` on.
+pub fn set_price(router: &AccountId32, epoch: EpochIndex, price: Option<Balance>) {
+	state::update(state::PRICES, |p: &mut Schedule| {
+		p.entry(router.clone()).or_default().push((epoch, price))
+	});
+}
+
+/// Quarantines `router` (as the exchange would).
+pub fn quarantine(router: &AccountId32) {
+	state::update(state::QUARANTINED, |q: &mut BTreeSet<AccountId32>| {
+		q.insert(router.clone());
+	});
+}
+
+/// Routers reported for disputes so far.
+pub fn reported() -> Vec<AccountId32> {
+	state::get(state::REPORTED)
+}
+
+parameter_types! {
+	pub Infra: AccountId32 = AccountId32::new([0xee; 32]);
+	pub const Budget: Weight = Weight::from_parts(2_000_000_000_000, u64::MAX);
+}
+
+impl pallet_escrow::Config for Test {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type Epochs = Registry;
+	type Settlement = Tickets;
+	type SpendingRetention = ConstU32<4>;
+	type WeightInfo = ();
+}
+
+impl pallet_tickets::Config for Test {
+	type Currency = Balances;
+	type Registry = Registry;
+	type Quarantine = Registry;
+	type Escrow = Escrow;
+	type InfraAccount = Infra;
+	type SettlementBudget = Budget;
+	type WeightInfo = ();
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = BenchHelper;
+}
+
+/// Benchmark setup against the mock registry and the real escrow.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct BenchHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkHelper<AccountId32> for BenchHelper {
+	fn register_router(who: &AccountId32, price_per_gb: Balance) {
+		register(who);
+		set_price(who, 0, Some(price_per_gb));
+	}
+	fn start_epoch(_: EpochIndex) {}
+	fn fund_escrow(consumer: &AccountId32, amount: Balance) {
+		use frame_support::traits::fungible::Mutate;
+		Balances::set_balance(consumer, amount.saturating_mul(2));
+		Escrow::deposit(RuntimeOrigin::signed(consumer.clone()), amount).expect("escrow deposit");
+	}
+	fn set_receipt_key(consumer: &AccountId32, key: [u8; 32]) {
+		Escrow::set_receipt_key(RuntimeOrigin::signed(consumer.clone()), Some(key))
+			.expect("receipt key");
+	}
+}
+
+/// A relay: `AccountId32([n; 32])`.
+pub fn relay(n: u8) -> AccountId32 {
+	AccountId32::new([n; 32])
+}
+
+/// A consumer's key pair (its account is the public key).
+pub fn consumer_pair(n: u8) -> sr25519::Pair {
+	sr25519::Pair::from_seed(&[100 + n; 32])
+}
+
+/// A consumer's account.
+pub fn consumer(n: u8) -> AccountId32 {
+	consumer_pair(n).public().into()
+}
+
+/// Every funded account starts with this.
+pub const INITIAL: Balance = 1_000_000_000;
+
+/// Relays 1..=9 registered; relays, consumers 1..=3 and the infrastructure funded; block 1.
+pub fn new_test_ext() -> sp_io::TestExternalities {
+	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
+	let funded = (1..=9).map(relay).chain((1..=3).map(consumer)).chain([Infra::get()]);
+	pallet_balances::GenesisConfig::<Test> {
+		balances: funded.map(|a| (a, INITIAL)).collect(),
+		..Default::default()
+	}
+	.assimilate_storage(&mut storage)
+	.unwrap();
+	pallet_escrow::GenesisConfig::<Test> { withdraw_delay: 20, ..Default::default() }
+		.assimilate_storage(&mut storage)
+		.unwrap();
+	pallet_tickets::GenesisConfig::<Test> {
+		params: Some(TicketParams { claim_window: WINDOW, ..Default::default() }),
+		..Default::default()
+	}
+	.assimilate_storage(&mut storage)
+	.unwrap();
+	let mut ext = sp_io::TestExternalities::new(storage);
+	ext.register_extension(sp_keystore::KeystoreExt::new(
+		sp_keystore::testing::MemoryKeystore::new(),
+	));
+	ext.execute_with(|| {
+		(1..=9).map(relay).for_each(|r| register(&r));
+		System::set_block_number(1);
+	});
+	ext
+}
+
+/// Runs `test`, then checks the invariants.
+pub fn build_and_execute(test: impl FnOnce()) {
+	new_test_ext().execute_with(|| {
+		test();
+		Tickets::do_try_state().expect("tickets invariants hold after every test");
+	})
+}
+
+/// Moves to block `n`, running the tickets hook in every block on the way.
+pub fn run_to_block(n: u64) {
+	while System::block_number() < n {
+		System::set_block_number(System::block_number() + 1);
+		Tickets::on_initialize(System::block_number());
+	}
+}
+
+/// Moves to the first block of `epoch`.
+pub fn run_to_epoch(epoch: EpochIndex) {
+	run_to_block(u64::from(epoch * EPOCH));
+}
+
+/// Moves past `epoch`'s claim window, so it settles.
+pub fn settle_epoch(epoch: EpochIndex) {
+	run_to_block(u64::from((epoch + 1) * EPOCH + WINDOW + 1));
+}
+
+/// A receipt for `flow` of `consumer n` along `path`.
+pub fn receipt(
+	n: u8,
+	flow: u8,
+	path: &[AccountId32],
+	epoch: EpochIndex,
+	fwd_octets: u64,
+	rev_octets: u64,
+	nonce: u64,
+) -> UsageReceipt<AccountId32> {
+	UsageReceipt {
+		consumer: consumer(n),
+		flow: [flow; 16],
+		path: path.to_vec().try_into().expect("path within bounds"),
+		epoch,
+		fwd_octets,
+		rev_octets,
+		max_price_per_gb: PRICE * 10,
+		nonce,
+	}
+}
+
+/// Signs `receipt` with `pair` for this chain.
+pub fn sign_with(
+	receipt: UsageReceipt<AccountId32>,
+	pair: &sr25519::Pair,
+) -> SignedReceipt<AccountId32> {
+	let payload = receipt.signing_payload(&Tickets::genesis_hash());
+	SignedReceipt { receipt, signature: pair.sign(&payload).0 }
+}
+
+/// Signs `receipt` with its consumer's account key.
+pub fn signed(receipt: UsageReceipt<AccountId32>) -> SignedReceipt<AccountId32> {
+	let pair = (1..=3u8)
+		.map(consumer_pair)
+		.find(|p| AccountId32::from(p.public()) == receipt.consumer)
+		.expect("a known consumer");
+	sign_with(receipt, &pair)
+}
+
+/// A claim: `(peer, in, out)` counters and signed receipts.
+pub fn claim(
+	epoch: EpochIndex,
+	boot_time: u64,
+	peers: &[(AccountId32, u64, u64)],
+	receipts: Vec<SignedReceipt<AccountId32>>,
+) -> Claim<AccountId32> {
+	Claim {
+		epoch,
+		boot_time,
+		peers: peers
+			.iter()
+			.map(|(peer, in_octets, out_octets)| PeerOctets {
+				peer: peer.clone(),
+				in_octets: *in_octets,
+				out_octets: *out_octets,
+			})
+			.collect::<Vec<_>>()
+			.try_into()
+			.expect("peers within bounds"),
+		receipts: receipts.try_into().expect("receipts within bounds"),
+	}
+}
+
+/// Puts `amount` of consumer `n`'s funds into escrow.
+pub fn fund(n: u8, amount: Balance) {
+	Escrow::deposit(RuntimeOrigin::signed(consumer(n)), amount).expect("escrow deposit");
+}

@@ -1,0 +1,790 @@
+//! Claims, their validation errors, settlement, and the fraud suite (one named test per attack).
+
+use crate::{
+	math::LinkFigures, mock::*, Bills, Counters, Disputes, Error, Event, Links, MoneyTotals,
+	NextToSettle, Owed, Receipts, Stage, TicketParams,
+};
+use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold, weights::Weight};
+use sp_core::Pair;
+use sp_runtime::{AccountId32, DispatchResult, Perbill};
+use srwan_primitives::{
+	currency::Balance,
+	ditex::EpochIndex,
+	receipts::{SignedReceipt, UsageReceipt},
+};
+use std::collections::BTreeMap;
+
+const BOOT: u64 = 1_700_000_000;
+const GB: u64 = 1_000_000_000;
+
+/// Honest relays: counters cumulative since [`BOOT`] for the flows they carried.
+#[derive(Default)]
+struct Net {
+	counters: BTreeMap<AccountId32, BTreeMap<AccountId32, (u64, u64)>>,
+}
+
+impl Net {
+	/// Adds a (zero-traffic) link between `a` and `b` to both ends' counters.
+	fn link(&mut self, a: &AccountId32, b: &AccountId32) {
+		self.counters.entry(a.clone()).or_default().entry(b.clone()).or_default();
+		self.counters.entry(b.clone()).or_default().entry(a.clone()).or_default();
+	}
+
+	/// Counts what the flow of `receipt` moved on every link of its path, at both ends.
+	fn carry(&mut self, receipt: &UsageReceipt<AccountId32>) {
+		for pair in receipt.path.windows(2) {
+			let (a, b) = (&pair[0], &pair[1]);
+			self.link(a, b);
+			let ab = self.counters.get_mut(a).unwrap().get_mut(b).unwrap();
+			ab.1 += receipt.fwd_octets; // a out to b
+			ab.0 += receipt.rev_octets; // a in from b
+			let ba = self.counters.get_mut(b).unwrap().get_mut(a).unwrap();
+			ba.0 += receipt.fwd_octets;
+			ba.1 += receipt.rev_octets;
+		}
+	}
+
+	/// `relay`'s counters as `(peer, in, out)`.
+	fn peers(&self, relay: &AccountId32) -> Vec<(AccountId32, u64, u64)> {
+		self.counters
+			.get(relay)
+			.map(|m| m.iter().map(|(p, (i, o))| (p.clone(), *i, *o)).collect())
+			.unwrap_or_default()
+	}
+
+	/// `relay` claims `epoch` with its counters and the receipts whose path it is on, after
+	/// `tamper` had its way with the counters.
+	fn claim_tampered(
+		&self,
+		relay: &AccountId32,
+		epoch: EpochIndex,
+		receipts: &[SignedReceipt<AccountId32>],
+		tamper: impl FnOnce(&mut Vec<(AccountId32, u64, u64)>),
+	) -> DispatchResult {
+		let mut peers = self.peers(relay);
+		tamper(&mut peers);
+		let mine = receipts.iter().filter(|r| r.receipt.path.contains(relay)).cloned().collect();
+		Tickets::claim(RuntimeOrigin::signed(relay.clone()), claim(epoch, BOOT, &peers, mine))
+	}
+
+	fn claim(
+		&self,
+		relay: &AccountId32,
+		epoch: EpochIndex,
+		receipts: &[SignedReceipt<AccountId32>],
+	) -> DispatchResult {
+		self.claim_tampered(relay, epoch, receipts, |_| {})
+	}
+
+	/// Every relay claims honestly.
+	fn claim_all(&self, epoch: EpochIndex, receipts: &[SignedReceipt<AccountId32>]) {
+		for relay in self.counters.keys() {
+			assert_ok!(self.claim(relay, epoch, receipts));
+		}
+	}
+}
+
+fn free(who: &AccountId32) -> Balance {
+	Balances::free_balance(who)
+}
+
+fn held(n: u8) -> Balance {
+	Balances::balance_on_hold(
+		&RuntimeHoldReason::Escrow(pallet_escrow::HoldReason::ConsumerEscrow),
+		&consumer(n),
+	)
+}
+
+fn events() -> Vec<Event<Test>> {
+	System::events()
+		.into_iter()
+		.filter_map(|r| if let RuntimeEvent::Tickets(e) = r.event { Some(e) } else { None })
+		.collect()
+}
+
+fn path(routers: &[u8]) -> Vec<AccountId32> {
+	routers.iter().map(|n| relay(*n)).collect()
+}
+
+/// Consumer 1's flow 1 over relays 1 → 2 → 3 in epoch 0: 2 GB forward, 1 GB back; every relay
+/// claims honestly in epoch 1.
+fn one_honest_epoch() -> (Net, SignedReceipt<AccountId32>) {
+	fund(1, 100_000_000);
+	let receipt = signed(receipt(1, 1, &path(&[1, 2, 3]), 0, 2 * GB, GB, 7));
+	let mut net = Net::default();
+	net.carry(&receipt.receipt);
+	run_to_epoch(1);
+	net.claim_all(0, &[receipt.clone()]);
+	(net, receipt)
+}
+
+// --- the honest case ---
+
+#[test]
+fn an_honest_path_pays_every_hop_at_its_price_minus_the_infrastructure_share() {
+	build_and_execute(|| {
+		let before: Vec<Balance> = (1..=3).map(|n| free(&relay(n))).collect();
+		let infra_before = free(&Infra::get());
+		one_honest_epoch();
+		assert_eq!(Receipts::<Test>::iter().count(), 1);
+		settle_epoch(0);
+
+		// Each hop measures 3 GB (2 forward + 1 back) on its link: 3 × 10^6 at 10^6 per GB.
+		let hop = 3 * PRICE;
+		let infra = Perbill::from_percent(5).mul_floor(hop);
+		for (n, before) in (1..=3).zip(before) {
+			assert_eq!(free(&relay(n)), before + hop - infra, "relay {n}");
+		}
+		assert_eq!(free(&Infra::get()), infra_before + 3 * infra);
+		assert_eq!(held(1), 100_000_000 - 3 * hop);
+		let totals = MoneyTotals::<Test>::get();
+		assert_eq!(totals.charged, 3 * hop);
+		assert_eq!(totals.to_relays + totals.to_infra, totals.charged);
+		assert!(events().contains(&Event::EpochSettled { epoch: 0 }));
+		// Everything of the epoch is gone, and the escrow sees it settled.
+		assert_eq!(NextToSettle::<Test>::get(), 1);
+		assert_eq!(Receipts::<Test>::iter().count(), 0);
+		assert_eq!(Links::<Test>::iter().count(), 0);
+		assert_eq!(Owed::<Test>::iter().count(), 0);
+		assert_eq!(Bills::<Test>::iter().count(), 0);
+		assert!(<Tickets as pallet_escrow::SettlementStatus<_>>::settled_through(&consumer(1), 0));
+	});
+}
+
+#[test]
+fn settlement_waits_for_the_claim_window_and_empty_epochs_settle_too() {
+	build_and_execute(|| {
+		one_honest_epoch();
+		// Block 14 is the window's last block: nothing is settled yet.
+		run_to_block(14);
+		assert_eq!(NextToSettle::<Test>::get(), 0);
+		assert_eq!(Receipts::<Test>::iter().count(), 1);
+		run_to_block(15);
+		assert_eq!(NextToSettle::<Test>::get(), 1);
+		// Epochs without claims settle as their windows close.
+		run_to_block(45);
+		assert_eq!(NextToSettle::<Test>::get(), 4);
+	});
+}
+
+#[test]
+fn settlement_never_exceeds_its_budget_and_finishes_over_several_blocks() {
+	build_and_execute(|| {
+		fund(1, 500_000_000);
+		let mut net = Net::default();
+		let receipts: Vec<_> =
+			(0..40u8).map(|flow| signed(receipt(1, flow, &path(&[1, 2]), 0, GB, 0, 1))).collect();
+		receipts.iter().for_each(|r| net.carry(&r.receipt));
+		run_to_epoch(1);
+		net.claim_all(0, &receipts);
+		run_to_block(15);
+		// From now on settle by hand with room for five steps per block.
+		use crate::WeightInfo;
+		let step = <() as WeightInfo>::settle_flow()
+			.max(<() as WeightInfo>::settle_payout())
+			.max(<() as WeightInfo>::settle_cleanup());
+		let budget = step.saturating_mul(5).saturating_add(Weight::from_parts(1_000_000_000, 0));
+		// The hook of block 15 already ran with the mock's large budget: start again from
+		// a fresh epoch for the measured part.
+		assert_eq!(NextToSettle::<Test>::get(), 1);
+		let receipts: Vec<_> =
+			(0..40u8).map(|flow| signed(receipt(1, flow, &path(&[1, 2]), 1, GB, 0, 1))).collect();
+		let mut net = Net::default();
+		receipts.iter().for_each(|r| net.carry(&r.receipt));
+		// Cumulative counters: epoch 0's 40 GB plus epoch 1's.
+		receipts.iter().for_each(|r| net.carry(&r.receipt));
+		System::set_block_number(20);
+		net.claim_all(1, &receipts);
+		System::set_block_number(25);
+		let mut blocks = 0;
+		while NextToSettle::<Test>::get() == 1 {
+			let used = Tickets::settle(budget);
+			assert!(used.all_lte(budget), "settlement stays within its budget");
+			blocks += 1;
+			assert!(blocks < 100, "settlement finishes");
+		}
+		// 40 flow steps alone need five blocks at no more than eight per block.
+		assert!(blocks >= 5, "took {blocks} blocks");
+		assert_eq!(
+			free(&relay(2)),
+			INITIAL + 2 * (40 * PRICE - Perbill::from_percent(5).mul_floor(40 * PRICE))
+		);
+	});
+}
+
+// --- validation: each bad input its own error ---
+
+#[test]
+fn claims_from_unknown_routers_and_before_the_epoch_ends_are_rejected() {
+	build_and_execute(|| {
+		let stranger = AccountId32::new([42; 32]);
+		run_to_epoch(1);
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(stranger), claim(0, BOOT, &[], vec![])),
+			Error::<Test>::UnknownRouter
+		);
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, BOOT, &[], vec![])),
+			Error::<Test>::EpochNotEnded
+		);
+	});
+}
+
+#[test]
+fn fraud_claim_by_a_quarantined_relay_is_rejected() {
+	build_and_execute(|| {
+		run_to_epoch(1);
+		quarantine(&relay(1));
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![])),
+			Error::<Test>::Quarantined
+		);
+	});
+}
+
+#[test]
+fn a_claim_after_the_window_is_late() {
+	build_and_execute(|| {
+		run_to_block(15);
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![])),
+			Error::<Test>::LateClaim
+		);
+		run_to_block(14 + 10);
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, BOOT, &[], vec![])));
+	});
+}
+
+#[test]
+fn fraud_claim_submitted_twice_is_rejected() {
+	build_and_execute(|| {
+		let (net, receipt) = one_honest_epoch();
+		assert_noop!(net.claim(&relay(2), 0, &[receipt]), Error::<Test>::AlreadyClaimed);
+	});
+}
+
+#[test]
+fn fraud_counters_going_backwards_without_a_new_boot_time_are_rejected() {
+	build_and_execute(|| {
+		let (_, _) = one_honest_epoch();
+		run_to_epoch(2);
+		let lower = claim(1, BOOT, &[(relay(1), 0, 2 * GB - 1), (relay(3), 2 * GB, GB)], vec![]);
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(2)), lower),
+			Error::<Test>::CountersWentBackwards
+		);
+		let missing_peer = claim(1, BOOT, &[(relay(1), 2 * GB, GB)], vec![]);
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(2)), missing_peer),
+			Error::<Test>::CountersWentBackwards
+		);
+		let older_boot = claim(1, BOOT - 1, &[], vec![]);
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(2)), older_boot),
+			Error::<Test>::BootTimeWentBackwards
+		);
+		// A restart starts again at zero under a new boot time.
+		let restarted = claim(1, BOOT + 60, &[(relay(1), 0, 0), (relay(3), 0, 0)], vec![]);
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(2)), restarted));
+		assert_eq!(Counters::<Test>::get(relay(2)).unwrap().boot_time, BOOT + 60);
+	});
+}
+
+#[test]
+fn peers_must_be_distinct_and_not_the_relay_itself() {
+	build_and_execute(|| {
+		run_to_epoch(1);
+		let twice = claim(0, BOOT, &[(relay(2), 1, 1), (relay(2), 1, 1)], vec![]);
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), twice),
+			Error::<Test>::DuplicatePeer
+		);
+		let itself = claim(0, BOOT, &[(relay(1), 1, 1)], vec![]);
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), itself),
+			Error::<Test>::SelfAsPeer
+		);
+	});
+}
+
+#[test]
+fn fraud_forged_receipt_is_rejected_and_a_delegate_key_is_accepted() {
+	build_and_execute(|| {
+		fund(1, 1_000_000);
+		run_to_epoch(1);
+		let r = receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1);
+		// Signed by somebody else's key.
+		let forged = sign_with(r.clone(), &consumer_pair(2));
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![forged])),
+			Error::<Test>::BadReceiptSignature
+		);
+		// Signed correctly, then edited.
+		let mut edited = signed(r.clone());
+		edited.receipt.fwd_octets *= 10;
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![edited])),
+			Error::<Test>::BadReceiptSignature
+		);
+		// Signed for another chain.
+		let mut other_chain = r.clone();
+		let payload = other_chain.signing_payload(&[7; 32]);
+		let foreign = SignedReceipt {
+			signature: consumer_pair(1).sign(&payload).0,
+			receipt: {
+				other_chain.nonce = 1;
+				other_chain
+			},
+		};
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![foreign])),
+			Error::<Test>::BadReceiptSignature
+		);
+		// The consumer's delegate key (its agent's) is as good as its account key.
+		let delegate = sp_core::sr25519::Pair::from_seed(&[9; 32]);
+		assert_ok!(Escrow::set_receipt_key(
+			RuntimeOrigin::signed(consumer(1)),
+			Some(delegate.public().0)
+		));
+		let by_delegate = sign_with(r, &delegate);
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(0, BOOT, &[], vec![by_delegate])
+		));
+	});
+}
+
+#[test]
+fn fraud_receipt_replay_in_another_epoch_or_twice_in_a_claim_is_rejected() {
+	build_and_execute(|| {
+		let (_, old) = one_honest_epoch();
+		run_to_epoch(2);
+		// (A new boot time, so that the empty counters are not a step backwards.)
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, BOOT + 1, &[], vec![old])),
+			Error::<Test>::ReceiptWrongEpoch
+		);
+		let fresh = signed(receipt(1, 2, &path(&[1, 2]), 1, GB, 0, 1));
+		assert_noop!(
+			Tickets::claim(
+				RuntimeOrigin::signed(relay(4)),
+				claim(1, BOOT, &[], vec![fresh.clone(), fresh.clone()])
+			),
+			Error::<Test>::NotOnPath
+		);
+		assert_noop!(
+			Tickets::claim(
+				RuntimeOrigin::signed(relay(1)),
+				claim(1, BOOT + 1, &[(relay(2), 0, GB)], vec![fresh.clone(), fresh])
+			),
+			Error::<Test>::DuplicateReceipt
+		);
+	});
+}
+
+#[test]
+fn paths_must_hold_two_distinct_routers() {
+	build_and_execute(|| {
+		run_to_epoch(1);
+		let short = signed(receipt(1, 1, &path(&[1]), 0, GB, 0, 1));
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![short])),
+			Error::<Test>::PathTooShort
+		);
+		let looping = signed(receipt(1, 1, &path(&[1, 2, 1]), 0, GB, 0, 1));
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![looping])),
+			Error::<Test>::LoopingPath
+		);
+	});
+}
+
+#[test]
+fn the_newest_receipt_of_a_flow_wins_and_older_or_conflicting_ones_are_rejected() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		run_to_epoch(1);
+		let p = path(&[1, 2]);
+		let early = signed(receipt(1, 1, &p, 0, GB, 0, 1));
+		let late = signed(receipt(1, 1, &p, 0, 3 * GB, 0, 2));
+		let twin = signed(receipt(1, 1, &p, 0, 5 * GB, 0, 2));
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(2)),
+			claim(0, BOOT, &[(relay(1), 3 * GB, 0)], vec![late.clone()])
+		));
+		assert_noop!(
+			Tickets::claim(
+				RuntimeOrigin::signed(relay(1)),
+				claim(0, BOOT, &[(relay(2), 0, 3 * GB)], vec![early.clone()])
+			),
+			Error::<Test>::OlderReceipt
+		);
+		assert_noop!(
+			Tickets::claim(
+				RuntimeOrigin::signed(relay(1)),
+				claim(0, BOOT, &[(relay(2), 0, 3 * GB)], vec![twin])
+			),
+			Error::<Test>::ConflictingReceipt
+		);
+		// The same receipt from the other end of the path is fine.
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(0, BOOT, &[(relay(2), 0, 3 * GB)], vec![late])
+		));
+		assert_eq!(Links::<Test>::get((0, relay(1), relay(2))).demand, 3 * GB);
+	});
+}
+
+#[test]
+fn a_newer_receipt_replaces_the_older_ones_demand() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		run_to_epoch(1);
+		let p = path(&[1, 2]);
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(2)),
+			claim(0, BOOT, &[(relay(1), 3 * GB, 0)], vec![signed(receipt(1, 1, &p, 0, GB, 0, 1))])
+		));
+		assert_eq!(Links::<Test>::get((0, relay(1), relay(2))).demand, GB);
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(
+				0,
+				BOOT,
+				&[(relay(2), 0, 3 * GB)],
+				vec![signed(receipt(1, 1, &p, 0, 3 * GB, 0, 2))]
+			)
+		));
+		assert_eq!(
+			Links::<Test>::get((0, relay(1), relay(2))),
+			LinkFigures { sent: Some(3 * GB), received: Some(3 * GB), demand: 3 * GB }
+		);
+	});
+}
+
+#[test]
+fn set_params_is_root_only_and_checked() {
+	build_and_execute(|| {
+		let good = TicketParams { claim_window: 3, ..Default::default() };
+		assert_noop!(
+			Tickets::set_params(RuntimeOrigin::signed(relay(1)), good),
+			sp_runtime::DispatchError::BadOrigin
+		);
+		let too_long = TicketParams { claim_window: EPOCH + 1, ..Default::default() };
+		assert_noop!(
+			Tickets::set_params(RuntimeOrigin::root(), too_long),
+			Error::<Test>::InvalidParams
+		);
+		let one_counterparty = TicketParams { dispute_counterparties: 1, ..good };
+		assert_noop!(
+			Tickets::set_params(RuntimeOrigin::root(), one_counterparty),
+			Error::<Test>::InvalidParams
+		);
+		assert_ok!(Tickets::set_params(RuntimeOrigin::root(), good));
+		assert_eq!(crate::Params::<Test>::get(), good);
+	});
+}
+
+// --- the fraud suite ---
+
+#[test]
+fn fraud_inflated_counters_on_one_end_leave_the_link_disputed_and_unpaid() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		let receipt = signed(receipt(1, 1, &path(&[1, 2, 3]), 0, 2 * GB, 0, 1));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(1);
+		assert_ok!(net.claim(&relay(1), 0, &[receipt.clone()]));
+		// Relay 2 says it received ten times what relay 1 sent.
+		assert_ok!(net.claim_tampered(&relay(2), 0, &[receipt.clone()], |peers| {
+			peers.iter_mut().find(|(p, ..)| *p == relay(1)).unwrap().1 *= 10;
+		}));
+		assert_ok!(net.claim(&relay(3), 0, &[receipt]));
+		assert!(events().iter().any(|e| matches!(e,
+			Event::LinkDisputed { from, to, sent, received, .. }
+				if *from == relay(1) && *to == relay(2) && *sent == 2 * GB && *received == 20 * GB)));
+		let (r1, r2, r3) = (free(&relay(1)), free(&relay(2)), free(&relay(3)));
+		settle_epoch(0);
+		// Link 1→2 pays nobody (relays 1 and 2 are paid on it); link 2→3 pays relay 3.
+		assert_eq!(free(&relay(1)), r1);
+		assert_eq!(free(&relay(2)), r2);
+		let hop = 2 * PRICE;
+		assert_eq!(free(&relay(3)), r3 + hop - Perbill::from_percent(5).mul_floor(hop));
+		assert_eq!(held(1), 100_000_000 - hop);
+	});
+}
+
+#[test]
+fn fraud_colluding_pair_inflating_both_ends_is_capped_by_the_receipts() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		let receipt = signed(receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(1);
+		let inflate = |peers: &mut Vec<(AccountId32, u64, u64)>| {
+			for (_, i, o) in peers.iter_mut() {
+				*i *= 50;
+				*o *= 50;
+			}
+		};
+		assert_ok!(net.claim_tampered(&relay(1), 0, &[receipt.clone()], inflate));
+		assert_ok!(net.claim_tampered(&relay(2), 0, &[receipt], inflate));
+		settle_epoch(0);
+		// Both ends agree on 50 GB, but the consumer signed for 1 GB: 1 GB is paid, per hop.
+		assert_eq!(held(1), 100_000_000 - 2 * PRICE);
+	});
+}
+
+#[test]
+fn fraud_consumer_colluding_with_one_hop_cannot_get_an_honest_neighbour_quarantined() {
+	build_and_execute(|| {
+		fund(1, 500_000_000);
+		// Relay 2 (honest) sits between relays 1, 3 and 4; relay 1 lies about its link with 2
+		// in every epoch, for the consumer that pays it.
+		let mut net = Net::default();
+		for n in [1, 3, 4] {
+			net.link(&relay(2), &relay(n));
+		}
+		run_to_epoch(1);
+		net.claim_all(0, &[]); // same boot from now on: disputes count
+		for epoch in 1..5u32 {
+			let receipt = signed(receipt(1, epoch as u8, &path(&[1, 2, 3]), epoch, GB, 0, 1));
+			net.carry(&receipt.receipt);
+			run_to_epoch(epoch + 1);
+			for relay_id in net.counters.keys() {
+				if *relay_id == relay(1) {
+					assert_ok!(net.claim_tampered(relay_id, epoch, &[receipt.clone()], |peers| {
+						// Cumulative counters: the lie grows by 5 GB every epoch.
+						peers[0].2 += 5 * GB * u64::from(epoch);
+					}));
+				} else {
+					assert_ok!(net.claim(relay_id, epoch, &[receipt.clone()]));
+				}
+			}
+		}
+		assert!(
+			events()
+				.iter()
+				.filter(|e| matches!(e, Event::LinkDisputed { counted: true, .. }))
+				.count() >= 4
+		);
+		assert!(reported().is_empty(), "one disagreeing neighbour quarantines nobody");
+		assert_eq!(Disputes::<Test>::get(relay(2)).len(), 1);
+	});
+}
+
+#[test]
+fn a_relay_disagreeing_with_three_distinct_peers_is_reported_for_quarantine() {
+	build_and_execute(|| {
+		let mut net = Net::default();
+		for n in [2, 3, 4] {
+			net.link(&relay(1), &relay(n));
+		}
+		run_to_epoch(1);
+		net.claim_all(0, &[]);
+		run_to_epoch(2);
+		// Relay 1 claims to have sent a GB to each peer; they received nothing.
+		assert_ok!(net.claim_tampered(&relay(1), 1, &[], |peers| {
+			peers.iter_mut().for_each(|p| p.2 += GB);
+		}));
+		for n in [2, 3, 4] {
+			assert_ok!(net.claim(&relay(n), 1, &[]));
+		}
+		assert_eq!(reported(), vec![relay(1)]);
+		assert!(
+			events().contains(&Event::ReportedForDisputes { router: relay(1), counterparties: 3 })
+		);
+		// Each honest peer disagreed with one router only.
+		for n in [2, 3, 4] {
+			assert_eq!(Disputes::<Test>::get(relay(n)).len(), 1);
+		}
+	});
+}
+
+#[test]
+fn an_honest_crash_loses_the_epoch_but_counts_against_no_one() {
+	build_and_execute(|| {
+		let mut net = Net::default();
+		for n in [2, 3, 4] {
+			net.link(&relay(1), &relay(n));
+		}
+		run_to_epoch(1);
+		net.claim_all(0, &[]);
+		for n in [2, 3, 4] {
+			let r = receipt(1, n, &path(&[1, n]), 1, GB, 0, 1);
+			net.carry(&r);
+		}
+		run_to_epoch(2);
+		// Relay 1 restarted during epoch 1: its new counters saw nothing.
+		let restarted =
+			claim(1, BOOT + 30, &[(relay(2), 0, 0), (relay(3), 0, 0), (relay(4), 0, 0)], vec![]);
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), restarted));
+		for n in [2, 3, 4] {
+			assert_ok!(net.claim(&relay(n), 1, &[]));
+		}
+		assert!(events().iter().any(|e| matches!(e, Event::LinkDisputed { counted: false, .. })));
+		assert!(reported().is_empty());
+		assert!(Disputes::<Test>::iter().next().is_none());
+	});
+}
+
+#[test]
+fn fraud_consumer_withdrawing_during_the_delay_still_pays() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		let receipt = signed(receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		// The consumer asks for everything back while its traffic is still unsettled.
+		assert_ok!(Escrow::request_withdraw(RuntimeOrigin::signed(consumer(1)), 100_000_000));
+		run_to_epoch(1);
+		net.claim_all(0, &[receipt]);
+		run_to_block(14);
+		assert_noop!(
+			Escrow::withdraw(RuntimeOrigin::signed(consumer(1))),
+			pallet_escrow::Error::<Test>::TooEarly
+		);
+		run_to_block(21);
+		// The delay has passed and epoch 0 settled: the charge was taken first.
+		let before = free(&consumer(1));
+		assert_ok!(Escrow::withdraw(RuntimeOrigin::signed(consumer(1))));
+		assert_eq!(free(&consumer(1)), before + 100_000_000 - 2 * PRICE);
+	});
+}
+
+#[test]
+fn withdrawal_waits_for_settlement_even_after_the_delay() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		assert_ok!(Escrow::request_withdraw(RuntimeOrigin::signed(consumer(1)), 1_000));
+		// Block 21 is past the 20-block delay, but settlement is held up by a tiny budget.
+		System::set_block_number(21);
+		assert_noop!(
+			Escrow::withdraw(RuntimeOrigin::signed(consumer(1))),
+			pallet_escrow::Error::<Test>::UnsettledEpochs
+		);
+		Tickets::settle(Weight::MAX);
+		assert_ok!(Escrow::withdraw(RuntimeOrigin::signed(consumer(1))));
+	});
+}
+
+#[test]
+fn fraud_escrow_exhausted_mid_settlement_pays_every_relay_pro_rata() {
+	build_and_execute(|| {
+		// The bill will be 3 × 3 × 10^6 = 9 × 10^6; the escrow holds a third of it.
+		fund(1, 3_000_000);
+		let before: Vec<Balance> = (1..=3).map(|n| free(&relay(n))).collect();
+		let receipt = signed(receipt(1, 1, &path(&[1, 2, 3]), 0, 2 * GB, GB, 7));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(1);
+		net.claim_all(0, &[receipt]);
+		settle_epoch(0);
+		assert!(events().contains(&Event::ChargeShortfall {
+			epoch: 0,
+			consumer: consumer(1),
+			owed: 9 * PRICE,
+			payable: 3_000_000,
+		}));
+		let share = PRICE; // 3 × 10^6 × 3 × 10^6 / 9 × 10^6
+		for (n, before) in (1..=3).zip(before) {
+			assert_eq!(free(&relay(n)), before + share - Perbill::from_percent(5).mul_floor(share));
+		}
+		assert_eq!(held(1), 0);
+	});
+}
+
+#[test]
+fn the_spending_cap_limits_the_bill_like_an_empty_escrow() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		assert_ok!(Escrow::set_spending_cap(RuntimeOrigin::signed(consumer(1)), Some(900_000)));
+		let receipt = signed(receipt(1, 1, &path(&[1, 2, 3]), 0, 2 * GB, GB, 7));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(1);
+		net.claim_all(0, &[receipt]);
+		settle_epoch(0);
+		assert_eq!(held(1), 100_000_000 - 900_000);
+		assert_eq!(MoneyTotals::<Test>::get().charged, 900_000);
+	});
+}
+
+#[test]
+fn fraud_a_price_change_mid_epoch_does_not_reprice_the_epoch() {
+	build_and_execute(|| {
+		// Relay 2 raises its price during epoch 0: the exchange schedules it for epoch 1.
+		set_price(&relay(2), 1, Some(PRICE * 100));
+		let r2 = free(&relay(2));
+		one_honest_epoch();
+		settle_epoch(0);
+		let hop = 3 * PRICE;
+		assert_eq!(free(&relay(2)), r2 + hop - Perbill::from_percent(5).mul_floor(hop));
+	});
+}
+
+#[test]
+fn the_receipts_max_price_caps_every_hop() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		set_price(&relay(2), 0, Some(PRICE * 100));
+		let mut r = receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1);
+		r.max_price_per_gb = PRICE / 2;
+		let receipt = signed(r);
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(1);
+		net.claim_all(0, &[receipt]);
+		settle_epoch(0);
+		assert_eq!(held(1), 100_000_000 - 2 * (PRICE / 2));
+	});
+}
+
+#[test]
+fn the_consumers_own_quarantined_and_unpriced_routers_are_not_paid() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		// Consumer 1 runs its own ingress router; relay 3 is not for sale; relay 4 is
+		// quarantined before settlement; relay 2 is paid.
+		register(&consumer(1));
+		set_price(&relay(3), 0, None);
+		let receipt =
+			signed(receipt(1, 1, &[consumer(1), relay(2), relay(3), relay(4)], 0, GB, 0, 1));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(1);
+		net.claim_all(0, &[receipt]);
+		quarantine(&relay(4));
+		let before: Vec<Balance> = (2..=4).map(|n| free(&relay(n))).collect();
+		settle_epoch(0);
+		assert_eq!(held(1), 100_000_000 - PRICE);
+		assert_eq!(free(&relay(2)), before[0] + PRICE - Perbill::from_percent(5).mul_floor(PRICE));
+		assert_eq!(free(&relay(3)), before[1]);
+		assert_eq!(free(&relay(4)), before[2]);
+	});
+}
+
+#[test]
+fn an_unconfirmed_link_is_unpaid() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		let receipt = signed(receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(1);
+		assert_ok!(net.claim(&relay(1), 0, &[receipt]));
+		settle_epoch(0);
+		assert_eq!(held(1), 100_000_000, "relay 2 never claimed: nothing confirms the link");
+		assert_eq!(crate::SettlementStage::<Test>::get(), Stage::Flows);
+	});
+}
+
+#[test]
+fn genesis_hash_is_block_zeros_hash() {
+	build_and_execute(|| {
+		let zero = System::block_hash(0);
+		assert_eq!(Tickets::genesis_hash(), zero.0);
+	});
+}

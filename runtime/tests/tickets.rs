@@ -1,0 +1,119 @@
+//! The payment path through the real runtime: routers registered in the real exchange, a
+//! consumer's escrow, a receipt signed with the consumer's sr25519 key, both relays' claims,
+//! and settlement by the hook — with a price change in the middle of the metered epoch, which
+//! must not reprice it.
+
+use frame_support::traits::{fungible::Inspect, Hooks};
+use sp_keyring::Sr25519Keyring;
+use sp_runtime::Perbill;
+use srwan_primitives::{
+	ditex::{Endpoint, Geo},
+	receipts::{Claim, PeerOctets, SignedReceipt, UsageReceipt},
+};
+use srwan_runtime::{
+	configs::InfraAccount, Balances, Ditex, Escrow, Runtime, RuntimeEvent, RuntimeOrigin, System,
+	Tickets, SRW,
+};
+
+mod common;
+
+const GB: u64 = 1_000_000_000;
+const EPOCH: u32 = 10;
+
+/// Runs blocks up to `n` with the hooks that matter here: the exchange records each epoch's
+/// start time when it finalizes its first block; tickets settle in `on_initialize`.
+fn run_to(n: u32) {
+	while System::block_number() < n {
+		let next = System::block_number() + 1;
+		System::set_block_number(next);
+		// Straight into storage: `Timestamp::set` would also drive Aura's slot checks.
+		pallet_timestamp::Now::<Runtime>::put(1_767_225_600_000 + u64::from(next) * 6_000);
+		Ditex::on_initialize(next);
+		Tickets::on_initialize(next);
+		Ditex::on_finalize(next);
+	}
+}
+
+fn register(router: Sr25519Keyring, last: u8) {
+	Ditex::register_router(
+		RuntimeOrigin::signed(router.to_account_id()),
+		Endpoint::V4 { ip: [198, 51, 100, last], port: 4500 },
+		Geo { country: *b"DE", asn: 3320, lat: 52_5200, lon: 13_4050 },
+		[last; 32],
+		Some(SRW),
+	)
+	.expect("router registers");
+}
+
+fn claim(
+	relay: Sr25519Keyring,
+	peer: Sr25519Keyring,
+	in_gb: u64,
+	out_gb: u64,
+	receipt: &SignedReceipt<sp_runtime::AccountId32>,
+) {
+	let claim = Claim {
+		epoch: 1,
+		boot_time: 1,
+		peers: vec![PeerOctets {
+			peer: peer.to_account_id(),
+			in_octets: in_gb * GB,
+			out_octets: out_gb * GB,
+		}]
+		.try_into()
+		.unwrap(),
+		receipts: vec![receipt.clone()].try_into().unwrap(),
+	};
+	Tickets::claim(RuntimeOrigin::signed(relay.to_account_id()), claim).expect("claim accepted");
+}
+
+#[test]
+fn a_signed_receipt_is_claimed_settled_and_paid_at_the_price_of_the_epochs_start() {
+	common::externalities("development").execute_with(|| {
+		run_to(1);
+		let (bob, charlie, dave) =
+			(Sr25519Keyring::Bob, Sr25519Keyring::Charlie, Sr25519Keyring::Dave);
+		register(bob, 2);
+		register(charlie, 3);
+		Escrow::deposit(RuntimeOrigin::signed(dave.to_account_id()), 100 * SRW).unwrap();
+
+		// Epoch 1: the flow runs; Charlie raises its price in the middle of it.
+		run_to(EPOCH + 5);
+		Ditex::set_price(RuntimeOrigin::signed(charlie.to_account_id()), Some(5 * SRW)).unwrap();
+		let receipt = UsageReceipt {
+			consumer: dave.to_account_id(),
+			flow: [7; 16],
+			path: vec![bob.to_account_id(), charlie.to_account_id()].try_into().unwrap(),
+			epoch: 1,
+			fwd_octets: 2 * GB,
+			rev_octets: GB,
+			max_price_per_gb: 10 * SRW,
+			nonce: 1,
+		};
+		let payload = receipt.signing_payload(&Tickets::genesis_hash());
+		let signed = SignedReceipt { signature: dave.sign(&payload).0, receipt };
+
+		run_to(2 * EPOCH);
+		let before = (
+			Balances::balance(&bob.to_account_id()),
+			Balances::balance(&charlie.to_account_id()),
+			Balances::balance(&InfraAccount::get()),
+		);
+		claim(bob, charlie, 1, 2, &signed);
+		claim(charlie, bob, 2, 1, &signed);
+		run_to(2 * EPOCH + 6);
+
+		// 3 GB on the link for each router at the old 1 SRW per GB; 5 % to the infrastructure.
+		let hop = 3 * SRW;
+		let infra = Perbill::from_percent(5).mul_floor(hop);
+		assert_eq!(Balances::balance(&bob.to_account_id()), before.0 + hop - infra);
+		assert_eq!(Balances::balance(&charlie.to_account_id()), before.1 + hop - infra);
+		assert_eq!(Balances::balance(&InfraAccount::get()), before.2 + 2 * infra);
+		let escrow = pallet_escrow::Accounts::<Runtime>::get(dave.to_account_id()).unwrap();
+		assert_eq!(escrow.held, 100 * SRW - 2 * hop);
+		assert!(System::events().iter().any(|r| matches!(
+			r.event,
+			RuntimeEvent::Tickets(pallet_tickets::Event::EpochSettled { epoch: 1 })
+		)));
+	});
+}
