@@ -114,7 +114,7 @@ fn one_honest_epoch() -> (Net, SignedReceipt<AccountId32>) {
 	let mut net = Net::default();
 	net.carry(&receipt.receipt);
 	run_to_epoch(1);
-	net.claim_all(0, &[receipt.clone()]);
+	net.claim_all(0, std::slice::from_ref(&receipt));
 	(net, receipt)
 }
 
@@ -495,9 +495,9 @@ fn fraud_inflated_counters_on_one_end_leave_the_link_disputed_and_unpaid() {
 		let mut net = Net::default();
 		net.carry(&receipt.receipt);
 		run_to_epoch(1);
-		assert_ok!(net.claim(&relay(1), 0, &[receipt.clone()]));
+		assert_ok!(net.claim(&relay(1), 0, std::slice::from_ref(&receipt)));
 		// Relay 2 says it received ten times what relay 1 sent.
-		assert_ok!(net.claim_tampered(&relay(2), 0, &[receipt.clone()], |peers| {
+		assert_ok!(net.claim_tampered(&relay(2), 0, std::slice::from_ref(&receipt), |peers| {
 			peers.iter_mut().find(|(p, ..)| *p == relay(1)).unwrap().1 *= 10;
 		}));
 		assert_ok!(net.claim(&relay(3), 0, &[receipt]));
@@ -529,7 +529,7 @@ fn fraud_colluding_pair_inflating_both_ends_is_capped_by_the_receipts() {
 				*o *= 50;
 			}
 		};
-		assert_ok!(net.claim_tampered(&relay(1), 0, &[receipt.clone()], inflate));
+		assert_ok!(net.claim_tampered(&relay(1), 0, std::slice::from_ref(&receipt), inflate));
 		assert_ok!(net.claim_tampered(&relay(2), 0, &[receipt], inflate));
 		settle_epoch(0);
 		// Both ends agree on 50 GB, but the consumer signed for 1 GB: 1 GB is paid, per hop.
@@ -555,12 +555,17 @@ fn fraud_consumer_colluding_with_one_hop_cannot_get_an_honest_neighbour_quaranti
 			run_to_epoch(epoch + 1);
 			for relay_id in net.counters.keys() {
 				if *relay_id == relay(1) {
-					assert_ok!(net.claim_tampered(relay_id, epoch, &[receipt.clone()], |peers| {
-						// Cumulative counters: the lie grows by 5 GB every epoch.
-						peers[0].2 += 5 * GB * u64::from(epoch);
-					}));
+					assert_ok!(net.claim_tampered(
+						relay_id,
+						epoch,
+						std::slice::from_ref(&receipt),
+						|peers| {
+							// Cumulative counters: the lie grows by 5 GB every epoch.
+							peers[0].2 += 5 * GB * u64::from(epoch);
+						}
+					));
 				} else {
-					assert_ok!(net.claim(relay_id, epoch, &[receipt.clone()]));
+					assert_ok!(net.claim(relay_id, epoch, std::slice::from_ref(&receipt)));
 				}
 			}
 		}
