@@ -162,6 +162,15 @@ pub mod pallet {
 		pub pending: Option<PendingWithdrawal>,
 	}
 
+	impl EscrowAccount {
+		/// What a charge may take now when `spent` was already charged this epoch: the hold,
+		/// limited by what the cap leaves.
+		pub fn available(&self, spent: Balance) -> Balance {
+			let cap_left = self.spending_cap.map_or(Balance::MAX, |cap| cap.saturating_sub(spent));
+			self.held.min(cap_left)
+		}
+	}
+
 	/// The production withdraw delay: a 100-block epoch, a 50-block claim window and 50 blocks
 	/// of settlement lag (DESIGN.md "Parameters").
 	#[pallet::type_value]
@@ -445,9 +454,7 @@ pub mod pallet {
 				return ChargeOutcome { owed, paid: 0 };
 			};
 			let spent = Spent::<T>::get(consumer, epoch);
-			let cap_left =
-				account.spending_cap.map_or(Balance::MAX, |cap| cap.saturating_sub(spent));
-			let payable = owed.min(account.held).min(cap_left);
+			let payable = owed.min(account.available(spent));
 			let shares: Vec<(T::AccountId, Balance)> = payees
 				.iter()
 				.map(|(payee, amount)| {
@@ -500,12 +507,8 @@ pub mod pallet {
 		}
 
 		fn chargeable(consumer: &T::AccountId, epoch: EpochIndex) -> Balance {
-			Accounts::<T>::get(consumer).map_or(0, |account| {
-				let spent = Spent::<T>::get(consumer, epoch);
-				let cap_left =
-					account.spending_cap.map_or(Balance::MAX, |cap| cap.saturating_sub(spent));
-				account.held.min(cap_left)
-			})
+			Accounts::<T>::get(consumer)
+				.map_or(0, |account| account.available(Spent::<T>::get(consumer, epoch)))
 		}
 
 		fn receipt_key(consumer: &T::AccountId) -> Option<[u8; 32]> {

@@ -442,11 +442,12 @@ pub mod pallet {
 			if rebooted {
 				Rebooted::<T>::insert(epoch, &relay, ());
 			}
+			let params = Params::<T>::get();
 			for (peer, in_octets, out_octets) in deltas {
 				Links::<T>::mutate((epoch, &relay, &peer), |f| f.sent = Some(out_octets));
-				Self::cross_check(epoch, &relay, &peer);
+				Self::cross_check(epoch, &relay, &peer, &params);
 				Links::<T>::mutate((epoch, &peer, &relay), |f| f.received = Some(in_octets));
-				Self::cross_check(epoch, &peer, &relay);
+				Self::cross_check(epoch, &peer, &relay, &params);
 			}
 			for (receipt, replaced) in updates {
 				if let Some(old) = replaced {
@@ -627,9 +628,13 @@ pub mod pallet {
 		}
 
 		/// Once both ends of `from → to` have claimed, records a dispute if they disagree.
-		fn cross_check(epoch: EpochIndex, from: &T::AccountId, to: &T::AccountId) {
+		fn cross_check(
+			epoch: EpochIndex,
+			from: &T::AccountId,
+			to: &T::AccountId,
+			params: &TicketParams,
+		) {
 			let figures = Links::<T>::get((epoch, from, to));
-			let params = Params::<T>::get();
 			let (Some(sent), Some(received)) = (figures.sent, figures.received) else { return };
 			if math::figures_agree(sent, received, params.loss_tolerance_ppm) {
 				return;
@@ -645,8 +650,8 @@ pub mod pallet {
 				counted,
 			});
 			if counted {
-				Self::count_dispute(epoch, from, to, &params);
-				Self::count_dispute(epoch, to, from, &params);
+				Self::count_dispute(epoch, from, to, params);
+				Self::count_dispute(epoch, to, from, params);
 			}
 		}
 
