@@ -1,10 +1,14 @@
 //! Measures the pulse and row traffic of one node in a group of N agents (default 100) on real
 //! loopback sockets, and extrapolates it to a month at the production pulse interval (10 s).
 //!
-//!   cargo run --release --example pulse_budget -- [AGENTS] [ROUNDS] [INTERVAL_MS]
+//!   pulse_budget [AGENTS] [CYCLES] [INTERVAL_MS]
 //!
 //! Traffic per pulse round does not depend on the interval, so the run uses a short one and
-//! counts per round; every datagram is counted with 28 bytes of UDP/IPv4 headers.
+//! counts per round; every datagram is counted with 28 bytes of UDP/IPv4 headers. Rows follow
+//! the production schedule in rounds (`RowSchedule` of a 10 s interval: the full row every 30
+//! rounds, changes every 3); the run warms up for one full-row cycle (the medians fill their
+//! windows, every entry goes out once) and then counts `CYCLES` whole cycles, each with exactly
+//! one full row.
 
 use ed25519_dalek::SigningKey;
 use srwan_relay::{
@@ -12,7 +16,7 @@ use srwan_relay::{
 	proto::{
 		counters::Counters,
 		hysteresis::Hysteresis,
-		relay::{CoreConfig, Member, RelayCore},
+		relay::{CoreConfig, Member, RelayCore, RowSchedule},
 		wire::{peek_type, PacketType},
 	},
 };
@@ -41,6 +45,7 @@ fn bytes32(i: usize, tag: u8) -> [u8; 32] {
 struct Tally {
 	pulse_bytes: AtomicU64,
 	row_bytes: AtomicU64,
+	full_row_bytes: AtomicU64,
 	other_bytes: AtomicU64,
 	datagrams: AtomicU64,
 }
@@ -54,6 +59,11 @@ impl Impairment for Tally {
 			_ => &self.other_bytes,
 		};
 		slot.fetch_add(bytes, Ordering::Relaxed);
+		// Byte 2 of a row holds its flags; bit 0 marks a full row.
+		if peek_type(datagram) == Ok(PacketType::Row) && datagram.get(2).is_some_and(|f| f & 1 == 1)
+		{
+			self.full_row_bytes.fetch_add(bytes, Ordering::Relaxed);
+		}
 		self.datagrams.fetch_add(1, Ordering::Relaxed);
 		Verdict::Pass
 	}
@@ -63,10 +73,10 @@ impl Impairment for Tally {
 async fn main() -> anyhow::Result<()> {
 	let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
 	let agents = args.first().copied().unwrap_or(100) as usize;
-	let rounds = args.get(1).copied().unwrap_or(21);
-	let interval = Duration::from_millis(args.get(2).copied().unwrap_or(1_000));
-	// Full rows as often as in production: every ~75 s at a 10 s interval.
-	let full_row_every = (75 / PRODUCTION_INTERVAL_S) as u32;
+	let cycles = args.get(1).copied().unwrap_or(1).max(1);
+	let interval = Duration::from_millis(args.get(2).copied().unwrap_or(2_000));
+	let rows = RowSchedule::for_interval(Duration::from_secs(PRODUCTION_INTERVAL_S));
+	let rounds = cycles * u64::from(rows.full_every);
 
 	let mut sockets = Vec::new();
 	for _ in 0..agents {
@@ -93,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
 			members: members.clone(),
 			boot_time: 1,
 			window: 30,
-			stale_after_ns: 5 * interval.as_nanos() as u64,
+			stale_after_ns: 3 * u64::from(rows.full_every) * interval.as_nanos() as u64,
 			cross_check_tolerance_us: 5_000,
 			silence_ns: 3 * interval.as_nanos() as u64,
 			counters: Counters::default(),
@@ -101,9 +111,9 @@ async fn main() -> anyhow::Result<()> {
 		})?));
 		let params = AgentParams {
 			core: core.clone(),
-			socket,
+			sockets: vec![net::BatchSocket::new(socket)?],
 			pulse_interval: interval,
-			full_row_every,
+			rows,
 			route_interval: Duration::from_secs(3600),
 			hysteresis: Hysteresis {
 				min_gain_pct: 10,
@@ -124,17 +134,21 @@ async fn main() -> anyhow::Result<()> {
 			let _ = rx.await;
 		})));
 	}
-	// Let the first round settle, then count `rounds` full rounds.
-	tokio::time::sleep(interval * 2).await;
+	// Round r's row leaves at the end of round r, ≈ (r + 1) intervals after the start; full
+	// rows are rounds 0, 30, 60...: counting from 30.5 intervals on covers rows 30.. of the
+	// second cycle onwards, one full row per cycle.
+	tokio::time::sleep(interval * rows.full_every + interval / 2).await;
 	let start = (
 		tally.pulse_bytes.load(Ordering::SeqCst),
 		tally.row_bytes.load(Ordering::SeqCst),
 		tally.datagrams.load(Ordering::SeqCst),
+		tally.full_row_bytes.load(Ordering::SeqCst),
 	);
 	tokio::time::sleep(interval * rounds as u32).await;
 	let pulse = tally.pulse_bytes.load(Ordering::SeqCst) - start.0;
 	let rows = tally.row_bytes.load(Ordering::SeqCst) - start.1;
 	let datagrams = tally.datagrams.load(Ordering::SeqCst) - start.2;
+	let full_rows = tally.full_row_bytes.load(Ordering::SeqCst) - start.3;
 	for stop in stops {
 		let _ = stop.send(());
 	}
@@ -153,9 +167,12 @@ async fn main() -> anyhow::Result<()> {
 		per_node_round(rows)
 	);
 	println!(
-		"per node per month at a 10 s interval, in + out: pulses {:.2} GB, rows {:.2} GB, total {:.2} GB",
+		"per node per month at a 10 s interval, in + out: pulses {:.2} GB, rows {:.2} GB \
+		 (full {:.2} GB, changes {:.2} GB), total {:.2} GB",
 		monthly_gb(pulse),
 		monthly_gb(rows),
+		monthly_gb(full_rows),
+		monthly_gb(rows - full_rows),
 		monthly_gb(pulse + rows)
 	);
 	Ok(())

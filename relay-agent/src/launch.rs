@@ -8,7 +8,7 @@ use crate::{
 	net::{self, Agent, AgentParams, Tunnel},
 	proto::{
 		hysteresis::Hysteresis,
-		relay::{CoreConfig, Member, RelayCore},
+		relay::{CoreConfig, Member, RelayCore, RowSchedule},
 	},
 	store,
 };
@@ -76,8 +76,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 	let counters = store::load_counters(&config.data_dir)?;
 	let members = members(&config, key.verifying_key())?;
 	let interval = config.pulse.interval();
-	// A full row about every 75 s (DESIGN.md), deltas in between.
-	let full_row_every = (75_000 / config.pulse.interval_ms.max(1)).max(1) as u32;
+	let rows = RowSchedule::for_interval(interval);
 	let boot_time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
 	let core = RelayCore::new(CoreConfig {
 		key,
@@ -88,17 +87,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		// A peer is silent after three missed pulses (and withdrawn from our row at once);
 		// entries others reported stay until three full-row periods pass without a refresh.
 		silence_ns: 3 * interval.as_nanos() as u64,
-		stale_after_ns: 3 * u64::from(full_row_every) * interval.as_nanos() as u64,
+		stale_after_ns: 3 * u64::from(rows.full_every) * interval.as_nanos() as u64,
 		cross_check_tolerance_us: 5_000,
 		counters,
 		allowed_destinations: config.allowed_destinations.clone(),
 	})?;
 	let core = Arc::new(Mutex::new(core));
 
-	let socket = UdpSocket::bind(config.listen).await.map_err(|source| LaunchError::Bind {
-		what: "relay socket",
-		addr: config.listen,
-		source,
+	let sockets = net::bind_workers(config.listen, config.workers).map_err(|source| {
+		LaunchError::Bind { what: "relay socket", addr: config.listen, source }
 	})?;
 	let prefix_table = match &config.prefix_table {
 		Some(path) => Some(crate::geo::PrefixTable::load(path)?),
@@ -166,9 +163,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 	});
 	let params = AgentParams {
 		core,
-		socket,
+		sockets,
 		pulse_interval: interval,
-		full_row_every,
+		rows,
 		route_interval: Duration::from_millis(config.pulse.fast_probe_ms),
 		hysteresis: Hysteresis {
 			min_gain_pct: config.routing.min_gain_pct,

@@ -10,7 +10,7 @@ use srwan_relay::{
 	proto::{
 		counters::{CounterKey, Counters},
 		hysteresis::{Hysteresis, Route},
-		relay::{CoreConfig, Member, RelayCore},
+		relay::{CoreConfig, Member, RelayCore, RowSchedule},
 		wire::{peek_type, PacketType},
 	},
 };
@@ -143,9 +143,9 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 		cores.push(core.clone());
 		let params = AgentParams {
 			core,
-			socket,
+			sockets: vec![net::BatchSocket::new(socket).unwrap()],
 			pulse_interval: Duration::from_millis(100),
-			full_row_every: 3,
+			rows: RowSchedule { full_every: 3, changes_every: 1 },
 			route_interval: Duration::from_millis(100),
 			hysteresis,
 			max_intermediates: 2,

@@ -1,19 +1,22 @@
-//! The tokio driver around the sans-IO [`RelayCore`]: one UDP socket for pulses, rows, flow
-//! setups and data; timers for pulses and rows; UDP port-forward tunnels at the ingress and
-//! per-flow sockets at the egress; periodic atomic persistence of the counters.
+//! The tokio driver around the sans-IO [`RelayCore`]: UDP sockets for pulses, rows, flow
+//! setups and data (one per worker, sharing the port through `SO_REUSEPORT`, each receiving
+//! and forwarding in batches); timers for pulses and rows; UDP port-forward tunnels at the
+//! ingress and per-flow sockets at the egress; periodic atomic persistence of the counters.
 //!
 //! Sockets and the shutdown signal are injected (as in tokio's mini-redis), so tests run
 //! several agents in one process on real loopback sockets, with an [`Impairment`] shim on
 //! chosen links.
 
+mod batch;
 mod tunnel;
 
+pub use batch::{BatchSocket, RecvBatch, SendBatch};
 pub use tunnel::Tunnel;
 
 use crate::{
 	proto::{
 		hysteresis::{Hysteresis, PathSelector, Route},
-		relay::{Action, Flow, RelayCore},
+		relay::{Action, Flow, RelayCore, RowSchedule},
 	},
 	store,
 };
@@ -63,12 +66,13 @@ pub trait Impairment: Send + Sync {
 pub struct AgentParams {
 	/// The relay logic.
 	pub core: SharedCore,
-	/// The bound data-plane socket.
-	pub socket: UdpSocket,
+	/// The bound data-plane sockets, one per worker (see [`bind_workers`]); the first one
+	/// also sends pulses, rows and flow setups.
+	pub sockets: Vec<BatchSocket>,
 	/// Interval between pulses to every member.
 	pub pulse_interval: Duration,
-	/// Every how many pulse rounds a full row (rather than a delta) goes out.
-	pub full_row_every: u32,
+	/// Which rows each pulse round sends.
+	pub rows: RowSchedule,
 	/// Interval of the path decision of each tunnel.
 	pub route_interval: Duration,
 	/// Path hysteresis of tunnels.
@@ -103,22 +107,39 @@ pub struct TunnelStatus {
 /// Shared sending half: socket plus impairment shim.
 #[derive(Clone)]
 struct Sender {
-	socket: Arc<UdpSocket>,
+	socket: Arc<BatchSocket>,
 	local: SocketAddr,
 	impairment: Option<Arc<dyn Impairment>>,
 }
 
 impl Sender {
+	/// Whether the impairment shim (if any) lets `bytes` to `to` go.
+	fn passes(&self, to: SocketAddr, bytes: &[u8]) -> bool {
+		self.impairment
+			.as_ref()
+			.is_none_or(|shim| shim.on_send(self.local, to, bytes) == Verdict::Pass)
+	}
+
 	async fn send(&self, bytes: &[u8], to: SocketAddr) {
-		if let Some(shim) = &self.impairment {
-			if shim.on_send(self.local, to, bytes) == Verdict::Drop {
-				return;
-			}
+		if !self.passes(to, bytes) {
+			return;
 		}
-		if let Err(error) = self.socket.send_to(bytes, to).await {
+		if let Err(error) = self.socket.socket().send_to(bytes, to).await {
 			tracing::debug!(%to, %error, "send failed");
 		}
 	}
+}
+
+/// Binds `workers` sockets to `addr`, sharing the port (`SO_REUSEPORT`): the kernel spreads
+/// senders across them by address, and each worker receives and forwards on its own.
+pub fn bind_workers(addr: SocketAddr, workers: usize) -> std::io::Result<Vec<BatchSocket>> {
+	let first = BatchSocket::bind_reuse_port(addr)?;
+	let addr = first.local_addr()?;
+	let mut sockets = vec![first];
+	for _ in 1..workers.max(1) {
+		sockets.push(BatchSocket::bind_reuse_port(addr)?);
+	}
+	Ok(sockets)
 }
 
 /// Handle to a running agent.
@@ -141,7 +162,8 @@ pub async fn run_with(
 	params: AgentParams,
 	shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-	let socket = Arc::new(params.socket);
+	let mut sockets = params.sockets.into_iter().map(Arc::new);
+	let socket = sockets.next().ok_or_else(|| anyhow::anyhow!("the agent needs a socket"))?;
 	let sender = Sender {
 		local: socket.local_addr()?,
 		socket: socket.clone(),
@@ -154,19 +176,16 @@ pub async fn run_with(
 	let ingress = Arc::new(tunnel::IngressTable::default());
 	let egress = Arc::new(tunnel::EgressTable::default());
 
-	tasks.spawn(receive_loop(
-		core.clone(),
-		socket.clone(),
-		sender.clone(),
-		ingress.clone(),
-		egress.clone(),
-		stop_rx.clone(),
-	));
+	for socket in std::iter::once(socket).chain(sockets) {
+		let worker =
+			Worker::new(socket, core.clone(), sender.clone(), ingress.clone(), egress.clone());
+		tasks.spawn(worker.run(stop_rx.clone()));
+	}
 	tasks.spawn(pulse_loop(
 		core.clone(),
 		sender.clone(),
 		params.pulse_interval,
-		params.full_row_every.max(1),
+		params.rows,
 		stop_rx.clone(),
 	));
 	tasks.spawn(persist_loop(
@@ -221,87 +240,171 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 	}
 }
 
-async fn receive_loop(
+/// The receive side of one socket: takes datagrams in batches, hands each to the core (one
+/// lock per batch), and sends what is forwarded in GSO batches. Allocates nothing per
+/// datagram.
+pub struct Worker {
+	socket: Arc<BatchSocket>,
 	core: SharedCore,
-	socket: Arc<UdpSocket>,
 	sender: Sender,
 	ingress: Arc<tunnel::IngressTable>,
 	egress: Arc<tunnel::EgressTable>,
-	mut stop: watch::Receiver<bool>,
-) {
-	let mut buf = vec![0u8; MAX_DATAGRAM];
-	loop {
-		let (len, from) = tokio::select! {
-			received = socket.recv_from(&mut buf) => match received {
-				Ok(x) => x,
-				Err(error) => { tracing::debug!(%error, "recv failed"); continue }
-			},
-			_ = stopped(&mut stop) => return,
-		};
-		let action = lock(&core).on_datagram(from, &mut buf[..len], now_ns());
-		match action {
-			Action::Forward { to } => sender.send(&buf[..len], to).await,
-			Action::Deliver { flow, reverse: true, payload } => {
-				ingress.deliver(flow, &buf[payload]).await;
-			}
-			Action::Deliver { flow, reverse: false, payload } => {
-				let destination = lock(&core).flow(flow).map(|f| f.destination);
-				if let Some(destination) = destination {
-					egress
-						.deliver(flow, destination, &buf[payload], core.clone(), sender.clone())
-						.await;
-				}
-			}
-			Action::ProbeReply { flow, seq, rtt_ns } => ingress.probe_answered(flow, seq, rtt_ns),
-			Action::Consumed | Action::Dropped(_) => {}
+	batch: RecvBatch,
+	out: SendBatch,
+	/// The datagrams of the current batch and what the core decided for each.
+	work: Vec<(std::ops::Range<usize>, SocketAddr, Action)>,
+}
+
+impl Worker {
+	fn new(
+		socket: Arc<BatchSocket>,
+		core: SharedCore,
+		sender: Sender,
+		ingress: Arc<tunnel::IngressTable>,
+		egress: Arc<tunnel::EgressTable>,
+	) -> Self {
+		let out = SendBatch::new(socket.max_send_segments());
+		Self {
+			socket,
+			core,
+			sender,
+			ingress,
+			egress,
+			batch: RecvBatch::default(),
+			out,
+			work: Vec::with_capacity(batch::BATCH * batch::MAX_SEND_SEGMENTS),
 		}
+	}
+
+	/// A worker that forwards and consumes but delivers nowhere (benchmarks and the
+	/// allocation test: one relay hop on `socket`).
+	pub fn hop(socket: BatchSocket, core: SharedCore) -> std::io::Result<Self> {
+		let socket = Arc::new(socket);
+		let sender =
+			Sender { local: socket.local_addr()?, socket: socket.clone(), impairment: None };
+		Ok(Self::new(socket, core, sender, Default::default(), Default::default()))
+	}
+
+	async fn run(mut self, mut stop: watch::Receiver<bool>) {
+		loop {
+			tokio::select! {
+				result = self.step() => if let Err(error) = result {
+					tracing::debug!(%error, "receive failed");
+				},
+				_ = stopped(&mut stop) => return,
+			}
+		}
+	}
+
+	/// Waits for one batch of datagrams and handles all of them.
+	pub async fn step(&mut self) -> std::io::Result<()> {
+		self.socket.recv(&mut self.batch).await?;
+		self.work.clear();
+		{
+			let mut core = lock(&self.core);
+			// `spans` borrows the batch; collect them first (into reused capacity).
+			let spans = self.batch.spans().map(|(from, span)| (span, from, Action::Consumed));
+			self.work.extend(spans);
+			let bytes = self.batch.bytes_mut();
+			for (span, from, action) in &mut self.work {
+				*action = core.on_datagram(*from, &mut bytes[span.clone()], now_ns());
+			}
+		}
+		let bytes = self.batch.bytes_mut();
+		for (span, _, action) in &self.work {
+			let datagram = &bytes[span.clone()];
+			match action {
+				Action::Forward { to } => {
+					if self.sender.passes(*to, datagram) {
+						if let Err(error) = self.out.push(&self.socket, *to, datagram).await {
+							tracing::debug!(to = %to, %error, "forward failed");
+						}
+					}
+				}
+				Action::Deliver { flow, reverse: true, payload } => {
+					self.ingress.deliver(*flow, &datagram[payload.clone()]).await;
+				}
+				Action::Deliver { flow, reverse: false, payload } => {
+					let destination = lock(&self.core).flow(*flow).map(|f| f.destination);
+					if let Some(destination) = destination {
+						self.egress
+							.deliver(
+								*flow,
+								destination,
+								&datagram[payload.clone()],
+								self.core.clone(),
+								self.sender.clone(),
+							)
+							.await;
+					}
+				}
+				Action::ProbeReply { flow, seq, rtt_ns } => {
+					self.ingress.probe_answered(*flow, *seq, *rtt_ns)
+				}
+				Action::Consumed | Action::Dropped(_) => {}
+			}
+		}
+		self.out.flush(&self.socket).await
 	}
 }
 
+/// Pulses every member once per `interval`, paced evenly across it rather than in a burst (a
+/// burst queues behind itself on both ends, and the queueing shows up as delay), then sends
+/// the round's row.
 async fn pulse_loop(
 	core: SharedCore,
 	sender: Sender,
 	interval: Duration,
-	full_row_every: u32,
+	rows: RowSchedule,
 	mut stop: watch::Receiver<bool>,
 ) {
-	let mut ticker = tokio::time::interval(interval);
+	let (me, addrs) = {
+		let core = lock(&core);
+		(core.me(), core.members().iter().map(|m| m.addr).collect::<Vec<_>>())
+	};
+	let peers: Vec<(MemberIndex, SocketAddr)> = (0..addrs.len())
+		.filter_map(|i| MemberIndex::try_from(i).ok().map(|index| (index, addrs[i])))
+		.filter(|(index, _)| *index != me)
+		.collect();
+	let slot = interval / u32::try_from(peers.len().max(1)).unwrap_or(u32::MAX);
+	let mut ticker = tokio::time::interval(slot.max(Duration::from_micros(100)));
 	ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 	let mut buf = vec![0u8; MAX_DATAGRAM];
 	let mut round: u32 = 0;
+	let mut next_peer = 0;
 	loop {
 		tokio::select! {
 			_ = ticker.tick() => {},
 			_ = stopped(&mut stop) => return,
 		}
-		let (me, peers) = {
-			let core = lock(&core);
-			(core.me(), core.members().iter().map(|m| m.addr).collect::<Vec<_>>())
-		};
-		for peer in 0..peers.len() {
-			let Ok(index) = MemberIndex::try_from(peer) else { break };
-			if index == me {
-				continue;
-			}
-			let pulse = lock(&core).pulse_for(index, now_ns(), &mut buf);
+		if let Some((index, _)) = peers.get(next_peer) {
+			let pulse = lock(&core).pulse_for(*index, now_ns(), &mut buf);
 			if let Some((to, len)) = pulse {
 				sender.send(&buf[..len], to).await;
 			}
+			next_peer += 1;
 		}
-		let row = {
-			let mut core = lock(&core);
-			let now = now_ns();
-			core.refresh_own_row(now);
-			core.next_row(round.is_multiple_of(full_row_every), now, &mut buf)
-		};
-		if let Some(len) = row {
-			for (i, to) in peers.iter().enumerate() {
-				if i != usize::from(me) {
-					sender.send(&buf[..len], *to).await;
+		if next_peer < peers.len() {
+			continue;
+		}
+		next_peer = 0;
+		let mode = rows.mode(round);
+		round = round.wrapping_add(1);
+		let mut cursor = 0;
+		loop {
+			let row = {
+				let mut core = lock(&core);
+				let now = now_ns();
+				if cursor == 0 {
+					core.refresh_own_row(now);
 				}
+				core.next_row(mode, now, &mut cursor, &mut buf)
+			};
+			let Some(len) = row else { break };
+			for (_, to) in &peers {
+				sender.send(&buf[..len], *to).await;
 			}
 		}
-		round = round.wrapping_add(1);
 	}
 }
 

@@ -151,24 +151,92 @@ const PROBE_LEN: usize = 16;
 /// A row entry goes out again only when it moved by more than could matter to a routing
 /// decision: detours need a gain of at least 5 ms and 10 % (`hysteresis`), so a delay change
 /// below 1 ms, or below 5 % of the segment's RTT, changes no decision. Scaling with the RTT keeps
-/// jitter on long segments from resending every entry every round; full rows (every
-/// `full_row_every` rounds) still carry the exact values.
+/// jitter on long segments from resending every entry every round; full rows still carry the
+/// exact values.
 const ROW_MIN_DELAY_QUANTUM_US: u64 = 1_000;
 /// The delay quantum as a fraction of the RTT: 1/20 = 5 %.
 const ROW_DELAY_QUANTUM_RTT_DIVISOR: u64 = 20;
 /// Half a percent of loss is worth 5 ms at the default loss penalty (10 ms per %).
 const ROW_LOSS_QUANTUM_PPM: u64 = 5_000;
+/// A move of this many quanta (5 ms and 25 % of the RTT at least, or 2.5 % loss) could make
+/// a detour worth taking, or an active one worthless, on its own: it does not wait for the
+/// next round of changes.
+const ROW_URGENT_QUANTA: u64 = 5;
 
-fn row_changed(old: &LinkMetrics, new: &LinkMetrics) -> bool {
+/// How far a row entry moved since it was last sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum RowChange {
+	/// Less than a quantum.
+	None,
+	/// At least a quantum: goes out with the next round of changes.
+	Minor,
+	/// Appeared, vanished, or moved by [`ROW_URGENT_QUANTA`]: goes out at once.
+	Urgent,
+}
+
+fn row_change(old: Option<&LinkMetrics>, new: &LinkMetrics) -> RowChange {
+	let Some(old) = old else { return RowChange::Urgent };
 	let (old_rtt, new_rtt) = (old.rtt_us, new.rtt_us);
 	if old_rtt.is_some() != new_rtt.is_some() {
-		return true;
+		return RowChange::Urgent;
 	}
 	let quantum = ROW_MIN_DELAY_QUANTUM_US
 		.max(u64::from(old_rtt.unwrap_or(0)) / ROW_DELAY_QUANTUM_RTT_DIVISOR);
-	old.owd_us.abs_diff(new.owd_us) >= quantum
-		|| u64::from(old_rtt.unwrap_or(0)).abs_diff(u64::from(new_rtt.unwrap_or(0))) >= quantum
-		|| u64::from(old.loss_ppm).abs_diff(u64::from(new.loss_ppm)) >= ROW_LOSS_QUANTUM_PPM
+	let delay_moved = old
+		.owd_us
+		.abs_diff(new.owd_us)
+		.max(u64::from(old_rtt.unwrap_or(0)).abs_diff(u64::from(new_rtt.unwrap_or(0))));
+	let loss_moved = u64::from(old.loss_ppm).abs_diff(u64::from(new.loss_ppm));
+	let quanta = (delay_moved / quantum).max(loss_moved / ROW_LOSS_QUANTUM_PPM);
+	match quanta {
+		0 => RowChange::None,
+		q if q < ROW_URGENT_QUANTA => RowChange::Minor,
+		_ => RowChange::Urgent,
+	}
+}
+
+/// Which entries of this relay's row a row round sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowMode {
+	/// Every entry: repairs whatever a peer missed (a lost datagram, a restart).
+	Full,
+	/// Entries that moved by at least a quantum since last sent.
+	Changes,
+	/// Only entries that appeared, vanished or moved enough to change a route now. Rounds in
+	/// between rounds of changes send these, so that a row datagram, whose fixed part (header
+	/// and signature, 142 B with UDP/IP) outweighs a few entries, rarely carries just one.
+	Urgent,
+}
+
+/// Which [`RowMode`] each pulse round's row uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowSchedule {
+	/// Every how many rounds the full row goes out.
+	pub full_every: u32,
+	/// Every how many rounds the changes go out; urgent entries go out every round.
+	pub changes_every: u32,
+}
+
+impl RowSchedule {
+	/// The production schedule for a pulse `interval`: the full row every 5 minutes, changes
+	/// every 30 s. Both bound what a group member pays for rows: at group size 100 a full row
+	/// is two datagrams (≈ 2 KB) to each of 99 peers, so sending it every 75 s alone would
+	/// cost ≈ 14 GB a month in + out, over the whole 20 GB budget with pulses.
+	pub fn for_interval(interval: std::time::Duration) -> Self {
+		let rounds = |period_ms: u128| (period_ms / interval.as_millis().max(1)).max(1) as u32;
+		Self { full_every: rounds(300_000), changes_every: rounds(30_000) }
+	}
+
+	/// The mode of round `round` (the first round, 0, is a full one).
+	pub fn mode(&self, round: u32) -> RowMode {
+		if round.is_multiple_of(self.full_every.max(1)) {
+			RowMode::Full
+		} else if round.is_multiple_of(self.changes_every.max(1)) {
+			RowMode::Changes
+		} else {
+			RowMode::Urgent
+		}
+	}
 }
 
 impl From<WireError> for DropReason {
@@ -499,17 +567,27 @@ impl RelayCore {
 		Ok(Action::Consumed)
 	}
 
-	/// Writes this relay's next row datagram into `out`: the entries that changed by more
-	/// than a quantum since last sent, or every entry when `full`. `None` when nothing is worth
-	/// sending. The same datagram goes to every member.
-	pub fn next_row(&mut self, full: bool, now_ns: u64, out: &mut [u8]) -> Option<usize> {
+	/// Writes this relay's next row datagram of a `mode` round into `out`, starting at member
+	/// `*cursor` and advancing it past the members considered, so that a round larger than one
+	/// datagram ([`MAX_ROW_ENTRIES`]) continues where the previous datagram stopped: call it
+	/// with the cursor at 0 and again until `None`. Silent members are withdrawn in every mode.
+	/// The same datagram goes to every member.
+	pub fn next_row(
+		&mut self,
+		mode: RowMode,
+		now_ns: u64,
+		cursor: &mut usize,
+		out: &mut [u8],
+	) -> Option<usize> {
 		let mut entries = [RowEntry { member: 0, owd_us: 0, rtt_us: 0, jitter_us: 0, loss_ppm: 0 };
 			MAX_ROW_ENTRIES];
 		let mut count = 0;
-		for (index, member) in self.members.iter().enumerate() {
+		while let Some(member) = self.members.get(*cursor) {
 			if count == MAX_ROW_ENTRIES {
 				break;
 			}
+			let index = *cursor;
+			*cursor += 1;
 			let Some(metrics) = self.pulses.metrics(&member.id, now_ns) else {
 				// Silent: withdraw the entry once, so the group stops using that segment now
 				// rather than when its copy expires; it goes out again as soon as it is back.
@@ -519,8 +597,13 @@ impl RelayCore {
 				}
 				continue;
 			};
-			let changed = self.row_sent[index].is_none_or(|old| row_changed(&old, &metrics));
-			if !(full || changed) {
+			let change = row_change(self.row_sent[index].as_ref(), &metrics);
+			let wanted = match mode {
+				RowMode::Full => true,
+				RowMode::Changes => change >= RowChange::Minor,
+				RowMode::Urgent => change == RowChange::Urgent,
+			};
+			if !wanted {
 				continue;
 			}
 			self.row_sent[index] = Some(metrics);
@@ -533,7 +616,7 @@ impl RelayCore {
 			};
 			count += 1;
 		}
-		if count == 0 && !full {
+		if count == 0 {
 			return None;
 		}
 		self.row_seq = self.row_seq.wrapping_add(1);
@@ -541,7 +624,7 @@ impl RelayCore {
 			sender: self.members[usize::from(self.me)].id,
 			boot_time: self.boot_time,
 			seq: self.row_seq,
-			full,
+			full: mode == RowMode::Full,
 		};
 		encode_row(&header, &entries[..count], &self.key, out).ok()
 	}
@@ -792,9 +875,10 @@ mod tests {
 		assert_eq!(cell.metrics.owd_us, 10_000);
 		assert_eq!(cell.metrics.rtt_us, Some(20_000));
 
-		// Rows spread each member's view: after 1 shares its row, 0 knows segment 2→1.
+		// Rows spread each member's view: after 1 shares its row, 0 knows segment 2→1. Entries
+		// never sent before are urgent.
 		assert!(g[0].matrix().cell(2, 1).is_none());
-		let len = g[1].next_row(false, 5_000 * MS, &mut buf[..]).unwrap();
+		let len = row(&mut g[1], RowMode::Urgent, 5_000 * MS, &mut buf).unwrap();
 		let mut replay = buf;
 		assert_eq!(g[0].on_datagram(addr(1), &mut buf[..len], 5_000 * MS), Action::Consumed);
 		assert_eq!(g[0].matrix().cell(2, 1).map(|c| c.metrics.owd_us), Some(10_000));
@@ -803,14 +887,61 @@ mod tests {
 			Action::Dropped(DropReason::Replayed)
 		);
 		// Nothing changed: no delta to send; a full row still goes out.
-		assert_eq!(g[1].next_row(false, 5_000 * MS, &mut buf[..]), None);
-		assert!(g[1].next_row(true, 5_000 * MS, &mut buf[..]).is_some());
+		assert_eq!(row(&mut g[1], RowMode::Changes, 5_000 * MS, &mut buf), None);
+		assert!(row(&mut g[1], RowMode::Full, 5_000 * MS, &mut buf).is_some());
 		// A member that falls silent is withdrawn from the row at once.
-		let len = g[1].next_row(false, u64::MAX, &mut buf[..]).expect("withdrawals are sent");
+		let len =
+			row(&mut g[1], RowMode::Urgent, u64::MAX, &mut buf).expect("withdrawals are sent");
 		assert_eq!(g[0].on_datagram(addr(1), &mut buf[..len], 5_000 * MS), Action::Consumed);
 		assert!(g[0].matrix().cell(2, 1).is_none(), "withdrawn at once, not at expiry");
 		// ...and comes back with the next delta once it is heard again.
-		assert!(g[1].next_row(false, 5_000 * MS, &mut buf[..]).is_some());
+		assert!(row(&mut g[1], RowMode::Urgent, 5_000 * MS, &mut buf).is_some());
+	}
+
+	#[test]
+	fn row_schedule_at_the_production_interval() {
+		let schedule = RowSchedule::for_interval(std::time::Duration::from_secs(10));
+		assert_eq!(schedule, RowSchedule { full_every: 30, changes_every: 3 });
+		let modes: Vec<RowMode> = (0..7).map(|r| schedule.mode(r)).collect();
+		use RowMode::*;
+		assert_eq!(modes, vec![Full, Urgent, Urgent, Changes, Urgent, Urgent, Changes]);
+		assert_eq!(schedule.mode(30), Full);
+		// A pulse interval longer than a period still gets rows every round.
+		let slow = RowSchedule::for_interval(std::time::Duration::from_secs(600));
+		assert_eq!(slow, RowSchedule { full_every: 1, changes_every: 1 });
+		assert_eq!(slow.mode(5), Full);
+	}
+
+	/// The first datagram of a row round.
+	fn row(core: &mut RelayCore, mode: RowMode, now_ns: u64, buf: &mut [u8]) -> Option<usize> {
+		core.next_row(mode, now_ns, &mut 0, buf)
+	}
+
+	#[test]
+	fn a_full_row_larger_than_a_datagram_continues_in_the_next() {
+		let mut g = group(70);
+		let mut buf = [0u8; 1_500];
+		for round in 0..3u64 {
+			for peer in 1..70u16 {
+				let t = round * 1_000 * MS;
+				let (_, len) = g[usize::from(peer)].pulse_for(0, t, &mut buf).unwrap();
+				assert_eq!(
+					g[0].on_datagram(addr(peer as u8), &mut buf[..len], t),
+					Action::Consumed
+				);
+			}
+		}
+		let (mut cursor, mut counts) = (0, vec![]);
+		while let Some(len) = g[0].next_row(RowMode::Full, 3_000 * MS, &mut cursor, &mut buf) {
+			let (header, count) = decode_row_header(&buf[..len]).unwrap();
+			assert!(header.full);
+			assert!(len <= 1_200);
+			counts.push(count);
+		}
+		assert_eq!(counts, vec![MAX_ROW_ENTRIES, 69 - MAX_ROW_ENTRIES], "every peer, once");
+		assert_eq!(cursor, 70);
+		// Everything was just sent: a round of changes has nothing to say.
+		assert_eq!(row(&mut g[0], RowMode::Changes, 3_000 * MS, &mut buf), None);
 	}
 
 	#[test]
@@ -828,19 +959,28 @@ mod tests {
 			loss_ppm,
 			..base
 		};
-		// A 100 ms segment: the quantum is 5 % of its RTT, 5 ms.
-		assert!(!row_changed(&base, &with(54_999, Some(100_000), 0)), "jitter below 5 %");
-		assert!(row_changed(&base, &with(55_000, Some(100_000), 0)));
-		assert!(!row_changed(&base, &with(50_000, Some(104_000), 0)));
-		assert!(row_changed(&base, &with(50_000, Some(106_000), 0)));
+		let change = |new: LinkMetrics| row_change(Some(&base), &new);
+		// A 100 ms segment: the quantum is 5 % of its RTT, 5 ms; urgent from 25 ms.
+		assert_eq!(change(with(54_999, Some(100_000), 0)), RowChange::None, "jitter below 5 %");
+		assert_eq!(change(with(55_000, Some(100_000), 0)), RowChange::Minor);
+		assert_eq!(change(with(74_999, Some(100_000), 0)), RowChange::Minor);
+		assert_eq!(change(with(75_000, Some(100_000), 0)), RowChange::Urgent);
+		assert_eq!(change(with(50_000, Some(104_000), 0)), RowChange::None);
+		assert_eq!(change(with(50_000, Some(106_000), 0)), RowChange::Minor);
+		assert_eq!(change(with(50_000, Some(80_000), 0)), RowChange::Minor);
+		assert_eq!(change(with(50_000, Some(75_000), 0)), RowChange::Urgent);
 		// A 2 ms segment: the 1 ms floor applies.
 		let short = with(1_000, Some(2_000), 0);
-		assert!(!row_changed(&short, &with(1_900, Some(2_000), 0)));
-		assert!(row_changed(&short, &with(2_000, Some(2_000), 0)));
-		// Loss: half a percent; an RTT appearing or vanishing always counts.
-		assert!(!row_changed(&base, &with(50_000, Some(100_000), 4_999)));
-		assert!(row_changed(&base, &with(50_000, Some(100_000), 5_000)));
-		assert!(row_changed(&base, &with(50_000, None, 0)));
+		assert_eq!(row_change(Some(&short), &with(1_900, Some(2_000), 0)), RowChange::None);
+		assert_eq!(row_change(Some(&short), &with(2_000, Some(2_000), 0)), RowChange::Minor);
+		assert_eq!(row_change(Some(&short), &with(6_000, Some(2_000), 0)), RowChange::Urgent);
+		// Loss: half a percent, urgent from 2.5 %.
+		assert_eq!(change(with(50_000, Some(100_000), 4_999)), RowChange::None);
+		assert_eq!(change(with(50_000, Some(100_000), 5_000)), RowChange::Minor);
+		assert_eq!(change(with(50_000, Some(100_000), 25_000)), RowChange::Urgent);
+		// An entry never sent, or an RTT appearing or vanishing, is urgent.
+		assert_eq!(change(with(50_000, None, 0)), RowChange::Urgent);
+		assert_eq!(row_change(None, &base), RowChange::Urgent);
 	}
 
 	#[test]
