@@ -10,7 +10,7 @@
 mod batch;
 mod tunnel;
 
-pub use batch::{BatchSocket, RecvBatch, SendBatch};
+pub use batch::{BatchSocket, RecvBatch, SendBatch, MAX_SEND_BYTES};
 pub use tunnel::Tunnel;
 
 use crate::{

@@ -1,0 +1,288 @@
+//! Socket-level load test of one relay hop against a bare batched UDP forwarder, both measured
+//! in the same run on loopback (docs/PERFORMANCE.md reports the ratios):
+//!
+//! - throughput: a generator sends GSO bursts of valid data packets as fast as it can through
+//!   the middle box to a sink, which counts what arrives (packets/s and Gbit/s);
+//! - latency: one packet every ~200 µs, each carrying its send time; the sink records the
+//!   one-way delay through the middle box (p50, p99), and without a middle box at all.
+//!
+//! The middle box is either the relay's own receive worker ([`Worker`]: MAC check, segment
+//! rewrite, octet counters, GSO forwarding) or a forwarder that passes every datagram on
+//! unread, with the same batched I/O. Generator, middle box and sink each run on their own
+//! thread; on a 2-core machine they share the cores, equally in both cases.
+//!
+//!   relay_load [SECONDS] [PAYLOAD_BYTES]
+
+use ed25519_dalek::SigningKey;
+use srwan_relay::{
+	net::{BatchSocket, RecvBatch, SendBatch, Worker, MAX_SEND_BYTES},
+	proto::{
+		relay::{CoreConfig, Flow, Member, RelayCore},
+		wire::decode_data,
+	},
+};
+use std::{
+	net::SocketAddr,
+	sync::{
+		atomic::{AtomicBool, Ordering},
+		Arc, Mutex,
+	},
+	time::{Duration, Instant},
+};
+
+const FLOW: u64 = 1;
+const LATENCY_PACKETS: usize = 5_000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Middle {
+	Bare,
+	Relay,
+	/// No middle box: the generator sends to the sink directly (latency floor).
+	None,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+	tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime")
+}
+
+/// A loopback socket with large buffers, so that bursts are dropped for being too many rather
+/// than for a small default buffer.
+async fn bind() -> anyhow::Result<BatchSocket> {
+	let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+	let raw = socket2::SockRef::from(&socket);
+	raw.set_recv_buffer_size(8 << 20)?;
+	raw.set_send_buffer_size(8 << 20)?;
+	Ok(BatchSocket::new(socket)?)
+}
+
+/// Generator (0), relay (1) and sink (2) as group members, and the cores of the first two.
+fn cores(addrs: [SocketAddr; 3]) -> anyhow::Result<(RelayCore, RelayCore)> {
+	let keys: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+	let members: Vec<Member> = keys
+		.iter()
+		.zip(addrs)
+		.enumerate()
+		.map(|(i, (k, addr))| Member { id: [i as u8; 32], addr, pulse_key: k.verifying_key() })
+		.collect();
+	let flow = Flow { id: FLOW, key: [9; 32], path: vec![0, 1, 2], destination: addrs[2] };
+	let build = |me: usize| -> anyhow::Result<RelayCore> {
+		let mut core = RelayCore::new(CoreConfig::new(keys[me].clone(), members.clone()))?;
+		core.install_flow(flow.clone())?;
+		Ok(core)
+	};
+	Ok((build(0)?, build(1)?))
+}
+
+/// Runs the middle box on `socket` until `stop`.
+fn spawn_middle(
+	kind: Middle,
+	socket: BatchSocket,
+	relay: RelayCore,
+	sink: SocketAddr,
+	stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+	std::thread::spawn(move || {
+		runtime().block_on(async move {
+			let poll = Duration::from_millis(50);
+			match kind {
+				Middle::Relay => {
+					let Ok(mut worker) = Worker::hop(socket, Arc::new(Mutex::new(relay))) else {
+						return;
+					};
+					while !stop.load(Ordering::Relaxed) {
+						let _ = tokio::time::timeout(poll, worker.step()).await;
+					}
+				}
+				Middle::Bare => {
+					let mut batch = RecvBatch::default();
+					let mut out = SendBatch::new(socket.max_send_segments());
+					let mut spans = Vec::with_capacity(4_096);
+					while !stop.load(Ordering::Relaxed) {
+						let Ok(Ok(())) = tokio::time::timeout(poll, socket.recv(&mut batch)).await
+						else {
+							continue;
+						};
+						spans.clear();
+						spans.extend(batch.spans().map(|(_, span)| span));
+						for span in &spans {
+							let _ = out.push(&socket, sink, &batch.bytes_mut()[span.clone()]).await;
+						}
+						let _ = out.flush(&socket).await;
+					}
+				}
+				Middle::None => {}
+			}
+		})
+	})
+}
+
+/// Packets/s and bits/s (UDP payload) that reached the sink through `kind`.
+fn throughput(kind: Middle, seconds: f64, payload: usize) -> anyhow::Result<(f64, f64)> {
+	let rt = runtime();
+	let (generator, middle, sink) = rt.block_on(async {
+		Ok::<_, anyhow::Error>((bind().await?, bind().await?, bind().await?))
+	})?;
+	let addrs = [generator.local_addr()?, middle.local_addr()?, sink.local_addr()?];
+	let (mut ingress, relay) = cores(addrs)?;
+	// One GSO burst of valid packets (distinct sequence numbers), sent over and over.
+	let segments = generator.max_send_segments().min(MAX_SEND_BYTES / (payload + 64)).max(1);
+	let mut burst = Vec::new();
+	let mut packet = vec![0u8; payload + 256];
+	let mut size = 0;
+	for _ in 0..segments {
+		let (_, len) = ingress
+			.encapsulate(FLOW, false, &vec![7u8; payload], &mut packet)
+			.map_err(|reason| anyhow::anyhow!("cannot encapsulate: {reason:?}"))?;
+		burst.extend_from_slice(&packet[..len]);
+		size = len;
+	}
+	let stop = Arc::new(AtomicBool::new(false));
+	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone());
+	let generator_stop = stop.clone();
+	let to = addrs[1];
+	let generator_thread = std::thread::spawn(move || {
+		runtime().block_on(async move {
+			while !generator_stop.load(Ordering::Relaxed) {
+				let _ = generator.send(to, &burst, Some(size)).await;
+				tokio::task::yield_now().await;
+			}
+		})
+	});
+	// The sink counts after a warm-up of a quarter second.
+	let counted = rt.block_on(async move {
+		let mut batch = RecvBatch::default();
+		let warm_up = Instant::now() + Duration::from_millis(250);
+		let end = warm_up + Duration::from_secs_f64(seconds);
+		let (mut packets, mut bytes) = (0u64, 0u64);
+		loop {
+			let now = Instant::now();
+			if now >= end {
+				break;
+			}
+			if tokio::time::timeout(end - now, sink.recv(&mut batch)).await.is_err() {
+				break;
+			}
+			if Instant::now() >= warm_up {
+				for (_, span) in batch.spans() {
+					packets += 1;
+					bytes += span.len() as u64;
+				}
+			}
+		}
+		(packets, bytes)
+	});
+	stop.store(true, Ordering::Relaxed);
+	let _ = middle_thread.join();
+	let _ = generator_thread.join();
+	Ok((counted.0 as f64 / seconds, counted.1 as f64 * 8.0 / seconds))
+}
+
+/// One-way delays (ns) of paced packets from generator to sink through `kind`.
+fn latency(kind: Middle) -> anyhow::Result<Vec<u64>> {
+	let rt = runtime();
+	let (generator, middle, sink) = rt.block_on(async {
+		Ok::<_, anyhow::Error>((bind().await?, bind().await?, bind().await?))
+	})?;
+	let addrs = [generator.local_addr()?, middle.local_addr()?, sink.local_addr()?];
+	let (mut ingress, relay) = cores(addrs)?;
+	let stop = Arc::new(AtomicBool::new(false));
+	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone());
+	let base = Instant::now();
+	let to = if kind == Middle::None { addrs[2] } else { addrs[1] };
+	let generator_thread = std::thread::spawn(move || {
+		runtime().block_on(async move {
+			let mut packet = [0u8; 512];
+			for _ in 0..LATENCY_PACKETS {
+				let sent = base.elapsed().as_nanos() as u64;
+				let Ok((_, len)) =
+					ingress.encapsulate(FLOW, false, &sent.to_be_bytes(), &mut packet)
+				else {
+					return;
+				};
+				let _ = generator.send(to, &packet[..len], None).await;
+				std::thread::sleep(Duration::from_micros(200));
+			}
+		})
+	});
+	let delays = rt.block_on(async move {
+		let mut batch = RecvBatch::default();
+		let mut delays = Vec::with_capacity(LATENCY_PACKETS);
+		while delays.len() < LATENCY_PACKETS {
+			match tokio::time::timeout(Duration::from_secs(2), sink.recv(&mut batch)).await {
+				Ok(Ok(())) => {}
+				_ => break,
+			}
+			let now = base.elapsed().as_nanos() as u64;
+			let spans: Vec<_> = batch.spans().map(|(_, span)| span).collect();
+			for span in spans {
+				let datagram = &batch.bytes_mut()[span];
+				let Ok((_, payload)) = decode_data(datagram) else { continue };
+				let Some(sent) = datagram.get(payload).and_then(|p| p.try_into().ok()) else {
+					continue;
+				};
+				delays.push(now.saturating_sub(u64::from_be_bytes(sent)));
+			}
+		}
+		delays
+	});
+	stop.store(true, Ordering::Relaxed);
+	let _ = middle_thread.join();
+	let _ = generator_thread.join();
+	Ok(delays)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+	if sorted.is_empty() {
+		return f64::NAN;
+	}
+	let at = ((sorted.len() - 1) as f64 * p).round() as usize;
+	sorted[at] as f64 / 1_000.0
+}
+
+fn main() -> anyhow::Result<()> {
+	let args: Vec<f64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+	let seconds = args.first().copied().unwrap_or(3.0);
+	let payload = args.get(1).copied().unwrap_or(1_200.0) as usize;
+
+	let (bare_pps, bare_bps) = throughput(Middle::Bare, seconds, payload)?;
+	let (relay_pps, relay_bps) = throughput(Middle::Relay, seconds, payload)?;
+	println!(
+		"| throughput, {payload} B payload, {seconds} s | bare forwarder | relay hop | ratio |"
+	);
+	println!("|---|---|---|---|");
+	println!(
+		"| packets/s | {:.0} | {:.0} | **{:.2}** |",
+		bare_pps,
+		relay_pps,
+		relay_pps / bare_pps
+	);
+	println!(
+		"| Gbit/s | {:.2} | {:.2} | **{:.2}** |",
+		bare_bps / 1e9,
+		relay_bps / 1e9,
+		relay_bps / bare_bps
+	);
+
+	let mut rows = Vec::new();
+	for kind in [Middle::None, Middle::Bare, Middle::Relay] {
+		let mut delays = latency(kind)?;
+		delays.sort_unstable();
+		rows.push((delays.len(), percentile(&delays, 0.5), percentile(&delays, 0.99)));
+	}
+	let [(n0, none50, none99), (n1, bare50, bare99), (n2, relay50, relay99)] = rows[..] else {
+		anyhow::bail!("three latency runs");
+	};
+	println!();
+	println!("| one-way latency, µs ({LATENCY_PACKETS} packets) | no hop | bare forwarder | relay hop | ratio relay / bare |");
+	println!("|---|---|---|---|---|");
+	println!("| p50 | {none50:.1} | {bare50:.1} | {relay50:.1} | **{:.2}** |", relay50 / bare50);
+	println!("| p99 | {none99:.1} | {bare99:.1} | {relay99:.1} | **{:.2}** |", relay99 / bare99);
+	println!(
+		"| added by the hop, p50 | | {:.1} | {:.1} | {:.2} |",
+		bare50 - none50,
+		relay50 - none50,
+		(relay50 - none50) / (bare50 - none50)
+	);
+	println!("| packets received | {n0} | {n1} | {n2} | |");
+	Ok(())
+}
