@@ -213,6 +213,18 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 		&diagnose,
 	)
 	.await;
+	// The active path shows what the matrix expects of it and what its fast probes measure.
+	wait_for(
+		"expected and measured round trips of the active path",
+		Duration::from_secs(5),
+		|| {
+			let status = statuses[0].lock().unwrap()[0].clone();
+			status.expected_rtt_us.is_some_and(|us| us > 0)
+				&& status.measured_rtt_us.is_some_and(|us| us > 0)
+		},
+		&diagnose,
+	)
+	.await;
 
 	// Phase 2: cut 0→3; traffic moves to a detour and echoes flow again.
 	shim.cut.store(true, Ordering::SeqCst);

@@ -98,6 +98,11 @@ pub struct TunnelStatus {
 	pub route: Route<Vec<MemberIndex>>,
 	/// The path's expected one-way latency, µs (offset-relative).
 	pub expected_owd_us: Option<i64>,
+	/// The path's expected round trip from the matrix (sum of its segments' RTTs), µs: what
+	/// a fast probe along it and back should take.
+	pub expected_rtt_us: Option<u64>,
+	/// The round trip the newest answered fast probe of the active path took, µs.
+	pub measured_rtt_us: Option<u64>,
 	/// Why the last switch happened.
 	pub last_switch: Option<String>,
 	/// How many switches so far.
@@ -201,6 +206,8 @@ pub async fn run_with(
 				flow: spec.flow_id,
 				route: Route::Direct,
 				expected_owd_us: None,
+				expected_rtt_us: None,
+				measured_rtt_us: None,
 				last_switch: None,
 				switches: 0,
 			});
@@ -473,6 +480,13 @@ fn decide(
 		active_detour: active_detour.map(shift),
 		best_detour: best_detour.map(|(hops, cost)| (hops, shift(cost))),
 	})
+}
+
+/// Sum of the round trips of the segments along `hops`, if every segment has one: a probe
+/// that travels `hops` and retraces them back crosses each segment once each way.
+fn path_rtt<M: LatencyMatrix>(matrix: &M, hops: &[MemberIndex]) -> Option<u64> {
+	hops.windows(2)
+		.try_fold(0u64, |acc, pair| Some(acc + u64::from(matrix.segment(pair[0], pair[1])?.rtt_us)))
 }
 
 /// Sum of one-way delays along `hops`, if every segment is measured.

@@ -78,6 +78,12 @@ impl IngressTable {
 		}
 	}
 
+	/// Round trip (ns) of the newest answered probe of `flow`'s active path.
+	fn measured_rtt_ns(&self, flow: u64) -> Option<u64> {
+		let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+		entries.get(&flow).and_then(|e| e.answered).map(|(_, rtt)| rtt)
+	}
+
 	/// Whether probe `seq` (or a newer one of the same kind) of `flow` was answered.
 	fn answered_since(&self, flow: u64, seq: u64) -> bool {
 		let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
@@ -255,14 +261,17 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 						status.switches = selector.switches();
 					}
 				}
-				let expected = {
+				let (expected_owd, expected_rtt) = {
 					let core = lock(&ctx.core);
-					super::path_owd(core.matrix(), &flow.path)
+					(super::path_owd(core.matrix(), &flow.path), super::path_rtt(core.matrix(), &flow.path))
 				};
+				let measured_rtt = ctx.ingress.measured_rtt_ns(spec.flow_id).map(|ns| ns / 1_000);
 				{
 					let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
 					if let Some(status) = statuses.get_mut(ctx.status_index) {
-						status.expected_owd_us = expected;
+						status.expected_owd_us = expected_owd;
+						status.expected_rtt_us = expected_rtt;
+						status.measured_rtt_us = measured_rtt;
 					}
 				}
 				probe_seq += 1;
