@@ -193,7 +193,9 @@ async fn announce(ctx: &TunnelContext, flow: Flow) {
 			.filter(|m| **m != me)
 			.filter_map(|m| core.members().get(usize::from(*m)).map(|member| member.addr))
 			.collect();
-		match core.originate_flow(flow, &mut buf) {
+		let mut ephemeral = [0u8; 32];
+		rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut ephemeral);
+		match core.originate_flow(flow, ephemeral, &mut buf) {
 			Ok(len) => (len, targets),
 			Err(error) => {
 				tracing::warn!(%error, "cannot set up flow");

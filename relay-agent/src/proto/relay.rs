@@ -499,19 +499,14 @@ impl RelayCore {
 		if path.first().map(|m| usize::from(*m)) != Some(origin) {
 			return Err(DropReason::BadPath);
 		}
-		if !path.contains(&self.me) {
-			return Err(DropReason::NotOnPath);
-		}
+		let position = path.iter().position(|m| *m == self.me).ok_or(DropReason::NotOnPath)?;
 		if path.last() == Some(&self.me) && !self.allowed_destinations.contains(&setup.destination)
 		{
 			return Err(DropReason::DestinationNotAllowed);
 		}
-		let flow = Flow {
-			id: setup.flow,
-			key: setup.key,
-			path: path.to_vec(),
-			destination: setup.destination,
-		};
+		let key = setup.unwrap_key(position, &self.key).ok_or(DropReason::BadPath)?;
+		let flow =
+			Flow { id: setup.flow, key, path: path.to_vec(), destination: setup.destination };
 		if self.flows.get(&flow.id) != Some(&flow) {
 			self.install_flow(flow).map_err(|_| DropReason::BadPath)?;
 		}
@@ -519,18 +514,35 @@ impl RelayCore {
 	}
 
 	/// Installs `flow` here (this relay must be its ingress) and writes its signed setup into
-	/// `out`; the driver sends it to every other member on the path. Returns the length.
-	pub fn originate_flow(&mut self, flow: Flow, out: &mut [u8]) -> Result<usize, CoreError> {
+	/// `out`, the flow key wrapped for each other member on the path; the driver sends it to
+	/// them. `ephemeral_secret` must be fresh random bytes. Returns the length.
+	pub fn originate_flow(
+		&mut self,
+		flow: Flow,
+		ephemeral_secret: [u8; 32],
+		out: &mut [u8],
+	) -> Result<usize, CoreError> {
 		if flow.path.first() != Some(&self.me) {
 			return Err(CoreError::BadPath);
 		}
-		let setup = FlowSetup {
-			origin: self.members[usize::from(self.me)].id,
-			flow: flow.id,
-			key: flow.key,
-			destination: flow.destination,
-			path: heapless_path::Path::from_slice(&flow.path).ok_or(CoreError::BadPath)?,
-		};
+		let mut hops = [self.key.verifying_key(); MAX_SEGMENTS];
+		let count = flow.path.len().saturating_sub(1);
+		if count > MAX_SEGMENTS {
+			return Err(CoreError::BadPath);
+		}
+		for (slot, member) in hops.iter_mut().zip(&flow.path[1..]) {
+			*slot = self.members.get(usize::from(*member)).ok_or(CoreError::BadPath)?.pulse_key;
+		}
+		let setup = FlowSetup::seal(
+			self.members[usize::from(self.me)].id,
+			flow.id,
+			flow.destination,
+			heapless_path::Path::from_slice(&flow.path).ok_or(CoreError::BadPath)?,
+			&flow.key,
+			&hops[..count],
+			ephemeral_secret,
+		)
+		.map_err(|_| CoreError::BadPath)?;
 		self.install_flow(flow)?;
 		setup.encode(&self.key, out).map_err(|_| CoreError::BadPath)
 	}
@@ -1142,24 +1154,28 @@ mod tests {
 	fn signed_setups_install_flows_only_where_allowed() {
 		let mut g = group(3);
 		let mut buf = [0u8; 512];
-		let len = g[0].originate_flow(flow(vec![0, 1, 2]), &mut buf).unwrap();
+		let len = g[0].originate_flow(flow(vec![0, 1, 2]), [21; 32], &mut buf).unwrap();
 		for i in [1usize, 2] {
 			let mut copy = buf;
 			assert_eq!(g[i].on_datagram(addr(0), &mut copy[..len], 0), Action::Consumed);
 			assert_eq!(g[i].flow(77).map(|f| f.path.clone()), Some(vec![0, 1, 2]));
+			assert_eq!(g[i].flow(77).map(|f| f.key), Some(flow(vec![]).key), "key unwrapped");
 		}
 		// An egress does not deliver to destinations outside its allow-list.
 		let mut open = flow(vec![0, 2]);
 		open.id = 78;
 		open.destination = SocketAddr::from(([127, 0, 0, 1], 25));
-		let len = g[0].originate_flow(open, &mut buf).unwrap();
+		let len = g[0].originate_flow(open, [22; 32], &mut buf).unwrap();
 		assert_eq!(
 			g[2].on_datagram(addr(0), &mut buf[..len], 0),
 			Action::Dropped(DropReason::DestinationNotAllowed)
 		);
 		assert!(g[2].flow(78).is_none());
 		// Only the path's first member may originate.
-		assert_eq!(g[1].originate_flow(flow(vec![0, 1]), &mut buf), Err(CoreError::BadPath));
+		assert_eq!(
+			g[1].originate_flow(flow(vec![0, 1]), [23; 32], &mut buf),
+			Err(CoreError::BadPath)
+		);
 	}
 
 	#[test]

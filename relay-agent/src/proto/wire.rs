@@ -4,6 +4,7 @@
 //! Decoding never panics and never allocates: it checks lengths first and returns a
 //! [`WireError`] for anything malformed, so a hostile packet costs one comparison.
 
+use curve25519_dalek::montgomery::MontgomeryPoint;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
 /// Protocol version carried in the first byte of every datagram.
@@ -379,21 +380,88 @@ pub fn row_entry(datagram: &[u8], i: usize) -> Option<RowEntry> {
 
 /// A flow setup, signed by the flow's origin (the ingress relay in static mode).
 ///
-/// v1 carries the flow key in clear inside the signed setup: an on-path observer of the
-/// setup could forge data packets of that flow (as with any plain UDP tunnel). Wrapping the
-/// key per hop is planned (see `docs/PROTOCOL.md`).
+/// The flow's MAC key travels wrapped for each member on the path after the origin: XOR-ed
+/// with a pad derived from an X25519 exchange between a fresh ephemeral key of this setup and
+/// that member's pulse key (its ed25519 key in Montgomery form). Only the path's members can
+/// read it, so an observer of the setup cannot forge the flow's data; the origin's signature
+/// covers every wrapped key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowSetup {
 	/// Who set the flow up; must be the path's first member.
 	pub origin: NodeId,
 	/// The flow id.
 	pub flow: u64,
-	/// The flow's MAC key.
-	pub key: FlowKey,
 	/// Where the egress delivers.
 	pub destination: core::net::SocketAddr,
 	/// Group-scoped member indices from ingress to egress.
 	pub path: heapless_path::Path,
+	/// The setup's ephemeral X25519 public key.
+	pub ephemeral: [u8; 32],
+	/// The flow key wrapped for `path[1..]`, in path order (unused slots are zero).
+	pub wrapped: [[u8; 32]; MAX_SEGMENTS],
+}
+
+/// The pad that wraps a flow key for one member: bound to the exchange, the setup's
+/// ephemeral key, the member's key, the flow and its origin.
+fn wrap_pad(
+	shared: &[u8; 32],
+	ephemeral: &[u8; 32],
+	member: &[u8; 32],
+	flow: u64,
+	origin: &NodeId,
+) -> [u8; 32] {
+	let mut kdf = blake3::Hasher::new_derive_key("srwan flowsetup v2 flow-key wrap");
+	kdf.update(shared);
+	kdf.update(ephemeral);
+	kdf.update(member);
+	kdf.update(&flow.to_be_bytes());
+	kdf.update(origin);
+	*kdf.finalize().as_bytes()
+}
+
+fn xor32(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
+	core::array::from_fn(|i| a[i] ^ b[i])
+}
+
+impl FlowSetup {
+	/// A setup of `key` for the members of `path`; `members[i]` is the pulse key of
+	/// `path[i + 1]` (every member but the origin). `ephemeral_secret` must be fresh random
+	/// bytes for every setup.
+	pub fn seal(
+		origin: NodeId,
+		flow: u64,
+		destination: core::net::SocketAddr,
+		path: heapless_path::Path,
+		key: &FlowKey,
+		members: &[VerifyingKey],
+		ephemeral_secret: [u8; 32],
+	) -> Result<Self, WireError> {
+		let hops = path.as_slice().len().saturating_sub(1);
+		if hops == 0 || members.len() != hops {
+			return Err(WireError::BadSegments);
+		}
+		let ephemeral = MontgomeryPoint::mul_base_clamped(ephemeral_secret).to_bytes();
+		let mut wrapped = [[0u8; 32]; MAX_SEGMENTS];
+		for (slot, member) in wrapped.iter_mut().zip(members) {
+			let member = member.to_montgomery();
+			let shared = member.mul_clamped(ephemeral_secret).to_bytes();
+			*slot = xor32(key, &wrap_pad(&shared, &ephemeral, &member.to_bytes(), flow, &origin));
+		}
+		Ok(Self { origin, flow, destination, path, ephemeral, wrapped })
+	}
+
+	/// The flow key, as the member at `position` (≥ 1) on the path with pulse key `me` reads
+	/// it. A wrong key or position yields a wrong flow key, never an error: packets under it
+	/// then fail their MAC.
+	pub fn unwrap_key(&self, position: usize, me: &SigningKey) -> Option<FlowKey> {
+		if position >= self.path.as_slice().len() {
+			return None;
+		}
+		let wrapped = self.wrapped.get(position.checked_sub(1)?)?;
+		let member = me.verifying_key().to_montgomery().to_bytes();
+		let shared = MontgomeryPoint(self.ephemeral).mul_clamped(me.to_scalar_bytes()).to_bytes();
+		Some(xor32(wrapped, &wrap_pad(&shared, &self.ephemeral, &member, self.flow, &self.origin)))
+	}
 }
 
 /// A short fixed-capacity list of member indices (no allocation on the packet path).
@@ -424,7 +492,7 @@ pub mod heapless_path {
 	}
 }
 
-const SETUP_DOMAIN: &[u8; 18] = b"srwan/flowsetup/v1";
+const SETUP_DOMAIN: &[u8; 18] = b"srwan/flowsetup/v2";
 const SETUP_FIXED_LEN: usize = 4 + 32 + 8 + 32 + 1 + 16 + 2 + 1;
 
 impl FlowSetup {
@@ -434,7 +502,7 @@ impl FlowSetup {
 		if path.len() < 2 {
 			return Err(WireError::BadSegments);
 		}
-		let body = SETUP_FIXED_LEN + 2 * path.len();
+		let body = SETUP_FIXED_LEN + 2 * path.len() + 32 * (path.len() - 1);
 		let total = body + 64;
 		let out = out.get_mut(..total).ok_or(WireError::BufferTooSmall(total))?;
 		out[0] = VERSION;
@@ -443,7 +511,7 @@ impl FlowSetup {
 		out[3] = 0;
 		out[4..36].copy_from_slice(&self.origin);
 		out[36..44].copy_from_slice(&self.flow.to_be_bytes());
-		out[44..76].copy_from_slice(&self.key);
+		out[44..76].copy_from_slice(&self.ephemeral);
 		let (family, ip) = match self.destination.ip() {
 			core::net::IpAddr::V4(v4) => (4u8, v4.to_ipv6_mapped().octets()),
 			core::net::IpAddr::V6(v6) => (6u8, v6.octets()),
@@ -454,6 +522,10 @@ impl FlowSetup {
 		out[95] = path.len() as u8;
 		for (i, m) in path.iter().enumerate() {
 			out[96 + 2 * i..98 + 2 * i].copy_from_slice(&m.to_be_bytes());
+		}
+		let wrapped_at = 96 + 2 * path.len();
+		for (i, wrapped) in self.wrapped[..path.len() - 1].iter().enumerate() {
+			out[wrapped_at + 32 * i..wrapped_at + 32 * (i + 1)].copy_from_slice(wrapped);
 		}
 		let signature = key.sign(&[SETUP_DOMAIN.as_slice(), &out[..body]].concat());
 		out[body..].copy_from_slice(&signature.to_bytes());
@@ -473,7 +545,7 @@ impl FlowSetup {
 		if !(2..=MAX_SEGMENTS + 1).contains(&count) {
 			return Err(WireError::BadSegments);
 		}
-		let need = SETUP_FIXED_LEN + 2 * count + 64;
+		let need = SETUP_FIXED_LEN + 2 * count + 32 * (count - 1) + 64;
 		if datagram.len() != need {
 			return Err(WireError::Truncated { got: datagram.len(), need });
 		}
@@ -492,14 +564,18 @@ impl FlowSetup {
 		for (i, item) in items.iter_mut().enumerate().take(count) {
 			*item = u16::from_be_bytes([datagram[96 + 2 * i], datagram[97 + 2 * i]]);
 		}
-		let mut key = [0u8; 32];
-		key.copy_from_slice(&datagram[44..76]);
+		let wrapped_at = 96 + 2 * count;
+		let mut wrapped = [[0u8; 32]; MAX_SEGMENTS];
+		for (i, slot) in wrapped.iter_mut().enumerate().take(count - 1) {
+			*slot = id_at(datagram, wrapped_at + 32 * i);
+		}
 		Ok(Self {
 			origin: id_at(datagram, 4),
 			flow: u64_at(datagram, 36),
-			key,
 			destination: core::net::SocketAddr::new(ip, port),
 			path: heapless_path::Path::from_slice(&items[..count]).ok_or(WireError::BadSegments)?,
+			ephemeral: id_at(datagram, 44),
+			wrapped,
 		})
 	}
 
@@ -868,30 +944,47 @@ mod tests {
 	#[test]
 	fn flow_setups_round_trip_and_verify() {
 		for destination in ["127.0.0.1:9000", "[2001:db8::1]:53"] {
-			let setup = FlowSetup {
-				origin: [1; 32],
-				flow: 42,
-				key: [7; 32],
-				destination: destination.parse().unwrap(),
-				path: heapless_path::Path::from_slice(&[0, 3, 2]).unwrap(),
-			};
+			let hops = [key(3).verifying_key(), key(2).verifying_key()];
+			let setup = FlowSetup::seal(
+				[1; 32],
+				42,
+				destination.parse().unwrap(),
+				heapless_path::Path::from_slice(&[0, 3, 2]).unwrap(),
+				&[7; 32],
+				&hops,
+				[11; 32],
+			)
+			.unwrap();
 			let mut buf = [0u8; 512];
 			let n = setup.encode(&key(1), &mut buf).unwrap();
-			assert_eq!(FlowSetup::decode(&buf[..n]).unwrap(), setup);
+			assert_eq!(n, 96 + 2 * 3 + 32 * 2 + 64);
+			let decoded = FlowSetup::decode(&buf[..n]).unwrap();
+			assert_eq!(decoded, setup);
+			// Each hop reads the key at its own position, and only there; the clear key is
+			// nowhere in the datagram.
+			assert_eq!(decoded.unwrap_key(1, &key(3)), Some([7; 32]));
+			assert_eq!(decoded.unwrap_key(2, &key(2)), Some([7; 32]));
+			assert_ne!(decoded.unwrap_key(1, &key(2)), Some([7; 32]));
+			assert_ne!(decoded.unwrap_key(2, &key(4)), Some([7; 32]));
+			assert_eq!(decoded.unwrap_key(0, &key(1)), None, "the origin has no slot");
+			assert_eq!(decoded.unwrap_key(3, &key(2)), None);
+			assert!(!buf[..n].windows(32).any(|w| w == [7; 32]));
 			FlowSetup::verify(&buf[..n], &key(1).verifying_key()).unwrap();
 			assert!(FlowSetup::verify(&buf[..n], &key(2).verifying_key()).is_err());
 			for len in 0..n {
 				assert!(FlowSetup::decode(&buf[..len]).is_err());
 			}
 		}
-		let short = FlowSetup {
-			origin: [1; 32],
-			flow: 1,
-			key: [0; 32],
-			destination: "127.0.0.1:1".parse().unwrap(),
-			path: heapless_path::Path::from_slice(&[0]).unwrap(),
-		};
-		assert_eq!(short.encode(&key(1), &mut [0u8; 512]), Err(WireError::BadSegments));
+		let short = FlowSetup::seal(
+			[1; 32],
+			1,
+			"127.0.0.1:1".parse().unwrap(),
+			heapless_path::Path::from_slice(&[0]).unwrap(),
+			&[0; 32],
+			&[],
+			[1; 32],
+		);
+		assert_eq!(short, Err(WireError::BadSegments));
 	}
 
 	proptest! {
