@@ -13,6 +13,7 @@ command -v curl >/dev/null || need_apt+=(curl)
 command -v clang >/dev/null || need_apt+=(clang)
 command -v node >/dev/null || need_apt+=(nodejs npm)
 command -v ip >/dev/null || need_apt+=(iproute2)
+command -v python3 >/dev/null || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	log "installing system packages: ${need_apt[*]}"
 	SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

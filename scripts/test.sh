@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test command: formatting, clippy, every workspace test (benchmarks run as tests), then
-# the e2e suite through polkadot.js against a node this script starts (and always stops).
+# The test command: formatting, clippy, every workspace test (benchmarks run as tests), three
+# relay processes in network namespaces, then the e2e suite through polkadot.js against a node
+# this script starts (and always stops).
 # One profile and one feature set throughout (scripts/lib.sh), so nothing compiles twice.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +31,9 @@ cargo clippy "${SRWAN_CARGO_ARGS[@]}" --all-targets -- -D warnings
 
 step "workspace tests (unit, integration, benchmarks as tests)"
 cargo test "${SRWAN_CARGO_ARGS[@]}" --all-targets
+
+step "relays in network namespaces: failover on a link cut and back"
+"$SRWAN_ROOT/scripts/netns-test.sh"
 
 step "e2e: polkadot.js against a fresh dev node"
 "$SRWAN_ROOT/e2e/run.sh"

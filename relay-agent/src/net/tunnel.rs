@@ -181,31 +181,25 @@ pub(super) struct TunnelContext {
 	pub stop: watch::Receiver<bool>,
 }
 
-/// Sends the flow's signed setup to every other member on its path.
+/// Sends the flow's signed setup to the first hop of its path; each member passes it on.
 async fn announce(ctx: &TunnelContext, flow: Flow) {
 	let mut buf = vec![0u8; MAX_DATAGRAM];
-	let (len, targets) = {
+	let (len, first_hop) = {
 		let mut core = lock(&ctx.core);
-		let me = core.me();
-		let targets: Vec<SocketAddr> = flow
-			.path
-			.iter()
-			.filter(|m| **m != me)
-			.filter_map(|m| core.members().get(usize::from(*m)).map(|member| member.addr))
-			.collect();
+		let first_hop =
+			flow.path.get(1).and_then(|m| core.members().get(usize::from(*m))).map(|m| m.addr);
 		let mut ephemeral = [0u8; 32];
 		rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut ephemeral);
-		match core.originate_flow(flow, ephemeral, &mut buf) {
-			Ok(len) => (len, targets),
-			Err(error) => {
+		match (core.originate_flow(flow, ephemeral, &mut buf), first_hop) {
+			(Ok(len), Some(first_hop)) => (len, first_hop),
+			(Err(error), _) => {
 				tracing::warn!(%error, "cannot set up flow");
 				return;
 			}
+			(Ok(_), None) => return,
 		}
 	};
-	for to in targets {
-		ctx.sender.send(&buf[..len], to).await;
-	}
+	ctx.sender.send(&buf[..len], first_hop).await;
 }
 
 /// Runs one tunnel: client datagrams in, path decisions, periodic setup refresh.

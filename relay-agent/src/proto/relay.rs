@@ -510,12 +510,22 @@ impl RelayCore {
 		if self.flows.get(&flow.id) != Some(&flow) {
 			self.install_flow(flow).map_err(|_| DropReason::BadPath)?;
 		}
-		Ok(Action::Consumed)
+		// The setup travels the path it sets up, as the data will: the origin sends it to the
+		// first hop, each member passes it to the next. A member the origin cannot reach
+		// directly (the very reason for a detour) still learns the new path.
+		match path.get(position + 1) {
+			Some(next) => {
+				let next = self.members.get(usize::from(*next)).ok_or(DropReason::BadPath)?;
+				Ok(Action::Forward { to: next.addr })
+			}
+			None => Ok(Action::Consumed),
+		}
 	}
 
 	/// Installs `flow` here (this relay must be its ingress) and writes its signed setup into
 	/// `out`, the flow key wrapped for each other member on the path; the driver sends it to
-	/// them. `ephemeral_secret` must be fresh random bytes. Returns the length.
+	/// the path's first hop, which passes it on (see `on_flow_setup`). `ephemeral_secret`
+	/// must be fresh random bytes. Returns the length.
 	pub fn originate_flow(
 		&mut self,
 		flow: Flow,
@@ -1155,9 +1165,11 @@ mod tests {
 		let mut g = group(3);
 		let mut buf = [0u8; 512];
 		let len = g[0].originate_flow(flow(vec![0, 1, 2]), [21; 32], &mut buf).unwrap();
-		for i in [1usize, 2] {
+		// The setup travels the path: 1 installs and passes it on to 2, the last, which keeps it.
+		let passed_on = [Action::Forward { to: addr(2) }, Action::Consumed];
+		for (i, expected) in [1usize, 2].into_iter().zip(passed_on) {
 			let mut copy = buf;
-			assert_eq!(g[i].on_datagram(addr(0), &mut copy[..len], 0), Action::Consumed);
+			assert_eq!(g[i].on_datagram(addr(i as u8 - 1), &mut copy[..len], 0), expected);
 			assert_eq!(g[i].flow(77).map(|f| f.path.clone()), Some(vec![0, 1, 2]));
 			assert_eq!(g[i].flow(77).map(|f| f.key), Some(flow(vec![]).key), "key unwrapped");
 		}
