@@ -73,6 +73,25 @@ fn cores(addrs: [SocketAddr; 3]) -> anyhow::Result<(RelayCore, RelayCore)> {
 	Ok((build(0)?, build(1)?))
 }
 
+/// Generator, middle box and sink sockets, and the generator's and relay's cores.
+struct Bench {
+	generator: BatchSocket,
+	middle: BatchSocket,
+	sink: BatchSocket,
+	addrs: [SocketAddr; 3],
+	ingress: RelayCore,
+	relay: RelayCore,
+}
+
+impl Bench {
+	async fn new() -> anyhow::Result<Self> {
+		let (generator, middle, sink) = (bind().await?, bind().await?, bind().await?);
+		let addrs = [generator.local_addr()?, middle.local_addr()?, sink.local_addr()?];
+		let (ingress, relay) = cores(addrs)?;
+		Ok(Self { generator, middle, sink, addrs, ingress, relay })
+	}
+}
+
 /// Runs the middle box on `socket` until `stop`.
 fn spawn_middle(
 	kind: Middle,
@@ -119,11 +138,7 @@ fn spawn_middle(
 /// Packets/s and bits/s (UDP payload) that reached the sink through `kind`.
 fn throughput(kind: Middle, seconds: f64, payload: usize) -> anyhow::Result<(f64, f64)> {
 	let rt = runtime();
-	let (generator, middle, sink) = rt.block_on(async {
-		Ok::<_, anyhow::Error>((bind().await?, bind().await?, bind().await?))
-	})?;
-	let addrs = [generator.local_addr()?, middle.local_addr()?, sink.local_addr()?];
-	let (mut ingress, relay) = cores(addrs)?;
+	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
 	// One GSO burst of valid packets (distinct sequence numbers), sent over and over.
 	let segments = generator.max_send_segments().min(MAX_SEND_BYTES / (payload + 64)).max(1);
 	let mut burst = Vec::new();
@@ -180,11 +195,7 @@ fn throughput(kind: Middle, seconds: f64, payload: usize) -> anyhow::Result<(f64
 /// One-way delays (ns) of paced packets from generator to sink through `kind`.
 fn latency(kind: Middle) -> anyhow::Result<Vec<u64>> {
 	let rt = runtime();
-	let (generator, middle, sink) = rt.block_on(async {
-		Ok::<_, anyhow::Error>((bind().await?, bind().await?, bind().await?))
-	})?;
-	let addrs = [generator.local_addr()?, middle.local_addr()?, sink.local_addr()?];
-	let (mut ingress, relay) = cores(addrs)?;
+	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
 	let stop = Arc::new(AtomicBool::new(false));
 	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone());
 	let base = Instant::now();
