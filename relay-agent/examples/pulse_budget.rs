@@ -53,15 +53,15 @@ struct Tally {
 impl Impairment for Tally {
 	fn on_send(&self, _: SocketAddr, _: SocketAddr, datagram: &[u8]) -> Verdict {
 		let bytes = datagram.len() as u64 + UDP_IP_OVERHEAD;
-		let slot = match peek_type(datagram) {
+		let kind = peek_type(datagram);
+		let slot = match kind {
 			Ok(PacketType::Pulse) => &self.pulse_bytes,
 			Ok(PacketType::Row) => &self.row_bytes,
 			_ => &self.other_bytes,
 		};
 		slot.fetch_add(bytes, Ordering::Relaxed);
 		// Byte 2 of a row holds its flags; bit 0 marks a full row.
-		if peek_type(datagram) == Ok(PacketType::Row) && datagram.get(2).is_some_and(|f| f & 1 == 1)
-		{
+		if kind == Ok(PacketType::Row) && datagram.get(2).is_some_and(|f| f & 1 == 1) {
 			self.full_row_bytes.fetch_add(bytes, Ordering::Relaxed);
 		}
 		self.datagrams.fetch_add(1, Ordering::Relaxed);

@@ -111,16 +111,6 @@ impl Default for RecvBatch {
 }
 
 impl RecvBatch {
-	/// Number of datagrams received (GRO aggregates count each of their datagrams).
-	pub fn len(&self) -> usize {
-		self.spans().count()
-	}
-
-	/// Whether the last receive returned nothing.
-	pub fn is_empty(&self) -> bool {
-		self.received == 0
-	}
-
 	/// `(sender, byte range in the storage)` of each datagram received, in order.
 	pub fn spans(&self) -> impl Iterator<Item = (SocketAddr, std::ops::Range<usize>)> + '_ {
 		self.meta[..self.received].iter().enumerate().flat_map(|(slot, meta)| {

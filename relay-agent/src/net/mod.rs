@@ -369,8 +369,10 @@ async fn pulse_loop(
 		let core = lock(&core);
 		(core.me(), core.members().iter().map(|m| m.addr).collect::<Vec<_>>())
 	};
-	let peers: Vec<(MemberIndex, SocketAddr)> = (0..addrs.len())
-		.filter_map(|i| MemberIndex::try_from(i).ok().map(|index| (index, addrs[i])))
+	let peers: Vec<(MemberIndex, SocketAddr)> = addrs
+		.into_iter()
+		.enumerate()
+		.filter_map(|(i, addr)| MemberIndex::try_from(i).ok().map(|index| (index, addr)))
 		.filter(|(index, _)| *index != me)
 		.collect();
 	let slot = interval / u32::try_from(peers.len().max(1)).unwrap_or(u32::MAX);
@@ -482,16 +484,25 @@ fn decide(
 	})
 }
 
-/// Sum of the round trips of the segments along `hops`, if every segment has one: a probe
-/// that travels `hops` and retraces them back crosses each segment once each way.
-fn path_rtt<M: LatencyMatrix>(matrix: &M, hops: &[MemberIndex]) -> Option<u64> {
+/// Sum of `value` over the segments along `hops`, if every segment is measured.
+fn path_sum<M: LatencyMatrix, T: core::ops::Add<Output = T> + Default>(
+	matrix: &M,
+	hops: &[MemberIndex],
+	value: impl Fn(srwan_primitives::routing::SegmentMetrics) -> T,
+) -> Option<T> {
 	hops.windows(2)
-		.try_fold(0u64, |acc, pair| Some(acc + u64::from(matrix.segment(pair[0], pair[1])?.rtt_us)))
+		.try_fold(T::default(), |acc, pair| Some(acc + value(matrix.segment(pair[0], pair[1])?)))
 }
 
-/// Sum of one-way delays along `hops`, if every segment is measured.
+/// Sum of the round trips of the segments along `hops`: a probe that travels `hops` and
+/// retraces them back crosses each segment once each way.
+fn path_rtt<M: LatencyMatrix>(matrix: &M, hops: &[MemberIndex]) -> Option<u64> {
+	path_sum(matrix, hops, |segment| u64::from(segment.rtt_us))
+}
+
+/// Sum of one-way delays along `hops`.
 fn path_owd<M: LatencyMatrix>(matrix: &M, hops: &[MemberIndex]) -> Option<i64> {
-	hops.windows(2).try_fold(0i64, |acc, pair| Some(acc + matrix.segment(pair[0], pair[1])?.owd_us))
+	path_sum(matrix, hops, |segment| segment.owd_us)
 }
 
 /// The flow for a tunnel on `route`.
