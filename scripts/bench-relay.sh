@@ -19,7 +19,7 @@ cargo bench "${SRWAN_CARGO_ARGS[@]}" --bench forwarding -- --noplot 2>&1 |
 build_workspace
 for payload in 1200 64; do
 	log "sockets: one relay hop vs a bare batched forwarder, $payload B payloads"
-	"$SRWAN_BIN_DIR/examples/relay_load" 3 "$payload"
+	"$SRWAN_BIN_DIR/examples/relay_load" 1 "$payload" 7
 done
 
 log "pulse budget: $agents agents on loopback (one warm-up and one counted 30-round cycle)"

@@ -11,7 +11,11 @@
 //! unread, with the same batched I/O. Generator, middle box and sink each run on their own
 //! thread; on a 2-core machine they share the cores, equally in both cases.
 //!
-//!   relay_load [SECONDS] [PAYLOAD_BYTES]
+//! Loopback throughput swings by ±20 % from one second to the next on a shared machine, so the
+//! two middle boxes run in alternating trials (bare, relay, bare, relay, …) and the table
+//! reports the medians and the range of the per-trial ratios.
+//!
+//!   relay_load [SECONDS_PER_TRIAL] [PAYLOAD_BYTES] [TRIALS]
 
 use ed25519_dalek::SigningKey;
 use srwan_relay::{
@@ -33,7 +37,7 @@ use std::{
 const FLOW: u64 = 1;
 const LATENCY_PACKETS: usize = 5_000;
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Middle {
 	Bare,
 	Relay,
@@ -99,8 +103,9 @@ fn spawn_middle(
 	relay: RelayCore,
 	sink: SocketAddr,
 	stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<()> {
-	std::thread::spawn(move || {
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+	// Named so that a profiler tells the two middle boxes apart (`perf report --sort comm`).
+	std::thread::Builder::new().name(format!("middle-{kind:?}")).spawn(move || {
 		runtime().block_on(async move {
 			let poll = Duration::from_millis(50);
 			match kind {
@@ -152,7 +157,7 @@ fn throughput(kind: Middle, seconds: f64, payload: usize) -> anyhow::Result<(f64
 		size = len;
 	}
 	let stop = Arc::new(AtomicBool::new(false));
-	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone());
+	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone())?;
 	let generator_stop = stop.clone();
 	let to = addrs[1];
 	let generator_thread = std::thread::spawn(move || {
@@ -197,7 +202,7 @@ fn latency(kind: Middle) -> anyhow::Result<Vec<u64>> {
 	let rt = runtime();
 	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
 	let stop = Arc::new(AtomicBool::new(false));
-	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone());
+	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone())?;
 	let base = Instant::now();
 	let to = if kind == Middle::None { addrs[2] } else { addrs[1] };
 	let generator_thread = std::thread::spawn(move || {
@@ -250,15 +255,31 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 	sorted[at] as f64 / 1_000.0
 }
 
+/// The median trial by packets/s (its bits/s come with it: same trial, same packet size).
+fn median_pair(trials: &mut [(f64, f64)]) -> (f64, f64) {
+	trials.sort_by(|a, b| a.0.total_cmp(&b.0));
+	trials.get(trials.len() / 2).copied().unwrap_or((f64::NAN, f64::NAN))
+}
+
 fn main() -> anyhow::Result<()> {
 	let args: Vec<f64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-	let seconds = args.first().copied().unwrap_or(3.0);
+	let seconds = args.first().copied().unwrap_or(1.0);
 	let payload = args.get(1).copied().unwrap_or(1_200.0) as usize;
+	let trials = (args.get(2).copied().unwrap_or(5.0) as usize).max(1);
 
-	let (bare_pps, bare_bps) = throughput(Middle::Bare, seconds, payload)?;
-	let (relay_pps, relay_bps) = throughput(Middle::Relay, seconds, payload)?;
+	let (mut bare, mut relay, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+	for _ in 0..trials {
+		let bare_trial = throughput(Middle::Bare, seconds, payload)?;
+		let relay_trial = throughput(Middle::Relay, seconds, payload)?;
+		ratios.push(relay_trial.0 / bare_trial.0);
+		bare.push(bare_trial);
+		relay.push(relay_trial);
+	}
+	let (bare_pps, bare_bps) = median_pair(&mut bare);
+	let (relay_pps, relay_bps) = median_pair(&mut relay);
+	ratios.sort_by(f64::total_cmp);
 	println!(
-		"| throughput, {payload} B payload, {seconds} s | bare forwarder | relay hop | ratio |"
+		"| throughput, {payload} B payload, median of {trials} × {seconds} s | bare forwarder | relay hop | ratio |"
 	);
 	println!("|---|---|---|---|");
 	println!(
@@ -272,6 +293,12 @@ fn main() -> anyhow::Result<()> {
 		bare_bps / 1e9,
 		relay_bps / 1e9,
 		relay_bps / bare_bps
+	);
+
+	println!(
+		"| per-trial ratio, min … max | | | {:.2} … {:.2} |",
+		ratios.first().copied().unwrap_or(f64::NAN),
+		ratios.last().copied().unwrap_or(f64::NAN)
 	);
 
 	let mut rows = Vec::new();

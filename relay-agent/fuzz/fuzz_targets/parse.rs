@@ -3,7 +3,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use srwan_relay::proto::wire::{
-	decode_data, decode_row_header, peek_type, row_entry, verify_data_mac, FlowSetup, Pulse,
+	decode_data, decode_row_header, peek_type, row_entry, verify_data_mac, DataMac, FlowSetup,
+	Pulse,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
 	if let Ok((header, payload)) = decode_data(data) {
 		assert!(payload.end <= data.len());
 		assert!(header.segments_left <= header.segment_count);
-		let _ = verify_data_mac(data, &[0; 32]);
+		let _ = verify_data_mac(data, &DataMac::new(&[0; 32]));
 	}
 	if let Ok((_, count)) = decode_row_header(data) {
 		for i in 0..count {

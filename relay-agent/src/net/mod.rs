@@ -306,6 +306,9 @@ impl Worker {
 	/// Waits for one batch of datagrams and handles all of them.
 	pub async fn step(&mut self) -> std::io::Result<()> {
 		self.socket.recv(&mut self.batch).await?;
+		// One receive time for the whole batch: every datagram in it had arrived by now, and
+		// reading the clock per datagram would add the processing of those before it.
+		let received_ns = now_ns();
 		self.work.clear();
 		{
 			let mut core = lock(&self.core);
@@ -314,7 +317,7 @@ impl Worker {
 			self.work.extend(spans);
 			let bytes = self.batch.bytes_mut();
 			for (span, from, action) in &mut self.work {
-				*action = core.on_datagram(*from, &mut bytes[span.clone()], now_ns());
+				*action = core.on_datagram(*from, &mut bytes[span.clone()], received_ns);
 			}
 		}
 		let bytes = self.batch.bytes_mut();

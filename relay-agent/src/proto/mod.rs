@@ -2,6 +2,7 @@
 //! here touches a socket or a clock, so every rule is testable exactly (and property-tested).
 //!
 //! - [`counters`]: octets per (boot, epoch, peer), what a relay claims;
+//! - [`data_mac`]: the MAC every data packet carries and every hop checks;
 //! - [`wire`]: byte layouts of pulses and data packets (see `docs/PROTOCOL.md`);
 //! - [`relay`]: the packet logic of one relay (pulses in and out, forwarding, encapsulation);
 //! - [`pulse`]: per-peer measurement (OWD median, RTT, jitter, loss) and replay protection;
@@ -9,6 +10,7 @@
 //! - [`matrix`]: the group's live latency matrix with expiry and the OWD/RTT cross-check.
 
 pub mod counters;
+pub mod data_mac;
 pub mod hysteresis;
 pub mod matrix;
 pub mod pulse;

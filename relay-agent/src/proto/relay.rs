@@ -9,14 +9,17 @@ use super::{
 	pulse::{PulseEngine, PulseReject},
 	wire::{
 		self, decode_data, decode_row_header, encode_data, encode_row, heapless_path, row_entry,
-		set_segments_left, verify_data_mac, verify_row, DataHeader, FlowKey, FlowSetup, NodeId,
-		PacketType, Pulse, RowEntry, RowHeader, WireError, MAX_ROW_ENTRIES, MAX_SEGMENTS,
+		set_segments_left, verify_data_mac, verify_row, DataHeader, DataMac, FlowKey, FlowSetup,
+		NodeId, PacketType, Pulse, RowEntry, RowHeader, WireError, MAX_ROW_ENTRIES, MAX_SEGMENTS,
 	},
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::Serialize;
 use srwan_primitives::routing::MemberIndex;
-use std::{collections::HashMap, net::SocketAddr, ops::Range};
+// foldhash, not SipHash: these maps are looked up for every packet, and only verified setups
+// and configured members insert into them (no attacker-chosen keys to collide).
+use foldhash::{HashMap, HashMapExt as _};
+use std::{net::SocketAddr, ops::Range};
 
 /// A group member as the data plane needs it.
 #[derive(Clone, Debug)]
@@ -40,6 +43,13 @@ pub struct Flow {
 	pub path: Vec<MemberIndex>,
 	/// Where the egress delivers forward traffic (an allowed destination).
 	pub destination: SocketAddr,
+}
+
+/// A flow with its MAC keys expanded (once, at setup: per packet it would cost as much as the
+/// MAC itself).
+struct InstalledFlow {
+	flow: Flow,
+	mac: DataMac,
 }
 
 /// Why a datagram was dropped; each has its own counter.
@@ -132,7 +142,7 @@ pub struct RelayCore {
 	pulses: PulseEngine,
 	matrix: LiveMatrix,
 	counters: Counters,
-	flows: HashMap<u64, Flow>,
+	flows: HashMap<u64, InstalledFlow>,
 	drops: DropStats,
 	next_seq: u64,
 	/// Newest `(boot, seq)` of each member's rows, against replays.
@@ -414,7 +424,7 @@ impl RelayCore {
 
 	/// A flow by id.
 	pub fn flow(&self, id: u64) -> Option<&Flow> {
-		self.flows.get(&id)
+		self.flows.get(&id).map(|installed| &installed.flow)
 	}
 
 	/// Installs (or replaces) a flow after its setup was verified.
@@ -427,7 +437,8 @@ impl RelayCore {
 		if !valid {
 			return Err(CoreError::BadPath);
 		}
-		self.flows.insert(flow.id, flow);
+		let mac = DataMac::new(&flow.key);
+		self.flows.insert(flow.id, InstalledFlow { flow, mac });
 		Ok(())
 	}
 
@@ -507,7 +518,7 @@ impl RelayCore {
 		let key = setup.unwrap_key(position, &self.key).ok_or(DropReason::BadPath)?;
 		let flow =
 			Flow { id: setup.flow, key, path: path.to_vec(), destination: setup.destination };
-		if self.flows.get(&flow.id) != Some(&flow) {
+		if self.flow(flow.id) != Some(&flow) {
 			self.install_flow(flow).map_err(|_| DropReason::BadPath)?;
 		}
 		// The setup travels the path it sets up, as the data will: the origin sends it to the
@@ -654,7 +665,7 @@ impl RelayCore {
 	fn on_data(&mut self, from: SocketAddr, datagram: &mut [u8]) -> Result<Action, DropReason> {
 		let (header, payload) = decode_data(datagram)?;
 		let flow = self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
-		verify_data_mac(datagram, &flow.key)?;
+		verify_data_mac(datagram, &flow.mac)?;
 		if header.group != self.group || header.current_segment() != Some(self.me) {
 			return Err(DropReason::NotOnPath);
 		}
@@ -708,9 +719,9 @@ impl RelayCore {
 		}
 		// The echo retraces the probe's own route (which may be the direct one rather than
 		// the flow's current path), so it has the same size and is written in place.
-		let flow = self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
+		let InstalledFlow { flow, mac } =
+			self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
 		let ingress = *flow.path.first().ok_or(DropReason::BadPath)?;
-		let key = flow.key;
 		let count = usize::from(header.segment_count);
 		let mut segments = [0u16; MAX_SEGMENTS];
 		for (slot, hop) in segments.iter_mut().zip(header.segment_list()[..count - 1].iter().rev())
@@ -720,7 +731,7 @@ impl RelayCore {
 		segments[count - 1] = ingress;
 		let echo =
 			DataHeader { reverse: true, segments_left: header.segment_count, segments, ..*header };
-		encode_data(&echo, &probe, &key, datagram)?;
+		encode_data(&echo, &probe, mac, datagram)?;
 		let first = self.members.get(usize::from(segments[0])).ok_or(DropReason::BadPath)?;
 		Ok(Action::Forward { to: first.addr })
 	}
@@ -773,7 +784,8 @@ impl RelayCore {
 		out: &mut [u8],
 		direct_only: bool,
 	) -> Result<(SocketAddr, usize), DropReason> {
-		let flow = self.flows.get(&flow_id).ok_or(DropReason::UnknownFlow)?;
+		let InstalledFlow { flow, mac } =
+			self.flows.get(&flow_id).ok_or(DropReason::UnknownFlow)?;
 		let mut segments = [0u16; MAX_SEGMENTS];
 		if direct_only && !reverse {
 			let (Some(first), Some(last)) = (flow.path.first(), flow.path.last()) else {
@@ -794,7 +806,7 @@ impl RelayCore {
 				seq,
 				segments,
 			};
-			let len = encode_data(&header, payload, &flow.key, out)?;
+			let len = encode_data(&header, payload, mac, out)?;
 			let egress = self.members.get(usize::from(*last)).ok_or(DropReason::BadPath)?;
 			return Ok((egress.addr, len));
 		}
@@ -826,8 +838,7 @@ impl RelayCore {
 			seq,
 			segments,
 		};
-		let key = flow.key;
-		let len = encode_data(&header, payload, &key, out)?;
+		let len = encode_data(&header, payload, mac, out)?;
 		let first = self.members.get(usize::from(segments[0])).ok_or(DropReason::BadPath)?;
 		Ok((first.addr, len))
 	}

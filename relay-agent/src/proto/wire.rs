@@ -602,8 +602,7 @@ fn verify_signed(datagram: &[u8], domain: &[u8], key: &VerifyingKey) -> Result<(
 
 /// Most segments (routers after the ingress) a data packet may list.
 pub const MAX_SEGMENTS: usize = 8;
-/// Length of the MAC that ends every data packet.
-pub const MAC_LEN: usize = 16;
+pub use super::data_mac::{DataMac, MAC_LEN};
 /// A per-flow MAC key, agreed at flow setup.
 pub type FlowKey = [u8; 32];
 
@@ -678,7 +677,7 @@ impl DataHeader {
 pub fn encode_data(
 	header: &DataHeader,
 	payload: &[u8],
-	key: &FlowKey,
+	mac: &DataMac,
 	out: &mut [u8],
 ) -> Result<usize, WireError> {
 	header.check()?;
@@ -699,8 +698,8 @@ pub fn encode_data(
 		out[30 + 2 * i..32 + 2 * i].copy_from_slice(&segment.to_be_bytes());
 	}
 	out[header_len..header_len + payload.len()].copy_from_slice(payload);
-	let mac = data_mac(key, &out[..total - MAC_LEN]);
-	out[total - MAC_LEN..].copy_from_slice(&mac);
+	let (covered, tag) = out.split_at_mut(total - MAC_LEN);
+	tag.copy_from_slice(&mac.tag(covered));
 	Ok(total)
 }
 
@@ -738,17 +737,14 @@ pub fn decode_data(datagram: &[u8]) -> Result<(DataHeader, core::ops::Range<usiz
 	Ok((header, header_len..datagram.len() - MAC_LEN))
 }
 
-/// Checks a data packet's MAC under its flow key.
-pub fn verify_data_mac(datagram: &[u8], key: &FlowKey) -> Result<(), WireError> {
+/// Checks a data packet's MAC under its flow's keys.
+pub fn verify_data_mac(datagram: &[u8], mac: &DataMac) -> Result<(), WireError> {
 	let split = datagram
 		.len()
 		.checked_sub(MAC_LEN)
 		.ok_or(WireError::Truncated { got: datagram.len(), need: MAC_LEN })?;
-	let expected = data_mac(key, &datagram[..split]);
-	// Constant time, as `blake3::Hash`'s own comparison: no early exit on the first
-	// differing byte.
-	let differs = expected.iter().zip(&datagram[split..]).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-	if differs == 0 {
+	let (covered, tag) = datagram.split_at(split);
+	if mac.verify(covered, tag) {
 		Ok(())
 	} else {
 		Err(WireError::BadMac)
@@ -761,27 +757,6 @@ pub fn set_segments_left(datagram: &mut [u8], segments_left: u8) {
 	if let Some(byte) = datagram.get_mut(3) {
 		*byte = segments_left;
 	}
-}
-
-fn keyed_mac(key: &FlowKey) -> blake3::Hasher {
-	blake3::Hasher::new_keyed(key)
-}
-
-/// The MAC covers every byte before it except `segments_left`, which each hop rewrites.
-fn update_skipping_segments_left(mac: &mut blake3::Hasher, covered: &[u8]) {
-	mac.update(covered.get(..3).unwrap_or(covered));
-	if covered.len() > 4 {
-		mac.update(&[0]);
-		mac.update(&covered[4..]);
-	}
-}
-
-fn data_mac(key: &FlowKey, covered: &[u8]) -> [u8; MAC_LEN] {
-	let mut mac = keyed_mac(key);
-	update_skipping_segments_left(&mut mac, covered);
-	let mut tag = [0u8; MAC_LEN];
-	mac.finalize_xof().fill(&mut tag);
-	tag
 }
 
 #[cfg(test)]
@@ -863,7 +838,7 @@ mod tests {
 
 	#[test]
 	fn data_round_trips_and_forwarding_keeps_the_mac() {
-		let flow_key = [9u8; 32];
+		let flow_key = DataMac::new(&[9u8; 32]);
 		let mut buf = [0u8; 1500];
 		let payload = b"hello through the overlay";
 		let n = encode_data(&header(), payload, &flow_key, &mut buf).unwrap();
@@ -877,12 +852,12 @@ mod tests {
 		let (h, _) = decode_data(&buf[..n]).unwrap();
 		assert_eq!(h.current_segment(), Some(3));
 		verify_data_mac(&buf[..n], &flow_key).unwrap();
-		assert_eq!(verify_data_mac(&buf[..n], &[8u8; 32]), Err(WireError::BadMac));
+		assert_eq!(verify_data_mac(&buf[..n], &DataMac::new(&[8u8; 32])), Err(WireError::BadMac));
 	}
 
 	#[test]
 	fn every_bit_flip_of_a_data_packet_is_caught_except_segments_left() {
-		let flow_key = [9u8; 32];
+		let flow_key = DataMac::new(&[9u8; 32]);
 		let mut buf = [0u8; 128];
 		let n = encode_data(&header(), b"payload", &flow_key, &mut buf).unwrap();
 		for bit in 0..n * 8 {
@@ -901,10 +876,16 @@ mod tests {
 	fn bad_segment_lists_are_rejected() {
 		let mut buf = [0u8; 128];
 		let none = DataHeader { segment_count: 0, segments_left: 0, ..header() };
-		assert_eq!(encode_data(&none, b"", &[0; 32], &mut buf), Err(WireError::BadSegments));
+		assert_eq!(
+			encode_data(&none, b"", &DataMac::new(&[0; 32]), &mut buf),
+			Err(WireError::BadSegments)
+		);
 		let beyond = DataHeader { segments_left: 4, ..header() };
-		assert_eq!(encode_data(&beyond, b"", &[0; 32], &mut buf), Err(WireError::BadSegments));
-		let n = encode_data(&header(), b"", &[0; 32], &mut buf).unwrap();
+		assert_eq!(
+			encode_data(&beyond, b"", &DataMac::new(&[0; 32]), &mut buf),
+			Err(WireError::BadSegments)
+		);
+		let n = encode_data(&header(), b"", &DataMac::new(&[0; 32]), &mut buf).unwrap();
 		buf[4] = MAX_SEGMENTS as u8 + 1;
 		assert_eq!(decode_data(&buf[..n]), Err(WireError::BadSegments));
 	}
@@ -993,7 +974,7 @@ mod tests {
 			let _ = peek_type(&bytes);
 			let _ = Pulse::decode(&bytes);
 			let _ = decode_data(&bytes);
-			let _ = verify_data_mac(&bytes, &[0; 32]);
+			let _ = verify_data_mac(&bytes, &DataMac::new(&[0; 32]));
 			let _ = Pulse::verify(&bytes, &key(1).verifying_key());
 			if let Ok((_, count)) = decode_row_header(&bytes) {
 				for i in 0..count { let _ = row_entry(&bytes, i); }
@@ -1021,6 +1002,7 @@ mod tests {
 				segments: list,
 			};
 			let mut buf = vec![0u8; 1500];
+			let flow_key = DataMac::new(&flow_key);
 			let n = encode_data(&header, &payload, &flow_key, &mut buf).unwrap();
 			let (decoded, range) = decode_data(&buf[..n]).unwrap();
 			prop_assert_eq!(decoded, header);

@@ -1,0 +1,181 @@
+//! The MAC of data packets: POLYVAL (a universal hash over GF(2¹²⁸)) of the covered bytes,
+//! then AES-128 of that hash, both keyed from the flow key. This is AES-GCM-SIV's tag
+//! construction without the nonce.
+//!
+//! Why this one: every relay checks every data packet's MAC, so the MAC bounds a hop's
+//! throughput. Keyed BLAKE3 over a 1,200 B packet cost ~1.7 µs here (61 % of a hop);
+//! POLYVAL runs on carry-less multiply instructions (CLMUL) and AES on AES-NI, ~5× faster.
+//! A nonce-based MAC (GMAC, Poly1305) would be faster still but breaks completely when a
+//! (key, nonce) pair repeats, and flow keys outlive the senders' sequence counters (a restarted
+//! egress keeps answering under a refreshed setup's unchanged key). Hash-then-encrypt needs no
+//! nonce: a forgery needs a POLYVAL collision, probability ≤ q²·ℓ/2¹²⁸ for q packets of ℓ
+//! blocks under one key.
+//!
+//! The two keys are derived from the flow key with BLAKE3's key derivation, so the flow setup
+//! (which agrees one 32-byte key) is unchanged. Deriving and expanding them costs about as
+//! much as one MAC, which is why a [`DataMac`] is built once per flow, not per packet.
+
+use super::wire::FlowKey;
+use aes::{
+	cipher::{BlockEncrypt, KeyInit as _},
+	Aes128Enc,
+};
+use polyval::{universal_hash::UniversalHash, Polyval};
+
+/// Length of a data packet's MAC.
+pub const MAC_LEN: usize = 16;
+
+/// Context of the key derivation (BLAKE3 `derive_key`): changing the construction changes it.
+const KDF_CONTEXT: &str = "srwan data-mac v2 polyval-aes128";
+
+/// The byte of a data packet the MAC reads as zero: `segments_left`, which each hop rewrites.
+const MUTABLE_BYTE: usize = 3;
+
+/// A flow's MAC keys, expanded once (POLYVAL key powers, AES round keys).
+#[derive(Clone)]
+pub struct DataMac {
+	hash: Polyval,
+	cipher: Aes128Enc,
+}
+
+impl core::fmt::Debug for DataMac {
+	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+		// Key material stays out of logs.
+		f.write_str("DataMac(..)")
+	}
+}
+
+impl DataMac {
+	/// Derives the POLYVAL and AES keys from a flow key.
+	pub fn new(flow_key: &FlowKey) -> Self {
+		let derived = blake3::derive_key(KDF_CONTEXT, flow_key);
+		let (hash_key, cipher_key) = derived.split_at(16);
+		let hash_key: [u8; 16] = hash_key.try_into().unwrap_or_default();
+		let cipher_key: [u8; 16] = cipher_key.try_into().unwrap_or_default();
+		Self { hash: Polyval::new(&hash_key.into()), cipher: Aes128Enc::new(&cipher_key.into()) }
+	}
+
+	/// The tag of `covered` (every byte of the packet before the MAC), reading byte 3 as zero.
+	pub fn tag(&self, covered: &[u8]) -> [u8; MAC_LEN] {
+		let mut hash = self.hash.clone();
+		// The first block goes through a copy with the mutable byte cleared; the rest is hashed
+		// in place, zero-padded to whole blocks.
+		let head_len = covered.len().min(16);
+		let mut head = [0u8; 16];
+		head[..head_len].copy_from_slice(&covered[..head_len]);
+		if let Some(byte) = head.get_mut(MUTABLE_BYTE) {
+			*byte = 0;
+		}
+		hash.update(&[head.into()]);
+		hash.update_padded(&covered[head_len..]);
+		// The length block keeps messages that differ only in trailing zeros (padding) apart.
+		let mut lengths = [0u8; 16];
+		let bits = (covered.len() as u64).saturating_mul(8);
+		lengths[..8].copy_from_slice(&bits.to_le_bytes());
+		hash.update(&[lengths.into()]);
+		let digest: [u8; 16] = hash.finalize().into();
+		let mut block = aes::Block::from(digest);
+		self.cipher.encrypt_block(&mut block);
+		block.into()
+	}
+
+	/// Whether `tag` is the tag of `covered`, compared in constant time (no early exit on the
+	/// first differing byte, which would leak how much of a guess was right).
+	pub fn verify(&self, covered: &[u8], tag: &[u8]) -> bool {
+		if tag.len() != MAC_LEN {
+			return false;
+		}
+		let expected = self.tag(covered);
+		expected.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use proptest::prelude::*;
+
+	/// The construction spelled out with whole-message padding, as PROTOCOL.md describes it.
+	fn reference(flow_key: &FlowKey, covered: &[u8]) -> [u8; 16] {
+		let derived = blake3::derive_key(KDF_CONTEXT, flow_key);
+		let mut message = covered.to_vec();
+		if message.len() > MUTABLE_BYTE {
+			message[MUTABLE_BYTE] = 0;
+		}
+		let bits = (covered.len() as u64) * 8;
+		while !message.len().is_multiple_of(16) {
+			message.push(0);
+		}
+		message.extend_from_slice(&bits.to_le_bytes());
+		message.extend_from_slice(&[0; 8]);
+		let mut hash = Polyval::new(&<[u8; 16]>::try_from(&derived[..16]).unwrap().into());
+		hash.update_padded(&message);
+		let digest: [u8; 16] = hash.finalize().into();
+		let mut block = aes::Block::from(digest);
+		Aes128Enc::new(&<[u8; 16]>::try_from(&derived[16..]).unwrap().into())
+			.encrypt_block(&mut block);
+		block.into()
+	}
+
+	#[test]
+	fn polyval_matches_the_rfc_8452_test_vector() {
+		// RFC 8452, appendix A: POLYVAL(H, X_1, X_2).
+		let h: [u8; 16] = hex("25629347589242761d31f826ba4b757b");
+		let x1: [u8; 16] = hex("4f4f95668c83dfb6401762bb2d01a262");
+		let x2: [u8; 16] = hex("d1a24ddd2721d006bbe45f20d3c9f362");
+		let mut polyval = Polyval::new(&h.into());
+		polyval.update(&[x1.into(), x2.into()]);
+		let result: [u8; 16] = polyval.finalize().into();
+		assert_eq!(result, hex("f7a3b47b846119fae5b7866cf5e5b77e"));
+	}
+
+	fn hex(s: &str) -> [u8; 16] {
+		let mut out = [0u8; 16];
+		for (i, byte) in out.iter_mut().enumerate() {
+			*byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
+		}
+		out
+	}
+
+	#[test]
+	fn keys_and_messages_change_the_tag_but_the_mutable_byte_does_not() {
+		let mac = DataMac::new(&[1; 32]);
+		let packet = [7u8; 100];
+		let tag = mac.tag(&packet);
+		let mut rewritten = packet;
+		rewritten[MUTABLE_BYTE] = 42;
+		assert_eq!(mac.tag(&rewritten), tag);
+		assert_ne!(DataMac::new(&[2; 32]).tag(&packet), tag);
+		// Trailing zeros are not padding: the length block tells them apart.
+		let mut zeros = [0u8; 32];
+		let short = mac.tag(&zeros[..17]);
+		assert_ne!(mac.tag(&zeros[..18]), short);
+		zeros[20] = 1;
+		assert_ne!(mac.tag(&zeros), mac.tag(&[0u8; 32]));
+		assert!(mac.verify(&packet, &tag));
+		assert!(!mac.verify(&packet, &tag[..15]));
+	}
+
+	proptest! {
+		#[test]
+		fn the_streamed_tag_equals_the_spelled_out_construction(
+			key in any::<[u8; 32]>(),
+			covered in proptest::collection::vec(any::<u8>(), 0..300),
+		) {
+			prop_assert_eq!(DataMac::new(&key).tag(&covered), reference(&key, &covered));
+		}
+
+		#[test]
+		fn every_single_bit_flip_outside_the_mutable_byte_is_caught(
+			covered in proptest::collection::vec(any::<u8>(), 4..200),
+			bit in any::<prop::sample::Index>(),
+		) {
+			let mac = DataMac::new(&[5; 32]);
+			let tag = mac.tag(&covered);
+			let at = bit.index(covered.len() * 8);
+			let mut flipped = covered.clone();
+			flipped[at / 8] ^= 1 << (at % 8);
+			prop_assert_eq!(mac.verify(&flipped, &tag), at / 8 == MUTABLE_BYTE);
+		}
+	}
+}
