@@ -236,6 +236,12 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 			_ = route_tick.tick() => {
 				// The previous probes had one route interval to come back.
 				let alive = probe_seq == 0 || ctx.ingress.answered_since(spec.flow_id, probe_seq);
+				if !alive {
+					// The setup may be what was lost (or the egress was not up yet when it
+					// came): repeat it now rather than at the next refresh, so that a missed
+					// setup costs one probe, not a failover and a switch back.
+					announce(&ctx, flow.clone()).await;
+				}
 				let direct_alive = match selector.active() {
 					Route::Direct => alive,
 					Route::Detour(_) => {
