@@ -19,10 +19,10 @@ use polyval::{universal_hash::UniversalHash, Polyval};
 /// Powers of the hash key the steps need.
 #[derive(Clone)]
 pub(super) struct Powers {
-	/// `H¹⁶, H¹⁵, …, H¹`: the multipliers of one step's sixteen blocks, in memory order.
-	step: [[u8; 16]; 16],
-	/// `pow[i] = Hⁱ⁺¹` for the last (fewer than sixteen) whole blocks and the padded tail.
-	pow: [[u8; 16]; 17],
+	/// `H¹⁷, H¹⁶, …, H¹` (`desc[j] = H¹⁷⁻ʲ`): four consecutive entries are the multipliers of
+	/// four consecutive blocks. A step uses `H¹⁶ … H¹`; the end (at most 15 whole blocks, the
+	/// padded partial block and the length block) uses the last `count` entries.
+	desc: [[u8; 16]; 17],
 }
 
 impl Powers {
@@ -42,11 +42,11 @@ impl Powers {
 			hash.update(&[pow[i - 1].into()]);
 			pow[i] = hash.finalize().into();
 		}
-		let mut step = [[0u8; 16]; 16];
-		for (j, slot) in step.iter_mut().enumerate() {
-			*slot = pow[15 - j];
+		let mut desc = [[0u8; 16]; 17];
+		for (j, slot) in desc.iter_mut().enumerate() {
+			*slot = pow[16 - j];
 		}
-		Some(Self { step, pow })
+		Some(Self { desc })
 	}
 
 	/// POLYVAL_H of `covered` with byte 3 read as zero, zero-padded to whole blocks, followed by
@@ -80,36 +80,30 @@ unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 1
 	// `16·whole` bytes at most, each 256 B.
 	let mut acc = _mm_loadu_si128(first.as_ptr().cast());
 
+	let desc = powers.desc.as_ptr().cast::<u8>();
 	let steps = whole / 16;
 	if steps > 0 {
-		let p = powers.step.as_ptr().cast::<u8>();
 		let multipliers = [
-			_mm512_loadu_si512(p.cast()),
-			_mm512_loadu_si512(p.add(64).cast()),
-			_mm512_loadu_si512(p.add(128).cast()),
-			_mm512_loadu_si512(p.add(192).cast()),
+			_mm512_loadu_si512(desc.add(16).cast()),
+			_mm512_loadu_si512(desc.add(16 * 5).cast()),
+			_mm512_loadu_si512(desc.add(16 * 9).cast()),
+			_mm512_loadu_si512(desc.add(16 * 13).cast()),
 		];
 		for step in covered[..steps * 256].chunks_exact(256) {
-			let base = step.as_ptr();
-			let mut lo = _mm512_setzero_si512();
-			let mut mid = _mm512_setzero_si512();
-			let mut hi = _mm512_setzero_si512();
+			let mut sum = WideLanes::zero();
 			for (k, multiplier) in multipliers.iter().enumerate() {
-				let mut blocks = _mm512_loadu_si512(base.add(64 * k).cast());
+				let mut blocks = _mm512_loadu_si512(step.as_ptr().add(64 * k).cast());
 				if k == 0 {
 					blocks = _mm512_xor_si512(blocks, _mm512_zextsi128_si512(acc));
 				}
-				lo = _mm512_xor_si512(lo, _mm512_clmulepi64_epi128(blocks, *multiplier, 0x00));
-				hi = _mm512_xor_si512(hi, _mm512_clmulepi64_epi128(blocks, *multiplier, 0x11));
-				mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(blocks, *multiplier, 0x01));
-				mid = _mm512_xor_si512(mid, _mm512_clmulepi64_epi128(blocks, *multiplier, 0x10));
+				sum.add(blocks, *multiplier);
 			}
-			acc = reduce(Wide { lo: fold_lanes(lo), mid: fold_lanes(mid), hi: fold_lanes(hi) });
+			acc = reduce(sum.fold());
 		}
 	}
 
-	// The rest: up to 15 whole blocks, the zero-padded partial block (if any) and the length
-	// block, each times its power, summed and reduced once.
+	// The end: up to 15 whole blocks (four at a time where it can), the zero-padded partial
+	// block (if any) and the length block, each times its power, summed and reduced once.
 	let rest = &covered[steps * 256..whole * 16];
 	let mut tail = [0u8; 32];
 	let partial = &covered[whole * 16..];
@@ -123,14 +117,25 @@ unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 1
 		32
 	};
 	let count = rest.len() / 16 + tail_len / 16;
-	let mut sum =
-		Wide { lo: _mm_setzero_si128(), mid: _mm_setzero_si128(), hi: _mm_setzero_si128() };
-	for (i, block) in rest.chunks_exact(16).chain(tail[..tail_len].chunks_exact(16)).enumerate() {
+	// Block i of the end is multiplied by H^(count − i) = desc[first + i].
+	let first = 17 - count;
+	let groups = rest.len() / 64;
+	let mut lanes = WideLanes::zero();
+	for (g, group) in rest[..groups * 64].chunks_exact(64).enumerate() {
+		let mut blocks = _mm512_loadu_si512(group.as_ptr().cast());
+		if g == 0 {
+			blocks = _mm512_xor_si512(blocks, _mm512_zextsi128_si512(acc));
+		}
+		lanes.add(blocks, _mm512_loadu_si512(desc.add(16 * (first + 4 * g)).cast()));
+	}
+	let mut sum = lanes.fold();
+	let singles = rest[groups * 64..].chunks_exact(16).chain(tail[..tail_len].chunks_exact(16));
+	for (i, block) in (groups * 4..).zip(singles) {
 		let mut x = _mm_loadu_si128(block.as_ptr().cast());
 		if i == 0 {
 			x = _mm_xor_si128(x, acc);
 		}
-		let h = _mm_loadu_si128(powers.pow[count - 1 - i].as_ptr().cast());
+		let h = _mm_loadu_si128(desc.add(16 * (first + i)).cast());
 		sum.lo = _mm_xor_si128(sum.lo, _mm_clmulepi64_si128(x, h, 0x00));
 		sum.hi = _mm_xor_si128(sum.hi, _mm_clmulepi64_si128(x, h, 0x11));
 		sum.mid = _mm_xor_si128(sum.mid, _mm_clmulepi64_si128(x, h, 0x01));
@@ -140,6 +145,38 @@ unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 1
 	let mut out = [0u8; 16];
 	_mm_storeu_si128(out.as_mut_ptr().cast(), digest);
 	out
+}
+
+/// Sums of unreduced products, four blocks (one per 128-bit lane) at a time.
+#[derive(Clone, Copy)]
+struct WideLanes {
+	lo: __m512i,
+	mid: __m512i,
+	hi: __m512i,
+}
+
+impl WideLanes {
+	#[target_feature(enable = "avx512f")]
+	fn zero() -> Self {
+		let zero = _mm512_setzero_si512();
+		Self { lo: zero, mid: zero, hi: zero }
+	}
+
+	/// Adds the four products `blocks[k] · multipliers[k]`, unreduced.
+	#[target_feature(enable = "avx512f,vpclmulqdq")]
+	fn add(&mut self, blocks: __m512i, multipliers: __m512i) {
+		let (b, m) = (blocks, multipliers);
+		self.lo = _mm512_xor_si512(self.lo, _mm512_clmulepi64_epi128(b, m, 0x00));
+		self.hi = _mm512_xor_si512(self.hi, _mm512_clmulepi64_epi128(b, m, 0x11));
+		self.mid = _mm512_xor_si512(self.mid, _mm512_clmulepi64_epi128(b, m, 0x01));
+		self.mid = _mm512_xor_si512(self.mid, _mm512_clmulepi64_epi128(b, m, 0x10));
+	}
+
+	/// The four lanes summed into one 128-bit-lane sum.
+	#[target_feature(enable = "avx512f")]
+	fn fold(self) -> Wide {
+		Wide { lo: fold_lanes(self.lo), mid: fold_lanes(self.mid), hi: fold_lanes(self.hi) }
+	}
 }
 
 /// XOR of the four 128-bit lanes.
