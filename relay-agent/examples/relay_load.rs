@@ -15,6 +15,12 @@
 //! two middle boxes run in alternating trials (bare, relay, bare, relay, …) and the table
 //! reports the medians and the range of the per-trial ratios.
 //!
+//! Throughput is measured twice: with the three threads left to the scheduler (on 2 cores the
+//! middle box competes with generator and sink), and with the middle box alone on core 1,
+//! generator and sink on core 0 — a relay host's situation, where the hop does not share its
+//! core with the traffic's endpoints. The second table also gives the offered load: where a
+//! middle box passes nearly all of it, the generator, not the box, was the limit.
+//!
 //!   relay_load [SECONDS_PER_TRIAL] [PAYLOAD_BYTES] [TRIALS]
 
 use ed25519_dalek::SigningKey;
@@ -96,6 +102,29 @@ impl Bench {
 	}
 }
 
+/// Where the throughput run's threads go.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Placement {
+	/// Wherever the scheduler puts them.
+	Shared,
+	/// The middle box alone on core 1; generator and sink (the calling thread) on core 0.
+	MiddleAlone,
+}
+
+impl Placement {
+	fn pin_middle(self) {
+		if self == Placement::MiddleAlone {
+			core_affinity::set_for_current(core_affinity::CoreId { id: 1 });
+		}
+	}
+
+	fn pin_endpoints(self) {
+		if self == Placement::MiddleAlone {
+			core_affinity::set_for_current(core_affinity::CoreId { id: 0 });
+		}
+	}
+}
+
 /// Runs the middle box on `socket` until `stop`.
 fn spawn_middle(
 	kind: Middle,
@@ -103,9 +132,11 @@ fn spawn_middle(
 	relay: RelayCore,
 	sink: SocketAddr,
 	stop: Arc<AtomicBool>,
+	placement: Placement,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
 	// Named so that a profiler tells the two middle boxes apart (`perf report --sort comm`).
 	std::thread::Builder::new().name(format!("middle-{kind:?}")).spawn(move || {
+		placement.pin_middle();
 		runtime().block_on(async move {
 			let poll = Duration::from_millis(50);
 			match kind {
@@ -140,8 +171,24 @@ fn spawn_middle(
 	})
 }
 
-/// Packets/s and bits/s (UDP payload) that reached the sink through `kind`.
-fn throughput(kind: Middle, seconds: f64, payload: usize) -> anyhow::Result<(f64, f64)> {
+/// What one throughput trial measured (per second).
+#[derive(Clone, Copy)]
+struct Trial {
+	/// Packets that reached the sink.
+	packets: f64,
+	/// Their UDP payload bits.
+	bits: f64,
+	/// Packets the generator handed to the kernel.
+	offered: f64,
+}
+
+/// One throughput trial through `kind`; the calling thread is the sink.
+fn throughput(
+	kind: Middle,
+	seconds: f64,
+	payload: usize,
+	placement: Placement,
+) -> anyhow::Result<Trial> {
 	let rt = runtime();
 	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
 	// One GSO burst of valid packets (distinct sequence numbers), sent over and over.
@@ -157,15 +204,21 @@ fn throughput(kind: Middle, seconds: f64, payload: usize) -> anyhow::Result<(f64
 		size = len;
 	}
 	let stop = Arc::new(AtomicBool::new(false));
-	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone())?;
+	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone(), placement)?;
 	let generator_stop = stop.clone();
 	let to = addrs[1];
 	let generator_thread = std::thread::spawn(move || {
+		placement.pin_endpoints();
 		runtime().block_on(async move {
+			let started = Instant::now();
+			let mut sent = 0u64;
 			while !generator_stop.load(Ordering::Relaxed) {
-				let _ = generator.send(to, &burst, Some(size)).await;
+				if generator.send(to, &burst, Some(size)).await.is_ok() {
+					sent += segments as u64;
+				}
 				tokio::task::yield_now().await;
 			}
+			sent as f64 / started.elapsed().as_secs_f64()
 		})
 	});
 	// The sink counts after a warm-up of a quarter second.
@@ -193,8 +246,12 @@ fn throughput(kind: Middle, seconds: f64, payload: usize) -> anyhow::Result<(f64
 	});
 	stop.store(true, Ordering::Relaxed);
 	let _ = middle_thread.join();
-	let _ = generator_thread.join();
-	Ok((counted.0 as f64 / seconds, counted.1 as f64 * 8.0 / seconds))
+	let offered = generator_thread.join().unwrap_or(f64::NAN);
+	Ok(Trial {
+		packets: counted.0 as f64 / seconds,
+		bits: counted.1 as f64 * 8.0 / seconds,
+		offered,
+	})
 }
 
 /// One-way delays (ns) of paced packets from generator to sink through `kind`.
@@ -202,7 +259,8 @@ fn latency(kind: Middle) -> anyhow::Result<Vec<u64>> {
 	let rt = runtime();
 	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
 	let stop = Arc::new(AtomicBool::new(false));
-	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone())?;
+	let middle_thread =
+		spawn_middle(kind, middle, relay, addrs[2], stop.clone(), Placement::Shared)?;
 	let base = Instant::now();
 	let to = if kind == Middle::None { addrs[2] } else { addrs[1] };
 	let generator_thread = std::thread::spawn(move || {
@@ -255,10 +313,58 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 	sorted[at] as f64 / 1_000.0
 }
 
-/// The median trial by packets/s (its bits/s come with it: same trial, same packet size).
-fn median_pair(trials: &mut [(f64, f64)]) -> (f64, f64) {
-	trials.sort_by(|a, b| a.0.total_cmp(&b.0));
-	trials.get(trials.len() / 2).copied().unwrap_or((f64::NAN, f64::NAN))
+/// The median trial by packets/s (its other figures come with it: same trial).
+fn median(trials: &mut [Trial]) -> Trial {
+	trials.sort_by(|a, b| a.packets.total_cmp(&b.packets));
+	let none = Trial { packets: f64::NAN, bits: f64::NAN, offered: f64::NAN };
+	trials.get(trials.len() / 2).copied().unwrap_or(none)
+}
+
+/// Alternating bare and relay trials; prints the table of medians.
+fn compare(
+	title: &str,
+	seconds: f64,
+	payload: usize,
+	trials: usize,
+	placement: Placement,
+) -> anyhow::Result<()> {
+	let (mut bare, mut relay, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+	for _ in 0..trials {
+		let bare_trial = throughput(Middle::Bare, seconds, payload, placement)?;
+		let relay_trial = throughput(Middle::Relay, seconds, payload, placement)?;
+		ratios.push(relay_trial.packets / bare_trial.packets);
+		bare.push(bare_trial);
+		relay.push(relay_trial);
+	}
+	let (bare, relay) = (median(&mut bare), median(&mut relay));
+	ratios.sort_by(f64::total_cmp);
+	println!(
+		"| throughput, {title}, {payload} B payload, median of {trials} × {seconds} s | bare forwarder | relay hop | ratio |"
+	);
+	println!("|---|---|---|---|");
+	println!(
+		"| packets/s | {:.0} | {:.0} | **{:.2}** |",
+		bare.packets,
+		relay.packets,
+		relay.packets / bare.packets
+	);
+	println!(
+		"| Gbit/s | {:.2} | {:.2} | **{:.2}** |",
+		bare.bits / 1e9,
+		relay.bits / 1e9,
+		relay.bits / bare.bits
+	);
+	println!(
+		"| per-trial ratio, min … max | | | {:.2} … {:.2} |",
+		ratios.first().copied().unwrap_or(f64::NAN),
+		ratios.last().copied().unwrap_or(f64::NAN)
+	);
+	println!(
+		"| offered by the generator, packets/s | {:.0} | {:.0} | |",
+		bare.offered, relay.offered
+	);
+	println!();
+	Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -267,39 +373,7 @@ fn main() -> anyhow::Result<()> {
 	let payload = args.get(1).copied().unwrap_or(1_200.0) as usize;
 	let trials = (args.get(2).copied().unwrap_or(5.0) as usize).max(1);
 
-	let (mut bare, mut relay, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-	for _ in 0..trials {
-		let bare_trial = throughput(Middle::Bare, seconds, payload)?;
-		let relay_trial = throughput(Middle::Relay, seconds, payload)?;
-		ratios.push(relay_trial.0 / bare_trial.0);
-		bare.push(bare_trial);
-		relay.push(relay_trial);
-	}
-	let (bare_pps, bare_bps) = median_pair(&mut bare);
-	let (relay_pps, relay_bps) = median_pair(&mut relay);
-	ratios.sort_by(f64::total_cmp);
-	println!(
-		"| throughput, {payload} B payload, median of {trials} × {seconds} s | bare forwarder | relay hop | ratio |"
-	);
-	println!("|---|---|---|---|");
-	println!(
-		"| packets/s | {:.0} | {:.0} | **{:.2}** |",
-		bare_pps,
-		relay_pps,
-		relay_pps / bare_pps
-	);
-	println!(
-		"| Gbit/s | {:.2} | {:.2} | **{:.2}** |",
-		bare_bps / 1e9,
-		relay_bps / 1e9,
-		relay_bps / bare_bps
-	);
-
-	println!(
-		"| per-trial ratio, min … max | | | {:.2} … {:.2} |",
-		ratios.first().copied().unwrap_or(f64::NAN),
-		ratios.last().copied().unwrap_or(f64::NAN)
-	);
+	compare("cores shared", seconds, payload, trials, Placement::Shared)?;
 
 	let mut rows = Vec::new();
 	for kind in [Middle::None, Middle::Bare, Middle::Relay] {
@@ -310,7 +384,6 @@ fn main() -> anyhow::Result<()> {
 	let [(n0, none50, none99), (n1, bare50, bare99), (n2, relay50, relay99)] = rows[..] else {
 		anyhow::bail!("three latency runs");
 	};
-	println!();
 	println!("| one-way latency, µs ({LATENCY_PACKETS} packets) | no hop | bare forwarder | relay hop | ratio relay / bare |");
 	println!("|---|---|---|---|---|");
 	println!("| p50 | {none50:.1} | {bare50:.1} | {relay50:.1} | **{:.2}** |", relay50 / bare50);
@@ -322,5 +395,12 @@ fn main() -> anyhow::Result<()> {
 		(relay50 - none50) / (bare50 - none50)
 	);
 	println!("| packets received | {n0} | {n1} | {n2} | |");
+	println!();
+
+	// Last: this thread is the sink, and stays on core 0 from here on.
+	if core_affinity::get_core_ids().is_some_and(|cores| cores.len() >= 2) {
+		Placement::MiddleAlone.pin_endpoints();
+		compare("middle box on its own core", seconds, payload, trials, Placement::MiddleAlone)?;
+	}
 	Ok(())
 }

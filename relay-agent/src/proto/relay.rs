@@ -45,8 +45,7 @@ pub struct Flow {
 	pub destination: SocketAddr,
 }
 
-/// A flow with its MAC keys expanded (once, at setup: per packet it would cost as much as the
-/// MAC itself).
+/// A flow with its MAC keys expanded (once, at setup: expanding them costs more than a MAC).
 struct InstalledFlow {
 	flow: Flow,
 	mac: DataMac,
