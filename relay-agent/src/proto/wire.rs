@@ -838,28 +838,28 @@ mod tests {
 
 	#[test]
 	fn data_round_trips_and_forwarding_keeps_the_mac() {
-		let flow_key = DataMac::new(&[9u8; 32]);
+		let mac = DataMac::new(&[9u8; 32]);
 		let mut buf = [0u8; 1500];
 		let payload = b"hello through the overlay";
-		let n = encode_data(&header(), payload, &flow_key, &mut buf).unwrap();
+		let n = encode_data(&header(), payload, &mac, &mut buf).unwrap();
 		let (h, range) = decode_data(&buf[..n]).unwrap();
 		assert_eq!(h, header());
 		assert_eq!(&buf[range], payload);
 		assert_eq!(h.current_segment(), Some(7));
-		verify_data_mac(&buf[..n], &flow_key).unwrap();
+		verify_data_mac(&buf[..n], &mac).unwrap();
 
 		set_segments_left(&mut buf[..n], 2);
 		let (h, _) = decode_data(&buf[..n]).unwrap();
 		assert_eq!(h.current_segment(), Some(3));
-		verify_data_mac(&buf[..n], &flow_key).unwrap();
+		verify_data_mac(&buf[..n], &mac).unwrap();
 		assert_eq!(verify_data_mac(&buf[..n], &DataMac::new(&[8u8; 32])), Err(WireError::BadMac));
 	}
 
 	#[test]
 	fn every_bit_flip_of_a_data_packet_is_caught_except_segments_left() {
-		let flow_key = DataMac::new(&[9u8; 32]);
+		let mac = DataMac::new(&[9u8; 32]);
 		let mut buf = [0u8; 128];
-		let n = encode_data(&header(), b"payload", &flow_key, &mut buf).unwrap();
+		let n = encode_data(&header(), b"payload", &mac, &mut buf).unwrap();
 		for bit in 0..n * 8 {
 			if bit / 8 == 3 {
 				continue; // segments_left: rewritten by every hop, bounded by decode.
@@ -867,7 +867,7 @@ mod tests {
 			let mut flipped = buf;
 			flipped[bit / 8] ^= 1 << (bit % 8);
 			let rejected = decode_data(&flipped[..n]).is_err()
-				|| verify_data_mac(&flipped[..n], &flow_key).is_err();
+				|| verify_data_mac(&flipped[..n], &mac).is_err();
 			assert!(rejected, "bit {bit} flipped unnoticed");
 		}
 	}
@@ -1002,12 +1002,12 @@ mod tests {
 				segments: list,
 			};
 			let mut buf = vec![0u8; 1500];
-			let flow_key = DataMac::new(&flow_key);
-			let n = encode_data(&header, &payload, &flow_key, &mut buf).unwrap();
+			let mac = DataMac::new(&flow_key);
+			let n = encode_data(&header, &payload, &mac, &mut buf).unwrap();
 			let (decoded, range) = decode_data(&buf[..n]).unwrap();
 			prop_assert_eq!(decoded, header);
 			prop_assert_eq!(&buf[range], &payload[..]);
-			prop_assert!(verify_data_mac(&buf[..n], &flow_key).is_ok());
+			prop_assert!(verify_data_mac(&buf[..n], &mac).is_ok());
 		}
 	}
 }

@@ -13,6 +13,7 @@
 //! as the reference for this one.
 #![allow(unsafe_code)]
 
+use super::length_block;
 use core::arch::x86_64::*;
 use polyval::{universal_hash::UniversalHash, Polyval};
 
@@ -35,16 +36,12 @@ impl Powers {
 			return None;
 		}
 		// Hᵏ⁺¹ = Hᵏ • H = POLYVAL(H, Hᵏ): the crate computes the powers (once per flow).
-		let mut pow = [[0u8; 16]; 17];
-		pow[0] = *h;
-		for i in 1..pow.len() {
-			let mut hash = Polyval::new(&(*h).into());
-			hash.update(&[pow[i - 1].into()]);
-			pow[i] = hash.finalize().into();
-		}
 		let mut desc = [[0u8; 16]; 17];
-		for (j, slot) in desc.iter_mut().enumerate() {
-			*slot = pow[16 - j];
+		desc[16] = *h;
+		for j in (0..16).rev() {
+			let mut hash = Polyval::new(&(*h).into());
+			hash.update(&[desc[j + 1].into()]);
+			desc[j] = hash.finalize().into();
 		}
 		Some(Self { desc })
 	}
@@ -63,6 +60,18 @@ struct Wide {
 	lo: __m128i,
 	mid: __m128i,
 	hi: __m128i,
+}
+
+impl Wide {
+	/// Adds the product `block · multiplier`, unreduced (one lane of [`WideLanes::add`]).
+	#[target_feature(enable = "pclmulqdq")]
+	fn add(&mut self, block: __m128i, multiplier: __m128i) {
+		let (b, m) = (block, multiplier);
+		self.lo = _mm_xor_si128(self.lo, _mm_clmulepi64_si128(b, m, 0x00));
+		self.hi = _mm_xor_si128(self.hi, _mm_clmulepi64_si128(b, m, 0x11));
+		self.mid = _mm_xor_si128(self.mid, _mm_clmulepi64_si128(b, m, 0x01));
+		self.mid = _mm_xor_si128(self.mid, _mm_clmulepi64_si128(b, m, 0x10));
+	}
 }
 
 #[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
@@ -107,13 +116,12 @@ unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 1
 	let rest = &covered[steps * 256..whole * 16];
 	let mut tail = [0u8; 32];
 	let partial = &covered[whole * 16..];
-	let bits = (len as u64).saturating_mul(8).to_le_bytes();
 	let tail_len = if partial.is_empty() {
-		tail[..8].copy_from_slice(&bits);
+		tail[..16].copy_from_slice(&length_block(len));
 		16
 	} else {
 		tail[..partial.len()].copy_from_slice(partial);
-		tail[16..24].copy_from_slice(&bits);
+		tail[16..].copy_from_slice(&length_block(len));
 		32
 	};
 	let count = rest.len() / 16 + tail_len / 16;
@@ -135,11 +143,7 @@ unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 1
 		if i == 0 {
 			x = _mm_xor_si128(x, acc);
 		}
-		let h = _mm_loadu_si128(desc.add(16 * (first + i)).cast());
-		sum.lo = _mm_xor_si128(sum.lo, _mm_clmulepi64_si128(x, h, 0x00));
-		sum.hi = _mm_xor_si128(sum.hi, _mm_clmulepi64_si128(x, h, 0x11));
-		sum.mid = _mm_xor_si128(sum.mid, _mm_clmulepi64_si128(x, h, 0x01));
-		sum.mid = _mm_xor_si128(sum.mid, _mm_clmulepi64_si128(x, h, 0x10));
+		sum.add(x, _mm_loadu_si128(desc.add(16 * (first + i)).cast()));
 	}
 	let digest = reduce(sum);
 	let mut out = [0u8; 16];

@@ -54,6 +54,14 @@ const KDF_CONTEXT: &str = "srwan data-mac v2 polyval-aes128";
 /// The byte of a data packet the MAC reads as zero: `segments_left`, which each hop rewrites.
 const MUTABLE_BYTE: usize = 3;
 
+/// The block after the padded input: `LE64(8·len) ‖ 0⁶⁴`. It keeps inputs that differ only
+/// in trailing zeros (which padding would otherwise merge) apart.
+fn length_block(len: usize) -> [u8; 16] {
+	let mut block = [0u8; 16];
+	block[..8].copy_from_slice(&(len as u64).saturating_mul(8).to_le_bytes());
+	block
+}
+
 /// A flow's MAC keys, expanded once (POLYVAL key powers, AES round keys).
 #[derive(Clone)]
 pub struct DataMac {
@@ -109,11 +117,7 @@ impl DataMac {
 		}
 		hash.update(&[head.into()]);
 		hash.update_padded(&covered[head_len..]);
-		// The length block keeps messages that differ only in trailing zeros (padding) apart.
-		let mut lengths = [0u8; 16];
-		let bits = (covered.len() as u64).saturating_mul(8);
-		lengths[..8].copy_from_slice(&bits.to_le_bytes());
-		hash.update(&[lengths.into()]);
+		hash.update(&[length_block(covered.len()).into()]);
 		hash.finalize().into()
 	}
 
