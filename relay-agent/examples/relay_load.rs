@@ -125,7 +125,15 @@ impl Placement {
 	}
 }
 
-/// Runs the middle box on `socket` until `stop`.
+/// CPU time the calling thread has used so far, ns (user and kernel, including the
+/// loopback delivery its sends do), from Linux's `/proc/thread-self/schedstat`.
+fn thread_cpu_ns() -> Option<u64> {
+	let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+	stat.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs the middle box on `socket` until `stop`; returns its CPU time per datagram it
+/// forwarded, ns (NaN where unknown).
 fn spawn_middle(
 	kind: Middle,
 	socket: BatchSocket,
@@ -133,41 +141,56 @@ fn spawn_middle(
 	sink: SocketAddr,
 	stop: Arc<AtomicBool>,
 	placement: Placement,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
+	datagram_len: usize,
+) -> std::io::Result<std::thread::JoinHandle<f64>> {
 	// Named so that a profiler tells the two middle boxes apart (`perf report --sort comm`).
 	std::thread::Builder::new().name(format!("middle-{kind:?}")).spawn(move || {
 		placement.pin_middle();
-		runtime().block_on(async move {
+		let cpu_before = thread_cpu_ns();
+		let forwarded = runtime().block_on(async move {
 			let poll = Duration::from_millis(50);
 			match kind {
 				Middle::Relay => {
-					let Ok(mut worker) = Worker::hop(socket, Arc::new(Mutex::new(relay))) else {
-						return;
+					let core = Arc::new(Mutex::new(relay));
+					let Ok(mut worker) = Worker::hop(socket, core.clone()) else {
+						return 0;
 					};
 					while !stop.load(Ordering::Relaxed) {
 						let _ = tokio::time::timeout(poll, worker.step()).await;
 					}
+					// Every forwarded datagram was counted out, with its size.
+					let out = core.lock().map(|c| c.counters().totals().out_octets).unwrap_or(0);
+					out / datagram_len.max(1) as u64
 				}
 				Middle::Bare => {
 					let mut batch = RecvBatch::default();
 					let mut out = SendBatch::new(socket.max_send_segments());
-					let mut spans = Vec::with_capacity(4_096);
+					let mut forwarded = 0u64;
 					while !stop.load(Ordering::Relaxed) {
 						let Ok(Ok(())) = tokio::time::timeout(poll, socket.recv(&mut batch)).await
 						else {
 							continue;
 						};
-						spans.clear();
-						spans.extend(batch.spans().map(|(_, span)| span));
-						for span in &spans {
-							let _ = out.push(&socket, sink, &batch.bytes_mut()[span.clone()]).await;
+						// As the relay's worker does, one receive buffer at a time.
+						for slot in 0..batch.slots() {
+							for datagram in batch.datagrams_mut(slot).1 {
+								out.stage(sink, datagram);
+								forwarded += 1;
+							}
+							let _ = out.send(&socket).await;
 						}
-						let _ = out.flush(&socket).await;
 					}
+					forwarded
 				}
-				Middle::None => {}
+				Middle::None => 0,
 			}
-		})
+		});
+		match (cpu_before, thread_cpu_ns()) {
+			(Some(before), Some(after)) if forwarded > 0 => {
+				after.saturating_sub(before) as f64 / forwarded as f64
+			}
+			_ => f64::NAN,
+		}
 	})
 }
 
@@ -180,6 +203,8 @@ struct Trial {
 	bits: f64,
 	/// Packets the generator handed to the kernel.
 	offered: f64,
+	/// The middle box's CPU time per datagram it forwarded, ns.
+	cpu_ns: f64,
 }
 
 /// One throughput trial through `kind`; the calling thread is the sink.
@@ -204,7 +229,7 @@ fn throughput(
 		size = len;
 	}
 	let stop = Arc::new(AtomicBool::new(false));
-	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone(), placement)?;
+	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone(), placement, size)?;
 	let generator_stop = stop.clone();
 	let to = addrs[1];
 	let generator_thread = std::thread::spawn(move || {
@@ -245,12 +270,13 @@ fn throughput(
 		(packets, bytes)
 	});
 	stop.store(true, Ordering::Relaxed);
-	let _ = middle_thread.join();
+	let cpu_ns = middle_thread.join().unwrap_or(f64::NAN);
 	let offered = generator_thread.join().unwrap_or(f64::NAN);
 	Ok(Trial {
 		packets: counted.0 as f64 / seconds,
 		bits: counted.1 as f64 * 8.0 / seconds,
 		offered,
+		cpu_ns,
 	})
 }
 
@@ -260,7 +286,7 @@ fn latency(kind: Middle) -> anyhow::Result<Vec<u64>> {
 	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
 	let stop = Arc::new(AtomicBool::new(false));
 	let middle_thread =
-		spawn_middle(kind, middle, relay, addrs[2], stop.clone(), Placement::Shared)?;
+		spawn_middle(kind, middle, relay, addrs[2], stop.clone(), Placement::Shared, 0)?;
 	let base = Instant::now();
 	let to = if kind == Middle::None { addrs[2] } else { addrs[1] };
 	let generator_thread = std::thread::spawn(move || {
@@ -316,7 +342,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 /// The median trial by packets/s (its other figures come with it: same trial).
 fn median(trials: &mut [Trial]) -> Trial {
 	trials.sort_by(|a, b| a.packets.total_cmp(&b.packets));
-	let none = Trial { packets: f64::NAN, bits: f64::NAN, offered: f64::NAN };
+	let none = Trial { packets: f64::NAN, bits: f64::NAN, offered: f64::NAN, cpu_ns: f64::NAN };
 	trials.get(trials.len() / 2).copied().unwrap_or(none)
 }
 
@@ -336,6 +362,12 @@ fn compare(
 		bare.push(bare_trial);
 		relay.push(relay_trial);
 	}
+	let cpu = |trials: &[Trial]| {
+		let mut values: Vec<f64> = trials.iter().map(|t| t.cpu_ns).collect();
+		values.sort_by(f64::total_cmp);
+		values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+	};
+	let (bare_cpu, relay_cpu) = (cpu(&bare), cpu(&relay));
 	let (bare, relay) = (median(&mut bare), median(&mut relay));
 	ratios.sort_by(f64::total_cmp);
 	println!(
@@ -362,6 +394,15 @@ fn compare(
 	println!(
 		"| offered by the generator, packets/s | {:.0} | {:.0} | |",
 		bare.offered, relay.offered
+	);
+	println!(
+		"| middle box CPU per forwarded packet, ns (median) | {bare_cpu:.0} | {relay_cpu:.0} | |"
+	);
+	println!(
+		"| packets/s one core forwards (10⁹ / CPU per packet) | {:.0} | {:.0} | **{:.2}** |",
+		1e9 / bare_cpu,
+		1e9 / relay_cpu,
+		bare_cpu / relay_cpu
 	);
 	println!();
 	Ok(())

@@ -111,15 +111,38 @@ impl Default for RecvBatch {
 }
 
 impl RecvBatch {
+	/// How many receive buffers the last [`BatchSocket::recv`] filled (each holds the
+	/// datagrams of one sender, all of one size but the last).
+	pub fn slots(&self) -> usize {
+		self.received
+	}
+
+	/// The sender of buffer `slot` and its datagrams, each writable in place.
+	pub fn datagrams_mut(&mut self, slot: usize) -> (SocketAddr, std::slice::ChunksMut<'_, u8>) {
+		let (addr, range, stride) = self.slot_extent(slot);
+		(addr, self.storage[range].chunks_mut(stride))
+	}
+
+	/// The bytes of buffer `slot` (index them with the offsets of [`Self::datagrams_mut`]).
+	pub fn slot_bytes(&self, slot: usize) -> &[u8] {
+		&self.storage[self.slot_extent(slot).1]
+	}
+
+	/// Sender, byte range and datagram size of buffer `slot` (empty past the last one).
+	fn slot_extent(&self, slot: usize) -> (SocketAddr, std::ops::Range<usize>, usize) {
+		let Some(meta) = self.meta[..self.received].get(slot) else {
+			return (SocketAddr::from(([0, 0, 0, 0], 0)), 0..0, 1);
+		};
+		let base = slot * SLOT;
+		(meta.addr, base..base + meta.len.min(SLOT), meta.stride.max(1))
+	}
+
 	/// `(sender, byte range in the storage)` of each datagram received, in order.
 	pub fn spans(&self) -> impl Iterator<Item = (SocketAddr, std::ops::Range<usize>)> + '_ {
-		self.meta[..self.received].iter().enumerate().flat_map(|(slot, meta)| {
-			let base = slot * SLOT;
-			let stride = meta.stride.max(1);
-			let len = meta.len.min(SLOT);
-			(0..len)
-				.step_by(stride)
-				.map(move |start| (meta.addr, base + start..base + (start + stride).min(len)))
+		(0..self.received).flat_map(move |slot| {
+			let (addr, range, stride) = self.slot_extent(slot);
+			let end = range.end;
+			range.step_by(stride).map(move |start| (addr, start..(start + stride).min(end)))
 		})
 	}
 
@@ -129,13 +152,22 @@ impl RecvBatch {
 	}
 }
 
-/// Outgoing datagrams gathered into GSO batches: consecutive datagrams to the same
-/// destination with the same size share a system call.
-pub struct SendBatch {
-	buf: Vec<u8>,
-	to: Option<SocketAddr>,
+/// One GSO send being gathered: datagrams of `segment` bytes to `to`, the last of which may
+/// be shorter (which closes the group).
+struct Group {
+	to: SocketAddr,
+	start: usize,
 	segment: usize,
 	segments: usize,
+	closed: bool,
+}
+
+/// Outgoing datagrams gathered into GSO sends: consecutive datagrams to the same destination
+/// with the same size share a system call. Staging copies and never waits, so it can run
+/// while the relay core is locked; [`SendBatch::send`] then sends what was staged.
+pub struct SendBatch {
+	buf: Vec<u8>,
+	groups: Vec<Group>,
 	max_segments: usize,
 	/// System calls made (for the metrics).
 	pub syscalls: u64,
@@ -143,57 +175,67 @@ pub struct SendBatch {
 
 impl SendBatch {
 	/// Gathers up to `max_segments` datagrams per send (from
-	/// [`BatchSocket::max_send_segments`]).
+	/// [`BatchSocket::max_send_segments`]). Staging the datagrams of one receive buffer at a
+	/// time never allocates.
 	pub fn new(max_segments: usize) -> Self {
 		let max_segments = max_segments.clamp(1, MAX_SEND_SEGMENTS);
 		Self {
 			buf: Vec::with_capacity(SLOT),
-			to: None,
-			segment: 0,
-			segments: 0,
+			groups: Vec::with_capacity(MAX_SEND_SEGMENTS),
 			max_segments,
 			syscalls: 0,
 		}
 	}
 
-	/// Whether `datagram` to `to` would have to wait for a flush first.
-	fn needs_flush(&self, to: SocketAddr, len: usize) -> bool {
-		self.to.is_some_and(|current| {
-			current != to
-				|| len != self.segment
-				|| self.segments >= self.max_segments
-				|| self.buf.len() + len > MAX_SEND_BYTES
-		})
-	}
-
-	/// Adds `datagram` for `to`, first sending what was gathered if it cannot join it.
-	pub async fn push(
-		&mut self,
-		socket: &BatchSocket,
-		to: SocketAddr,
-		datagram: &[u8],
-	) -> io::Result<()> {
-		let mut result = Ok(());
-		if self.needs_flush(to, datagram.len()) {
-			result = self.flush(socket).await;
-		}
-		if self.to.is_none() {
-			self.to = Some(to);
-			self.segment = datagram.len();
+	/// Copies `datagram` for `to` into the batch, joining the last send if it can.
+	pub fn stage(&mut self, to: SocketAddr, datagram: &[u8]) {
+		let len = datagram.len();
+		let bytes_so_far = self.buf.len();
+		let max_segments = self.max_segments;
+		let joined = self.groups.last_mut().is_some_and(|group| {
+			let fits = group.to == to
+				&& !group.closed
+				&& len <= group.segment
+				&& group.segments < max_segments
+				&& bytes_so_far - group.start + len <= MAX_SEND_BYTES;
+			if fits {
+				group.segments += 1;
+				group.closed = len < group.segment;
+			}
+			fits
+		});
+		if !joined {
+			self.groups.push(Group {
+				to,
+				start: bytes_so_far,
+				segment: len,
+				segments: 1,
+				closed: false,
+			});
 		}
 		self.buf.extend_from_slice(datagram);
-		self.segments += 1;
-		result
 	}
 
-	/// Sends what was gathered.
-	pub async fn flush(&mut self, socket: &BatchSocket) -> io::Result<()> {
-		let Some(to) = self.to.take() else { return Ok(()) };
-		let segment = (self.segments > 1).then_some(self.segment);
-		let result = socket.send(to, &self.buf, segment).await;
-		self.syscalls += 1;
+	/// Whether nothing is staged.
+	pub fn is_empty(&self) -> bool {
+		self.groups.is_empty()
+	}
+
+	/// Sends everything staged, one system call per group; returns the first error (the
+	/// other groups are still sent).
+	pub async fn send(&mut self, socket: &BatchSocket) -> io::Result<()> {
+		let mut result = Ok(());
+		for (i, group) in self.groups.iter().enumerate() {
+			let end = self.groups.get(i + 1).map_or(self.buf.len(), |next| next.start);
+			let segment = (group.segments > 1).then_some(group.segment);
+			let sent = socket.send(group.to, &self.buf[group.start..end], segment).await;
+			self.syscalls += 1;
+			if result.is_ok() {
+				result = sent;
+			}
+		}
+		self.groups.clear();
 		self.buf.clear();
-		self.segments = 0;
 		result
 	}
 }
@@ -208,7 +250,7 @@ mod tests {
 		let b = BatchSocket::new(UdpSocket::bind("127.0.0.1:0").await.unwrap()).unwrap();
 		let to = b.local_addr().unwrap();
 		let mut out = SendBatch::new(a.max_send_segments());
-		// Same size (one GSO send), then a different size, then a long run of a third size.
+		// Same size and a shorter last one (one GSO send), then a long run of a third size.
 		let mut sent = Vec::new();
 		for i in 0..20u8 {
 			sent.push(vec![i; 100]);
@@ -219,11 +261,15 @@ mod tests {
 			sent.push(vec![i; 1_300]);
 		}
 		for datagram in &sent {
-			out.push(&a, to, datagram).await.unwrap();
+			out.stage(to, datagram);
 		}
-		out.flush(&a).await.unwrap();
+		out.send(&a).await.unwrap();
+		assert!(out.is_empty());
 		if a.max_send_segments() == MAX_SEND_SEGMENTS {
-			assert_eq!(out.syscalls, 4, "20 × 100 B, 7 B, 50 × 1,300 B, 10 × 1,300 B");
+			assert_eq!(
+				out.syscalls, 3,
+				"20 × 100 B closed by the shorter 7 B, 50 × 1,300 B, 10 × 1,300 B"
+			);
 		}
 
 		let mut batch = RecvBatch::default();

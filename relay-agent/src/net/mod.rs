@@ -247,9 +247,11 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 	}
 }
 
-/// The receive side of one socket: takes datagrams in batches, hands each to the core (one
-/// lock per batch), and sends what is forwarded in GSO batches. Allocates nothing per
-/// datagram.
+/// The receive side of one socket: takes datagrams in batches and handles each receive
+/// buffer (the datagrams of one sender) in one pass under one lock of the core: the core
+/// checks and rewrites each datagram, and what it forwards is copied at once into GSO sends,
+/// while the datagram is still in the cache. The sends go out after the lock is released.
+/// Allocates nothing per datagram.
 pub struct Worker {
 	socket: Arc<BatchSocket>,
 	core: SharedCore,
@@ -258,8 +260,19 @@ pub struct Worker {
 	egress: Arc<tunnel::EgressTable>,
 	batch: RecvBatch,
 	out: SendBatch,
-	/// The datagrams of the current batch and what the core decided for each.
-	work: Vec<(std::ops::Range<usize>, SocketAddr, Action)>,
+	/// Datagrams of the current receive buffer that leave the overlay or answer a probe:
+	/// handled after the sends, outside the lock.
+	deferred: Vec<Deferred>,
+}
+
+/// What a [`Worker`] does with a datagram once the core is unlocked.
+enum Deferred {
+	/// Hand the payload (at `payload` in the receive buffer) to the tunnel's client.
+	ToClient { flow: u64, payload: std::ops::Range<usize> },
+	/// Hand the payload to the flow's destination.
+	ToDestination { flow: u64, destination: SocketAddr, payload: std::ops::Range<usize> },
+	/// A fast probe came back.
+	ProbeReply { flow: u64, seq: u64, rtt_ns: u64 },
 }
 
 impl Worker {
@@ -279,7 +292,7 @@ impl Worker {
 			egress,
 			batch: RecvBatch::default(),
 			out,
-			work: Vec::with_capacity(batch::BATCH * batch::MAX_SEND_SEGMENTS),
+			deferred: Vec::with_capacity(batch::MAX_SEND_SEGMENTS),
 		}
 	}
 
@@ -303,58 +316,83 @@ impl Worker {
 		}
 	}
 
-	/// Waits for one batch of datagrams and handles all of them.
+	/// Waits for one batch of datagrams and handles all of them. Fails only if receiving
+	/// does; a failed send is logged and the batch goes on.
 	pub async fn step(&mut self) -> std::io::Result<()> {
 		self.socket.recv(&mut self.batch).await?;
 		// One receive time for the whole batch: every datagram in it had arrived by now, and
 		// reading the clock per datagram would add the processing of those before it.
 		let received_ns = now_ns();
-		self.work.clear();
-		{
-			let mut core = lock(&self.core);
-			// `spans` borrows the batch; collect them first (into reused capacity).
-			let spans = self.batch.spans().map(|(from, span)| (span, from, Action::Consumed));
-			self.work.extend(spans);
-			let bytes = self.batch.bytes_mut();
-			for (span, from, action) in &mut self.work {
-				*action = core.on_datagram(*from, &mut bytes[span.clone()], received_ns);
+		for slot in 0..self.batch.slots() {
+			self.handle_slot(slot, received_ns);
+			if let Err(error) = self.out.send(&self.socket).await {
+				tracing::debug!(%error, "forward failed");
 			}
+			self.finish_deferred(slot).await;
 		}
-		let bytes = self.batch.bytes_mut();
-		for (span, _, action) in &self.work {
-			let datagram = &bytes[span.clone()];
-			match action {
+		Ok(())
+	}
+
+	/// Hands every datagram of receive buffer `slot` to the core and stages what it forwards.
+	fn handle_slot(&mut self, slot: usize, received_ns: u64) {
+		let mut core = lock(&self.core);
+		let (from, datagrams) = self.batch.datagrams_mut(slot);
+		let mut offset = 0;
+		for datagram in datagrams {
+			let start = offset;
+			offset += datagram.len();
+			let shift =
+				|payload: std::ops::Range<usize>| start + payload.start..start + payload.end;
+			match core.on_datagram(from, datagram, received_ns) {
 				Action::Forward { to } => {
-					if self.sender.passes(*to, datagram) {
-						if let Err(error) = self.out.push(&self.socket, *to, datagram).await {
-							tracing::debug!(to = %to, %error, "forward failed");
-						}
+					if self.sender.passes(to, datagram) {
+						self.out.stage(to, datagram);
 					}
 				}
 				Action::Deliver { flow, reverse: true, payload } => {
-					self.ingress.deliver(*flow, &datagram[payload.clone()]).await;
+					self.deferred.push(Deferred::ToClient { flow, payload: shift(payload) });
 				}
 				Action::Deliver { flow, reverse: false, payload } => {
-					let destination = lock(&self.core).flow(*flow).map(|f| f.destination);
-					if let Some(destination) = destination {
-						self.egress
-							.deliver(
-								*flow,
-								destination,
-								&datagram[payload.clone()],
-								self.core.clone(),
-								self.sender.clone(),
-							)
-							.await;
+					if let Some(destination) = core.flow(flow).map(|f| f.destination) {
+						self.deferred.push(Deferred::ToDestination {
+							flow,
+							destination,
+							payload: shift(payload),
+						});
 					}
 				}
 				Action::ProbeReply { flow, seq, rtt_ns } => {
-					self.ingress.probe_answered(*flow, *seq, *rtt_ns)
+					self.deferred.push(Deferred::ProbeReply { flow, seq, rtt_ns });
 				}
 				Action::Consumed | Action::Dropped(_) => {}
 			}
 		}
-		self.out.flush(&self.socket).await
+	}
+
+	/// Delivers what [`Self::handle_slot`] deferred from receive buffer `slot`.
+	async fn finish_deferred(&mut self, slot: usize) {
+		let bytes = self.batch.slot_bytes(slot);
+		for deferred in self.deferred.drain(..) {
+			match deferred {
+				Deferred::ToClient { flow, payload } => {
+					self.ingress.deliver(flow, &bytes[payload]).await;
+				}
+				Deferred::ToDestination { flow, destination, payload } => {
+					self.egress
+						.deliver(
+							flow,
+							destination,
+							&bytes[payload],
+							self.core.clone(),
+							self.sender.clone(),
+						)
+						.await;
+				}
+				Deferred::ProbeReply { flow, seq, rtt_ns } => {
+					self.ingress.probe_answered(flow, seq, rtt_ns)
+				}
+			}
+		}
 	}
 }
 

@@ -42,11 +42,28 @@ impl core::hash::Hash for CounterKey {
 }
 
 /// All unclaimed counters of this relay.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Counters {
-	entries: HashMap<CounterKey, Octets>,
+	/// The counters, in the order their keys first appeared; `index` finds a key's slot.
+	slots: Vec<(CounterKey, Octets)>,
+	index: HashMap<CounterKey, usize>,
+	/// The slots of the last keys counted in and out: the packets of a batch mostly share
+	/// them, and comparing a key costs less than hashing it.
+	last_in: usize,
+	last_out: usize,
 	dirty: bool,
 }
+
+impl PartialEq for Counters {
+	/// The same counters (in any order), and the same dirty flag.
+	fn eq(&self, other: &Self) -> bool {
+		self.dirty == other.dirty
+			&& self.slots.len() == other.slots.len()
+			&& self.slots.iter().all(|(key, octets)| other.get(key) == *octets)
+	}
+}
+
+impl Eq for Counters {}
 
 /// One row of the persisted form (JSON: keys must be strings, so ids are hex).
 #[derive(Serialize, Deserialize)]
@@ -59,33 +76,58 @@ struct Row {
 }
 
 impl Counters {
+	/// The slot of `key` (created empty if new), checking the slot at `*last` first; leaves
+	/// `*last` at it.
+	fn slot(
+		slots: &mut Vec<(CounterKey, Octets)>,
+		index: &mut HashMap<CounterKey, usize>,
+		last: &mut usize,
+		key: CounterKey,
+	) -> usize {
+		if slots.get(*last).is_some_and(|(cached, _)| *cached == key) {
+			return *last;
+		}
+		let at = *index.entry(key).or_insert_with(|| {
+			slots.push((key, Octets::default()));
+			slots.len() - 1
+		});
+		*last = at;
+		at
+	}
+
 	/// Counts `octets` received from `peer` in `epoch`.
 	pub fn record_in(&mut self, boot_time: u64, epoch: u32, peer: NodeId, octets: u64) {
-		let entry = self.entries.entry(CounterKey { boot_time, epoch, peer }).or_default();
-		entry.in_octets = entry.in_octets.saturating_add(octets);
+		let key = CounterKey { boot_time, epoch, peer };
+		let at = Self::slot(&mut self.slots, &mut self.index, &mut self.last_in, key);
+		if let Some((_, entry)) = self.slots.get_mut(at) {
+			entry.in_octets = entry.in_octets.saturating_add(octets);
+		}
 		self.dirty = true;
 	}
 
 	/// Counts `octets` sent to `peer` in `epoch`.
 	pub fn record_out(&mut self, boot_time: u64, epoch: u32, peer: NodeId, octets: u64) {
-		let entry = self.entries.entry(CounterKey { boot_time, epoch, peer }).or_default();
-		entry.out_octets = entry.out_octets.saturating_add(octets);
+		let key = CounterKey { boot_time, epoch, peer };
+		let at = Self::slot(&mut self.slots, &mut self.index, &mut self.last_out, key);
+		if let Some((_, entry)) = self.slots.get_mut(at) {
+			entry.out_octets = entry.out_octets.saturating_add(octets);
+		}
 		self.dirty = true;
 	}
 
 	/// The counter of one link in one epoch.
 	pub fn get(&self, key: &CounterKey) -> Octets {
-		self.entries.get(key).copied().unwrap_or_default()
+		self.index.get(key).and_then(|&at| self.slots.get(at)).map(|(_, o)| *o).unwrap_or_default()
 	}
 
 	/// All counters, in no particular order.
 	pub fn iter(&self) -> impl Iterator<Item = (&CounterKey, &Octets)> {
-		self.entries.iter()
+		self.slots.iter().map(|(key, octets)| (key, octets))
 	}
 
 	/// Totals over everything unclaimed.
 	pub fn totals(&self) -> Octets {
-		self.entries.values().fold(Octets::default(), |acc, o| Octets {
+		self.slots.iter().map(|(_, o)| o).fold(Octets::default(), |acc, o| Octets {
 			in_octets: acc.in_octets.saturating_add(o.in_octets),
 			out_octets: acc.out_octets.saturating_add(o.out_octets),
 		})
@@ -93,9 +135,12 @@ impl Counters {
 
 	/// Drops the counters of `epoch` (all boots) once its claim is on chain.
 	pub fn mark_claimed(&mut self, epoch: u32) {
-		let before = self.entries.len();
-		self.entries.retain(|k, _| k.epoch != epoch);
-		self.dirty |= self.entries.len() != before;
+		let before = self.slots.len();
+		self.slots.retain(|(k, _)| k.epoch != epoch);
+		if self.slots.len() != before {
+			self.index = self.slots.iter().enumerate().map(|(at, (k, _))| (*k, at)).collect();
+			self.dirty = true;
+		}
 	}
 
 	/// Whether anything changed since the last [`Counters::take_dirty`].
@@ -106,7 +151,7 @@ impl Counters {
 	/// The persisted form (JSON).
 	pub fn to_json(&self) -> Vec<u8> {
 		// Sorted, so that the file reads (and diffs) in a stable order.
-		let mut sorted: Vec<_> = self.entries.iter().collect();
+		let mut sorted: Vec<_> = self.iter().collect();
 		sorted.sort_unstable_by_key(|(key, _)| **key);
 		let rows: Vec<Row> = sorted
 			.into_iter()
@@ -123,15 +168,17 @@ impl Counters {
 	/// Reads the persisted form.
 	pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
 		let rows: Vec<Row> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-		let mut entries = HashMap::default();
+		let mut counters = Self::default();
 		for row in rows {
 			let peer = crate::hex::decode32(&row.peer)?;
-			entries.insert(
-				CounterKey { boot_time: row.boot_time, epoch: row.epoch, peer },
-				row.octets,
-			);
+			let key = CounterKey { boot_time: row.boot_time, epoch: row.epoch, peer };
+			let at =
+				Self::slot(&mut counters.slots, &mut counters.index, &mut counters.last_in, key);
+			if let Some((_, octets)) = counters.slots.get_mut(at) {
+				*octets = row.octets;
+			}
 		}
-		Ok(Self { entries, dirty: false })
+		Ok(counters)
 	}
 }
 
@@ -152,11 +199,49 @@ mod tests {
 		assert!(!c.take_dirty());
 
 		let back = Counters::from_json(&c.to_json()).unwrap();
-		assert_eq!(back.entries, c.entries);
+		assert_eq!(back, c);
 
 		c.mark_claimed(7);
 		assert_eq!(c.totals(), Octets { in_octets: 0, out_octets: 5 });
 		assert!(c.take_dirty());
+		// The remaining counter is still found, and counting goes on after the claim.
+		let key = CounterKey { boot_time: 2, epoch: 8, peer: [2; 32] };
+		c.record_out(2, 8, [2; 32], 1);
+		c.record_in(1, 7, [1; 32], 9);
+		assert_eq!(c.get(&key).out_octets, 6);
+		assert_eq!(c.totals(), Octets { in_octets: 9, out_octets: 6 });
+	}
+
+	proptest::proptest! {
+		/// Any sequence of counting and claiming leaves the same counters as a plain map.
+		#[test]
+		fn counters_match_a_plain_map(
+			ops in proptest::collection::vec((0u8..3, 0u32..3, 0u8..3, 1u64..1_000), 0..200)
+		) {
+			let mut counters = Counters::default();
+			let mut model: std::collections::HashMap<CounterKey, Octets> = Default::default();
+			for (op, epoch, peer, octets) in ops {
+				let key = CounterKey { boot_time: 1, epoch, peer: [peer; 32] };
+				match op {
+					0 => {
+						counters.record_in(1, epoch, [peer; 32], octets);
+						model.entry(key).or_default().in_octets += octets;
+					}
+					1 => {
+						counters.record_out(1, epoch, [peer; 32], octets);
+						model.entry(key).or_default().out_octets += octets;
+					}
+					_ => {
+						counters.mark_claimed(epoch);
+						model.retain(|k, _| k.epoch != epoch);
+					}
+				}
+			}
+			proptest::prop_assert_eq!(counters.iter().count(), model.len());
+			for (key, octets) in &model {
+				proptest::prop_assert_eq!(counters.get(key), *octets);
+			}
+		}
 	}
 
 	#[test]

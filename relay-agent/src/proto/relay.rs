@@ -138,6 +138,9 @@ pub struct RelayCore {
 	epoch: u32,
 	members: Vec<Member>,
 	by_addr: HashMap<SocketAddr, MemberIndex>,
+	/// The last sender looked up in `by_addr`: a batch's datagrams come from one sender, and
+	/// comparing an address costs less than hashing it.
+	last_sender: Option<(SocketAddr, MemberIndex)>,
 	pulses: PulseEngine,
 	matrix: LiveMatrix,
 	counters: Counters,
@@ -372,6 +375,7 @@ impl RelayCore {
 			epoch: 0,
 			members: config.members,
 			by_addr,
+			last_sender: None,
 			pulses,
 			matrix,
 			counters: config.counters,
@@ -661,6 +665,19 @@ impl RelayCore {
 		encode_row(&header, &entries[..count], &self.key, out).ok()
 	}
 
+	#[inline]
+	/// The member sending from `addr`, if any.
+	fn member_at(&mut self, addr: SocketAddr) -> Option<MemberIndex> {
+		match self.last_sender {
+			Some((cached, index)) if cached == addr => Some(index),
+			_ => {
+				let index = *self.by_addr.get(&addr)?;
+				self.last_sender = Some((addr, index));
+				Some(index)
+			}
+		}
+	}
+
 	fn on_data(&mut self, from: SocketAddr, datagram: &mut [u8]) -> Result<Action, DropReason> {
 		let (header, payload) = decode_data(datagram)?;
 		let flow = self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
@@ -668,7 +685,7 @@ impl RelayCore {
 		if header.group != self.group || header.current_segment() != Some(self.me) {
 			return Err(DropReason::NotOnPath);
 		}
-		let prev = *self.by_addr.get(&from).ok_or(DropReason::UnknownSender)?;
+		let prev = self.member_at(from).ok_or(DropReason::UnknownSender)?;
 		let prev_id = self.members[usize::from(prev)].id;
 		let len = datagram.len() as u64;
 		// Probes are the overlay's own overhead: neither end of a link counts them.

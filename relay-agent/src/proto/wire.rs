@@ -80,6 +80,7 @@ pub enum WireError {
 }
 
 /// Reads the version and type of any datagram.
+#[inline]
 pub fn peek_type(datagram: &[u8]) -> Result<PacketType, WireError> {
 	let [version, ty, ..] = datagram else {
 		return Err(WireError::Truncated { got: datagram.len(), need: 2 });
@@ -91,6 +92,7 @@ pub fn peek_type(datagram: &[u8]) -> Result<PacketType, WireError> {
 }
 
 /// Checks that `datagram` is of type `expected` (and of our version).
+#[inline]
 fn expect_type(datagram: &[u8], expected: PacketType) -> Result<(), WireError> {
 	match peek_type(datagram)? {
 		ty if ty == expected => Ok(()),
@@ -98,6 +100,7 @@ fn expect_type(datagram: &[u8], expected: PacketType) -> Result<(), WireError> {
 	}
 }
 
+#[inline]
 fn u64_at(buf: &[u8], at: usize) -> u64 {
 	let mut bytes = [0u8; 8];
 	if let Some(src) = buf.get(at..at + 8) {
@@ -106,6 +109,7 @@ fn u64_at(buf: &[u8], at: usize) -> u64 {
 	u64::from_be_bytes(bytes)
 }
 
+#[inline]
 fn u32_at(buf: &[u8], at: usize) -> u32 {
 	let mut bytes = [0u8; 4];
 	if let Some(src) = buf.get(at..at + 4) {
@@ -655,6 +659,7 @@ impl DataHeader {
 	}
 
 	/// The member that should be receiving the packet now, if any segment is left.
+	#[inline]
 	pub fn current_segment(&self) -> Option<u16> {
 		let count = usize::from(self.segment_count);
 		let left = usize::from(self.segments_left);
@@ -664,6 +669,7 @@ impl DataHeader {
 		self.segments.get(count - left).copied()
 	}
 
+	#[inline]
 	fn check(&self) -> Result<(), WireError> {
 		let count = usize::from(self.segment_count);
 		if count == 0 || count > MAX_SEGMENTS || self.segments_left as usize > count {
@@ -705,6 +711,7 @@ pub fn encode_data(
 
 /// Parses a data packet's header; returns it and the payload's byte range. The MAC is not
 /// checked here (the flow key is looked up by `flow` first): call [`verify_data_mac`].
+#[inline]
 pub fn decode_data(datagram: &[u8]) -> Result<(DataHeader, core::ops::Range<usize>), WireError> {
 	expect_type(datagram, PacketType::Data)?;
 	let need = DATA_FIXED_LEN + MAC_LEN;
@@ -738,6 +745,7 @@ pub fn decode_data(datagram: &[u8]) -> Result<(DataHeader, core::ops::Range<usiz
 }
 
 /// Checks a data packet's MAC under its flow's keys.
+#[inline]
 pub fn verify_data_mac(datagram: &[u8], mac: &DataMac) -> Result<(), WireError> {
 	let split = datagram
 		.len()
@@ -753,6 +761,7 @@ pub fn verify_data_mac(datagram: &[u8], mac: &DataMac) -> Result<(), WireError> 
 
 /// Rewrites `segments_left` in place (forwarding); the MAC stays valid because it does not
 /// cover that byte.
+#[inline]
 pub fn set_segments_left(datagram: &mut [u8], segments_left: u8) {
 	if let Some(byte) = datagram.get_mut(3) {
 		*byte = segments_left;

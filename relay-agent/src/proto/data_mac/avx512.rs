@@ -13,7 +13,6 @@
 //! as the reference for this one.
 #![allow(unsafe_code)]
 
-use super::length_block;
 use core::arch::x86_64::*;
 use polyval::{universal_hash::UniversalHash, Polyval};
 
@@ -30,6 +29,8 @@ impl Powers {
 	/// The powers of `h`, or `None` where the CPU lacks the instructions.
 	pub(super) fn new(h: &[u8; 16]) -> Option<Self> {
 		let supported = std::arch::is_x86_feature_detected!("avx512f")
+			&& std::arch::is_x86_feature_detected!("avx512bw")
+			&& std::arch::is_x86_feature_detected!("avx512vl")
 			&& std::arch::is_x86_feature_detected!("vpclmulqdq")
 			&& std::arch::is_x86_feature_detected!("pclmulqdq");
 		if !supported {
@@ -49,7 +50,8 @@ impl Powers {
 	/// POLYVAL_H of `covered` with byte 3 read as zero, zero-padded to whole blocks, followed by
 	/// the length block (`LE64(8·len) ‖ 0⁶⁴`).
 	pub(super) fn digest(&self, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
-		// SAFETY: a `Powers` exists only if `new` found AVX-512F, VPCLMULQDQ and PCLMULQDQ.
+		// SAFETY: a `Powers` exists only if `new` found AVX-512F/BW/VL, VPCLMULQDQ and
+		// PCLMULQDQ.
 		unsafe { digest(self, covered, mutable_byte) }
 	}
 }
@@ -74,21 +76,33 @@ impl Wide {
 	}
 }
 
-#[target_feature(enable = "avx512f,vpclmulqdq,pclmulqdq")]
+/// The bytes of `bytes` selected by `mask` (bit i: byte i), the others zero.
+///
+/// # Safety
+/// Every selected byte must lie inside `bytes`; the CPU must have AVX-512BW and VL.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn load_masked(bytes: &[u8], mask: u16) -> __m128i {
+	debug_assert!(16 - mask.leading_zeros() as usize <= bytes.len());
+	// SAFETY: masked-off bytes are neither read nor can they fault (AVX-512 fault
+	// suppression); the selected ones are inside `bytes` (the caller's promise).
+	unsafe { _mm_maskz_loadu_epi8(mask, bytes.as_ptr().cast()) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,vpclmulqdq,pclmulqdq")]
 unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
 	let len = covered.len();
 	let whole = len / 16;
 	// Reading the mutable byte as zero = XOR-ing its value out of the first block, which is
-	// what the accumulator does to the first block processed.
-	let mut first = [0u8; 16];
-	if let (Some(slot), Some(byte)) = (first.get_mut(mutable_byte), covered.get(mutable_byte)) {
-		*slot = *byte;
-	}
-	// SAFETY (all loads below): unaligned loads of 16 or 64 bytes from arrays or from
+	// what the accumulator does to the first block processed. Everything below stays in
+	// registers: bytes assembled in memory and read back as a block stall the load (a
+	// store-forwarding failure), which cost more than the whole of a short message.
+	let mutable_mask = if mutable_byte < len.min(16) { 1u16 << mutable_byte } else { 0 };
+	// SAFETY: the selected byte is inside `covered` (checked just above).
+	let mut acc = unsafe { load_masked(covered, mutable_mask) };
+
+	// SAFETY (all loads below): unaligned loads of 16 or 64 bytes from `powers` or from
 	// `covered` at offsets whose ends are checked against `len` by construction: steps cover
 	// `16·whole` bytes at most, each 256 B.
-	let mut acc = _mm_loadu_si128(first.as_ptr().cast());
-
 	let desc = powers.desc.as_ptr().cast::<u8>();
 	let steps = whole / 16;
 	if steps > 0 {
@@ -114,37 +128,42 @@ unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 1
 	// The end: up to 15 whole blocks (four at a time where it can), the zero-padded partial
 	// block (if any) and the length block, each times its power, summed and reduced once.
 	let rest = &covered[steps * 256..whole * 16];
-	let mut tail = [0u8; 32];
 	let partial = &covered[whole * 16..];
-	let tail_len = if partial.is_empty() {
-		tail[..16].copy_from_slice(&length_block(len));
-		16
-	} else {
-		tail[..partial.len()].copy_from_slice(partial);
-		tail[16..].copy_from_slice(&length_block(len));
-		32
-	};
-	let count = rest.len() / 16 + tail_len / 16;
+	let count = rest.len() / 16 + usize::from(!partial.is_empty()) + 1;
 	// Block i of the end is multiplied by H^(count − i) = desc[first + i].
 	let first = 17 - count;
+	let power = |i: usize| _mm_loadu_si128(desc.add(16 * (first + i)).cast());
+	// What came before joins the first block of the end as a product of its own:
+	// (acc + X)·P = acc·P + X·P.
+	let mut sum =
+		Wide { lo: _mm_setzero_si128(), mid: _mm_setzero_si128(), hi: _mm_setzero_si128() };
+	sum.add(acc, power(0));
 	let groups = rest.len() / 64;
 	let mut lanes = WideLanes::zero();
 	for (g, group) in rest[..groups * 64].chunks_exact(64).enumerate() {
-		let mut blocks = _mm512_loadu_si512(group.as_ptr().cast());
-		if g == 0 {
-			blocks = _mm512_xor_si512(blocks, _mm512_zextsi128_si512(acc));
-		}
+		let blocks = _mm512_loadu_si512(group.as_ptr().cast());
 		lanes.add(blocks, _mm512_loadu_si512(desc.add(16 * (first + 4 * g)).cast()));
 	}
-	let mut sum = lanes.fold();
-	let singles = rest[groups * 64..].chunks_exact(16).chain(tail[..tail_len].chunks_exact(16));
-	for (i, block) in (groups * 4..).zip(singles) {
-		let mut x = _mm_loadu_si128(block.as_ptr().cast());
-		if i == 0 {
-			x = _mm_xor_si128(x, acc);
-		}
-		sum.add(x, _mm_loadu_si128(desc.add(16 * (first + i)).cast()));
+	let folded = lanes.fold();
+	sum = Wide {
+		lo: _mm_xor_si128(sum.lo, folded.lo),
+		mid: _mm_xor_si128(sum.mid, folded.mid),
+		hi: _mm_xor_si128(sum.hi, folded.hi),
+	};
+	let mut i = groups * 4;
+	for block in rest[groups * 64..].chunks_exact(16) {
+		sum.add(_mm_loadu_si128(block.as_ptr().cast()), power(i));
+		i += 1;
 	}
+	if !partial.is_empty() {
+		// SAFETY: the mask selects the partial block's `1..=15` bytes, all inside it.
+		let block = unsafe { load_masked(partial, (1u16 << partial.len()) - 1) };
+		sum.add(block, power(i));
+		i += 1;
+	}
+	// The length block, `length_block(len)`, built in a register.
+	let length = _mm_set_epi64x(0, (len as u64).saturating_mul(8) as i64);
+	sum.add(length, power(i));
 	let digest = reduce(sum);
 	let mut out = [0u8; 16];
 	_mm_storeu_si128(out.as_mut_ptr().cast(), digest);
