@@ -100,7 +100,7 @@ fn forwarding_and_pulses_allocate_nothing_in_steady_state() {
 			let (_, len) = ingress.encapsulate(1, false, &payload, &mut packet).unwrap();
 			assert_eq!(
 				relay.on_datagram(addr(0), &mut packet[..len], 0),
-				Action::Forward { to: addr(2) }
+				Action::Forward { to: 2 }
 			);
 			assert!(matches!(
 				egress.on_datagram(addr(1), &mut packet[..len], 0),

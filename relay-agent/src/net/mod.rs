@@ -345,8 +345,10 @@ impl Worker {
 				|payload: std::ops::Range<usize>| start + payload.start..start + payload.end;
 			match core.on_datagram(from, datagram, received_ns) {
 				Action::Forward { to } => {
-					if self.sender.passes(to, datagram) {
-						self.out.stage(to, datagram);
+					if let Some(member) = core.members().get(usize::from(to)) {
+						if self.sender.passes(member.addr, datagram) {
+							self.out.stage(member.addr, datagram);
+						}
 					}
 				}
 				Action::Deliver { flow, reverse: true, payload } => {
