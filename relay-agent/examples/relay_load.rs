@@ -13,7 +13,13 @@
 //!
 //! Loopback throughput swings by ±20 % from one second to the next on a shared machine, so the
 //! two middle boxes run in alternating trials (bare, relay, bare, relay, …) and the table
-//! reports the medians and the range of the per-trial ratios.
+//! reports the medians, and the median and range of the per-trial ratios (each relay trial
+//! against the bare trial just before it, so that slow drifts of the machine cancel).
+//!
+//! Each table also gives the middle box's CPU time per forwarded packet (its thread's run time,
+//! from `/proc/thread-self/schedstat`, over the packets it forwarded): 10⁹ divided by it is
+//! what one core can forward, a figure that depends less on how the scheduler shares the cores
+//! than packets/s at the sink does.
 //!
 //! Throughput is measured twice: with the three threads left to the scheduler (on 2 cores the
 //! middle box competes with generator and sink), and with the middle box alone on core 1,
@@ -355,10 +361,12 @@ fn compare(
 	placement: Placement,
 ) -> anyhow::Result<()> {
 	let (mut bare, mut relay, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+	let mut cpu_ratios = Vec::new();
 	for _ in 0..trials {
 		let bare_trial = throughput(Middle::Bare, seconds, payload, placement)?;
 		let relay_trial = throughput(Middle::Relay, seconds, payload, placement)?;
 		ratios.push(relay_trial.packets / bare_trial.packets);
+		cpu_ratios.push(bare_trial.cpu_ns / relay_trial.cpu_ns);
 		bare.push(bare_trial);
 		relay.push(relay_trial);
 	}
@@ -370,6 +378,8 @@ fn compare(
 	let (bare_cpu, relay_cpu) = (cpu(&bare), cpu(&relay));
 	let (bare, relay) = (median(&mut bare), median(&mut relay));
 	ratios.sort_by(f64::total_cmp);
+	cpu_ratios.sort_by(f64::total_cmp);
+	let middle = |sorted: &[f64]| sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
 	println!(
 		"| throughput, {title}, {payload} B payload, median of {trials} × {seconds} s | bare forwarder | relay hop | ratio |"
 	);
@@ -387,7 +397,8 @@ fn compare(
 		relay.bits / bare.bits
 	);
 	println!(
-		"| per-trial ratio, min … max | | | {:.2} … {:.2} |",
+		"| per-trial ratio (each relay trial against the bare one just before it): median; min … max | | | {:.2}; {:.2} … {:.2} |",
+		middle(&ratios),
 		ratios.first().copied().unwrap_or(f64::NAN),
 		ratios.last().copied().unwrap_or(f64::NAN)
 	);
@@ -403,6 +414,12 @@ fn compare(
 		1e9 / bare_cpu,
 		1e9 / relay_cpu,
 		bare_cpu / relay_cpu
+	);
+	println!(
+		"| per-trial CPU ratio: median; min … max | | | {:.2}; {:.2} … {:.2} |",
+		middle(&cpu_ratios),
+		cpu_ratios.first().copied().unwrap_or(f64::NAN),
+		cpu_ratios.last().copied().unwrap_or(f64::NAN)
 	);
 	println!();
 	Ok(())

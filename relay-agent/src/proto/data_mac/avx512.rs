@@ -35,12 +35,17 @@ pub(super) struct Powers {
 	/// four consecutive blocks. A step uses `H⁶⁴ … H¹`; the end (at most 63 whole blocks, the
 	/// padded partial block and the length block) uses the last `count` entries.
 	desc: [[u8; 16]; POWERS],
+	/// AES-128 round keys of the tag's cipher, for AES-NI: the tag is encrypted in registers
+	/// right after the digest, without a call through the `aes` crate's dispatch.
+	round_keys: [__m128i; 11],
 }
 
 impl Powers {
-	/// The powers of `h`, or `None` where the CPU lacks the instructions.
-	pub(super) fn new(h: &[u8; 16]) -> Option<Self> {
-		let supported = std::arch::is_x86_feature_detected!("avx512f")
+	/// The powers of the hash key `h` and the round keys of `cipher_key`, or `None` where the
+	/// CPU lacks the instructions.
+	pub(super) fn new(h: &[u8; 16], cipher_key: &[u8; 16]) -> Option<Self> {
+		let supported = std::arch::is_x86_feature_detected!("aes")
+			&& std::arch::is_x86_feature_detected!("avx512f")
 			&& std::arch::is_x86_feature_detected!("avx512bw")
 			&& std::arch::is_x86_feature_detected!("avx512vl")
 			&& std::arch::is_x86_feature_detected!("vpclmulqdq")
@@ -56,15 +61,33 @@ impl Powers {
 			hash.update(&[desc[j + 1].into()]);
 			desc[j] = hash.finalize().into();
 		}
-		Some(Self { desc })
+		// SAFETY: AES-NI is present (checked above).
+		let round_keys = unsafe { expand_key(cipher_key) };
+		Some(Self { desc, round_keys })
 	}
 
 	/// POLYVAL_H of `covered` with byte 3 read as zero, zero-padded to whole blocks, followed by
 	/// the length block (`LE64(8·len) ‖ 0⁶⁴`).
+	/// (The tests compare it with the crate's; the MAC uses [`Self::tag`].)
+	#[cfg(test)]
 	pub(super) fn digest(&self, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
 		// SAFETY: a `Powers` exists only if `new` found AVX-512F/BW/VL, VPCLMULQDQ and
 		// PCLMULQDQ.
-		unsafe { digest(self, covered, mutable_byte) }
+		unsafe { store(digest(self, covered, mutable_byte)) }
+	}
+
+	/// The tag: AES-128 of [`Self::digest`].
+	pub(super) fn tag(&self, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
+		// SAFETY: a `Powers` exists only if `new` found AES-NI, AVX-512F/BW/VL, VPCLMULQDQ and
+		// PCLMULQDQ.
+		unsafe { store(encrypt(&self.round_keys, digest(self, covered, mutable_byte))) }
+	}
+
+	/// AES-128 of one block under the cipher key (the tests check it against the `aes` crate).
+	#[cfg(test)]
+	pub(super) fn encrypt_block(&self, block: [u8; 16]) -> [u8; 16] {
+		// SAFETY: AES-NI is present (`new` checked); the load reads the 16-byte array.
+		unsafe { store(encrypt(&self.round_keys, _mm_loadu_si128(block.as_ptr().cast()))) }
 	}
 }
 
@@ -100,8 +123,58 @@ unsafe fn load_masked(bytes: &[u8], mask: u16) -> __m128i {
 	unsafe { _mm_maskz_loadu_epi8(mask, bytes.as_ptr().cast()) }
 }
 
+/// The 16 bytes of `block`.
+#[target_feature(enable = "sse2")]
+fn store(block: __m128i) -> [u8; 16] {
+	let mut out = [0u8; 16];
+	// SAFETY: a 16-byte store into a 16-byte array.
+	unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), block) };
+	out
+}
+
+/// AES-128's key schedule (FIPS-197 §5.2) on AES-NI.
+///
+/// # Safety
+/// The CPU must have AES-NI.
+#[target_feature(enable = "aes")]
+unsafe fn expand_key(key: &[u8; 16]) -> [__m128i; 11] {
+	/// One round key from the previous one and `assist` (`aeskeygenassist` of it).
+	#[target_feature(enable = "sse2")]
+	fn next(previous: __m128i, assist: __m128i) -> __m128i {
+		let mut key = previous;
+		key = _mm_xor_si128(key, _mm_slli_si128::<4>(key));
+		key = _mm_xor_si128(key, _mm_slli_si128::<4>(key));
+		key = _mm_xor_si128(key, _mm_slli_si128::<4>(key));
+		_mm_xor_si128(key, _mm_shuffle_epi32::<0xff>(assist))
+	}
+	let mut keys = [_mm_setzero_si128(); 11];
+	// SAFETY: a 16-byte load from a 16-byte array.
+	keys[0] = unsafe { _mm_loadu_si128(key.as_ptr().cast()) };
+	keys[1] = next(keys[0], _mm_aeskeygenassist_si128::<0x01>(keys[0]));
+	keys[2] = next(keys[1], _mm_aeskeygenassist_si128::<0x02>(keys[1]));
+	keys[3] = next(keys[2], _mm_aeskeygenassist_si128::<0x04>(keys[2]));
+	keys[4] = next(keys[3], _mm_aeskeygenassist_si128::<0x08>(keys[3]));
+	keys[5] = next(keys[4], _mm_aeskeygenassist_si128::<0x10>(keys[4]));
+	keys[6] = next(keys[5], _mm_aeskeygenassist_si128::<0x20>(keys[5]));
+	keys[7] = next(keys[6], _mm_aeskeygenassist_si128::<0x40>(keys[6]));
+	keys[8] = next(keys[7], _mm_aeskeygenassist_si128::<0x80>(keys[7]));
+	keys[9] = next(keys[8], _mm_aeskeygenassist_si128::<0x1b>(keys[8]));
+	keys[10] = next(keys[9], _mm_aeskeygenassist_si128::<0x36>(keys[9]));
+	keys
+}
+
+/// AES-128 encryption of one block.
+#[target_feature(enable = "aes")]
+fn encrypt(keys: &[__m128i; 11], block: __m128i) -> __m128i {
+	let mut state = _mm_xor_si128(block, keys[0]);
+	for key in &keys[1..10] {
+		state = _mm_aesenc_si128(state, *key);
+	}
+	_mm_aesenclast_si128(state, keys[10])
+}
+
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vpclmulqdq,pclmulqdq")]
-unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
+unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> __m128i {
 	let len = covered.len();
 	let whole = len / 16;
 	// Reading the mutable byte as zero = XOR-ing its value out of the first block, which is
@@ -141,41 +214,35 @@ unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 1
 	// Block i of the end is multiplied by H^(count − i) = desc[first + i].
 	let first = POWERS - count;
 	let power = |i: usize| _mm_loadu_si128(desc.add(16 * (first + i)).cast());
-	// What came before joins the first block of the end as a product of its own:
-	// (acc + X)·P = acc·P + X·P.
-	let mut sum =
-		Wide { lo: _mm_setzero_si128(), mid: _mm_setzero_si128(), hi: _mm_setzero_si128() };
-	sum.add(acc, power(0));
+	// What came before is XOR-ed into the first block of the end (`carry`, zero afterwards),
+	// as into the first block of each step.
+	let mut carry = acc;
 	let groups = rest.len() / 64;
 	let mut lanes = WideLanes::zero();
 	for (g, group) in rest[..groups * 64].chunks_exact(64).enumerate() {
 		let blocks = _mm512_loadu_si512(group.as_ptr().cast());
+		let blocks = _mm512_xor_si512(blocks, _mm512_zextsi128_si512(carry));
+		carry = _mm_setzero_si128();
 		lanes.add(blocks, _mm512_loadu_si512(desc.add(16 * (first + 4 * g)).cast()));
 	}
-	let folded = lanes.fold();
-	sum = Wide {
-		lo: _mm_xor_si128(sum.lo, folded.lo),
-		mid: _mm_xor_si128(sum.mid, folded.mid),
-		hi: _mm_xor_si128(sum.hi, folded.hi),
-	};
+	let mut sum = lanes.fold();
 	let mut i = groups * 4;
 	for block in rest[groups * 64..].chunks_exact(16) {
-		sum.add(_mm_loadu_si128(block.as_ptr().cast()), power(i));
+		sum.add(_mm_xor_si128(_mm_loadu_si128(block.as_ptr().cast()), carry), power(i));
+		carry = _mm_setzero_si128();
 		i += 1;
 	}
 	if !partial.is_empty() {
 		// SAFETY: the mask selects the partial block's `1..=15` bytes, all inside it.
 		let block = unsafe { load_masked(partial, (1u16 << partial.len()) - 1) };
-		sum.add(block, power(i));
+		sum.add(_mm_xor_si128(block, carry), power(i));
+		carry = _mm_setzero_si128();
 		i += 1;
 	}
 	// The length block, `length_block(len)`, built in a register.
 	let length = _mm_set_epi64x(0, (len as u64).saturating_mul(8) as i64);
-	sum.add(length, power(i));
-	let digest = reduce(sum);
-	let mut out = [0u8; 16];
-	_mm_storeu_si128(out.as_mut_ptr().cast(), digest);
-	out
+	sum.add(_mm_xor_si128(length, carry), power(i));
+	reduce(sum)
 }
 
 /// Sums of unreduced products, four blocks (one per 128-bit lane) at a time.
