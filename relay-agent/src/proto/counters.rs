@@ -78,6 +78,7 @@ struct Row {
 impl Counters {
 	/// The slot of `key` (created empty if new), checking the slot at `*last` first; leaves
 	/// `*last` at it.
+	#[inline]
 	fn slot(
 		slots: &mut Vec<(CounterKey, Octets)>,
 		index: &mut HashMap<CounterKey, usize>,
@@ -87,6 +88,17 @@ impl Counters {
 		if slots.get(*last).is_some_and(|(cached, _)| *cached == key) {
 			return *last;
 		}
+		Self::slot_by_hash(slots, index, last, key)
+	}
+
+	/// [`Self::slot`] when the cached slot is another key's.
+	#[inline(never)]
+	fn slot_by_hash(
+		slots: &mut Vec<(CounterKey, Octets)>,
+		index: &mut HashMap<CounterKey, usize>,
+		last: &mut usize,
+		key: CounterKey,
+	) -> usize {
 		let at = *index.entry(key).or_insert_with(|| {
 			slots.push((key, Octets::default()));
 			slots.len() - 1
@@ -96,6 +108,7 @@ impl Counters {
 	}
 
 	/// Counts `octets` received from `peer` in `epoch`.
+	#[inline]
 	pub fn record_in(&mut self, boot_time: u64, epoch: u32, peer: NodeId, octets: u64) {
 		let key = CounterKey { boot_time, epoch, peer };
 		let at = Self::slot(&mut self.slots, &mut self.index, &mut self.last_in, key);
@@ -106,6 +119,7 @@ impl Counters {
 	}
 
 	/// Counts `octets` sent to `peer` in `epoch`.
+	#[inline]
 	pub fn record_out(&mut self, boot_time: u64, epoch: u32, peer: NodeId, octets: u64) {
 		let key = CounterKey { boot_time, epoch, peer };
 		let at = Self::slot(&mut self.slots, &mut self.index, &mut self.last_out, key);

@@ -77,10 +77,11 @@ impl Powers {
 	}
 
 	/// The tag: AES-128 of [`Self::digest`].
+	#[inline]
 	pub(super) fn tag(&self, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
 		// SAFETY: a `Powers` exists only if `new` found AES-NI, AVX-512F/BW/VL, VPCLMULQDQ and
 		// PCLMULQDQ.
-		unsafe { store(encrypt(&self.round_keys, digest(self, covered, mutable_byte))) }
+		unsafe { tag(self, covered, mutable_byte) }
 	}
 
 	/// AES-128 of one block under the cipher key (the tests check it against the `aes` crate).
@@ -161,6 +162,18 @@ unsafe fn expand_key(key: &[u8; 16]) -> [__m128i; 11] {
 	keys[9] = next(keys[8], _mm_aeskeygenassist_si128::<0x1b>(keys[8]));
 	keys[10] = next(keys[9], _mm_aeskeygenassist_si128::<0x36>(keys[9]));
 	keys
+}
+
+/// The tag of `covered`: one function with every feature it needs, so that the digest and
+/// the encryption inline into it.
+///
+/// # Safety
+/// The CPU must have AES-NI, AVX-512F/BW/VL, VPCLMULQDQ and PCLMULQDQ.
+#[target_feature(enable = "aes,avx512f,avx512bw,avx512vl,vpclmulqdq,pclmulqdq")]
+unsafe fn tag(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
+	// SAFETY: the caller's promise covers `digest`'s.
+	let digest = unsafe { digest(powers, covered, mutable_byte) };
+	store(encrypt(&powers.round_keys, digest))
 }
 
 /// AES-128 encryption of one block.
