@@ -41,14 +41,56 @@ impl core::hash::Hash for CounterKey {
 	}
 }
 
+/// Counters in the order their keys first appeared, and an index from key to slot.
+#[derive(Clone, Debug, Default)]
+struct Table {
+	slots: Vec<(CounterKey, Octets)>,
+	index: HashMap<CounterKey, usize>,
+}
+
+impl Table {
+	/// The counter of `key` (created empty if new), trying slot `*hint` first and leaving
+	/// `*hint` at the key's slot: the packets of a batch mostly share their keys, and comparing
+	/// a key costs less than hashing it.
+	#[inline]
+	fn counter(&mut self, hint: &mut usize, key: CounterKey) -> Option<&mut Octets> {
+		if self.slots.get(*hint).is_none_or(|(cached, _)| *cached != key) {
+			*hint = self.find_or_insert(key);
+		}
+		self.slots.get_mut(*hint).map(|(_, octets)| octets)
+	}
+
+	/// The slot of `key`, by hash, created empty if new.
+	#[inline(never)]
+	fn find_or_insert(&mut self, key: CounterKey) -> usize {
+		let slots = &mut self.slots;
+		*self.index.entry(key).or_insert_with(|| {
+			slots.push((key, Octets::default()));
+			slots.len() - 1
+		})
+	}
+
+	fn get(&self, key: &CounterKey) -> Option<&Octets> {
+		self.index.get(key).and_then(|&at| self.slots.get(at)).map(|(_, octets)| octets)
+	}
+
+	/// Keeps the counters `keep` accepts; whether any went.
+	fn retain(&mut self, mut keep: impl FnMut(&CounterKey) -> bool) -> bool {
+		let before = self.slots.len();
+		self.slots.retain(|(key, _)| keep(key));
+		let changed = self.slots.len() != before;
+		if changed {
+			self.index = self.slots.iter().enumerate().map(|(at, (key, _))| (*key, at)).collect();
+		}
+		changed
+	}
+}
+
 /// All unclaimed counters of this relay.
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
-	/// The counters, in the order their keys first appeared; `index` finds a key's slot.
-	slots: Vec<(CounterKey, Octets)>,
-	index: HashMap<CounterKey, usize>,
-	/// The slots of the last keys counted in and out: the packets of a batch mostly share
-	/// them, and comparing a key costs less than hashing it.
+	table: Table,
+	/// Where the last keys counted in and out were found ([`Table::counter`]'s hints).
 	last_in: usize,
 	last_out: usize,
 	dirty: bool,
@@ -58,8 +100,8 @@ impl PartialEq for Counters {
 	/// The same counters (in any order), and the same dirty flag.
 	fn eq(&self, other: &Self) -> bool {
 		self.dirty == other.dirty
-			&& self.slots.len() == other.slots.len()
-			&& self.slots.iter().all(|(key, octets)| other.get(key) == *octets)
+			&& self.table.slots.len() == other.table.slots.len()
+			&& self.iter().all(|(key, octets)| other.get(key) == *octets)
 	}
 }
 
@@ -76,44 +118,12 @@ struct Row {
 }
 
 impl Counters {
-	/// The slot of `key` (created empty if new), checking the slot at `*last` first; leaves
-	/// `*last` at it.
-	#[inline]
-	fn slot(
-		slots: &mut Vec<(CounterKey, Octets)>,
-		index: &mut HashMap<CounterKey, usize>,
-		last: &mut usize,
-		key: CounterKey,
-	) -> usize {
-		if slots.get(*last).is_some_and(|(cached, _)| *cached == key) {
-			return *last;
-		}
-		Self::slot_by_hash(slots, index, last, key)
-	}
-
-	/// [`Self::slot`] when the cached slot is another key's.
-	#[inline(never)]
-	fn slot_by_hash(
-		slots: &mut Vec<(CounterKey, Octets)>,
-		index: &mut HashMap<CounterKey, usize>,
-		last: &mut usize,
-		key: CounterKey,
-	) -> usize {
-		let at = *index.entry(key).or_insert_with(|| {
-			slots.push((key, Octets::default()));
-			slots.len() - 1
-		});
-		*last = at;
-		at
-	}
-
 	/// Counts `octets` received from `peer` in `epoch`.
 	#[inline]
 	pub fn record_in(&mut self, boot_time: u64, epoch: u32, peer: NodeId, octets: u64) {
 		let key = CounterKey { boot_time, epoch, peer };
-		let at = Self::slot(&mut self.slots, &mut self.index, &mut self.last_in, key);
-		if let Some((_, entry)) = self.slots.get_mut(at) {
-			entry.in_octets = entry.in_octets.saturating_add(octets);
+		if let Some(counter) = self.table.counter(&mut self.last_in, key) {
+			counter.in_octets = counter.in_octets.saturating_add(octets);
 		}
 		self.dirty = true;
 	}
@@ -122,26 +132,25 @@ impl Counters {
 	#[inline]
 	pub fn record_out(&mut self, boot_time: u64, epoch: u32, peer: NodeId, octets: u64) {
 		let key = CounterKey { boot_time, epoch, peer };
-		let at = Self::slot(&mut self.slots, &mut self.index, &mut self.last_out, key);
-		if let Some((_, entry)) = self.slots.get_mut(at) {
-			entry.out_octets = entry.out_octets.saturating_add(octets);
+		if let Some(counter) = self.table.counter(&mut self.last_out, key) {
+			counter.out_octets = counter.out_octets.saturating_add(octets);
 		}
 		self.dirty = true;
 	}
 
 	/// The counter of one link in one epoch.
 	pub fn get(&self, key: &CounterKey) -> Octets {
-		self.index.get(key).and_then(|&at| self.slots.get(at)).map(|(_, o)| *o).unwrap_or_default()
+		self.table.get(key).copied().unwrap_or_default()
 	}
 
 	/// All counters, in no particular order.
 	pub fn iter(&self) -> impl Iterator<Item = (&CounterKey, &Octets)> {
-		self.slots.iter().map(|(key, octets)| (key, octets))
+		self.table.slots.iter().map(|(key, octets)| (key, octets))
 	}
 
 	/// Totals over everything unclaimed.
 	pub fn totals(&self) -> Octets {
-		self.slots.iter().map(|(_, o)| o).fold(Octets::default(), |acc, o| Octets {
+		self.table.slots.iter().map(|(_, o)| o).fold(Octets::default(), |acc, o| Octets {
 			in_octets: acc.in_octets.saturating_add(o.in_octets),
 			out_octets: acc.out_octets.saturating_add(o.out_octets),
 		})
@@ -149,10 +158,7 @@ impl Counters {
 
 	/// Drops the counters of `epoch` (all boots) once its claim is on chain.
 	pub fn mark_claimed(&mut self, epoch: u32) {
-		let before = self.slots.len();
-		self.slots.retain(|(k, _)| k.epoch != epoch);
-		if self.slots.len() != before {
-			self.index = self.slots.iter().enumerate().map(|(at, (k, _))| (*k, at)).collect();
+		if self.table.retain(|key| key.epoch != epoch) {
 			self.dirty = true;
 		}
 	}
@@ -186,10 +192,8 @@ impl Counters {
 		for row in rows {
 			let peer = crate::hex::decode32(&row.peer)?;
 			let key = CounterKey { boot_time: row.boot_time, epoch: row.epoch, peer };
-			let at =
-				Self::slot(&mut counters.slots, &mut counters.index, &mut counters.last_in, key);
-			if let Some((_, octets)) = counters.slots.get_mut(at) {
-				*octets = row.octets;
+			if let Some(counter) = counters.table.counter(&mut counters.last_in, key) {
+				*counter = row.octets;
 			}
 		}
 		Ok(counters)
