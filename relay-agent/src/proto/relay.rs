@@ -670,8 +670,8 @@ impl RelayCore {
 		encode_row(&header, &entries[..count], &self.key, out).ok()
 	}
 
-	#[inline]
 	/// The member sending from `addr`, if any.
+	#[inline]
 	fn member_at(&mut self, addr: SocketAddr) -> Option<MemberIndex> {
 		match self.last_sender {
 			Some((cached, index)) if cached == addr => Some(index),

@@ -13,15 +13,16 @@
 //! (256 bits each) and reduced once per step. The reduction is Gueron's Montgomery reduction
 //! for POLYVAL (two multiplications by x⁶³ + x⁶² + x⁵⁷, as in AES-GCM-SIV's reference code).
 //!
-//! Used only where the CPU has AVX-512F and VPCLMULQDQ (checked once per flow, when
-//! [`Powers::new`] runs); elsewhere the MAC uses the `polyval` crate, which the tests also use
-//! as the reference for this one.
+//! The tag's AES-128 runs here too, on AES-NI, right after the digest and in registers.
+//!
+//! Used only where the CPU has AVX-512F/BW/VL, VPCLMULQDQ and AES-NI (checked once per flow,
+//! when [`Powers::new`] runs); elsewhere the MAC uses the `polyval` and `aes` crates, which the
+//! tests also use as the reference for this one.
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::*;
 use polyval::{universal_hash::UniversalHash, Polyval};
 
-/// Powers of the hash key the steps need.
 /// Blocks per step (one reduction each).
 const STEP_BLOCKS: usize = 64;
 /// Bytes per step.
@@ -29,6 +30,8 @@ const STEP_BYTES: usize = 16 * STEP_BLOCKS;
 /// Powers kept: a step's, and one more for the end's length block.
 const POWERS: usize = STEP_BLOCKS + 1;
 
+/// A flow's keys in the form this backend uses: the hash key's powers and the cipher's round
+/// keys.
 #[derive(Clone)]
 pub(super) struct Powers {
 	/// `H⁶⁵, H⁶⁴, …, H¹` (`desc[j] = H⁶⁵⁻ʲ`): four consecutive entries are the multipliers of
