@@ -352,6 +352,28 @@ fn median(trials: &mut [Trial]) -> Trial {
 	trials.get(trials.len() / 2).copied().unwrap_or(none)
 }
 
+/// Median, smallest and largest of some values (NaN if there are none); shown as
+/// `median; min … max`.
+struct Spread {
+	median: f64,
+	min: f64,
+	max: f64,
+}
+
+impl Spread {
+	fn of(mut values: Vec<f64>) -> Self {
+		values.sort_by(f64::total_cmp);
+		let at = |i: usize| values.get(i).copied().unwrap_or(f64::NAN);
+		Self { median: at(values.len() / 2), min: at(0), max: at(values.len().wrapping_sub(1)) }
+	}
+}
+
+impl std::fmt::Display for Spread {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		write!(f, "{:.2}; {:.2} … {:.2}", self.median, self.min, self.max)
+	}
+}
+
 /// Alternating bare and relay trials; prints the table of medians.
 fn compare(
 	title: &str,
@@ -370,16 +392,10 @@ fn compare(
 		bare.push(bare_trial);
 		relay.push(relay_trial);
 	}
-	let cpu = |trials: &[Trial]| {
-		let mut values: Vec<f64> = trials.iter().map(|t| t.cpu_ns).collect();
-		values.sort_by(f64::total_cmp);
-		values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
-	};
+	let cpu = |trials: &[Trial]| Spread::of(trials.iter().map(|t| t.cpu_ns).collect()).median;
 	let (bare_cpu, relay_cpu) = (cpu(&bare), cpu(&relay));
 	let (bare, relay) = (median(&mut bare), median(&mut relay));
-	ratios.sort_by(f64::total_cmp);
-	cpu_ratios.sort_by(f64::total_cmp);
-	let middle = |sorted: &[f64]| sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+	let (ratios, cpu_ratios) = (Spread::of(ratios), Spread::of(cpu_ratios));
 	println!(
 		"| throughput, {title}, {payload} B payload, median of {trials} × {seconds} s | bare forwarder | relay hop | ratio |"
 	);
@@ -397,10 +413,7 @@ fn compare(
 		relay.bits / bare.bits
 	);
 	println!(
-		"| per-trial ratio (each relay trial against the bare one just before it): median; min … max | | | {:.2}; {:.2} … {:.2} |",
-		middle(&ratios),
-		ratios.first().copied().unwrap_or(f64::NAN),
-		ratios.last().copied().unwrap_or(f64::NAN)
+		"| per-trial ratio (each relay trial against the bare one just before it): median; min … max | | | {ratios} |"
 	);
 	println!(
 		"| offered by the generator, packets/s | {:.0} | {:.0} | |",
@@ -415,12 +428,7 @@ fn compare(
 		1e9 / relay_cpu,
 		bare_cpu / relay_cpu
 	);
-	println!(
-		"| per-trial CPU ratio: median; min … max | | | {:.2}; {:.2} … {:.2} |",
-		middle(&cpu_ratios),
-		cpu_ratios.first().copied().unwrap_or(f64::NAN),
-		cpu_ratios.last().copied().unwrap_or(f64::NAN)
-	);
+	println!("| per-trial CPU ratio: median; min … max | | | {cpu_ratios} |");
 	println!();
 	Ok(())
 }

@@ -533,10 +533,7 @@ impl RelayCore {
 		// first hop, each member passes it to the next. A member the origin cannot reach
 		// directly (the very reason for a detour) still learns the new path.
 		match path.get(position + 1) {
-			Some(&next) if usize::from(next) < self.members.len() => {
-				Ok(Action::Forward { to: next })
-			}
-			Some(_) => Err(DropReason::BadPath),
+			Some(&next) => self.forward_to(next),
 			None => Ok(Action::Consumed),
 		}
 	}
@@ -670,6 +667,15 @@ impl RelayCore {
 		encode_row(&header, &entries[..count], &self.key, out).ok()
 	}
 
+	/// Forwarding to member `next`, if there is such a member.
+	fn forward_to(&self, next: MemberIndex) -> Result<Action, DropReason> {
+		if usize::from(next) < self.members.len() {
+			Ok(Action::Forward { to: next })
+		} else {
+			Err(DropReason::BadPath)
+		}
+	}
+
 	/// The member sending from `addr`, if any.
 	#[inline]
 	fn member_at(&mut self, addr: SocketAddr) -> Option<MemberIndex> {
@@ -708,11 +714,12 @@ impl RelayCore {
 		}
 		let next_index = usize::from(header.segment_count - left);
 		let next = *header.segments.get(next_index).ok_or(DropReason::BadPath)?;
-		let next_member = self.members.get(usize::from(next)).ok_or(DropReason::BadPath)?;
+		let forward = self.forward_to(next)?;
 		if !header.probe {
-			self.counters.record_out(self.boot_time, header.epoch, next_member.id, len);
+			let next_id = self.members[usize::from(next)].id;
+			self.counters.record_out(self.boot_time, header.epoch, next_id, len);
 		}
-		Ok(Action::Forward { to: next })
+		Ok(forward)
 	}
 
 	/// A probe reached the end of its path: the egress turns it around (in place: the echo has
@@ -753,10 +760,7 @@ impl RelayCore {
 		let echo =
 			DataHeader { reverse: true, segments_left: header.segment_count, segments, ..*header };
 		encode_data(&echo, &probe, mac, datagram)?;
-		if usize::from(segments[0]) >= self.members.len() {
-			return Err(DropReason::BadPath);
-		}
-		Ok(Action::Forward { to: segments[0] })
+		self.forward_to(segments[0])
 	}
 
 	/// Writes a fast probe of flow `flow_id` (this relay must be its ingress) into `out`: along

@@ -16,7 +16,7 @@
 //! The tag's AES-128 runs here too, on AES-NI, right after the digest and in registers.
 //!
 //! Used only where the CPU has AVX-512F/BW/VL, VPCLMULQDQ and AES-NI (checked once per flow,
-//! when [`Powers::new`] runs); elsewhere the MAC uses the `polyval` and `aes` crates, which the
+//! when [`WideKeys::new`] runs); elsewhere the MAC uses the `polyval` and `aes` crates, which the
 //! tests also use as the reference for this one.
 #![allow(unsafe_code)]
 
@@ -27,13 +27,13 @@ use polyval::{universal_hash::UniversalHash, Polyval};
 const STEP_BLOCKS: usize = 64;
 /// Bytes per step.
 const STEP_BYTES: usize = 16 * STEP_BLOCKS;
-/// Powers kept: a step's, and one more for the end's length block.
+/// Powers of the hash key kept: a step's, and one more for the end's length block.
 const POWERS: usize = STEP_BLOCKS + 1;
 
 /// A flow's keys in the form this backend uses: the hash key's powers and the cipher's round
 /// keys.
 #[derive(Clone)]
-pub(super) struct Powers {
+pub(super) struct WideKeys {
 	/// `H⁶⁵, H⁶⁴, …, H¹` (`desc[j] = H⁶⁵⁻ʲ`): four consecutive entries are the multipliers of
 	/// four consecutive blocks. A step uses `H⁶⁴ … H¹`; the end (at most 63 whole blocks, the
 	/// padded partial block and the length block) uses the last `count` entries.
@@ -43,7 +43,7 @@ pub(super) struct Powers {
 	round_keys: [__m128i; 11],
 }
 
-impl Powers {
+impl WideKeys {
 	/// The powers of the hash key `h` and the round keys of `cipher_key`, or `None` where the
 	/// CPU lacks the instructions.
 	pub(super) fn new(h: &[u8; 16], cipher_key: &[u8; 16]) -> Option<Self> {
@@ -74,7 +74,7 @@ impl Powers {
 	/// (The tests compare it with the crate's; the MAC uses [`Self::tag`].)
 	#[cfg(test)]
 	pub(super) fn digest(&self, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
-		// SAFETY: a `Powers` exists only if `new` found AVX-512F/BW/VL, VPCLMULQDQ and
+		// SAFETY: a `WideKeys` exists only if `new` found AVX-512F/BW/VL, VPCLMULQDQ and
 		// PCLMULQDQ.
 		unsafe { store(digest(self, covered, mutable_byte)) }
 	}
@@ -82,7 +82,7 @@ impl Powers {
 	/// The tag: AES-128 of [`Self::digest`].
 	#[inline]
 	pub(super) fn tag(&self, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
-		// SAFETY: a `Powers` exists only if `new` found AES-NI, AVX-512F/BW/VL, VPCLMULQDQ and
+		// SAFETY: a `WideKeys` exists only if `new` found AES-NI, AVX-512F/BW/VL, VPCLMULQDQ and
 		// PCLMULQDQ.
 		unsafe { tag(self, covered, mutable_byte) }
 	}
@@ -173,10 +173,10 @@ unsafe fn expand_key(key: &[u8; 16]) -> [__m128i; 11] {
 /// # Safety
 /// The CPU must have AES-NI, AVX-512F/BW/VL, VPCLMULQDQ and PCLMULQDQ.
 #[target_feature(enable = "aes,avx512f,avx512bw,avx512vl,vpclmulqdq,pclmulqdq")]
-unsafe fn tag(powers: &Powers, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
+unsafe fn tag(keys: &WideKeys, covered: &[u8], mutable_byte: usize) -> [u8; 16] {
 	// SAFETY: the caller's promise covers `digest`'s.
-	let digest = unsafe { digest(powers, covered, mutable_byte) };
-	store(encrypt(&powers.round_keys, digest))
+	let digest = unsafe { digest(keys, covered, mutable_byte) };
+	store(encrypt(&keys.round_keys, digest))
 }
 
 /// AES-128 encryption of one block.
@@ -190,7 +190,7 @@ fn encrypt(keys: &[__m128i; 11], block: __m128i) -> __m128i {
 }
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,vpclmulqdq,pclmulqdq")]
-unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> __m128i {
+unsafe fn digest(keys: &WideKeys, covered: &[u8], mutable_byte: usize) -> __m128i {
 	let len = covered.len();
 	let whole = len / 16;
 	// Reading the mutable byte as zero = XOR-ing its value out of the first block, which is
@@ -201,10 +201,10 @@ unsafe fn digest(powers: &Powers, covered: &[u8], mutable_byte: usize) -> __m128
 	// SAFETY: the selected byte is inside `covered` (checked just above).
 	let mut acc = unsafe { load_masked(covered, mutable_mask) };
 
-	// SAFETY (all loads below): unaligned loads of 16 or 64 bytes from `powers` or from
+	// SAFETY (all loads below): unaligned loads of 16 or 64 bytes from `keys` or from
 	// `covered` at offsets whose ends are checked against `len` by construction: steps cover
 	// `16·whole` bytes at most.
-	let desc = powers.desc.as_ptr().cast::<u8>();
+	let desc = keys.desc.as_ptr().cast::<u8>();
 	let steps = whole / STEP_BLOCKS;
 	if steps > 0 {
 		let multipliers: [__m512i; STEP_BLOCKS / 4] =

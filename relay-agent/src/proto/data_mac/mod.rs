@@ -32,9 +32,9 @@ mod avx512;
 #[cfg(not(target_arch = "x86_64"))]
 mod avx512 {
 	#[derive(Clone)]
-	pub(super) enum Powers {}
+	pub(super) enum WideKeys {}
 
-	impl Powers {
+	impl WideKeys {
 		pub(super) fn new(_: &[u8; 16], _: &[u8; 16]) -> Option<Self> {
 			None
 		}
@@ -71,8 +71,9 @@ fn length_block(len: usize) -> [u8; 16] {
 #[derive(Clone)]
 pub struct DataMac {
 	hash: Polyval,
-	/// The AVX-512 backend's key powers, where the CPU has the instructions.
-	wide: Option<avx512::Powers>,
+	/// The AVX-512 backend's keys (POLYVAL key powers, AES-NI round keys), where the CPU has
+	/// the instructions.
+	wide: Option<avx512::WideKeys>,
 	cipher: Aes128Enc,
 }
 
@@ -92,7 +93,7 @@ impl DataMac {
 		let cipher_key: [u8; 16] = cipher_key.try_into().unwrap_or_default();
 		Self {
 			hash: Polyval::new(&hash_key.into()),
-			wide: avx512::Powers::new(&hash_key, &cipher_key),
+			wide: avx512::WideKeys::new(&hash_key, &cipher_key),
 			cipher: Aes128Enc::new(&cipher_key.into()),
 		}
 	}
@@ -207,7 +208,7 @@ mod tests {
 	#[test]
 	fn the_wide_backend_equals_the_crate_at_every_length() {
 		let mac = DataMac::new(&[0x5a; 32]);
-		let Some(powers) = &mac.wide else {
+		let Some(wide) = &mac.wide else {
 			eprintln!("no AVX-512 VPCLMULQDQ here: only the crate's POLYVAL is in use");
 			return;
 		};
@@ -218,7 +219,7 @@ mod tests {
 		for len in 0..=message.len() {
 			let covered = &message[..len];
 			assert_eq!(
-				powers.digest(covered, MUTABLE_BYTE),
+				wide.digest(covered, MUTABLE_BYTE),
 				mac.portable_digest(covered),
 				"length {len}"
 			);
@@ -231,7 +232,7 @@ mod tests {
 		// FIPS-197, appendix C.1.
 		let key: [u8; 16] = core::array::from_fn(|i| i as u8);
 		let plain: [u8; 16] = core::array::from_fn(|i| (i as u8) * 0x11);
-		let Some(wide) = avx512::Powers::new(&[1; 16], &key) else {
+		let Some(wide) = avx512::WideKeys::new(&[1; 16], &key) else {
 			eprintln!("no AVX-512 VPCLMULQDQ and AES-NI here: only the crates are in use");
 			return;
 		};
@@ -244,7 +245,7 @@ mod tests {
 		for seed in 1..50u8 {
 			let key = [seed.wrapping_mul(37); 16].map(|b| b ^ seed);
 			let block: [u8; 16] = core::array::from_fn(|i| seed.wrapping_mul(i as u8 + 3));
-			let wide = avx512::Powers::new(&[seed; 16], &key).expect("detected above");
+			let wide = avx512::WideKeys::new(&[seed; 16], &key).expect("detected above");
 			let mut by_crate = aes::Block::from(block);
 			Aes128Enc::new(&key.into()).encrypt_block(&mut by_crate);
 			assert_eq!(wide.encrypt_block(block), <[u8; 16]>::from(by_crate), "seed {seed}");
