@@ -9,13 +9,17 @@ export SRWAN_ROOT
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/srwan-target}"
 # With the target dir outside the workspace, substrate-wasm-builder cannot find Cargo.lock.
 export WASM_BUILD_WORKSPACE_HINT="$SRWAN_ROOT"
+# frame-benchmarking-cli depends on a test runtime that it needs only for `benchmark storage
+# --mode validate-block` (parachains); its wasm build costs minutes of a cold build. srwan-node
+# refuses that mode with a clear error.
+export SKIP_FRAME_STORAGE_ACCESS_TEST_RUNTIME_WASM_BUILD=1
 # Link Debian's OpenSSL instead of building it from source (minutes saved).
 export OPENSSL_NO_VENDOR=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
 # One profile and one feature set for clippy, tests, the node and e2e.
 SRWAN_PROFILE="${SRWAN_PROFILE:-release}"
-SRWAN_FEATURES="${SRWAN_FEATURES:-runtime-benchmarks}"
+SRWAN_FEATURES="${SRWAN_FEATURES:-runtime-benchmarks,try-runtime}"
 export SRWAN_PROFILE SRWAN_FEATURES
 SRWAN_CARGO_ARGS=(--workspace --locked --profile "$SRWAN_PROFILE" --features "$SRWAN_FEATURES")
 

@@ -88,3 +88,16 @@ export async function freeAt(api, hash, address) {
   const { data } = await at.query.system.account(address);
   return data.free.toBigInt();
 }
+
+/**
+ * The chain's clocks in blocks, read from its genesis-set parameters (the `ci` preset that the
+ * test command uses has shorter ones than `--dev`): metering epoch, claim window, report period.
+ */
+export async function clocks(api) {
+  const [ditex, tickets] = await Promise.all([api.query.ditex.params(), api.query.tickets.params()]);
+  return {
+    epoch: ditex.epochLength.toNumber(),
+    reportPeriod: ditex.reportPeriod.toNumber(),
+    claimWindow: tickets.claimWindow.toNumber(),
+  };
+}

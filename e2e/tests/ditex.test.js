@@ -5,12 +5,12 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stringToU8a } from '@polkadot/util';
 import { randomAsU8a } from '@polkadot/util-crypto';
-import { connect, freshAccount, keyring, sendAndFinalize, SRW } from '../lib/chain.js';
+import { clocks, connect, freshAccount, keyring, sendAndFinalize, SRW } from '../lib/chain.js';
 
-const REPORT_PERIOD = 10; // blocks, dev preset
 const DEPOSIT = 100n * SRW;
 
 let api;
+let REPORT_PERIOD; // blocks, from the chain's genesis parameters
 let a;
 let b;
 
@@ -29,6 +29,7 @@ function register(who, { ep = endpoint(10), price = 1_000_000n } = {}) {
 
 before(async () => {
   api = await connect();
+  ({ reportPeriod: REPORT_PERIOD } = await clocks(api));
   const ring = keyring();
   const alice = ring.addFromUri('//Alice');
   a = freshAccount(ring);

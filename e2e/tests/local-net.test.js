@@ -1,3 +1,4 @@
+// e2e-node: none (starts two validators of its own)
 // Two validators (`--chain local`: Alice and Bob, each with its own base path and ports)
 // connect to each other and finalize blocks; GRANDPA needs both of them for that.
 import { after, test } from 'node:test';

@@ -1,3 +1,4 @@
+// e2e-node: none (no chain: golden vectors only)
 // The golden receipt vector of srwan-primitives, checked from JavaScript: polkadot.js encodes the
 // same SCALE bytes and signing payload as Rust, and the stored sr25519 signature verifies (the
 // Rust side: pallets/primitives/tests/receipt_vectors.rs).

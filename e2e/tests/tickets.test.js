@@ -6,16 +6,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stringToU8a, u8aToHex } from '@polkadot/util';
 import { randomAsU8a } from '@polkadot/util-crypto';
-import { connect, freshAccount, keyring, sendAndFinalize, SRW } from '../lib/chain.js';
+import { clocks, connect, freshAccount, keyring, sendAndFinalize, SRW } from '../lib/chain.js';
 import { signingPayload } from '../lib/receipt.js';
 
-const EPOCH = 10; // blocks, dev preset
-const CLAIM_WINDOW = 5; // blocks, dev preset
 const GB = 1_000_000_000n;
 const PRICE = SRW; // per GB
 const INFRA_PERCENT = 5n;
 
 let api;
+let EPOCH; // blocks, from the chain's genesis parameters
+let CLAIM_WINDOW; // blocks, likewise
 let ring;
 let relayA;
 let relayB;
@@ -23,6 +23,7 @@ let consumer;
 
 before(async () => {
   api = await connect();
+  ({ epoch: EPOCH, claimWindow: CLAIM_WINDOW } = await clocks(api));
   ring = keyring();
   relayA = freshAccount(ring);
   relayB = freshAccount(ring);

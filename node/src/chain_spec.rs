@@ -1,12 +1,13 @@
-//! Chain specifications: `dev` (Alice alone) and `local` (Alice and Bob).
+//! Chain specifications: `dev` (Alice alone), `local` (Alice and Bob) and `ci` (the dev chain
+//! with the shortest clocks, for the test command: `srwan-node --dev --chain ci`).
 //!
-//! Both take their genesis from the runtime's presets, so the runtime stays the single source
+//! All take their genesis from the runtime's presets, so the runtime stays the single source
 //! of truth for genesis state; the node adds only names and token properties.
 
 use sc_service::{ChainType, Properties};
 use srwan_primitives::currency::{DECIMALS, SS58_FORMAT, SYMBOL};
 use srwan_runtime::{
-	genesis_config_presets::{DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET},
+	genesis_config_presets::{CI_RUNTIME_PRESET, DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET},
 	WASM_BINARY,
 };
 
@@ -48,6 +49,18 @@ pub fn local_chain_spec() -> Result<ChainSpec, String> {
 		.with_id("srwan_local")
 		.with_chain_type(ChainType::Local)
 		.with_genesis_config_preset_name(LOCAL_TESTNET_RUNTIME_PRESET)
+		.with_properties(token_properties())
+		.build())
+}
+
+/// `--dev --chain ci`: the dev chain with 4-block epochs, a 2-block claim window and the
+/// other short clocks of the runtime's `ci` preset, so that tests wait less for chain time.
+pub fn ci_chain_spec() -> Result<ChainSpec, String> {
+	Ok(ChainSpec::builder(wasm_binary()?, None)
+		.with_name("srwan ci")
+		.with_id("srwan_ci")
+		.with_chain_type(ChainType::Development)
+		.with_genesis_config_preset_name(CI_RUNTIME_PRESET)
 		.with_properties(token_properties())
 		.build())
 }

@@ -38,6 +38,7 @@ impl SubstrateCli for Cli {
 	fn load_spec(&self, id: &str) -> Result<Box<dyn sc_service::ChainSpec>, String> {
 		Ok(match id {
 			"dev" => Box::new(chain_spec::development_chain_spec()?),
+			"ci" => Box::new(chain_spec::ci_chain_spec()?),
 			"" | "local" => Box::new(chain_spec::local_chain_spec()?),
 			path => {
 				Box::new(chain_spec::ChainSpec::from_json_file(std::path::PathBuf::from(path))?)
@@ -127,6 +128,14 @@ pub fn run() -> sc_cli::Result<()> {
 				BenchmarkCmd::Storage(_) => Err("storage benchmarks need a node built with \
 					`--features runtime-benchmarks`"
 					.into()),
+				#[cfg(feature = "runtime-benchmarks")]
+				BenchmarkCmd::Storage(cmd) if cmd.params.is_validate_block_mode() => {
+					// That mode replays storage proofs in a parachain's validate_block; our builds
+					// skip the test runtime it needs (scripts/lib.sh), so say so instead of panicking.
+					Err("`benchmark storage --mode validate-block` measures parachain proof \
+						validation; srwan is a solochain: use the default `--mode import-block`"
+						.into())
+				}
 				#[cfg(feature = "runtime-benchmarks")]
 				BenchmarkCmd::Storage(cmd) => {
 					let PartialComponents { client, backend, .. } = service::new_partial(&config)?;

@@ -68,6 +68,16 @@ fn chain_specs_carry_token_properties_and_authorities() {
 	let local = chain_spec("local");
 	assert_eq!(local["chainType"], "Local");
 	assert_eq!(authorities(&local), vec![ALICE, BOB]);
+
+	// The test command's chain: dev with short clocks, its own id so nodes never mix them up.
+	let ci = chain_spec("ci");
+	assert_eq!(ci["chainType"], "Development");
+	assert_eq!(ci["id"], "srwan_ci");
+	assert_eq!(authorities(&ci), vec![ALICE]);
+	let patch = &ci["genesis"]["runtimeGenesis"]["patch"];
+	assert_eq!(patch["ditex"]["params"]["epoch_length"], 4, "{patch}");
+	assert_eq!(patch["tickets"]["params"]["claimWindow"], 2, "{patch}");
+	assert_eq!(dev["genesis"]["runtimeGenesis"]["patch"]["ditex"]["params"]["epoch_length"], 10);
 }
 
 #[test]

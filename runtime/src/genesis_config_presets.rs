@@ -1,5 +1,7 @@
-//! Genesis presets: `development` (Alice alone authors and finalizes) and `local_testnet`
-//! (exactly Alice and Bob, so both are needed and enough for GRANDPA finality).
+//! Genesis presets: `development` (Alice alone authors and finalizes), `local_testnet`
+//! (exactly Alice and Bob, so both are needed and enough for GRANDPA finality) and `ci` (the
+//! development chain with the shortest clocks that still exercise every rule, for the test
+//! command: its tests wait on chain time, and block time is fixed at compile time).
 
 use crate::{
 	AccountId, BalancesConfig, CoinVotingConfig, DitexConfig, EscrowConfig, FeeSplitConfig,
@@ -60,11 +62,65 @@ pub fn dev_ticket_params() -> TicketParams {
 /// Coin-voting tally period on dev and local chains: 10 blocks (a minute).
 pub const DEV_VOTING_PERIOD: u32 = 10;
 
-/// A genesis config patch for the given authorities, endowed accounts and sudo key.
+/// The name of the test command's preset (see [`ci_clocks`]).
+pub const CI_RUNTIME_PRESET: &str = "ci";
+
+/// Every period a chain counts in blocks, set together so that their relations hold
+/// (`withdraw_delay` ≥ epoch + claim window + settlement lag).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Clocks {
+	/// The exchange's parameters (epoch and report period among them).
+	pub ditex: DitexParams,
+	/// Claim window and tolerances.
+	pub tickets: TicketParams,
+	/// Subsidy and validator payout period.
+	pub fee_schedule: Schedule,
+	/// Coin-voting tally period.
+	pub voting_period: u32,
+	/// Escrow withdraw delay.
+	pub withdraw_delay: u32,
+}
+
+/// The clocks of the `development` and `local_testnet` presets: a demo sees epochs, payouts
+/// and tallies every minute.
+pub fn dev_clocks() -> Clocks {
+	Clocks {
+		ditex: dev_ditex_params(),
+		tickets: dev_ticket_params(),
+		fee_schedule: dev_fee_schedule(),
+		voting_period: DEV_VOTING_PERIOD,
+		withdraw_delay: DEV_WITHDRAW_DELAY,
+	}
+}
+
+/// Blocks of settlement lag the `ci` withdraw delay allows after an epoch's claim window.
+pub const CI_SETTLEMENT_LAG: u32 = 2;
+
+/// The clocks of the `ci` preset: 4-block epochs and report periods (one block more than the
+/// three a report needs to be finalized inside the period it names), a 2-block claim window,
+/// payouts and tallies every 4 blocks, and the withdraw delay derived from them. Silence limits
+/// stay those of dev (in periods), so a test router is not quarantined while a test runs.
+pub fn ci_clocks() -> Clocks {
+	let ditex =
+		DitexParams { epoch_length: 4, report_period: 4, unbond_delay: 8, ..dev_ditex_params() };
+	let tickets = TicketParams { claim_window: 2, ..dev_ticket_params() };
+	let withdraw_delay =
+		ditex.epoch_length.saturating_add(tickets.claim_window).saturating_add(CI_SETTLEMENT_LAG);
+	Clocks {
+		fee_schedule: Schedule { payout_period: 4, ..dev_fee_schedule() },
+		voting_period: 4,
+		withdraw_delay,
+		ditex,
+		tickets,
+	}
+}
+
+/// A genesis config patch for the given authorities, endowed accounts, sudo key and clocks.
 fn testnet_genesis(
 	initial_authorities: Vec<(AuraId, GrandpaId)>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
+	clocks: Clocks,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -77,11 +133,11 @@ fn testnet_genesis(
 			authorities: initial_authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
-		ditex: DitexConfig { params: dev_ditex_params() },
-		fee_split: FeeSplitConfig { schedule: dev_fee_schedule() },
-		coin_voting: CoinVotingConfig { period: DEV_VOTING_PERIOD },
-		escrow: EscrowConfig { withdraw_delay: DEV_WITHDRAW_DELAY },
-		tickets: TicketsConfig { params: Some(dev_ticket_params()) },
+		ditex: DitexConfig { params: clocks.ditex },
+		fee_split: FeeSplitConfig { schedule: clocks.fee_schedule },
+		coin_voting: CoinVotingConfig { period: clocks.voting_period },
+		escrow: EscrowConfig { withdraw_delay: clocks.withdraw_delay },
+		tickets: TicketsConfig { params: Some(clocks.tickets) },
 	})
 }
 
@@ -93,13 +149,24 @@ fn well_known_accounts() -> Vec<AccountId> {
 	Sr25519Keyring::well_known().map(|k| k.to_account_id()).collect()
 }
 
-/// The `development` preset: Alice is the only authority and the sudo key.
-pub fn development_config_genesis() -> Value {
+/// Alice alone authors, finalizes and is sudo, with the given clocks.
+fn single_authority_genesis(clocks: Clocks) -> Value {
 	testnet_genesis(
 		vec![authority(Sr25519Keyring::Alice, Ed25519Keyring::Alice)],
 		well_known_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
+		clocks,
 	)
+}
+
+/// The `development` preset: Alice is the only authority and the sudo key.
+pub fn development_config_genesis() -> Value {
+	single_authority_genesis(dev_clocks())
+}
+
+/// The `ci` preset: the `development` chain with [`ci_clocks`].
+pub fn ci_config_genesis() -> Value {
+	single_authority_genesis(ci_clocks())
 }
 
 /// The `local_testnet` preset: Alice and Bob are the authorities; Alice is sudo.
@@ -111,6 +178,7 @@ pub fn local_config_genesis() -> Value {
 		],
 		well_known_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
+		dev_clocks(),
 	)
 }
 
@@ -119,6 +187,7 @@ pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
 	let patch = match id.as_ref() {
 		DEV_RUNTIME_PRESET => development_config_genesis(),
 		LOCAL_TESTNET_RUNTIME_PRESET => local_config_genesis(),
+		CI_RUNTIME_PRESET => ci_config_genesis(),
 		_ => return None,
 	};
 	serde_json::to_string(&patch).ok().map(|s| s.into_bytes())
@@ -126,5 +195,9 @@ pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
 
 /// The names of the presets this runtime ships.
 pub fn preset_names() -> Vec<PresetId> {
-	vec![PresetId::from(DEV_RUNTIME_PRESET), PresetId::from(LOCAL_TESTNET_RUNTIME_PRESET)]
+	vec![
+		PresetId::from(DEV_RUNTIME_PRESET),
+		PresetId::from(LOCAL_TESTNET_RUNTIME_PRESET),
+		PresetId::from(CI_RUNTIME_PRESET),
+	]
 }

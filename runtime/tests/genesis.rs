@@ -6,7 +6,7 @@ use sp_consensus_aura::{Slot, AURA_ENGINE_ID};
 use sp_keyring::Sr25519Keyring;
 use srwan_runtime::{
 	authorship::AuraAuthorAccount,
-	genesis_config_presets::{get_preset, preset_names, ENDOWMENT},
+	genesis_config_presets::{ci_clocks, dev_clocks, get_preset, preset_names, Clocks, ENDOWMENT},
 	Runtime,
 };
 
@@ -14,9 +14,42 @@ mod common;
 use common::externalities;
 
 #[test]
-fn runtime_lists_exactly_the_two_presets() {
-	assert_eq!(preset_names(), vec!["development".to_string(), "local_testnet".to_string()]);
+fn runtime_lists_exactly_the_three_presets() {
+	assert_eq!(
+		preset_names(),
+		vec!["development".to_string(), "local_testnet".to_string(), "ci".to_string()]
+	);
 	assert!(get_preset(&"nope".into()).is_none());
+}
+
+/// The clocks the genesis of `preset` put in storage.
+fn clocks_in_storage(preset: &str) -> Clocks {
+	externalities(preset).execute_with(|| Clocks {
+		ditex: pallet_ditex::Params::<Runtime>::get(),
+		tickets: pallet_tickets::Params::<Runtime>::get(),
+		fee_schedule: pallet_fee_split::ScheduleOf::<Runtime>::get(),
+		voting_period: pallet_coin_voting::Period::<Runtime>::get(),
+		withdraw_delay: pallet_escrow::WithdrawDelay::<Runtime>::get(),
+	})
+}
+
+#[test]
+fn ci_preset_is_development_with_its_own_short_clocks() {
+	let ci = clocks_in_storage("ci");
+	assert_eq!(ci, ci_clocks());
+	assert_eq!((ci.ditex.epoch_length, ci.tickets.claim_window), (4, 2));
+	// The withdraw delay covers an epoch, its claim window and settlement lag, so a withdrawal
+	// never unlocks before what the escrow may still be charged is settled.
+	assert!(ci.withdraw_delay >= ci.ditex.epoch_length + ci.tickets.claim_window + 1);
+	// People keep the dev values: the presets differ only in their clocks.
+	assert_eq!(clocks_in_storage("development"), dev_clocks());
+	assert_eq!(clocks_in_storage("local_testnet"), dev_clocks());
+	assert_ne!(ci, dev_clocks());
+	externalities("ci").execute_with(|| {
+		let alice = Sr25519Keyring::Alice.to_account_id();
+		assert_eq!(pallet_aura::Authorities::<Runtime>::get().len(), 1);
+		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice));
+	});
 }
 
 #[test]
