@@ -19,7 +19,7 @@
 //! Prices are per GB (10^9 octets). `None` is *infinite*: the router is not for sale, still
 //! measured, and carries only its owner's traffic. A price list may add premium windows
 //! (weekday mask, minutes, price, promised RTT). Every change takes effect at the **next
-//! epoch**, so traffic already carried is never repriced; [`traits::RouterRegistry`] answers
+//! epoch**, so traffic already carried is never repriced; [`RouterRegistry`](srwan_primitives::traits::RouterRegistry) answers
 //! "what did this router charge at the start of epoch e" for settlement.
 //!
 //! ## Quarantine
@@ -27,7 +27,7 @@
 //! At every report period boundary the pallet walks the groups, one group per block (bounded
 //! work), and quarantines a router that has been silent for `missed_reports_limit` periods or
 //! whose segments broke the RTT/loss thresholds on more than half of its fresh segments for
-//! `poor_periods` periods. pallet-tickets quarantines through [`traits::Quarantine`]. Automatic
+//! `poor_periods` periods. pallet-tickets quarantines through [`Quarantine`](srwan_primitives::traits::Quarantine). Automatic
 //! quarantines end after `quarantine_cooldown` clean periods; root's only by root.
 //!
 //! ## Groups
@@ -56,7 +56,6 @@ pub mod groups;
 mod mock;
 #[cfg(test)]
 mod tests;
-pub mod traits;
 pub mod types;
 pub mod views;
 pub mod weights;
@@ -940,7 +939,7 @@ pub mod pallet {
 		}
 	}
 
-	impl<T: Config> traits::RouterRegistry<T::AccountId> for Pallet<T> {
+	impl<T: Config> srwan_primitives::traits::RouterRegistry<T::AccountId> for Pallet<T> {
 		fn current_epoch() -> EpochIndex {
 			Self::current_epoch()
 		}
@@ -959,7 +958,7 @@ pub mod pallet {
 		}
 	}
 
-	impl<T: Config> traits::Quarantine<T::AccountId> for Pallet<T> {
+	impl<T: Config> srwan_primitives::traits::Quarantine<T::AccountId> for Pallet<T> {
 		fn quarantine_for_disputes(router: &T::AccountId) -> DispatchResult {
 			Self::do_quarantine(router, QuarantineReason::Disputes)
 		}

@@ -1,9 +1,7 @@
 //! Unit tests: every call's success and each of its errors, groups, prices, quarantine, views.
 
 use crate::{
-	mock::*,
-	traits::{Quarantine, RouterRegistry},
-	views, Error, Event, GroupMembers, GroupSizes, Listings, Params, QuarantineReason,
+	mock::*, views, Error, Event, GroupMembers, GroupSizes, Listings, Params, QuarantineReason,
 	RouterStatus, Routers, Rows,
 };
 use frame_support::{
@@ -13,7 +11,10 @@ use frame_support::{
 	BoundedVec,
 };
 use sp_runtime::{DispatchError, Perbill, TokenError};
-use srwan_primitives::ditex::{Endpoint, Geo, PeerMeasurement, PremiumWindow, PriceInForce};
+use srwan_primitives::{
+	ditex::{Endpoint, Geo, PeerMeasurement, PremiumWindow, PriceInForce},
+	traits::{Quarantine, RouterRegistry},
+};
 
 fn held(who: u64) -> u128 {
 	Balances::balance_on_hold(&crate::HoldReason::RouterDeposit.into(), &who)

@@ -43,46 +43,8 @@ pub mod weights;
 
 pub use weights::WeightInfo;
 
+use srwan_primitives::traits::{ChargeOutcome, Escrow, SettlementStatus};
 use srwan_primitives::{currency::Balance, ditex::EpochIndex};
-
-/// What the charging pallet (tickets) knows about settlement.
-pub trait SettlementStatus<AccountId> {
-	/// Whether every epoch up to and including `epoch` is settled for `consumer`.
-	fn settled_through(consumer: &AccountId, epoch: EpochIndex) -> bool;
-}
-
-/// Without a charging pallet nothing is ever owed, so everything is settled.
-impl<AccountId> SettlementStatus<AccountId> for () {
-	fn settled_through(_: &AccountId, _: EpochIndex) -> bool {
-		true
-	}
-}
-
-/// The outcome of one charge.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ChargeOutcome {
-	/// What the payees were owed in total.
-	pub owed: Balance,
-	/// What was actually paid out (at most `owed`).
-	pub paid: Balance,
-}
-
-/// How pallet-tickets charges consumers.
-pub trait Escrow<AccountId> {
-	/// Charges `consumer` for `epoch` and pays each `(payee, amount)`; never more than held or
-	/// than the epoch's cap allows. A shortfall is pro-rated across the payees.
-	fn charge(
-		consumer: &AccountId,
-		epoch: EpochIndex,
-		payees: &[(AccountId, Balance)],
-	) -> ChargeOutcome;
-	/// The most a charge for `epoch` could take from `consumer` now: what is held, limited by
-	/// what the epoch's cap leaves. The charging pallet pro-rates a shortfall with it before
-	/// charging, so that each payee's share is decided once.
-	fn chargeable(consumer: &AccountId, epoch: EpochIndex) -> Balance;
-	/// The delegate key the consumer's receipts may be signed with.
-	fn receipt_key(consumer: &AccountId) -> Option<[u8; 32]>;
-}
 
 #[frame_support::pallet]
 pub mod pallet {
@@ -96,10 +58,10 @@ pub mod pallet {
 		},
 	};
 	use frame_system::pallet_prelude::*;
-	use pallet_ditex::traits::RouterRegistry;
 	use sp_runtime::{
 		helpers_128bit::multiply_by_rational_with_rounding, traits::UniqueSaturatedInto, Rounding,
 	};
+	use srwan_primitives::traits::RouterRegistry;
 
 	/// The storage layout version.
 	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);

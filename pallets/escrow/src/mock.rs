@@ -1,7 +1,7 @@
 //! A test runtime: System, Balances and the escrow, with a 10-block epoch clock and a settlement
 //! switch the tests flip.
 
-use crate::{self as pallet_escrow, SettlementStatus};
+use crate::{self as pallet_escrow};
 use core::cell::Cell;
 use frame_support::{
 	derive_impl,
@@ -9,6 +9,7 @@ use frame_support::{
 };
 use sp_runtime::BuildStorage;
 use srwan_primitives::ditex::{EpochIndex, PriceInForce};
+use srwan_primitives::traits::SettlementStatus;
 
 type Block = frame_system::mocking::MockBlock<Test>;
 
@@ -41,7 +42,7 @@ pub const DELAY: u32 = 20;
 
 /// The epoch clock: block / 10.
 pub struct Clock;
-impl pallet_ditex::traits::RouterRegistry<u64> for Clock {
+impl srwan_primitives::traits::RouterRegistry<u64> for Clock {
 	fn current_epoch() -> EpochIndex {
 		(System::block_number() as u32) / EPOCH
 	}

@@ -1,13 +1,14 @@
 //! Unit tests: every call and error, charges with caps and shortfalls, and the escrow cases of
 //! the fraud suite (withdrawing to dodge a charge, escrow exhausted mid-settlement).
 
-use crate::{mock::*, Accounts, ChargeOutcome, Error, Escrow as _, Event, Spent};
+use crate::{mock::*, Accounts, Error, Event, Spent};
 use frame_support::{
 	assert_noop, assert_ok,
 	traits::fungible::{Inspect, InspectHold},
 };
 use proptest::prelude::*;
 use sp_runtime::TokenError;
+use srwan_primitives::traits::{ChargeOutcome, Escrow as _};
 
 fn held(who: u64) -> u128 {
 	Balances::balance_on_hold(&crate::HoldReason::ConsumerEscrow.into(), &who)

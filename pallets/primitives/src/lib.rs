@@ -3,7 +3,8 @@
 //! What the runtime, the node and the relay agent share, in `no_std` SCALE form so that all
 //! three agree byte for byte: the currency and its units, the DITEX's vocabulary (endpoints,
 //! geo, measurement rows, premium windows), usage receipts and claims with their signing
-//! payload, and path computation (`routing`).
+//! payload, path computation (`routing`), and the traits through which the pallets use each
+//! other (`traits`).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -15,3 +16,5 @@ pub mod receipts;
 pub mod routing;
 #[cfg(feature = "std")]
 pub mod serde_balance;
+#[cfg(feature = "traits")]
+pub mod traits;

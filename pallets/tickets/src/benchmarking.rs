@@ -7,11 +7,11 @@ use codec::Decode;
 use frame_benchmarking::v2::*;
 use frame_support::BoundedVec;
 use frame_system::RawOrigin;
-use pallet_ditex::traits::RouterRegistry;
 use sp_core::crypto::KeyTypeId;
 use srwan_primitives::receipts::{
 	PeerOctets, MAX_CLAIM_PEERS, MAX_CLAIM_RECEIPTS, MAX_PATH_ROUTERS,
 };
+use srwan_primitives::traits::RouterRegistry;
 
 const KEY_TYPE: KeyTypeId = KeyTypeId(*b"srwb");
 const BOOT: u64 = 1_700_000_000;

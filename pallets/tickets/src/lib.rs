@@ -113,10 +113,9 @@ pub mod pallet {
 		weights::WeightMeter,
 	};
 	use frame_system::pallet_prelude::*;
-	use pallet_ditex::traits::{Quarantine, RouterRegistry};
-	use pallet_escrow::{Escrow, SettlementStatus};
 	use sp_runtime::traits::{UniqueSaturatedInto, Zero};
 	use srwan_primitives::receipts::{FlowId, PeerOctets, MAX_CLAIM_PEERS};
+	use srwan_primitives::traits::{Escrow, Quarantine, RouterRegistry, SettlementStatus};
 
 	/// The storage layout version.
 	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);

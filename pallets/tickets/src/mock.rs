@@ -78,7 +78,7 @@ type Schedule = BTreeMap<AccountId32, Vec<(EpochIndex, Option<Balance>)>>;
 
 /// The registry the tests drive: epoch = block / 10.
 pub struct Registry;
-impl pallet_ditex::traits::RouterRegistry<AccountId32> for Registry {
+impl srwan_primitives::traits::RouterRegistry<AccountId32> for Registry {
 	fn current_epoch() -> EpochIndex {
 		(System::block_number() as u32) / EPOCH
 	}
@@ -98,7 +98,7 @@ impl pallet_ditex::traits::RouterRegistry<AccountId32> for Registry {
 	}
 }
 
-impl pallet_ditex::traits::Quarantine<AccountId32> for Registry {
+impl srwan_primitives::traits::Quarantine<AccountId32> for Registry {
 	fn quarantine_for_disputes(router: &AccountId32) -> DispatchResult {
 		state::update(state::REPORTED, |r: &mut Vec<AccountId32>| r.push(router.clone()));
 		quarantine(router);

@@ -147,7 +147,10 @@ fn an_honest_path_pays_every_hop_at_its_price_minus_the_infrastructure_share() {
 		assert_eq!(Links::<Test>::iter().count(), 0);
 		assert_eq!(Owed::<Test>::iter().count(), 0);
 		assert_eq!(Bills::<Test>::iter().count(), 0);
-		assert!(<Tickets as pallet_escrow::SettlementStatus<_>>::settled_through(&consumer(1), 0));
+		assert!(<Tickets as srwan_primitives::traits::SettlementStatus<_>>::settled_through(
+			&consumer(1),
+			0
+		));
 	});
 }
 

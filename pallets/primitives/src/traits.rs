@@ -1,0 +1,76 @@
+//! The contracts between the pallets, the way `sp-staking` serves the staking pallets: each
+//! pallet depends on these traits, never on another pallet's crate, and the runtime wires them.
+//!
+//! - the exchange (pallet-ditex) answers [`RouterRegistry`] and punishes through [`Quarantine`];
+//! - the escrow (pallet-escrow) charges through [`Escrow`] and asks [`SettlementStatus`] of the
+//!   charging pallet (pallet-tickets) before it lets a consumer withdraw.
+
+use crate::{
+	currency::Balance,
+	ditex::{EpochIndex, PriceInForce},
+};
+use sp_runtime::{DispatchError, DispatchResult, Perbill};
+
+/// Read access to the registry and the epoch clock.
+pub trait RouterRegistry<AccountId> {
+	/// The metering epoch of the current block.
+	fn current_epoch() -> EpochIndex;
+	/// Blocks per epoch.
+	fn epoch_length() -> u32;
+	/// Whether `router` is registered and not unbonding.
+	fn is_registered(router: &AccountId) -> bool;
+	/// Whether `router` is quarantined (skipped by paths and payouts).
+	fn is_quarantined(router: &AccountId) -> bool;
+	/// The price of `router` in force at the start of `epoch` (a premium window's if one
+	/// applied then); `None` if the router or the epoch's start is unknown.
+	fn price_at_epoch_start(router: &AccountId, epoch: EpochIndex) -> Option<PriceInForce>;
+}
+
+/// How pallet-tickets punishes a router.
+pub trait Quarantine<AccountId> {
+	/// Quarantines `router` because it disagreed with several distinct counterparties; released
+	/// automatically after `quarantine_cooldown` clean periods.
+	fn quarantine_for_disputes(router: &AccountId) -> DispatchResult;
+	/// Slashes `fraction` of `router`'s deposit, to be called only on signed evidence that
+	/// contradicts itself. Returns what was taken.
+	fn slash(router: &AccountId, fraction: Perbill) -> Result<Balance, DispatchError>;
+}
+
+/// What the charging pallet (tickets) knows about settlement.
+pub trait SettlementStatus<AccountId> {
+	/// Whether every epoch up to and including `epoch` is settled for `consumer`.
+	fn settled_through(consumer: &AccountId, epoch: EpochIndex) -> bool;
+}
+
+/// Without a charging pallet nothing is ever owed, so everything is settled.
+impl<AccountId> SettlementStatus<AccountId> for () {
+	fn settled_through(_: &AccountId, _: EpochIndex) -> bool {
+		true
+	}
+}
+
+/// The outcome of one charge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChargeOutcome {
+	/// What the payees were owed in total.
+	pub owed: Balance,
+	/// What was actually paid out (at most `owed`).
+	pub paid: Balance,
+}
+
+/// How pallet-tickets charges consumers.
+pub trait Escrow<AccountId> {
+	/// Charges `consumer` for `epoch` and pays each `(payee, amount)`; never more than held or
+	/// than the epoch's cap allows. A shortfall is pro-rated across the payees.
+	fn charge(
+		consumer: &AccountId,
+		epoch: EpochIndex,
+		payees: &[(AccountId, Balance)],
+	) -> ChargeOutcome;
+	/// The most a charge for `epoch` could take from `consumer` now: what is held, limited by
+	/// what the epoch's cap leaves. The charging pallet pro-rates a shortfall with it before
+	/// charging, so that each payee's share is decided once.
+	fn chargeable(consumer: &AccountId, epoch: EpochIndex) -> Balance;
+	/// The delegate key the consumer's receipts may be signed with.
+	fn receipt_key(consumer: &AccountId) -> Option<[u8; 32]>;
+}
