@@ -75,3 +75,21 @@ test('a transfer of more than the free balance fails with Token(FundsUnavailable
   assert.ok(failed, 'ExtrinsicFailed is emitted');
   assert.equal(await freeAt(api, result.blockHash, receiver.address), 0n);
 });
+
+test('every tunable is readable by a wallet: parameters in storage, bounds as constants', async () => {
+  const [ditex, tickets, withdrawDelay, schedule, period] = await Promise.all([
+    api.query.ditex.params(), api.query.tickets.params(), api.query.escrow.withdrawDelay(),
+    api.query.feeSplit.scheduleOf(), api.query.coinVoting.period(),
+  ]);
+  const epoch = ditex.epochLength.toNumber();
+  assert.ok(epoch > 0 && ditex.reportPeriod.toNumber() >= 4, 'clocks are set');
+  assert.ok(tickets.claimWindow.toNumber() > 0 && tickets.claimWindow.toNumber() <= epoch);
+  assert.ok(withdrawDelay.toNumber() >= epoch + tickets.claimWindow.toNumber(),
+    'a withdrawal waits for an epoch and its claims');
+  assert.ok(schedule.payoutPeriod.toNumber() > 0 && period.toNumber() > 0);
+  assert.equal(api.consts.ditex.routerDeposit.toBigInt(), 100n * SRW);
+  assert.equal(api.consts.ditex.maxGroupSize.toNumber(), 100);
+  assert.ok(api.consts.tickets.settlementBudget.refTime.toBigInt() > 0n);
+  assert.ok(api.consts.escrow.spendingRetention.toNumber() > 0);
+  assert.ok(api.consts.coinVoting.maxVoters.toNumber() > 0);
+});

@@ -1,6 +1,6 @@
 // Where the chain's income goes, seen from wallets: a tipped transfer's fee is split exactly
-// 25/75 between the validator and dividend pools; a candidate and its voter both receive
-// dividends after a tally.
+// 25/75 between the validator and dividend pools; a candidate holds a deposit; dust cannot
+// vote; a candidate and its voter both receive dividends after a tally.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, freshAccount, keyring, sendAndFinalize, SRW } from '../lib/chain.js';
@@ -60,8 +60,46 @@ function waitForEvents(pick, timeoutMs) {
   });
 }
 
+test('registering a candidate holds its deposit; a vote from dust is refused with a clear error', async () => {
+  const deposit = api.consts.coinVoting.candidateDeposit.toBigInt();
+  const minVoterBalance = api.consts.coinVoting.minVoterBalance.toBigInt();
+  const ed = api.consts.balances.existentialDeposit.toBigInt();
+  assert.equal(deposit, 10n * SRW, 'DESIGN.md dev value');
+  assert.equal(minVoterBalance, SRW, 'DESIGN.md dev value');
+
+  const candidate = await funded(deposit + 10n * SRW);
+  const registered = await sendAndFinalize(api, api.tx.coinVoting.registerCandidate(0), candidate);
+  assert.equal(registered.error, null);
+  const event = registered.events.find(({ event }) => api.events.coinVoting.CandidateRegistered.is(event));
+  assert.ok(event, 'CandidateRegistered event');
+  assert.equal(event.event.data.deposit.toBigInt(), deposit);
+  const at = await api.at(registered.blockHash);
+  const holds = await at.query.balances.holds(candidate.address);
+  assert.equal(holds.length, 1, 'one hold: the candidate deposit');
+  assert.deepEqual(holds[0].id.toJSON(), { coinVoting: 'CandidateDeposit' });
+  assert.equal(holds[0].amount.toBigInt(), deposit);
+  const info = (await at.query.coinVoting.candidates(candidate.address)).unwrap();
+  assert.equal(info.deposit.toBigInt(), deposit);
+  const { data } = await at.query.system.account(candidate.address);
+  assert.equal(data.reserved.toBigInt(), deposit, 'the deposit is out of the free balance');
+
+  // A fresh account with a few existential deposits besides the vote's fee: its vote is
+  // dispatched (the fee is paid) and refused for its balance.
+  const dust = freshAccount(ring);
+  const fee = (await api.tx.coinVoting.vote([candidate.address]).paymentInfo(dust.address))
+    .partialFee.toBigInt();
+  const funding = 2n * fee + 5n * ed;
+  assert.ok(funding < minVoterBalance, `the fee (${fee}) leaves the account below the minimum`);
+  const fundedDust = await sendAndFinalize(api, api.tx.balances.transferKeepAlive(dust.address, funding), alice);
+  assert.equal(fundedDust.error, null);
+  const refused = await sendAndFinalize(api, api.tx.coinVoting.vote([candidate.address]), dust);
+  assert.equal(refused.error, 'coinVoting.VoterBalanceTooLow');
+  assert.ok((await api.query.coinVoting.votes(dust.address)).isNone, 'no vote stored');
+});
+
 test('a candidate and its voter both receive dividends after a tally', async () => {
-  const candidate = await funded(10n * SRW);
+  // Enough for the candidate deposit and the fees.
+  const candidate = await funded(api.consts.coinVoting.candidateDeposit.toBigInt() + 10n * SRW);
   const voter = await funded(1_000n * SRW);
   const registered = await sendAndFinalize(
     api, api.tx.coinVoting.registerCandidate(100_000_000 /* Perbill: 10 % */), candidate);

@@ -36,15 +36,15 @@ fn error(code: i32, message: impl Into<String>) -> ErrorObjectOwned {
 #[rpc(server, namespace = "ditex")]
 pub trait DitexRpc<BlockHash> {
 	/// A router's registration, status, price in force and listings; `null` if unknown.
-	#[method(name = "router")]
+	#[method(name = "router", blocking)]
 	fn router(&self, who: AccountId, at: Option<BlockHash>) -> RpcResult<Option<RouterView>>;
 
 	/// A group's members, by matrix index.
-	#[method(name = "groupMembers")]
+	#[method(name = "groupMembers", blocking)]
 	fn group_members(&self, group: GroupId, at: Option<BlockHash>) -> RpcResult<Vec<AccountId>>;
 
 	/// Segment `from → to` as `to` measured it; `null` if not measured or stale.
-	#[method(name = "segment")]
+	#[method(name = "segment", blocking)]
 	fn segment(
 		&self,
 		from: AccountId,
@@ -53,7 +53,7 @@ pub trait DitexRpc<BlockHash> {
 	) -> RpcResult<Option<SegmentView>>;
 
 	/// A group's members (role, price) and fresh segments; `null` for an empty group.
-	#[method(name = "matrix")]
+	#[method(name = "matrix", blocking)]
 	fn matrix(
 		&self,
 		group: GroupId,
@@ -61,9 +61,10 @@ pub trait DitexRpc<BlockHash> {
 	) -> RpcResult<Option<GroupMatrix<AccountId>>>;
 
 	/// The `k` (default 1, at most 16) best loop-free paths `src → dst` with at most
-	/// `maxHops` (default 2, at most 4) intermediates, cheapest first, priced at most
-	/// `maxPrice` per GB (a decimal string) if given.
-	#[method(name = "bestPaths")]
+	/// `maxHops` (default 2, at most 4) intermediates, fastest first (one-way delay plus a
+	/// loss penalty), among the paths priced at most `maxPrice` per GB (a decimal string) if
+	/// given.
+	#[method(name = "bestPaths", blocking)]
 	fn best_paths(
 		&self,
 		src: AccountId,

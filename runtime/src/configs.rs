@@ -148,13 +148,13 @@ impl pallet_ditex::Config for Runtime {
 	type UnixTime = Timestamp;
 	/// 100 SRW: enough to make a throwaway router costly, little next to a host's price.
 	type RouterDeposit = ConstU128<{ 100 * SRW }>;
-	/// Slashed deposits feed the dividend pool.
-	type SlashBeneficiary = pallet_fee_split::DividendPoolAccount<Runtime>;
 	type MaxGroupSize = ConstU32<100>;
 	/// 6,400 routers in v1 (paths stay inside one group).
 	type MaxGroups = ConstU32<64>;
 	type MaxPremiumWindows = ConstU32<8>;
 	type MaxRebalanceSteps = ConstU32<16>;
+	/// Metering forgets a router's counters and disputes once it is gone.
+	type OnRemoved = Tickets;
 	type WeightInfo = pallet_ditex::weights::SubstrateWeight<Runtime>;
 }
 
@@ -180,7 +180,14 @@ impl pallet_fee_split::Config for Runtime {
 /// Dividends to top-voted wallets and their voters.
 impl pallet_coin_voting::Config for Runtime {
 	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
 	type DividendPool = pallet_fee_split::DividendPoolAccount<Runtime>;
+	/// 10 SRW held by each candidate: the dev value of DESIGN.md "Parameters", which every
+	/// chain of this runtime (dev, local, ci) uses; production: 100 SRW.
+	type CandidateDeposit = ConstU128<{ 10 * SRW }>;
+	/// 1 SRW a voter needs to vote and to stay a voter at each tally (dev value; production:
+	/// 10 SRW).
+	type MinVoterBalance = ConstU128<{ SRW }>;
 	type MaxCandidates = ConstU32<100>;
 	type MaxVotes = ConstU32<16>;
 	type MaxVoters = ConstU32<1024>;
@@ -248,6 +255,8 @@ impl pallet_tickets::BenchmarkHelper<AccountId> for TicketsBenchmarkHelper {
 	}
 	fn start_epoch(epoch: srwan_primitives::ditex::EpochIndex) {
 		pallet_ditex::EpochStarts::<Runtime>::insert(epoch, 0);
+		// Its prices are final: every period up to it has been judged.
+		pallet_ditex::JudgedThrough::<Runtime>::put(u32::MAX);
 	}
 	fn fund_escrow(consumer: &AccountId, amount: Balance) {
 		use frame_support::traits::fungible::Mutate;

@@ -136,7 +136,10 @@ pub type UncheckedExtrinsic =
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
 /// Migrations to run on the next runtime upgrade.
-type Migrations = ();
+type Migrations = (
+	pallet_ditex::migrations::V1ToV2<Runtime>,
+	pallet_coin_voting::migrations::v2::MigrateToV2<Runtime>,
+);
 
 /// Executive: dispatches calls to the pallets.
 pub type Executive = frame_executive::Executive<

@@ -20,13 +20,16 @@ fn the_busiest_boundary_block_fits_its_hooks() {
 	let candidates = <Runtime as pallet_coin_voting::Config>::MaxCandidates::get();
 	let payouts = <Runtime as pallet_coin_voting::Config>::PayoutsPerBlock::get();
 	let authors = <Runtime as pallet_fee_split::Config>::MaxAuthors::get();
-	let group = <Runtime as pallet_ditex::Config>::MaxGroupSize::get();
-	let hooks = CoinVoting::tally(voters, candidates)
+	let group: u32 = <Runtime as pallet_ditex::Config>::MaxGroupSize::get();
+	let groups: u32 = <Runtime as pallet_ditex::Config>::MaxGroups::get();
+	// A full health sweep at the shortest report period judges this many groups a block.
+	let judged_per_block = u64::from(groups.div_ceil(pallet_ditex::MIN_REPORT_PERIOD));
+	let hooks = pallet_coin_voting::Pallet::<Runtime>::tally_weight(voters, candidates)
 		.saturating_add(CoinVoting::pay_out(payouts))
 		.saturating_add(FeeSplit::mint_subsidy())
 		.saturating_add(FeeSplit::pay_validators(authors))
-		.saturating_add(Ditex::rebalance(1_000))
-		.saturating_add(Ditex::evaluate_group(group))
+		.saturating_add(Ditex::rebalance(groups * group))
+		.saturating_add(Ditex::evaluate_group(group).saturating_mul(judged_per_block))
 		.saturating_add(<Runtime as pallet_tickets::Config>::SettlementBudget::get());
 	let max_block = RuntimeBlockWeights::get().max_block;
 	let share = hooks.ref_time() as f64 / max_block.ref_time() as f64;

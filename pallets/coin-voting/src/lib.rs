@@ -5,19 +5,45 @@
 //! holders' wallet". This pallet shares the dividend pool (75 % of fees and subsidy, filled by
 //! pallet-fee-split) among the wallets coin holders vote for, and with the voters themselves.
 //!
-//! ## Voting costs nothing and locks nothing
+//! ## Voting locks nothing
+//!
+//! [`Pallet::vote`] names up to [`Config::MaxVotes`] candidates. There is no lock, hold or
+//! freeze: a voter keeps full use of its coins. A voter needs a balance of at least
+//! [`Config::MinVoterBalance`] ([`Error::VoterBalanceTooLow`] otherwise).
+//!
+//! ## Candidates hold a deposit
 //!
 //! [`Pallet::register_candidate`] makes a wallet a candidate with a commission (at most
-//! [`Config::MaxCommission`]). [`Pallet::vote`] names up to [`Config::MaxVotes`] candidates.
-//! There is no lock, hold or freeze: a voter keeps full use of its coins.
+//! [`Config::MaxCommission`]) and puts [`Config::CandidateDeposit`] on hold
+//! ([`HoldReason::CandidateDeposit`]); [`Pallet::unregister_candidate`] releases it.
+//!
+//! ## Dust cannot squat
+//!
+//! The lists are bounded ([`Config::MaxCandidates`], [`Config::MaxVoters`]), so nobody may keep
+//! a slot for free:
+//!
+//! - when a list is full, a newcomer whose *current* total balance is strictly above the lowest
+//!   entry's takes that entry's place ([`Event::CandidateReplaced`], [`Event::VoterReplaced`]; a
+//!   replaced candidate gets its deposit back); one with no more balance is refused
+//!   ([`Error::TooManyCandidates`], [`Error::TooManyVoters`]). Among equal balances the entry
+//!   with the higher account id goes first (ties elsewhere favour the lower one);
+//! - votes lock nothing, so what a voter had when it voted says nothing later: at each tally,
+//!   every voter whose current balance is below [`Config::MinVoterBalance`] and every candidate
+//!   whose current balance is below [`Config::CandidateDeposit`] is evicted
+//!   ([`Event::VoterEvicted`], [`Event::CandidateEvicted`]; the deposit is released) and its
+//!   slot freed.
+//!
+//! Filling every slot therefore costs `MaxCandidates × CandidateDeposit` held plus
+//! `MaxVoters × MinVoterBalance` kept, and still yields to anyone with more.
 //!
 //! ## The tally: one block, each coin counted once
 //!
-//! Every `period` blocks, in **one block** (bounded by [`Config::MaxVoters`] and benchmarked),
-//! each voter's weight is its total balance *at that moment*, split equally among the
-//! candidates it voted for that are still registered. A tally spread over several blocks would
-//! let coins move from a counted voter to a not-yet-counted one and count twice; in one block
-//! coins are wherever they are, once.
+//! Every [`Period`] blocks (set at genesis, never 0; root may change it with
+//! [`Pallet::set_period`]), in **one block** (bounded by [`Config::MaxVoters`] and
+//! benchmarked), each voter's weight is its total balance *at that moment*, split equally
+//! among the candidates it voted for that are still registered. A tally spread over several
+//! blocks would let coins move from a counted voter to a not-yet-counted one and count twice;
+//! in one block coins are wherever they are, once.
 //!
 //! The top [`Config::DesiredWinners`] candidates by backing win (ties: lower account id first).
 //! The pool's free funds are shared among winners pro rata backing; each winner keeps its
@@ -25,6 +51,12 @@
 //! so small holders share too. Rounding remainders of a winner's voters go to the winner; what
 //! is not shared (rounding across winners) stays in the pool for the next period. Payouts queue
 //! and are paid [`Config::PayoutsPerBlock`] per block.
+//!
+//! ## Invariants (`do_try_state`)
+//!
+//! Counts within bounds, votes name distinct accounts, every candidate's recorded deposit is
+//! exactly what is on hold for it, queued payouts sum to [`Outstanding`] and the pool covers
+//! them.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -34,6 +66,7 @@ pub use pallet::*;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
@@ -49,8 +82,8 @@ pub mod pallet {
 	use frame_support::{
 		pallet_prelude::*,
 		traits::{
-			fungible::{Inspect, Mutate},
-			tokens::{Fortitude, Preservation},
+			fungible::{Inspect, InspectHold, Mutate, MutateHold},
+			tokens::{Fortitude, Precision, Preservation},
 		},
 	};
 	use frame_system::pallet_prelude::*;
@@ -59,8 +92,9 @@ pub mod pallet {
 		Rounding,
 	};
 
-	/// The storage layout version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	/// The storage layout version: 2 since candidates record their deposit
+	/// ([`crate::migrations::v2`]).
+	pub const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -73,10 +107,22 @@ pub mod pallet {
 	/// Configuration of coin voting.
 	#[pallet::config]
 	pub trait Config: frame_system::Config<RuntimeEvent: From<Event<Self>>> {
-		/// The currency whose balances are the voting weight.
-		type Currency: Inspect<Self::AccountId, Balance = u128> + Mutate<Self::AccountId>;
+		/// The currency whose balances are the voting weight and that holds candidate deposits.
+		type Currency: Inspect<Self::AccountId, Balance = u128>
+			+ Mutate<Self::AccountId>
+			+ InspectHold<Self::AccountId, Reason = Self::RuntimeHoldReason>
+			+ MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+		/// The overarching hold reason.
+		type RuntimeHoldReason: From<HoldReason>;
 		/// The account dividends are paid from (pallet-fee-split's dividend pool).
 		type DividendPool: Get<Self::AccountId>;
+		/// Held from every candidate while it stands; a candidate whose balance falls below it
+		/// is evicted at the next tally.
+		#[pallet::constant]
+		type CandidateDeposit: Get<u128>;
+		/// The least balance a voter needs to vote and to stay a voter at each tally.
+		#[pallet::constant]
+		type MinVoterBalance: Get<u128>;
 		/// Most candidates.
 		#[pallet::constant]
 		type MaxCandidates: Get<u32>;
@@ -99,13 +145,30 @@ pub mod pallet {
 		type WeightInfo: WeightInfo;
 	}
 
-	/// Blocks between tallies (set at genesis).
+	/// Why the pallet holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// A candidate's deposit.
+		CandidateDeposit,
+	}
+
+	/// A candidate's record.
+	#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+	pub struct CandidateInfo {
+		/// The share of its dividends the candidate keeps.
+		pub commission: Perbill,
+		/// What is on hold for it ([`HoldReason::CandidateDeposit`]), released when it leaves.
+		pub deposit: u128,
+	}
+
+	/// Blocks between tallies (set at genesis, never 0; root may change it).
 	#[pallet::storage]
 	pub type Period<T> = StorageValue<_, u32, ValueQuery>;
 
-	/// Candidates and their commission.
+	/// Candidates: their commission and the deposit held for them.
 	#[pallet::storage]
-	pub type Candidates<T: Config> = CountedStorageMap<_, Blake2_128Concat, T::AccountId, Perbill>;
+	pub type Candidates<T: Config> =
+		CountedStorageMap<_, Blake2_128Concat, T::AccountId, CandidateInfo>;
 
 	/// Each voter's candidates.
 	#[pallet::storage]
@@ -142,11 +205,36 @@ pub mod pallet {
 			who: T::AccountId,
 			/// Its commission.
 			commission: Perbill,
+			/// Its deposit on hold.
+			deposit: u128,
 		},
-		/// A candidate withdrew; votes for it no longer count.
+		/// A candidate withdrew; its deposit is released and votes for it no longer count.
 		CandidateUnregistered {
 			/// The candidate.
 			who: T::AccountId,
+			/// The deposit released.
+			released: u128,
+		},
+		/// The candidate list was full and a newcomer with more balance took the place of the
+		/// candidate with the least; its deposit is released.
+		CandidateReplaced {
+			/// The candidate that lost its place.
+			who: T::AccountId,
+			/// The newcomer.
+			by: T::AccountId,
+			/// The deposit released.
+			released: u128,
+		},
+		/// A candidate's balance was below `CandidateDeposit` at a tally (or it could not pay
+		/// the deposit at the storage migration); it is no longer a candidate and its deposit is
+		/// released.
+		CandidateEvicted {
+			/// The former candidate.
+			who: T::AccountId,
+			/// Its total balance then.
+			balance: u128,
+			/// The deposit released.
+			released: u128,
 		},
 		/// A wallet voted.
 		Voted {
@@ -159,6 +247,26 @@ pub mod pallet {
 		Unvoted {
 			/// The voter.
 			who: T::AccountId,
+		},
+		/// The voter list was full and a newcomer with more balance took the place of the voter
+		/// with the least.
+		VoterReplaced {
+			/// The voter that lost its place.
+			who: T::AccountId,
+			/// The newcomer.
+			by: T::AccountId,
+		},
+		/// A voter's balance was below `MinVoterBalance` at a tally: its vote is removed.
+		VoterEvicted {
+			/// The former voter.
+			who: T::AccountId,
+			/// Its total balance then.
+			balance: u128,
+		},
+		/// Root changed the tally period.
+		PeriodSet {
+			/// Blocks between tallies from now on.
+			period: u32,
 		},
 		/// A winner of a tally.
 		WinnerElected {
@@ -200,34 +308,52 @@ pub mod pallet {
 	pub enum Error<T> {
 		/// The commission is above `MaxCommission`.
 		CommissionTooHigh,
-		/// `MaxCandidates` are registered.
+		/// `MaxCandidates` are registered and none has less balance than the account: it cannot
+		/// take the place of the lowest.
 		TooManyCandidates,
 		/// The account is not a candidate.
 		NotCandidate,
+		/// The account cannot put `CandidateDeposit` on hold (too little free balance).
+		InsufficientBalanceForDeposit,
 		/// A vote must name at least one candidate.
 		EmptyVote,
 		/// A candidate appears twice in the vote.
 		DuplicateVote,
-		/// `MaxVoters` have voted.
+		/// `MaxVoters` have voted and none has less balance than the account: it cannot take
+		/// the place of the lowest.
 		TooManyVoters,
 		/// The account has not voted.
 		NotVoter,
+		/// The voter's balance is below `MinVoterBalance`.
+		VoterBalanceTooLow,
+		/// A tally period must be at least one block.
+		ZeroPeriod,
 	}
+
+	/// The genesis tally period when a chain spec names none: an hour of 6 s blocks (the
+	/// presets set their own).
+	pub const DEFAULT_PERIOD: u32 = 600;
 
 	/// Genesis: the tally period.
 	#[pallet::genesis_config]
-	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
-		/// Blocks between tallies (0 is read as 1).
+		/// Blocks between tallies; 0 is rejected.
 		pub period: u32,
 		#[serde(skip)]
 		/// Type marker.
 		pub _config: core::marker::PhantomData<T>,
 	}
 
+	impl<T: Config> Default for GenesisConfig<T> {
+		fn default() -> Self {
+			Self { period: DEFAULT_PERIOD, _config: Default::default() }
+		}
+	}
+
 	#[pallet::genesis_build]
 	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
 		fn build(&self) {
+			assert!(self.period > 0, "coin-voting genesis period must be at least one block");
 			Period::<T>::put(self.period);
 		}
 	}
@@ -240,7 +366,7 @@ pub mod pallet {
 			if block > 0 && block.is_multiple_of(Period::<T>::get().max(1)) {
 				let (voters, candidates) = (Votes::<T>::count(), Candidates::<T>::count());
 				Self::tally();
-				weight.saturating_accrue(T::WeightInfo::tally(voters, candidates));
+				weight.saturating_accrue(Self::tally_weight(voters, candidates));
 			}
 			let paid = Self::pay_out(T::PayoutsPerBlock::get());
 			weight.saturating_add(T::WeightInfo::pay_out(paid))
@@ -249,6 +375,9 @@ pub mod pallet {
 		fn integrity_test() {
 			assert!(T::DesiredWinners::get() > 0, "at least one winner");
 			assert!(T::PayoutsPerBlock::get() > 0, "payouts must progress");
+			let ed = T::Currency::minimum_balance();
+			assert!(T::CandidateDeposit::get() >= ed.max(1), "a candidate deposit of dust");
+			assert!(T::MinVoterBalance::get() >= ed.max(1), "a minimum voter balance of dust");
 		}
 
 		#[cfg(feature = "try-runtime")]
@@ -259,34 +388,80 @@ pub mod pallet {
 
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
-		/// Registers the signer as a candidate (or updates its commission).
+		/// Registers the signer as a candidate, holding `CandidateDeposit`, or updates its
+		/// commission (its deposit stays as it is). When `MaxCandidates` are registered, the
+		/// signer takes the place of the candidate with the least total balance if it has
+		/// strictly more; that candidate's deposit is released.
+		///
+		/// Weighed at a full list (the search for the lowest reads every candidate's balance).
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::register_candidate())]
 		pub fn register_candidate(origin: OriginFor<T>, commission: Perbill) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			ensure!(commission <= T::MaxCommission::get(), Error::<T>::CommissionTooHigh);
+			if let Some(mut info) = Candidates::<T>::get(&who) {
+				info.commission = commission;
+				Candidates::<T>::insert(&who, info);
+				Self::deposit_event(Event::CandidateRegistered {
+					who,
+					commission,
+					deposit: info.deposit,
+				});
+				return Ok(());
+			}
+			let deposit = T::CandidateDeposit::get();
 			ensure!(
-				Candidates::<T>::contains_key(&who)
-					|| Candidates::<T>::count() < T::MaxCandidates::get(),
-				Error::<T>::TooManyCandidates
+				deposit
+					<= T::Currency::reducible_balance(
+						&who,
+						Preservation::Protect,
+						Fortitude::Force
+					),
+				Error::<T>::InsufficientBalanceForDeposit
 			);
-			Candidates::<T>::insert(&who, commission);
-			Self::deposit_event(Event::CandidateRegistered { who, commission });
+			let replaced = if Candidates::<T>::count() >= T::MaxCandidates::get() {
+				let (lowest, lowest_balance) = Self::lowest(Candidates::<T>::iter_keys())
+					.ok_or(Error::<T>::TooManyCandidates)?;
+				ensure!(
+					T::Currency::total_balance(&who) > lowest_balance,
+					Error::<T>::TooManyCandidates
+				);
+				Some(lowest)
+			} else {
+				None
+			};
+			T::Currency::hold(&HoldReason::CandidateDeposit.into(), &who, deposit)?;
+			if let Some(lowest) = replaced {
+				let released = Self::remove_candidate(&lowest);
+				Self::deposit_event(Event::CandidateReplaced {
+					who: lowest,
+					by: who.clone(),
+					released,
+				});
+			}
+			Candidates::<T>::insert(&who, CandidateInfo { commission, deposit });
+			Self::deposit_event(Event::CandidateRegistered { who, commission, deposit });
 			Ok(())
 		}
 
-		/// Withdraws the signer's candidacy; votes naming it stop counting.
+		/// Withdraws the signer's candidacy and releases its deposit; votes naming it stop
+		/// counting.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::unregister_candidate())]
 		pub fn unregister_candidate(origin: OriginFor<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			ensure!(Candidates::<T>::contains_key(&who), Error::<T>::NotCandidate);
-			Candidates::<T>::remove(&who);
-			Self::deposit_event(Event::CandidateUnregistered { who });
+			let released = Self::remove_candidate(&who);
+			Self::deposit_event(Event::CandidateUnregistered { who, released });
 			Ok(())
 		}
 
-		/// Votes for `candidates` (replacing an earlier vote). Nothing is locked.
+		/// Votes for `candidates` (replacing an earlier vote). Nothing is locked, but the
+		/// signer's total balance must be at least `MinVoterBalance`. When `MaxVoters` have
+		/// voted, a new voter takes the place of the voter with the least total balance if it
+		/// has strictly more.
+		///
+		/// Weighed at a full list (the search for the lowest reads every voter's balance).
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::vote(candidates.len() as u32))]
 		pub fn vote(origin: OriginFor<T>, candidates: VoteOf<T>) -> DispatchResult {
@@ -299,10 +474,21 @@ pub mod pallet {
 				);
 				ensure!(Candidates::<T>::contains_key(candidate), Error::<T>::NotCandidate);
 			}
-			ensure!(
-				Votes::<T>::contains_key(&who) || Votes::<T>::count() < T::MaxVoters::get(),
-				Error::<T>::TooManyVoters
-			);
+			let balance = T::Currency::total_balance(&who);
+			ensure!(balance >= T::MinVoterBalance::get(), Error::<T>::VoterBalanceTooLow);
+			let replaced =
+				if !Votes::<T>::contains_key(&who) && Votes::<T>::count() >= T::MaxVoters::get() {
+					let (lowest, lowest_balance) =
+						Self::lowest(Votes::<T>::iter_keys()).ok_or(Error::<T>::TooManyVoters)?;
+					ensure!(balance > lowest_balance, Error::<T>::TooManyVoters);
+					Some(lowest)
+				} else {
+					None
+				};
+			if let Some(lowest) = replaced {
+				Votes::<T>::remove(&lowest);
+				Self::deposit_event(Event::VoterReplaced { who: lowest, by: who.clone() });
+			}
 			let count = candidates.len() as u32;
 			Votes::<T>::insert(&who, candidates);
 			Self::deposit_event(Event::Voted { who, candidates: count });
@@ -317,6 +503,18 @@ pub mod pallet {
 			ensure!(Votes::<T>::contains_key(&who), Error::<T>::NotVoter);
 			Votes::<T>::remove(&who);
 			Self::deposit_event(Event::Unvoted { who });
+			Ok(())
+		}
+
+		/// Root sets the tally period (blocks, at least 1). Tallies run at the blocks that are
+		/// multiples of it, starting with the next such block.
+		#[pallet::call_index(4)]
+		#[pallet::weight(T::WeightInfo::set_period())]
+		pub fn set_period(origin: OriginFor<T>, period: u32) -> DispatchResult {
+			ensure_root(origin)?;
+			ensure!(period > 0, Error::<T>::ZeroPeriod);
+			Period::<T>::put(period);
+			Self::deposit_event(Event::PeriodSet { period });
 			Ok(())
 		}
 	}
@@ -340,17 +538,78 @@ pub mod pallet {
 			.saturating_sub(Outstanding::<T>::get())
 		}
 
-		/// Counts every vote at current balances, elects winners and queues their dividends.
+		/// The weight of a tally of `voters` voters and `candidates` candidates, whatever mix
+		/// of them is counted or evicted: both benchmarked worst cases summed.
+		pub fn tally_weight(voters: u32, candidates: u32) -> Weight {
+			T::WeightInfo::tally(voters, candidates)
+				.saturating_add(T::WeightInfo::tally_evicting(voters, candidates))
+		}
+
+		/// The account with the least current total balance among `accounts`, and that
+		/// balance; among equal balances the higher account id (ties elsewhere favour the
+		/// lower one). `None` when there is none.
+		pub(crate) fn lowest(
+			accounts: impl Iterator<Item = T::AccountId>,
+		) -> Option<(T::AccountId, u128)> {
+			accounts
+				.map(|who| {
+					let balance = T::Currency::total_balance(&who);
+					(who, balance)
+				})
+				.min_by(|(a, a_balance), (b, b_balance)| {
+					a_balance.cmp(b_balance).then_with(|| b.cmp(a))
+				})
+		}
+
+		/// Removes candidate `who` and releases its deposit; returns what was released.
+		pub(crate) fn remove_candidate(who: &T::AccountId) -> u128 {
+			let Some(info) = Candidates::<T>::take(who) else { return 0 };
+			match T::Currency::release(
+				&HoldReason::CandidateDeposit.into(),
+				who,
+				info.deposit,
+				Precision::BestEffort,
+			) {
+				Ok(released) => released,
+				Err(error) => {
+					// Releasing what this pallet holds cannot fail.
+					frame_support::defensive!("candidate deposit not released", error);
+					0
+				}
+			}
+		}
+
+		/// Evicts entries below their minimum, counts every remaining vote at current
+		/// balances, elects winners and queues their dividends.
 		pub(crate) fn tally() {
-			let candidates: BTreeMap<T::AccountId, Perbill> = Candidates::<T>::iter().collect();
+			let candidate_minimum = T::CandidateDeposit::get();
+			let mut candidates: BTreeMap<T::AccountId, Perbill> = BTreeMap::new();
+			let mut evicted: Vec<(T::AccountId, u128)> = Vec::new();
+			for (who, info) in Candidates::<T>::iter() {
+				let balance = T::Currency::total_balance(&who);
+				if balance < candidate_minimum {
+					evicted.push((who, balance));
+				} else {
+					candidates.insert(who, info.commission);
+				}
+			}
+			for (who, balance) in evicted.drain(..) {
+				let released = Self::remove_candidate(&who);
+				Self::deposit_event(Event::CandidateEvicted { who, balance, released });
+			}
+			let voter_minimum = T::MinVoterBalance::get();
 			// (voter, candidate, weight given) for every counted vote.
 			let mut given: Vec<(T::AccountId, T::AccountId, u128)> = Vec::new();
 			let mut backing: BTreeMap<T::AccountId, u128> = BTreeMap::new();
 			let mut voters = 0u32;
 			for (voter, names) in Votes::<T>::iter() {
+				let weight = T::Currency::total_balance(&voter);
+				if weight < voter_minimum {
+					evicted.push((voter, weight));
+					continue;
+				}
 				let named: Vec<&T::AccountId> =
 					names.iter().filter(|c| candidates.contains_key(*c)).collect();
-				let weight = T::Currency::total_balance(&voter);
 				let share = weight / (named.len().max(1) as u128);
 				if named.is_empty() || share == 0 {
 					continue;
@@ -361,6 +620,10 @@ pub mod pallet {
 					*slot = slot.saturating_add(share);
 					given.push((voter.clone(), candidate.clone(), share));
 				}
+			}
+			for (who, balance) in evicted {
+				Votes::<T>::remove(&who);
+				Self::deposit_event(Event::VoterEvicted { who, balance });
 			}
 			let mut ranked: Vec<(T::AccountId, u128)> = backing.into_iter().collect();
 			// Highest backing first; ties to the lower account id (BTreeMap order, stable sort).
@@ -429,16 +692,28 @@ pub mod pallet {
 			done
 		}
 
-		/// Checks the invariants: counts within bounds, votes name distinct accounts, queued
-		/// payouts sum to `Outstanding`, and the pool covers them.
+		/// Checks the invariants: counts within bounds, votes name distinct accounts, every
+		/// candidate's recorded deposit is what is on hold for it, queued payouts sum to
+		/// `Outstanding`, and the pool covers them.
 		#[cfg(any(test, feature = "try-runtime"))]
 		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 			ensure!(Candidates::<T>::count() <= T::MaxCandidates::get(), "too many candidates");
+			ensure!(
+				Candidates::<T>::iter().count() as u32 == Candidates::<T>::count(),
+				"candidate count drifted"
+			);
 			ensure!(Votes::<T>::count() <= T::MaxVoters::get(), "too many voters");
 			ensure!(
 				Votes::<T>::iter().count() as u32 == Votes::<T>::count(),
 				"voter count drifted"
 			);
+			let reason = HoldReason::CandidateDeposit.into();
+			for (who, info) in Candidates::<T>::iter() {
+				ensure!(
+					T::Currency::balance_on_hold(&reason, &who) == info.deposit,
+					"a candidate's deposit differs from its hold"
+				);
+			}
 			for (_, names) in Votes::<T>::iter() {
 				for (i, name) in names.iter().enumerate() {
 					ensure!(!names.iter().skip(i + 1).any(|n| n == name), "duplicate vote");

@@ -29,12 +29,21 @@ pub const ED: u128 = 1;
 pub const POOL: u64 = 100;
 /// Blocks between tallies.
 pub const PERIOD: u32 = 10;
+/// Held from every candidate.
+pub const DEPOSIT: u128 = 5;
+/// The least balance a voter needs.
+pub const MIN_VOTER: u128 = 10;
+/// Most candidates.
+pub const MAX_CANDIDATES: u32 = 8;
+/// Most voters.
+pub const MAX_VOTERS: u32 = 16;
 
 #[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
 impl pallet_balances::Config for Test {
 	type Balance = u128;
 	type AccountStore = System;
 	type ExistentialDeposit = ConstU128<ED>;
+	type RuntimeHoldReason = RuntimeHoldReason;
 }
 
 parameter_types! {
@@ -44,10 +53,13 @@ parameter_types! {
 
 impl pallet_coin_voting::Config for Test {
 	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
 	type DividendPool = Pool;
-	type MaxCandidates = ConstU32<8>;
+	type CandidateDeposit = ConstU128<DEPOSIT>;
+	type MinVoterBalance = ConstU128<MIN_VOTER>;
+	type MaxCandidates = ConstU32<MAX_CANDIDATES>;
 	type MaxVotes = ConstU32<3>;
-	type MaxVoters = ConstU32<16>;
+	type MaxVoters = ConstU32<MAX_VOTERS>;
 	type DesiredWinners = ConstU32<2>;
 	type MaxCommission = MaxCommission;
 	type PayoutsPerBlock = ConstU32<4>;

@@ -168,7 +168,7 @@ mod benchmarks {
 	/// One rebalancing round over `n` routers, each group of a single country (so every step
 	/// is a swap) and the last group small (so size steps come first).
 	#[benchmark]
-	fn rebalance(n: Linear<2, 1_000>) {
+	fn rebalance(n: Linear<2, { T::MaxGroups::get() * T::MaxGroupSize::get() }>) {
 		for i in 0..n {
 			register::<T>(i);
 		}
@@ -181,11 +181,28 @@ mod benchmarks {
 	}
 
 	/// Health of a group of `n` routers that all reported full rows of poor segments, so
-	/// every member is evaluated against every row and quarantined.
+	/// every member is evaluated against every row and quarantined; every member sells the
+	/// period under a premium window, so each one's RTT verdict is recorded too.
 	#[benchmark]
 	fn evaluate_group(n: Linear<1, { T::MaxGroupSize::get() }>) {
 		let members: Vec<_> = (0..n).map(register::<T>).collect();
 		let period = Ditex::<T>::current_period();
+		let epoch = Ditex::<T>::current_epoch();
+		EpochStarts::<T>::insert(epoch, 0);
+		let all_week = PremiumWindow {
+			weekdays: 0x7f,
+			start_minute: 0,
+			end_minute: 24 * 60 - 1,
+			price_per_gb: 2,
+			max_rtt_us: 1,
+		};
+		for who in &members {
+			Listings::<T>::mutate(who, |listings| {
+				if let Some(listing) = listings.last_mut() {
+					listing.windows = BoundedVec::truncate_from(alloc::vec![all_week]);
+				}
+			});
+		}
 		let poor = Params::<T>::get().max_rtt_us.saturating_add(1);
 		for who in &members {
 			let row = full_row::<T>(who, &members, poor);
@@ -210,6 +227,9 @@ mod benchmarks {
 			})
 			.count() as u32;
 		assert_eq!(quarantined, if n > 1 { n } else { 0 });
+		if n > 1 {
+			assert_eq!(PremiumRtt::<T>::get(epoch, &members[0]), (1, 1), "a broken promise");
+		}
 	}
 
 	impl_benchmark_test_suite!(

@@ -52,6 +52,7 @@ pub use pallet::*;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 pub mod groups;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
@@ -72,12 +73,13 @@ pub mod pallet {
 		pallet_prelude::*,
 		traits::{
 			fungible::{Inspect, InspectHold, Mutate, MutateHold},
-			tokens::{Fortitude, Precision, Restriction},
+			tokens::Precision,
 			UnixTime,
 		},
 	};
 	use frame_system::pallet_prelude::*;
-	use sp_runtime::{traits::UniqueSaturatedInto, Perbill};
+	use sp_runtime::traits::UniqueSaturatedInto;
+	use srwan_primitives::traits::OnRouterRemoved;
 	use srwan_primitives::{
 		currency::Balance,
 		ditex::{
@@ -87,7 +89,7 @@ pub mod pallet {
 	};
 
 	/// The storage layout version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -116,8 +118,6 @@ pub mod pallet {
 		/// Deposit held for each registered router.
 		#[pallet::constant]
 		type RouterDeposit: Get<Balance>;
-		/// Where slashed deposits go (so money never vanishes).
-		type SlashBeneficiary: Get<Self::AccountId>;
 		/// Most routers in a group.
 		#[pallet::constant]
 		type MaxGroupSize: Get<u32>;
@@ -130,6 +130,9 @@ pub mod pallet {
 		/// Most rebalancing steps per report period.
 		#[pallet::constant]
 		type MaxRebalanceSteps: Get<u32>;
+		/// Told when a router's record is removed, so that other pallets drop what they keep
+		/// about it (pallet-tickets: its counters and disputes).
+		type OnRemoved: OnRouterRemoved<Self::AccountId>;
 		/// Weights of calls and hooks.
 		type WeightInfo: WeightInfo;
 	}
@@ -193,6 +196,26 @@ pub mod pallet {
 	/// Unix time (ms) of the first block of each recent epoch: what premium windows apply to.
 	#[pallet::storage]
 	pub type EpochStarts<T> = StorageMap<_, Twox64Concat, EpochIndex, u64>;
+
+	/// The latest report period whose health sweep finished (every group judged). An epoch's
+	/// premium verdicts are final once its last period is judged.
+	#[pallet::storage]
+	pub type JudgedThrough<T> = StorageValue<_, PeriodIndex>;
+
+	/// For each recent epoch and each router that sold it under a premium window: (judged
+	/// periods whose median segment RTT broke the window's promised `max_rtt_us`, judged
+	/// periods). When the breaches are more than half, the epoch is charged at the base price.
+	/// Pruned with [`EpochStarts`].
+	#[pallet::storage]
+	pub type PremiumRtt<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		EpochIndex,
+		Blake2_128Concat,
+		T::AccountId,
+		(u32, u32),
+		ValueQuery,
+	>;
 
 	/// Events of the exchange.
 	#[pallet::event]
@@ -265,13 +288,6 @@ pub mod pallet {
 			/// Amount released.
 			amount: Balance,
 		},
-		/// Part of a router's deposit was slashed on self-contradicting evidence.
-		Slashed {
-			/// The router.
-			router: T::AccountId,
-			/// Amount moved to the slash beneficiary.
-			amount: Balance,
-		},
 		/// Root changed the thresholds.
 		ParamsChanged {
 			/// The new parameters.
@@ -332,6 +348,9 @@ pub mod pallet {
 		NotQuarantined,
 		/// Too many listing changes kept for settlement: try again next epoch.
 		TooManyListingChanges,
+		/// Premium windows need a base price: a router not for sale (`None`) sells no window,
+		/// so set a price before the windows, or remove the windows before the price.
+		WindowsNeedAPrice,
 		/// A parameter is zero or a clock was changed.
 		InvalidParams,
 	}
@@ -372,19 +391,40 @@ pub mod pallet {
 				}
 				weight.saturating_accrue(T::DbWeight::get().reads(1));
 			}
-			if let Some(group) = HealthCursor::<T>::get() {
-				let members = GroupMembers::<T>::decode_len(group).unwrap_or(0) as u32;
-				Self::evaluate_group(group, Self::period_of(block).saturating_sub(1));
+			if let Some(first) = HealthCursor::<T>::get() {
+				// Every group is judged within the first `MIN_REPORT_PERIOD` blocks of the next
+				// period, so that premium verdicts are final soon after an epoch ends.
 				let groups = GroupSizes::<T>::decode_len().unwrap_or(0) as u32;
-				let next = group.saturating_add(1);
-				if next < groups {
-					HealthCursor::<T>::put(next);
+				let end = first.saturating_add(Self::groups_judged_per_block()).min(groups);
+				let period = Self::period_of(block).saturating_sub(1);
+				for group in first..end {
+					let members = GroupMembers::<T>::decode_len(group).unwrap_or(0) as u32;
+					Self::evaluate_group(group, period);
+					weight.saturating_accrue(T::WeightInfo::evaluate_group(members));
+				}
+				if end < groups {
+					HealthCursor::<T>::put(end);
 				} else {
 					HealthCursor::<T>::kill();
+					JudgedThrough::<T>::put(period);
 				}
-				weight.saturating_accrue(T::WeightInfo::evaluate_group(members));
+				weight.saturating_accrue(T::DbWeight::get().reads_writes(1, 2));
 			}
 			weight.saturating_add(T::DbWeight::get().reads(1))
+		}
+
+		fn integrity_test() {
+			// The busiest health block judges this many groups.
+			let per_block = Self::groups_judged_per_block();
+			let sweep = T::WeightInfo::evaluate_group(T::MaxGroupSize::get())
+				.saturating_mul(per_block.into());
+			let max_block = <T as frame_system::Config>::BlockWeights::get().max_block;
+			// A third: the rest of the block's hooks (tallies, payouts, settlement) must fit
+			// beside it; runtime/tests/hook_budget.rs checks the busiest block as a whole.
+			assert!(
+				sweep.all_lte(max_block.saturating_div(3)),
+				"{per_block} group evaluations per block take more than a third of a block"
+			);
 		}
 
 		fn on_finalize(n: BlockNumberFor<T>) {
@@ -394,6 +434,8 @@ pub mod pallet {
 				EpochStarts::<T>::insert(epoch, now_ms);
 				if let Some(expired) = epoch.checked_sub(LISTING_RETENTION_EPOCHS + 1) {
 					EpochStarts::<T>::remove(expired);
+					// At most one entry per router (bounded by the groups' capacity).
+					let _ = PremiumRtt::<T>::clear_prefix(expired, u32::MAX, None);
 				}
 			}
 		}
@@ -458,6 +500,7 @@ pub mod pallet {
 					deposit,
 					registered_in: Self::current_period(),
 					last_report: None,
+					previous_report: None,
 					status: RouterStatus::Active,
 					poor_streak: 0,
 					clean_streak: 0,
@@ -517,6 +560,7 @@ pub mod pallet {
 				);
 			}
 			let entries = row.len() as u32;
+			info.previous_report = info.last_report;
 			info.last_report = Some(period);
 			Routers::<T>::insert(&who, info);
 			Rows::<T>::insert(&who, Row { period, entries: row });
@@ -567,7 +611,7 @@ pub mod pallet {
 		/// Releases the deposit of an unregistered router once `unbond_delay` has passed and
 		/// removes its record.
 		#[pallet::call_index(7)]
-		#[pallet::weight(T::WeightInfo::withdraw_deposit())]
+		#[pallet::weight(T::WeightInfo::withdraw_deposit().saturating_add(T::OnRemoved::weight()))]
 		pub fn withdraw_deposit(origin: OriginFor<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let info = Routers::<T>::get(&who).ok_or(Error::<T>::NotRegistered)?;
@@ -583,6 +627,7 @@ pub mod pallet {
 			)?;
 			Routers::<T>::remove(&who);
 			Listings::<T>::remove(&who);
+			T::OnRemoved::on_router_removed(&who);
 			Self::deposit_event(Event::DepositReleased { router: who, amount });
 			Ok(())
 		}
@@ -653,6 +698,21 @@ pub mod pallet {
 			block / Params::<T>::get().report_period.max(1)
 		}
 
+		/// How many groups a block of the health sweep judges: every group within
+		/// `MIN_REPORT_PERIOD` blocks.
+		pub fn groups_judged_per_block() -> u32 {
+			T::MaxGroups::get().div_ceil(MIN_REPORT_PERIOD).max(1)
+		}
+
+		/// Whether every report period of `epoch` has been judged, so its premium verdicts
+		/// are final.
+		pub fn epoch_judged(epoch: EpochIndex) -> bool {
+			let params = Params::<T>::get();
+			let last_block =
+				epoch.saturating_add(1).saturating_mul(params.epoch_length).saturating_sub(1);
+			JudgedThrough::<T>::get().is_some_and(|judged| judged >= Self::period_of(last_block))
+		}
+
 		/// The current metering epoch.
 		pub fn current_epoch() -> EpochIndex {
 			Self::epoch_of(Self::block_number())
@@ -691,6 +751,10 @@ pub mod pallet {
 				windows: BoundedVec::new(),
 			});
 			change(&mut listing);
+			ensure!(
+				listing.price_per_gb.is_some() || listing.windows.is_empty(),
+				Error::<T>::WindowsNeedAPrice
+			);
 			listing.from_epoch = from_epoch;
 			match listings.last_mut() {
 				Some(last) if last.from_epoch >= from_epoch => *last = listing.clone(),
@@ -713,8 +777,12 @@ pub mod pallet {
 			Listings::<T>::get(who).into_iter().rev().find(|l| l.from_epoch <= epoch)
 		}
 
-		/// The price in force at the start of `epoch`, if the epoch's start time is known.
-		pub fn price_at_epoch_start(who: &T::AccountId, epoch: EpochIndex) -> Option<PriceInForce> {
+		/// The price listed for the start of `epoch` (a premium window's if one applied then),
+		/// if the epoch's start time is known.
+		pub fn listed_price_at_epoch_start(
+			who: &T::AccountId,
+			epoch: EpochIndex,
+		) -> Option<PriceInForce> {
 			let listing = Self::listing_at(who, epoch)?;
 			let start_ms = EpochStarts::<T>::get(epoch)?;
 			Some(prim::price_at(
@@ -722,6 +790,22 @@ pub mod pallet {
 				&listing.windows,
 				prim::minute_of_week(start_ms),
 			))
+		}
+
+		/// The price `epoch` is charged at: the listed one, except that a premium window whose
+		/// promised RTT was broken in more than half of the epoch's judged periods falls back
+		/// to the base price.
+		pub fn price_at_epoch_start(who: &T::AccountId, epoch: EpochIndex) -> Option<PriceInForce> {
+			let listed = Self::listed_price_at_epoch_start(who, epoch)?;
+			if listed.premium.is_none() {
+				return Some(listed);
+			}
+			let (breaches, judged) = PremiumRtt::<T>::get(epoch, who);
+			if judged > 0 && breaches.saturating_mul(2) > judged {
+				let base = Self::listing_at(who, epoch).and_then(|l| l.price_per_gb);
+				return Some(PriceInForce { price_per_gb: base, premium: None });
+			}
+			Some(listed)
 		}
 
 		fn join_group(who: &T::AccountId, country: [u8; 2]) -> Result<GroupId, DispatchError> {
@@ -805,7 +889,11 @@ pub mod pallet {
 					*size = list.len() as u32;
 				}
 				// Rebalancing keeps sizes within the old maximum, so the bound holds.
-				GroupMembers::<T>::insert(group as GroupId, BoundedVec::truncate_from(list));
+				let list = BoundedVec::try_from(list).unwrap_or_else(|list| {
+					frame_support::defensive!("rebalancing grew a group beyond MaxGroupSize");
+					BoundedVec::truncate_from(list)
+				});
+				GroupMembers::<T>::insert(group as GroupId, list);
 			}
 			GroupSizes::<T>::put(sizes);
 		}
@@ -816,6 +904,15 @@ pub mod pallet {
 			let members = GroupMembers::<T>::get(group);
 			// (fresh segments, poor segments) about each member, from its peers' rows.
 			let mut tally: BTreeMap<T::AccountId, (u32, u32)> = BTreeMap::new();
+			// The RTTs of those segments, for members that sold the period under a premium.
+			let epoch = Self::epoch_of(period.saturating_mul(params.report_period));
+			let mut promised: BTreeMap<T::AccountId, (u32, Vec<u32>)> = members
+				.iter()
+				.filter_map(|m| {
+					let premium = Self::listed_price_at_epoch_start(&m.account, epoch)?.premium;
+					premium.map(|(_, max_rtt_us)| (m.account.clone(), (max_rtt_us, Vec::new())))
+				})
+				.collect();
 			for member in members.iter() {
 				let Some(row) = Rows::<T>::get(&member.account) else { continue };
 				if !row.is_fresh(period, params.stale_after) {
@@ -827,7 +924,21 @@ pub mod pallet {
 					if entry.rtt_us > params.max_rtt_us || entry.loss_ppm > params.max_loss_ppm {
 						slot.1 = slot.1.saturating_add(1);
 					}
+					if let Some((_, rtts)) = promised.get_mut(&entry.peer) {
+						rtts.push(entry.rtt_us);
+					}
 				}
+			}
+			for (router, (max_rtt_us, mut rtts)) in promised {
+				if rtts.is_empty() {
+					continue;
+				}
+				rtts.sort_unstable();
+				let median = rtts.get(rtts.len() / 2).copied().unwrap_or_default();
+				PremiumRtt::<T>::mutate(epoch, &router, |(breaches, judged)| {
+					*breaches = breaches.saturating_add(u32::from(median > max_rtt_us));
+					*judged = judged.saturating_add(1);
+				});
 			}
 			for member in members.iter() {
 				let Some(mut info) = Routers::<T>::get(&member.account) else { continue };
@@ -836,7 +947,7 @@ pub mod pallet {
 				info.poor_streak = if is_poor { info.poor_streak.saturating_add(1) } else { 0 };
 				let last_seen = info.last_report.unwrap_or(info.registered_in);
 				let silent_for = period.saturating_sub(last_seen);
-				let reported = info.last_report == Some(period);
+				let reported = info.reported_in(period);
 				match info.status {
 					RouterStatus::Active => {
 						let reason = if silent_for >= params.missed_reports_limit {
@@ -886,6 +997,7 @@ pub mod pallet {
 			// The silence count restarts: a released router gets a fresh start.
 			info.registered_in = Self::current_period();
 			info.last_report = None;
+			info.previous_report = None;
 			Self::deposit_event(Event::Released { router: who.clone() });
 		}
 
@@ -935,6 +1047,11 @@ pub mod pallet {
 				}
 			}
 			ensure!(bonded == in_groups, "a bonded router is missing from the groups");
+			let oldest_kept = Self::current_epoch().saturating_sub(LISTING_RETENTION_EPOCHS);
+			for (epoch, _, (breaches, judged)) in PremiumRtt::<T>::iter() {
+				ensure!(breaches <= judged, "more premium breaches than judged periods");
+				ensure!(epoch >= oldest_kept, "a premium verdict outlived its epoch's retention");
+			}
 			Ok(())
 		}
 	}
@@ -947,7 +1064,8 @@ pub mod pallet {
 			Params::<T>::get().epoch_length
 		}
 		fn is_registered(router: &T::AccountId) -> bool {
-			Routers::<T>::get(router).is_some_and(|info| !info.status.is_unbonding())
+			// Unbonding routers too: they may still claim the epochs they served.
+			Routers::<T>::contains_key(router)
 		}
 		fn is_quarantined(router: &T::AccountId) -> bool {
 			Routers::<T>::get(router)
@@ -956,29 +1074,14 @@ pub mod pallet {
 		fn price_at_epoch_start(router: &T::AccountId, epoch: EpochIndex) -> Option<PriceInForce> {
 			Self::price_at_epoch_start(router, epoch)
 		}
+		fn epoch_judged(epoch: EpochIndex) -> bool {
+			Self::epoch_judged(epoch)
+		}
 	}
 
 	impl<T: Config> srwan_primitives::traits::Quarantine<T::AccountId> for Pallet<T> {
 		fn quarantine_for_disputes(router: &T::AccountId) -> DispatchResult {
 			Self::do_quarantine(router, QuarantineReason::Disputes)
-		}
-
-		fn slash(router: &T::AccountId, fraction: Perbill) -> Result<Balance, DispatchError> {
-			let mut info = Routers::<T>::get(router).ok_or(Error::<T>::NotRegistered)?;
-			let amount = fraction.mul_floor(info.deposit);
-			let moved = T::Currency::transfer_on_hold(
-				&HoldReason::RouterDeposit.into(),
-				router,
-				&T::SlashBeneficiary::get(),
-				amount,
-				Precision::BestEffort,
-				Restriction::Free,
-				Fortitude::Force,
-			)?;
-			info.deposit = info.deposit.saturating_sub(moved);
-			Routers::<T>::insert(router, info);
-			Self::deposit_event(Event::Slashed { router: router.clone(), amount: moved });
-			Ok(moved)
 		}
 	}
 }

@@ -2,7 +2,7 @@
 
 use crate::{self as pallet_ditex, DitexParams};
 use frame_support::{
-	derive_impl, parameter_types,
+	derive_impl,
 	traits::{ConstU128, ConstU32, Hooks},
 };
 use sp_runtime::BuildStorage;
@@ -26,6 +26,17 @@ frame_support::construct_runtime!(
 impl frame_system::Config for Test {
 	type Block = Block;
 	type AccountData = pallet_balances::AccountData<Balance>;
+	// Blocks as large as the runtime's (2 s of compute), for the health sweep's integrity test.
+	type BlockWeights = MockBlockWeights;
+}
+
+frame_support::parameter_types! {
+	/// 2 s of compute a block, like the runtime's.
+	pub MockBlockWeights: frame_system::limits::BlockWeights =
+		frame_system::limits::BlockWeights::simple_max(frame_support::weights::Weight::from_parts(
+			2 * frame_support::weights::constants::WEIGHT_REF_TIME_PER_SECOND,
+			u64::MAX,
+		));
 }
 
 #[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
@@ -45,8 +56,6 @@ impl pallet_timestamp::Config for Test {
 
 /// The deposit every router puts on hold.
 pub const DEPOSIT: Balance = 100;
-/// Where slashes go.
-pub const SLASH_POT: u64 = 9_999;
 /// Every funded account starts with this.
 pub const INITIAL: Balance = 1_000_000;
 /// Block time of the mock chain, ms.
@@ -54,19 +63,15 @@ pub const BLOCK_MS: u64 = 6_000;
 /// Monday 2026-11-23 00:00 UTC: block 0's time, so minute-of-week = block × 0.1.
 pub const GENESIS_MS: u64 = 1_795_392_000_000;
 
-parameter_types! {
-	pub const SlashPot: u64 = SLASH_POT;
-}
-
 impl pallet_ditex::Config for Test {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type UnixTime = Timestamp;
 	type RouterDeposit = ConstU128<DEPOSIT>;
-	type SlashBeneficiary = SlashPot;
 	type MaxGroupSize = ConstU32<100>;
 	type MaxGroups = ConstU32<64>;
 	type MaxPremiumWindows = ConstU32<4>;
+	type OnRemoved = ();
 	type MaxRebalanceSteps = ConstU32<16>;
 	type WeightInfo = ();
 }

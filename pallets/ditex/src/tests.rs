@@ -10,7 +10,7 @@ use frame_support::{
 	traits::fungible::{Inspect, InspectHold},
 	BoundedVec,
 };
-use sp_runtime::{DispatchError, Perbill, TokenError};
+use sp_runtime::{DispatchError, TokenError};
 use srwan_primitives::{
 	ditex::{Endpoint, Geo, PeerMeasurement, PremiumWindow, PriceInForce},
 	traits::{Quarantine, RouterRegistry},
@@ -248,15 +248,76 @@ fn premium_windows_apply_from_the_next_epoch_and_wrap_at_midnight() {
 #[test]
 fn a_window_ends_at_the_weekday_boundary() {
 	ExtBuilder::default().build_and_execute(|| {
-		register(1, b"DE", None);
+		register(1, b"DE", Some(4));
 		// Tuesday-only window from 00:00: Monday's minutes are outside it.
 		let tuesday = window(1 << 1, 0, 60, 9);
 		assert_ok!(Ditex::set_premium_windows(RuntimeOrigin::signed(1), windows(vec![tuesday])));
 		run_to_block(20);
 		assert_eq!(
 			Ditex::price_at_epoch_start(&1, 2).unwrap(),
-			PriceInForce { price_per_gb: None, premium: None },
-			"Monday: base price, which is infinite"
+			PriceInForce { price_per_gb: Some(4), premium: None },
+			"Monday: the base price"
+		);
+	});
+}
+
+#[test]
+fn premium_windows_need_a_base_price() {
+	ExtBuilder::default().build_and_execute(|| {
+		let night = window(0x7f, 0, 60, 9);
+		register(1, b"DE", None);
+		assert_noop!(
+			Ditex::set_premium_windows(RuntimeOrigin::signed(1), windows(vec![night])),
+			Error::<Test>::WindowsNeedAPrice
+		);
+		register(2, b"DE", Some(4));
+		assert_ok!(Ditex::set_premium_windows(RuntimeOrigin::signed(2), windows(vec![night])));
+		assert_noop!(
+			Ditex::set_price(RuntimeOrigin::signed(2), None),
+			Error::<Test>::WindowsNeedAPrice
+		);
+		assert_noop!(
+			Ditex::register_router(RuntimeOrigin::signed(2), endpoint(2), geo(b"DE"), key(2), None),
+			Error::<Test>::WindowsNeedAPrice
+		);
+		assert_ok!(Ditex::set_premium_windows(RuntimeOrigin::signed(2), windows(vec![])));
+		assert_ok!(Ditex::set_price(RuntimeOrigin::signed(2), None));
+	});
+}
+
+#[test]
+fn fraud_a_premium_window_whose_rtt_promise_is_broken_is_charged_at_the_base_price() {
+	ExtBuilder::default().build_and_execute(|| {
+		for who in 1..=4 {
+			register(who, b"DE", Some(5));
+		}
+		// Router 1 sells Monday 00:00–01:00 at 50 promising 40 ms (epoch e starts at minute e).
+		let morning = window(1, 0, 60, 50);
+		assert_ok!(Ditex::set_premium_windows(RuntimeOrigin::signed(1), windows(vec![morning])));
+		// Epoch 1 (= period 1): its peers measure 60 ms to it; epoch 2: 20 ms.
+		for (period, rtt_us) in [(1, 60_000), (2, 20_000)] {
+			run_to_period(period);
+			for peer in 2..=4 {
+				report(peer, vec![measurement(1, 1_000, rtt_us, 0)]);
+			}
+		}
+		run_to_period(3);
+		assert!(Ditex::epoch_judged(2) && !Ditex::epoch_judged(3));
+		assert_eq!(
+			Ditex::price_at_epoch_start(&1, 1).unwrap(),
+			PriceInForce { price_per_gb: Some(5), premium: None },
+			"the promise was broken: base price"
+		);
+		assert_eq!(
+			Ditex::price_at_epoch_start(&1, 2).unwrap(),
+			PriceInForce { price_per_gb: Some(50), premium: Some((0, 40_000)) },
+			"the promise was kept"
+		);
+		assert_eq!(crate::PremiumRtt::<Test>::get(1, 1), (1, 1));
+		assert_eq!(
+			crate::PremiumRtt::<Test>::get(1, 2),
+			(0, 0),
+			"only premium sellers are tracked"
 		);
 	});
 }
@@ -438,6 +499,8 @@ fn unregistering_leaves_the_group_and_releases_the_deposit_after_the_delay() {
 		);
 		assert_ok!(Ditex::unregister(RuntimeOrigin::signed(1)));
 		assert_eq!(GroupMembers::<Test>::get(0).len(), 1);
+		// Until its deposit is withdrawn it may still claim the epochs it served.
+		assert!(<Ditex as RouterRegistry<u64>>::is_registered(&1));
 		assert_noop!(Ditex::unregister(RuntimeOrigin::signed(1)), Error::<Test>::Unbonding);
 		assert_noop!(
 			Ditex::register_router(RuntimeOrigin::signed(1), endpoint(1), geo(b"DE"), key(1), None),
@@ -452,6 +515,7 @@ fn unregistering_leaves_the_group_and_releases_the_deposit_after_the_delay() {
 		assert_ok!(Ditex::withdraw_deposit(RuntimeOrigin::signed(1)));
 		assert_eq!((held(1), Balances::balance(&1)), (0, INITIAL));
 		assert!(Routers::<Test>::get(1).is_none() && Listings::<Test>::get(1).is_empty());
+		assert!(!<Ditex as RouterRegistry<u64>>::is_registered(&1));
 		assert_noop!(
 			Ditex::withdraw_deposit(RuntimeOrigin::signed(1)),
 			Error::<Test>::NotRegistered
@@ -548,7 +612,7 @@ fn a_router_whose_segments_are_poor_for_long_enough_is_quarantined() {
 }
 
 #[test]
-fn tickets_quarantine_for_disputes_and_slash_only_through_the_trait() {
+fn tickets_quarantine_for_disputes_through_the_trait() {
 	ExtBuilder::default().build_and_execute(|| {
 		register(1, b"DE", Some(1));
 		assert_ok!(<Ditex as Quarantine<u64>>::quarantine_for_disputes(&1));
@@ -556,17 +620,111 @@ fn tickets_quarantine_for_disputes_and_slash_only_through_the_trait() {
 			Routers::<Test>::get(1).unwrap().status,
 			RouterStatus::Quarantined { reason: QuarantineReason::Disputes, .. }
 		));
-		assert_eq!(<Ditex as Quarantine<u64>>::slash(&1, Perbill::from_percent(30)), Ok(30));
-		assert_eq!(
-			(held(1), Balances::balance(&SLASH_POT)),
-			(70, 30),
-			"money moves, never vanishes"
-		);
-		assert_eq!(Routers::<Test>::get(1).unwrap().deposit, 70);
+		// Quarantine takes no money: the deposit stays whole.
+		assert_eq!(held(1), DEPOSIT);
 		assert_noop!(
-			<Ditex as Quarantine<u64>>::slash(&2, Perbill::one()),
+			<Ditex as Quarantine<u64>>::quarantine_for_disputes(&2),
 			Error::<Test>::NotRegistered
 		);
+	});
+}
+
+#[test]
+fn automatic_release_works_in_every_group_when_routers_report_as_soon_as_a_period_starts() {
+	ExtBuilder::default().accounts(101).build_and_execute(|| {
+		for who in 1..=101 {
+			register(who, b"DE", Some(1));
+		}
+		let first_of = |group| GroupMembers::<Test>::get(group)[0].account;
+		let (a, b) = (first_of(0), first_of(1));
+		for who in [a, b] {
+			assert_ok!(<Ditex as Quarantine<u64>>::quarantine_for_disputes(&who));
+		}
+		// Both report in each period's first block, after group 0's health ran and before
+		// group 1's: group 1 is judged for the period before, which they also reported.
+		let period = test_params().report_period as u64;
+		for p in 1..=3 {
+			run_to_period(p);
+			report(a, vec![]);
+			report(b, vec![]);
+			run_to_block(u64::from(p) * period + 2);
+		}
+		assert_eq!(Routers::<Test>::get(b).unwrap().group, 1);
+		for who in [a, b] {
+			assert_eq!(Routers::<Test>::get(who).unwrap().status, RouterStatus::Active, "{who}");
+		}
+	});
+}
+
+#[test]
+fn every_group_is_judged_when_there_are_more_groups_than_blocks_in_a_period() {
+	ExtBuilder::default().accounts(1_100).build_and_execute(|| {
+		for who in 1..=1_100 {
+			register(who, b"DE", None);
+		}
+		let groups = sizes().len() as u32;
+		assert!(groups > test_params().report_period, "{groups} groups");
+		// Nobody reports: once the silence limit is reached, every router of every group is
+		// quarantined within the next period's sweep.
+		run_to_period(test_params().missed_reports_limit + 2);
+		for group in 0..groups {
+			for member in GroupMembers::<Test>::get(group) {
+				assert!(
+					matches!(
+						Routers::<Test>::get(member.account).unwrap().status,
+						RouterStatus::Quarantined { reason: QuarantineReason::Silent, .. }
+					),
+					"router {} of group {group}",
+					member.account
+				);
+			}
+		}
+	});
+}
+
+#[test]
+fn version_1_routers_migrate_to_version_2_once() {
+	use crate::migrations::{v1, V1ToV2};
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		register(2, b"DE", Some(1));
+		run_to_period(1);
+		report(2, vec![]);
+		// Rewrite both routers in the old layout, as a chain at version 1 holds them.
+		#[frame_support::storage_alias]
+		type Routers = StorageMap<Ditex, frame_support::Blake2_128Concat, u64, v1::RouterInfo>;
+		for who in [1, 2] {
+			let new = crate::Routers::<Test>::get(who).unwrap();
+			let old = v1::RouterInfo {
+				endpoint: new.endpoint,
+				geo: new.geo,
+				pulse_key: new.pulse_key,
+				group: new.group,
+				deposit: new.deposit,
+				registered_in: new.registered_in,
+				last_report: new.last_report,
+				status: new.status,
+				poor_streak: new.poor_streak,
+				clean_streak: new.clean_streak,
+			};
+			Routers::insert(who, old);
+		}
+		StorageVersion::new(1).put::<Ditex>();
+
+		#[cfg(feature = "try-runtime")]
+		assert_ok!(V1ToV2::<Test>::try_on_runtime_upgrade(true));
+		#[cfg(not(feature = "try-runtime"))]
+		V1ToV2::<Test>::on_runtime_upgrade();
+
+		assert_eq!(Ditex::on_chain_storage_version(), StorageVersion::new(2));
+		let two = crate::Routers::<Test>::get(2).unwrap();
+		assert_eq!((two.last_report, two.previous_report), (Some(1), None));
+		assert_eq!(crate::Routers::<Test>::get(1).unwrap().deposit, DEPOSIT);
+		// At version 2 it does nothing.
+		let before = crate::Routers::<Test>::get(2);
+		V1ToV2::<Test>::on_runtime_upgrade();
+		assert_eq!(crate::Routers::<Test>::get(2), before);
 	});
 }
 
@@ -584,6 +742,9 @@ fn root_tunes_thresholds_but_not_clocks() {
 		assert_noop!(Ditex::set_params(RuntimeOrigin::root(), clock), Error::<Test>::InvalidParams);
 		let zero = crate::DitexParams { stale_after: 0, ..params };
 		assert_noop!(Ditex::set_params(RuntimeOrigin::root(), zero), Error::<Test>::InvalidParams);
+		// The report period has a floor (one block's share of the health sweep is bounded).
+		let short = crate::DitexParams { report_period: crate::MIN_REPORT_PERIOD - 1, ..params };
+		assert!(!short.is_valid());
 	});
 }
 

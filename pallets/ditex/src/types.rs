@@ -67,19 +67,26 @@ impl Default for DitexParams {
 	}
 }
 
+/// The shortest report period: every group's health is evaluated within the period after the
+/// one it judges, at most `MaxGroups / MIN_REPORT_PERIOD` groups per block (the pallet's
+/// `integrity_test` checks that this fits in a block).
+pub const MIN_REPORT_PERIOD: u32 = 4;
+
 impl DitexParams {
-	/// Whether every field is usable (clocks and limits non-zero).
+	/// Whether every field is usable (clocks and limits non-zero, the report period at least
+	/// [`MIN_REPORT_PERIOD`]).
 	pub fn is_valid(&self) -> bool {
-		[
-			self.epoch_length,
-			self.report_period,
-			self.stale_after,
-			self.missed_reports_limit,
-			self.poor_periods,
-			self.quarantine_cooldown,
-		]
-		.iter()
-		.all(|v| *v > 0)
+		self.report_period >= MIN_REPORT_PERIOD
+			&& [
+				self.epoch_length,
+				self.report_period,
+				self.stale_after,
+				self.missed_reports_limit,
+				self.poor_periods,
+				self.quarantine_cooldown,
+			]
+			.iter()
+			.all(|v| *v > 0)
 	}
 }
 
@@ -128,6 +135,13 @@ pub enum RouterStatus {
 	},
 }
 
+impl RouterInfo {
+	/// Whether it reported in `period` (its latest report or the one before).
+	pub fn reported_in(&self, period: PeriodIndex) -> bool {
+		self.last_report == Some(period) || self.previous_report == Some(period)
+	}
+}
+
 impl RouterStatus {
 	/// Whether the router left its group and waits for its deposit.
 	pub fn is_unbonding(&self) -> bool {
@@ -152,6 +166,10 @@ pub struct RouterInfo {
 	pub registered_in: PeriodIndex,
 	/// The latest period it reported in.
 	pub last_report: Option<PeriodIndex>,
+	/// The period of the report before that. A group's health for period p is evaluated in
+	/// the blocks after p ends, when a prompt router may already have reported p + 1: this
+	/// keeps its report for p in view.
+	pub previous_report: Option<PeriodIndex>,
 	/// Active, quarantined or unbonding.
 	pub status: RouterStatus,
 	/// Consecutive evaluated periods with poor segments.

@@ -262,9 +262,10 @@ pub enum PathError {
 pub const MAX_PATHS: u8 = srwan_primitives::routing::MAX_PATHS;
 
 /// The `k` best loop-free paths `src → dst` inside one group's matrix (at most
-/// `max_intermediates` transit routers), cheapest first, keeping only those whose price per
-/// GB is at most `max_price`. Quarantined routers never appear; unpriced ones only as
-/// endpoints.
+/// `max_intermediates` transit routers), fastest first (one-way delay plus a loss penalty),
+/// among those whose price per GB is at most `max_price` (the search leaves dearer paths out,
+/// so cheap paths are found however many dear ones rank above them). Quarantined routers never
+/// appear; unpriced ones only as endpoints.
 pub fn best_paths<AccountId: Clone + PartialEq>(
 	matrix: &GroupMatrix<AccountId>,
 	src: &AccountId,
@@ -285,6 +286,7 @@ pub fn best_paths<AccountId: Clone + PartialEq>(
 				sells_transit: member.price_per_gb.is_some(),
 			},
 		);
+		dense.set_price(i as u16, member.price_per_gb.unwrap_or(0));
 	}
 	for cell in &matrix.cells {
 		let metrics = SegmentMetrics {
@@ -294,7 +296,7 @@ pub fn best_paths<AccountId: Clone + PartialEq>(
 		};
 		dense.set(cell.from, cell.to, Some(metrics));
 	}
-	let query = PathQuery { k: MAX_PATHS, max_intermediates, ..PathQuery::new(s as u16, d as u16) };
+	let query = PathQuery { k, max_intermediates, max_price, ..PathQuery::new(s as u16, d as u16) };
 	let paths = routing::best_paths(&dense, query).map_err(|e| match e {
 		routing::RoutingError::UnknownMember => PathError::NotInGroup,
 		routing::RoutingError::SameEndpoints => PathError::SameEndpoints,
@@ -314,7 +316,5 @@ pub fn best_paths<AccountId: Clone + PartialEq>(
 			rtt_us: path.rtt_us,
 			loss_ppm: path.loss_ppm,
 		})
-		.filter(|path| max_price.is_none_or(|max| path.price_per_gb <= max))
-		.take(usize::from(k.clamp(1, MAX_PATHS)))
 		.collect())
 }

@@ -67,5 +67,12 @@ mod benchmarks {
 		assert_eq!(Accounts::<T>::get(&who).and_then(|a| a.receipt_key), Some([7; 32]));
 	}
 
+	#[benchmark]
+	fn set_withdraw_delay() {
+		#[extrinsic_call]
+		_(RawOrigin::Root, 300);
+		assert_eq!(WithdrawDelay::<T>::get(), 300);
+	}
+
 	impl_benchmark_test_suite!(EscrowPallet, crate::mock::bench_ext(), crate::mock::Test);
 }

@@ -248,6 +248,11 @@ pub mod pallet {
 			/// What was paid.
 			paid: Balance,
 		},
+		/// Root changed the withdraw delay; pending withdrawals keep the block they unlock at.
+		WithdrawDelaySet {
+			/// Blocks between `request_withdraw` and `withdraw` from now on.
+			blocks: u32,
+		},
 	}
 
 	/// Errors of the escrow; each distinct bad input has its own.
@@ -269,6 +274,8 @@ pub mod pallet {
 		UnsettledEpochs,
 		/// The receipt key is all zeros.
 		InvalidReceiptKey,
+		/// A withdraw delay must be at least one block.
+		ZeroWithdrawDelay,
 	}
 
 	fn now<T: Config>() -> u32 {
@@ -373,6 +380,20 @@ pub mod pallet {
 			account.receipt_key = key;
 			Accounts::<T>::insert(&who, account);
 			Self::deposit_event(Event::ReceiptKeySet { who, key });
+			Ok(())
+		}
+
+		/// Root sets the withdraw delay (blocks, at least 1; keep it at least an epoch plus the
+		/// claim window plus the settlement lag). Requests made from now on use it; pending
+		/// withdrawals keep the block they unlock at. Whatever the delay, `withdraw` still
+		/// waits for settlement.
+		#[pallet::call_index(5)]
+		#[pallet::weight(T::WeightInfo::set_withdraw_delay())]
+		pub fn set_withdraw_delay(origin: OriginFor<T>, blocks: u32) -> DispatchResult {
+			ensure_root(origin)?;
+			ensure!(blocks > 0, Error::<T>::ZeroWithdrawDelay);
+			WithdrawDelay::<T>::put(blocks);
+			Self::deposit_event(Event::WithdrawDelaySet { blocks });
 			Ok(())
 		}
 	}

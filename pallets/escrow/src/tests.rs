@@ -199,6 +199,36 @@ fn spending_history_is_pruned() {
 	});
 }
 
+#[test]
+fn root_sets_the_withdraw_delay_for_later_requests_only() {
+	build_and_execute(|| {
+		assert_noop!(
+			Escrow::set_withdraw_delay(RuntimeOrigin::signed(1), 5),
+			sp_runtime::DispatchError::BadOrigin
+		);
+		assert_noop!(
+			Escrow::set_withdraw_delay(RuntimeOrigin::root(), 0),
+			Error::<Test>::ZeroWithdrawDelay
+		);
+		deposit(1, 100);
+		deposit(2, 100);
+		assert_ok!(Escrow::request_withdraw(RuntimeOrigin::signed(1), 100)); // unlocks at 21
+		assert_ok!(Escrow::set_withdraw_delay(RuntimeOrigin::root(), 5));
+		System::assert_last_event(Event::WithdrawDelaySet { blocks: 5 }.into());
+		assert_eq!(crate::WithdrawDelay::<Test>::get(), 5);
+		assert_ok!(Escrow::request_withdraw(RuntimeOrigin::signed(2), 100));
+		System::assert_last_event(
+			Event::WithdrawRequested { who: 2, amount: 100, unlock_at: 6 }.into(),
+		);
+		System::set_block_number(6);
+		// A short delay never skips settlement; the earlier request keeps its own delay.
+		assert_noop!(Escrow::withdraw(RuntimeOrigin::signed(2)), Error::<Test>::UnsettledEpochs);
+		settle_through(0);
+		assert_ok!(Escrow::withdraw(RuntimeOrigin::signed(2)));
+		assert_noop!(Escrow::withdraw(RuntimeOrigin::signed(1)), Error::<Test>::TooEarly);
+	});
+}
+
 proptest! {
 	#[test]
 	fn a_charge_never_pays_more_than_owed_held_or_capped(

@@ -1,9 +1,11 @@
-//! Benchmarks (v2) of the two hooks: minting the subsidy and paying `a` authors.
+//! Benchmarks (v2) of the two hooks (minting the subsidy, paying `a` authors) and of root's
+//! `set_schedule`.
 
 use super::*;
 use crate::Pallet as FeeSplit;
 use frame_benchmarking::v2::*;
 use frame_support::traits::{fungible::Mutate, Get};
+use frame_system::RawOrigin;
 
 #[benchmarks]
 mod benchmarks {
@@ -38,6 +40,14 @@ mod benchmarks {
 			FeeSplit::<T>::pay_validators();
 		}
 		assert!(T::Currency::balance(&authors[0]) > 0);
+	}
+
+	#[benchmark]
+	fn set_schedule() {
+		let schedule = Schedule { subsidy_per_block: 7, subsidy_blocks: 11, payout_period: 13 };
+		#[extrinsic_call]
+		_(RawOrigin::Root, schedule);
+		assert_eq!(ScheduleOf::<T>::get(), schedule);
 	}
 
 	impl_benchmark_test_suite!(FeeSplit, crate::mock::new_test_ext(), crate::mock::Test);

@@ -28,6 +28,14 @@
 //! remainder stays in the pool). The dividend pool is read by pallet-coin-voting, which shares
 //! it among top-voted wallets. Pools are funded with the existential deposit at genesis and pay
 //! out with `Preservation::Preserve`, so they never disappear.
+//!
+//! ## Governance
+//!
+//! The schedule is set at genesis; root may replace it with [`Pallet::set_schedule`] (a payout
+//! period of 0 is refused with [`Error::ZeroPayoutPeriod`]). It applies from the next block:
+//! the subsidy is paid in the blocks `1..=subsidy_blocks` counted from genesis, and payouts
+//! happen at the blocks that are multiples of the new period (authors counted since the last
+//! payout are paid then).
 
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -115,7 +123,7 @@ pub mod pallet {
 		/// Most distinct block authors counted in one payout period.
 		#[pallet::constant]
 		type MaxAuthors: Get<u32>;
-		/// Weights of the hooks.
+		/// Weights of the hooks and the call.
 		type WeightInfo: WeightInfo;
 	}
 
@@ -128,6 +136,7 @@ pub mod pallet {
 		Eq,
 		Encode,
 		Decode,
+		DecodeWithMemTracking,
 		MaxEncodedLen,
 		TypeInfo,
 		Default,
@@ -139,11 +148,11 @@ pub mod pallet {
 		pub subsidy_per_block: u128,
 		/// Blocks that receive the subsidy (`1..=subsidy_blocks`).
 		pub subsidy_blocks: u32,
-		/// Blocks between validator payouts (0 is read as 1).
+		/// Blocks between validator payouts (root cannot set 0; a genesis 0 is read as 1).
 		pub payout_period: u32,
 	}
 
-	/// The subsidy and payout schedule.
+	/// The subsidy and payout schedule (set at genesis; root may replace it).
 	#[pallet::storage]
 	pub type ScheduleOf<T> = StorageValue<_, Schedule, ValueQuery>;
 
@@ -186,6 +195,18 @@ pub mod pallet {
 			/// Amount kept in the pool.
 			amount: u128,
 		},
+		/// Root replaced the subsidy and payout schedule.
+		ScheduleSet {
+			/// The schedule from the next block on.
+			schedule: Schedule,
+		},
+	}
+
+	/// Errors of the split; each distinct bad input has its own.
+	#[pallet::error]
+	pub enum Error<T> {
+		/// A payout period must be at least one block.
+		ZeroPayoutPeriod,
 	}
 
 	/// Genesis: the schedule; the pools are funded with the existential deposit.
@@ -218,7 +239,9 @@ pub mod pallet {
 		fn on_initialize(n: BlockNumberFor<T>) -> Weight {
 			let block: u32 = n.unique_saturated_into();
 			let schedule = ScheduleOf::<T>::get();
-			let mut weight = T::DbWeight::get().reads(1);
+			// The schedule; and `AuthoredBlocks` read and written when pallet-authorship notes
+			// this block's author through `note_author` (its own hook weighs none of our work).
+			let mut weight = T::DbWeight::get().reads_writes(2, 1);
 			if block >= 1 && block <= schedule.subsidy_blocks && schedule.subsidy_per_block > 0 {
 				let minted = T::Currency::issue(schedule.subsidy_per_block);
 				Self::split_into_pools(minted, |validators, dividends| Event::SubsidyMinted {
@@ -238,6 +261,21 @@ pub mod pallet {
 		#[cfg(feature = "try-runtime")]
 		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
 			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Root replaces the subsidy and payout schedule (see "Governance" in the module
+		/// docs); `payout_period` must be at least 1.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::set_schedule())]
+		pub fn set_schedule(origin: OriginFor<T>, schedule: Schedule) -> DispatchResult {
+			ensure_root(origin)?;
+			ensure!(schedule.payout_period > 0, Error::<T>::ZeroPayoutPeriod);
+			ScheduleOf::<T>::put(schedule);
+			Self::deposit_event(Event::ScheduleSet { schedule });
+			Ok(())
 		}
 	}
 

@@ -23,6 +23,8 @@ frame_support::construct_runtime!(
 impl frame_system::Config for Test {
 	type Block = Block;
 	type AccountData = pallet_balances::AccountData<u128>;
+	// Real database weights, so hook weights are checked against something.
+	type DbWeight = frame_support::weights::constants::RocksDbWeight;
 }
 
 /// Existential deposit of the mock.

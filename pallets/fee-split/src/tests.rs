@@ -1,11 +1,15 @@
-//! Unit and property tests of the split, the subsidy and validator payouts.
+//! Unit and property tests of the split, the subsidy, validator payouts and root's schedule.
 
-use crate::{mock::*, split, Event, SplitFees};
-use frame_support::traits::{
-	fungible::{Balanced, Inspect},
-	OnUnbalanced,
+use crate::{mock::*, split, Error, Event, Schedule, ScheduleOf, SplitFees};
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{
+		fungible::{Balanced, Inspect},
+		OnUnbalanced,
+	},
 };
 use proptest::prelude::*;
+use sp_runtime::DispatchError;
 
 fn pools() -> (u128, u128) {
 	(Balances::balance(&FeeSplit::validator_pool()), Balances::balance(&FeeSplit::dividend_pool()))
@@ -117,5 +121,50 @@ fn a_period_without_authors_pays_nobody() {
 		assert!(System::events()
 			.iter()
 			.all(|r| !matches!(r.event, RuntimeEvent::FeeSplit(Event::ValidatorPaid { .. }))));
+	});
+}
+
+#[test]
+fn root_sets_the_schedule_and_payouts_follow_the_new_period() {
+	build_and_execute(|| {
+		System::set_block_number(1);
+		let new = Schedule { subsidy_per_block: 400, subsidy_blocks: 2, payout_period: 3 };
+		assert_noop!(
+			FeeSplit::set_schedule(RuntimeOrigin::signed(1), new),
+			DispatchError::BadOrigin
+		);
+		assert_noop!(
+			FeeSplit::set_schedule(RuntimeOrigin::root(), Schedule { payout_period: 0, ..new }),
+			Error::<Test>::ZeroPayoutPeriod
+		);
+		assert_ok!(FeeSplit::set_schedule(RuntimeOrigin::root(), new));
+		System::assert_last_event(Event::ScheduleSet { schedule: new }.into());
+		assert_eq!(ScheduleOf::<Test>::get(), new);
+		// From the next block: 400 a block up to block 2, payouts every 3 blocks.
+		let issuance = Balances::total_issuance();
+		let before = Balances::balance(&1);
+		for n in 2..=3 {
+			run_block(n, 1);
+		}
+		assert_eq!(Balances::total_issuance(), issuance + 400, "block 3 is past subsidy_blocks");
+		assert_eq!(Balances::balance(&1) - before, 100, "block 3 paid the validator pool's 100");
+		assert_eq!(pools().0, ED);
+	});
+}
+
+#[test]
+fn every_blocks_hook_weight_covers_noting_its_author() {
+	build_and_execute(|| {
+		// Past the subsidy and off the payout period: what is left is the schedule read and
+		// the author noted through pallet-authorship.
+		ScheduleOf::<Test>::put(Schedule {
+			subsidy_per_block: 0,
+			subsidy_blocks: 0,
+			payout_period: 1_000,
+		});
+		System::set_block_number(7);
+		let weight = <FeeSplit as frame_support::traits::Hooks<u64>>::on_initialize(7);
+		let db = <Test as frame_system::Config>::DbWeight::get();
+		assert_eq!(weight, db.reads_writes(2, 1));
 	});
 }

@@ -307,8 +307,12 @@ pub struct PriceInForce {
 	pub premium: Option<(u8, u32)>,
 }
 
-/// Picks the price in force at `minute` of the week from a base price and its windows.
+/// Picks the price in force at `minute` of the week from a base price and its windows. A router
+/// listed as not for sale (`base` is `None`) sells nothing, windows or not.
 pub fn price_at(base: Option<Balance>, windows: &[PremiumWindow], minute: u32) -> PriceInForce {
+	if base.is_none() {
+		return PriceInForce { price_per_gb: None, premium: None };
+	}
 	windows
 		.iter()
 		.enumerate()
@@ -427,6 +431,15 @@ mod tests {
 		assert_eq!(
 			price_at(Some(3), &windows, 60),
 			PriceInForce { price_per_gb: Some(7), premium: Some((0, 50_000)) }
+		);
+	}
+
+	#[test]
+	fn a_router_not_for_sale_sells_no_window() {
+		let windows = [window(1, 60, 120)];
+		assert_eq!(
+			price_at(None, &windows, 60),
+			PriceInForce { price_per_gb: None, premium: None }
 		);
 	}
 }

@@ -62,6 +62,11 @@ pub trait LatencyMatrix {
 	fn segment(&self, from: MemberIndex, to: MemberIndex) -> Option<SegmentMetrics>;
 	/// How `member` may take part in paths.
 	fn role(&self, member: MemberIndex) -> MemberRole;
+	/// What `member` charges per GB (0 if it sells nothing): a path's price is the sum over
+	/// its routers, and [`PathQuery::max_price`] bounds it.
+	fn price_per_gb(&self, _member: MemberIndex) -> u128 {
+		0
+	}
 }
 
 /// A dense matrix, row-major by *sender*: `cells[from * n + to]`.
@@ -70,6 +75,7 @@ pub struct DenseMatrix {
 	n: usize,
 	cells: Vec<Option<SegmentMetrics>>,
 	roles: Vec<MemberRole>,
+	prices: Vec<u128>,
 }
 
 impl DenseMatrix {
@@ -79,6 +85,7 @@ impl DenseMatrix {
 			n,
 			cells: alloc::vec![None; n.saturating_mul(n)],
 			roles: alloc::vec![MemberRole::TRANSIT; n],
+			prices: alloc::vec![0; n],
 		}
 	}
 
@@ -89,6 +96,13 @@ impl DenseMatrix {
 			if let Some(cell) = self.cells.get_mut(from * self.n + to) {
 				*cell = metrics;
 			}
+		}
+	}
+
+	/// Sets what `member` charges per GB; out-of-range indices are ignored.
+	pub fn set_price(&mut self, member: MemberIndex, price_per_gb: u128) {
+		if let Some(slot) = self.prices.get_mut(usize::from(member)) {
+			*slot = price_per_gb;
 		}
 	}
 
@@ -117,6 +131,9 @@ impl LatencyMatrix for DenseMatrix {
 			.copied()
 			.unwrap_or(MemberRole { quarantined: true, sells_transit: false })
 	}
+	fn price_per_gb(&self, member: MemberIndex) -> u128 {
+		self.prices.get(usize::from(member)).copied().unwrap_or(0)
+	}
 }
 
 /// Upper bounds that keep a query's work small whatever the caller asks.
@@ -137,12 +154,23 @@ pub struct PathQuery {
 	pub max_intermediates: u8,
 	/// Cost in µs of one percent of path loss.
 	pub loss_penalty_us_per_pct: u32,
+	/// The most a path may cost per GB (the sum of its routers' prices), if bounded. Paths
+	/// over it are left out during the search, so the `k` best within the budget come back
+	/// even when cheaper paths rank below `MAX_PATHS` dearer ones.
+	pub max_price: Option<u128>,
 }
 
 impl PathQuery {
 	/// A query with the agent's defaults: 2 intermediates, 1 path, 10 ms per % loss.
 	pub fn new(src: MemberIndex, dst: MemberIndex) -> Self {
-		Self { src, dst, k: 1, max_intermediates: 2, loss_penalty_us_per_pct: 10_000 }
+		Self {
+			src,
+			dst,
+			k: 1,
+			max_intermediates: 2,
+			loss_penalty_us_per_pct: 10_000,
+			max_price: None,
+		}
 	}
 }
 
@@ -192,6 +220,7 @@ struct Walk {
 	owd_us: i64,
 	rtt_us: u64,
 	loss_ppm: u32,
+	price: u128,
 }
 
 impl Walk {
@@ -232,11 +261,23 @@ pub fn best_paths<M: LatencyMatrix + ?Sized>(
 			.then_with(|| a.hops.cmp(&b.hops))
 	};
 
+	// Prices never go below zero, so a walk over the budget can be dropped at once.
+	let affordable = |price: u128| query.max_price.is_none_or(|max| price <= max);
 	let mut found: Vec<Walk> = Vec::new();
 	// frontier[v] = best walks src → v with exactly `edges` edges, v a possible transit.
 	let mut frontier: Vec<Vec<Walk>> = alloc::vec![Vec::new(); n];
+	let src_price = matrix.price_per_gb(src);
+	if !affordable(src_price) {
+		return Ok(Vec::new());
+	}
 	if let Some(slot) = frontier.get_mut(usize::from(src)) {
-		slot.push(Walk { hops: alloc::vec![src], owd_us: 0, rtt_us: 0, loss_ppm: 0 });
+		slot.push(Walk {
+			hops: alloc::vec![src],
+			owd_us: 0,
+			rtt_us: 0,
+			loss_ppm: 0,
+			price: src_price,
+		});
 	}
 	for edges in 1..=max_edges {
 		let mut next: Vec<Vec<Walk>> = alloc::vec![Vec::new(); n];
@@ -253,6 +294,10 @@ pub fn best_paths<M: LatencyMatrix + ?Sized>(
 					if !is_dst && (role.quarantined || !role.sells_transit || edges == max_edges) {
 						continue;
 					}
+					let price = walk.price.saturating_add(matrix.price_per_gb(to));
+					if !affordable(price) {
+						continue;
+					}
 					let mut hops = walk.hops.clone();
 					hops.push(to);
 					let extended = Walk {
@@ -260,6 +305,7 @@ pub fn best_paths<M: LatencyMatrix + ?Sized>(
 						owd_us: walk.owd_us.saturating_add(seg.owd_us),
 						rtt_us: walk.rtt_us.saturating_add(u64::from(seg.rtt_us)),
 						loss_ppm: chain_loss(walk.loss_ppm, seg.loss_ppm),
+						price,
 					};
 					if is_dst {
 						found.push(extended);
@@ -303,6 +349,28 @@ mod tests {
 			}
 		}
 		m
+	}
+
+	#[test]
+	fn a_price_bound_finds_cheap_paths_ranked_below_many_dear_ones() {
+		// 20 members; direct 0 → 19 is slow; every detour is faster but members 1..=17 are
+		// dear and only member 18 is cheap, with the slowest detour of all.
+		let mut m = mesh(20, 10_000);
+		m.set(0, 19, seg(100_000));
+		m.set(0, 18, seg(40_000));
+		for member in 1..=17 {
+			m.set_price(member, 1_000);
+		}
+		m.set_price(18, 1);
+		let all = best_paths(&m, PathQuery { k: MAX_PATHS, ..PathQuery::new(0, 19) }).unwrap();
+		assert!(all.iter().all(|p| !p.hops.contains(&18)), "the cheap detour ranks below 16");
+		let cheap = PathQuery { k: 2, max_price: Some(10), ..PathQuery::new(0, 19) };
+		let paths = best_paths(&m, cheap).unwrap();
+		let hops: Vec<_> = paths.iter().map(|p| p.hops.clone()).collect();
+		assert_eq!(hops, vec![vec![0, 18, 19], vec![0, 19]]);
+		let none = PathQuery { max_price: Some(0), ..cheap };
+		m.set_price(0, 1);
+		assert!(best_paths(&m, none).unwrap().is_empty(), "the ingress alone is over budget");
 	}
 
 	#[test]

@@ -1,7 +1,8 @@
 //! The contracts between the pallets, the way `sp-staking` serves the staking pallets: each
 //! pallet depends on these traits, never on another pallet's crate, and the runtime wires them.
 //!
-//! - the exchange (pallet-ditex) answers [`RouterRegistry`] and punishes through [`Quarantine`];
+//! - the exchange (pallet-ditex) answers [`RouterRegistry`], punishes through [`Quarantine`]
+//!   and tells [`OnRouterRemoved`] when a router is gone for good;
 //! - the escrow (pallet-escrow) charges through [`Escrow`] and asks [`SettlementStatus`] of the
 //!   charging pallet (pallet-tickets) before it lets a consumer withdraw.
 
@@ -9,7 +10,7 @@ use crate::{
 	currency::Balance,
 	ditex::{EpochIndex, PriceInForce},
 };
-use sp_runtime::{DispatchError, DispatchResult, Perbill};
+use sp_runtime::{DispatchResult, Weight};
 
 /// Read access to the registry and the epoch clock.
 pub trait RouterRegistry<AccountId> {
@@ -17,13 +18,33 @@ pub trait RouterRegistry<AccountId> {
 	fn current_epoch() -> EpochIndex;
 	/// Blocks per epoch.
 	fn epoch_length() -> u32;
-	/// Whether `router` is registered and not unbonding.
+	/// Whether `router` holds a registration: active, quarantined, or unbonding until its deposit
+	/// is withdrawn (a router that leaves may still claim the epochs it served).
 	fn is_registered(router: &AccountId) -> bool;
 	/// Whether `router` is quarantined (skipped by paths and payouts).
 	fn is_quarantined(router: &AccountId) -> bool;
 	/// The price of `router` in force at the start of `epoch` (a premium window's if one
 	/// applied then); `None` if the router or the epoch's start is unknown.
 	fn price_at_epoch_start(router: &AccountId, epoch: EpochIndex) -> Option<PriceInForce>;
+	/// Whether the prices of `epoch` are final: every report period of it has been judged
+	/// (a premium window whose RTT promise was broken falls back to the base price).
+	fn epoch_judged(epoch: EpochIndex) -> bool;
+}
+
+/// What other pallets keep about a router and must forget once it is gone for good.
+pub trait OnRouterRemoved<AccountId> {
+	/// `router`'s record was removed (its deposit withdrawn): drop what is kept about it.
+	fn on_router_removed(router: &AccountId);
+	/// The most [`Self::on_router_removed`] costs, charged to the call that removes a router.
+	fn weight() -> Weight;
+}
+
+/// Nothing is kept elsewhere.
+impl<AccountId> OnRouterRemoved<AccountId> for () {
+	fn on_router_removed(_: &AccountId) {}
+	fn weight() -> Weight {
+		Weight::zero()
+	}
 }
 
 /// How pallet-tickets punishes a router.
@@ -31,9 +52,6 @@ pub trait Quarantine<AccountId> {
 	/// Quarantines `router` because it disagreed with several distinct counterparties; released
 	/// automatically after `quarantine_cooldown` clean periods.
 	fn quarantine_for_disputes(router: &AccountId) -> DispatchResult;
-	/// Slashes `fraction` of `router`'s deposit, to be called only on signed evidence that
-	/// contradicts itself. Returns what was taken.
-	fn slash(router: &AccountId, fraction: Perbill) -> Result<Balance, DispatchError>;
 }
 
 /// What the charging pallet (tickets) knows about settlement.

@@ -188,6 +188,7 @@ mod benchmarks {
 		Owed::<T>::insert((epoch, &consumer, &payee), 2_000_000);
 		Bills::<T>::insert(epoch, &consumer, Bill { owed: 4_000_000, ..Default::default() });
 		SettlementStage::<T>::put(Stage::Payouts);
+		T::BenchmarkHelper::start_epoch(epoch);
 		set_block::<T>(after_window::<T>(epoch));
 
 		#[block]
@@ -208,6 +209,7 @@ mod benchmarks {
 			Links::<T>::insert((epoch, &a, &b), LinkFigures::default());
 		}
 		SettlementStage::<T>::put(Stage::Cleanup);
+		T::BenchmarkHelper::start_epoch(epoch);
 		set_block::<T>(after_window::<T>(epoch));
 
 		#[block]

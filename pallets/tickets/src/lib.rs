@@ -93,7 +93,8 @@ use srwan_primitives::{
 pub trait BenchmarkHelper<AccountId> {
 	/// Makes `who` a registered router with `price_per_gb` in force from the current epoch on.
 	fn register_router(who: &AccountId, price_per_gb: Balance);
-	/// Records the start of `epoch` (the exchange prices epochs by their start time).
+	/// Records the start of `epoch` (the exchange prices epochs by their start time) and makes
+	/// its prices final.
 	fn start_epoch(epoch: EpochIndex);
 	/// Gives `consumer` an escrow of `amount`.
 	fn fund_escrow(consumer: &AccountId, amount: Balance);
@@ -235,6 +236,12 @@ pub mod pallet {
 	/// Where that epoch's settlement stands.
 	#[pallet::storage]
 	pub type SettlementStage<T> = StorageValue<_, Stage, ValueQuery>;
+
+	/// Whether settlement of [`NextToSettle`] has begun. From its first step on that epoch's
+	/// claims stay closed, whatever the claim window is set to later: a reopened epoch would
+	/// take claims for flows already charged.
+	#[pallet::storage]
+	pub type SettlementBegun<T> = StorageValue<_, bool, ValueQuery>;
 
 	/// Lifetime money totals.
 	#[pallet::storage]
@@ -424,14 +431,16 @@ pub mod pallet {
 		/// `boot_time`) and the latest receipt it holds for each flow it carried. Everything is
 		/// checked before anything is stored.
 		#[pallet::call_index(0)]
-		#[pallet::weight(T::WeightInfo::claim(claim.peers.len() as u32, claim.receipts.len() as u32))]
+		#[pallet::weight(T::WeightInfo::claim(claim.peers.len() as u32, claim.receipts.len() as u32)
+			// `claims_open`: NextToSettle and SettlementBegun (not in the benchmark).
+			.saturating_add(T::DbWeight::get().reads(2)))]
 		pub fn claim(origin: OriginFor<T>, claim: Claim<T::AccountId>) -> DispatchResult {
 			let relay = ensure_signed(origin)?;
 			ensure!(T::Registry::is_registered(&relay), Error::<T>::UnknownRouter);
 			ensure!(!T::Registry::is_quarantined(&relay), Error::<T>::Quarantined);
 			let epoch = claim.epoch;
 			ensure!(epoch < T::Registry::current_epoch(), Error::<T>::EpochNotEnded);
-			ensure!(Self::block_number() < Self::claim_deadline(epoch), Error::<T>::LateClaim);
+			ensure!(Self::claims_open(epoch), Error::<T>::LateClaim);
 
 			let previous = Counters::<T>::get(&relay);
 			let deltas = Self::counter_deltas(&relay, &claim, previous.as_ref())?;
@@ -493,6 +502,14 @@ pub mod pallet {
 	impl<T: Config> Pallet<T> {
 		fn block_number() -> u32 {
 			frame_system::Pallet::<T>::block_number().unique_saturated_into()
+		}
+
+		/// Whether claims for the ended `epoch` are still accepted: its window is open and its
+		/// settlement has not begun (a claim window raised later reopens nothing).
+		pub fn claims_open(epoch: EpochIndex) -> bool {
+			let next = NextToSettle::<T>::get();
+			Self::block_number() < Self::claim_deadline(epoch)
+				&& (epoch > next || (epoch == next && !SettlementBegun::<T>::get()))
 		}
 
 		/// The first block at which claims for `epoch` are no longer accepted (and its
@@ -690,7 +707,9 @@ pub mod pallet {
 		/// is charged its own benchmarked weight).
 		pub fn settle(budget: Weight) -> Weight {
 			let mut meter = WeightMeter::with_limit(budget);
-			meter.consume(T::DbWeight::get().reads(3));
+			// NextToSettle, SettlementStage, SettlementBegun, the params and the exchange's
+			// verdict (its params and JudgedThrough); the flag's write once per epoch.
+			meter.consume(T::DbWeight::get().reads_writes(6, 1));
 			loop {
 				let step = match SettlementStage::<T>::get() {
 					Stage::Flows => T::WeightInfo::settle_flow(),
@@ -711,8 +730,14 @@ pub mod pallet {
 		/// One step of the oldest unsettled epoch's settlement, if its claim window has closed.
 		pub(crate) fn settle_step() -> Step {
 			let epoch = NextToSettle::<T>::get();
-			if Self::block_number() < Self::claim_deadline(epoch) {
-				return Step::Idle;
+			if !SettlementBegun::<T>::get() {
+				// Prices are final only once the exchange judged the epoch's RTT promises.
+				if Self::block_number() < Self::claim_deadline(epoch)
+					|| !T::Registry::epoch_judged(epoch)
+				{
+					return Step::Idle;
+				}
+				SettlementBegun::<T>::put(true);
 			}
 			match SettlementStage::<T>::get() {
 				Stage::Flows => match Receipts::<T>::drain_prefix((epoch,)).next() {
@@ -837,6 +862,7 @@ pub mod pallet {
 			if left > 0 {
 				NextToSettle::<T>::put(epoch.saturating_add(1));
 				SettlementStage::<T>::put(Stage::Flows);
+				SettlementBegun::<T>::kill();
 				Self::deposit_event(Event::EpochSettled { epoch });
 			}
 		}
@@ -877,6 +903,18 @@ pub mod pallet {
 	impl<T: Config> SettlementStatus<T::AccountId> for Pallet<T> {
 		fn settled_through(_consumer: &T::AccountId, epoch: EpochIndex) -> bool {
 			NextToSettle::<T>::get() > epoch
+		}
+	}
+
+	/// A router whose deposit is withdrawn can never claim again: its last counters and its
+	/// dispute record go with it (they would stay forever otherwise).
+	impl<T: Config> srwan_primitives::traits::OnRouterRemoved<T::AccountId> for Pallet<T> {
+		fn on_router_removed(router: &T::AccountId) {
+			Counters::<T>::remove(router);
+			Disputes::<T>::remove(router);
+		}
+		fn weight() -> Weight {
+			T::DbWeight::get().writes(2)
 		}
 	}
 }

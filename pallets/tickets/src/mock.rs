@@ -9,9 +9,7 @@ use frame_support::{
 	weights::Weight,
 };
 use sp_core::{sr25519, Pair};
-use sp_runtime::{
-	traits::IdentityLookup, AccountId32, BuildStorage, DispatchError, DispatchResult, Perbill,
-};
+use sp_runtime::{traits::IdentityLookup, AccountId32, BuildStorage, DispatchResult};
 use srwan_primitives::{
 	currency::Balance,
 	ditex::{EpochIndex, PriceInForce},
@@ -62,6 +60,7 @@ mod state {
 	pub const QUARANTINED: &[u8] = b"mock:quarantined";
 	pub const PRICES: &[u8] = b"mock:prices";
 	pub const REPORTED: &[u8] = b"mock:reported";
+	pub const UNJUDGED: &[u8] = b"mock:unjudged";
 
 	pub fn get<V: codec::Decode + Default>(key: &[u8]) -> V {
 		unhashed::get_or_default(key)
@@ -96,6 +95,20 @@ impl srwan_primitives::traits::RouterRegistry<AccountId32> for Registry {
 		let (_, price) = schedule.get(router)?.iter().rev().find(|(from, _)| *from <= epoch)?;
 		Some(PriceInForce { price_per_gb: *price, premium: None })
 	}
+	fn epoch_judged(epoch: EpochIndex) -> bool {
+		!state::get::<BTreeSet<EpochIndex>>(state::UNJUDGED).contains(&epoch)
+	}
+}
+
+/// Holds back the exchange's verdict on `epoch` (`judged = false`) or gives it.
+pub fn set_judged(epoch: EpochIndex, judged: bool) {
+	state::update(state::UNJUDGED, |unjudged: &mut BTreeSet<EpochIndex>| {
+		if judged {
+			unjudged.remove(&epoch);
+		} else {
+			unjudged.insert(epoch);
+		}
+	});
 }
 
 impl srwan_primitives::traits::Quarantine<AccountId32> for Registry {
@@ -103,9 +116,6 @@ impl srwan_primitives::traits::Quarantine<AccountId32> for Registry {
 		state::update(state::REPORTED, |r: &mut Vec<AccountId32>| r.push(router.clone()));
 		quarantine(router);
 		Ok(())
-	}
-	fn slash(_: &AccountId32, _: Perbill) -> Result<Balance, DispatchError> {
-		Ok(0)
 	}
 }
 
@@ -236,6 +246,7 @@ pub fn build_and_execute(test: impl FnOnce()) {
 	new_test_ext().execute_with(|| {
 		test();
 		Tickets::do_try_state().expect("tickets invariants hold after every test");
+		Escrow::do_try_state().expect("escrow invariants hold after every test");
 	})
 }
 

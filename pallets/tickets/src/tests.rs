@@ -171,6 +171,20 @@ fn settlement_waits_for_the_claim_window_and_empty_epochs_settle_too() {
 }
 
 #[test]
+fn settlement_waits_for_the_exchanges_verdict_on_the_epochs_prices() {
+	build_and_execute(|| {
+		set_judged(0, false);
+		one_honest_epoch();
+		settle_epoch(0);
+		assert_eq!(NextToSettle::<Test>::get(), 0, "a premium verdict may still change prices");
+		assert_eq!(Receipts::<Test>::iter().count(), 1);
+		set_judged(0, true);
+		run_to_block(System::block_number() + 1);
+		assert_eq!(NextToSettle::<Test>::get(), 1);
+	});
+}
+
+#[test]
 fn settlement_never_exceeds_its_budget_and_finishes_over_several_blocks() {
 	build_and_execute(|| {
 		fund(1, 500_000_000);
@@ -485,6 +499,58 @@ fn set_params_is_root_only_and_checked() {
 		);
 		assert_ok!(Tickets::set_params(RuntimeOrigin::root(), good));
 		assert_eq!(crate::Params::<Test>::get(), good);
+	});
+}
+
+#[test]
+fn fraud_raising_the_claim_window_never_reopens_an_epoch_whose_settlement_began() {
+	build_and_execute(|| {
+		fund(1, 500_000_000);
+		let mut net = Net::default();
+		let receipts: Vec<_> = (0..20u8)
+			.map(|flow| signed(receipt(1, flow, &path(&[1, 2, 3]), 0, GB, 0, 1)))
+			.collect();
+		receipts.iter().for_each(|r| net.carry(&r.receipt));
+		run_to_epoch(1);
+		// Relays 1 and 2 claim in time; relay 3 misses the window.
+		assert_ok!(net.claim(&relay(1), 0, &receipts));
+		assert_ok!(net.claim(&relay(2), 0, &receipts));
+		System::set_block_number(u64::from(EPOCH + WINDOW));
+		// Two steps of epoch 0's settlement: two of its twenty flows are charged.
+		use crate::WeightInfo;
+		let step = <() as WeightInfo>::settle_flow();
+		Tickets::settle(
+			step.saturating_mul(2).saturating_add(Weight::from_parts(1_000_000_000, 0)),
+		);
+		assert_eq!(Receipts::<Test>::iter_prefix((0,)).count(), 18);
+		// Root raises the window to a whole epoch: epoch 0 would be open again until block 20,
+		// and relay 3's receipts would put the two charged flows back to be charged again.
+		let longer = TicketParams { claim_window: EPOCH, ..crate::Params::<Test>::get() };
+		assert_ok!(Tickets::set_params(RuntimeOrigin::root(), longer));
+		assert_noop!(net.claim(&relay(3), 0, &receipts), Error::<Test>::LateClaim);
+		while NextToSettle::<Test>::get() == 0 {
+			Tickets::settle(Weight::from_parts(u64::MAX / 4, u64::MAX / 4));
+		}
+		// Each flow paid once on the confirmed link 1 → 2: relay 1 and relay 2, 1 GB each.
+		assert_eq!(MoneyTotals::<Test>::get().charged, 20 * 2 * PRICE);
+		// A settled epoch stays closed too.
+		assert_noop!(net.claim(&relay(3), 0, &receipts), Error::<Test>::LateClaim);
+		// Later epochs do get the longer window.
+		run_to_block(u64::from(2 * EPOCH + EPOCH - 1));
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(4)), claim(1, BOOT, &[], vec![])));
+	});
+}
+
+#[test]
+fn a_removed_routers_counters_and_disputes_are_forgotten() {
+	use srwan_primitives::traits::OnRouterRemoved;
+	build_and_execute(|| {
+		one_honest_epoch();
+		assert!(Counters::<Test>::get(relay(1)).is_some());
+		<Tickets as OnRouterRemoved<AccountId32>>::on_router_removed(&relay(1));
+		assert!(Counters::<Test>::get(relay(1)).is_none());
+		assert!(!Disputes::<Test>::contains_key(relay(1)));
+		assert!(Counters::<Test>::get(relay(2)).is_some(), "only that router's");
 	});
 }
 
