@@ -11,8 +11,8 @@ cd "$SRWAN_ROOT"
 # "Budgets"): warm = a fresh clone on a machine that has built before (CI's usual case), cold =
 # an empty target dir. Every step prints its time against both when it ends, and the run ends
 # with the table, so a slow step shows up in every log.
-declare -A warm_budget=([setup]=60 [build]=480 [clippy]=60 [cargo-tests]=180 [e2e]=300)
-declare -A cold_budget=([setup]=300 [build]=2700 [clippy]=420 [cargo-tests]=300 [e2e]=420)
+declare -A warm_budget=([setup]=30 [build]=420 [clippy]=60 [cargo-tests]=120 [e2e]=270)
+declare -A cold_budget=([setup]=120 [build]=2400 [clippy]=300 [cargo-tests]=240 [e2e]=540)
 steps=()
 declare -A took
 started=$SECONDS
@@ -43,8 +43,19 @@ summary() {
 		printf '  %-12s %6d   (%s / %s)\n' "$s" "${took[$s]}" "${warm_budget[$s]:-?}" "${cold_budget[$s]:-?}"
 	done
 	printf '  %-12s %6d   (900 / 3600)\n' total "$((SECONDS - started))"
+	if [ "$status" -eq 0 ]; then
+		# One closing line for every test that ran: Rust and polkadot.js.
+		local rust e2e
+		rust=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$cargo_log" 2>/dev/null |
+			awk '{ n += $1 } END { print n + 0 }')
+		e2e=$(sed -n 's/^e2e: \([0-9]*\) passed, 0 failed$/\1/p' "$e2e_log" 2>/dev/null | tail -n 1)
+		echo "tests: $((rust + ${e2e:-0})) passed, 0 failed"
+	fi
+	rm -f "$cargo_log" "$e2e_log"
 	exit $status
 }
+cargo_log=$(mktemp /tmp/srwan-cargo-test.XXXXXX)
+e2e_log=$(mktemp /tmp/srwan-e2e-summary.XXXXXX)
 trap summary EXIT
 
 step setup "system packages, toolchain, npm packages"
@@ -67,7 +78,7 @@ step clippy "clippy -D warnings"
 cargo clippy "${SRWAN_CARGO_ARGS[@]}" --all-targets -- -D warnings
 
 step cargo-tests "workspace tests (unit, integration, benchmarks as tests)"
-cargo test "${SRWAN_CARGO_ARGS[@]}" --all-targets
+cargo test "${SRWAN_CARGO_ARGS[@]}" --all-targets 2>&1 | tee "$cargo_log"
 
 # The chain-bound suites wait on chain time and real timers, not on the cores: they run at once.
 step e2e "polkadot.js (every file at once, each against its own ci-chain node) and, beside it, \
@@ -82,7 +93,7 @@ netns_log=$(mktemp /tmp/srwan-netns-log.XXXXXX)
 ) &
 netns_pid=$!
 e2e_status=0
-"$SRWAN_ROOT/e2e/run.sh" || e2e_status=$?
+"$SRWAN_ROOT/e2e/run.sh" 2>&1 | tee "$e2e_log" || e2e_status=$?
 netns_status=0
 wait "$netns_pid" || netns_status=$?
 log "relays in network namespaces:"

@@ -263,6 +263,12 @@ pub mod pallet {
 			/// Its total balance then.
 			balance: u128,
 		},
+		/// A tally was due but the last one's payouts are still queued: it waits for the
+		/// next period boundary (nothing is lost; the pool keeps accumulating).
+		TallyDeferred {
+			/// Payouts of the last tally still queued.
+			payouts_left: u32,
+		},
 		/// Root changed the tally period.
 		PeriodSet {
 			/// Blocks between tallies from now on.
@@ -364,9 +370,19 @@ pub mod pallet {
 			let block: u32 = n.unique_saturated_into();
 			let mut weight = T::DbWeight::get().reads(3);
 			if block > 0 && block.is_multiple_of(Period::<T>::get().max(1)) {
-				let (voters, candidates) = (Votes::<T>::count(), Candidates::<T>::count());
-				Self::tally();
-				weight.saturating_accrue(Self::tally_weight(voters, candidates));
+				// A tally queues up to `MaxVoters + DesiredWinners` payouts, paid
+				// `PayoutsPerBlock` a block: with a short period (root may set any) the queue
+				// would grow without bound, so a tally waits until the last one is paid out.
+				// The pool keeps what was not shared; the next tally shares it.
+				weight.saturating_accrue(T::DbWeight::get().reads(2));
+				if QueueHead::<T>::get() < QueueTail::<T>::get() {
+					let left = QueueTail::<T>::get().saturating_sub(QueueHead::<T>::get());
+					Self::deposit_event(Event::TallyDeferred { payouts_left: left });
+				} else {
+					let (voters, candidates) = (Votes::<T>::count(), Candidates::<T>::count());
+					Self::tally();
+					weight.saturating_accrue(Self::tally_weight(voters, candidates));
+				}
 			}
 			let paid = Self::pay_out(T::PayoutsPerBlock::get());
 			weight.saturating_add(T::WeightInfo::pay_out(paid))

@@ -327,6 +327,32 @@ fn splitting_coins_among_sybil_voters_gains_nothing() {
 }
 
 #[test]
+fn a_period_shorter_than_the_payouts_defers_tallies_and_the_queue_stays_bounded() {
+	build_and_execute(1_000, || {
+		candidate(1, 0);
+		candidate(2, 0);
+		for who in 1001..1001 + u64::from(MAX_VOTERS) {
+			fund(who, 10 * MIN_VOTER);
+			vote(who, &[1, 2]);
+		}
+		// Each tally queues 16 voters + 2 winners, paid 4 a block: five blocks of payouts.
+		assert_ok!(CoinVoting::set_period(RuntimeOrigin::root(), 1));
+		let start = System::block_number();
+		for block in start + 1..=start + 30 {
+			run_to_block(block);
+			let queued = crate::QueueTail::<Test>::get() - crate::QueueHead::<Test>::get();
+			assert!(queued <= MAX_VOTERS + 2, "block {block}: {queued} payouts queued");
+		}
+		let deferred = System::events()
+			.iter()
+			.filter(|r| matches!(r.event, RuntimeEvent::CoinVoting(Event::TallyDeferred { .. })))
+			.count();
+		assert!(deferred > 0, "some tallies waited for the payouts");
+		assert!(paid(1001) > 0, "and the voters were paid");
+	});
+}
+
+#[test]
 fn set_period_moves_the_tallies() {
 	build_and_execute(1_000, || {
 		assert_ok!(CoinVoting::set_period(RuntimeOrigin::root(), 3));

@@ -202,20 +202,14 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type JudgedThrough<T> = StorageValue<_, PeriodIndex>;
 
-	/// For each recent epoch and each router that sold it under a premium window: (judged
-	/// periods whose median segment RTT broke the window's promised `max_rtt_us`, judged
-	/// periods). When the breaches are more than half, the epoch is charged at the base price.
-	/// Pruned with [`EpochStarts`].
+	/// For each router that sold recent epochs under a premium window, per epoch: judged
+	/// periods whose median segment RTT broke the window's promised `max_rtt_us`, and judged
+	/// periods. When the breaches are more than half, the epoch is charged at the base price
+	/// (or the window's, if lower). Each list keeps the retained epochs only, trimmed as it is
+	/// written, so no hook ever has to sweep it; it goes with the router's record.
 	#[pallet::storage]
-	pub type PremiumRtt<T: Config> = StorageDoubleMap<
-		_,
-		Twox64Concat,
-		EpochIndex,
-		Blake2_128Concat,
-		T::AccountId,
-		(u32, u32),
-		ValueQuery,
-	>;
+	pub type PremiumRtt<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, PremiumVerdicts, ValueQuery>;
 
 	/// Events of the exchange.
 	#[pallet::event]
@@ -348,6 +342,9 @@ pub mod pallet {
 		NotQuarantined,
 		/// Too many listing changes kept for settlement: try again next epoch.
 		TooManyListingChanges,
+		/// A quarantined router cannot unregister until it is released (its claims for the
+		/// epochs it served would no longer be refused).
+		QuarantinedCannotLeave,
 		/// Premium windows need a base price: a router not for sale (`None`) sells no window,
 		/// so set a price before the windows, or remove the windows before the price.
 		WindowsNeedAPrice,
@@ -434,8 +431,6 @@ pub mod pallet {
 				EpochStarts::<T>::insert(epoch, now_ms);
 				if let Some(expired) = epoch.checked_sub(LISTING_RETENTION_EPOCHS + 1) {
 					EpochStarts::<T>::remove(expired);
-					// At most one entry per router (bounded by the groups' capacity).
-					let _ = PremiumRtt::<T>::clear_prefix(expired, u32::MAX, None);
 				}
 			}
 		}
@@ -599,6 +594,12 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			let mut info = Routers::<T>::get(&who).ok_or(Error::<T>::NotRegistered)?;
 			ensure!(!info.status.is_unbonding(), Error::<T>::Unbonding);
+			// Unbonding routers may still claim what they served: a quarantined one would
+			// leave its quarantine behind by leaving.
+			ensure!(
+				!matches!(info.status, RouterStatus::Quarantined { .. }),
+				Error::<T>::QuarantinedCannotLeave
+			);
 			Self::leave_group(&who, info.group);
 			Rows::<T>::remove(&who);
 			let until = Self::block_number().saturating_add(Params::<T>::get().unbond_delay);
@@ -627,6 +628,7 @@ pub mod pallet {
 			)?;
 			Routers::<T>::remove(&who);
 			Listings::<T>::remove(&who);
+			PremiumRtt::<T>::remove(&who);
 			T::OnRemoved::on_router_removed(&who);
 			Self::deposit_event(Event::DepositReleased { router: who, amount });
 			Ok(())
@@ -800,10 +802,17 @@ pub mod pallet {
 			if listed.premium.is_none() {
 				return Some(listed);
 			}
-			let (breaches, judged) = PremiumRtt::<T>::get(epoch, who);
-			if judged > 0 && breaches.saturating_mul(2) > judged {
+			let verdicts = PremiumRtt::<T>::get(who);
+			let broken = verdicts.iter().find(|v| v.epoch == epoch).is_some_and(|v| v.broken());
+			if broken {
+				// Never more than the window asked for: a window priced below the base must not
+				// turn a broken promise into a dearer hop.
 				let base = Self::listing_at(who, epoch).and_then(|l| l.price_per_gb);
-				return Some(PriceInForce { price_per_gb: base, premium: None });
+				let price = match (base, listed.price_per_gb) {
+					(Some(base), Some(window)) => Some(base.min(window)),
+					(base, window) => base.or(window),
+				};
+				return Some(PriceInForce { price_per_gb: price, premium: None });
 			}
 			Some(listed)
 		}
@@ -934,10 +943,11 @@ pub mod pallet {
 					continue;
 				}
 				rtts.sort_unstable();
-				let median = rtts.get(rtts.len() / 2).copied().unwrap_or_default();
-				PremiumRtt::<T>::mutate(epoch, &router, |(breaches, judged)| {
-					*breaches = breaches.saturating_add(u32::from(median > max_rtt_us));
-					*judged = judged.saturating_add(1);
+				// The lower median: a breach needs a strict majority of its peers' figures.
+				let median =
+					rtts.get(rtts.len().saturating_sub(1) / 2).copied().unwrap_or_default();
+				PremiumRtt::<T>::mutate(&router, |verdicts| {
+					verdicts.record(epoch, median > max_rtt_us)
 				});
 			}
 			for member in members.iter() {
@@ -1047,10 +1057,16 @@ pub mod pallet {
 				}
 			}
 			ensure!(bonded == in_groups, "a bonded router is missing from the groups");
-			let oldest_kept = Self::current_epoch().saturating_sub(LISTING_RETENTION_EPOCHS);
-			for (epoch, _, (breaches, judged)) in PremiumRtt::<T>::iter() {
-				ensure!(breaches <= judged, "more premium breaches than judged periods");
-				ensure!(epoch >= oldest_kept, "a premium verdict outlived its epoch's retention");
+			for (router, verdicts) in PremiumRtt::<T>::iter() {
+				ensure!(Routers::<T>::contains_key(&router), "premium verdicts of a gone router");
+				ensure!(
+					verdicts.iter().all(|v| v.breaches <= v.judged),
+					"more premium breaches than judged periods"
+				);
+				ensure!(
+					verdicts.windows(2).all(|w| w[0].epoch < w[1].epoch),
+					"premium verdicts out of order"
+				);
 			}
 			Ok(())
 		}

@@ -313,13 +313,85 @@ fn fraud_a_premium_window_whose_rtt_promise_is_broken_is_charged_at_the_base_pri
 			PriceInForce { price_per_gb: Some(50), premium: Some((0, 40_000)) },
 			"the promise was kept"
 		);
-		assert_eq!(crate::PremiumRtt::<Test>::get(1, 1), (1, 1));
+		let verdicts = crate::PremiumRtt::<Test>::get(1);
+		let judged: Vec<_> = verdicts.iter().map(|v| (v.epoch, v.breaches, v.judged)).collect();
+		assert_eq!(judged, vec![(1, 1, 1), (2, 0, 1)]);
+		assert!(crate::PremiumRtt::<Test>::get(2).is_empty(), "only premium sellers are tracked");
+		// Its verdicts go with its record.
+		assert_ok!(Ditex::set_premium_windows(RuntimeOrigin::signed(1), windows(vec![])));
+		assert_ok!(Ditex::unregister(RuntimeOrigin::signed(1)));
+		run_to_block(System::block_number() + u64::from(test_params().unbond_delay));
+		assert_ok!(Ditex::withdraw_deposit(RuntimeOrigin::signed(1)));
+		assert!(crate::PremiumRtt::<Test>::get(1).is_empty());
+	});
+}
+
+#[test]
+fn fraud_a_broken_promise_never_charges_more_than_the_window_asked() {
+	ExtBuilder::default().build_and_execute(|| {
+		// Bait: a cheap all-morning window with an impossible promise over a dear base.
+		for who in 1..=3 {
+			register(who, b"DE", Some(1_000));
+		}
+		let bait = PremiumWindow { max_rtt_us: 1, ..window(1, 0, 60, 1) };
+		assert_ok!(Ditex::set_premium_windows(RuntimeOrigin::signed(1), windows(vec![bait])));
+		run_to_period(1);
+		for peer in 2..=3 {
+			report(peer, vec![measurement(1, 1_000, 20_000, 0)]);
+		}
+		run_to_period(2);
 		assert_eq!(
-			crate::PremiumRtt::<Test>::get(1, 2),
-			(0, 0),
-			"only premium sellers are tracked"
+			Ditex::price_at_epoch_start(&1, 1).unwrap(),
+			PriceInForce { price_per_gb: Some(1), premium: None },
+			"the lower of window and base"
 		);
 	});
+}
+
+#[test]
+fn fraud_one_lying_peer_of_two_cannot_void_a_kept_promise() {
+	ExtBuilder::default().build_and_execute(|| {
+		for who in 1..=3 {
+			register(who, b"DE", Some(5));
+		}
+		let morning = window(1, 0, 60, 50);
+		assert_ok!(Ditex::set_premium_windows(RuntimeOrigin::signed(1), windows(vec![morning])));
+		run_to_period(1);
+		report(2, vec![measurement(1, 1_000, 20_000, 0)]);
+		report(3, vec![measurement(1, 1_000, 900_000, 0)]);
+		run_to_period(2);
+		assert_eq!(Ditex::price_at_epoch_start(&1, 1).unwrap().price_per_gb, Some(50));
+	});
+}
+
+#[test]
+fn a_quarantined_router_cannot_leave_its_quarantine_behind_by_unregistering() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		assert_ok!(Ditex::quarantine(RuntimeOrigin::root(), 1));
+		assert_noop!(
+			Ditex::unregister(RuntimeOrigin::signed(1)),
+			Error::<Test>::QuarantinedCannotLeave
+		);
+		assert_ok!(Ditex::release(RuntimeOrigin::root(), 1));
+		assert_ok!(Ditex::unregister(RuntimeOrigin::signed(1)));
+	});
+}
+
+#[test]
+fn premium_verdicts_keep_only_the_retained_epochs() {
+	let mut verdicts = crate::PremiumVerdicts::default();
+	for epoch in 0..20 {
+		verdicts.record(epoch, epoch % 2 == 0);
+		verdicts.record(epoch, false);
+	}
+	let epochs: Vec<_> = verdicts.iter().map(|v| v.epoch).collect();
+	let oldest = 19 - crate::LISTING_RETENTION_EPOCHS;
+	assert_eq!(epochs, (oldest..=19).collect::<Vec<_>>());
+	assert!(
+		verdicts.iter().all(|v| v.judged == 2 && !v.broken()),
+		"one breach of two is no majority"
+	);
 }
 
 #[test]
@@ -745,6 +817,14 @@ fn root_tunes_thresholds_but_not_clocks() {
 		// The report period has a floor (one block's share of the health sweep is bounded).
 		let short = crate::DitexParams { report_period: crate::MIN_REPORT_PERIOD - 1, ..params };
 		assert!(!short.is_valid());
+		// A router's record outlives the epoch it left and that epoch's claims.
+		let hasty = crate::DitexParams { unbond_delay: 2 * params.epoch_length - 1, ..params };
+		assert_noop!(Ditex::set_params(RuntimeOrigin::root(), hasty), Error::<Test>::InvalidParams);
+		let strict = crate::DitexParams { max_loss_ppm: 0, ..params };
+		assert_noop!(
+			Ditex::set_params(RuntimeOrigin::root(), strict),
+			Error::<Test>::InvalidParams
+		);
 	});
 }
 

@@ -77,6 +77,9 @@ impl DitexParams {
 	/// [`MIN_REPORT_PERIOD`]).
 	pub fn is_valid(&self) -> bool {
 		self.report_period >= MIN_REPORT_PERIOD
+			// A router that leaves waits for the epoch it left to end and for that epoch's
+			// claims (a claim window is at most an epoch) before its record can go.
+			&& self.unbond_delay >= self.epoch_length.saturating_mul(2)
 			&& [
 				self.epoch_length,
 				self.report_period,
@@ -84,6 +87,9 @@ impl DitexParams {
 				self.missed_reports_limit,
 				self.poor_periods,
 				self.quarantine_cooldown,
+				// Zero would make every measured segment poor and quarantine everyone.
+				self.max_rtt_us,
+				self.max_loss_ppm,
 			]
 			.iter()
 			.all(|v| *v > 0)
@@ -190,6 +196,62 @@ pub struct Listing<T: Config> {
 	pub price_per_gb: Option<Balance>,
 	/// Premium windows, non-overlapping.
 	pub windows: BoundedVec<PremiumWindow, T::MaxPremiumWindows>,
+}
+
+/// One epoch's premium-RTT verdict for a router.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct PremiumVerdict {
+	/// The epoch sold under a premium window.
+	pub epoch: EpochIndex,
+	/// Judged periods whose median RTT broke the window's promise.
+	pub breaches: u32,
+	/// Judged periods.
+	pub judged: u32,
+}
+
+impl PremiumVerdict {
+	/// Whether the promise was broken in more than half of the judged periods.
+	pub fn broken(&self) -> bool {
+		self.judged > 0 && self.breaches.saturating_mul(2) > self.judged
+	}
+}
+
+/// A router's verdicts for the epochs whose prices settlement may still need.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct PremiumVerdicts(
+	pub BoundedVec<PremiumVerdict, ConstU32<{ LISTING_RETENTION_EPOCHS + 1 }>>,
+);
+
+impl core::ops::Deref for PremiumVerdicts {
+	type Target = [PremiumVerdict];
+	fn deref(&self) -> &Self::Target {
+		&self.0
+	}
+}
+
+impl PremiumVerdicts {
+	/// Records one judged period of `epoch`, dropping epochs older than the retention.
+	pub fn record(&mut self, epoch: EpochIndex, breached: bool) {
+		let oldest = epoch.saturating_sub(LISTING_RETENTION_EPOCHS);
+		self.0.retain(|v| v.epoch >= oldest);
+		let index = match self.0.iter().position(|v| v.epoch == epoch) {
+			Some(index) => index,
+			None => {
+				if self.0.is_full() {
+					self.0.remove(0);
+				}
+				// Periods are judged in order, so a new epoch is the latest.
+				if self.0.try_push(PremiumVerdict { epoch, ..Default::default() }).is_err() {
+					return;
+				}
+				self.0.len().saturating_sub(1)
+			}
+		};
+		if let Some(verdict) = self.0.get_mut(index) {
+			verdict.breaches = verdict.breaches.saturating_add(u32::from(breached));
+			verdict.judged = verdict.judged.saturating_add(1);
+		}
+	}
 }
 
 /// Listings kept per router: the one in force, one scheduled, and those superseded within
