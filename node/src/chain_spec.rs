@@ -31,36 +31,39 @@ pub fn token_properties() -> Properties {
 	properties
 }
 
-/// `--dev`: a single validator (Alice) that authors and finalizes on its own.
-pub fn development_chain_spec() -> Result<ChainSpec, String> {
+/// A spec of the srwan runtime whose genesis is the runtime's preset `preset`.
+fn preset_spec(
+	name: &str,
+	id: &str,
+	chain_type: ChainType,
+	preset: &str,
+) -> Result<ChainSpec, String> {
 	Ok(ChainSpec::builder(wasm_binary()?, None)
-		.with_name("srwan development")
-		.with_id("srwan_dev")
-		.with_chain_type(ChainType::Development)
-		.with_genesis_config_preset_name(DEV_RUNTIME_PRESET)
+		.with_name(name)
+		.with_id(id)
+		.with_chain_type(chain_type)
+		.with_genesis_config_preset_name(preset)
 		.with_properties(token_properties())
 		.build())
 }
 
+/// `--dev`: a single validator (Alice) that authors and finalizes on its own.
+pub fn development_chain_spec() -> Result<ChainSpec, String> {
+	preset_spec("srwan development", "srwan_dev", ChainType::Development, DEV_RUNTIME_PRESET)
+}
+
 /// `--chain local`: two validators, Alice and Bob; both are needed for GRANDPA finality.
 pub fn local_chain_spec() -> Result<ChainSpec, String> {
-	Ok(ChainSpec::builder(wasm_binary()?, None)
-		.with_name("srwan local testnet")
-		.with_id("srwan_local")
-		.with_chain_type(ChainType::Local)
-		.with_genesis_config_preset_name(LOCAL_TESTNET_RUNTIME_PRESET)
-		.with_properties(token_properties())
-		.build())
+	preset_spec(
+		"srwan local testnet",
+		"srwan_local",
+		ChainType::Local,
+		LOCAL_TESTNET_RUNTIME_PRESET,
+	)
 }
 
 /// `--dev --chain ci`: the dev chain with 4-block epochs, a 2-block claim window and the
 /// other short clocks of the runtime's `ci` preset, so that tests wait less for chain time.
 pub fn ci_chain_spec() -> Result<ChainSpec, String> {
-	Ok(ChainSpec::builder(wasm_binary()?, None)
-		.with_name("srwan ci")
-		.with_id("srwan_ci")
-		.with_chain_type(ChainType::Development)
-		.with_genesis_config_preset_name(CI_RUNTIME_PRESET)
-		.with_properties(token_properties())
-		.build())
+	preset_spec("srwan ci", "srwan_ci", ChainType::Development, CI_RUNTIME_PRESET)
 }
