@@ -50,7 +50,9 @@
 //! commission and the rest goes to the voters who backed it, pro rata the weight they gave it,
 //! so small holders share too. Rounding remainders of a winner's voters go to the winner; what
 //! is not shared (rounding across winners) stays in the pool for the next period. Payouts queue
-//! and are paid [`Config::PayoutsPerBlock`] per block.
+//! and are paid [`Config::PayoutsPerBlock`] per block; a tally that falls due while the last
+//! one's payouts are still queued waits for the next period boundary
+//! ([`Event::TallyDeferred`]), so the queue stays bounded whatever period root sets.
 //!
 //! ## Invariants (`do_try_state`)
 //!
