@@ -191,6 +191,29 @@ fn a_newcomer_with_no_more_balance_than_the_lowest_candidate_is_refused() {
 }
 
 #[test]
+fn fraud_a_rival_cannot_push_the_last_tallys_winner_out_by_own_balance_alone() {
+	build_and_execute(1_000, || {
+		for who in 1..=8 {
+			candidate(who, 0); // own balances 10 … 80
+		}
+		// Voters back candidate 1, the one with the least balance of its own.
+		vote(20, &[1]);
+		run_to_block(u64::from(PERIOD));
+		assert_eq!(Winners::<Test>::get().into_inner(), vec![(1, 200)]);
+		// A rival richer than 1 but not than 2 cannot take 1's place before the next tally.
+		fund(1001, 15);
+		assert_noop!(try_register(1001), Error::<Test>::TooManyCandidates);
+		// One richer than 2 replaces 2, the lowest of the candidates nobody backed into a win.
+		fund(1002, 25);
+		assert_ok!(try_register(1002));
+		System::assert_has_event(
+			Event::CandidateReplaced { who: 2, by: 1002, released: DEPOSIT }.into(),
+		);
+		assert!(Candidates::<Test>::contains_key(1));
+	});
+}
+
+#[test]
 fn a_vote_below_the_minimum_balance_is_refused() {
 	build_and_execute(0, || {
 		candidate(1, 0);
