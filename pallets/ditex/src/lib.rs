@@ -785,20 +785,29 @@ pub mod pallet {
 			who: &T::AccountId,
 			epoch: EpochIndex,
 		) -> Option<PriceInForce> {
+			Self::listing_and_price_at_epoch_start(who, epoch).map(|(_, listed)| listed)
+		}
+
+		/// The listing in force during `epoch` and the price it lists for the epoch's start.
+		fn listing_and_price_at_epoch_start(
+			who: &T::AccountId,
+			epoch: EpochIndex,
+		) -> Option<(Listing<T>, PriceInForce)> {
 			let listing = Self::listing_at(who, epoch)?;
 			let start_ms = EpochStarts::<T>::get(epoch)?;
-			Some(prim::price_at(
+			let listed = prim::price_at(
 				listing.price_per_gb,
 				&listing.windows,
 				prim::minute_of_week(start_ms),
-			))
+			);
+			Some((listing, listed))
 		}
 
 		/// The price `epoch` is charged at: the listed one, except that a premium window whose
 		/// promised RTT was broken in more than half of the epoch's judged periods falls back
-		/// to the base price.
+		/// to the lower of the base price and the window's.
 		pub fn price_at_epoch_start(who: &T::AccountId, epoch: EpochIndex) -> Option<PriceInForce> {
-			let listed = Self::listed_price_at_epoch_start(who, epoch)?;
+			let (listing, listed) = Self::listing_and_price_at_epoch_start(who, epoch)?;
 			if listed.premium.is_none() {
 				return Some(listed);
 			}
@@ -807,8 +816,7 @@ pub mod pallet {
 			if broken {
 				// Never more than the window asked for: a window priced below the base must not
 				// turn a broken promise into a dearer hop.
-				let base = Self::listing_at(who, epoch).and_then(|l| l.price_per_gb);
-				let price = match (base, listed.price_per_gb) {
+				let price = match (listing.price_per_gb, listed.price_per_gb) {
 					(Some(base), Some(window)) => Some(base.min(window)),
 					(base, window) => base.or(window),
 				};
