@@ -101,3 +101,50 @@ export async function clocks(api) {
     claimWindow: tickets.claimWindow.toNumber(),
   };
 }
+
+/** The best block's number. */
+export async function bestNumber(api) {
+  return (await api.rpc.chain.getHeader()).number.toNumber();
+}
+
+/** Resolves once the best block is at least `number`. */
+export async function waitForBlock(api, number) {
+  while ((await bestNumber(api)) < number) await new Promise((r) => setTimeout(r, 1000));
+}
+
+/** Every event of pallet `section` in blocks `from..=to`. */
+export async function sectionEvents(api, section, from, to) {
+  const found = [];
+  for (let n = from; n <= to; n += 1) {
+    const hash = await api.rpc.chain.getBlockHash(n);
+    const events = await (await api.at(hash)).query.system.events();
+    events.filter(({ event }) => event.section === section).forEach(({ event }) => found.push(event));
+  }
+  return found;
+}
+
+/**
+ * Registers two routers at `price` per GB (German test addresses `198.51.100.{a,b}`) and gives
+ * `consumer` an escrow of `deposit`; returns the results.
+ */
+export async function twoRoutersAndAnEscrow(api, [relayA, relayB], consumer, price, deposit) {
+  const geo = { country: [0x44, 0x45], asn: 3320, lat: 525_200, lon: 134_050 };
+  const key = () => Array.from({ length: 32 }, () => Math.floor(Math.random() * 256));
+  const register = (relay, last) => api.tx.ditex.registerRouter(
+    { V4: { ip: [198, 51, 100, last], port: 4500 } }, geo, key(), price);
+  return Promise.all([
+    sendAndFinalize(api, register(relayA, 1), relayA),
+    sendAndFinalize(api, register(relayB, 2), relayB),
+    sendAndFinalize(api, api.tx.escrow.deposit(deposit), consumer),
+  ]);
+}
+
+/** A relay's claim for `epoch` with one peer seen under one boot and the given receipts. */
+export function claimOf(epoch, peer, inOctets, outOctets, receipts) {
+  return {
+    epoch,
+    restarted: false,
+    peers: [{ peer: peer.address, inOctets, outOctets, peerBoots: [1_700_000_000] }],
+    receipts,
+  };
+}

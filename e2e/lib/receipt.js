@@ -17,6 +17,14 @@ export const RECEIPT_TYPES = {
     maxPricePerGb: 'u128',
     nonce: 'u64',
   },
+  SignedReceipt: { receipt: 'UsageReceipt', signature: '[u8; 64]' },
+  PeerOctets: { peer: '[u8; 32]', inOctets: 'u64', outOctets: 'u64', peerBoots: 'Vec<u64>' },
+  Claim: {
+    epoch: 'u32',
+    restarted: 'bool',
+    peers: 'Vec<PeerOctets>',
+    receipts: 'Vec<SignedReceipt>',
+  },
 };
 
 const registry = new TypeRegistry();
@@ -25,6 +33,11 @@ registry.register(RECEIPT_TYPES);
 /** SCALE bytes of a receipt given as JSON (hex accounts, decimal-string amounts). */
 export function encodeReceipt(receipt) {
   return registry.createType('UsageReceipt', receipt).toU8a();
+}
+
+/** SCALE bytes of a relay's claim given as JSON (the `tickets.claim` argument). */
+export function encodeClaim(claim) {
+  return registry.createType('Claim', claim).toU8a();
 }
 
 /** The bytes a consumer's receipt key signs. */

@@ -77,9 +77,9 @@ test('a transfer of more than the free balance fails with Token(FundsUnavailable
 });
 
 test('every tunable is readable by a wallet: parameters in storage, bounds as constants', async () => {
-  const [ditex, tickets, withdrawDelay, schedule, period] = await Promise.all([
+  const [ditex, tickets, withdrawDelay, minEscrow, schedule, period] = await Promise.all([
     api.query.ditex.params(), api.query.tickets.params(), api.query.escrow.withdrawDelay(),
-    api.query.feeSplit.scheduleOf(), api.query.coinVoting.period(),
+    api.query.escrow.minEscrow(), api.query.feeSplit.scheduleOf(), api.query.coinVoting.period(),
   ]);
   const epoch = ditex.epochLength.toNumber();
   assert.ok(epoch > 0 && ditex.reportPeriod.toNumber() >= 4, 'clocks are set');
@@ -87,6 +87,7 @@ test('every tunable is readable by a wallet: parameters in storage, bounds as co
   assert.ok(withdrawDelay.toNumber() >= epoch + tickets.claimWindow.toNumber(),
     'a withdrawal waits for an epoch and its claims');
   assert.ok(schedule.payoutPeriod.toNumber() > 0 && period.toNumber() > 0);
+  assert.equal(minEscrow.toBigInt(), SRW, 'the dev minimum escrow (production: 10 SRW)');
   assert.equal(api.consts.ditex.routerDeposit.toBigInt(), 100n * SRW);
   assert.equal(api.consts.ditex.maxGroupSize.toNumber(), 100);
   assert.ok(api.consts.tickets.settlementBudget.refTime.toBigInt() > 0n);

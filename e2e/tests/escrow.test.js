@@ -1,5 +1,6 @@
-// Consumer escrow from a wallet: deposit on hold, a spending cap and a delegate receipt key,
-// then a withdrawal that waits for its delay.
+// Consumer escrow from a wallet: deposit on hold, a spending cap and a delegate receipt key that
+// take effect from the next epoch, what the escrow backs (runtime API), then a withdrawal that
+// waits for its delay and backs nothing after its epoch.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomAsU8a } from '@polkadot/util-crypto';
@@ -27,23 +28,42 @@ const held = async (at) => {
   return holds.reduce((sum, h) => sum + h.amount.toBigInt(), 0n);
 };
 
+/** The epoch of the block `hash`: its number over the chain's epoch length. */
+const epochOf = async (hash) => {
+  const [header, params] = await Promise.all([api.rpc.chain.getHeader(hash), api.query.ditex.params()]);
+  return Math.floor(header.number.toNumber() / params.epochLength.toNumber());
+};
+
+/** The `fromEpoch` of the escrow event `name` among a result's events. */
+const fromEpoch = (result, name) => {
+  const found = result.events.find(({ event }) => api.events.escrow[name].is(event));
+  assert.ok(found, `a ${name} event`);
+  return found.event.data.fromEpoch.toNumber();
+};
+
 test('a consumer deposits, caps its spending, sets a receipt key and withdraws after the delay', async () => {
   const key = randomAsU8a(32);
-  const batch = [
-    api.tx.escrow.deposit(40n * SRW),
-    api.tx.escrow.setSpendingCap(5n * SRW),
-    // A hex string: polkadot.js reads a Uint8Array given for an Option as already SCALE-encoded.
-    api.tx.escrow.setReceiptKey(u8aToHex(key)),
-  ];
-  for (const tx of batch) {
-    const result = await sendAndFinalize(api, tx, consumer);
-    assert.equal(result.error, null);
-  }
+  const deposited = await sendAndFinalize(api, api.tx.escrow.deposit(40n * SRW), consumer);
+  assert.equal(deposited.error, null);
+  const capped = await sendAndFinalize(api, api.tx.escrow.setSpendingCap(5n * SRW), consumer);
+  assert.equal(capped.error, null);
+  // A hex string: polkadot.js reads a Uint8Array given for an Option as already SCALE-encoded.
+  const keyed = await sendAndFinalize(api, api.tx.escrow.setReceiptKey(u8aToHex(key)), consumer);
+  assert.equal(keyed.error, null);
+  // A bill is fixed by the terms its epoch started with: changes apply from the next epoch.
+  assert.equal(fromEpoch(capped, 'SpendingCapSet'), (await epochOf(capped.blockHash)) + 1);
+  const keyFrom = fromEpoch(keyed, 'ReceiptKeySet');
+  assert.equal(keyFrom, (await epochOf(keyed.blockHash)) + 1);
+
   const account = (await api.query.escrow.accounts(consumer.address)).unwrap();
   assert.equal(account.held.toBigInt(), 40n * SRW);
-  assert.equal(account.spendingCap.unwrap().toBigInt(), 5n * SRW);
-  assert.equal(u8aToHex(account.receiptKey.unwrap()), u8aToHex(key));
+  const [since, latest] = account.terms[account.terms.length - 1];
+  assert.equal(since.toNumber(), keyFrom, 'the latest terms start with the key');
+  assert.equal(latest.spendingCap.unwrap().toBigInt(), 5n * SRW);
+  assert.equal(u8aToHex(latest.receiptKey.unwrap()), u8aToHex(key));
+  assert.equal(account.terms[0][1].receiptKey.isNone, true, 'earlier epochs keep their terms');
   assert.equal(await held(), 40n * SRW, 'the deposit is a hold');
+  assert.equal((await api.call.meteringApi.minEscrow()).toBigInt(), SRW, 'the dev minimum escrow');
 
   const zero = await sendAndFinalize(api, api.tx.escrow.requestWithdraw(0), consumer);
   assert.equal(zero.error, 'escrow.ZeroAmount');
@@ -51,6 +71,11 @@ test('a consumer deposits, caps its spending, sets a receipt key and withdraws a
   assert.equal(requested.error, null);
   const event = requested.events.find(({ event }) => api.events.escrow.WithdrawRequested.is(event));
   const unlockAt = event.event.data.unlockAt.toNumber();
+  // The requested amount backs the epoch it was requested in, and no later one.
+  const requestEpoch = await epochOf(requested.blockHash);
+  const metering = (await api.at(requested.blockHash)).call.meteringApi;
+  assert.equal((await metering.escrowAvailable(consumer.address, requestEpoch)).toBigInt(), 40n * SRW);
+  assert.equal((await metering.escrowAvailable(consumer.address, requestEpoch + 1)).toBigInt(), 25n * SRW);
   const early = await sendAndFinalize(api, api.tx.escrow.withdraw(), consumer);
   assert.equal(early.error, 'escrow.TooEarly');
 

@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { cryptoWaitReady, signatureVerify } from '@polkadot/util-crypto';
 import { hexToU8a, u8aToHex } from '@polkadot/util';
-import { encodeReceipt, signingPayload } from '../lib/receipt.js';
+import { encodeClaim, encodeReceipt, signingPayload } from '../lib/receipt.js';
 
-const vector = JSON.parse(
-  readFileSync(new URL('../../pallets/primitives/tests/vectors/receipt_v1.json', import.meta.url)));
+const vectorFile = (name) => JSON.parse(
+  readFileSync(new URL(`../../pallets/primitives/tests/vectors/${name}`, import.meta.url)));
+const vector = vectorFile('receipt_v1.json');
+const claimVector = vectorFile('claim_v2.json');
 
 test('polkadot.js encodes the golden receipt and payload byte for byte', () => {
   assert.equal(u8aToHex(encodeReceipt(vector.receipt)), vector.receiptScale);
@@ -24,4 +26,10 @@ test('the stored signature verifies for exactly these bytes', async () => {
   const tampered = payload.slice();
   tampered[60] ^= 1;
   assert.equal(signatureVerify(tampered, vector.signature, vector.signer).isValid, false);
+});
+
+test('polkadot.js encodes the golden per-epoch claim byte for byte', () => {
+  assert.equal(u8aToHex(encodeClaim(claimVector.claim)), claimVector.claimScale);
+  const honest = { ...claimVector.claim, restarted: false };
+  assert.notEqual(u8aToHex(encodeClaim(honest)), claimVector.claimScale, 'the restart flag is encoded');
 });

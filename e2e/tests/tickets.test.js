@@ -4,9 +4,12 @@
 // each relay is paid for its hop, minus the infrastructure's share.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stringToU8a, u8aToHex } from '@polkadot/util';
+import { u8aToHex } from '@polkadot/util';
 import { randomAsU8a } from '@polkadot/util-crypto';
-import { clocks, connect, freshAccount, keyring, sendAndFinalize, SRW } from '../lib/chain.js';
+import {
+  bestNumber as best, claimOf, clocks, connect, freshAccount, keyring, sectionEvents,
+  sendAndFinalize, SRW, twoRoutersAndAnEscrow, waitForBlock as waitFor,
+} from '../lib/chain.js';
 import { signingPayload } from '../lib/receipt.js';
 
 const GB = 1_000_000_000n;
@@ -42,32 +45,12 @@ after(async () => {
   await api?.disconnect();
 });
 
-async function bestNumber() {
-  return (await api.rpc.chain.getHeader()).number.toNumber();
-}
-
-async function waitForBlock(number) {
-  while ((await bestNumber()) < number) await new Promise((r) => setTimeout(r, 1000));
-}
-
-/** Every event of pallet-tickets in blocks `from..=to`. */
-async function ticketEvents(from, to) {
-  const found = [];
-  for (let n = from; n <= to; n += 1) {
-    const hash = await api.rpc.chain.getBlockHash(n);
-    const events = await (await api.at(hash)).query.system.events();
-    events.filter(({ event }) => event.section === 'tickets').forEach(({ event }) => found.push(event));
-  }
-  return found;
-}
+const bestNumber = () => best(api);
+const waitForBlock = (number) => waitFor(api, number);
+const ticketEvents = (from, to) => sectionEvents(api, 'tickets', from, to);
 
 test('a receipt signed in JavaScript is accepted in both relays\' claims and paid after settlement', { timeout: 300_000 }, async () => {
-  const geo = { country: stringToU8a('DE'), asn: 3320, lat: 525_200, lon: 134_050 };
-  const setup = await Promise.all([
-    sendAndFinalize(api, api.tx.ditex.registerRouter({ V4: { ip: [198, 51, 100, 1], port: 4500 } }, geo, randomAsU8a(32), PRICE), relayA),
-    sendAndFinalize(api, api.tx.ditex.registerRouter({ V4: { ip: [198, 51, 100, 2], port: 4500 } }, geo, randomAsU8a(32), PRICE), relayB),
-    sendAndFinalize(api, api.tx.escrow.deposit(20n * SRW), consumer),
-  ]);
+  const setup = await twoRoutersAndAnEscrow(api, [relayA, relayB], consumer, PRICE, 20n * SRW);
   setup.forEach((r) => assert.equal(r.error, null));
 
   // The flow's epoch: the current one (both routers are listed from the epoch they registered in).
@@ -88,12 +71,9 @@ test('a receipt signed in JavaScript is accepted in both relays\' claims and pai
   // Claims are accepted once the epoch has ended, until its claim window closes.
   const end = (epoch + 1) * EPOCH;
   await waitForBlock(end - 1);
-  const claimOf = (peer, inOctets, outOctets) => ({
-    epoch, bootTime: 1_700_000_000, peers: [{ peer: peer.address, inOctets, outOctets }], receipts: [signed],
-  });
   const claims = await Promise.all([
-    sendAndFinalize(api, api.tx.tickets.claim(claimOf(relayB, GB, 2n * GB)), relayA),
-    sendAndFinalize(api, api.tx.tickets.claim(claimOf(relayA, 2n * GB, GB)), relayB),
+    sendAndFinalize(api, api.tx.tickets.claim(claimOf(epoch, relayB, GB, 2n * GB, [signed])), relayA),
+    sendAndFinalize(api, api.tx.tickets.claim(claimOf(epoch, relayA, 2n * GB, GB, [signed])), relayB),
   ]);
   for (const result of claims) {
     assert.equal(result.error, null);

@@ -19,7 +19,7 @@ use sp_session::OpaqueGeneratedSessionKeys;
 use sp_version::RuntimeVersion;
 
 use crate::{
-	genesis_config_presets, AccountId, Aura, Balance, Block, Ditex, Executive, Grandpa,
+	genesis_config_presets, AccountId, Aura, Balance, Block, Ditex, Escrow, Executive, Grandpa,
 	InherentDataExt, Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System,
 	TransactionPayment, VERSION,
 };
@@ -263,6 +263,16 @@ impl_runtime_apis! {
 			group: srwan_primitives::ditex::GroupId,
 		) -> Option<pallet_ditex_runtime_api::GroupMatrix<AccountId>> {
 			Ditex::matrix(group)
+		}
+	}
+
+	impl srwan_primitives::api::MeteringApi<Block, AccountId> for Runtime {
+		fn escrow_available(consumer: AccountId, epoch: srwan_primitives::ditex::EpochIndex) -> Balance {
+			<Escrow as srwan_primitives::traits::Escrow<AccountId>>::available(&consumer, epoch)
+		}
+
+		fn min_escrow() -> Balance {
+			<Escrow as srwan_primitives::traits::Escrow<AccountId>>::min_escrow()
 		}
 	}
 

@@ -208,6 +208,15 @@ impl pallet_escrow::Config for Runtime {
 	type WeightInfo = pallet_escrow::weights::SubstrateWeight<Runtime>;
 }
 
+/// The escrow's benchmarks settle epochs the way pallet-tickets records it: every epoch before
+/// `NextToSettle` is settled.
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_escrow::BenchmarkSettlement for Runtime {
+	fn settle_through(epoch: srwan_primitives::ditex::EpochIndex) {
+		pallet_tickets::NextToSettle::<Runtime>::put(epoch.saturating_add(1));
+	}
+}
+
 parameter_types! {
 	/// Derives the shared-infrastructure account that gets `infra_share` of every payout.
 	pub const InfraPotId: PalletId = PalletId(*b"srw/infr");
@@ -265,6 +274,7 @@ impl pallet_tickets::BenchmarkHelper<AccountId> for TicketsBenchmarkHelper {
 		assert!(deposited.is_ok(), "benchmark escrow deposit: {deposited:?}");
 	}
 	fn set_receipt_key(consumer: &AccountId, key: [u8; 32]) {
+		// In force from the next epoch on (a bill is fixed by the terms its epoch started with).
 		let set = Escrow::set_receipt_key(RuntimeOrigin::signed(consumer.clone()), Some(key));
 		assert!(set.is_ok(), "benchmark receipt key: {set:?}");
 	}

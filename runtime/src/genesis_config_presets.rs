@@ -53,10 +53,14 @@ pub fn dev_fee_schedule() -> Schedule {
 /// 5 blocks of settlement lag (DESIGN.md "Parameters": ≥ epoch + window + lag).
 pub const DEV_WITHDRAW_DELAY: u32 = 20;
 
+/// The least escrow relays admit on dev, local and ci chains: 1 SRW (DESIGN.md "Parameters";
+/// production, the escrow pallet's default: 10 SRW).
+pub const DEV_MIN_ESCROW: crate::Balance = SRW;
+
 /// Metering on dev and local chains: claims for a 10-block epoch within 5 blocks of its end
 /// (DESIGN.md "Parameters"), the production tolerances otherwise.
 pub fn dev_ticket_params() -> TicketParams {
-	TicketParams { claim_window: 5, ..TicketParams::default() }
+	TicketParams { claim_window: 5, restart_grace_epochs: 3, ..TicketParams::default() }
 }
 
 /// Coin-voting tally period on dev and local chains: 10 blocks (a minute).
@@ -136,7 +140,7 @@ fn testnet_genesis(
 		ditex: DitexConfig { params: clocks.ditex },
 		fee_split: FeeSplitConfig { schedule: clocks.fee_schedule },
 		coin_voting: CoinVotingConfig { period: clocks.voting_period },
-		escrow: EscrowConfig { withdraw_delay: clocks.withdraw_delay },
+		escrow: EscrowConfig { withdraw_delay: clocks.withdraw_delay, min_escrow: DEV_MIN_ESCROW },
 		tickets: TicketsConfig { params: Some(clocks.tickets) },
 	})
 }

@@ -53,6 +53,16 @@ fn ci_preset_is_development_with_its_own_short_clocks() {
 }
 
 #[test]
+fn every_preset_asks_consumers_for_the_dev_minimum_escrow() {
+	// DESIGN.md "Parameters": 1 SRW on dev chains (the pallet's production default is 10 SRW).
+	for preset in ["development", "local_testnet", "ci"] {
+		externalities(preset).execute_with(|| {
+			assert_eq!(pallet_escrow::MinEscrow::<Runtime>::get(), srwan_runtime::SRW, "{preset}");
+		});
+	}
+}
+
+#[test]
 fn development_has_alice_alone() {
 	externalities("development").execute_with(|| {
 		let aura = pallet_aura::Authorities::<Runtime>::get();

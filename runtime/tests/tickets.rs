@@ -54,11 +54,12 @@ fn claim(
 ) {
 	let claim = Claim {
 		epoch: 1,
-		boot_time: 1,
+		restarted: false,
 		peers: vec![PeerOctets {
 			peer: peer.to_account_id(),
 			in_octets: in_gb * GB,
 			out_octets: out_gb * GB,
+			peer_boots: vec![1].try_into().unwrap(),
 		}]
 		.try_into()
 		.unwrap(),
@@ -140,10 +141,10 @@ fn a_router_that_unregisters_still_claims_and_is_paid_for_the_epoch_it_served() 
 		Ditex::unregister(RuntimeOrigin::signed(charlie.clone())).unwrap();
 		assert!(Ditex::router_view(&charlie).is_some(), "unbonding, not gone");
 		both_claim_and_are_paid_at_the_epochs_start_price(&signed);
-		// Once its deposit is withdrawn, metering forgets it.
-		assert!(pallet_tickets::Counters::<Runtime>::get(&charlie).is_some());
+		// Once its deposit is withdrawn, metering forgets it (its restart allowance here).
+		pallet_tickets::LastRestartGrace::<Runtime>::insert(&charlie, 1);
 		run_to(4 * EPOCH);
 		Ditex::withdraw_deposit(RuntimeOrigin::signed(charlie.clone())).unwrap();
-		assert!(pallet_tickets::Counters::<Runtime>::get(&charlie).is_none());
+		assert!(pallet_tickets::LastRestartGrace::<Runtime>::get(&charlie).is_none());
 	});
 }

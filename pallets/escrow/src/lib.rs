@@ -2,29 +2,91 @@
 //!
 //! A consumer (a wallet that sends traffic through srwan relays) puts funds on hold here with
 //! [`Pallet::deposit`]; pallet-tickets charges them per epoch through [`Escrow::charge`] and pays
-//! the relays on the path. The consumer controls how much can go:
+//! the relays on the path. The consumer controls how much can go and who signs for it:
 //!
 //! - [`Pallet::set_spending_cap`]: at most this much per epoch, whatever the claims say;
 //! - [`Pallet::set_receipt_key`]: a delegate sr25519 key its always-online agent signs usage
 //!   receipts with, so the account key stays cold.
 //!
+//! Relays ask, before they carry a consumer's flows, how much its escrow backs for the epoch
+//! ([`Escrow::available`], the runtime API `MeteringApi::escrow_available`) and compare it with
+//! [`MinEscrow`], which root sets ([`Pallet::set_min_escrow`]).
+//!
+//! ## A bill is fixed by the terms in force when its epoch started
+//!
+//! Metering is paid after the fact: traffic of epoch `e` is claimed by the relays after `e`
+//! ends and charged when `e` is settled, an epoch or more later. If the spending cap and the
+//! receipt key were read at that time, a consumer could use relays during `e` and then, before
+//! settlement, set its cap to zero or remove (or rotate) its receipt key: every receipt of `e`
+//! would fail to verify or be charged nothing, and the relays would have carried the traffic
+//! for free.
+//!
+//! So a consumer's cap and key are not one value but a short history of [`Terms`], each entry
+//! saying from which epoch on it is in force ([`EscrowAccount::terms`]):
+//!
+//! - a change made during epoch `c` takes effect from epoch `c + 1` (the event says so in
+//!   `from_epoch`); the epoch under way keeps the terms it started with;
+//! - a second change during the same epoch replaces the first one (it is still pending), and a
+//!   change back to the terms already in force leaves nothing pending;
+//! - the terms of epoch `e` are those of the last entry that starts at `e` or before. A charge
+//!   for `e` uses the cap in force for `e`; a receipt of `e` verifies against the key in force
+//!   for `e` ([`Escrow::receipt_key`]), however the key changed since.
+//!
+//! ### How long an entry is kept
+//!
+//! An entry covers the epochs from its start to the start of the next entry. It is dropped
+//! (when the consumer next changes its terms) once no epoch it covers can still need it:
+//!
+//! - every epoch it covers is settled for the consumer ([`SettlementStatus::settled_through`]),
+//!   so no charge for them will come;
+//! - and it ends before the previous epoch: claims of the previous epoch are verified during
+//!   the current epoch's claim window, whatever settlement says.
+//!
+//! The history holds at most [`MAX_SCHEDULED_TERMS`] entries. Only a consumer that changes its
+//! terms in many consecutive epochs while settlement lags that many epochs behind can fill it;
+//! its next change is then refused ([`Error::TooManyTermChanges`]) until settlement catches up.
+//!
 //! ## Withdrawing cannot dodge a charge
 //!
-//! [`Pallet::request_withdraw`] starts a delay of [`WithdrawDelay`] blocks (longer than an
-//! epoch plus the claim window plus settlement). The requested funds stay on hold and chargeable
-//! meanwhile; [`Pallet::withdraw`] releases them only after the delay **and** when every epoch up
-//! to the request's epoch is settled for this consumer ([`SettlementStatus`]), releasing at most
-//! what is still held.
+//! [`Pallet::request_withdraw`] during epoch `p` starts a delay of [`WithdrawDelay`] blocks
+//! (longer than an epoch plus the claim window plus settlement). [`Pallet::withdraw`] releases
+//! the funds only after the delay **and** when every epoch up to `p` is settled for this
+//! consumer, and at most what is still held. Two rules make this safe:
+//!
+//! 1. **The requested amount keeps paying for the epochs up to `p`.** It stays on hold, and a
+//!    charge for an epoch `e ≤ p` may take it like any other held funds. Traffic the consumer
+//!    sent before (or while) asking for its money back is paid before the money leaves, because
+//!    `withdraw` waits for `p` to be settled.
+//! 2. **It backs nothing after `p`.** For an epoch `e > p`, what the escrow backs
+//!    ([`Escrow::available`]) is what is held *minus* the pending amount, and a charge for `e`
+//!    can take no more. Relays see the smaller figure before they admit the consumer's flows.
+//!
+//! Without rule 2, a consumer could request a withdrawal at the start of epoch `p`, keep using
+//! relays during `p + 1` against the same funds, and withdraw them as soon as `p` is settled —
+//! before `p + 1` is: the relays of `p + 1` would be left with whatever remained. Waiting for
+//! `p + 1` instead would only move the problem one epoch on, since the consumer can keep
+//! sending. With rule 2 the amount on its way out is never counted on by a later epoch, so
+//! `withdraw` can release it as soon as the epochs it did back are settled, and a later epoch's
+//! charges are limited to what stays.
+//!
+//! ### Example
+//!
+//! A consumer holds 1,000 and, during epoch 5, requests a withdrawal of 300. Charges for epochs
+//! up to 5 may take from all 1,000; charges for epoch 6 and later from 700 at most. Once epoch 5
+//! is settled and the delay has passed, `withdraw` releases the 300 (or what is left of it if
+//! epoch 5's charges went beyond the other 700).
 //!
 //! ## Charges never overdraw
 //!
-//! A charge takes at most what is held and at most what the cap leaves for the epoch. A shortfall
-//! is shared pro rata across that charge's payees (rounded down; the consumer is never charged
-//! the remainder), recorded and evented — never a panic.
+//! A charge for epoch `e` takes at most what the escrow backs for `e` and at most what the cap
+//! in force for `e` leaves after what `e` was already charged. A shortfall is shared pro rata
+//! across that charge's payees (rounded down; the consumer is never charged the remainder),
+//! recorded and evented — never a panic.
 //!
 //! ## Invariants (`do_try_state`)
 //!
-//! For every consumer the hold equals `held`; in total, holds equal deposits minus charges minus
+//! For every consumer the hold equals `held`, and its terms history is non-empty and sorted by
+//! strictly increasing start epochs; in total, holds equal deposits minus charges minus
 //! completed withdrawals.
 
 #![cfg_attr(not(feature = "std"), no_std)]
@@ -35,6 +97,7 @@ pub use pallet::*;
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
@@ -45,6 +108,22 @@ pub use weights::WeightInfo;
 
 use srwan_primitives::traits::{ChargeOutcome, Escrow, SettlementStatus};
 use srwan_primitives::{currency::Balance, ditex::EpochIndex};
+
+/// The most entries a consumer's terms history holds: the terms of the previous epoch, of every
+/// unsettled epoch and a pending change. Only a settlement lagging about this many epochs behind
+/// a consumer that changes its terms every epoch fills it.
+pub const MAX_SCHEDULED_TERMS: u32 = 8;
+
+// A change needs room for the terms in force and a pending entry.
+const _: () = assert!(MAX_SCHEDULED_TERMS >= 2);
+
+/// How the benchmarks settle epochs in a runtime: settlement belongs to the charging pallet,
+/// which this pallet does not depend on.
+#[cfg(feature = "runtime-benchmarks")]
+pub trait BenchmarkSettlement {
+	/// Makes every epoch up to and including `epoch` settled for every consumer.
+	fn settle_through(epoch: EpochIndex);
+}
 
 #[frame_support::pallet]
 pub mod pallet {
@@ -61,10 +140,11 @@ pub mod pallet {
 	use sp_runtime::{
 		helpers_128bit::multiply_by_rational_with_rounding, traits::UniqueSaturatedInto, Rounding,
 	};
-	use srwan_primitives::traits::RouterRegistry;
+	use srwan_primitives::{currency::SRW, traits::RouterRegistry};
 
-	/// The storage layout version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	/// The storage layout version: 2 since a consumer's cap and key became a terms history
+	/// ([`crate::migrations::v2`]).
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -101,7 +181,7 @@ pub mod pallet {
 	/// A withdrawal waiting for its delay and for settlement.
 	#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 	pub struct PendingWithdrawal {
-		/// Amount requested.
+		/// Amount requested: it backs the epochs up to [`Self::epoch`] and none after.
 		pub amount: Balance,
 		/// The epoch it was requested in: every epoch up to it must be settled.
 		pub epoch: EpochIndex,
@@ -109,27 +189,94 @@ pub mod pallet {
 		pub unlock_at: u32,
 	}
 
-	/// A consumer's escrow.
+	/// What a consumer allows for an epoch: how much may be charged and which delegate key
+	/// signs its receipts.
 	#[derive(
 		Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo,
 	)]
+	pub struct Terms {
+		/// The most charged per epoch (`None`: no cap).
+		pub spending_cap: Option<Balance>,
+		/// Delegate sr25519 key for receipts (`None`: only the account key signs them).
+		pub receipt_key: Option<[u8; 32]>,
+	}
+
+	/// A consumer's terms by the epoch they are in force from, sorted by strictly increasing
+	/// epoch: an entry covers the epochs up to the next entry's start.
+	pub type TermsHistory = BoundedVec<(EpochIndex, Terms), ConstU32<MAX_SCHEDULED_TERMS>>;
+
+	/// A consumer's escrow.
+	#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 	pub struct EscrowAccount {
 		/// Funds on hold.
 		pub held: Balance,
-		/// The most charged per epoch (`None`: no cap).
-		pub spending_cap: Option<Balance>,
-		/// Delegate sr25519 key for receipts.
-		pub receipt_key: Option<[u8; 32]>,
+		/// Cap and receipt key by the epoch they take effect in (never empty; see the module
+		/// docs): the entries still needed and at most one pending change.
+		pub terms: TermsHistory,
 		/// A withdrawal in progress.
 		pub pending: Option<PendingWithdrawal>,
 	}
 
+	impl Default for EscrowAccount {
+		/// Nothing held, the default terms (no cap, no delegate key) for every epoch, nothing
+		/// being withdrawn: what an account without an escrow reads as.
+		fn default() -> Self {
+			Self {
+				held: 0,
+				terms: TermsHistory::truncate_from(alloc::vec![(0, Terms::default())]),
+				pending: None,
+			}
+		}
+	}
+
 	impl EscrowAccount {
-		/// What a charge may take now when `spent` was already charged this epoch: the hold,
-		/// limited by what the cap leaves.
-		pub fn available(&self, spent: Balance) -> Balance {
-			let cap_left = self.spending_cap.map_or(Balance::MAX, |cap| cap.saturating_sub(spent));
-			self.held.min(cap_left)
+		/// The terms in force for `epoch`: the last entry that starts at `epoch` or before. An
+		/// epoch older than every entry (its own entry was pruned: it is settled and its claims
+		/// are closed) reads the oldest one.
+		pub fn terms_at(&self, epoch: EpochIndex) -> Terms {
+			self.terms
+				.iter()
+				.rev()
+				.find(|entry| entry.0 <= epoch)
+				.or_else(|| self.terms.first())
+				.map(|entry| entry.1)
+				.unwrap_or_default()
+		}
+
+		/// The latest terms: in force from the last change on (a pending change included).
+		pub fn latest_terms(&self) -> Terms {
+			self.terms.last().map(|entry| entry.1).unwrap_or_default()
+		}
+
+		/// What the escrow backs for `epoch`: what is held, minus a pending withdrawal when
+		/// `epoch` comes after the one it was requested in (that amount pays only for epochs up
+		/// to its request's).
+		pub fn available(&self, epoch: EpochIndex) -> Balance {
+			match self.pending {
+				Some(pending) if epoch > pending.epoch => self.held.saturating_sub(pending.amount),
+				_ => self.held,
+			}
+		}
+
+		/// What a charge for `epoch` may take now when `spent` was already charged for it:
+		/// [`Self::available`] for the epoch, limited by what the cap in force for the epoch
+		/// leaves.
+		pub fn chargeable(&self, epoch: EpochIndex, spent: Balance) -> Balance {
+			let cap_left = self
+				.terms_at(epoch)
+				.spending_cap
+				.map_or(Balance::MAX, |cap| cap.saturating_sub(spent));
+			self.available(epoch).min(cap_left)
+		}
+
+		/// Whether the terms in force for `epoch` and every later epoch are the default ones
+		/// (then forgetting the account changes no answer from `epoch` on).
+		pub fn default_terms_from(&self, epoch: EpochIndex) -> bool {
+			let ends =
+				self.terms.iter().skip(1).map(|next| Some(next.0)).chain(core::iter::once(None));
+			self.terms.iter().zip(ends).all(|(entry, next)| {
+				next.is_some_and(|next| next <= epoch) || entry.1 == Terms::default()
+			})
 		}
 	}
 
@@ -145,12 +292,25 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type WithdrawDelay<T> = StorageValue<_, u32, ValueQuery, DefaultWithdrawDelay>;
 
-	/// Genesis: the withdraw delay.
+	/// The production minimum escrow: 10 SRW (DESIGN.md "Parameters").
+	#[pallet::type_value]
+	pub fn DefaultMinEscrow() -> Balance {
+		10 * SRW
+	}
+
+	/// The least escrow ([`Escrow::available`] for an epoch) a consumer needs for relays to
+	/// admit its flows and for its receipts to count (set at genesis and by root).
+	#[pallet::storage]
+	pub type MinEscrow<T> = StorageValue<_, Balance, ValueQuery, DefaultMinEscrow>;
+
+	/// Genesis: the withdraw delay and the minimum escrow.
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
 		/// Blocks between `request_withdraw` and `withdraw` (0 = the production default).
 		pub withdraw_delay: u32,
+		/// The least escrow relays admit (0 = the production default, 10 SRW).
+		pub min_escrow: Balance,
 		#[serde(skip)]
 		/// Type marker.
 		pub _config: core::marker::PhantomData<T>,
@@ -161,6 +321,9 @@ pub mod pallet {
 		fn build(&self) {
 			if self.withdraw_delay > 0 {
 				WithdrawDelay::<T>::put(self.withdraw_delay);
+			}
+			if self.min_escrow > 0 {
+				MinEscrow::<T>::put(self.min_escrow);
 			}
 		}
 	}
@@ -212,19 +375,24 @@ pub mod pallet {
 			/// Amount released.
 			amount: Balance,
 		},
-		/// The per-epoch cap changed.
+		/// The per-epoch cap changes from `from_epoch` on.
 		SpendingCapSet {
 			/// The consumer.
 			who: T::AccountId,
 			/// New cap.
 			cap: Option<Balance>,
+			/// The first epoch it applies to (the one after the call's).
+			from_epoch: EpochIndex,
 		},
-		/// The receipt key changed.
+		/// The receipt key changes from `from_epoch` on.
 		ReceiptKeySet {
 			/// The consumer.
 			who: T::AccountId,
 			/// New key.
 			key: Option<[u8; 32]>,
+			/// The first epoch whose receipts it signs (the one after the call's); receipts of
+			/// earlier epochs still verify against the key that was in force for them.
+			from_epoch: EpochIndex,
 		},
 		/// A payee was paid from an escrow.
 		Charged {
@@ -253,6 +421,11 @@ pub mod pallet {
 			/// Blocks between `request_withdraw` and `withdraw` from now on.
 			blocks: u32,
 		},
+		/// Root changed the minimum escrow relays admit.
+		MinEscrowSet {
+			/// The new minimum.
+			amount: Balance,
+		},
 	}
 
 	/// Errors of the escrow; each distinct bad input has its own.
@@ -276,6 +449,10 @@ pub mod pallet {
 		InvalidReceiptKey,
 		/// A withdraw delay must be at least one block.
 		ZeroWithdrawDelay,
+		/// The terms history is full: the terms of every unsettled epoch must be kept, and the
+		/// consumer changed them in too many of them. Happens only when settlement lags many
+		/// epochs behind repeated changes; retry once it has caught up.
+		TooManyTermChanges,
 	}
 
 	fn now<T: Config>() -> u32 {
@@ -308,7 +485,8 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Starts withdrawing `amount`: it stays chargeable until `withdraw` succeeds.
+		/// Starts withdrawing `amount`. It stays chargeable for the epochs up to the current one
+		/// until `withdraw` succeeds, and backs no later epoch (see the module docs).
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::request_withdraw())]
 		pub fn request_withdraw(origin: OriginFor<T>, amount: Balance) -> DispatchResult {
@@ -326,7 +504,8 @@ pub mod pallet {
 		}
 
 		/// Releases a requested withdrawal after the delay, once every epoch up to the
-		/// request's is settled; at most what is still held (charges may have taken some).
+		/// request's is settled; at most what is still held (charges may have taken some). An
+		/// escrow left empty, with the default terms for the previous epoch on, is removed.
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::withdraw())]
 		pub fn withdraw(origin: OriginFor<T>) -> DispatchResult {
@@ -348,7 +527,10 @@ pub mod pallet {
 			account.held = account.held.saturating_sub(released);
 			account.pending = None;
 			Totals::<T>::mutate(|t| t.2 = t.2.saturating_add(released));
-			if account.held == 0 && account.spending_cap.is_none() && account.receipt_key.is_none()
+			// Receipts of the previous epoch may still be claimed: an account whose terms for
+			// it (or later) are not the defaults an absent account reads as must stay.
+			if account.held == 0
+				&& account.default_terms_from(T::Epochs::current_epoch().saturating_sub(1))
 			{
 				Accounts::<T>::remove(&who);
 			} else {
@@ -358,28 +540,27 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Caps what can be charged per epoch (`None` removes the cap).
+		/// Caps what can be charged per epoch (`None` removes the cap), from the next epoch on:
+		/// the current epoch keeps the cap it started with.
 		#[pallet::call_index(3)]
 		#[pallet::weight(T::WeightInfo::set_spending_cap())]
 		pub fn set_spending_cap(origin: OriginFor<T>, cap: Option<Balance>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			let mut account = Accounts::<T>::get(&who).ok_or(Error::<T>::NoEscrow)?;
-			account.spending_cap = cap;
-			Accounts::<T>::insert(&who, account);
-			Self::deposit_event(Event::SpendingCapSet { who, cap });
+			let from_epoch = Self::schedule_terms(&who, |terms| terms.spending_cap = cap)?;
+			Self::deposit_event(Event::SpendingCapSet { who, cap, from_epoch });
 			Ok(())
 		}
 
-		/// Sets (or clears) the delegate sr25519 key receipts may be signed with.
+		/// Sets (or clears) the delegate sr25519 key receipts may be signed with, from the next
+		/// epoch on: receipts of the current and earlier epochs keep verifying against the key
+		/// in force for them.
 		#[pallet::call_index(4)]
 		#[pallet::weight(T::WeightInfo::set_receipt_key())]
 		pub fn set_receipt_key(origin: OriginFor<T>, key: Option<[u8; 32]>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			ensure!(key != Some([0; 32]), Error::<T>::InvalidReceiptKey);
-			let mut account = Accounts::<T>::get(&who).ok_or(Error::<T>::NoEscrow)?;
-			account.receipt_key = key;
-			Accounts::<T>::insert(&who, account);
-			Self::deposit_event(Event::ReceiptKeySet { who, key });
+			let from_epoch = Self::schedule_terms(&who, |terms| terms.receipt_key = key)?;
+			Self::deposit_event(Event::ReceiptKeySet { who, key, from_epoch });
 			Ok(())
 		}
 
@@ -396,9 +577,72 @@ pub mod pallet {
 			Self::deposit_event(Event::WithdrawDelaySet { blocks });
 			Ok(())
 		}
+
+		/// Root sets the least escrow a consumer needs for relays to admit its flows and for its
+		/// receipts to count ([`MinEscrow`]; zero admits every consumer).
+		#[pallet::call_index(6)]
+		#[pallet::weight(T::WeightInfo::set_min_escrow())]
+		pub fn set_min_escrow(origin: OriginFor<T>, amount: Balance) -> DispatchResult {
+			ensure_root(origin)?;
+			MinEscrow::<T>::put(amount);
+			Self::deposit_event(Event::MinEscrowSet { amount });
+			Ok(())
+		}
 	}
 
 	impl<T: Config> Pallet<T> {
+		/// Applies `change` to `who`'s latest terms from the next epoch on, after pruning the
+		/// history; returns that epoch. A change already pending for it is replaced.
+		fn schedule_terms(
+			who: &T::AccountId,
+			change: impl FnOnce(&mut Terms),
+		) -> Result<EpochIndex, DispatchError> {
+			let mut account = Accounts::<T>::get(who).ok_or(Error::<T>::NoEscrow)?;
+			let current = T::Epochs::current_epoch();
+			let from_epoch = current.saturating_add(1);
+			Self::prune_terms(who, &mut account.terms, current);
+			let mut terms = account.latest_terms();
+			change(&mut terms);
+			let history = &mut account.terms;
+			// A change made earlier in this epoch is still pending: this one replaces it.
+			if history.last().is_some_and(|entry| entry.0 == from_epoch) {
+				history.pop();
+			}
+			// Terms equal to those in force before need no entry (a change undone within the
+			// epoch it was made in leaves nothing pending).
+			if history.last().map(|entry| entry.1) != Some(terms) {
+				history
+					.try_push((from_epoch, terms))
+					.map_err(|_| Error::<T>::TooManyTermChanges)?;
+			}
+			Accounts::<T>::insert(who, account);
+			Ok(from_epoch)
+		}
+
+		/// Drops the oldest entries of `who`'s terms `history` that no epoch needs any more: an
+		/// entry stays while an epoch it covers is unsettled, or is the previous epoch or a later
+		/// one (whose receipts may still be claimed). The last entry always stays.
+		fn prune_terms(who: &T::AccountId, history: &mut TermsHistory, current: EpochIndex) {
+			let previous = current.saturating_sub(1);
+			// Entry `i` ends with the epoch before entry `i + 1` starts. Settlement runs in
+			// epoch order, so the entries to drop are a prefix: stop at the first one needed.
+			let stale = history
+				.iter()
+				.skip(1)
+				.take_while(|next| {
+					let last = next.0.saturating_sub(1);
+					last < previous && T::Settlement::settled_through(who, last)
+				})
+				.count();
+			if stale > 0 {
+				let mut seen = 0usize;
+				history.retain(|_| {
+					seen = seen.saturating_add(1);
+					seen > stale
+				});
+			}
+		}
+
 		/// Checks the invariants (see the module docs).
 		#[cfg(any(test, feature = "try-runtime"))]
 		pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
@@ -407,6 +651,11 @@ pub mod pallet {
 				let on_hold =
 					T::Currency::balance_on_hold(&HoldReason::ConsumerEscrow.into(), &who);
 				ensure!(on_hold == account.held, "escrow hold differs from its record");
+				ensure!(!account.terms.is_empty(), "a terms history is empty");
+				ensure!(
+					account.terms.iter().zip(account.terms.iter().skip(1)).all(|(a, b)| a.0 < b.0),
+					"a terms history is not sorted by strictly increasing epochs"
+				);
 				held_total = held_total.saturating_add(account.held);
 			}
 			let (deposited, charged, withdrawn) = Totals::<T>::get();
@@ -437,7 +686,7 @@ pub mod pallet {
 				return ChargeOutcome { owed, paid: 0 };
 			};
 			let spent = Spent::<T>::get(consumer, epoch);
-			let payable = owed.min(account.available(spent));
+			let payable = owed.min(account.chargeable(epoch, spent));
 			let shares: Vec<(T::AccountId, Balance)> = payees
 				.iter()
 				.map(|(payee, amount)| {
@@ -491,11 +740,19 @@ pub mod pallet {
 
 		fn chargeable(consumer: &T::AccountId, epoch: EpochIndex) -> Balance {
 			Accounts::<T>::get(consumer)
-				.map_or(0, |account| account.available(Spent::<T>::get(consumer, epoch)))
+				.map_or(0, |account| account.chargeable(epoch, Spent::<T>::get(consumer, epoch)))
 		}
 
-		fn receipt_key(consumer: &T::AccountId) -> Option<[u8; 32]> {
-			Accounts::<T>::get(consumer).and_then(|a| a.receipt_key)
+		fn available(consumer: &T::AccountId, epoch: EpochIndex) -> Balance {
+			Accounts::<T>::get(consumer).map_or(0, |account| account.available(epoch))
+		}
+
+		fn min_escrow() -> Balance {
+			MinEscrow::<T>::get()
+		}
+
+		fn receipt_key(consumer: &T::AccountId, epoch: EpochIndex) -> Option<[u8; 32]> {
+			Accounts::<T>::get(consumer).and_then(|account| account.terms_at(epoch).receipt_key)
 		}
 	}
 }

@@ -1,5 +1,5 @@
-//! A test runtime: System, Balances and the escrow, with a 10-block epoch clock and a settlement
-//! switch the tests flip.
+//! A test runtime: System, Balances and the escrow, with a 10-block epoch clock (moved with
+//! [`go_to_epoch`]) and a settlement switch the tests flip ([`settle_through`]).
 
 use crate::{self as pallet_escrow};
 use core::cell::Cell;
@@ -81,6 +81,19 @@ pub fn settle_through(epoch: EpochIndex) {
 	SETTLED_THROUGH.with(|s| s.set(Some(epoch)));
 }
 
+/// The benchmarks settle through the same switch.
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkSettlement for Test {
+	fn settle_through(epoch: EpochIndex) {
+		SETTLED_THROUGH.with(|s| s.set(Some(epoch)));
+	}
+}
+
+/// Moves the clock to the first block of `epoch` (use epochs from 1: block 0 records no events).
+pub fn go_to_epoch(epoch: EpochIndex) {
+	System::set_block_number(u64::from(epoch.saturating_mul(EPOCH)));
+}
+
 impl pallet_escrow::Config for Test {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
@@ -92,6 +105,8 @@ impl pallet_escrow::Config for Test {
 
 /// Every funded account starts with this.
 pub const INITIAL: u128 = 1_000_000;
+/// The minimum escrow set at genesis.
+pub const MIN_ESCROW: u128 = 100;
 
 /// Externalities at block 1 with accounts 1..=10 funded and nothing settled.
 pub fn new_test_ext() -> sp_io::TestExternalities {
@@ -102,9 +117,13 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();
-	pallet_escrow::GenesisConfig::<Test> { withdraw_delay: DELAY, ..Default::default() }
-		.assimilate_storage(&mut storage)
-		.unwrap();
+	pallet_escrow::GenesisConfig::<Test> {
+		withdraw_delay: DELAY,
+		min_escrow: MIN_ESCROW,
+		..Default::default()
+	}
+	.assimilate_storage(&mut storage)
+	.unwrap();
 	let mut ext = sp_io::TestExternalities::new(storage);
 	ext.execute_with(|| {
 		System::set_block_number(1);

@@ -80,29 +80,39 @@ pub struct SignedReceipt<AccountId> {
 	pub signature: Signature,
 }
 
-/// A relay's octet counters for one peer in one epoch.
+/// Most distinct boots of one peer that a claim reports for one epoch: one means the peer ran
+/// through the epoch, two or more that it restarted (a few more only show a crash loop).
+pub const MAX_PEER_BOOTS: u32 = 4;
+
+/// A relay's octet counters for one peer in one epoch: the octets of data packets whose header
+/// carries the claim's epoch, summed over every boot of the claiming relay.
 #[derive(
 	Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
 pub struct PeerOctets<AccountId> {
 	/// The neighbouring relay.
 	pub peer: AccountId,
-	/// Octets received from it.
+	/// Octets received from it in the epoch.
 	pub in_octets: u64,
-	/// Octets sent to it.
+	/// Octets sent to it in the epoch.
 	pub out_octets: u64,
+	/// The distinct boot values the peer's packets carried in the epoch (two or more
+	/// corroborate the peer's own declared restart).
+	pub peer_boots: BoundedVec<u64, ConstU32<MAX_PEER_BOOTS>>,
 }
 
-/// What a relay claims for one epoch, after it ends.
+/// What a relay claims for one epoch, after it ends. A claim stands alone: no counter carries
+/// over from an earlier epoch, so a missed claim window costs that epoch's pay and nothing else.
 #[derive(
 	Clone, Debug, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
 pub struct Claim<AccountId> {
 	/// The epoch.
 	pub epoch: EpochIndex,
-	/// When the relay's counters started (a restart starts new counters at zero).
-	pub boot_time: u64,
-	/// Counters per peer.
+	/// Whether the relay restarted during the epoch (a crash loses up to ~1 s of counts, so
+	/// its links may disagree with its peers'; a peer's claim must corroborate it).
+	pub restarted: bool,
+	/// Counters per peer, of this epoch only.
 	pub peers: BoundedVec<PeerOctets<AccountId>, ConstU32<MAX_CLAIM_PEERS>>,
 	/// The latest receipt the relay holds for each flow it carried.
 	pub receipts: BoundedVec<SignedReceipt<AccountId>, ConstU32<MAX_CLAIM_RECEIPTS>>,

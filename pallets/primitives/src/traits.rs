@@ -85,10 +85,17 @@ pub trait Escrow<AccountId> {
 		epoch: EpochIndex,
 		payees: &[(AccountId, Balance)],
 	) -> ChargeOutcome;
-	/// The most a charge for `epoch` could take from `consumer` now: what is held, limited by
-	/// what the epoch's cap leaves. The charging pallet pro-rates a shortfall with it before
-	/// charging, so that each payee's share is decided once.
+	/// The most a charge for `epoch` could take from `consumer` now: [`Self::available`] for the
+	/// epoch, limited by what the cap in force for the epoch leaves. The charging pallet
+	/// pro-rates a shortfall with it before charging, so that each payee's share is decided once.
 	fn chargeable(consumer: &AccountId, epoch: EpochIndex) -> Balance;
-	/// The delegate key the consumer's receipts may be signed with.
-	fn receipt_key(consumer: &AccountId) -> Option<[u8; 32]>;
+	/// What `consumer`'s escrow backs for `epoch`: what is held, minus a pending withdrawal from
+	/// the epoch after the one it was requested in (that amount backs nothing new).
+	fn available(consumer: &AccountId, epoch: EpochIndex) -> Balance;
+	/// The least [`Self::available`] a consumer needs for relays to carry its flows (and for its
+	/// receipts to count).
+	fn min_escrow() -> Balance;
+	/// The delegate key the consumer's receipts for `epoch` may be signed with: the one in force
+	/// when the epoch started (a later rotation or removal does not void a bill).
+	fn receipt_key(consumer: &AccountId, epoch: EpochIndex) -> Option<[u8; 32]>;
 }

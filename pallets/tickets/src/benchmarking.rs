@@ -14,7 +14,6 @@ use srwan_primitives::receipts::{
 use srwan_primitives::traits::RouterRegistry;
 
 const KEY_TYPE: KeyTypeId = KeyTypeId(*b"srwb");
-const BOOT: u64 = 1_700_000_000;
 const PRICE: Balance = 1_000_000;
 
 fn set_block<T: Config>(block: u32) {
@@ -79,8 +78,8 @@ mod benchmarks {
 	use super::*;
 
 	/// A claim with `p` peers whose other ends already claimed figures that disagree (each
-	/// link is disputed and counted), after an earlier claim of the same boot listing them
-	/// all; and `r` receipts, each with the longest path, signed by a delegate key (two
+	/// link is recorded as disputed) and that it saw restart (each gets a restart mark); and
+	/// `r` receipts, each with the longest path, signed by a delegate key (two
 	/// verifications), each replacing an older recorded receipt of its flow.
 	#[benchmark]
 	fn claim(p: Linear<0, MAX_CLAIM_PEERS>, r: Linear<0, MAX_CLAIM_RECEIPTS>) {
@@ -90,14 +89,6 @@ mod benchmarks {
 		let peers: Vec<T::AccountId> = (0..p).map(|i| account("peer", i, 0)).collect();
 		T::BenchmarkHelper::start_epoch(epoch);
 
-		let previous: Vec<PeerOctets<T::AccountId>> = peers
-			.iter()
-			.map(|peer| PeerOctets { peer: peer.clone(), in_octets: 10, out_octets: 10 })
-			.collect();
-		Counters::<T>::insert(
-			&relay,
-			RelayCounters { epoch: 0, boot_time: BOOT, peers: BoundedVec::truncate_from(previous) },
-		);
 		for peer in &peers {
 			Links::<T>::insert(
 				(epoch, peer, &relay),
@@ -129,11 +120,12 @@ mod benchmarks {
 				peer: peer.clone(),
 				in_octets: 1_000_000,
 				out_octets: 1_000_000,
+				peer_boots: BoundedVec::truncate_from(alloc::vec![1, 2]),
 			})
 			.collect();
 		let ticket = Claim {
 			epoch,
-			boot_time: BOOT,
+			restarted: true,
 			peers: BoundedVec::truncate_from(now),
 			receipts: BoundedVec::truncate_from(receipts),
 		};
@@ -142,7 +134,8 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(relay.clone()), ticket);
 
-		assert_eq!(Counters::<T>::get(&relay).map(|c| c.epoch), Some(epoch));
+		assert_eq!(Claimed::<T>::get(epoch, &relay), Some(true));
+		assert_eq!(Disputed::<T>::iter_prefix((epoch,)).count(), 2 * p as usize);
 	}
 
 	#[benchmark]
@@ -151,6 +144,43 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Root, params);
 		assert_eq!(Params::<T>::get(), params);
+	}
+
+	/// One disputed link whose ends both declared a corroborated restart but used up their
+	/// allowance (every grace check reads everything), with full dispute lists on both ends,
+	/// so the dispute is counted and both are reported for quarantine.
+	#[benchmark]
+	fn settle_dispute() {
+		let epoch: EpochIndex = 1;
+		let ends = routers::<T>("end", 2);
+		let (from, to) = (&ends[0], &ends[1]);
+		T::BenchmarkHelper::start_epoch(epoch);
+		let window = Params::<T>::get().dispute_window;
+		for (router, other) in [(from, to), (to, from)] {
+			Claimed::<T>::insert(epoch, router, true);
+			SawRestart::<T>::insert(epoch, router, ());
+			LastRestartGrace::<T>::insert(router, epoch - 1);
+			let counterparties: Vec<(T::AccountId, EpochIndex)> = (0..MAX_CLAIM_PEERS - 1)
+				.map(|i| (account("other", i, 0), epoch.saturating_sub(window / 2)))
+				.chain(core::iter::once((other.clone(), epoch)))
+				.collect();
+			Disputes::<T>::insert(router, BoundedVec::truncate_from(counterparties));
+		}
+		Links::<T>::insert(
+			(epoch, from, to),
+			LinkFigures { sent: Some(2), received: Some(1), ..Default::default() },
+		);
+		Disputed::<T>::insert((epoch, from, to), ());
+		NextToSettle::<T>::put(epoch);
+		set_block::<T>(after_window::<T>(epoch));
+
+		#[block]
+		{
+			Tickets::<T>::settle_step();
+		}
+
+		assert_eq!(Disputed::<T>::iter_prefix((epoch,)).count(), 0);
+		assert!(!Links::<T>::get((epoch, from, to)).forgiven);
 	}
 
 	/// One flow over the longest path, every link confirmed in both directions.
@@ -162,12 +192,17 @@ mod benchmarks {
 		let (consumer, _) = consumer::<T>();
 		let flow = receipt::<T>(&consumer, 0, &path, epoch, 1);
 		for pair in path.windows(2) {
-			let figures =
-				|octets| LinkFigures { sent: Some(octets), received: Some(octets), demand: octets };
+			let figures = |octets| LinkFigures {
+				sent: Some(octets),
+				received: Some(octets),
+				demand: octets,
+				forgiven: false,
+			};
 			Links::<T>::insert((epoch, &pair[0], &pair[1]), figures(flow.fwd_octets));
 			Links::<T>::insert((epoch, &pair[1], &pair[0]), figures(flow.rev_octets));
 		}
 		Receipts::<T>::insert((epoch, &consumer, flow.flow), flow);
+		SettlementStage::<T>::put(Stage::Flows);
 		set_block::<T>(after_window::<T>(epoch));
 
 		#[block]

@@ -19,22 +19,37 @@
 //!    receipt octets of the flows that cross it, shared pro rata among them — so a colluding pair
 //!    that inflates both ends of a link gains nothing beyond the receipts.
 //!
-//! ## Counters
+//! ## Counters: one epoch per claim
 //!
-//! A claim's per-peer counters are **cumulative since the relay's `boot_time`** over every epoch
-//! up to the claimed one (octets belong to the epoch stamped in each data packet by its sender).
-//! The pallet remembers each relay's last claim and takes the difference; a claim of the same
-//! boot with a lower counter is rejected. A restart starts a new `boot_time` at zero.
+//! A claim's per-peer counters are the octets of data packets **stamped with the claimed
+//! epoch** by their sender (summed over the claiming relay's boots, so a restart loses at most
+//! the counts not yet on disk). Nothing carries over between claims: a relay claims each epoch
+//! at most once, and a missed claim window costs that epoch's pay and nothing else.
 //!
-//! ## Disputes and quarantine
+//! ## A bad receipt costs that receipt, not the claim
 //!
-//! A disputed link counts against both of its ends, by counterparty. A router is reported to the
-//! exchange's [`Quarantine`] only when it disagrees with at least
+//! Only the claim's own faults reject it (late, a second claim for the epoch, a duplicate or
+//! self peer, an unknown or quarantined claimant). A receipt that fails a check (its epoch, its
+//! path, its signature by the key in force for its epoch, a consumer whose escrow backs less
+//! than the minimum, a nonce older than the recorded one) is skipped with a
+//! [`Event::ReceiptSkipped`] naming the reason; the claim's counters and its other receipts
+//! count. A consumer or a neighbour who hands a relay one bad receipt cannot void its pay.
+//!
+//! ## Disputes, restarts and quarantine
+//!
+//! A link whose two ends disagree is recorded when its second end claims, and judged during
+//! settlement, once every claim of the epoch is in (so the order of claims changes nothing).
+//! A relay that **declares** it restarted during the epoch and whose restart a peer
+//! **corroborates** (the peer saw two or more of its boot values in the epoch) is forgiven:
+//! its disagreeing links are paid at `min(sent, received)` and count against no one — at most
+//! once per [`TicketParams::restart_grace_epochs`]. An uncorroborated declaration is ignored,
+//! and a crash-looping relay is judged like any other beyond its allowance.
+//!
+//! A judged dispute counts against both of its ends, by counterparty. A router is reported to
+//! the exchange's [`Quarantine`] only when it disagrees with at least
 //! [`TicketParams::dispute_counterparties`] *distinct* peers within
 //! [`TicketParams::dispute_window`] epochs: one lying neighbour (or a consumer colluding with one
-//! hop) cannot get an honest relay quarantined. Disputes on an epoch in which either end
-//! restarted (a new `boot_time`, or its first claim) leave the link unpaid but count against no
-//! one: an honest crash loses that epoch's octets, nothing more.
+//! hop) cannot get an honest relay quarantined.
 //!
 //! ## The bill
 //!
@@ -51,9 +66,9 @@
 //!
 //! Epochs settle strictly in order, after their claim window, in [`Hooks::on_initialize`] under
 //! the fixed [`Config::SettlementBudget`] weight (not `on_idle`, which full blocks starve), in
-//! three stages: each flow's receipt becomes hop charges; each (consumer, payee) is paid, pro
-//! rata when the consumer's escrow or spending cap cannot cover its whole bill; the epoch's
-//! links and bills are removed. Receipts and charges are *drained* as they are settled, so no
+//! four stages: each disputed link is judged; each flow's receipt becomes hop charges; each
+//! (consumer, payee) is paid, pro rata when the consumer's escrow or spending cap cannot cover
+//! its whole bill; the epoch's links, claim marks and bills are removed. Receipts and charges are *drained* as they are settled, so no
 //! claim can be settled twice, and storage of an epoch is gone once it is settled. pallet-escrow
 //! asks [`SettlementStatus`] before letting a consumer withdraw.
 //!
@@ -71,6 +86,7 @@ pub use pallet::*;
 #[cfg(feature = "runtime-benchmarks")]
 mod benchmarking;
 pub mod math;
+pub mod migrations;
 #[cfg(test)]
 mod mock;
 #[cfg(test)]
@@ -78,7 +94,7 @@ mod tests;
 pub mod types;
 pub mod weights;
 
-pub use types::{Bill, RelayCounters, Stage, TicketParams, Totals};
+pub use types::{Bill, SkipReason, Stage, TicketParams, Totals};
 pub use weights::WeightInfo;
 
 use srwan_primitives::{
@@ -106,7 +122,7 @@ pub trait BenchmarkHelper<AccountId> {
 pub mod pallet {
 	use super::*;
 	use crate::math::{self, LinkFigures};
-	use alloc::{collections::BTreeMap, collections::BTreeSet, vec::Vec};
+	use alloc::{collections::BTreeSet, vec::Vec};
 	use codec::Encode;
 	use frame_support::{
 		pallet_prelude::*,
@@ -115,11 +131,11 @@ pub mod pallet {
 	};
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::traits::{UniqueSaturatedInto, Zero};
-	use srwan_primitives::receipts::{FlowId, PeerOctets, MAX_CLAIM_PEERS};
+	use srwan_primitives::receipts::{FlowId, MAX_CLAIM_PEERS};
 	use srwan_primitives::traits::{Escrow, Quarantine, RouterRegistry, SettlementStatus};
 
 	/// The storage layout version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(1);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
 
 	/// Links or bills removed per cleanup step.
 	pub const CLEANUP_BATCH: u32 = 32;
@@ -157,10 +173,34 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Params<T> = StorageValue<_, TicketParams, ValueQuery>;
 
-	/// Each relay's counters as of its last accepted claim.
+	/// Relays that claimed an epoch, with whether they declared a restart during it (one
+	/// claim per relay and epoch), until the epoch is settled.
 	#[pallet::storage]
-	pub type Counters<T: Config> =
-		StorageMap<_, Blake2_128Concat, T::AccountId, RelayCounters<T::AccountId>>;
+	pub type Claimed<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, EpochIndex, Blake2_128Concat, T::AccountId, bool>;
+
+	/// Routers that a peer saw restart during an epoch (two or more boot values in its
+	/// packets): what corroborates a declared restart. Until the epoch is settled.
+	#[pallet::storage]
+	pub type SawRestart<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, EpochIndex, Blake2_128Concat, T::AccountId, ()>;
+
+	/// The last epoch each router's restart was forgiven in (one per `restart_grace_epochs`).
+	#[pallet::storage]
+	pub type LastRestartGrace<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, EpochIndex>;
+
+	/// Links whose two ends disagree, per (epoch, from, to), waiting to be judged in settlement.
+	#[pallet::storage]
+	pub type Disputed<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, EpochIndex>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+		),
+		(),
+	>;
 
 	/// Per (epoch, from, to): both ends' figures and the receipts' demand on the link.
 	#[pallet::storage]
@@ -174,12 +214,6 @@ pub mod pallet {
 		LinkFigures,
 		ValueQuery,
 	>;
-
-	/// Relays whose claim for an epoch started a new boot (their disputes that epoch count
-	/// against no one).
-	#[pallet::storage]
-	pub type Rebooted<T: Config> =
-		StorageDoubleMap<_, Twox64Concat, EpochIndex, Blake2_128Concat, T::AccountId, ()>;
 
 	/// The latest receipt per (epoch, consumer, flow), until it is settled.
 	#[pallet::storage]
@@ -295,14 +329,27 @@ pub mod pallet {
 			relay: T::AccountId,
 			/// The epoch.
 			epoch: EpochIndex,
-			/// Its boot time.
-			boot_time: u64,
+			/// Whether it declared a restart during the epoch.
+			restarted: bool,
 			/// Peers in the claim.
 			peers: u32,
-			/// Receipts in the claim.
+			/// Receipts recorded (new or newer than the recorded ones).
 			receipts: u32,
+			/// Receipts skipped (each has its [`Event::ReceiptSkipped`]).
+			skipped: u32,
 		},
-		/// The two ends of a link disagree: the link is unpaid this epoch.
+		/// A receipt in a claim failed a check and was skipped; the rest of the claim counts.
+		ReceiptSkipped {
+			/// The claiming relay.
+			relay: T::AccountId,
+			/// The receipt's consumer.
+			consumer: T::AccountId,
+			/// The receipt's flow.
+			flow: FlowId,
+			/// Why.
+			reason: SkipReason,
+		},
+		/// The two ends of a link disagree; the dispute is judged when the epoch settles.
 		LinkDisputed {
 			/// The epoch.
 			epoch: EpochIndex,
@@ -314,8 +361,25 @@ pub mod pallet {
 			sent: u64,
 			/// What the receiver says it received.
 			received: u64,
-			/// Whether the dispute counts toward quarantine (no end restarted).
-			counted: bool,
+		},
+		/// A disputed link was judged: unpaid and counted against both ends, or forgiven
+		/// (paid at the minimum, counted against no one) for a corroborated restart.
+		DisputeJudged {
+			/// The epoch.
+			epoch: EpochIndex,
+			/// The sending end.
+			from: T::AccountId,
+			/// The receiving end.
+			to: T::AccountId,
+			/// Whether a corroborated restart forgave it.
+			forgiven: bool,
+		},
+		/// A router's declared restart was corroborated by a peer and forgiven for the epoch.
+		RestartForgiven {
+			/// The epoch.
+			epoch: EpochIndex,
+			/// The router.
+			router: T::AccountId,
 		},
 		/// A router disagreed with too many distinct peers and was reported for quarantine.
 		ReportedForDisputes {
@@ -382,33 +446,12 @@ pub mod pallet {
 		EpochNotEnded,
 		/// The epoch's claim window has closed.
 		LateClaim,
-		/// The relay already claimed this epoch (or a later one).
+		/// The relay already claimed this epoch.
 		AlreadyClaimed,
-		/// The boot time is older than the relay's last claim's.
-		BootTimeWentBackwards,
-		/// A counter is lower than in the relay's last claim of the same boot (or a peer of
-		/// that claim is missing).
-		CountersWentBackwards,
 		/// A peer appears twice.
 		DuplicatePeer,
 		/// The relay lists itself as a peer.
 		SelfAsPeer,
-		/// A receipt belongs to another epoch.
-		ReceiptWrongEpoch,
-		/// A receipt's path does not contain the claiming relay.
-		NotOnPath,
-		/// A receipt's path has fewer than two routers (nothing is payable).
-		PathTooShort,
-		/// A receipt's path visits a router twice.
-		LoopingPath,
-		/// A receipt is signed neither by its consumer nor by the consumer's receipt key.
-		BadReceiptSignature,
-		/// A flow's receipt appears twice in the claim.
-		DuplicateReceipt,
-		/// A newer receipt of the flow is already recorded.
-		OlderReceipt,
-		/// Another receipt with the same nonce but different contents is recorded.
-		ConflictingReceipt,
 		/// The parameters are inconsistent (see `TicketParams::is_valid`).
 		InvalidParams,
 	}
@@ -427,13 +470,19 @@ pub mod pallet {
 
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
-		/// Submits the relay's claim for an ended epoch: its counters per peer (cumulative since
-		/// `boot_time`) and the latest receipt it holds for each flow it carried. Everything is
-		/// checked before anything is stored.
+		/// Submits the relay's claim for an ended epoch: its counters per peer for that epoch
+		/// only, whether it restarted during it, and the latest receipt it holds for each flow
+		/// it carried. The claim's own faults reject it; a receipt that fails a check is skipped
+		/// (with an event) and the rest counts.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::claim(claim.peers.len() as u32, claim.receipts.len() as u32)
-			// `claims_open`: NextToSettle and SettlementBegun (not in the benchmark).
-			.saturating_add(T::DbWeight::get().reads(2)))]
+			// `claims_open` (NextToSettle, SettlementBegun), the claim mark, and per peer a
+			// possible restart mark; per receipt the escrow's minimum and availability (not
+			// in the benchmark yet).
+			.saturating_add(T::DbWeight::get().reads_writes(
+				3u64.saturating_add(claim.receipts.len() as u64),
+				1u64.saturating_add(claim.peers.len() as u64),
+			)))]
 		pub fn claim(origin: OriginFor<T>, claim: Claim<T::AccountId>) -> DispatchResult {
 			let relay = ensure_signed(origin)?;
 			ensure!(T::Registry::is_registered(&relay), Error::<T>::UnknownRouter);
@@ -441,22 +490,31 @@ pub mod pallet {
 			let epoch = claim.epoch;
 			ensure!(epoch < T::Registry::current_epoch(), Error::<T>::EpochNotEnded);
 			ensure!(Self::claims_open(epoch), Error::<T>::LateClaim);
-
-			let previous = Counters::<T>::get(&relay);
-			let deltas = Self::counter_deltas(&relay, &claim, previous.as_ref())?;
-			let updates = Self::checked_receipts(&relay, &claim)?;
-
-			let rebooted = previous.as_ref().is_none_or(|p| p.boot_time != claim.boot_time);
-			if rebooted {
-				Rebooted::<T>::insert(epoch, &relay, ());
+			ensure!(!Claimed::<T>::contains_key(epoch, &relay), Error::<T>::AlreadyClaimed);
+			let mut seen = BTreeSet::new();
+			for entry in &claim.peers {
+				ensure!(entry.peer != relay, Error::<T>::SelfAsPeer);
+				ensure!(seen.insert(&entry.peer), Error::<T>::DuplicatePeer);
 			}
+			let (updates, skipped) = Self::checked_receipts(&relay, &claim);
+
+			Claimed::<T>::insert(epoch, &relay, claim.restarted);
 			let params = Params::<T>::get();
-			for (peer, in_octets, out_octets) in deltas {
-				Links::<T>::mutate((epoch, &relay, &peer), |f| f.sent = Some(out_octets));
-				Self::cross_check(epoch, &relay, &peer, &params);
-				Links::<T>::mutate((epoch, &peer, &relay), |f| f.received = Some(in_octets));
-				Self::cross_check(epoch, &peer, &relay, &params);
+			for entry in &claim.peers {
+				let boots: BTreeSet<_> = entry.peer_boots.iter().collect();
+				if boots.len() >= 2 {
+					SawRestart::<T>::insert(epoch, &entry.peer, ());
+				}
+				Links::<T>::mutate((epoch, &relay, &entry.peer), |f| {
+					f.sent = Some(entry.out_octets)
+				});
+				Self::cross_check(epoch, &relay, &entry.peer, &params);
+				Links::<T>::mutate((epoch, &entry.peer, &relay), |f| {
+					f.received = Some(entry.in_octets)
+				});
+				Self::cross_check(epoch, &entry.peer, &relay, &params);
 			}
+			let recorded = updates.len() as u32;
 			for (receipt, replaced) in updates {
 				if let Some(old) = replaced {
 					Self::adjust_demand(&old, false);
@@ -465,16 +523,22 @@ pub mod pallet {
 				let key = (epoch, receipt.consumer.clone(), receipt.flow);
 				Receipts::<T>::insert(key, receipt);
 			}
-			Counters::<T>::insert(
-				&relay,
-				RelayCounters { epoch, boot_time: claim.boot_time, peers: claim.peers.clone() },
-			);
+			let skipped_count = skipped.len() as u32;
+			for (consumer, flow, reason) in skipped {
+				Self::deposit_event(Event::ReceiptSkipped {
+					relay: relay.clone(),
+					consumer,
+					flow,
+					reason,
+				});
+			}
 			Self::deposit_event(Event::ClaimAccepted {
 				relay,
 				epoch,
-				boot_time: claim.boot_time,
+				restarted: claim.restarted,
 				peers: claim.peers.len() as u32,
-				receipts: claim.receipts.len() as u32,
+				receipts: recorded,
+				skipped: skipped_count,
 			});
 			Ok(())
 		}
@@ -527,87 +591,81 @@ pub mod pallet {
 				.using_encoded(|bytes| <[u8; 32]>::try_from(bytes).unwrap_or_default())
 		}
 
-		/// Per peer `(peer, in, out)` octets of this epoch: the claim's counters minus the
-		/// previous claim's when it has the same boot.
-		fn counter_deltas(
-			relay: &T::AccountId,
-			claim: &Claim<T::AccountId>,
-			previous: Option<&RelayCounters<T::AccountId>>,
-		) -> Result<Vec<(T::AccountId, u64, u64)>, Error<T>> {
-			if let Some(previous) = previous {
-				ensure!(previous.epoch < claim.epoch, Error::<T>::AlreadyClaimed);
-				ensure!(claim.boot_time >= previous.boot_time, Error::<T>::BootTimeWentBackwards);
-			}
-			let mut seen = BTreeSet::new();
-			for entry in &claim.peers {
-				ensure!(&entry.peer != relay, Error::<T>::SelfAsPeer);
-				ensure!(seen.insert(&entry.peer), Error::<T>::DuplicatePeer);
-			}
-			let same_boot = previous.filter(|p| p.boot_time == claim.boot_time);
-			let before: BTreeMap<&T::AccountId, &PeerOctets<T::AccountId>> = same_boot
-				.map(|p| p.peers.iter().map(|e| (&e.peer, e)).collect())
-				.unwrap_or_default();
-			// Every peer of the last claim of this boot must still be there.
-			ensure!(
-				before.keys().all(|peer| seen.contains(peer)),
-				Error::<T>::CountersWentBackwards
-			);
-			claim
-				.peers
-				.iter()
-				.map(|now| {
-					let (in_before, out_before) =
-						before.get(&now.peer).map_or((0, 0), |b| (b.in_octets, b.out_octets));
-					let in_octets = now.in_octets.checked_sub(in_before);
-					let out_octets = now.out_octets.checked_sub(out_before);
-					match (in_octets, out_octets) {
-						(Some(i), Some(o)) => Ok((now.peer.clone(), i, o)),
-						_ => Err(Error::<T>::CountersWentBackwards),
-					}
-				})
-				.collect()
-		}
-
-		/// Checks every receipt; returns those that are new or newer than the recorded one,
-		/// with the one each replaces.
+		/// Sorts the claim's receipts: those new or newer than the recorded one (with the one
+		/// each replaces), and those skipped with their reason. Cheap checks come first; the
+		/// signature is verified last.
+		#[allow(clippy::type_complexity)]
 		fn checked_receipts(
 			relay: &T::AccountId,
 			claim: &Claim<T::AccountId>,
-		) -> Result<Vec<(UsageReceipt<T::AccountId>, Option<UsageReceipt<T::AccountId>>)>, Error<T>>
-		{
+		) -> (
+			Vec<(UsageReceipt<T::AccountId>, Option<UsageReceipt<T::AccountId>>)>,
+			Vec<(T::AccountId, FlowId, SkipReason)>,
+		) {
 			let genesis = Self::genesis_hash();
+			let min_escrow = T::Escrow::min_escrow();
 			let mut flows = BTreeSet::new();
 			let mut updates = Vec::new();
+			let mut skipped = Vec::new();
 			for signed in &claim.receipts {
 				let receipt = &signed.receipt;
-				ensure!(receipt.epoch == claim.epoch, Error::<T>::ReceiptWrongEpoch);
-				ensure!(receipt.path.len() >= 2, Error::<T>::PathTooShort);
-				ensure!(receipt.path.contains(relay), Error::<T>::NotOnPath);
-				let distinct: BTreeSet<_> = receipt.path.iter().collect();
-				ensure!(distinct.len() == receipt.path.len(), Error::<T>::LoopingPath);
-				ensure!(
-					Self::signed_by_consumer(signed, &genesis),
-					Error::<T>::BadReceiptSignature
-				);
-				ensure!(
-					flows.insert((&receipt.consumer, receipt.flow)),
-					Error::<T>::DuplicateReceipt
-				);
-				match Receipts::<T>::get((claim.epoch, &receipt.consumer, receipt.flow)) {
-					None => updates.push((receipt.clone(), None)),
-					Some(recorded) if recorded.nonce < receipt.nonce => {
-						updates.push((receipt.clone(), Some(recorded)))
-					}
-					Some(recorded) if recorded.nonce == receipt.nonce => {
-						ensure!(&recorded == receipt, Error::<T>::ConflictingReceipt)
-					}
-					Some(_) => return Err(Error::<T>::OlderReceipt),
+				match Self::check_receipt(
+					relay,
+					claim.epoch,
+					signed,
+					&genesis,
+					min_escrow,
+					&mut flows,
+				) {
+					Ok(Some(replaced)) => updates.push((receipt.clone(), replaced)),
+					Ok(None) => {}
+					Err(reason) => skipped.push((receipt.consumer.clone(), receipt.flow, reason)),
 				}
 			}
-			Ok(updates)
+			(updates, skipped)
 		}
 
-		/// Whether the receipt is signed by its consumer's account key or its receipt key.
+		/// One receipt's verdict: `Ok(Some(replaced))` to record it (replacing the recorded one
+		/// if any), `Ok(None)` when the very same receipt is already recorded, `Err` to skip it.
+		fn check_receipt<'a>(
+			relay: &T::AccountId,
+			epoch: EpochIndex,
+			signed: &'a SignedReceipt<T::AccountId>,
+			genesis: &[u8; 32],
+			min_escrow: Balance,
+			flows: &mut BTreeSet<(&'a T::AccountId, FlowId)>,
+		) -> Result<Option<Option<UsageReceipt<T::AccountId>>>, SkipReason> {
+			let receipt = &signed.receipt;
+			ensure!(receipt.epoch == epoch, SkipReason::WrongEpoch);
+			ensure!(receipt.path.len() >= 2, SkipReason::PathTooShort);
+			ensure!(receipt.path.contains(relay), SkipReason::NotOnPath);
+			let distinct: BTreeSet<_> = receipt.path.iter().collect();
+			ensure!(distinct.len() == receipt.path.len(), SkipReason::LoopingPath);
+			// A flow counts once per claim; only a receipt that passes takes its place (a bad
+			// one listed first must not push the good one out).
+			let flow = (&receipt.consumer, receipt.flow);
+			ensure!(!flows.contains(&flow), SkipReason::Duplicate);
+			ensure!(
+				T::Escrow::available(&receipt.consumer, epoch) >= min_escrow,
+				SkipReason::BelowMinEscrow
+			);
+			let recorded = Receipts::<T>::get((epoch, &receipt.consumer, receipt.flow));
+			let verdict = match recorded {
+				None => Some(None),
+				Some(recorded) if recorded.nonce < receipt.nonce => Some(Some(recorded)),
+				Some(recorded) if recorded.nonce == receipt.nonce => {
+					ensure!(&recorded == receipt, SkipReason::Conflicting);
+					None
+				}
+				Some(_) => return Err(SkipReason::Older),
+			};
+			ensure!(Self::signed_by_consumer(signed, genesis), SkipReason::BadSignature);
+			flows.insert(flow);
+			Ok(verdict)
+		}
+
+		/// Whether the receipt is signed by its consumer's account key or by the receipt key in
+		/// force for the receipt's epoch.
 		pub fn signed_by_consumer(
 			signed: &SignedReceipt<T::AccountId>,
 			genesis: &[u8; 32],
@@ -616,7 +674,7 @@ pub mod pallet {
 			let signature = sp_core::sr25519::Signature::from_raw(signed.signature);
 			let account_key =
 				signed.receipt.consumer.using_encoded(|b| <[u8; 32]>::try_from(b).ok());
-			let delegate = T::Escrow::receipt_key(&signed.receipt.consumer);
+			let delegate = T::Escrow::receipt_key(&signed.receipt.consumer, signed.receipt.epoch);
 			[account_key, delegate].into_iter().flatten().any(|key| {
 				sp_io::crypto::sr25519_verify(
 					&signature,
@@ -643,7 +701,8 @@ pub mod pallet {
 			}
 		}
 
-		/// Once both ends of `from → to` have claimed, records a dispute if they disagree.
+		/// Once both ends of `from → to` have claimed, records a dispute if they disagree (judged
+		/// in settlement).
 		fn cross_check(
 			epoch: EpochIndex,
 			from: &T::AccountId,
@@ -655,19 +714,52 @@ pub mod pallet {
 			if math::figures_agree(sent, received, params.loss_tolerance_ppm) {
 				return;
 			}
-			let counted = !Rebooted::<T>::contains_key(epoch, from)
-				&& !Rebooted::<T>::contains_key(epoch, to);
+			Disputed::<T>::insert((epoch, from, to), ());
 			Self::deposit_event(Event::LinkDisputed {
 				epoch,
 				from: from.clone(),
 				to: to.clone(),
 				sent,
 				received,
-				counted,
 			});
-			if counted {
-				Self::count_dispute(epoch, from, to, params);
-				Self::count_dispute(epoch, to, from, params);
+		}
+
+		/// Judges one disputed link of a settling epoch: forgiven when either end's declared
+		/// restart is corroborated and within its allowance, otherwise counted against both.
+		fn judge_dispute(epoch: EpochIndex, from: T::AccountId, to: T::AccountId) {
+			let params = Params::<T>::get();
+			let forgiven = Self::restart_forgiven(epoch, &from, &params)
+				|| Self::restart_forgiven(epoch, &to, &params);
+			if forgiven {
+				Links::<T>::mutate((epoch, &from, &to), |f| f.forgiven = true);
+			} else {
+				Self::count_dispute(epoch, &from, &to, &params);
+				Self::count_dispute(epoch, &to, &from, &params);
+			}
+			Self::deposit_event(Event::DisputeJudged { epoch, from, to, forgiven });
+		}
+
+		/// Whether `router`'s restart during `epoch` forgives its disputes: it declared one, a
+		/// peer saw it, and its last forgiven restart is at least `restart_grace_epochs` old (or
+		/// was this very epoch). Granting it uses up the allowance.
+		fn restart_forgiven(
+			epoch: EpochIndex,
+			router: &T::AccountId,
+			params: &TicketParams,
+		) -> bool {
+			if Claimed::<T>::get(epoch, router) != Some(true)
+				|| !SawRestart::<T>::contains_key(epoch, router)
+			{
+				return false;
+			}
+			match LastRestartGrace::<T>::get(router) {
+				Some(last) if last == epoch => true,
+				Some(last) if last.saturating_add(params.restart_grace_epochs) > epoch => false,
+				_ => {
+					LastRestartGrace::<T>::insert(router, epoch);
+					Self::deposit_event(Event::RestartForgiven { epoch, router: router.clone() });
+					true
+				}
 			}
 		}
 
@@ -712,6 +804,7 @@ pub mod pallet {
 			meter.consume(T::DbWeight::get().reads_writes(6, 1));
 			loop {
 				let step = match SettlementStage::<T>::get() {
+					Stage::Disputes => T::WeightInfo::settle_dispute(),
 					Stage::Flows => T::WeightInfo::settle_flow(),
 					Stage::Payouts => T::WeightInfo::settle_payout(),
 					Stage::Cleanup => T::WeightInfo::settle_cleanup(),
@@ -740,6 +833,10 @@ pub mod pallet {
 				SettlementBegun::<T>::put(true);
 			}
 			match SettlementStage::<T>::get() {
+				Stage::Disputes => match Disputed::<T>::drain_prefix((epoch,)).next() {
+					Some(((from, to), ())) => Self::judge_dispute(epoch, from, to),
+					None => SettlementStage::<T>::put(Stage::Flows),
+				},
 				Stage::Flows => match Receipts::<T>::drain_prefix((epoch,)).next() {
 					Some(((consumer, flow), receipt)) => {
 						Self::settle_flow(epoch, consumer, flow, receipt)
@@ -852,16 +949,17 @@ pub mod pallet {
 			});
 		}
 
-		/// Removes a batch of the epoch's links, reboot marks and bills; when none are left the
-		/// epoch is settled.
+		/// Removes a batch of the epoch's links, claim and restart marks and bills; when none are
+		/// left the epoch is settled.
 		fn cleanup(epoch: EpochIndex) {
 			let mut left = CLEANUP_BATCH as usize;
 			left = left.saturating_sub(Links::<T>::drain_prefix((epoch,)).take(left).count());
-			left = left.saturating_sub(Rebooted::<T>::drain_prefix(epoch).take(left).count());
+			left = left.saturating_sub(Claimed::<T>::drain_prefix(epoch).take(left).count());
+			left = left.saturating_sub(SawRestart::<T>::drain_prefix(epoch).take(left).count());
 			left = left.saturating_sub(Bills::<T>::drain_prefix(epoch).take(left).count());
 			if left > 0 {
 				NextToSettle::<T>::put(epoch.saturating_add(1));
-				SettlementStage::<T>::put(Stage::Flows);
+				SettlementStage::<T>::put(Stage::Disputes);
 				SettlementBegun::<T>::kill();
 				Self::deposit_event(Event::EpochSettled { epoch });
 			}
@@ -889,6 +987,18 @@ pub mod pallet {
 				"a charge of a settled epoch remains"
 			);
 			ensure!(
+				Disputed::<T>::iter_keys().all(|(epoch, _, _)| epoch >= settled),
+				"a dispute of a settled epoch remains unjudged"
+			);
+			ensure!(
+				Claimed::<T>::iter_keys().all(|(epoch, _)| epoch >= settled),
+				"a claim mark of a settled epoch remains"
+			);
+			ensure!(
+				SawRestart::<T>::iter_keys().all(|(epoch, _)| epoch >= settled),
+				"a restart mark of a settled epoch remains"
+			);
+			ensure!(
 				Bills::<T>::iter_values().all(|bill| bill.charged <= bill.owed),
 				"a bill charged more than it owed"
 			);
@@ -906,11 +1016,11 @@ pub mod pallet {
 		}
 	}
 
-	/// A router whose deposit is withdrawn can never claim again: its last counters and its
+	/// A router whose deposit is withdrawn can never claim again: its restart allowance and its
 	/// dispute record go with it (they would stay forever otherwise).
 	impl<T: Config> srwan_primitives::traits::OnRouterRemoved<T::AccountId> for Pallet<T> {
 		fn on_router_removed(router: &T::AccountId) {
-			Counters::<T>::remove(router);
+			LastRestartGrace::<T>::remove(router);
 			Disputes::<T>::remove(router);
 		}
 		fn weight() -> Weight {

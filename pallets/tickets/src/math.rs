@@ -29,6 +29,9 @@ pub struct LinkFigures {
 	pub received: Option<u64>,
 	/// Σ of the receipt octets of the flows that cross A→B (forward or reverse).
 	pub demand: u64,
+	/// The ends disagree, but one of them declared a restart that a peer corroborated: the
+	/// link is paid at `min(sent, received)` and the dispute counts against no one.
+	pub forgiven: bool,
 }
 
 /// Whether a sender's and a receiver's figures agree within `tolerance_ppm` of the larger one
@@ -41,11 +44,14 @@ pub fn figures_agree(sent: u64, received: u64, tolerance_ppm: u32) -> bool {
 }
 
 impl LinkFigures {
-	/// The octets both ends vouch for: `min(sent, received)` when both claimed and agree;
-	/// `None` while one end is silent or when they disagree (the link is unpaid).
+	/// The octets both ends vouch for: `min(sent, received)` when both claimed and agree (or
+	/// their disagreement was forgiven); `None` while one end is silent or when they disagree
+	/// (the link is unpaid).
 	pub fn confirmed(&self, tolerance_ppm: u32) -> Option<u64> {
 		match (self.sent, self.received) {
-			(Some(sent), Some(received)) if figures_agree(sent, received, tolerance_ppm) => {
+			(Some(sent), Some(received))
+				if self.forgiven || figures_agree(sent, received, tolerance_ppm) =>
+			{
 				Some(sent.min(received))
 			}
 			_ => None,
@@ -110,7 +116,7 @@ mod tests {
 	use proptest::prelude::*;
 
 	fn link(sent: u64, received: u64, demand: u64) -> LinkFigures {
-		LinkFigures { sent: Some(sent), received: Some(received), demand }
+		LinkFigures { sent: Some(sent), received: Some(received), demand, forgiven: false }
 	}
 
 	#[test]
@@ -124,7 +130,10 @@ mod tests {
 
 	#[test]
 	fn a_link_pays_only_when_both_ends_claimed_and_agree() {
-		assert_eq!(LinkFigures { sent: Some(10), received: None, demand: 10 }.confirmed(0), None);
+		assert_eq!(
+			LinkFigures { sent: Some(10), received: None, demand: 10, forgiven: true }.confirmed(0),
+			None
+		);
 		assert_eq!(link(100, 99, 0).confirmed(10_000), Some(99));
 		assert_eq!(link(100, 50, 0).confirmed(10_000), None);
 	}

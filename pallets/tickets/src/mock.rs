@@ -141,6 +141,13 @@ pub fn quarantine(router: &AccountId32) {
 	});
 }
 
+/// Releases `router` from quarantine (as the exchange would after its cooldown).
+pub fn release(router: &AccountId32) {
+	state::update(state::QUARANTINED, |q: &mut BTreeSet<AccountId32>| {
+		q.remove(router);
+	});
+}
+
 /// Routers reported for disputes so far.
 pub fn reported() -> Vec<AccountId32> {
 	state::get(state::REPORTED)
@@ -208,6 +215,9 @@ pub fn consumer(n: u8) -> AccountId32 {
 	consumer_pair(n).public().into()
 }
 
+/// The escrow a consumer needs for its receipts to count (small, so the tests' escrows cover it).
+pub const MIN_ESCROW: Balance = 1_000;
+
 /// Every funded account starts with this.
 pub const INITIAL: Balance = 1_000_000_000;
 
@@ -221,9 +231,13 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	}
 	.assimilate_storage(&mut storage)
 	.unwrap();
-	pallet_escrow::GenesisConfig::<Test> { withdraw_delay: 20, ..Default::default() }
-		.assimilate_storage(&mut storage)
-		.unwrap();
+	pallet_escrow::GenesisConfig::<Test> {
+		withdraw_delay: 20,
+		min_escrow: MIN_ESCROW,
+		..Default::default()
+	}
+	.assimilate_storage(&mut storage)
+	.unwrap();
 	pallet_tickets::GenesisConfig::<Test> {
 		params: Some(TicketParams { claim_window: WINDOW, ..Default::default() }),
 		..Default::default()
@@ -308,22 +322,43 @@ pub fn signed(receipt: UsageReceipt<AccountId32>) -> SignedReceipt<AccountId32> 
 	sign_with(receipt, &pair)
 }
 
-/// A claim: `(peer, in, out)` counters and signed receipts.
+/// The boot value every relay runs under unless a test restarts one.
+pub const BOOT: u64 = 1_700_000_000;
+
+/// A claim of a relay that ran through the epoch: `(peer, in, out)` counters of the epoch, each
+/// peer seen under one boot, and signed receipts.
 pub fn claim(
 	epoch: EpochIndex,
-	boot_time: u64,
 	peers: &[(AccountId32, u64, u64)],
+	receipts: Vec<SignedReceipt<AccountId32>>,
+) -> Claim<AccountId32> {
+	claim_with_boots(epoch, false, peers, &BTreeMap::new(), receipts)
+}
+
+/// A claim that says whether the relay restarted, and the boot values it saw per peer (a peer
+/// not in `boots` was seen under [`BOOT`] only).
+pub fn claim_with_boots(
+	epoch: EpochIndex,
+	restarted: bool,
+	peers: &[(AccountId32, u64, u64)],
+	boots: &BTreeMap<AccountId32, Vec<u64>>,
 	receipts: Vec<SignedReceipt<AccountId32>>,
 ) -> Claim<AccountId32> {
 	Claim {
 		epoch,
-		boot_time,
+		restarted,
 		peers: peers
 			.iter()
 			.map(|(peer, in_octets, out_octets)| PeerOctets {
 				peer: peer.clone(),
 				in_octets: *in_octets,
 				out_octets: *out_octets,
+				peer_boots: boots
+					.get(peer)
+					.cloned()
+					.unwrap_or_else(|| vec![BOOT])
+					.try_into()
+					.expect("boots within bounds"),
 			})
 			.collect::<Vec<_>>()
 			.try_into()

@@ -1,8 +1,8 @@
 //! Claims, their validation errors, settlement, and the fraud suite (one named test per attack).
 
 use crate::{
-	math::LinkFigures, mock::*, Bills, Counters, Disputes, Error, Event, Links, MoneyTotals,
-	NextToSettle, Owed, Receipts, Stage, TicketParams,
+	math::LinkFigures, mock::*, Bills, Claimed, Disputed, Disputes, Error, Event, LastRestartGrace,
+	Links, MoneyTotals, NextToSettle, Owed, Receipts, SawRestart, SkipReason, Stage, TicketParams,
 };
 use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold, weights::Weight};
 use sp_core::Pair;
@@ -14,10 +14,9 @@ use srwan_primitives::{
 };
 use std::collections::BTreeMap;
 
-const BOOT: u64 = 1_700_000_000;
 const GB: u64 = 1_000_000_000;
 
-/// Honest relays: counters cumulative since [`BOOT`] for the flows they carried.
+/// Honest relays: each one's counters of the current epoch for the flows they carried.
 #[derive(Default)]
 struct Net {
 	counters: BTreeMap<AccountId32, BTreeMap<AccountId32, (u64, u64)>>,
@@ -44,6 +43,11 @@ impl Net {
 		}
 	}
 
+	/// A new epoch: every counter starts again at zero (the links stay).
+	fn next_epoch(&mut self) {
+		self.counters.values_mut().flat_map(|m| m.values_mut()).for_each(|c| *c = (0, 0));
+	}
+
 	/// `relay`'s counters as `(peer, in, out)`.
 	fn peers(&self, relay: &AccountId32) -> Vec<(AccountId32, u64, u64)> {
 		self.counters
@@ -64,7 +68,7 @@ impl Net {
 		let mut peers = self.peers(relay);
 		tamper(&mut peers);
 		let mine = receipts.iter().filter(|r| r.receipt.path.contains(relay)).cloned().collect();
-		Tickets::claim(RuntimeOrigin::signed(relay.clone()), claim(epoch, BOOT, &peers, mine))
+		Tickets::claim(RuntimeOrigin::signed(relay.clone()), claim(epoch, &peers, mine))
 	}
 
 	fn claim(
@@ -198,6 +202,7 @@ fn settlement_never_exceeds_its_budget_and_finishes_over_several_blocks() {
 		// From now on settle by hand with room for five steps per block.
 		use crate::WeightInfo;
 		let step = <() as WeightInfo>::settle_flow()
+			.max(<() as WeightInfo>::settle_dispute())
 			.max(<() as WeightInfo>::settle_payout())
 			.max(<() as WeightInfo>::settle_cleanup());
 		let budget = step.saturating_mul(5).saturating_add(Weight::from_parts(1_000_000_000, 0));
@@ -207,8 +212,6 @@ fn settlement_never_exceeds_its_budget_and_finishes_over_several_blocks() {
 		let receipts: Vec<_> =
 			(0..40u8).map(|flow| signed(receipt(1, flow, &path(&[1, 2]), 1, GB, 0, 1))).collect();
 		let mut net = Net::default();
-		receipts.iter().for_each(|r| net.carry(&r.receipt));
-		// Cumulative counters: epoch 0's 40 GB plus epoch 1's.
 		receipts.iter().for_each(|r| net.carry(&r.receipt));
 		System::set_block_number(20);
 		net.claim_all(1, &receipts);
@@ -237,11 +240,11 @@ fn claims_from_unknown_routers_and_before_the_epoch_ends_are_rejected() {
 		let stranger = AccountId32::new([42; 32]);
 		run_to_epoch(1);
 		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(stranger), claim(0, BOOT, &[], vec![])),
+			Tickets::claim(RuntimeOrigin::signed(stranger), claim(0, &[], vec![])),
 			Error::<Test>::UnknownRouter
 		);
 		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, BOOT, &[], vec![])),
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, &[], vec![])),
 			Error::<Test>::EpochNotEnded
 		);
 	});
@@ -253,7 +256,7 @@ fn fraud_claim_by_a_quarantined_relay_is_rejected() {
 		run_to_epoch(1);
 		quarantine(&relay(1));
 		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![])),
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, &[], vec![])),
 			Error::<Test>::Quarantined
 		);
 	});
@@ -264,11 +267,11 @@ fn a_claim_after_the_window_is_late() {
 	build_and_execute(|| {
 		run_to_block(15);
 		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![])),
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, &[], vec![])),
 			Error::<Test>::LateClaim
 		);
 		run_to_block(14 + 10);
-		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, BOOT, &[], vec![])));
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, &[], vec![])));
 	});
 }
 
@@ -281,29 +284,27 @@ fn fraud_claim_submitted_twice_is_rejected() {
 }
 
 #[test]
-fn fraud_counters_going_backwards_without_a_new_boot_time_are_rejected() {
+fn an_honest_relay_that_misses_a_claim_window_loses_that_epoch_only() {
 	build_and_execute(|| {
-		let (_, _) = one_honest_epoch();
+		fund(1, 100_000_000);
+		let mut net = Net::default();
+		let first = signed(receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		net.carry(&first.receipt);
+		run_to_epoch(1);
+		// Relay 2 misses epoch 0's window: link 1 → 2 is unconfirmed, nobody is disputed.
+		assert_ok!(net.claim(&relay(1), 0, std::slice::from_ref(&first)));
+		net.next_epoch();
+		let second = signed(receipt(1, 2, &path(&[1, 2]), 1, GB, 0, 1));
+		net.carry(&second.receipt);
 		run_to_epoch(2);
-		let lower = claim(1, BOOT, &[(relay(1), 0, 2 * GB - 1), (relay(3), 2 * GB, GB)], vec![]);
-		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(2)), lower),
-			Error::<Test>::CountersWentBackwards
-		);
-		let missing_peer = claim(1, BOOT, &[(relay(1), 2 * GB, GB)], vec![]);
-		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(2)), missing_peer),
-			Error::<Test>::CountersWentBackwards
-		);
-		let older_boot = claim(1, BOOT - 1, &[], vec![]);
-		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(2)), older_boot),
-			Error::<Test>::BootTimeWentBackwards
-		);
-		// A restart starts again at zero under a new boot time.
-		let restarted = claim(1, BOOT + 60, &[(relay(1), 0, 0), (relay(3), 0, 0)], vec![]);
-		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(2)), restarted));
-		assert_eq!(Counters::<Test>::get(relay(2)).unwrap().boot_time, BOOT + 60);
+		// Epoch 1's claims stand alone: no counter carries over, nothing disagrees.
+		net.claim_all(1, std::slice::from_ref(&second));
+		settle_epoch(1);
+		assert!(!events().iter().any(|e| matches!(e, Event::LinkDisputed { .. })));
+		assert!(Disputes::<Test>::iter().next().is_none());
+		assert!(reported().is_empty());
+		// Epoch 1 is paid in full on both ends; epoch 0 not at all.
+		assert_eq!(held(1), 100_000_000 - 2 * PRICE);
 	});
 }
 
@@ -311,12 +312,12 @@ fn fraud_counters_going_backwards_without_a_new_boot_time_are_rejected() {
 fn peers_must_be_distinct_and_not_the_relay_itself() {
 	build_and_execute(|| {
 		run_to_epoch(1);
-		let twice = claim(0, BOOT, &[(relay(2), 1, 1), (relay(2), 1, 1)], vec![]);
+		let twice = claim(0, &[(relay(2), 1, 1), (relay(2), 1, 1)], vec![]);
 		assert_noop!(
 			Tickets::claim(RuntimeOrigin::signed(relay(1)), twice),
 			Error::<Test>::DuplicatePeer
 		);
-		let itself = claim(0, BOOT, &[(relay(1), 1, 1)], vec![]);
+		let itself = claim(0, &[(relay(1), 1, 1)], vec![]);
 		assert_noop!(
 			Tickets::claim(RuntimeOrigin::signed(relay(1)), itself),
 			Error::<Test>::SelfAsPeer
@@ -324,131 +325,152 @@ fn peers_must_be_distinct_and_not_the_relay_itself() {
 	});
 }
 
+/// The reasons the latest events give for skipped receipts.
+fn skipped() -> Vec<SkipReason> {
+	events()
+		.into_iter()
+		.filter_map(
+			|e| if let Event::ReceiptSkipped { reason, .. } = e { Some(reason) } else { None },
+		)
+		.collect()
+}
+
 #[test]
-fn fraud_forged_receipt_is_rejected_and_a_delegate_key_is_accepted() {
+fn fraud_forged_receipt_is_skipped_and_a_delegate_key_is_accepted() {
 	build_and_execute(|| {
 		fund(1, 1_000_000);
-		run_to_epoch(1);
-		let r = receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1);
-		// Signed by somebody else's key.
-		let forged = sign_with(r.clone(), &consumer_pair(2));
-		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![forged])),
-			Error::<Test>::BadReceiptSignature
-		);
-		// Signed correctly, then edited.
-		let mut edited = signed(r.clone());
-		edited.receipt.fwd_octets *= 10;
-		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![edited])),
-			Error::<Test>::BadReceiptSignature
-		);
-		// Signed for another chain.
-		let mut other_chain = r.clone();
-		let payload = other_chain.signing_payload(&[7; 32]);
-		let foreign = SignedReceipt {
-			signature: consumer_pair(1).sign(&payload).0,
-			receipt: {
-				other_chain.nonce = 1;
-				other_chain
-			},
-		};
-		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![foreign])),
-			Error::<Test>::BadReceiptSignature
-		);
-		// The consumer's delegate key (its agent's) is as good as its account key.
 		let delegate = sp_core::sr25519::Pair::from_seed(&[9; 32]);
 		assert_ok!(Escrow::set_receipt_key(
 			RuntimeOrigin::signed(consumer(1)),
 			Some(delegate.public().0)
 		));
-		let by_delegate = sign_with(r, &delegate);
+		run_to_epoch(1);
+		let r = receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1);
+		// Signed by somebody else's key.
+		let forged = sign_with(r.clone(), &consumer_pair(2));
+		// Signed correctly, then edited.
+		let mut edited = signed(receipt(1, 2, &path(&[1, 2]), 0, GB, 0, 1));
+		edited.receipt.fwd_octets *= 10;
+		// Signed for another chain.
+		let other_chain = receipt(1, 3, &path(&[1, 2]), 0, GB, 0, 1);
+		let foreign = SignedReceipt {
+			signature: consumer_pair(1).sign(&other_chain.signing_payload(&[7; 32])).0,
+			receipt: other_chain,
+		};
+		// The consumer's delegate key (its agent's, in force since epoch 1... for epoch 0 the
+		// account key only): a receipt of epoch 0 signed by the delegate is not valid yet.
+		let too_early = sign_with(receipt(1, 4, &path(&[1, 2]), 0, GB, 0, 1), &delegate);
+		let good = signed(r);
 		assert_ok!(Tickets::claim(
 			RuntimeOrigin::signed(relay(1)),
-			claim(0, BOOT, &[], vec![by_delegate])
+			claim(0, &[(relay(2), 0, GB)], vec![forged, edited, foreign, too_early, good])
 		));
+		assert_eq!(skipped(), vec![SkipReason::BadSignature; 4]);
+		assert_eq!(Receipts::<Test>::iter().count(), 1, "the good receipt counts");
+		assert_eq!(Links::<Test>::get((0, relay(1), relay(2))).sent, Some(GB), "and the counters");
+		// From epoch 1 the delegate key signs.
+		run_to_epoch(2);
+		let by_delegate = sign_with(receipt(1, 5, &path(&[1, 2]), 1, GB, 0, 1), &delegate);
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(1, &[], vec![by_delegate])
+		));
+		assert_eq!(Receipts::<Test>::iter_prefix((1,)).count(), 1);
 	});
 }
 
 #[test]
-fn fraud_receipt_replay_in_another_epoch_or_twice_in_a_claim_is_rejected() {
+fn fraud_receipt_replay_in_another_epoch_or_twice_in_a_claim_is_skipped() {
 	build_and_execute(|| {
 		let (_, old) = one_honest_epoch();
 		run_to_epoch(2);
-		// (A new boot time, so that the empty counters are not a step backwards.)
-		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, BOOT + 1, &[], vec![old])),
-			Error::<Test>::ReceiptWrongEpoch
-		);
 		let fresh = signed(receipt(1, 2, &path(&[1, 2]), 1, GB, 0, 1));
-		assert_noop!(
-			Tickets::claim(
-				RuntimeOrigin::signed(relay(4)),
-				claim(1, BOOT, &[], vec![fresh.clone(), fresh.clone()])
-			),
-			Error::<Test>::NotOnPath
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(4)),
+			claim(1, &[], vec![fresh.clone()])
+		));
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(1, &[(relay(2), 0, GB)], vec![old, fresh.clone(), fresh])
+		));
+		assert_eq!(
+			skipped(),
+			vec![SkipReason::NotOnPath, SkipReason::WrongEpoch, SkipReason::Duplicate]
 		);
-		assert_noop!(
-			Tickets::claim(
-				RuntimeOrigin::signed(relay(1)),
-				claim(1, BOOT + 1, &[(relay(2), 0, GB)], vec![fresh.clone(), fresh])
-			),
-			Error::<Test>::DuplicateReceipt
-		);
+		assert_eq!(Receipts::<Test>::iter_prefix((1,)).count(), 1);
+		assert!(events().contains(&Event::ClaimAccepted {
+			relay: relay(1),
+			epoch: 1,
+			restarted: false,
+			peers: 1,
+			receipts: 1,
+			skipped: 2,
+		}));
 	});
 }
 
 #[test]
-fn paths_must_hold_two_distinct_routers() {
+fn receipts_whose_paths_are_short_or_loop_are_skipped() {
 	build_and_execute(|| {
+		fund(1, 1_000_000);
 		run_to_epoch(1);
 		let short = signed(receipt(1, 1, &path(&[1]), 0, GB, 0, 1));
-		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![short])),
-			Error::<Test>::PathTooShort
-		);
-		let looping = signed(receipt(1, 1, &path(&[1, 2, 1]), 0, GB, 0, 1));
-		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, BOOT, &[], vec![looping])),
-			Error::<Test>::LoopingPath
-		);
+		let looping = signed(receipt(1, 2, &path(&[1, 2, 1]), 0, GB, 0, 1));
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(0, &[], vec![short, looping])
+		));
+		assert_eq!(skipped(), vec![SkipReason::PathTooShort, SkipReason::LoopingPath]);
+		assert_eq!(Receipts::<Test>::iter().count(), 0);
 	});
 }
 
 #[test]
-fn the_newest_receipt_of_a_flow_wins_and_older_or_conflicting_ones_are_rejected() {
+fn fraud_a_consumer_below_the_minimum_escrow_gets_no_receipt_counted() {
+	build_and_execute(|| {
+		fund(1, MIN_ESCROW - 1);
+		fund(2, MIN_ESCROW);
+		run_to_epoch(1);
+		let poor = signed(receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		let covered = signed(receipt(2, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		// Consumer 3 has no escrow at all.
+		let none = signed(receipt(3, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(0, &[], vec![poor, covered, none])
+		));
+		assert_eq!(skipped(), vec![SkipReason::BelowMinEscrow; 2]);
+		assert_eq!(Receipts::<Test>::iter().count(), 1);
+	});
+}
+
+#[test]
+fn the_newest_receipt_of_a_flow_wins_and_older_or_conflicting_ones_are_skipped() {
 	build_and_execute(|| {
 		fund(1, 100_000_000);
 		run_to_epoch(1);
-		let p = path(&[1, 2]);
+		let p = path(&[1, 2, 3]);
 		let early = signed(receipt(1, 1, &p, 0, GB, 0, 1));
 		let late = signed(receipt(1, 1, &p, 0, 3 * GB, 0, 2));
 		let twin = signed(receipt(1, 1, &p, 0, 5 * GB, 0, 2));
 		assert_ok!(Tickets::claim(
 			RuntimeOrigin::signed(relay(2)),
-			claim(0, BOOT, &[(relay(1), 3 * GB, 0)], vec![late.clone()])
+			claim(0, &[(relay(1), 3 * GB, 0)], vec![late.clone()])
 		));
-		assert_noop!(
-			Tickets::claim(
-				RuntimeOrigin::signed(relay(1)),
-				claim(0, BOOT, &[(relay(2), 0, 3 * GB)], vec![early.clone()])
-			),
-			Error::<Test>::OlderReceipt
-		);
-		assert_noop!(
-			Tickets::claim(
-				RuntimeOrigin::signed(relay(1)),
-				claim(0, BOOT, &[(relay(2), 0, 3 * GB)], vec![twin])
-			),
-			Error::<Test>::ConflictingReceipt
-		);
-		// The same receipt from the other end of the path is fine.
 		assert_ok!(Tickets::claim(
 			RuntimeOrigin::signed(relay(1)),
-			claim(0, BOOT, &[(relay(2), 0, 3 * GB)], vec![late])
+			claim(0, &[(relay(2), 0, 3 * GB)], vec![early])
 		));
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(3)), claim(0, &[], vec![twin])));
+		assert_eq!(skipped(), vec![SkipReason::Older, SkipReason::Conflicting]);
+		assert_eq!(Receipts::<Test>::get((0, consumer(1), [1; 16])), Some(late.receipt));
 		assert_eq!(Links::<Test>::get((0, relay(1), relay(2))).demand, 3 * GB);
+		// The link's counters count although the receipts did not.
+		assert_eq!(
+			Links::<Test>::get((0, relay(1), relay(2))).confirmed(0),
+			Some(3 * GB),
+			"a bad receipt costs that receipt, not the claim"
+		);
 	});
 }
 
@@ -460,21 +482,21 @@ fn a_newer_receipt_replaces_the_older_ones_demand() {
 		let p = path(&[1, 2]);
 		assert_ok!(Tickets::claim(
 			RuntimeOrigin::signed(relay(2)),
-			claim(0, BOOT, &[(relay(1), 3 * GB, 0)], vec![signed(receipt(1, 1, &p, 0, GB, 0, 1))])
+			claim(0, &[(relay(1), 3 * GB, 0)], vec![signed(receipt(1, 1, &p, 0, GB, 0, 1))])
 		));
 		assert_eq!(Links::<Test>::get((0, relay(1), relay(2))).demand, GB);
 		assert_ok!(Tickets::claim(
 			RuntimeOrigin::signed(relay(1)),
-			claim(
-				0,
-				BOOT,
-				&[(relay(2), 0, 3 * GB)],
-				vec![signed(receipt(1, 1, &p, 0, 3 * GB, 0, 2))]
-			)
+			claim(0, &[(relay(2), 0, 3 * GB)], vec![signed(receipt(1, 1, &p, 0, 3 * GB, 0, 2))])
 		));
 		assert_eq!(
 			Links::<Test>::get((0, relay(1), relay(2))),
-			LinkFigures { sent: Some(3 * GB), received: Some(3 * GB), demand: 3 * GB }
+			LinkFigures {
+				sent: Some(3 * GB),
+				received: Some(3 * GB),
+				demand: 3 * GB,
+				forgiven: false
+			}
 		);
 	});
 }
@@ -520,7 +542,9 @@ fn fraud_raising_the_claim_window_never_reopens_an_epoch_whose_settlement_began(
 		use crate::WeightInfo;
 		let step = <() as WeightInfo>::settle_flow();
 		Tickets::settle(
-			step.saturating_mul(2).saturating_add(Weight::from_parts(1_000_000_000, 0)),
+			step.saturating_mul(2)
+				.saturating_add(<() as WeightInfo>::settle_dispute())
+				.saturating_add(Weight::from_parts(1_000_000_000, 0)),
 		);
 		assert_eq!(Receipts::<Test>::iter_prefix((0,)).count(), 18);
 		// Root raises the window to a whole epoch: epoch 0 would be open again until block 20,
@@ -537,20 +561,20 @@ fn fraud_raising_the_claim_window_never_reopens_an_epoch_whose_settlement_began(
 		assert_noop!(net.claim(&relay(3), 0, &receipts), Error::<Test>::LateClaim);
 		// Later epochs do get the longer window.
 		run_to_block(u64::from(2 * EPOCH + EPOCH - 1));
-		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(4)), claim(1, BOOT, &[], vec![])));
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(4)), claim(1, &[], vec![])));
 	});
 }
 
 #[test]
-fn a_removed_routers_counters_and_disputes_are_forgotten() {
+fn a_removed_routers_restart_allowance_and_disputes_are_forgotten() {
 	use srwan_primitives::traits::OnRouterRemoved;
 	build_and_execute(|| {
-		one_honest_epoch();
-		assert!(Counters::<Test>::get(relay(1)).is_some());
+		LastRestartGrace::<Test>::insert(relay(1), 3);
+		LastRestartGrace::<Test>::insert(relay(2), 3);
 		<Tickets as OnRouterRemoved<AccountId32>>::on_router_removed(&relay(1));
-		assert!(Counters::<Test>::get(relay(1)).is_none());
+		assert!(LastRestartGrace::<Test>::get(relay(1)).is_none());
 		assert!(!Disputes::<Test>::contains_key(relay(1)));
-		assert!(Counters::<Test>::get(relay(2)).is_some(), "only that router's");
+		assert_eq!(LastRestartGrace::<Test>::get(relay(2)), Some(3), "only that router's");
 	});
 }
 
@@ -616,9 +640,8 @@ fn fraud_consumer_colluding_with_one_hop_cannot_get_an_honest_neighbour_quaranti
 		for n in [1, 3, 4] {
 			net.link(&relay(2), &relay(n));
 		}
-		run_to_epoch(1);
-		net.claim_all(0, &[]); // same boot from now on: disputes count
-		for epoch in 1..5u32 {
+		for epoch in 0..4u32 {
+			net.next_epoch();
 			let receipt = signed(receipt(1, epoch as u8, &path(&[1, 2, 3]), epoch, GB, 0, 1));
 			net.carry(&receipt.receipt);
 			run_to_epoch(epoch + 1);
@@ -628,22 +651,19 @@ fn fraud_consumer_colluding_with_one_hop_cannot_get_an_honest_neighbour_quaranti
 						relay_id,
 						epoch,
 						std::slice::from_ref(&receipt),
-						|peers| {
-							// Cumulative counters: the lie grows by 5 GB every epoch.
-							peers[0].2 += 5 * GB * u64::from(epoch);
-						}
+						|peers| peers[0].2 += 5 * GB
 					));
 				} else {
 					assert_ok!(net.claim(relay_id, epoch, std::slice::from_ref(&receipt)));
 				}
 			}
 		}
-		assert!(
-			events()
-				.iter()
-				.filter(|e| matches!(e, Event::LinkDisputed { counted: true, .. }))
-				.count() >= 4
-		);
+		settle_epoch(3);
+		let counted = events()
+			.iter()
+			.filter(|e| matches!(e, Event::DisputeJudged { forgiven: false, .. }))
+			.count();
+		assert_eq!(counted, 4, "one dispute per epoch, judged in settlement");
 		assert!(reported().is_empty(), "one disagreeing neighbour quarantines nobody");
 		assert_eq!(Disputes::<Test>::get(relay(2)).len(), 1);
 	});
@@ -657,15 +677,16 @@ fn a_relay_disagreeing_with_three_distinct_peers_is_reported_for_quarantine() {
 			net.link(&relay(1), &relay(n));
 		}
 		run_to_epoch(1);
-		net.claim_all(0, &[]);
-		run_to_epoch(2);
 		// Relay 1 claims to have sent a GB to each peer; they received nothing.
-		assert_ok!(net.claim_tampered(&relay(1), 1, &[], |peers| {
+		assert_ok!(net.claim_tampered(&relay(1), 0, &[], |peers| {
 			peers.iter_mut().for_each(|p| p.2 += GB);
 		}));
 		for n in [2, 3, 4] {
-			assert_ok!(net.claim(&relay(n), 1, &[]));
+			assert_ok!(net.claim(&relay(n), 0, &[]));
 		}
+		assert_eq!(Disputed::<Test>::iter_prefix((0,)).count(), 3);
+		assert!(reported().is_empty(), "disputes are judged once every claim is in");
+		settle_epoch(0);
 		assert_eq!(reported(), vec![relay(1)]);
 		assert!(
 			events().contains(&Event::ReportedForDisputes { router: relay(1), counterparties: 3 })
@@ -677,30 +698,101 @@ fn a_relay_disagreeing_with_three_distinct_peers_is_reported_for_quarantine() {
 	});
 }
 
+/// Relay 1 linked with relays 2, 3 and 4, each of which sent relay 1 a GB in `epoch`; relay 1
+/// restarted and lost its count of it. Claims `epoch`: relay 1 says whether it `declares` the
+/// restart, and `witnesses` saw two boot values from it.
+fn crash_epoch(epoch: EpochIndex, declares: bool, witnesses: &[u8]) {
+	run_to_epoch(epoch + 1);
+	let lost = [(relay(2), 0, 0), (relay(3), 0, 0), (relay(4), 0, 0)];
+	assert_ok!(Tickets::claim(
+		RuntimeOrigin::signed(relay(1)),
+		claim_with_boots(epoch, declares, &lost, &Default::default(), vec![])
+	));
+	for n in [2u8, 3, 4] {
+		let mut boots = BTreeMap::new();
+		if witnesses.contains(&n) {
+			boots.insert(relay(1), vec![BOOT, BOOT + 30]);
+		}
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(n)),
+			claim_with_boots(epoch, false, &[(relay(1), 0, GB)], &boots, vec![])
+		));
+	}
+	settle_epoch(epoch);
+}
+
 #[test]
-fn an_honest_crash_loses_the_epoch_but_counts_against_no_one() {
+fn an_honest_crash_that_a_peer_corroborates_counts_against_no_one() {
 	build_and_execute(|| {
-		let mut net = Net::default();
-		for n in [2, 3, 4] {
-			net.link(&relay(1), &relay(n));
-		}
-		run_to_epoch(1);
-		net.claim_all(0, &[]);
-		for n in [2, 3, 4] {
-			let r = receipt(1, n, &path(&[1, n]), 1, GB, 0, 1);
-			net.carry(&r);
-		}
-		run_to_epoch(2);
-		// Relay 1 restarted during epoch 1: its new counters saw nothing.
-		let restarted =
-			claim(1, BOOT + 30, &[(relay(2), 0, 0), (relay(3), 0, 0), (relay(4), 0, 0)], vec![]);
-		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), restarted));
-		for n in [2, 3, 4] {
-			assert_ok!(net.claim(&relay(n), 1, &[]));
-		}
-		assert!(events().iter().any(|e| matches!(e, Event::LinkDisputed { counted: false, .. })));
+		crash_epoch(0, true, &[3]);
+		assert!(SawRestart::<Test>::iter().next().is_none(), "pruned with the epoch");
+		assert!(Claimed::<Test>::iter().next().is_none(), "pruned with the epoch");
+		assert!(events().contains(&Event::RestartForgiven { epoch: 0, router: relay(1) }));
+		let forgiven = events()
+			.iter()
+			.filter(|e| matches!(e, Event::DisputeJudged { forgiven: true, .. }))
+			.count();
+		assert_eq!(forgiven, 3);
 		assert!(reported().is_empty());
 		assert!(Disputes::<Test>::iter().next().is_none());
+		assert_eq!(LastRestartGrace::<Test>::get(relay(1)), Some(0));
+	});
+}
+
+#[test]
+fn a_forgiven_link_is_paid_at_the_lower_figure() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		// Relay 2 restarted during epoch 0 and lost a tenth of its count of link 1 → 2.
+		let r = signed(receipt(1, 1, &path(&[1, 2]), 0, 10 * GB, 0, 1));
+		run_to_epoch(1);
+		let mut saw = BTreeMap::new();
+		saw.insert(relay(2), vec![BOOT, BOOT + 30]);
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim_with_boots(0, false, &[(relay(2), 0, 10 * GB)], &saw, vec![r.clone()])
+		));
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(2)),
+			claim_with_boots(0, true, &[(relay(1), 9 * GB, 0)], &Default::default(), vec![r])
+		));
+		settle_epoch(0);
+		// Both hops paid on the 9 GB both ends vouch for.
+		assert_eq!(held(1), 100_000_000 - 2 * 9 * PRICE);
+		assert!(reported().is_empty());
+	});
+}
+
+#[test]
+fn fraud_an_uncorroborated_restart_is_ignored() {
+	build_and_execute(|| {
+		// Relay 1 says it restarted; no peer saw a second boot value: three counted disputes.
+		crash_epoch(0, true, &[]);
+		assert_eq!(reported(), vec![relay(1)]);
+		assert!(!events().iter().any(|e| matches!(e, Event::RestartForgiven { .. })));
+		// A peer's word alone (no declaration) forgives nothing either.
+		release(&relay(1));
+		crash_epoch(1, false, &[2, 3, 4]);
+		assert_eq!(reported(), vec![relay(1), relay(1)]);
+		assert!(!events().iter().any(|e| matches!(e, Event::RestartForgiven { .. })));
+	});
+}
+
+#[test]
+fn fraud_a_crash_looping_relay_is_forgiven_once_per_grace_period_then_quarantined() {
+	build_and_execute(|| {
+		let grace = crate::Params::<Test>::get().restart_grace_epochs;
+		crash_epoch(0, true, &[2, 3, 4]);
+		assert!(reported().is_empty());
+		// Declaring restarts every epoch is no escape: the next ones count.
+		crash_epoch(1, true, &[2, 3, 4]);
+		assert_eq!(reported(), vec![relay(1)]);
+		assert_eq!(LastRestartGrace::<Test>::get(relay(1)), Some(0));
+		// After the grace period, a corroborated restart is forgiven again.
+		release(&relay(1));
+		crash_epoch(grace, true, &[2]);
+		assert_eq!(LastRestartGrace::<Test>::get(relay(1)), Some(grace));
+		assert_eq!(reported(), vec![relay(1)], "no second report");
 	});
 }
 
@@ -774,15 +866,83 @@ fn fraud_escrow_exhausted_mid_settlement_pays_every_relay_pro_rata() {
 fn the_spending_cap_limits_the_bill_like_an_empty_escrow() {
 	build_and_execute(|| {
 		fund(1, 100_000_000);
+		// Set in epoch 0, in force from epoch 1.
 		assert_ok!(Escrow::set_spending_cap(RuntimeOrigin::signed(consumer(1)), Some(900_000)));
-		let receipt = signed(receipt(1, 1, &path(&[1, 2, 3]), 0, 2 * GB, GB, 7));
+		run_to_epoch(1);
+		let receipt = signed(receipt(1, 1, &path(&[1, 2, 3]), 1, 2 * GB, GB, 7));
 		let mut net = Net::default();
 		net.carry(&receipt.receipt);
-		run_to_epoch(1);
-		net.claim_all(0, &[receipt]);
-		settle_epoch(0);
+		run_to_epoch(2);
+		net.claim_all(1, &[receipt]);
+		settle_epoch(1);
 		assert_eq!(held(1), 100_000_000 - 900_000);
 		assert_eq!(MoneyTotals::<Test>::get().charged, 900_000);
+	});
+}
+
+#[test]
+fn fraud_a_consumer_cannot_void_its_bill_by_zeroing_its_cap_and_removing_its_key() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		let agent = sp_core::sr25519::Pair::from_seed(&[9; 32]);
+		assert_ok!(Escrow::set_receipt_key(
+			RuntimeOrigin::signed(consumer(1)),
+			Some(agent.public().0)
+		));
+		run_to_epoch(1);
+		// Epoch 1's traffic, receipted by the consumer's agent.
+		let used = sign_with(receipt(1, 1, &path(&[1, 2, 3]), 1, 2 * GB, GB, 7), &agent);
+		let mut net = Net::default();
+		net.carry(&used.receipt);
+		run_to_epoch(2);
+		// Before the relays claim, the consumer zeroes its cap and removes its key.
+		assert_ok!(Escrow::set_spending_cap(RuntimeOrigin::signed(consumer(1)), Some(0)));
+		assert_ok!(Escrow::set_receipt_key(RuntimeOrigin::signed(consumer(1)), None));
+		net.claim_all(1, std::slice::from_ref(&used));
+		assert!(skipped().is_empty(), "the key in force for epoch 1 signed it");
+		let before: Vec<Balance> = (1..=3).map(|n| free(&relay(n))).collect();
+		settle_epoch(1);
+		let hop = 3 * PRICE;
+		for (n, before) in (1..=3).zip(before) {
+			assert_eq!(free(&relay(n)), before + hop - Perbill::from_percent(5).mul_floor(hop));
+		}
+		assert_eq!(held(1), 100_000_000 - 3 * hop, "paid in full");
+		// From epoch 3 on (the epoch after the change) its agent's receipts no longer count.
+		run_to_epoch(4);
+		let late = sign_with(receipt(1, 2, &path(&[1, 2]), 3, GB, 0, 1), &agent);
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(3, &[], vec![late])));
+		assert_eq!(skipped(), vec![SkipReason::BadSignature]);
+	});
+}
+
+#[test]
+fn fraud_a_pending_withdrawal_backs_no_later_epoch() {
+	build_and_execute(|| {
+		fund(1, 10 * PRICE);
+		// In epoch 0 the consumer asks for 8 × PRICE back: from epoch 1 on only 2 × PRICE
+		// backs its traffic, though all 10 stay on hold until the request's epoch settles.
+		assert_ok!(Escrow::request_withdraw(RuntimeOrigin::signed(consumer(1)), 8 * PRICE));
+		run_to_epoch(1);
+		let receipt = signed(receipt(1, 1, &path(&[1, 2, 3]), 1, 2 * GB, GB, 7));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(2);
+		net.claim_all(1, &[receipt]);
+		settle_epoch(1);
+		// The bill was 3 hops × 3 × PRICE; 2 × PRICE was available.
+		assert!(events().contains(&Event::ChargeShortfall {
+			epoch: 1,
+			consumer: consumer(1),
+			owed: 9 * PRICE,
+			payable: 2 * PRICE,
+		}));
+		// Pro-rating rounds each share down: at most 2 × PRICE was taken.
+		let charged = MoneyTotals::<Test>::get().charged;
+		assert!(charged <= 2 * PRICE && charged > 2 * PRICE - 10, "charged {charged}");
+		assert_eq!(held(1), 10 * PRICE - charged, "the pending amount was not touched");
+		let before = free(&consumer(1));
+		assert_ok!(Escrow::withdraw(RuntimeOrigin::signed(consumer(1))));
+		assert_eq!(free(&consumer(1)), before + 8 * PRICE);
 	});
 }
 
@@ -851,7 +1011,7 @@ fn an_unconfirmed_link_is_unpaid() {
 		assert_ok!(net.claim(&relay(1), 0, &[receipt]));
 		settle_epoch(0);
 		assert_eq!(held(1), 100_000_000, "relay 2 never claimed: nothing confirms the link");
-		assert_eq!(crate::SettlementStage::<Test>::get(), Stage::Flows);
+		assert_eq!(crate::SettlementStage::<Test>::get(), Stage::Disputes);
 	});
 }
 

@@ -1,14 +1,9 @@
 //! Stored types of the metering pallet.
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
-use frame_support::{traits::ConstU32, BoundedVec};
 use scale_info::TypeInfo;
 use sp_runtime::Perbill;
-use srwan_primitives::{
-	currency::Balance,
-	ditex::EpochIndex,
-	receipts::{PeerOctets, MAX_CLAIM_PEERS},
-};
+use srwan_primitives::{currency::Balance, receipts::MAX_CLAIM_PEERS};
 
 /// Tunable metering parameters (genesis, then root through `set_params`).
 #[derive(
@@ -39,11 +34,15 @@ pub struct TicketParams {
 	pub dispute_window: u32,
 	/// The shared-infrastructure account's piece of every payout.
 	pub infra_share: Perbill,
+	/// A relay's declared, corroborated restart forgives its disputes at most once per this
+	/// many epochs (a crash-looping relay is judged like any other beyond that).
+	pub restart_grace_epochs: u32,
 }
 
 impl Default for TicketParams {
 	/// Production values (DESIGN.md "Parameters"): a 50-block window, 2 % tolerance, three
-	/// counterparties within six epochs (an hour), 5 % for the infrastructure.
+	/// counterparties within six epochs (an hour), 5 % for the infrastructure, one forgiven
+	/// restart per six epochs.
 	fn default() -> Self {
 		Self {
 			claim_window: 50,
@@ -51,6 +50,7 @@ impl Default for TicketParams {
 			dispute_counterparties: 3,
 			dispute_window: 6,
 			infra_share: Perbill::from_percent(5),
+			restart_grace_epochs: 6,
 		}
 	}
 }
@@ -64,19 +64,42 @@ impl TicketParams {
 			&& self.dispute_counterparties >= 2
 			&& self.dispute_counterparties <= MAX_CLAIM_PEERS
 			&& self.dispute_window > 0
+			&& self.restart_grace_epochs > 0
 	}
 }
 
-/// A relay's counters as of its last accepted claim: counters are cumulative since
-/// `boot_time`, so the next claim of the same boot must not go below them.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
-pub struct RelayCounters<AccountId> {
-	/// The epoch of the last accepted claim.
-	pub epoch: EpochIndex,
-	/// Its boot time.
-	pub boot_time: u64,
-	/// Its counters.
-	pub peers: BoundedVec<PeerOctets<AccountId>, ConstU32<MAX_CLAIM_PEERS>>,
+/// Why a receipt in a claim was skipped (the rest of the claim still counts).
+#[derive(
+	Clone,
+	Copy,
+	Debug,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub enum SkipReason {
+	/// The receipt belongs to another epoch than the claim.
+	WrongEpoch,
+	/// Its path has fewer than two routers (nothing is payable).
+	PathTooShort,
+	/// Its path does not contain the claiming relay.
+	NotOnPath,
+	/// Its path visits a router twice.
+	LoopingPath,
+	/// The flow's receipt appears twice in the claim.
+	Duplicate,
+	/// The consumer's escrow backs less than the minimum for the epoch.
+	BelowMinEscrow,
+	/// A newer receipt of the flow is already recorded.
+	Older,
+	/// Another receipt with the same nonce but different contents is recorded.
+	Conflicting,
+	/// Signed neither by the consumer nor by the receipt key in force for the epoch.
+	BadSignature,
 }
 
 /// What one consumer owes for one epoch while it is being settled.
@@ -93,12 +116,19 @@ pub struct Bill {
 /// Where the settlement of the oldest unsettled epoch stands.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 pub enum Stage {
-	/// Turning each flow's receipt into hop charges (`Owed`, `Bills`).
+	/// Judging each disputed link: forgiven for a corroborated restart, else counted against
+	/// both ends (all claims are in by now, so the order of claims changes nothing).
 	#[default]
+	#[codec(index = 3)]
+	Disputes,
+	/// Turning each flow's receipt into hop charges (`Owed`, `Bills`).
+	#[codec(index = 0)]
 	Flows,
 	/// Charging escrows and paying relays and the infrastructure, one payee per step.
+	#[codec(index = 1)]
 	Payouts,
-	/// Removing the epoch's links and bills.
+	/// Removing the epoch's links, claim marks and bills.
+	#[codec(index = 2)]
 	Cleanup,
 }
 

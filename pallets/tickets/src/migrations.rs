@@ -1,0 +1,190 @@
+//! Storage migrations of the metering pallet.
+
+use crate::{
+	math::LinkFigures, Claimed, Config, Links, NextToSettle, Pallet, Params, SawRestart,
+	SettlementBegun, SettlementStage, Stage, TicketParams,
+};
+use codec::{Decode, Encode};
+use frame_support::{
+	migrations::VersionedMigration,
+	storage_alias,
+	traits::{Get, UncheckedOnRuntimeUpgrade},
+	weights::Weight,
+	Blake2_128Concat, BoundedVec, Twox64Concat,
+};
+use scale_info::TypeInfo;
+use sp_runtime::Perbill;
+use srwan_primitives::{ditex::EpochIndex, receipts::MAX_CLAIM_PEERS};
+
+#[cfg(feature = "try-runtime")]
+use alloc::vec::Vec;
+#[cfg(feature = "try-runtime")]
+use srwan_primitives::traits::RouterRegistry;
+
+/// Layouts of storage version 1.
+pub mod v1 {
+	// `storage_alias` generates an undocumented prefix type.
+	#![allow(missing_docs)]
+	use super::*;
+	use frame_support::traits::ConstU32;
+
+	/// The parameters as version 1 stored them: without `restart_grace_epochs`.
+	#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+	pub struct TicketParams {
+		/// See [`crate::TicketParams::claim_window`].
+		pub claim_window: u32,
+		/// See [`crate::TicketParams::loss_tolerance_ppm`].
+		pub loss_tolerance_ppm: u32,
+		/// See [`crate::TicketParams::dispute_counterparties`].
+		pub dispute_counterparties: u32,
+		/// See [`crate::TicketParams::dispute_window`].
+		pub dispute_window: u32,
+		/// See [`crate::TicketParams::infra_share`].
+		pub infra_share: Perbill,
+	}
+
+	/// A link's figures as version 1 stored them: without `forgiven`.
+	#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
+	pub struct LinkFigures {
+		/// See [`crate::math::LinkFigures::sent`].
+		pub sent: Option<u64>,
+		/// See [`crate::math::LinkFigures::received`].
+		pub received: Option<u64>,
+		/// See [`crate::math::LinkFigures::demand`].
+		pub demand: u64,
+	}
+
+	/// One peer's cumulative counters in a version 1 claim.
+	#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+	pub struct PeerOctets<AccountId> {
+		/// The peer.
+		pub peer: AccountId,
+		/// Octets received since boot.
+		pub in_octets: u64,
+		/// Octets sent since boot.
+		pub out_octets: u64,
+	}
+
+	/// A relay's last claim's counters (version 1 took differences between claims).
+	#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+	pub struct RelayCounters<AccountId> {
+		/// The epoch of the last accepted claim.
+		pub epoch: EpochIndex,
+		/// Its boot time.
+		pub boot_time: u64,
+		/// Its counters.
+		pub peers: BoundedVec<PeerOctets<AccountId>, ConstU32<MAX_CLAIM_PEERS>>,
+	}
+
+	/// Version 1's `Counters`: each relay's last claim.
+	#[storage_alias]
+	pub type Counters<T: Config> = StorageMap<
+		Pallet<T>,
+		Blake2_128Concat,
+		<T as frame_system::Config>::AccountId,
+		RelayCounters<<T as frame_system::Config>::AccountId>,
+	>;
+
+	/// Version 1's `Rebooted`: relays whose claim for an epoch started a new boot.
+	#[storage_alias]
+	pub type Rebooted<T: Config> = StorageDoubleMap<
+		Pallet<T>,
+		Twox64Concat,
+		EpochIndex,
+		Blake2_128Concat,
+		<T as frame_system::Config>::AccountId,
+		(),
+	>;
+}
+
+/// Version 1 → 2, per-epoch claims:
+///
+/// - the parameters gain `restart_grace_epochs` (the production value, 6);
+/// - every link gains `forgiven` (false);
+/// - a relay's last claim becomes its claim mark for that epoch while the epoch is unsettled
+///   (so it cannot claim the epoch again), and the cumulative counters go;
+/// - version 1's reboot marks become declared and corroborated restarts (version 1 never
+///   counted their disputes), and go;
+/// - an epoch whose settlement has not begun starts with the new dispute stage.
+pub struct PerEpochClaims<T>(core::marker::PhantomData<T>);
+
+impl<T: Config> UncheckedOnRuntimeUpgrade for PerEpochClaims<T> {
+	fn on_runtime_upgrade() -> Weight {
+		let mut reads = 3u64;
+		let mut writes = 1u64;
+		let _ = Params::<T>::translate::<v1::TicketParams, _>(|old| {
+			old.map(|old| TicketParams {
+				claim_window: old.claim_window,
+				loss_tolerance_ppm: old.loss_tolerance_ppm,
+				dispute_counterparties: old.dispute_counterparties,
+				dispute_window: old.dispute_window,
+				infra_share: old.infra_share,
+				restart_grace_epochs: TicketParams::default().restart_grace_epochs,
+			})
+		});
+		Links::<T>::translate::<v1::LinkFigures, _>(|_, old| {
+			reads = reads.saturating_add(1);
+			writes = writes.saturating_add(1);
+			Some(LinkFigures {
+				sent: old.sent,
+				received: old.received,
+				demand: old.demand,
+				forgiven: false,
+			})
+		});
+		let unsettled = NextToSettle::<T>::get();
+		for (relay, counters) in v1::Counters::<T>::drain() {
+			reads = reads.saturating_add(1);
+			writes = writes.saturating_add(1);
+			if counters.epoch >= unsettled {
+				let rebooted = v1::Rebooted::<T>::contains_key(counters.epoch, &relay);
+				Claimed::<T>::insert(counters.epoch, &relay, rebooted);
+				writes = writes.saturating_add(1);
+			}
+		}
+		for (epoch, relay, ()) in v1::Rebooted::<T>::drain() {
+			reads = reads.saturating_add(1);
+			writes = writes.saturating_add(2);
+			Claimed::<T>::insert(epoch, &relay, true);
+			SawRestart::<T>::insert(epoch, &relay, ());
+		}
+		if !SettlementBegun::<T>::get() {
+			SettlementStage::<T>::put(Stage::Disputes);
+		}
+		T::DbWeight::get().reads_writes(reads, writes)
+	}
+
+	#[cfg(feature = "try-runtime")]
+	fn pre_upgrade() -> Result<Vec<u8>, sp_runtime::TryRuntimeError> {
+		let links = Links::<T>::iter_keys().count() as u32;
+		Ok(links.encode())
+	}
+
+	#[cfg(feature = "try-runtime")]
+	fn post_upgrade(state: Vec<u8>) -> Result<(), sp_runtime::TryRuntimeError> {
+		let before = u32::decode(&mut &state[..])
+			.map_err(|_| sp_runtime::TryRuntimeError::Other("pre_upgrade state"))?;
+		// `iter` decodes every entry in the new layout: a link left behind would not decode.
+		let after = Links::<T>::iter().filter(|(_, figures)| !figures.forgiven).count();
+		frame_support::ensure!(after as u32 == before, "a link was lost or mistranslated");
+		frame_support::ensure!(
+			v1::Counters::<T>::iter_keys().next().is_none(),
+			"cumulative counters remain"
+		);
+		frame_support::ensure!(
+			v1::Rebooted::<T>::iter_keys().next().is_none(),
+			"reboot marks remain"
+		);
+		frame_support::ensure!(Params::<T>::exists(), "the parameters were lost");
+		let params = Params::<T>::get();
+		frame_support::ensure!(
+			params.is_valid(T::Registry::epoch_length()),
+			"the parameters do not decode as valid"
+		);
+		Ok(())
+	}
+}
+
+/// [`PerEpochClaims`], run only when the pallet's storage version is 1 (then set to 2).
+pub type V1ToV2<T> =
+	VersionedMigration<1, 2, PerEpochClaims<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;
