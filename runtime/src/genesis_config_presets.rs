@@ -60,7 +60,13 @@ pub const DEV_MIN_ESCROW: crate::Balance = SRW;
 /// Metering on dev and local chains: claims for a 10-block epoch within 5 blocks of its end
 /// (DESIGN.md "Parameters"), the production tolerances otherwise.
 pub fn dev_ticket_params() -> TicketParams {
-	TicketParams { claim_window: 5, restart_grace_epochs: 3, ..TicketParams::default() }
+	TicketParams {
+		claim_window: 5,
+		restart_grace_epochs: 3,
+		min_age_epochs: 2,
+		credit_window_octets: 16 << 20,
+		..TicketParams::default()
+	}
 }
 
 /// Coin-voting tally period on dev and local chains: 10 blocks (a minute).

@@ -138,6 +138,7 @@ pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 /// Migrations to run on the next runtime upgrade.
 type Migrations = (
 	pallet_ditex::migrations::V1ToV2<Runtime>,
+	pallet_ditex::migrations::V2ToV3<Runtime>,
 	pallet_coin_voting::migrations::v2::MigrateToV2<Runtime>,
 	pallet_escrow::migrations::v2::MigrateToV2<Runtime>,
 	pallet_tickets::migrations::V1ToV2<Runtime>,

@@ -33,8 +33,14 @@
 //! ## Groups
 //!
 //! Groups are at most [`Config::MaxGroupSize`] routers. A group opens only when all are full;
-//! at each period boundary up to [`Config::MaxRebalanceSteps`] moves bring sizes within one of
+//! at each epoch boundary up to [`Config::MaxRebalanceSteps`] moves bring sizes within one of
 //! each other and spread countries (see [`groups`]).
+//!
+//! Metering checks every claim of an epoch against the groups as they stood when the epoch
+//! started ([`Membership`], `RouterRegistry::group_at`): a new router measures at once but counts
+//! in its group from the next epoch, a move counts from the epoch whose first block made it, and
+//! an unregistered router counts through the epoch it left in. Relays therefore never have their
+//! peers or paths judged against a membership that changed in the middle of the epoch.
 //!
 //! ## Invariants (`do_try_state`)
 //!
@@ -89,7 +95,7 @@ pub mod pallet {
 	};
 
 	/// The storage layout version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(3);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -381,6 +387,10 @@ pub mod pallet {
 			if block > 0 && block.is_multiple_of(params.report_period) {
 				HealthCursor::<T>::put(0);
 				weight.saturating_accrue(T::DbWeight::get().writes(1));
+			}
+			// Moves take effect at an epoch's first block only, so that every epoch's claims
+			// are checked against one membership (see `Membership`).
+			if block > 0 && block.is_multiple_of(params.epoch_length) {
 				if RebalancePending::<T>::get() {
 					let routers = RouterCount::<T>::get();
 					Self::rebalance_step();
@@ -499,6 +509,14 @@ pub mod pallet {
 					status: RouterStatus::Active,
 					poor_streak: 0,
 					clean_streak: 0,
+					registered_epoch: Self::current_epoch(),
+					// It measures from now on; it counts in its group (carries metered
+					// traffic, vouches for peers) from the next epoch's start.
+					membership: Membership {
+						since: Self::current_epoch().saturating_add(1),
+						previous: None,
+						until: None,
+					},
 				},
 			);
 			Listings::<T>::remove(&who);
@@ -604,6 +622,8 @@ pub mod pallet {
 			Rows::<T>::remove(&who);
 			let until = Self::block_number().saturating_add(Params::<T>::get().unbond_delay);
 			info.status = RouterStatus::Unbonding { until };
+			// It served part of this epoch: its claim for it still counts.
+			info.membership.until = Some(Self::current_epoch());
 			Routers::<T>::insert(&who, info);
 			Self::deposit_event(Event::Unregistered { router: who, until });
 			Ok(())
@@ -693,6 +713,11 @@ pub mod pallet {
 		/// The epoch a block belongs to.
 		pub fn epoch_of(block: u32) -> EpochIndex {
 			block / Params::<T>::get().epoch_length.max(1)
+		}
+
+		/// The epoch a report period starts in.
+		pub fn epoch_of_period(period: PeriodIndex) -> EpochIndex {
+			Self::epoch_of(period.saturating_mul(Params::<T>::get().report_period))
 		}
 
 		/// The report period a block belongs to.
@@ -867,7 +892,7 @@ pub mod pallet {
 		}
 
 		/// One bounded round of rebalancing (see [`groups`]); moves take effect at once, at the
-		/// period boundary that runs it.
+		/// epoch boundary that runs it, and count for metering from that epoch on.
 		pub(crate) fn rebalance_step() {
 			let count = GroupSizes::<T>::decode_len().unwrap_or(0) as GroupId;
 			let mut members: Vec<Vec<GroupMember<T::AccountId>>> =
@@ -880,6 +905,7 @@ pub mod pallet {
 				return;
 			}
 			let mut touched = alloc::collections::BTreeSet::new();
+			let epoch = Self::current_epoch();
 			for (from, index, to) in moves {
 				let account =
 					members.get(from).and_then(|g| g.get(index)).map(|m| m.account.clone());
@@ -889,6 +915,7 @@ pub mod pallet {
 				if let Some(account) = account {
 					Routers::<T>::mutate(&account, |info| {
 						if let Some(info) = info {
+							info.membership.moved(info.group, epoch);
 							info.group = to as GroupId;
 						}
 					});
@@ -1100,6 +1127,18 @@ pub mod pallet {
 		}
 		fn epoch_judged(epoch: EpochIndex) -> bool {
 			Self::epoch_judged(epoch)
+		}
+		fn group_at(router: &T::AccountId, epoch: EpochIndex) -> Option<GroupId> {
+			Routers::<T>::get(router).and_then(|info| info.membership.group_at(info.group, epoch))
+		}
+		fn registered_epoch(router: &T::AccountId) -> Option<EpochIndex> {
+			Routers::<T>::get(router).map(|info| info.registered_epoch)
+		}
+		fn quarantined_for(router: &T::AccountId, epoch: EpochIndex) -> bool {
+			Routers::<T>::get(router).is_some_and(|info| match info.status {
+				RouterStatus::Quarantined { since, .. } => Self::epoch_of_period(since) < epoch,
+				_ => false,
+			})
 		}
 	}
 

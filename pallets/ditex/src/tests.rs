@@ -558,6 +558,85 @@ fn when_every_group_is_full_registration_fails() {
 	});
 }
 
+// ---- membership by epoch (what metering checks claims against) ----
+
+fn group_at(who: u64, epoch: u32) -> Option<u32> {
+	<Ditex as RouterRegistry<u64>>::group_at(&who, epoch)
+}
+
+#[test]
+fn a_new_router_measures_at_once_but_counts_in_its_group_from_the_next_epoch() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		assert_eq!(GroupMembers::<Test>::get(0).len(), 1, "it pulses its group at once");
+		assert_eq!(group_at(1, 0), None, "its registration epoch is not metered");
+		assert_eq!(group_at(1, 1), Some(0));
+		assert_eq!(<Ditex as RouterRegistry<u64>>::registered_epoch(&1), Some(0));
+		assert_eq!(group_at(9, 1), None, "an unknown router is in no group");
+	});
+}
+
+#[test]
+fn a_move_counts_from_the_epoch_whose_first_block_made_it() {
+	ExtBuilder::default().accounts(101).build_and_execute(|| {
+		for who in 1..=100 {
+			register(who, b"DE", None);
+		}
+		register(101, b"FR", None);
+		// Moves happen only at epoch boundaries (10 blocks here): none before block 10.
+		run_to_block(9);
+		assert_eq!(sizes(), vec![100, 1]);
+		run_to_block(10);
+		let moved: Vec<u64> =
+			(1..=100).filter(|who| Routers::<Test>::get(who).unwrap().group == 1).collect();
+		assert!(!moved.is_empty(), "the first boundary moved routers");
+		for who in moved {
+			// Epoch 0 (its registration epoch) no group, epoch 1 the new group at once.
+			assert_eq!(group_at(who, 0), None);
+			assert_eq!(group_at(who, 1), Some(1));
+		}
+		// A router moved at the next boundary answers for the epoch before with its old group.
+		run_to_block(20);
+		let later: Vec<u64> = (1..=100)
+			.filter(|who| {
+				let info = Routers::<Test>::get(who).unwrap();
+				info.group == 1 && info.membership.since == 2
+			})
+			.collect();
+		assert!(!later.is_empty(), "the second boundary moved more");
+		for who in later {
+			assert_eq!(group_at(who, 1), Some(0), "claims of epoch 1 still see group 0");
+			assert_eq!(group_at(who, 2), Some(1));
+		}
+	});
+}
+
+#[test]
+fn an_unregistered_router_counts_through_the_epoch_it_left_in() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		run_to_block(25);
+		assert_ok!(Ditex::unregister(RuntimeOrigin::signed(1)));
+		assert_eq!((group_at(1, 1), group_at(1, 2)), (Some(0), Some(0)));
+		assert_eq!(group_at(1, 3), None);
+	});
+}
+
+#[test]
+fn a_quarantine_counts_from_the_next_epoch() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		run_to_block(25);
+		assert_ok!(Ditex::quarantine(RuntimeOrigin::root(), 1));
+		let quarantined_for = |epoch| <Ditex as RouterRegistry<u64>>::quarantined_for(&1, epoch);
+		assert!(!quarantined_for(2), "the epoch under way was served");
+		assert!(quarantined_for(3));
+		assert_ok!(Ditex::release(RuntimeOrigin::root(), 1));
+		assert!(!quarantined_for(3));
+		assert_eq!(<Ditex as RouterRegistry<u64>>::registered_epoch(&1), Some(0), "kept");
+	});
+}
+
 // ---- unregister / withdraw ----
 
 #[test]
@@ -755,8 +834,8 @@ fn every_group_is_judged_when_there_are_more_groups_than_blocks_in_a_period() {
 }
 
 #[test]
-fn version_1_routers_migrate_to_version_2_once() {
-	use crate::migrations::{v1, V1ToV2};
+fn version_1_routers_migrate_to_version_3_once() {
+	use crate::migrations::{v1, V1ToV2, V2ToV3};
 	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
 	ExtBuilder::default().build_and_execute(|| {
 		register(1, b"DE", Some(1));
@@ -784,18 +863,22 @@ fn version_1_routers_migrate_to_version_2_once() {
 		}
 		StorageVersion::new(1).put::<Ditex>();
 
+		// The runtime runs both, in order.
+		type Both = (V1ToV2<Test>, V2ToV3<Test>);
 		#[cfg(feature = "try-runtime")]
-		assert_ok!(V1ToV2::<Test>::try_on_runtime_upgrade(true));
+		assert_ok!(Both::try_on_runtime_upgrade(true));
 		#[cfg(not(feature = "try-runtime"))]
-		V1ToV2::<Test>::on_runtime_upgrade();
+		Both::on_runtime_upgrade();
 
-		assert_eq!(Ditex::on_chain_storage_version(), StorageVersion::new(2));
+		assert_eq!(Ditex::on_chain_storage_version(), StorageVersion::new(3));
 		let two = crate::Routers::<Test>::get(2).unwrap();
 		assert_eq!((two.last_report, two.previous_report), (Some(1), None));
+		assert_eq!(two.membership, crate::Membership { since: 0, previous: None, until: None });
+		assert_eq!(two.registered_epoch, 0);
 		assert_eq!(crate::Routers::<Test>::get(1).unwrap().deposit, DEPOSIT);
-		// At version 2 it does nothing.
+		// At version 3 they do nothing.
 		let before = crate::Routers::<Test>::get(2);
-		V1ToV2::<Test>::on_runtime_upgrade();
+		Both::on_runtime_upgrade();
 		assert_eq!(crate::Routers::<Test>::get(2), before);
 	});
 }

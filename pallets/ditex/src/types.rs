@@ -182,6 +182,48 @@ pub struct RouterInfo {
 	pub poor_streak: u32,
 	/// Consecutive clean periods while automatically quarantined.
 	pub clean_streak: u32,
+	/// The epoch of its registration (never reset: a release from quarantine keeps it), from
+	/// which its age counts when its disputes are weighed against others.
+	pub registered_epoch: EpochIndex,
+	/// Which group it counted in for each epoch that metering may still check.
+	pub membership: Membership,
+}
+
+/// A router's group membership by epoch, as metering needs it: claims of an epoch are checked
+/// against the groups as they stood when the epoch started, and moves between groups happen
+/// only at an epoch's first block, so one earlier group is all an open claim window can ask
+/// about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct Membership {
+	/// The first epoch it counts in its current group for: the epoch after its registration,
+	/// or the epoch whose first block moved it.
+	pub since: EpochIndex,
+	/// The group before its last move, and the first epoch it counted there.
+	pub previous: Option<(GroupId, EpochIndex)>,
+	/// Once unregistered: the last epoch it counts for (the one it left in).
+	pub until: Option<EpochIndex>,
+}
+
+impl Membership {
+	/// The group it counted in for `epoch`, given its current `group`.
+	pub fn group_at(&self, group: GroupId, epoch: EpochIndex) -> Option<GroupId> {
+		if self.until.is_some_and(|until| epoch > until) {
+			return None;
+		}
+		if epoch >= self.since {
+			return Some(group);
+		}
+		self.previous.filter(|(_, since)| epoch >= *since).map(|(previous, _)| previous)
+	}
+
+	/// Records a move out of `group` (its current one) that counts from `epoch`. A second move
+	/// in the same epoch keeps the group it counted in before the first.
+	pub fn moved(&mut self, group: GroupId, epoch: EpochIndex) {
+		if self.since < epoch {
+			self.previous = Some((group, self.since));
+		}
+		self.since = self.since.max(epoch);
+	}
 }
 
 /// A price list that takes effect from an epoch on.

@@ -61,6 +61,15 @@ impl srwan_primitives::traits::RouterRegistry<u64> for Clock {
 	fn epoch_judged(_: EpochIndex) -> bool {
 		true
 	}
+	fn group_at(_: &u64, _: EpochIndex) -> Option<srwan_primitives::ditex::GroupId> {
+		Some(0)
+	}
+	fn registered_epoch(_: &u64) -> Option<EpochIndex> {
+		Some(0)
+	}
+	fn quarantined_for(_: &u64, _: EpochIndex) -> bool {
+		false
+	}
 }
 
 thread_local! {

@@ -8,7 +8,7 @@
 
 use crate::{
 	currency::Balance,
-	ditex::{EpochIndex, PriceInForce},
+	ditex::{EpochIndex, GroupId, PriceInForce},
 };
 use sp_runtime::{DispatchResult, Weight};
 
@@ -29,6 +29,15 @@ pub trait RouterRegistry<AccountId> {
 	/// Whether the prices of `epoch` are final: every report period of it has been judged
 	/// (a premium window whose RTT promise was broken falls back to the base price).
 	fn epoch_judged(epoch: EpochIndex) -> bool;
+	/// The group `router` counted in for `epoch`: membership as of the epoch's start (a new
+	/// registration counts from the next epoch, a move from the epoch whose first block made
+	/// it, and an unregistered router through the epoch it left in); `None` outside any group.
+	fn group_at(router: &AccountId, epoch: EpochIndex) -> Option<GroupId>;
+	/// The epoch `router` registered in (a release from quarantine does not reset it).
+	fn registered_epoch(router: &AccountId) -> Option<EpochIndex>;
+	/// Whether `router` was quarantined when `epoch` started: a quarantine imposed during an
+	/// epoch starts with the next one and never unpays the epochs already served.
+	fn quarantined_for(router: &AccountId, epoch: EpochIndex) -> bool;
 }
 
 /// What other pallets keep about a router and must forget once it is gone for good.

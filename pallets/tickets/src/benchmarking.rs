@@ -86,7 +86,9 @@ mod benchmarks {
 		let epoch: EpochIndex = 1;
 		let relay = routers::<T>("relay", 1).remove(0);
 		let path_rest = routers::<T>("hop", MAX_PATH_ROUTERS - 1);
-		let peers: Vec<T::AccountId> = (0..p).map(|i| account("peer", i, 0)).collect();
+		// Group members (in a runtime only a group's worth of them share the relay's group; the
+		// others are skipped, which costs less).
+		let peers = routers::<T>("peer", p);
 		T::BenchmarkHelper::start_epoch(epoch);
 
 		for peer in &peers {
@@ -147,28 +149,27 @@ mod benchmarks {
 	}
 
 	/// One disputed link whose ends both declared a corroborated restart but used up their
-	/// allowance (every grace check reads everything), with full dispute lists on both ends,
-	/// so the dispute is counted and both are reported for quarantine.
+	/// allowance (every grace check reads everything), both aged, with full dispute lists.
 	#[benchmark]
 	fn settle_dispute() {
-		let epoch: EpochIndex = 1;
 		let ends = routers::<T>("end", 2);
 		let (from, to) = (&ends[0], &ends[1]);
+		let params = Params::<T>::get();
+		let epoch: EpochIndex = params.min_age_epochs.saturating_add(1);
 		T::BenchmarkHelper::start_epoch(epoch);
-		let window = Params::<T>::get().dispute_window;
 		for (router, other) in [(from, to), (to, from)] {
 			Claimed::<T>::insert(epoch, router, true);
 			SawRestart::<T>::insert(epoch, router, ());
 			LastRestartGrace::<T>::insert(router, epoch - 1);
 			let counterparties: Vec<(T::AccountId, EpochIndex)> = (0..MAX_CLAIM_PEERS - 1)
-				.map(|i| (account("other", i, 0), epoch.saturating_sub(window / 2)))
+				.map(|i| (account("other", i, 0), epoch.saturating_sub(params.dispute_window / 2)))
 				.chain(core::iter::once((other.clone(), epoch)))
 				.collect();
 			Disputes::<T>::insert(router, BoundedVec::truncate_from(counterparties));
 		}
 		Links::<T>::insert(
 			(epoch, from, to),
-			LinkFigures { sent: Some(2), received: Some(1), ..Default::default() },
+			LinkFigures { sent: Some(2), received: Some(1), demand: 1, forgiven: false },
 		);
 		Disputed::<T>::insert((epoch, from, to), ());
 		NextToSettle::<T>::put(epoch);
@@ -181,6 +182,32 @@ mod benchmarks {
 
 		assert_eq!(Disputed::<T>::iter_prefix((epoch,)).count(), 0);
 		assert!(!Links::<T>::get((epoch, from, to)).forgiven);
+		assert_eq!(Suspects::<T>::get(epoch, from).disputed, 1, "counted: both ends are aged");
+	}
+
+	/// The verdict on a suspect that disagreed with a full list of peers and whose disputed
+	/// links carried most of its receipted octets: it is reported for quarantine.
+	#[benchmark]
+	fn settle_verdict() {
+		let router = routers::<T>("suspect", 1).remove(0);
+		let epoch: EpochIndex = 1;
+		T::BenchmarkHelper::start_epoch(epoch);
+		let counterparties: Vec<(T::AccountId, EpochIndex)> =
+			(0..MAX_CLAIM_PEERS).map(|i| (account("other", i, 0), epoch)).collect();
+		Disputes::<T>::insert(&router, BoundedVec::truncate_from(counterparties));
+		Suspects::<T>::insert(epoch, &router, SuspectTally { disputed: 2, confirmed: 1 });
+		SettlementStage::<T>::put(Stage::Verdicts);
+		NextToSettle::<T>::put(epoch);
+		SettlementBegun::<T>::put(true);
+		set_block::<T>(after_window::<T>(epoch));
+
+		#[block]
+		{
+			Tickets::<T>::settle_step();
+		}
+
+		assert!(!Disputes::<T>::contains_key(&router), "reported");
+		assert_eq!(Suspects::<T>::iter_prefix(epoch).count(), 0);
 	}
 
 	/// One flow over the longest path, every link confirmed in both directions.

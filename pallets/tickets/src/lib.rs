@@ -45,11 +45,27 @@
 //! once per [`TicketParams::restart_grace_epochs`]. An uncorroborated declaration is ignored,
 //! and a crash-looping relay is judged like any other beyond its allowance.
 //!
-//! A judged dispute counts against both of its ends, by counterparty. A router is reported to
-//! the exchange's [`Quarantine`] only when it disagrees with at least
-//! [`TicketParams::dispute_counterparties`] *distinct* peers within
-//! [`TicketParams::dispute_window`] epochs: one lying neighbour (or a consumer colluding with one
-//! hop) cannot get an honest relay quarantined.
+//! A judged dispute counts against both of its ends, by counterparty, but only a counterparty
+//! registered for at least [`TicketParams::min_age_epochs`] counts (Sybils that just joined the
+//! group aim at no one); peers and path routers outside the claimant's group when the epoch
+//! started are skipped at claim time. Each counted dispute weighs what both ends and the
+//! receipts vouch for, `min(receipted, sent, received)` (in full, the receipted octets, against
+//! an end that declared a restart it was not forgiven for). A router is reported to the
+//! exchange's [`Quarantine`] only when
+//!
+//! - it disagrees with at least [`TicketParams::dispute_counterparties`] *distinct* aged peers
+//!   within [`TicketParams::dispute_window`] epochs, **and**
+//! - in the epoch judged, its disputed links weigh more than its confirmed ones (the octets paid
+//!   on them): more than half of its receipted octets.
+//!
+//! One lying neighbour, a consumer colluding with one hop, or a few Sybils with little real
+//! traffic cannot get an honest relay quarantined; a liar cannot hide its disputes among
+//! agreements with colluders on unreceipted dust. The limit: Sybils that are old enough and
+//! push more real, receipted traffic through a router than all its honest peers together can
+//! (documented in `fraud_three_aged_sybils_against_a_router_with_two_peers`). A relay that
+//! under-reports loses its own pay and its peers' on those links; since its figure is the
+//! lower one it weighs nothing, exactly as an honest router's figure does against inflating
+//! Sybils. Quarantine counts from the next epoch: epochs already served are still paid.
 //!
 //! ## The bill
 //!
@@ -94,7 +110,7 @@ mod tests;
 pub mod types;
 pub mod weights;
 
-pub use types::{Bill, SkipReason, Stage, TicketParams, Totals};
+pub use types::{Bill, SkipReason, Stage, SuspectTally, TicketParams, Totals};
 pub use weights::WeightInfo;
 
 use srwan_primitives::{
@@ -131,8 +147,11 @@ pub mod pallet {
 	};
 	use frame_system::pallet_prelude::*;
 	use sp_runtime::traits::{UniqueSaturatedInto, Zero};
-	use srwan_primitives::receipts::{FlowId, MAX_CLAIM_PEERS};
 	use srwan_primitives::traits::{Escrow, Quarantine, RouterRegistry, SettlementStatus};
+	use srwan_primitives::{
+		ditex::GroupId,
+		receipts::{FlowId, MAX_CLAIM_PEERS},
+	};
 
 	/// The storage layout version.
 	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
@@ -189,6 +208,19 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type LastRestartGrace<T: Config> =
 		StorageMap<_, Blake2_128Concat, T::AccountId, EpochIndex>;
+
+	/// Routers that an aged peer disputed in an epoch, with the receipted octets of their
+	/// disputed and confirmed links, until their verdict in that epoch's settlement.
+	#[pallet::storage]
+	pub type Suspects<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		EpochIndex,
+		Blake2_128Concat,
+		T::AccountId,
+		SuspectTally,
+		ValueQuery,
+	>;
 
 	/// Links whose two ends disagree, per (epoch, from, to), waiting to be judged in settlement.
 	#[pallet::storage]
@@ -381,6 +413,14 @@ pub mod pallet {
 			/// The router.
 			router: T::AccountId,
 		},
+		/// A peer of the claim was not in the relay's group when the epoch started: its figures
+		/// were left out (the rest of the claim counts).
+		PeerSkipped {
+			/// The claiming relay.
+			relay: T::AccountId,
+			/// The peer.
+			peer: T::AccountId,
+		},
 		/// A router disagreed with too many distinct peers and was reported for quarantine.
 		ReportedForDisputes {
 			/// The router.
@@ -440,8 +480,11 @@ pub mod pallet {
 	pub enum Error<T> {
 		/// The claimant is not a registered router.
 		UnknownRouter,
-		/// The claimant is quarantined.
+		/// The claimant was quarantined when the epoch started.
 		Quarantined,
+		/// The claimant was in no group when the epoch started (it registered during it, or
+		/// left before it).
+		NotInGroup,
 		/// The epoch has not ended yet.
 		EpochNotEnded,
 		/// The epoch's claim window has closed.
@@ -476,31 +519,41 @@ pub mod pallet {
 		/// (with an event) and the rest counts.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::claim(claim.peers.len() as u32, claim.receipts.len() as u32)
-			// `claims_open` (NextToSettle, SettlementBegun), the claim mark, and per peer a
-			// possible restart mark; per receipt the escrow's minimum and availability (not
-			// in the benchmark yet).
+			// `claims_open` (NextToSettle, SettlementBegun), the claim mark, and per peer its
+			// membership and a possible restart mark; per receipt the escrow's minimum and
+			// availability and its path's memberships (not in the benchmark yet).
 			.saturating_add(T::DbWeight::get().reads_writes(
-				3u64.saturating_add(claim.receipts.len() as u64),
+				4u64.saturating_add(claim.peers.len() as u64)
+					.saturating_add((claim.receipts.len() as u64).saturating_mul(
+						1 + u64::from(srwan_primitives::receipts::MAX_PATH_ROUTERS))),
 				1u64.saturating_add(claim.peers.len() as u64),
 			)))]
 		pub fn claim(origin: OriginFor<T>, claim: Claim<T::AccountId>) -> DispatchResult {
 			let relay = ensure_signed(origin)?;
 			ensure!(T::Registry::is_registered(&relay), Error::<T>::UnknownRouter);
-			ensure!(!T::Registry::is_quarantined(&relay), Error::<T>::Quarantined);
 			let epoch = claim.epoch;
 			ensure!(epoch < T::Registry::current_epoch(), Error::<T>::EpochNotEnded);
 			ensure!(Self::claims_open(epoch), Error::<T>::LateClaim);
+			ensure!(!T::Registry::quarantined_for(&relay, epoch), Error::<T>::Quarantined);
+			let group = T::Registry::group_at(&relay, epoch).ok_or(Error::<T>::NotInGroup)?;
 			ensure!(!Claimed::<T>::contains_key(epoch, &relay), Error::<T>::AlreadyClaimed);
 			let mut seen = BTreeSet::new();
 			for entry in &claim.peers {
 				ensure!(entry.peer != relay, Error::<T>::SelfAsPeer);
 				ensure!(seen.insert(&entry.peer), Error::<T>::DuplicatePeer);
 			}
-			let (updates, skipped) = Self::checked_receipts(&relay, &claim);
+			let (updates, skipped) = Self::checked_receipts(&relay, group, &claim);
 
 			Claimed::<T>::insert(epoch, &relay, claim.restarted);
 			let params = Params::<T>::get();
 			for entry in &claim.peers {
+				if T::Registry::group_at(&entry.peer, epoch) != Some(group) {
+					Self::deposit_event(Event::PeerSkipped {
+						relay: relay.clone(),
+						peer: entry.peer.clone(),
+					});
+					continue;
+				}
 				let boots: BTreeSet<_> = entry.peer_boots.iter().collect();
 				if boots.len() >= 2 {
 					SawRestart::<T>::insert(epoch, &entry.peer, ());
@@ -597,6 +650,7 @@ pub mod pallet {
 		#[allow(clippy::type_complexity)]
 		fn checked_receipts(
 			relay: &T::AccountId,
+			group: GroupId,
 			claim: &Claim<T::AccountId>,
 		) -> (
 			Vec<(UsageReceipt<T::AccountId>, Option<UsageReceipt<T::AccountId>>)>,
@@ -611,6 +665,7 @@ pub mod pallet {
 				let receipt = &signed.receipt;
 				match Self::check_receipt(
 					relay,
+					group,
 					claim.epoch,
 					signed,
 					&genesis,
@@ -629,6 +684,7 @@ pub mod pallet {
 		/// if any), `Ok(None)` when the very same receipt is already recorded, `Err` to skip it.
 		fn check_receipt<'a>(
 			relay: &T::AccountId,
+			group: GroupId,
 			epoch: EpochIndex,
 			signed: &'a SignedReceipt<T::AccountId>,
 			genesis: &[u8; 32],
@@ -645,6 +701,13 @@ pub mod pallet {
 			// one listed first must not push the good one out).
 			let flow = (&receipt.consumer, receipt.flow);
 			ensure!(!flows.contains(&flow), SkipReason::Duplicate);
+			ensure!(
+				receipt
+					.path
+					.iter()
+					.all(|router| T::Registry::group_at(router, epoch) == Some(group)),
+				SkipReason::OutsideGroup
+			);
 			ensure!(
 				T::Escrow::available(&receipt.consumer, epoch) >= min_escrow,
 				SkipReason::BelowMinEscrow
@@ -733,8 +796,19 @@ pub mod pallet {
 			if forgiven {
 				Links::<T>::mutate((epoch, &from, &to), |f| f.forgiven = true);
 			} else {
-				Self::count_dispute(epoch, &from, &to, &params);
-				Self::count_dispute(epoch, &to, &from, &params);
+				let figures = Links::<T>::get((epoch, &from, &to));
+				// Against an end that admitted a restart it was not forgiven for (beyond its
+				// allowance, or uncorroborated), its own figure proves nothing: the receipts
+				// weigh in full. Otherwise what both ends and the receipts vouch for.
+				let weight = |end: &T::AccountId| {
+					if Claimed::<T>::get(epoch, end) == Some(true) {
+						figures.demand
+					} else {
+						figures.disputed_weight()
+					}
+				};
+				Self::count_dispute(epoch, &from, &to, weight(&from), &params);
+				Self::count_dispute(epoch, &to, &from, weight(&to), &params);
 			}
 			Self::deposit_event(Event::DisputeJudged { epoch, from, to, forgiven });
 		}
@@ -763,14 +837,21 @@ pub mod pallet {
 			}
 		}
 
-		/// Counts a dispute of `router` with `counterparty`; reports the router when it has
-		/// disagreed with enough distinct peers recently.
+		/// Counts a dispute of `router` with `counterparty` and its weight (the receipted octets
+		/// both ends vouch for on the link), unless the counterparty is younger than
+		/// `min_age_epochs`: fresh registrations (Sybils) aim at no one.
 		fn count_dispute(
 			epoch: EpochIndex,
 			router: &T::AccountId,
 			counterparty: &T::AccountId,
+			weight: u64,
 			params: &TicketParams,
 		) {
+			let aged = T::Registry::registered_epoch(counterparty)
+				.is_some_and(|since| since.saturating_add(params.min_age_epochs) <= epoch);
+			if !aged {
+				return;
+			}
 			let mut disputes = Disputes::<T>::get(router);
 			disputes.retain(|(peer, at)| {
 				peer != counterparty && at.saturating_add(params.dispute_window) > epoch
@@ -781,17 +862,28 @@ pub mod pallet {
 				disputes.remove(0);
 			}
 			let _ = disputes.try_push((counterparty.clone(), epoch));
-			let counterparties = disputes.len() as u32;
-			if counterparties >= params.dispute_counterparties {
+			Disputes::<T>::insert(router, disputes);
+			Suspects::<T>::mutate(epoch, router, |tally| {
+				tally.disputed = tally.disputed.saturating_add(weight)
+			});
+		}
+
+		/// Decides whether a router disputed this epoch is reported for quarantine: it must
+		/// disagree with at least `dispute_counterparties` distinct aged peers within the
+		/// window **and** its disputed links must have carried more than half of its receipted
+		/// octets this epoch (so a few Sybils with little traffic cannot aim at an honest router,
+		/// and a liar cannot hide its disputes among agreements on unreceipted dust).
+		fn verdict(epoch: EpochIndex, router: T::AccountId, tally: SuspectTally) {
+			let params = Params::<T>::get();
+			let counterparties = Disputes::<T>::get(&router)
+				.iter()
+				.filter(|(_, at)| at.saturating_add(params.dispute_window) > epoch)
+				.count() as u32;
+			if counterparties >= params.dispute_counterparties && tally.mostly_disputed() {
 				// An already quarantined router stays quarantined; nothing else can fail here.
-				let _ = T::Quarantine::quarantine_for_disputes(router);
-				Disputes::<T>::remove(router);
-				Self::deposit_event(Event::ReportedForDisputes {
-					router: router.clone(),
-					counterparties,
-				});
-			} else {
-				Disputes::<T>::insert(router, disputes);
+				let _ = T::Quarantine::quarantine_for_disputes(&router);
+				Disputes::<T>::remove(&router);
+				Self::deposit_event(Event::ReportedForDisputes { router, counterparties });
 			}
 		}
 
@@ -806,6 +898,7 @@ pub mod pallet {
 				let step = match SettlementStage::<T>::get() {
 					Stage::Disputes => T::WeightInfo::settle_dispute(),
 					Stage::Flows => T::WeightInfo::settle_flow(),
+					Stage::Verdicts => T::WeightInfo::settle_verdict(),
 					Stage::Payouts => T::WeightInfo::settle_payout(),
 					Stage::Cleanup => T::WeightInfo::settle_cleanup(),
 				};
@@ -841,6 +934,10 @@ pub mod pallet {
 					Some(((consumer, flow), receipt)) => {
 						Self::settle_flow(epoch, consumer, flow, receipt)
 					}
+					None => SettlementStage::<T>::put(Stage::Verdicts),
+				},
+				Stage::Verdicts => match Suspects::<T>::drain_prefix(epoch).next() {
+					Some((router, tally)) => Self::verdict(epoch, router, tally),
 					None => SettlementStage::<T>::put(Stage::Payouts),
 				},
 				Stage::Payouts => match Owed::<T>::drain_prefix((epoch,)).next() {
@@ -874,10 +971,22 @@ pub mod pallet {
 					forward.saturating_add(reverse)
 				})
 				.collect();
+			// What the suspects of the epoch carried on confirmed links weighs against their
+			// disputes.
+			for (pair, octets) in receipt.path.windows(2).zip(&paid) {
+				for end in pair {
+					if *octets > 0 && Suspects::<T>::contains_key(epoch, end) {
+						Suspects::<T>::mutate(epoch, end, |tally| {
+							tally.confirmed = tally.confirmed.saturating_add(*octets)
+						});
+					}
+				}
+			}
 			let mut owed: Balance = 0;
 			for (position, router) in receipt.path.iter().enumerate() {
 				let Some(octets) = paid.get(math::paid_link(position)).copied() else { continue };
-				if octets == 0 || router == &consumer || T::Registry::is_quarantined(router) {
+				if octets == 0 || router == &consumer || T::Registry::quarantined_for(router, epoch)
+				{
 					continue;
 				}
 				let Some(price) =
@@ -997,6 +1106,10 @@ pub mod pallet {
 			ensure!(
 				SawRestart::<T>::iter_keys().all(|(epoch, _)| epoch >= settled),
 				"a restart mark of a settled epoch remains"
+			);
+			ensure!(
+				Suspects::<T>::iter_keys().all(|(epoch, _)| epoch >= settled),
+				"a suspect of a settled epoch has no verdict"
 			);
 			ensure!(
 				Bills::<T>::iter_values().all(|bill| bill.charged <= bill.owed),

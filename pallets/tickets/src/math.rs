@@ -58,6 +58,16 @@ impl LinkFigures {
 		}
 	}
 
+	/// What a disputed link weighs against its ends: the receipted octets that both ends
+	/// vouch for at least, `min(demand, sent, received)` (0 while one end is silent). A liar
+	/// that inflates its own figure adds nothing; an honest end that saw little adds little.
+	pub fn disputed_weight(&self) -> u64 {
+		match (self.sent, self.received) {
+			(Some(sent), Some(received)) => self.demand.min(sent).min(received),
+			_ => 0,
+		}
+	}
+
 	/// The octets of one flow that `octets` of receipts buy on this link: the link's payable
 	/// octets, `min(Σ receipts, confirmed)`, shared pro rata among the flows that cross it.
 	pub fn flow_share(&self, octets: u64, tolerance_ppm: u32) -> u64 {

@@ -99,7 +99,8 @@ pub mod v1 {
 
 /// Version 1 → 2, per-epoch claims:
 ///
-/// - the parameters gain `restart_grace_epochs` (the production value, 6);
+/// - the parameters gain `restart_grace_epochs`, `min_age_epochs` and `credit_window_octets`
+///   (their production values);
 /// - every link gains `forgiven` (false);
 /// - a relay's last claim becomes its claim mark for that epoch while the epoch is unsettled
 ///   (so it cannot claim the epoch again), and the cumulative counters go;
@@ -120,6 +121,8 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for PerEpochClaims<T> {
 				dispute_window: old.dispute_window,
 				infra_share: old.infra_share,
 				restart_grace_epochs: TicketParams::default().restart_grace_epochs,
+				min_age_epochs: TicketParams::default().min_age_epochs,
+				credit_window_octets: TicketParams::default().credit_window_octets,
 			})
 		});
 		Links::<T>::translate::<v1::LinkFigures, _>(|_, old| {

@@ -12,7 +12,7 @@ use sp_core::{sr25519, Pair};
 use sp_runtime::{traits::IdentityLookup, AccountId32, BuildStorage, DispatchResult};
 use srwan_primitives::{
 	currency::Balance,
-	ditex::{EpochIndex, PriceInForce},
+	ditex::{EpochIndex, GroupId, PriceInForce},
 	receipts::{Claim, PeerOctets, SignedReceipt, UsageReceipt},
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -61,6 +61,8 @@ mod state {
 	pub const PRICES: &[u8] = b"mock:prices";
 	pub const REPORTED: &[u8] = b"mock:reported";
 	pub const UNJUDGED: &[u8] = b"mock:unjudged";
+	pub const GROUPS: &[u8] = b"mock:groups";
+	pub const REGISTERED_EPOCHS: &[u8] = b"mock:registered-epochs";
 
 	pub fn get<V: codec::Decode + Default>(key: &[u8]) -> V {
 		unhashed::get_or_default(key)
@@ -74,6 +76,7 @@ mod state {
 }
 
 type Schedule = BTreeMap<AccountId32, Vec<(EpochIndex, Option<Balance>)>>;
+type Groups = BTreeMap<AccountId32, Vec<(EpochIndex, Option<GroupId>)>>;
 
 /// The registry the tests drive: epoch = block / 10.
 pub struct Registry;
@@ -88,7 +91,7 @@ impl srwan_primitives::traits::RouterRegistry<AccountId32> for Registry {
 		state::get::<BTreeSet<AccountId32>>(state::REGISTERED).contains(router)
 	}
 	fn is_quarantined(router: &AccountId32) -> bool {
-		state::get::<BTreeSet<AccountId32>>(state::QUARANTINED).contains(router)
+		state::get::<BTreeMap<AccountId32, EpochIndex>>(state::QUARANTINED).contains_key(router)
 	}
 	fn price_at_epoch_start(router: &AccountId32, epoch: EpochIndex) -> Option<PriceInForce> {
 		let schedule: Schedule = state::get(state::PRICES);
@@ -98,6 +101,40 @@ impl srwan_primitives::traits::RouterRegistry<AccountId32> for Registry {
 	fn epoch_judged(epoch: EpochIndex) -> bool {
 		!state::get::<BTreeSet<EpochIndex>>(state::UNJUDGED).contains(&epoch)
 	}
+	fn group_at(router: &AccountId32, epoch: EpochIndex) -> Option<GroupId> {
+		if !Self::is_registered(router) {
+			return None;
+		}
+		let groups: Groups = state::get(state::GROUPS);
+		match groups.get(router) {
+			// Every registered router counts in group 0 unless a test moved it.
+			None => Some(0),
+			Some(schedule) => schedule.iter().rev().find(|(from, _)| *from <= epoch)?.1,
+		}
+	}
+	fn registered_epoch(router: &AccountId32) -> Option<EpochIndex> {
+		let epochs: BTreeMap<AccountId32, EpochIndex> = state::get(state::REGISTERED_EPOCHS);
+		Self::is_registered(router).then(|| epochs.get(router).copied().unwrap_or(0))
+	}
+	fn quarantined_for(router: &AccountId32, epoch: EpochIndex) -> bool {
+		state::get::<BTreeMap<AccountId32, EpochIndex>>(state::QUARANTINED)
+			.get(router)
+			.is_some_and(|since| *since < epoch)
+	}
+}
+
+/// Puts `router` in `group` (`None`: in none) from `epoch` on.
+pub fn set_group(router: &AccountId32, epoch: EpochIndex, group: Option<GroupId>) {
+	state::update(state::GROUPS, |g: &mut Groups| {
+		g.entry(router.clone()).or_insert_with(|| vec![(0, Some(0))]).push((epoch, group))
+	});
+}
+
+/// Records that `router` registered in `epoch` (its age counts from there).
+pub fn set_registered_epoch(router: &AccountId32, epoch: EpochIndex) {
+	state::update(state::REGISTERED_EPOCHS, |e: &mut BTreeMap<AccountId32, EpochIndex>| {
+		e.insert(router.clone(), epoch);
+	});
 }
 
 /// Holds back the exchange's verdict on `epoch` (`judged = false`) or gives it.
@@ -134,16 +171,17 @@ pub fn set_price(router: &AccountId32, epoch: EpochIndex, price: Option<Balance>
 	});
 }
 
-/// Quarantines `router` (as the exchange would).
+/// Quarantines `router` from now on (as the exchange would: it counts from the next epoch).
 pub fn quarantine(router: &AccountId32) {
-	state::update(state::QUARANTINED, |q: &mut BTreeSet<AccountId32>| {
-		q.insert(router.clone());
+	let epoch = (System::block_number() as u32) / EPOCH;
+	state::update(state::QUARANTINED, |q: &mut BTreeMap<AccountId32, EpochIndex>| {
+		q.entry(router.clone()).or_insert(epoch);
 	});
 }
 
 /// Releases `router` from quarantine (as the exchange would after its cooldown).
 pub fn release(router: &AccountId32) {
-	state::update(state::QUARANTINED, |q: &mut BTreeSet<AccountId32>| {
+	state::update(state::QUARANTINED, |q: &mut BTreeMap<AccountId32, EpochIndex>| {
 		q.remove(router);
 	});
 }
@@ -239,7 +277,13 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 	.assimilate_storage(&mut storage)
 	.unwrap();
 	pallet_tickets::GenesisConfig::<Test> {
-		params: Some(TicketParams { claim_window: WINDOW, ..Default::default() }),
+		// Every router counts against others from its registration (the tests of ages set
+		// `min_age_epochs` themselves).
+		params: Some(TicketParams {
+			claim_window: WINDOW,
+			min_age_epochs: 0,
+			..Default::default()
+		}),
 		..Default::default()
 	}
 	.assimilate_storage(&mut storage)

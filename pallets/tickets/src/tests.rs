@@ -251,14 +251,55 @@ fn claims_from_unknown_routers_and_before_the_epoch_ends_are_rejected() {
 }
 
 #[test]
-fn fraud_claim_by_a_quarantined_relay_is_rejected() {
+fn fraud_claim_by_a_relay_quarantined_before_the_epoch_is_rejected() {
 	build_and_execute(|| {
-		run_to_epoch(1);
+		// Quarantined during epoch 0: it still served epoch 0, not epoch 1.
 		quarantine(&relay(1));
+		run_to_epoch(1);
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, &[], vec![])));
+		run_to_epoch(2);
 		assert_noop!(
-			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, &[], vec![])),
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, &[], vec![])),
 			Error::<Test>::Quarantined
 		);
+	});
+}
+
+#[test]
+fn a_router_outside_every_group_when_the_epoch_started_cannot_claim_it() {
+	build_and_execute(|| {
+		// Relay 1 counts in no group in epoch 0 (it registered during it, say).
+		set_group(&relay(1), 0, None);
+		set_group(&relay(1), 1, Some(0));
+		run_to_epoch(1);
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, &[], vec![])),
+			Error::<Test>::NotInGroup
+		);
+		run_to_epoch(2);
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, &[], vec![])));
+	});
+}
+
+#[test]
+fn fraud_peers_and_paths_outside_the_relays_group_at_the_epochs_start_are_skipped() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		// Relay 3 belongs to group 1 in epoch 0; it joins group 0 only from epoch 1.
+		set_group(&relay(3), 0, Some(1));
+		set_group(&relay(3), 1, Some(0));
+		run_to_epoch(1);
+		let inside = signed(receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		let outside = signed(receipt(1, 2, &path(&[1, 3]), 0, GB, 0, 1));
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(0, &[(relay(2), 0, GB), (relay(3), 0, GB)], vec![inside, outside])
+		));
+		assert!(events().contains(&Event::PeerSkipped { relay: relay(1), peer: relay(3) }));
+		assert_eq!(skipped(), vec![SkipReason::OutsideGroup]);
+		assert_eq!(Links::<Test>::get((0, relay(1), relay(2))).sent, Some(GB));
+		assert_eq!(Links::<Test>::get((0, relay(1), relay(3))).sent, None, "not recorded");
+		assert_eq!(Receipts::<Test>::iter().count(), 1);
 	});
 }
 
@@ -669,20 +710,31 @@ fn fraud_consumer_colluding_with_one_hop_cannot_get_an_honest_neighbour_quaranti
 	});
 }
 
+/// Consumer 1 (funded) sends a GB over `[n, 1]` for every `n` in `senders` in `epoch`: the
+/// receipts relay 1 and its peers hold, and the honest counters of those links.
+fn traffic_into_relay_1(
+	epoch: EpochIndex,
+	senders: &[u8],
+) -> (Net, Vec<SignedReceipt<AccountId32>>) {
+	let mut net = Net::default();
+	let receipts: Vec<_> =
+		senders.iter().map(|n| signed(receipt(1, *n, &path(&[*n, 1]), epoch, GB, 0, 1))).collect();
+	receipts.iter().for_each(|r| net.carry(&r.receipt));
+	(net, receipts)
+}
+
 #[test]
 fn a_relay_disagreeing_with_three_distinct_peers_is_reported_for_quarantine() {
 	build_and_execute(|| {
-		let mut net = Net::default();
-		for n in [2, 3, 4] {
-			net.link(&relay(1), &relay(n));
-		}
+		fund(1, 100_000_000);
+		let (net, receipts) = traffic_into_relay_1(0, &[2, 3, 4]);
 		run_to_epoch(1);
-		// Relay 1 claims to have sent a GB to each peer; they received nothing.
-		assert_ok!(net.claim_tampered(&relay(1), 0, &[], |peers| {
-			peers.iter_mut().for_each(|p| p.2 += GB);
+		// Relay 1 says it received three times what each peer sent it.
+		assert_ok!(net.claim_tampered(&relay(1), 0, &receipts, |peers| {
+			peers.iter_mut().for_each(|p| p.1 *= 3);
 		}));
 		for n in [2, 3, 4] {
-			assert_ok!(net.claim(&relay(n), 0, &[]));
+			assert_ok!(net.claim(&relay(n), 0, &receipts));
 		}
 		assert_eq!(Disputed::<Test>::iter_prefix((0,)).count(), 3);
 		assert!(reported().is_empty(), "disputes are judged once every claim is in");
@@ -698,15 +750,123 @@ fn a_relay_disagreeing_with_three_distinct_peers_is_reported_for_quarantine() {
 	});
 }
 
-/// Relay 1 linked with relays 2, 3 and 4, each of which sent relay 1 a GB in `epoch`; relay 1
-/// restarted and lost its count of it. Claims `epoch`: relay 1 says whether it `declares` the
-/// restart, and `witnesses` saw two boot values from it.
+#[test]
+fn fraud_a_liar_hiding_its_disputes_among_agreements_on_dust_is_quarantined() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		for n in 10..=14u8 {
+			register(&relay(n));
+		}
+		// Relay 1 carries receipted traffic from honest relays 2..=5 and inflates each link;
+		// with colluders 10..=14 it agrees on a little unreceipted traffic.
+		let (mut net, receipts) = traffic_into_relay_1(0, &[2, 3, 4, 5]);
+		for n in 10..=14u8 {
+			net.link(&relay(1), &relay(n));
+			net.counters.get_mut(&relay(1)).unwrap().get_mut(&relay(n)).unwrap().0 = 1_000;
+			net.counters.get_mut(&relay(n)).unwrap().get_mut(&relay(1)).unwrap().1 = 1_000;
+		}
+		run_to_epoch(1);
+		assert_ok!(net.claim_tampered(&relay(1), 0, &receipts, |peers| {
+			peers.iter_mut().filter(|p| p.1 == GB).for_each(|p| p.1 *= 2);
+		}));
+		for relay_id in net.counters.keys().filter(|r| **r != relay(1)) {
+			assert_ok!(net.claim(relay_id, 0, &receipts));
+		}
+		settle_epoch(0);
+		assert_eq!(reported(), vec![relay(1)], "five agreements on dust hide nothing");
+	});
+}
+
+/// Relay 1 has honest peers `honest` (a GB each of receipted traffic, agreeing) and `sybils`
+/// that each push `sybil_octets` of receipted traffic through it and then claim ten times what
+/// they sent; returns whether relay 1 was reported after the epoch settles.
+fn sybil_attack(epoch: EpochIndex, honest: &[u8], sybils: &[u8], sybil_octets: u64) -> bool {
+	fund(1, 100_000_000);
+	fund(2, 100_000_000);
+	let mut net = Net::default();
+	let mut receipts: Vec<_> =
+		honest.iter().map(|n| signed(receipt(1, *n, &path(&[*n, 1]), epoch, GB, 0, 1))).collect();
+	// The Sybils' own consumer signs for their traffic.
+	receipts.extend(
+		sybils.iter().map(|n| signed(receipt(2, *n, &path(&[*n, 1]), epoch, sybil_octets, 0, 1))),
+	);
+	receipts.iter().for_each(|r| net.carry(&r.receipt));
+	run_to_epoch(epoch + 1);
+	for relay_id in net.counters.keys() {
+		if sybils.iter().any(|n| relay(*n) == *relay_id) {
+			assert_ok!(net.claim_tampered(relay_id, epoch, &receipts, |peers| {
+				peers.iter_mut().for_each(|p| p.2 *= 10);
+			}));
+		} else {
+			assert_ok!(net.claim(relay_id, epoch, &receipts));
+		}
+	}
+	settle_epoch(epoch);
+	reported().contains(&relay(1))
+}
+
+#[test]
+fn fraud_three_young_sybils_cannot_quarantine_an_honest_router() {
+	build_and_execute(|| {
+		crate::Params::<Test>::mutate(|p| p.min_age_epochs = 2);
+		for n in [7, 8, 9] {
+			set_registered_epoch(&relay(n), 1);
+		}
+		// Young Sybils count against no one, however much they push.
+		assert!(!sybil_attack(2, &[2, 3, 4, 5, 6], &[7, 8, 9], 10 * GB));
+		assert!(Disputes::<Test>::get(relay(1)).is_empty());
+	});
+}
+
+#[test]
+fn fraud_three_aged_sybils_cannot_quarantine_an_honest_router_with_six_peers() {
+	build_and_execute(|| {
+		register(&relay(10));
+		// Aged Sybils push a GB each through relay 1, which carries 6 GB for honest peers.
+		assert!(!sybil_attack(0, &[2, 3, 4, 5, 6, 10], &[7, 8, 9], GB));
+		assert_eq!(Disputes::<Test>::get(relay(1)).len(), 3, "counted, but outweighed");
+	});
+}
+
+#[test]
+fn fraud_three_aged_sybils_against_a_router_with_two_peers() {
+	build_and_execute(|| {
+		// The limit case, as it turns out: aged Sybils that push less real traffic through
+		// the router than its two honest peers do cannot quarantine it...
+		assert!(!sybil_attack(0, &[2, 3], &[7, 8, 9], GB / 2));
+		// ...but Sybils that push more real, receipted traffic through it than all its
+		// honest peers together can: its own figures weigh only what really crossed.
+		assert!(sybil_attack(1, &[2, 3], &[7, 8, 9], GB));
+	});
+}
+
+#[test]
+fn fraud_a_quarantine_imposed_after_an_epoch_never_unpays_it() {
+	build_and_execute(|| {
+		let r2 = free(&relay(2));
+		one_honest_epoch();
+		// Relay 2 is quarantined during epoch 1, before epoch 0 settles.
+		quarantine(&relay(2));
+		settle_epoch(0);
+		let hop = 3 * PRICE;
+		assert_eq!(free(&relay(2)), r2 + hop - Perbill::from_percent(5).mul_floor(hop));
+	});
+}
+
+/// Relay 1 linked with relays 2, 3 and 4, each of which sent relay 1 a receipted GB in `epoch`;
+/// relay 1 restarted and lost its count of it. Claims `epoch`: relay 1 says whether it
+/// `declares` the restart, and `witnesses` saw two boot values from it.
 fn crash_epoch(epoch: EpochIndex, declares: bool, witnesses: &[u8]) {
+	fund(1, 10_000_000);
+	let receipts: Vec<_> = [2u8, 3, 4]
+		.iter()
+		.map(|n| signed(receipt(1, *n, &path(&[*n, 1]), epoch, GB, 0, 1)))
+		.collect();
 	run_to_epoch(epoch + 1);
 	let lost = [(relay(2), 0, 0), (relay(3), 0, 0), (relay(4), 0, 0)];
 	assert_ok!(Tickets::claim(
 		RuntimeOrigin::signed(relay(1)),
-		claim_with_boots(epoch, declares, &lost, &Default::default(), vec![])
+		claim_with_boots(epoch, declares, &lost, &Default::default(), receipts.clone())
 	));
 	for n in [2u8, 3, 4] {
 		let mut boots = BTreeMap::new();
@@ -715,7 +875,7 @@ fn crash_epoch(epoch: EpochIndex, declares: bool, witnesses: &[u8]) {
 		}
 		assert_ok!(Tickets::claim(
 			RuntimeOrigin::signed(relay(n)),
-			claim_with_boots(epoch, false, &[(relay(1), 0, GB)], &boots, vec![])
+			claim_with_boots(epoch, false, &[(relay(1), 0, GB)], &boots, receipts.clone())
 		));
 	}
 	settle_epoch(epoch);
@@ -770,10 +930,13 @@ fn fraud_an_uncorroborated_restart_is_ignored() {
 		crash_epoch(0, true, &[]);
 		assert_eq!(reported(), vec![relay(1)]);
 		assert!(!events().iter().any(|e| matches!(e, Event::RestartForgiven { .. })));
-		// A peer's word alone (no declaration) forgives nothing either.
+		// A peer's word alone (no declaration) forgives nothing either: the disputes count.
+		// (Relay 1's lower figure weighs nothing, like an honest router's against Sybils: it
+		// lost its own pay and its peers', and is not reported for it.)
 		release(&relay(1));
 		crash_epoch(1, false, &[2, 3, 4]);
-		assert_eq!(reported(), vec![relay(1), relay(1)]);
+		assert_eq!(Disputes::<Test>::get(relay(1)).len(), 3);
+		assert_eq!(reported(), vec![relay(1)]);
 		assert!(!events().iter().any(|e| matches!(e, Event::RestartForgiven { .. })));
 	});
 }
@@ -980,19 +1143,27 @@ fn the_receipts_max_price_caps_every_hop() {
 fn the_consumers_own_quarantined_and_unpriced_routers_are_not_paid() {
 	build_and_execute(|| {
 		fund(1, 100_000_000);
-		// Consumer 1 runs its own ingress router; relay 3 is not for sale; relay 4 is
-		// quarantined before settlement; relay 2 is paid.
+		// Consumer 1 runs its own ingress router; relay 3 is not for sale; relay 4 was
+		// quarantined before epoch 1 began (its claim is refused); relay 2 is paid.
 		register(&consumer(1));
 		set_price(&relay(3), 0, None);
+		quarantine(&relay(4));
+		run_to_epoch(1);
 		let receipt =
-			signed(receipt(1, 1, &[consumer(1), relay(2), relay(3), relay(4)], 0, GB, 0, 1));
+			signed(receipt(1, 1, &[consumer(1), relay(2), relay(3), relay(4)], 1, GB, 0, 1));
 		let mut net = Net::default();
 		net.carry(&receipt.receipt);
-		run_to_epoch(1);
-		net.claim_all(0, &[receipt]);
-		quarantine(&relay(4));
+		run_to_epoch(2);
+		for relay_id in net.counters.keys() {
+			let result = net.claim(relay_id, 1, std::slice::from_ref(&receipt));
+			if *relay_id == relay(4) {
+				assert_eq!(result, Err(Error::<Test>::Quarantined.into()));
+			} else {
+				assert_ok!(result);
+			}
+		}
 		let before: Vec<Balance> = (2..=4).map(|n| free(&relay(n))).collect();
-		settle_epoch(0);
+		settle_epoch(1);
 		assert_eq!(held(1), 100_000_000 - PRICE);
 		assert_eq!(free(&relay(2)), before[0] + PRICE - Perbill::from_percent(5).mul_floor(PRICE));
 		assert_eq!(free(&relay(3)), before[1]);

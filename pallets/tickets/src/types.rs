@@ -37,12 +37,18 @@ pub struct TicketParams {
 	/// A relay's declared, corroborated restart forgives its disputes at most once per this
 	/// many epochs (a crash-looping relay is judged like any other beyond that).
 	pub restart_grace_epochs: u32,
+	/// How long a router must be registered before its disputes count against others (Sybils
+	/// that join a group cannot aim a quarantine at once).
+	pub min_age_epochs: u32,
+	/// Unreceipted octets a relay carries for a flow before it drops the flow (read by the
+	/// relays: what a consumer can take without signing for it).
+	pub credit_window_octets: u64,
 }
 
 impl Default for TicketParams {
 	/// Production values (DESIGN.md "Parameters"): a 50-block window, 2 % tolerance, three
 	/// counterparties within six epochs (an hour), 5 % for the infrastructure, one forgiven
-	/// restart per six epochs.
+	/// restart per six epochs, disputes counted from routers six epochs old, a 64 MiB credit.
 	fn default() -> Self {
 		Self {
 			claim_window: 50,
@@ -51,6 +57,8 @@ impl Default for TicketParams {
 			dispute_window: 6,
 			infra_share: Perbill::from_percent(5),
 			restart_grace_epochs: 6,
+			min_age_epochs: 6,
+			credit_window_octets: 64 << 20,
 		}
 	}
 }
@@ -100,6 +108,26 @@ pub enum SkipReason {
 	Conflicting,
 	/// Signed neither by the consumer nor by the receipt key in force for the epoch.
 	BadSignature,
+	/// A router of its path was not in the claiming relay's group when the epoch started.
+	OutsideGroup,
+}
+
+/// What settlement learns about a router that some aged peer disputed in an epoch: the
+/// receipted octets of its disputed links and of its confirmed ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct SuspectTally {
+	/// Σ over its counted disputed links of `min(receipted, sent, received)`: what both ends
+	/// and the consumers agree crossed links that its counterparties dispute.
+	pub disputed: u64,
+	/// Σ of the octets paid on its confirmed links (receipted and confirmed by both ends).
+	pub confirmed: u64,
+}
+
+impl SuspectTally {
+	/// Whether the disputed links carried more than half of its receipted octets.
+	pub fn mostly_disputed(&self) -> bool {
+		self.disputed > self.confirmed
+	}
 }
 
 /// What one consumer owes for one epoch while it is being settled.
@@ -130,6 +158,9 @@ pub enum Stage {
 	/// Removing the epoch's links, claim marks and bills.
 	#[codec(index = 2)]
 	Cleanup,
+	/// Deciding, for each router disputed this epoch, whether it is reported for quarantine.
+	#[codec(index = 4)]
+	Verdicts,
 }
 
 /// Lifetime money totals (what `try_state` balances).
