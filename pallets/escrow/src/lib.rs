@@ -205,6 +205,18 @@ pub mod pallet {
 	/// epoch: an entry covers the epochs up to the next entry's start.
 	pub type TermsHistory = BoundedVec<(EpochIndex, Terms), ConstU32<MAX_SCHEDULED_TERMS>>;
 
+	/// What an escrow held, and was withdrawing, when an epoch started: what its receipts of
+	/// that epoch are judged by (`MinEscrow`), whatever was charged or deposited since.
+	#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+	pub struct EpochStart {
+		/// The epoch.
+		pub epoch: EpochIndex,
+		/// Funds on hold when it started.
+		pub held: Balance,
+		/// The withdrawal pending when it started.
+		pub pending: Option<PendingWithdrawal>,
+	}
+
 	/// A consumer's escrow.
 	#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 	pub struct EscrowAccount {
@@ -215,6 +227,10 @@ pub mod pallet {
 		pub terms: TermsHistory,
 		/// A withdrawal in progress.
 		pub pending: Option<PendingWithdrawal>,
+		/// How the escrow stood when the previous and the current epoch started, recorded at
+		/// the first change within each (an epoch without an entry started as the next entry,
+		/// or as the escrow stands now, says).
+		pub starts: BoundedVec<EpochStart, ConstU32<2>>,
 	}
 
 	impl Default for EscrowAccount {
@@ -225,7 +241,16 @@ pub mod pallet {
 				held: 0,
 				terms: TermsHistory::truncate_from(alloc::vec![(0, Terms::default())]),
 				pending: None,
+				starts: BoundedVec::new(),
 			}
+		}
+	}
+
+	/// What `held` backs for `epoch` while `pending` is being withdrawn.
+	fn backing(held: Balance, pending: Option<PendingWithdrawal>, epoch: EpochIndex) -> Balance {
+		match pending {
+			Some(pending) if epoch > pending.epoch => held.saturating_sub(pending.amount),
+			_ => held,
 		}
 	}
 
@@ -252,10 +277,33 @@ pub mod pallet {
 		/// `epoch` comes after the one it was requested in (that amount pays only for epochs up
 		/// to its request's).
 		pub fn available(&self, epoch: EpochIndex) -> Balance {
-			match self.pending {
-				Some(pending) if epoch > pending.epoch => self.held.saturating_sub(pending.amount),
-				_ => self.held,
+			backing(self.held, self.pending, epoch)
+		}
+
+		/// What the escrow backed for `epoch` when the epoch started: held minus a pending
+		/// withdrawal as they stood then, limited by the cap in force for the epoch.
+		pub fn backed_at_start(&self, epoch: EpochIndex) -> Balance {
+			let (held, pending) = self
+				.starts
+				.iter()
+				.find(|start| start.epoch >= epoch)
+				.map_or((self.held, self.pending), |start| (start.held, start.pending));
+			let cap = self.terms_at(epoch).spending_cap.unwrap_or(Balance::MAX);
+			backing(held, pending, epoch).min(cap)
+		}
+
+		/// Records how the escrow stands as `current` starts, before the first change within
+		/// it; keeps the previous epoch's record (its claims are still being checked).
+		pub fn note_epoch_start(&mut self, current: EpochIndex) {
+			self.starts.retain(|start| start.epoch.saturating_add(1) >= current);
+			if self.starts.last().is_some_and(|start| start.epoch == current) {
+				return;
 			}
+			if self.starts.is_full() {
+				self.starts.remove(0);
+			}
+			let start = EpochStart { epoch: current, held: self.held, pending: self.pending };
+			let _ = self.starts.try_push(start);
 		}
 
 		/// What a charge for `epoch` may take now when `spent` was already charged for it:
@@ -476,8 +524,10 @@ pub mod pallet {
 			let who = ensure_signed(origin)?;
 			ensure!(amount > 0, Error::<T>::ZeroAmount);
 			T::Currency::hold(&HoldReason::ConsumerEscrow.into(), &who, amount)?;
+			let current = T::Epochs::current_epoch();
 			Accounts::<T>::mutate(&who, |account| {
 				let account = account.get_or_insert_with(Default::default);
+				account.note_epoch_start(current);
 				account.held = account.held.saturating_add(amount);
 			});
 			Totals::<T>::mutate(|t| t.0 = t.0.saturating_add(amount));
@@ -496,8 +546,9 @@ pub mod pallet {
 			ensure!(account.pending.is_none(), Error::<T>::WithdrawalPending);
 			ensure!(amount <= account.held, Error::<T>::InsufficientEscrow);
 			let unlock_at = now::<T>().saturating_add(WithdrawDelay::<T>::get());
-			account.pending =
-				Some(PendingWithdrawal { amount, epoch: T::Epochs::current_epoch(), unlock_at });
+			let current = T::Epochs::current_epoch();
+			account.note_epoch_start(current);
+			account.pending = Some(PendingWithdrawal { amount, epoch: current, unlock_at });
 			Accounts::<T>::insert(&who, account);
 			Self::deposit_event(Event::WithdrawRequested { who, amount, unlock_at });
 			Ok(())
@@ -518,6 +569,7 @@ pub mod pallet {
 				Error::<T>::UnsettledEpochs
 			);
 			let amount = pending.amount.min(account.held);
+			account.note_epoch_start(T::Epochs::current_epoch());
 			let released = T::Currency::release(
 				&HoldReason::ConsumerEscrow.into(),
 				&who,
@@ -720,7 +772,14 @@ pub mod pallet {
 					});
 				}
 			}
+			account.note_epoch_start(T::Epochs::current_epoch());
 			account.held = account.held.saturating_sub(paid);
+			// A charge for an epoch the pending withdrawal still backs takes from the amount on
+			// its way out first: what stays keeps backing the later epochs relays admitted
+			// against it.
+			if let Some(pending) = account.pending.as_mut().filter(|p| epoch <= p.epoch) {
+				pending.amount = pending.amount.saturating_sub(paid);
+			}
 			Accounts::<T>::insert(consumer, account);
 			Spent::<T>::insert(consumer, epoch, spent.saturating_add(paid));
 			if let Some(old) = epoch.checked_sub(T::SpendingRetention::get()) {
@@ -744,7 +803,11 @@ pub mod pallet {
 		}
 
 		fn available(consumer: &T::AccountId, epoch: EpochIndex) -> Balance {
-			Accounts::<T>::get(consumer).map_or(0, |account| account.available(epoch))
+			<Self as Escrow<T::AccountId>>::chargeable(consumer, epoch)
+		}
+
+		fn backed_at_start(consumer: &T::AccountId, epoch: EpochIndex) -> Balance {
+			Accounts::<T>::get(consumer).map_or(0, |account| account.backed_at_start(epoch))
 		}
 
 		fn min_escrow() -> Balance {

@@ -65,6 +65,7 @@ pub mod v2 {
 					held: old.held,
 					terms: TermsHistory::truncate_from(alloc::vec![(0, terms)]),
 					pending: old.pending,
+					starts: Default::default(),
 				})
 			});
 			T::DbWeight::get().reads_writes(seen, seen)

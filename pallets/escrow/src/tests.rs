@@ -298,14 +298,16 @@ fn a_pending_withdrawal_backs_nothing_after_its_epoch() {
 		assert_eq!(Escrow::available(&1, 3), 700, "and no later one");
 		assert_eq!(Escrow::available(&1, 9), 700);
 		assert_eq!(Escrow::available(&9, 2), 0, "no escrow, nothing backed");
-		// A charge for epoch 2 may take the requested amount too.
+		// A charge for epoch 2 may take the requested amount too, and takes it first: what
+		// stays keeps backing the later epochs relays admitted against it.
 		assert_eq!(Escrow::charge(&1, 2, &[(5, 900)]).paid, 900);
-		assert_eq!(Escrow::available(&1, 3), 0, "the 100 left is on its way out");
+		assert_eq!(Escrow::available(&1, 3), 100, "the 100 left stays");
 		go_to_epoch(4);
 		settle_through(2);
 		assert_ok!(Escrow::withdraw(RuntimeOrigin::signed(1)));
-		System::assert_last_event(Event::Withdrawn { who: 1, amount: 100 }.into());
-		assert_eq!(Balances::balance(&1), INITIAL - 900);
+		System::assert_last_event(Event::Withdrawn { who: 1, amount: 0 }.into());
+		assert_eq!(Balances::balance(&1), INITIAL - 1_000);
+		assert_eq!(Escrow::available(&1, 5), 100);
 	});
 }
 

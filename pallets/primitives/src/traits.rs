@@ -98,9 +98,14 @@ pub trait Escrow<AccountId> {
 	/// epoch, limited by what the cap in force for the epoch leaves. The charging pallet
 	/// pro-rates a shortfall with it before charging, so that each payee's share is decided once.
 	fn chargeable(consumer: &AccountId, epoch: EpochIndex) -> Balance;
-	/// What `consumer`'s escrow backs for `epoch`: what is held, minus a pending withdrawal from
-	/// the epoch after the one it was requested in (that amount backs nothing new).
+	/// What `consumer`'s escrow backs for `epoch` now (what relays admit its flows by): what is
+	/// held, minus a pending withdrawal from the epoch after the one it was requested in (that
+	/// amount backs nothing new), limited by what the epoch's cap leaves.
 	fn available(consumer: &AccountId, epoch: EpochIndex) -> Balance;
+	/// What `consumer`'s escrow backed for `epoch` when the epoch started (held minus pending as
+	/// they stood then, limited by the epoch's cap): what its receipts of the epoch are judged
+	/// by against the minimum, whatever was charged or deposited since.
+	fn backed_at_start(consumer: &AccountId, epoch: EpochIndex) -> Balance;
 	/// The least [`Self::available`] a consumer needs for relays to carry its flows (and for its
 	/// receipts to count).
 	fn min_escrow() -> Balance;

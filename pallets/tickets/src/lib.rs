@@ -14,10 +14,19 @@
 //!    not, the link is *disputed*: unpaid this epoch, with an event naming both figures. A relay
 //!    that inflates its own counters therefore earns nothing on the links it lies about.
 //! 2. **What the consumer signed.** Receipts are signed by the consumer's account or by the
-//!    delegate key it registered in its escrow, over
+//!    delegate key in force for the receipt's epoch, over
 //!    `b"srwan/receipt/v1" ‖ genesis_hash ‖ SCALE(receipt)`. A link pays at most the sum of the
 //!    receipt octets of the flows that cross it, shared pro rata among them — so a colluding pair
 //!    that inflates both ends of a link gains nothing beyond the receipts.
+//!
+//! ## Receipts bind the consumer to the most it signed
+//!
+//! A flow's receipts are recorded per path ([`Receipts`], keyed by the path's hash): a receipt
+//! for another path, whatever its nonce, moves nothing off this one. Receipts of the same flow
+//! and path merge figure by figure into the largest the consumer signed (octets, the price it
+//! accepts, the nonce): a later receipt that says less cannot lower a bill. A receipt's octets
+//! count on a link only when one of the link's two ends put the receipt in its claim (it carried
+//! the flow): a router elsewhere on the path cannot dilute a link it did not carry.
 //!
 //! ## Counters: one epoch per claim
 //!
@@ -110,7 +119,7 @@ mod tests;
 pub mod types;
 pub mod weights;
 
-pub use types::{Bill, SkipReason, Stage, SuspectTally, TicketParams, Totals};
+pub use types::{Bill, RecordedReceipt, SkipReason, Stage, SuspectTally, TicketParams, Totals};
 pub use weights::WeightInfo;
 
 use srwan_primitives::{
@@ -152,6 +161,9 @@ pub mod pallet {
 		ditex::GroupId,
 		receipts::{FlowId, MAX_CLAIM_PEERS},
 	};
+
+	/// A path's identity in storage: `blake2_256(SCALE(path))`.
+	pub type PathHash = [u8; 32];
 
 	/// The storage layout version.
 	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
@@ -247,7 +259,9 @@ pub mod pallet {
 		ValueQuery,
 	>;
 
-	/// The latest receipt per (epoch, consumer, flow), until it is settled.
+	/// Each flow's receipt per (epoch, consumer, flow, path hash), until it is settled: one
+	/// record per path, so a receipt the consumer signs for another path moves nothing off
+	/// this one.
 	#[pallet::storage]
 	pub type Receipts<T: Config> = StorageNMap<
 		_,
@@ -255,8 +269,22 @@ pub mod pallet {
 			NMapKey<Twox64Concat, EpochIndex>,
 			NMapKey<Blake2_128Concat, T::AccountId>,
 			NMapKey<Blake2_128Concat, FlowId>,
+			NMapKey<Identity, PathHash>,
 		),
-		UsageReceipt<T::AccountId>,
+		RecordedReceipt<T::AccountId>,
+	>;
+
+	/// Disputed links forgiven for a corroborated restart, per (epoch, from, to): paid at
+	/// `min(sent, received)`; until the epoch is settled.
+	#[pallet::storage]
+	pub type Forgiven<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, EpochIndex>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+		),
+		(),
 	>;
 
 	/// Disagreeing counterparties of each router with the epoch of the latest dispute, pruned
@@ -520,13 +548,13 @@ pub mod pallet {
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::claim(claim.peers.len() as u32, claim.receipts.len() as u32)
 			// `claims_open` (NextToSettle, SettlementBegun), the claim mark, and per peer its
-			// membership and a possible restart mark; per receipt the escrow's minimum and
-			// availability and its path's memberships (not in the benchmark yet).
+			// membership, a possible restart mark and two dispute records; per receipt the
+			// escrow and its path's memberships (not in the benchmark yet).
 			.saturating_add(T::DbWeight::get().reads_writes(
 				4u64.saturating_add(claim.peers.len() as u64)
 					.saturating_add((claim.receipts.len() as u64).saturating_mul(
 						1 + u64::from(srwan_primitives::receipts::MAX_PATH_ROUTERS))),
-				1u64.saturating_add(claim.peers.len() as u64),
+				1u64.saturating_add((claim.peers.len() as u64).saturating_mul(3)),
 			)))]
 		pub fn claim(origin: OriginFor<T>, claim: Claim<T::AccountId>) -> DispatchResult {
 			let relay = ensure_signed(origin)?;
@@ -567,14 +595,23 @@ pub mod pallet {
 				});
 				Self::cross_check(epoch, &entry.peer, &relay, &params);
 			}
-			let recorded = updates.len() as u32;
-			for (receipt, replaced) in updates {
-				if let Some(old) = replaced {
-					Self::adjust_demand(&old, false);
+			let mut recorded = 0u32;
+			for (receipt, position) in updates {
+				let key = (epoch, receipt.consumer.clone(), receipt.flow, path_hash(&receipt.path));
+				let old = Receipts::<T>::get(&key);
+				let new = match &old {
+					None => RecordedReceipt::new(receipt, position),
+					Some(old) => old.merged(&receipt, position),
+				};
+				if old.as_ref() == Some(&new) {
+					continue;
 				}
-				Self::adjust_demand(&receipt, true);
-				let key = (epoch, receipt.consumer.clone(), receipt.flow);
-				Receipts::<T>::insert(key, receipt);
+				if let Some(old) = &old {
+					Self::adjust_demand(old, false);
+				}
+				Self::adjust_demand(&new, true);
+				Receipts::<T>::insert(key, new);
+				recorded = recorded.saturating_add(1);
 			}
 			let skipped_count = skipped.len() as u32;
 			for (consumer, flow, reason) in skipped {
@@ -606,6 +643,11 @@ pub mod pallet {
 			Self::deposit_event(Event::ParamsSet { params });
 			Ok(())
 		}
+	}
+
+	/// A path's storage key: `blake2_256(SCALE(path))`.
+	pub fn path_hash<AccountId: Encode>(path: &[AccountId]) -> PathHash {
+		sp_io::hashing::blake2_256(&path.encode())
 	}
 
 	/// The outcome of one settlement step.
@@ -652,13 +694,10 @@ pub mod pallet {
 			relay: &T::AccountId,
 			group: GroupId,
 			claim: &Claim<T::AccountId>,
-		) -> (
-			Vec<(UsageReceipt<T::AccountId>, Option<UsageReceipt<T::AccountId>>)>,
-			Vec<(T::AccountId, FlowId, SkipReason)>,
-		) {
+		) -> (Vec<(UsageReceipt<T::AccountId>, usize)>, Vec<(T::AccountId, FlowId, SkipReason)>) {
 			let genesis = Self::genesis_hash();
 			let min_escrow = T::Escrow::min_escrow();
-			let mut flows = BTreeSet::new();
+			let mut flows: BTreeSet<(T::AccountId, FlowId, PathHash)> = BTreeSet::new();
 			let mut updates = Vec::new();
 			let mut skipped = Vec::new();
 			for signed in &claim.receipts {
@@ -672,34 +711,36 @@ pub mod pallet {
 					min_escrow,
 					&mut flows,
 				) {
-					Ok(Some(replaced)) => updates.push((receipt.clone(), replaced)),
-					Ok(None) => {}
+					Ok(position) => updates.push((receipt.clone(), position)),
 					Err(reason) => skipped.push((receipt.consumer.clone(), receipt.flow, reason)),
 				}
 			}
 			(updates, skipped)
 		}
 
-		/// One receipt's verdict: `Ok(Some(replaced))` to record it (replacing the recorded one
-		/// if any), `Ok(None)` when the very same receipt is already recorded, `Err` to skip it.
-		fn check_receipt<'a>(
+		/// One receipt's verdict: the claimant's position on its path to record it, or why it is
+		/// skipped. Checks that say nothing about the consumer come first; the signature comes
+		/// before anything that would (so nobody can put words in a consumer's mouth with an
+		/// unsigned receipt); the escrow last.
+		fn check_receipt(
 			relay: &T::AccountId,
 			group: GroupId,
 			epoch: EpochIndex,
-			signed: &'a SignedReceipt<T::AccountId>,
+			signed: &SignedReceipt<T::AccountId>,
 			genesis: &[u8; 32],
 			min_escrow: Balance,
-			flows: &mut BTreeSet<(&'a T::AccountId, FlowId)>,
-		) -> Result<Option<Option<UsageReceipt<T::AccountId>>>, SkipReason> {
+			flows: &mut BTreeSet<(T::AccountId, FlowId, PathHash)>,
+		) -> Result<usize, SkipReason> {
 			let receipt = &signed.receipt;
 			ensure!(receipt.epoch == epoch, SkipReason::WrongEpoch);
 			ensure!(receipt.path.len() >= 2, SkipReason::PathTooShort);
-			ensure!(receipt.path.contains(relay), SkipReason::NotOnPath);
+			let position =
+				receipt.path.iter().position(|r| r == relay).ok_or(SkipReason::NotOnPath)?;
 			let distinct: BTreeSet<_> = receipt.path.iter().collect();
 			ensure!(distinct.len() == receipt.path.len(), SkipReason::LoopingPath);
-			// A flow counts once per claim; only a receipt that passes takes its place (a bad
-			// one listed first must not push the good one out).
-			let flow = (&receipt.consumer, receipt.flow);
+			// A flow and path count once per claim; only a receipt that passes takes its place
+			// (a bad one listed first must not push the good one out).
+			let flow = (receipt.consumer.clone(), receipt.flow, path_hash(&receipt.path));
 			ensure!(!flows.contains(&flow), SkipReason::Duplicate);
 			ensure!(
 				receipt
@@ -708,23 +749,13 @@ pub mod pallet {
 					.all(|router| T::Registry::group_at(router, epoch) == Some(group)),
 				SkipReason::OutsideGroup
 			);
+			ensure!(Self::signed_by_consumer(signed, genesis), SkipReason::BadSignature);
 			ensure!(
-				T::Escrow::available(&receipt.consumer, epoch) >= min_escrow,
+				T::Escrow::backed_at_start(&receipt.consumer, epoch) >= min_escrow,
 				SkipReason::BelowMinEscrow
 			);
-			let recorded = Receipts::<T>::get((epoch, &receipt.consumer, receipt.flow));
-			let verdict = match recorded {
-				None => Some(None),
-				Some(recorded) if recorded.nonce < receipt.nonce => Some(Some(recorded)),
-				Some(recorded) if recorded.nonce == receipt.nonce => {
-					ensure!(&recorded == receipt, SkipReason::Conflicting);
-					None
-				}
-				Some(_) => return Err(SkipReason::Older),
-			};
-			ensure!(Self::signed_by_consumer(signed, genesis), SkipReason::BadSignature);
 			flows.insert(flow);
-			Ok(verdict)
+			Ok(position)
 		}
 
 		/// Whether the receipt is signed by its consumer's account key or by the receipt key in
@@ -747,13 +778,18 @@ pub mod pallet {
 			})
 		}
 
-		/// Adds (or removes) a receipt's octets to the demand of every link its path crosses.
-		fn adjust_demand(receipt: &UsageReceipt<T::AccountId>, add: bool) {
+		/// Adds (or removes) a recorded receipt's octets to the demand of every link of its path
+		/// that one of its ends vouched for.
+		fn adjust_demand(record: &RecordedReceipt<T::AccountId>, add: bool) {
 			let apply = |demand: &mut u64, octets: u64| {
 				*demand =
 					if add { demand.saturating_add(octets) } else { demand.saturating_sub(octets) }
 			};
-			for pair in receipt.path.windows(2) {
+			let receipt = &record.receipt;
+			for (link, pair) in receipt.path.windows(2).enumerate() {
+				if !record.counts_on(link) {
+					continue;
+				}
 				let (a, b) = (&pair[0], &pair[1]);
 				Links::<T>::mutate((receipt.epoch, a, b), |f| {
 					apply(&mut f.demand, receipt.fwd_octets)
@@ -794,7 +830,7 @@ pub mod pallet {
 			let forgiven = Self::restart_forgiven(epoch, &from, &params)
 				|| Self::restart_forgiven(epoch, &to, &params);
 			if forgiven {
-				Links::<T>::mutate((epoch, &from, &to), |f| f.forgiven = true);
+				Forgiven::<T>::insert((epoch, &from, &to), ());
 			} else {
 				let figures = Links::<T>::get((epoch, &from, &to));
 				// Against an end that admitted a restart it was not forgiven for (beyond its
@@ -823,6 +859,7 @@ pub mod pallet {
 		) -> bool {
 			if Claimed::<T>::get(epoch, router) != Some(true)
 				|| !SawRestart::<T>::contains_key(epoch, router)
+				|| !T::Registry::is_registered(router)
 			{
 				return false;
 			}
@@ -849,7 +886,8 @@ pub mod pallet {
 		) {
 			let aged = T::Registry::registered_epoch(counterparty)
 				.is_some_and(|since| since.saturating_add(params.min_age_epochs) <= epoch);
-			if !aged {
+			// A router gone for good keeps no record (it would stay forever).
+			if !aged || !T::Registry::is_registered(router) {
 				return;
 			}
 			let mut disputes = Disputes::<T>::get(router);
@@ -880,10 +918,14 @@ pub mod pallet {
 				.filter(|(_, at)| at.saturating_add(params.dispute_window) > epoch)
 				.count() as u32;
 			if counterparties >= params.dispute_counterparties && tally.mostly_disputed() {
-				// An already quarantined router stays quarantined; nothing else can fail here.
-				let _ = T::Quarantine::quarantine_for_disputes(&router);
-				Disputes::<T>::remove(&router);
-				Self::deposit_event(Event::ReportedForDisputes { router, counterparties });
+				let reported = T::Quarantine::quarantine_for_disputes(&router).is_ok()
+					|| T::Registry::is_quarantined(&router);
+				// A router that cannot be quarantined now (it is leaving) keeps its record:
+				// unregistering before a verdict wipes nothing.
+				if reported {
+					Disputes::<T>::remove(&router);
+					Self::deposit_event(Event::ReportedForDisputes { router, counterparties });
+				}
 			}
 		}
 
@@ -931,8 +973,8 @@ pub mod pallet {
 					None => SettlementStage::<T>::put(Stage::Flows),
 				},
 				Stage::Flows => match Receipts::<T>::drain_prefix((epoch,)).next() {
-					Some(((consumer, flow), receipt)) => {
-						Self::settle_flow(epoch, consumer, flow, receipt)
+					Some(((consumer, flow, _), record)) => {
+						Self::settle_flow(epoch, consumer, flow, record)
 					}
 					None => SettlementStage::<T>::put(Stage::Verdicts),
 				},
@@ -956,18 +998,29 @@ pub mod pallet {
 			epoch: EpochIndex,
 			consumer: T::AccountId,
 			flow: FlowId,
-			receipt: UsageReceipt<T::AccountId>,
+			record: RecordedReceipt<T::AccountId>,
 		) {
 			let tolerance = Params::<T>::get().loss_tolerance_ppm;
-			// Octets of this flow that each link of the path pays for, both directions.
+			let receipt = &record.receipt;
+			let share = |from: &T::AccountId, to: &T::AccountId, octets: u64| {
+				let figures = Links::<T>::get((epoch, from, to));
+				// Only a disagreeing link can have been forgiven: one read more for those.
+				let forgiven =
+					figures.disagree(tolerance) && Forgiven::<T>::contains_key((epoch, from, to));
+				figures.flow_share(octets, tolerance, forgiven)
+			};
+			// Octets of this flow that each link of the path pays for, both directions (none on
+			// a link neither of whose ends vouched for the flow).
 			let paid: Vec<u64> = receipt
 				.path
 				.windows(2)
-				.map(|pair| {
-					let forward = Links::<T>::get((epoch, &pair[0], &pair[1]))
-						.flow_share(receipt.fwd_octets, tolerance);
-					let reverse = Links::<T>::get((epoch, &pair[1], &pair[0]))
-						.flow_share(receipt.rev_octets, tolerance);
+				.enumerate()
+				.map(|(link, pair)| {
+					if !record.counts_on(link) {
+						return 0;
+					}
+					let forward = share(&pair[0], &pair[1], receipt.fwd_octets);
+					let reverse = share(&pair[1], &pair[0], receipt.rev_octets);
 					forward.saturating_add(reverse)
 				})
 				.collect();
@@ -1065,6 +1118,7 @@ pub mod pallet {
 			left = left.saturating_sub(Links::<T>::drain_prefix((epoch,)).take(left).count());
 			left = left.saturating_sub(Claimed::<T>::drain_prefix(epoch).take(left).count());
 			left = left.saturating_sub(SawRestart::<T>::drain_prefix(epoch).take(left).count());
+			left = left.saturating_sub(Forgiven::<T>::drain_prefix((epoch,)).take(left).count());
 			left = left.saturating_sub(Bills::<T>::drain_prefix(epoch).take(left).count());
 			if left > 0 {
 				NextToSettle::<T>::put(epoch.saturating_add(1));
@@ -1084,7 +1138,7 @@ pub mod pallet {
 			);
 			let settled = NextToSettle::<T>::get();
 			ensure!(
-				Receipts::<T>::iter_keys().all(|(epoch, _, _)| epoch >= settled),
+				Receipts::<T>::iter_keys().all(|(epoch, _, _, _)| epoch >= settled),
 				"a receipt of a settled epoch remains"
 			);
 			ensure!(
@@ -1098,6 +1152,14 @@ pub mod pallet {
 			ensure!(
 				Disputed::<T>::iter_keys().all(|(epoch, _, _)| epoch >= settled),
 				"a dispute of a settled epoch remains unjudged"
+			);
+			ensure!(
+				Forgiven::<T>::iter_keys().all(|(epoch, _, _)| epoch >= settled),
+				"a forgiven link of a settled epoch remains"
+			);
+			ensure!(
+				Receipts::<T>::iter_values().all(|r| r.vouched != 0),
+				"a receipt that no router vouched for"
 			);
 			ensure!(
 				Claimed::<T>::iter_keys().all(|(epoch, _)| epoch >= settled),

@@ -29,9 +29,6 @@ pub struct LinkFigures {
 	pub received: Option<u64>,
 	/// Σ of the receipt octets of the flows that cross A→B (forward or reverse).
 	pub demand: u64,
-	/// The ends disagree, but one of them declared a restart that a peer corroborated: the
-	/// link is paid at `min(sent, received)` and the dispute counts against no one.
-	pub forgiven: bool,
 }
 
 /// Whether a sender's and a receiver's figures agree within `tolerance_ppm` of the larger one
@@ -44,13 +41,19 @@ pub fn figures_agree(sent: u64, received: u64, tolerance_ppm: u32) -> bool {
 }
 
 impl LinkFigures {
-	/// The octets both ends vouch for: `min(sent, received)` when both claimed and agree (or
-	/// their disagreement was forgiven); `None` while one end is silent or when they disagree
-	/// (the link is unpaid).
-	pub fn confirmed(&self, tolerance_ppm: u32) -> Option<u64> {
+	/// Whether both ends claimed and disagree beyond `tolerance_ppm`.
+	pub fn disagree(&self, tolerance_ppm: u32) -> bool {
+		matches!((self.sent, self.received),
+			(Some(sent), Some(received)) if !figures_agree(sent, received, tolerance_ppm))
+	}
+
+	/// The octets both ends vouch for: `min(sent, received)` when both claimed and agree, or
+	/// when their disagreement was `forgiven` (one end's corroborated restart); `None` while one
+	/// end is silent or when they disagree (the link is unpaid).
+	pub fn confirmed(&self, tolerance_ppm: u32, forgiven: bool) -> Option<u64> {
 		match (self.sent, self.received) {
 			(Some(sent), Some(received))
-				if self.forgiven || figures_agree(sent, received, tolerance_ppm) =>
+				if forgiven || figures_agree(sent, received, tolerance_ppm) =>
 			{
 				Some(sent.min(received))
 			}
@@ -70,8 +73,8 @@ impl LinkFigures {
 
 	/// The octets of one flow that `octets` of receipts buy on this link: the link's payable
 	/// octets, `min(Σ receipts, confirmed)`, shared pro rata among the flows that cross it.
-	pub fn flow_share(&self, octets: u64, tolerance_ppm: u32) -> u64 {
-		let Some(confirmed) = self.confirmed(tolerance_ppm) else { return 0 };
+	pub fn flow_share(&self, octets: u64, tolerance_ppm: u32, forgiven: bool) -> u64 {
+		let Some(confirmed) = self.confirmed(tolerance_ppm, forgiven) else { return 0 };
 		let demand = self.demand.max(octets);
 		if demand == 0 {
 			return 0;
@@ -126,7 +129,7 @@ mod tests {
 	use proptest::prelude::*;
 
 	fn link(sent: u64, received: u64, demand: u64) -> LinkFigures {
-		LinkFigures { sent: Some(sent), received: Some(received), demand, forgiven: false }
+		LinkFigures { sent: Some(sent), received: Some(received), demand }
 	}
 
 	#[test]
@@ -141,24 +144,25 @@ mod tests {
 	#[test]
 	fn a_link_pays_only_when_both_ends_claimed_and_agree() {
 		assert_eq!(
-			LinkFigures { sent: Some(10), received: None, demand: 10, forgiven: true }.confirmed(0),
+			LinkFigures { sent: Some(10), received: None, demand: 10 }.confirmed(0, true),
 			None
 		);
-		assert_eq!(link(100, 99, 0).confirmed(10_000), Some(99));
-		assert_eq!(link(100, 50, 0).confirmed(10_000), None);
+		assert_eq!(link(100, 99, 0).confirmed(10_000, false), Some(99));
+		assert_eq!(link(100, 50, 0).confirmed(10_000, false), None);
+		assert_eq!(link(100, 50, 0).confirmed(10_000, true), Some(50), "forgiven: the lower");
 	}
 
 	#[test]
 	fn receipts_cap_what_a_link_pays_and_flows_share_it_pro_rata() {
 		// Both ends inflate to 10^6 but the receipts only cover 3,000: 3,000 is payable.
 		let inflated = link(1_000_000, 1_000_000, 3_000);
-		assert_eq!(inflated.flow_share(1_000, 0), 1_000);
-		assert_eq!(inflated.flow_share(2_000, 0), 2_000);
+		assert_eq!(inflated.flow_share(1_000, 0, false), 1_000);
+		assert_eq!(inflated.flow_share(2_000, 0, false), 2_000);
 		// The link carried less than the receipts claim: flows share what it carried.
 		let short = link(1_500, 1_500, 3_000);
-		assert_eq!(short.flow_share(1_000, 0), 500);
-		assert_eq!(short.flow_share(2_000, 0), 1_000);
-		assert_eq!(link(0, 0, 0).flow_share(0, 0), 0);
+		assert_eq!(short.flow_share(1_000, 0, false), 500);
+		assert_eq!(short.flow_share(2_000, 0, false), 1_000);
+		assert_eq!(link(0, 0, 0).flow_share(0, 0, false), 0);
 	}
 
 	#[test]
@@ -209,10 +213,10 @@ mod tests {
 		) {
 			let demand = flows.iter().fold(0u64, |s, f| s.saturating_add(*f));
 			let figures = link(carried, carried, demand);
-			let total: u64 = flows.iter().map(|f| figures.flow_share(*f, 0)).sum();
+			let total: u64 = flows.iter().map(|f| figures.flow_share(*f, 0, false)).sum();
 			prop_assert!(total <= demand.min(carried));
 			for flow in &flows {
-				prop_assert!(figures.flow_share(*flow, 0) <= *flow);
+				prop_assert!(figures.flow_share(*flow, 0, false) <= *flow);
 			}
 		}
 	}

@@ -1,12 +1,13 @@
 //! Storage migrations of the metering pallet.
 
 use crate::{
-	math::LinkFigures, Claimed, Config, Links, NextToSettle, Pallet, Params, SawRestart,
+	path_hash, Claimed, Config, NextToSettle, Pallet, Params, Receipts, RecordedReceipt,
 	SettlementBegun, SettlementStage, Stage, TicketParams,
 };
 use codec::{Decode, Encode};
 use frame_support::{
 	migrations::VersionedMigration,
+	pallet_prelude::NMapKey,
 	storage_alias,
 	traits::{Get, UncheckedOnRuntimeUpgrade},
 	weights::Weight,
@@ -14,7 +15,10 @@ use frame_support::{
 };
 use scale_info::TypeInfo;
 use sp_runtime::Perbill;
-use srwan_primitives::{ditex::EpochIndex, receipts::MAX_CLAIM_PEERS};
+use srwan_primitives::{
+	ditex::EpochIndex,
+	receipts::{FlowId, UsageReceipt, MAX_CLAIM_PEERS, MAX_PATH_ROUTERS},
+};
 
 #[cfg(feature = "try-runtime")]
 use alloc::vec::Vec;
@@ -41,17 +45,6 @@ pub mod v1 {
 		pub dispute_window: u32,
 		/// See [`crate::TicketParams::infra_share`].
 		pub infra_share: Perbill,
-	}
-
-	/// A link's figures as version 1 stored them: without `forgiven`.
-	#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, TypeInfo)]
-	pub struct LinkFigures {
-		/// See [`crate::math::LinkFigures::sent`].
-		pub sent: Option<u64>,
-		/// See [`crate::math::LinkFigures::received`].
-		pub received: Option<u64>,
-		/// See [`crate::math::LinkFigures::demand`].
-		pub demand: u64,
 	}
 
 	/// One peer's cumulative counters in a version 1 claim.
@@ -85,6 +78,18 @@ pub mod v1 {
 		RelayCounters<<T as frame_system::Config>::AccountId>,
 	>;
 
+	/// Version 1's `Receipts`: the latest receipt per (epoch, consumer, flow).
+	#[storage_alias]
+	pub type Receipts<T: Config> = StorageNMap<
+		Pallet<T>,
+		(
+			NMapKey<Twox64Concat, EpochIndex>,
+			NMapKey<Blake2_128Concat, <T as frame_system::Config>::AccountId>,
+			NMapKey<Blake2_128Concat, FlowId>,
+		),
+		UsageReceipt<<T as frame_system::Config>::AccountId>,
+	>;
+
 	/// Version 1's `Rebooted`: relays whose claim for an epoch started a new boot.
 	#[storage_alias]
 	pub type Rebooted<T: Config> = StorageDoubleMap<
@@ -101,11 +106,12 @@ pub mod v1 {
 ///
 /// - the parameters gain `restart_grace_epochs`, `min_age_epochs` and `credit_window_octets`
 ///   (their production values);
-/// - every link gains `forgiven` (false);
+/// - each unsettled receipt is keyed by its path too, vouched for by every router of its path
+///   (version 1 counted its octets on every link);
 /// - a relay's last claim becomes its claim mark for that epoch while the epoch is unsettled
 ///   (so it cannot claim the epoch again), and the cumulative counters go;
-/// - version 1's reboot marks become declared and corroborated restarts (version 1 never
-///   counted their disputes), and go;
+/// - version 1's reboot marks go (version 1 also marked a relay's first claim as a reboot):
+///   disputes of those epochs are judged by the version 2 rules;
 /// - an epoch whose settlement has not begun starts with the new dispute stage.
 pub struct PerEpochClaims<T>(core::marker::PhantomData<T>);
 
@@ -125,32 +131,27 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for PerEpochClaims<T> {
 				credit_window_octets: TicketParams::default().credit_window_octets,
 			})
 		});
-		Links::<T>::translate::<v1::LinkFigures, _>(|_, old| {
+		// Collected first: the new keys share the map's prefix with the old ones.
+		let receipts: alloc::vec::Vec<_> = v1::Receipts::<T>::drain().collect();
+		for ((epoch, consumer, flow), receipt) in receipts {
 			reads = reads.saturating_add(1);
-			writes = writes.saturating_add(1);
-			Some(LinkFigures {
-				sent: old.sent,
-				received: old.received,
-				demand: old.demand,
-				forgiven: false,
-			})
-		});
+			writes = writes.saturating_add(2);
+			let key = (epoch, consumer, flow, path_hash(&receipt.path));
+			let every_router = (1u8 << MAX_PATH_ROUTERS).saturating_sub(1);
+			Receipts::<T>::insert(key, RecordedReceipt { receipt, vouched: every_router });
+		}
 		let unsettled = NextToSettle::<T>::get();
 		for (relay, counters) in v1::Counters::<T>::drain() {
 			reads = reads.saturating_add(1);
 			writes = writes.saturating_add(1);
 			if counters.epoch >= unsettled {
-				let rebooted = v1::Rebooted::<T>::contains_key(counters.epoch, &relay);
-				Claimed::<T>::insert(counters.epoch, &relay, rebooted);
+				Claimed::<T>::insert(counters.epoch, &relay, false);
 				writes = writes.saturating_add(1);
 			}
 		}
-		for (epoch, relay, ()) in v1::Rebooted::<T>::drain() {
-			reads = reads.saturating_add(1);
-			writes = writes.saturating_add(2);
-			Claimed::<T>::insert(epoch, &relay, true);
-			SawRestart::<T>::insert(epoch, &relay, ());
-		}
+		let rebooted = v1::Rebooted::<T>::drain().count() as u64;
+		reads = reads.saturating_add(rebooted);
+		writes = writes.saturating_add(rebooted);
 		if !SettlementBegun::<T>::get() {
 			SettlementStage::<T>::put(Stage::Disputes);
 		}
@@ -159,17 +160,17 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for PerEpochClaims<T> {
 
 	#[cfg(feature = "try-runtime")]
 	fn pre_upgrade() -> Result<Vec<u8>, sp_runtime::TryRuntimeError> {
-		let links = Links::<T>::iter_keys().count() as u32;
-		Ok(links.encode())
+		let receipts = v1::Receipts::<T>::iter_keys().count() as u32;
+		Ok(receipts.encode())
 	}
 
 	#[cfg(feature = "try-runtime")]
 	fn post_upgrade(state: Vec<u8>) -> Result<(), sp_runtime::TryRuntimeError> {
 		let before = u32::decode(&mut &state[..])
 			.map_err(|_| sp_runtime::TryRuntimeError::Other("pre_upgrade state"))?;
-		// `iter` decodes every entry in the new layout: a link left behind would not decode.
-		let after = Links::<T>::iter().filter(|(_, figures)| !figures.forgiven).count();
-		frame_support::ensure!(after as u32 == before, "a link was lost or mistranslated");
+		// `iter` decodes every entry in the new layout: a receipt left behind would not decode.
+		let after = Receipts::<T>::iter().count();
+		frame_support::ensure!(after as u32 == before, "a receipt was lost or mistranslated");
 		frame_support::ensure!(
 			v1::Counters::<T>::iter_keys().next().is_none(),
 			"cumulative counters remain"

@@ -411,7 +411,19 @@ pub fn claim_with_boots(
 	}
 }
 
-/// Puts `amount` of consumer `n`'s funds into escrow.
+/// Puts `amount` of consumer `n`'s funds into escrow, as if before the current epoch began (the
+/// tests meter the epoch they fund in; a deposit made during an epoch backs its receipts only
+/// from the next one, see `fraud_a_deposit_made_during_an_epoch_backs_it_from_the_next`).
 pub fn fund(n: u8, amount: Balance) {
+	fund_now(n, amount);
+	pallet_escrow::Accounts::<Test>::mutate(consumer(n), |account| {
+		if let Some(account) = account {
+			account.starts.clear();
+		}
+	});
+}
+
+/// Puts `amount` of consumer `n`'s funds into escrow now.
+pub fn fund_now(n: u8, amount: Balance) {
 	Escrow::deposit(RuntimeOrigin::signed(consumer(n)), amount).expect("escrow deposit");
 }

@@ -486,32 +486,140 @@ fn fraud_a_consumer_below_the_minimum_escrow_gets_no_receipt_counted() {
 }
 
 #[test]
-fn the_newest_receipt_of_a_flow_wins_and_older_or_conflicting_ones_are_skipped() {
+fn fraud_a_consumer_cannot_lower_its_bill_with_a_later_receipt() {
 	build_and_execute(|| {
 		fund(1, 100_000_000);
 		run_to_epoch(1);
 		let p = path(&[1, 2, 3]);
 		let early = signed(receipt(1, 1, &p, 0, GB, 0, 1));
 		let late = signed(receipt(1, 1, &p, 0, 3 * GB, 0, 2));
-		let twin = signed(receipt(1, 1, &p, 0, 5 * GB, 0, 2));
+		// An accomplice on the path (relay 3) claims a receipt that says "nothing, for free",
+		// with the highest nonce there is.
+		let mut void = receipt(1, 1, &p, 0, 0, 0, u64::MAX);
+		void.max_price_per_gb = 0;
+		let void = signed(void);
 		assert_ok!(Tickets::claim(
 			RuntimeOrigin::signed(relay(2)),
-			claim(0, &[(relay(1), 3 * GB, 0)], vec![late.clone()])
+			claim(0, &[(relay(1), 3 * GB, 0)], vec![late])
 		));
 		assert_ok!(Tickets::claim(
 			RuntimeOrigin::signed(relay(1)),
 			claim(0, &[(relay(2), 0, 3 * GB)], vec![early])
 		));
-		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(3)), claim(0, &[], vec![twin])));
-		assert_eq!(skipped(), vec![SkipReason::Older, SkipReason::Conflicting]);
-		assert_eq!(Receipts::<Test>::get((0, consumer(1), [1; 16])), Some(late.receipt));
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(3)), claim(0, &[], vec![void])));
+		assert!(skipped().is_empty(), "all signed by the consumer: merged, not skipped");
+		let (_, record) = Receipts::<Test>::iter().next().unwrap();
+		// Every figure is the largest the consumer signed.
+		assert_eq!(record.receipt.fwd_octets, 3 * GB);
+		assert_eq!(record.receipt.max_price_per_gb, PRICE * 10);
 		assert_eq!(Links::<Test>::get((0, relay(1), relay(2))).demand, 3 * GB);
-		// The link's counters count although the receipts did not.
-		assert_eq!(
-			Links::<Test>::get((0, relay(1), relay(2))).confirmed(0),
-			Some(3 * GB),
-			"a bad receipt costs that receipt, not the claim"
-		);
+		settle_epoch(0);
+		// Relays 1 and 2 are paid for 3 GB on link 1 → 2 (relay 3 claimed no link).
+		assert_eq!(held(1), 100_000_000 - 2 * 3 * PRICE);
+	});
+}
+
+#[test]
+fn fraud_a_receipt_for_another_path_moves_nothing_off_this_one() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		run_to_epoch(1);
+		let honest = signed(receipt(1, 1, &path(&[1, 2]), 0, 2 * GB, 0, 1));
+		// The same flow id on a path through the consumer's accomplice 4, highest nonce, no
+		// octets: recorded apart, it changes nothing on 1 → 2.
+		let elsewhere = signed(receipt(1, 1, &path(&[4, 5]), 0, 0, 0, u64::MAX));
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(4)), claim(0, &[], vec![elsewhere])));
+		let mut net = Net::default();
+		net.carry(&honest.receipt);
+		net.claim_all(0, std::slice::from_ref(&honest));
+		assert_eq!(Receipts::<Test>::iter().count(), 2);
+		settle_epoch(0);
+		assert_eq!(held(1), 100_000_000 - 2 * 2 * PRICE);
+	});
+}
+
+#[test]
+fn fraud_receipts_no_end_of_a_link_vouched_for_add_no_demand_to_it() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		fund(2, 100_000_000);
+		run_to_epoch(1);
+		// Consumer 1 really sends 2 GB over 1 → 2. Consumer 2 (with a cap that pays nothing)
+		// signs 100 GB over 3 → 1 → 2, and only its accomplice 3 claims it: diluting 1 → 2
+		// would make consumer 1's share of the link almost nothing.
+		assert_ok!(Escrow::set_spending_cap(RuntimeOrigin::signed(consumer(2)), Some(0)));
+		let honest = signed(receipt(1, 1, &path(&[1, 2]), 0, 2 * GB, 0, 1));
+		let dilution = signed(receipt(2, 1, &path(&[3, 1, 2]), 0, 100 * GB, 0, 1));
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(3)), claim(0, &[], vec![dilution])));
+		let mut net = Net::default();
+		net.carry(&honest.receipt);
+		net.claim_all(0, std::slice::from_ref(&honest));
+		assert_eq!(Links::<Test>::get((0, relay(1), relay(2))).demand, 2 * GB);
+		settle_epoch(0);
+		assert_eq!(held(1), 100_000_000 - 2 * 2 * PRICE, "consumer 1 pays its whole share");
+	});
+}
+
+#[test]
+fn fraud_a_deposit_made_during_an_epoch_backs_it_from_the_next() {
+	build_and_execute(|| {
+		fund_now(1, 100_000_000);
+		run_to_epoch(1);
+		let late = signed(receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, &[], vec![late])));
+		assert_eq!(skipped(), vec![SkipReason::BelowMinEscrow], "nothing backed epoch 0's start");
+		run_to_epoch(2);
+		let next = signed(receipt(1, 2, &path(&[1, 2]), 1, GB, 0, 1));
+		assert_ok!(Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(1, &[], vec![next])));
+		assert_eq!(Receipts::<Test>::iter_prefix((1,)).count(), 1);
+	});
+}
+
+#[test]
+fn fraud_charges_for_an_earlier_epoch_do_not_void_the_next() {
+	build_and_execute(|| {
+		// Barely above the minimum: epoch 0's bill takes it below before epoch 1 is claimed.
+		fund(1, MIN_ESCROW + 500);
+		let first = signed(receipt(1, 1, &path(&[1, 2]), 0, 300_000, 0, 1));
+		let mut net = Net::default();
+		net.carry(&first.receipt);
+		run_to_epoch(1);
+		net.claim_all(0, std::slice::from_ref(&first));
+		let second = signed(receipt(1, 2, &path(&[1, 2]), 1, 200_000, 0, 1));
+		let mut net = Net::default();
+		net.carry(&second.receipt);
+		settle_epoch(0);
+		assert!(held(1) < MIN_ESCROW, "epoch 0 was charged during epoch 1");
+		run_to_epoch(2);
+		net.claim_all(1, std::slice::from_ref(&second));
+		assert!(skipped().is_empty(), "epoch 1 started with the minimum: its receipts count");
+		settle_epoch(1);
+		assert_eq!(held(1), MIN_ESCROW + 500 - 2 * 300 - 2 * 200);
+	});
+}
+
+#[test]
+fn fraud_a_pending_withdrawal_pays_for_its_own_epoch_first() {
+	build_and_execute(|| {
+		fund(1, 10 * PRICE);
+		// In epoch 0 the consumer asks 3 back, then uses 7 in epoch 0 and 7 more in epoch 1.
+		assert_ok!(Escrow::request_withdraw(RuntimeOrigin::signed(consumer(1)), 3 * PRICE));
+		let mut net = Net::default();
+		let first = signed(receipt(1, 1, &path(&[1, 2]), 0, 3_500_000_000, 0, 1));
+		net.carry(&first.receipt);
+		run_to_epoch(1);
+		net.claim_all(0, std::slice::from_ref(&first));
+		net.next_epoch();
+		let second = signed(receipt(1, 2, &path(&[1, 2]), 1, 3_500_000_000, 0, 1));
+		net.carry(&second.receipt);
+		run_to_epoch(2);
+		net.claim_all(1, std::slice::from_ref(&second));
+		settle_epoch(1);
+		// Epoch 0 took the 3 on their way out first: 3 stayed to pay epoch 1's relays.
+		assert_eq!(MoneyTotals::<Test>::get().charged, 10 * PRICE);
+		assert_eq!(held(1), 0);
+		assert_ok!(Escrow::withdraw(RuntimeOrigin::signed(consumer(1))));
+		assert_eq!(held(1), 0, "nothing was left to withdraw");
 	});
 }
 
@@ -532,12 +640,7 @@ fn a_newer_receipt_replaces_the_older_ones_demand() {
 		));
 		assert_eq!(
 			Links::<Test>::get((0, relay(1), relay(2))),
-			LinkFigures {
-				sent: Some(3 * GB),
-				received: Some(3 * GB),
-				demand: 3 * GB,
-				forgiven: false
-			}
+			LinkFigures { sent: Some(3 * GB), received: Some(3 * GB), demand: 3 * GB }
 		);
 	});
 }

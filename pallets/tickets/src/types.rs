@@ -3,7 +3,10 @@
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 use sp_runtime::Perbill;
-use srwan_primitives::{currency::Balance, receipts::MAX_CLAIM_PEERS};
+use srwan_primitives::{
+	currency::Balance,
+	receipts::{UsageReceipt, MAX_CLAIM_PEERS},
+};
 
 /// Tunable metering parameters (genesis, then root through `set_params`).
 #[derive(
@@ -102,14 +105,51 @@ pub enum SkipReason {
 	Duplicate,
 	/// The consumer's escrow backs less than the minimum for the epoch.
 	BelowMinEscrow,
-	/// A newer receipt of the flow is already recorded.
-	Older,
-	/// Another receipt with the same nonce but different contents is recorded.
-	Conflicting,
 	/// Signed neither by the consumer nor by the receipt key in force for the epoch.
 	BadSignature,
 	/// A router of its path was not in the claiming relay's group when the epoch started.
 	OutsideGroup,
+}
+
+/// A flow's receipt for one path as recorded: the largest figures its consumer signed (a
+/// consumer bound by every receipt it signed cannot lower its bill with a later one), and which
+/// routers of the path vouched for the flow by putting it in their claims.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct RecordedReceipt<AccountId> {
+	/// The receipt, each figure the largest signed for the flow and path.
+	pub receipt: UsageReceipt<AccountId>,
+	/// Bit `k` set: the router at position `k` of the path claimed the flow.
+	pub vouched: u8,
+}
+
+impl<AccountId: Clone + PartialEq> RecordedReceipt<AccountId> {
+	/// The first record of `receipt`, vouched for by the router at `position`.
+	pub fn new(receipt: UsageReceipt<AccountId>, position: usize) -> Self {
+		Self { receipt, vouched: bit(position) }
+	}
+
+	/// Whether the flow's octets count on link `link` of the path (between positions `link`
+	/// and `link + 1`): one of its ends carried the flow and said so. Receipts a router
+	/// elsewhere on the path claims add no demand to links neither of whose ends vouched.
+	pub fn counts_on(&self, link: usize) -> bool {
+		self.vouched & (bit(link) | bit(link.saturating_add(1))) != 0
+	}
+
+	/// This record with `other` (the same flow and path, also signed by the consumer) and the
+	/// vouch of the router at `position`: every figure the larger of the two.
+	pub fn merged(&self, other: &UsageReceipt<AccountId>, position: usize) -> Self {
+		let mut receipt = self.receipt.clone();
+		receipt.fwd_octets = receipt.fwd_octets.max(other.fwd_octets);
+		receipt.rev_octets = receipt.rev_octets.max(other.rev_octets);
+		receipt.max_price_per_gb = receipt.max_price_per_gb.max(other.max_price_per_gb);
+		receipt.nonce = receipt.nonce.max(other.nonce);
+		Self { receipt, vouched: self.vouched | bit(position) }
+	}
+}
+
+/// The vouch bit of path position `position` (paths are at most 6 routers long).
+fn bit(position: usize) -> u8 {
+	1u8.checked_shl(position as u32).unwrap_or(0)
 }
 
 /// What settlement learns about a router that some aged peer disputed in an epoch: the
