@@ -45,7 +45,7 @@ test('a consumer deposits, caps its spending, sets a receipt key and withdraws a
   const key = randomAsU8a(32);
   const deposited = await sendAndFinalize(api, api.tx.escrow.deposit(40n * SRW), consumer);
   assert.equal(deposited.error, null);
-  const capped = await sendAndFinalize(api, api.tx.escrow.setSpendingCap(5n * SRW), consumer);
+  const capped = await sendAndFinalize(api, api.tx.escrow.setSpendingCap(30n * SRW), consumer);
   assert.equal(capped.error, null);
   // A hex string: polkadot.js reads a Uint8Array given for an Option as already SCALE-encoded.
   const keyed = await sendAndFinalize(api, api.tx.escrow.setReceiptKey(u8aToHex(key)), consumer);
@@ -59,7 +59,7 @@ test('a consumer deposits, caps its spending, sets a receipt key and withdraws a
   assert.equal(account.held.toBigInt(), 40n * SRW);
   const [since, latest] = account.terms[account.terms.length - 1];
   assert.equal(since.toNumber(), keyFrom, 'the latest terms start with the key');
-  assert.equal(latest.spendingCap.unwrap().toBigInt(), 5n * SRW);
+  assert.equal(latest.spendingCap.unwrap().toBigInt(), 30n * SRW);
   assert.equal(u8aToHex(latest.receiptKey.unwrap()), u8aToHex(key));
   assert.equal(account.terms[0][1].receiptKey.isNone, true, 'earlier epochs keep their terms');
   assert.equal(await held(), 40n * SRW, 'the deposit is a hold');
@@ -71,11 +71,17 @@ test('a consumer deposits, caps its spending, sets a receipt key and withdraws a
   assert.equal(requested.error, null);
   const event = requested.events.find(({ event }) => api.events.escrow.WithdrawRequested.is(event));
   const unlockAt = event.event.data.unlockAt.toNumber();
-  // The requested amount backs the epoch it was requested in, and no later one.
+  // The requested amount backs the epoch it was requested in, and no later one; the cap (in
+  // force by then) limits both.
   const requestEpoch = await epochOf(requested.blockHash);
   const metering = (await api.at(requested.blockHash)).call.meteringApi;
-  assert.equal((await metering.escrowAvailable(consumer.address, requestEpoch)).toBigInt(), 40n * SRW);
+  const capFrom = fromEpoch(capped, 'SpendingCapSet');
+  const atRequest = requestEpoch >= capFrom ? 30n * SRW : 40n * SRW;
+  assert.equal((await metering.escrowAvailable(consumer.address, requestEpoch)).toBigInt(), atRequest);
   assert.equal((await metering.escrowAvailable(consumer.address, requestEpoch + 1)).toBigInt(), 25n * SRW);
+  const settlement = await metering.settlement();
+  assert.equal(settlement.currentEpoch.toNumber(), requestEpoch);
+  assert.ok(settlement.lagEpochs.toNumber() <= 1, 'settlement keeps up on an idle chain');
   const early = await sendAndFinalize(api, api.tx.escrow.withdraw(), consumer);
   assert.equal(early.error, 'escrow.TooEarly');
 

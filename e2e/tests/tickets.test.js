@@ -81,13 +81,16 @@ test('a receipt signed in JavaScript is accepted in both relays\' claims and pai
     assert.equal(result.error, null);
     assert.ok(result.events.some(({ event }) => api.events.tickets.ClaimAccepted.is(event)));
   }
-  // Read at a claim's block: with short epochs settlement may have drained it since.
-  const atClaim = await api.at(claims[0].blockHash);
-  const recorded = await atClaim.query.tickets.receipts(epoch, consumer.address, receipt.flow);
-  assert.equal(recorded.unwrap().nonce.toNumber(), 3, 'the chain verified and stored the JS-signed receipt');
-
   const deadline = end + CLAIM_WINDOW;
   await waitForBlock(deadline + 1);
+  // Read in the window's last block, before settlement drains it. One record per (flow, path):
+  // the key's last part is the path's hash.
+  const beforeSettlement = await api.at(await api.rpc.chain.getBlockHash(deadline - 1));
+  const records = await beforeSettlement.query.tickets.receipts.entries(epoch, consumer.address, receipt.flow);
+  assert.equal(records.length, 1);
+  const recorded = records[0][1].unwrap();
+  assert.equal(recorded.receipt.nonce.toNumber(), 3, 'the chain verified and stored the JS-signed receipt');
+  assert.equal(recorded.vouched.toNumber(), 3, 'both ends of the path vouched for it');
   const events = await ticketEvents(deadline, deadline + 1);
   const settled = events.find((e) => api.events.tickets.EpochSettled.is(e) && e.data.epoch.toNumber() === epoch);
   assert.ok(settled, `epoch ${epoch} settled by block ${deadline + 1}`);

@@ -274,6 +274,10 @@ impl_runtime_apis! {
 		fn min_escrow() -> Balance {
 			<Escrow as srwan_primitives::traits::Escrow<AccountId>>::min_escrow()
 		}
+
+		fn settlement() -> srwan_primitives::api::SettlementView {
+			crate::Tickets::settlement_view()
+		}
 	}
 
 	impl sp_genesis_builder::GenesisBuilder<Block> for Runtime {

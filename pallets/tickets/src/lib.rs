@@ -171,6 +171,14 @@ pub mod pallet {
 	/// Links or bills removed per cleanup step.
 	pub const CLEANUP_BATCH: u32 = 32;
 
+	/// How many times the settlement work it queues a claim is charged. Claims may fill the
+	/// normal class (75 % of a block) of every block of the claim window, while settlement gets
+	/// a fixed [`Config::SettlementBudget`] of every block of the epoch: charging each claim
+	/// twice its settlement work keeps the worst flood of claims within what the following
+	/// epoch settles (`settlement_keeps_up`, checked at genesis, by `set_params` and by the
+	/// integrity test).
+	pub const SETTLEMENT_MARKUP: u64 = 2;
+
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
 	pub struct Pallet<T>(_);
@@ -369,6 +377,11 @@ pub mod pallet {
 				params.is_valid(epoch_length),
 				"tickets genesis: invalid parameters {params:?}"
 			);
+			assert!(
+				Pallet::<T>::settlement_keeps_up(params.claim_window, epoch_length),
+				"tickets genesis: settlement cannot keep up with a {}-block window of a {epoch_length}-block epoch",
+				params.claim_window
+			);
 			Params::<T>::put(params);
 			let infra = T::InfraAccount::get();
 			let ed = T::Currency::minimum_balance();
@@ -533,6 +546,16 @@ pub mod pallet {
 			Self::settle(T::SettlementBudget::get())
 		}
 
+		fn integrity_test() {
+			// The production clocks (DESIGN.md "Parameters"): a 50-block window of a 100-block
+			// epoch. Genesis and `set_params` check the clocks actually set.
+			let window = TicketParams::default().claim_window;
+			assert!(
+				Self::settlement_keeps_up(window, window.saturating_mul(2)),
+				"claims of a full window queue more settlement than an epoch's budget settles"
+			);
+		}
+
 		#[cfg(feature = "try-runtime")]
 		fn try_state(_n: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
 			Self::do_try_state()
@@ -546,16 +569,11 @@ pub mod pallet {
 		/// it carried. The claim's own faults reject it; a receipt that fails a check is skipped
 		/// (with an event) and the rest counts.
 		#[pallet::call_index(0)]
-		#[pallet::weight(T::WeightInfo::claim(claim.peers.len() as u32, claim.receipts.len() as u32)
-			// `claims_open` (NextToSettle, SettlementBegun), the claim mark, and per peer its
-			// membership, a possible restart mark and two dispute records; per receipt the
-			// escrow and its path's memberships (not in the benchmark yet).
-			.saturating_add(T::DbWeight::get().reads_writes(
-				4u64.saturating_add(claim.peers.len() as u64)
-					.saturating_add((claim.receipts.len() as u64).saturating_mul(
-						1 + u64::from(srwan_primitives::receipts::MAX_PATH_ROUTERS))),
-				1u64.saturating_add((claim.peers.len() as u64).saturating_mul(3)),
-			)))]
+		#[pallet::weight(Pallet::<T>::claim_weight(
+			claim.peers.len() as u32,
+			claim.receipts.len() as u32,
+			claim.receipts.iter().map(|r| r.receipt.path.len() as u32).sum(),
+		))]
 		pub fn claim(origin: OriginFor<T>, claim: Claim<T::AccountId>) -> DispatchResult {
 			let relay = ensure_signed(origin)?;
 			ensure!(T::Registry::is_registered(&relay), Error::<T>::UnknownRouter);
@@ -638,7 +656,12 @@ pub mod pallet {
 		#[pallet::weight(T::WeightInfo::set_params())]
 		pub fn set_params(origin: OriginFor<T>, params: TicketParams) -> DispatchResult {
 			ensure_root(origin)?;
-			ensure!(params.is_valid(T::Registry::epoch_length()), Error::<T>::InvalidParams);
+			let epoch_length = T::Registry::epoch_length();
+			ensure!(
+				params.is_valid(epoch_length)
+					&& Self::settlement_keeps_up(params.claim_window, epoch_length),
+				Error::<T>::InvalidParams
+			);
 			Params::<T>::put(params);
 			Self::deposit_event(Event::ParamsSet { params });
 			Ok(())
@@ -661,6 +684,100 @@ pub mod pallet {
 	impl<T: Config> Pallet<T> {
 		fn block_number() -> u32 {
 			frame_system::Pallet::<T>::block_number().unique_saturated_into()
+		}
+
+		/// What a claim of `peers` peers and `receipts` receipts whose paths hold `routers`
+		/// routers in all weighs: its own work (the benchmark, plus what it does beyond it) **and
+		/// the settlement it queues**, so that a flood of claims pays, block by block, for the
+		/// settlement it makes the chain do.
+		pub fn claim_weight(peers: u32, receipts: u32, routers: u32) -> Weight {
+			let (p, r) = (u64::from(peers), u64::from(receipts));
+			let path = u64::from(srwan_primitives::receipts::MAX_PATH_ROUTERS);
+			T::WeightInfo::claim(peers, receipts)
+				// `claims_open` (NextToSettle, SettlementBegun), the claim mark, and per peer its
+				// membership, a possible restart mark and two dispute records; per receipt the
+				// escrow and its path's memberships (not in the benchmark yet).
+				.saturating_add(T::DbWeight::get().reads_writes(
+					4u64.saturating_add(p).saturating_add(r.saturating_mul(1 + path)),
+					1u64.saturating_add(p.saturating_mul(3)),
+				))
+				.saturating_add(
+					Self::settlement_queued(peers, receipts, routers)
+						.saturating_mul(SETTLEMENT_MARKUP),
+				)
+		}
+
+		/// The most settlement work one claim can queue: per receipt a flow step, per router of
+		/// its path a payout (`routers` in all; a consumer with many payees pays for each); per
+		/// peer two disputed links, two verdicts, and the cleanup of two links, a restart mark and
+		/// a forgiven link; the claim mark's cleanup.
+		pub fn settlement_queued(peers: u32, receipts: u32, routers: u32) -> Weight {
+			let (p, r) = (u64::from(peers), u64::from(receipts));
+			let flows = T::WeightInfo::settle_flow()
+				.saturating_mul(r)
+				.saturating_add(T::WeightInfo::settle_payout().saturating_mul(routers.into()));
+			let cleanup = T::WeightInfo::settle_cleanup();
+			let per_peer = T::WeightInfo::settle_dispute()
+				.saturating_mul(2)
+				.saturating_add(T::WeightInfo::settle_verdict().saturating_mul(2))
+				.saturating_add(cleanup.saturating_mul(4).saturating_div(u64::from(CLEANUP_BATCH)));
+			flows
+				.saturating_add(per_peer.saturating_mul(p))
+				.saturating_add(cleanup.saturating_div(u64::from(CLEANUP_BATCH)))
+		}
+
+		/// Whether settlement keeps up with claims: the claims that fill the normal class of
+		/// every block of a `claim_window` queue no more settlement work than `epoch_length`
+		/// blocks of [`Config::SettlementBudget`] do, for every claim shape (checked at the
+		/// corners of the shape space, where the ratio of settlement to claim weight peaks).
+		pub fn settlement_keeps_up(claim_window: u32, epoch_length: u32) -> bool {
+			let weights = <T as frame_system::Config>::BlockWeights::get();
+			let normal = weights
+				.get(frame_support::dispatch::DispatchClass::Normal)
+				.max_total
+				.unwrap_or(weights.max_block)
+				.ref_time();
+			let budget = T::SettlementBudget::get().ref_time();
+			let (g, r) = (MAX_CLAIM_PEERS, srwan_primitives::receipts::MAX_CLAIM_RECEIPTS);
+			let path = srwan_primitives::receipts::MAX_PATH_ROUTERS;
+			let shapes =
+				[(0, 1, 2), (0, 1, path), (1, 0, 0), (g, 0, 0), (0, r, r * path), (g, r, r * path)];
+			shapes.into_iter().all(|(peers, receipts, routers)| {
+				let queued =
+					u128::from(Self::settlement_queued(peers, receipts, routers).ref_time());
+				let claim =
+					u128::from(Self::claim_weight(peers, receipts, routers).ref_time()).max(1);
+				// window × normal × queued / claim ≤ epoch × budget, without dividing.
+				u128::from(claim_window).saturating_mul(u128::from(normal)).saturating_mul(queued)
+					<= u128::from(epoch_length)
+						.saturating_mul(u128::from(budget))
+						.saturating_mul(claim)
+			})
+		}
+
+		/// How far settlement has come (the `MeteringApi`'s answer).
+		pub fn settlement_view() -> srwan_primitives::traits::SettlementView {
+			let next = NextToSettle::<T>::get();
+			let block = Self::block_number();
+			let current = T::Registry::current_epoch();
+			// Epochs whose window has closed: those before the first still open.
+			let open = (0..=current)
+				.rev()
+				.take(2)
+				.filter(|epoch| Self::claim_deadline(*epoch) > block)
+				.min()
+				.unwrap_or(current.saturating_add(1));
+			let backlog = Disputed::<T>::iter_prefix((next,))
+				.count()
+				.saturating_add(Receipts::<T>::iter_prefix((next,)).count())
+				.saturating_add(Suspects::<T>::iter_prefix(next).count())
+				.saturating_add(Owed::<T>::iter_prefix((next,)).count());
+			srwan_primitives::traits::SettlementView {
+				current_epoch: current,
+				next_to_settle: next,
+				lag_epochs: open.saturating_sub(next),
+				backlog: backlog as u32,
+			}
 		}
 
 		/// Whether claims for the ended `epoch` are still accepted: its window is open and its
