@@ -148,3 +148,13 @@ export function claimOf(epoch, peer, inOctets, outOctets, receipts) {
     receipts,
   };
 }
+
+/**
+ * Funds each `[pair, amount]` from a dev account of its own (//Alice, //Bob, //Charlie, ...), so
+ * that the transfers share a block; asserts nothing, returns the results.
+ */
+export function fundFromDevAccounts(api, ring, grants) {
+  const funders = ['//Alice', '//Bob', '//Charlie', '//Dave', '//Eve', '//Ferdie'];
+  return Promise.all(grants.map(([who, amount], i) => sendAndFinalize(
+    api, api.tx.balances.transferKeepAlive(who.address, amount), ring.addFromUri(funders[i]))));
+}

@@ -3,6 +3,7 @@
 // SCALE(receipt)`, signed raw (no <Bytes> wrapper).
 import { TypeRegistry } from '@polkadot/types';
 import { stringToU8a, u8aConcat, u8aToHex, hexToU8a } from '@polkadot/util';
+import { randomAsU8a } from '@polkadot/util-crypto';
 
 export const RECEIPT_DOMAIN = stringToU8a('srwan/receipt/v1');
 
@@ -43,6 +44,30 @@ export function encodeClaim(claim) {
 /** The bytes a consumer's receipt key signs. */
 export function signingPayload(receipt, genesisHash) {
   return u8aConcat(RECEIPT_DOMAIN, hexToU8a(genesisHash), encodeReceipt(receipt));
+}
+
+/**
+ * A receipt for a new flow of `consumer` (a keyring pair) over `path` (pairs, ingress first) in
+ * `epoch`, signed by `signer` (its account key or its receipt key) for the chain of
+ * `genesisHash`. Returns the golden-format JSON that was signed (`receipt`) and the
+ * `tickets.claim` form of the signed receipt (`signed`).
+ */
+export function signedReceipt(genesisHash, {
+  consumer, signer = consumer, path, epoch, fwdOctets, revOctets, maxPricePerGb, nonce = 1,
+}) {
+  const receipt = {
+    consumer: u8aToHex(consumer.publicKey),
+    flow: u8aToHex(randomAsU8a(16)),
+    path: path.map((router) => u8aToHex(router.publicKey)),
+    epoch,
+    fwdOctets: fwdOctets.toString(),
+    revOctets: revOctets.toString(),
+    maxPricePerGb: maxPricePerGb.toString(),
+    nonce,
+  };
+  const signature = u8aToHex(signer.sign(signingPayload(receipt, genesisHash)));
+  const claimed = { ...receipt, path: path.map((router) => router.address), consumer: consumer.address };
+  return { receipt, signed: { receipt: claimed, signature } };
 }
 
 export { u8aToHex };

@@ -5,12 +5,11 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { u8aToHex } from '@polkadot/util';
-import { randomAsU8a } from '@polkadot/util-crypto';
 import {
-  bestNumber, claimOf, clocks, connect, freshAccount, keyring, sectionEvents, sendAndFinalize,
-  SRW, twoRoutersAndAnEscrow, waitForBlock,
+  bestNumber, claimOf, clocks, connect, freshAccount, fundFromDevAccounts, keyring,
+  sectionEvents, sendAndFinalize, SRW, twoRoutersAndAnEscrow, waitForBlock,
 } from '../lib/chain.js';
-import { signingPayload } from '../lib/receipt.js';
+import { signedReceipt } from '../lib/receipt.js';
 
 const GB = 1_000_000_000n;
 const PRICE = SRW; // per GB
@@ -38,12 +37,9 @@ test('a consumer that zeroes its cap and removes its key before settlement still
   const { epoch: EPOCH, claimWindow: CLAIM_WINDOW } = await clocks(api);
   const [relayA, relayB, consumer] = [freshAccount(ring), freshAccount(ring), freshAccount(ring)];
   const agent = freshAccount(ring); // the consumer's always-online agent: its receipt key
-  const funded = await Promise.all([
-    ['//Alice', relayA, 1_000n * SRW],
-    ['//Bob', relayB, 1_000n * SRW],
-    ['//Charlie', consumer, 100n * SRW],
-  ].map(([uri, who, amount]) => sendAndFinalize(
-    api, api.tx.balances.transferKeepAlive(who.address, amount), ring.addFromUri(uri))));
+  const funded = await fundFromDevAccounts(api, ring, [
+    [relayA, 1_000n * SRW], [relayB, 1_000n * SRW], [consumer, 100n * SRW],
+  ]);
   funded.forEach((r) => assert.equal(r.error, null));
   const setup = await twoRoutersAndAnEscrow(api, [relayA, relayB], consumer, PRICE, 20n * SRW);
   setup.forEach((r) => assert.equal(r.error, null));
@@ -55,18 +51,9 @@ test('a consumer that zeroes its cap and removes its key before settlement still
   const keyEvent = keySet.events.find(({ event }) => api.events.escrow.ReceiptKeySet.is(event));
   assert.equal(keyEvent.event.data.fromEpoch.toNumber(), epoch, 'a key change waits for the next epoch');
   await waitForBlock(api, epoch * EPOCH);
-  const receipt = {
-    consumer: u8aToHex(consumer.publicKey),
-    flow: u8aToHex(randomAsU8a(16)),
-    path: [u8aToHex(relayA.publicKey), u8aToHex(relayB.publicKey)],
-    epoch,
-    fwdOctets: (2n * GB).toString(),
-    revOctets: GB.toString(),
-    maxPricePerGb: (2n * PRICE).toString(),
-    nonce: 1,
-  };
-  const signature = u8aToHex(agent.sign(signingPayload(receipt, api.genesisHash.toHex())));
-  const signed = { receipt: { ...receipt, path: [relayA.address, relayB.address], consumer: consumer.address }, signature };
+  const { signed } = signedReceipt(api.genesisHash.toHex(), {
+    consumer, signer: agent, path: [relayA, relayB], epoch, fwdOctets: 2n * GB, revOctets: GB, maxPricePerGb: 2n * PRICE,
+  });
 
   // The traffic is done: the consumer tries to void its bill before anyone has claimed.
   const nonce = (await api.rpc.system.accountNextIndex(consumer.address)).toNumber();

@@ -4,13 +4,11 @@
 // each relay is paid for its hop, minus the infrastructure's share.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { u8aToHex } from '@polkadot/util';
-import { randomAsU8a } from '@polkadot/util-crypto';
 import {
-  claimOf, clocks, connect, freshAccount, keyring, sectionEvents,
+  claimOf, clocks, connect, freshAccount, fundFromDevAccounts, keyring, sectionEvents,
   sendAndFinalize, SRW, twoRoutersAndAnEscrow, waitForBlock as waitFor,
 } from '../lib/chain.js';
-import { signingPayload } from '../lib/receipt.js';
+import { signedReceipt } from '../lib/receipt.js';
 
 const GB = 1_000_000_000n;
 const PRICE = SRW; // per GB
@@ -32,12 +30,9 @@ before(async () => {
   relayB = freshAccount(ring);
   consumer = freshAccount(ring);
   // Three funders, so the three transfers share a block.
-  const funded = await Promise.all([
-    ['//Alice', relayA, 1_000n * SRW],
-    ['//Bob', relayB, 1_000n * SRW],
-    ['//Charlie', consumer, 100n * SRW],
-  ].map(([uri, who, amount]) => sendAndFinalize(
-    api, api.tx.balances.transferKeepAlive(who.address, amount), ring.addFromUri(uri))));
+  const funded = await fundFromDevAccounts(api, ring, [
+    [relayA, 1_000n * SRW], [relayB, 1_000n * SRW], [consumer, 100n * SRW],
+  ]);
   funded.forEach((r) => assert.equal(r.error, null));
 });
 
@@ -57,18 +52,9 @@ test('a receipt signed in JavaScript is accepted in both relays\' claims and pai
   const registeredIn = await Promise.all(setup.map(async ({ blockHash }) =>
     Math.floor((await api.rpc.chain.getHeader(blockHash)).number.toNumber() / EPOCH)));
   const epoch = Math.max(...registeredIn) + 1;
-  const receipt = {
-    consumer: u8aToHex(consumer.publicKey),
-    flow: u8aToHex(randomAsU8a(16)),
-    path: [u8aToHex(relayA.publicKey), u8aToHex(relayB.publicKey)],
-    epoch,
-    fwdOctets: (2n * GB).toString(),
-    revOctets: GB.toString(),
-    maxPricePerGb: (2n * PRICE).toString(),
-    nonce: 3,
-  };
-  const signature = u8aToHex(consumer.sign(signingPayload(receipt, api.genesisHash.toHex())));
-  const signed = { receipt: { ...receipt, path: [relayA.address, relayB.address], consumer: consumer.address }, signature };
+  const { receipt, signed } = signedReceipt(api.genesisHash.toHex(), {
+    consumer, path: [relayA, relayB], epoch, fwdOctets: 2n * GB, revOctets: GB, maxPricePerGb: 2n * PRICE, nonce: 3,
+  });
 
   // Claims are accepted once the epoch has ended, until its claim window closes.
   const end = (epoch + 1) * EPOCH;

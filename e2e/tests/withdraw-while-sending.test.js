@@ -4,13 +4,11 @@
 // comes back whole.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { u8aToHex } from '@polkadot/util';
-import { randomAsU8a } from '@polkadot/util-crypto';
 import {
-  claimOf, clocks, connect, freshAccount, keyring, sectionEvents, sendAndFinalize, SRW,
-  twoRoutersAndAnEscrow, waitForBlock,
+  claimOf, clocks, connect, freshAccount, fundFromDevAccounts, keyring, sectionEvents,
+  sendAndFinalize, SRW, twoRoutersAndAnEscrow, waitForBlock,
 } from '../lib/chain.js';
-import { signingPayload } from '../lib/receipt.js';
+import { signedReceipt } from '../lib/receipt.js';
 
 const GB = 1_000_000_000n;
 const PRICE = SRW; // per GB
@@ -33,12 +31,9 @@ const heldBy = async (address) => (await api.query.balances.holds(address))
 test('a consumer withdrawing while it sends is charged only from held − pending and gets the rest back after settlement', { timeout: 360_000 }, async () => {
   const { epoch: EPOCH, claimWindow: CLAIM_WINDOW } = await clocks(api);
   const [relayA, relayB, consumer] = [freshAccount(ring), freshAccount(ring), freshAccount(ring)];
-  const funded = await Promise.all([
-    ['//Alice', relayA, 1_000n * SRW],
-    ['//Bob', relayB, 1_000n * SRW],
-    ['//Charlie', consumer, 100n * SRW],
-  ].map(([uri, who, amount]) => sendAndFinalize(
-    api, api.tx.balances.transferKeepAlive(who.address, amount), ring.addFromUri(uri))));
+  const funded = await fundFromDevAccounts(api, ring, [
+    [relayA, 1_000n * SRW], [relayB, 1_000n * SRW], [consumer, 100n * SRW],
+  ]);
   funded.forEach((r) => assert.equal(r.error, null));
   const setup = await twoRoutersAndAnEscrow(api, [relayA, relayB], consumer, PRICE, 10n * SRW);
   setup.forEach((r) => assert.equal(r.error, null));
@@ -54,18 +49,9 @@ test('a consumer withdrawing while it sends is charged only from held − pendin
 
   // Traffic in the next epoch: 2 GB forward and 1 GB back through both relays, 6 SRW in all.
   await waitForBlock(api, epoch * EPOCH);
-  const receipt = {
-    consumer: u8aToHex(consumer.publicKey),
-    flow: u8aToHex(randomAsU8a(16)),
-    path: [u8aToHex(relayA.publicKey), u8aToHex(relayB.publicKey)],
-    epoch,
-    fwdOctets: (2n * GB).toString(),
-    revOctets: GB.toString(),
-    maxPricePerGb: (2n * PRICE).toString(),
-    nonce: 1,
-  };
-  const signature = u8aToHex(consumer.sign(signingPayload(receipt, api.genesisHash.toHex())));
-  const signed = { receipt: { ...receipt, path: [relayA.address, relayB.address], consumer: consumer.address }, signature };
+  const { signed } = signedReceipt(api.genesisHash.toHex(), {
+    consumer, path: [relayA, relayB], epoch, fwdOctets: 2n * GB, revOctets: GB, maxPricePerGb: 2n * PRICE,
+  });
   const end = (epoch + 1) * EPOCH;
   await waitForBlock(api, end - 1);
   const claims = await Promise.all([

@@ -1296,3 +1296,68 @@ fn genesis_hash_is_block_zeros_hash() {
 		assert_eq!(Tickets::genesis_hash(), zero.0);
 	});
 }
+
+// --- storage migration ---
+
+#[test]
+fn version_1_state_migrates_to_per_epoch_claims_once() {
+	use crate::migrations::{v1, V1ToV2};
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	build_and_execute(|| {
+		// A chain at version 1 in epoch 1: relay 1 claimed epoch 0 with cumulative counters
+		// (and was marked rebooted), and a receipt of epoch 0 waits for settlement.
+		run_to_epoch(1);
+		let defaults = TicketParams::default();
+		frame_support::storage::unhashed::put(
+			&crate::Params::<Test>::hashed_key(),
+			&v1::TicketParams {
+				claim_window: WINDOW,
+				loss_tolerance_ppm: defaults.loss_tolerance_ppm,
+				dispute_counterparties: defaults.dispute_counterparties,
+				dispute_window: defaults.dispute_window,
+				infra_share: defaults.infra_share,
+			},
+		);
+		v1::Counters::<Test>::insert(
+			relay(1),
+			v1::RelayCounters {
+				epoch: 0,
+				boot_time: BOOT,
+				peers: vec![v1::PeerOctets { peer: relay(2), in_octets: 5, out_octets: 7 }]
+					.try_into()
+					.unwrap(),
+			},
+		);
+		v1::Rebooted::<Test>::insert(0, relay(1), ());
+		let old = receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 4);
+		v1::Receipts::<Test>::insert((0, consumer(1), old.flow), old.clone());
+		StorageVersion::new(1).put::<Tickets>();
+
+		#[cfg(feature = "try-runtime")]
+		assert_ok!(V1ToV2::<Test>::try_on_runtime_upgrade(true));
+		#[cfg(not(feature = "try-runtime"))]
+		V1ToV2::<Test>::on_runtime_upgrade();
+
+		assert_eq!(Tickets::on_chain_storage_version(), StorageVersion::new(2));
+		let params = crate::Params::<Test>::get();
+		assert_eq!(params.claim_window, WINDOW);
+		assert_eq!(params.restart_grace_epochs, defaults.restart_grace_epochs);
+		assert_eq!(params.min_age_epochs, defaults.min_age_epochs);
+		assert!(v1::Counters::<Test>::iter().next().is_none(), "cumulative counters gone");
+		assert!(v1::Rebooted::<Test>::iter().next().is_none(), "reboot marks gone");
+		assert_eq!(Claimed::<Test>::get(0, relay(1)), Some(false), "epoch 0 stays claimed");
+		let records: Vec<_> = Receipts::<Test>::iter().collect();
+		assert_eq!(records.len(), 1);
+		let ((epoch, who, flow, hash), record) = &records[0];
+		assert_eq!((*epoch, who, *flow), (0, &consumer(1), old.flow));
+		assert_eq!(*hash, crate::path_hash(&old.path));
+		assert_eq!(record.receipt, old);
+		assert!(record.counts_on(0), "version 1 counted it on every link");
+		// A second run does nothing: relay 1 still cannot claim epoch 0 twice.
+		V1ToV2::<Test>::on_runtime_upgrade();
+		assert_noop!(
+			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, &[], vec![])),
+			Error::<Test>::AlreadyClaimed
+		);
+	});
+}
