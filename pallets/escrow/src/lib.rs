@@ -803,7 +803,13 @@ pub mod pallet {
 		}
 
 		fn available(consumer: &T::AccountId, epoch: EpochIndex) -> Balance {
-			<Self as Escrow<T::AccountId>>::chargeable(consumer, epoch)
+			// Never more than the epoch started with: that is what its receipts are judged by
+			// (a deposit made during an epoch backs the next one).
+			<Self as Escrow<T::AccountId>>::chargeable(consumer, epoch).min(<Self as Escrow<
+				T::AccountId,
+			>>::backed_at_start(
+				consumer, epoch
+			))
 		}
 
 		fn backed_at_start(consumer: &T::AccountId, epoch: EpochIndex) -> Balance {

@@ -202,7 +202,8 @@ mod benchmarks {
 		let counterparties: Vec<(T::AccountId, EpochIndex)> =
 			(0..MAX_CLAIM_PEERS).map(|i| (account("other", i, 0), epoch)).collect();
 		Disputes::<T>::insert(&router, BoundedVec::truncate_from(counterparties));
-		Suspects::<T>::insert(epoch, &router, SuspectTally { disputed: 2, confirmed: 1 });
+		let disputed = Params::<T>::get().credit_window_octets.saturating_add(2);
+		Suspects::<T>::insert(epoch, &router, SuspectTally { disputed, confirmed: 1 });
 		SettlementStage::<T>::put(Stage::Verdicts);
 		NextToSettle::<T>::put(epoch);
 		SettlementBegun::<T>::put(true);
@@ -232,7 +233,7 @@ mod benchmarks {
 			Links::<T>::insert((epoch, &pair[1], &pair[0]), figures(flow.rev_octets));
 		}
 		let key = (epoch, &consumer, flow.flow, path_hash(&flow.path));
-		Receipts::<T>::insert(key, RecordedReceipt { receipt: flow, vouched: u8::MAX });
+		Receipts::<T>::insert(key, RecordedReceipt::vouched_by_all(flow));
 		SettlementStage::<T>::put(Stage::Flows);
 		set_block::<T>(after_window::<T>(epoch));
 

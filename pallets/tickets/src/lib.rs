@@ -22,11 +22,11 @@
 //! ## Receipts bind the consumer to the most it signed
 //!
 //! A flow's receipts are recorded per path ([`Receipts`], keyed by the path's hash): a receipt
-//! for another path, whatever its nonce, moves nothing off this one. Receipts of the same flow
-//! and path merge figure by figure into the largest the consumer signed (octets, the price it
-//! accepts, the nonce): a later receipt that says less cannot lower a bill. A receipt's octets
-//! count on a link only when one of the link's two ends put the receipt in its claim (it carried
-//! the flow): a router elsewhere on the path cannot dilute a link it did not carry.
+//! for another path, whatever its nonce, moves nothing off this one. For each router of the
+//! path that claimed the flow the record keeps the largest receipt it held (a later receipt that
+//! says less cannot lower a bill), and a link counts the larger of what its own two ends
+//! claimed: a router elsewhere on the path — even one colluding with the consumer — cannot
+//! inflate or dilute a link it did not carry.
 //!
 //! ## Counters: one epoch per claim
 //!
@@ -58,14 +58,14 @@
 //! registered for at least [`TicketParams::min_age_epochs`] counts (Sybils that just joined the
 //! group aim at no one); peers and path routers outside the claimant's group when the epoch
 //! started are skipped at claim time. Each counted dispute weighs what both ends and the
-//! receipts vouch for, `min(receipted, sent, received)` (in full, the receipted octets, against
-//! an end that declared a restart it was not forgiven for). A router is reported to the
-//! exchange's [`Quarantine`] only when
+//! receipts vouch for, `min(receipted, sent, received)`, and one that weighs nothing names no
+//! counterparty. A router is reported to the exchange's [`Quarantine`] only when
 //!
 //! - it disagrees with at least [`TicketParams::dispute_counterparties`] *distinct* aged peers
 //!   within [`TicketParams::dispute_window`] epochs, **and**
-//! - in the epoch judged, its disputed links weigh more than its confirmed ones (the octets paid
-//!   on them): more than half of its receipted octets.
+//! - in the epoch judged, its disputed links weigh more than its confirmed ones (the octets
+//!   someone was paid for on them): more than half of its receipted octets, and at least
+//!   [`TicketParams::credit_window_octets`] (an idle router is no easy target).
 //!
 //! One lying neighbour, a consumer colluding with one hop, or a few Sybils with little real
 //! traffic cannot get an honest relay quarantined; a liar cannot hide its disputes among
@@ -713,7 +713,7 @@ pub mod pallet {
 		/// a forgiven link; the claim mark's cleanup.
 		pub fn settlement_queued(peers: u32, receipts: u32, routers: u32) -> Weight {
 			let (p, r) = (u64::from(peers), u64::from(receipts));
-			let flows = T::WeightInfo::settle_flow()
+			let flows = Self::settle_flow_weight()
 				.saturating_mul(r)
 				.saturating_add(T::WeightInfo::settle_payout().saturating_mul(routers.into()));
 			let cleanup = T::WeightInfo::settle_cleanup();
@@ -724,6 +724,14 @@ pub mod pallet {
 			flows
 				.saturating_add(per_peer.saturating_mul(p))
 				.saturating_add(cleanup.saturating_div(u64::from(CLEANUP_BATCH)))
+		}
+
+		/// One flow step: the benchmark, plus what its worst case does beyond it (every router of
+		/// the path a suspect, every link disagreeing and forgiven).
+		pub fn settle_flow_weight() -> Weight {
+			let links = u64::from(srwan_primitives::receipts::MAX_PATH_ROUTERS.saturating_sub(1));
+			T::WeightInfo::settle_flow()
+				.saturating_add(T::DbWeight::get().reads_writes(links * 4, links * 2))
 		}
 
 		/// Whether settlement keeps up with claims: the claims that fill the normal class of
@@ -904,15 +912,13 @@ pub mod pallet {
 			};
 			let receipt = &record.receipt;
 			for (link, pair) in receipt.path.windows(2).enumerate() {
-				if !record.counts_on(link) {
-					continue;
-				}
+				let Some(figures) = record.on_link(link) else { continue };
 				let (a, b) = (&pair[0], &pair[1]);
 				Links::<T>::mutate((receipt.epoch, a, b), |f| {
-					apply(&mut f.demand, receipt.fwd_octets)
+					apply(&mut f.demand, figures.fwd_octets)
 				});
 				Links::<T>::mutate((receipt.epoch, b, a), |f| {
-					apply(&mut f.demand, receipt.rev_octets)
+					apply(&mut f.demand, figures.rev_octets)
 				});
 			}
 		}
@@ -949,19 +955,11 @@ pub mod pallet {
 			if forgiven {
 				Forgiven::<T>::insert((epoch, &from, &to), ());
 			} else {
-				let figures = Links::<T>::get((epoch, &from, &to));
-				// Against an end that admitted a restart it was not forgiven for (beyond its
-				// allowance, or uncorroborated), its own figure proves nothing: the receipts
-				// weigh in full. Otherwise what both ends and the receipts vouch for.
-				let weight = |end: &T::AccountId| {
-					if Claimed::<T>::get(epoch, end) == Some(true) {
-						figures.demand
-					} else {
-						figures.disputed_weight()
-					}
-				};
-				Self::count_dispute(epoch, &from, &to, weight(&from), &params);
-				Self::count_dispute(epoch, &to, &from, weight(&to), &params);
+				// What both ends and the receipts vouch for: nothing one side alone controls (a
+				// Sybil inflates its own figure and the receipts it claims, never the other's).
+				let weight = Links::<T>::get((epoch, &from, &to)).disputed_weight();
+				Self::count_dispute(epoch, &from, &to, weight, &params);
+				Self::count_dispute(epoch, &to, &from, weight, &params);
 			}
 			Self::deposit_event(Event::DisputeJudged { epoch, from, to, forgiven });
 		}
@@ -1003,8 +1001,9 @@ pub mod pallet {
 		) {
 			let aged = T::Registry::registered_epoch(counterparty)
 				.is_some_and(|since| since.saturating_add(params.min_age_epochs) <= epoch);
-			// A router gone for good keeps no record (it would stay forever).
-			if !aged || !T::Registry::is_registered(router) {
+			// A router gone for good keeps no record (it would stay forever); a dispute over
+			// nothing both ends vouch for names no counterparty (dust costs Sybils nothing).
+			if !aged || weight == 0 || !T::Registry::is_registered(router) {
 				return;
 			}
 			let mut disputes = Disputes::<T>::get(router);
@@ -1034,7 +1033,12 @@ pub mod pallet {
 				.iter()
 				.filter(|(_, at)| at.saturating_add(params.dispute_window) > epoch)
 				.count() as u32;
-			if counterparties >= params.dispute_counterparties && tally.mostly_disputed() {
+			// At least a credit window of disputed octets: what a relay carries unreceipted
+			// anyway is too little to quarantine anyone over (an idle router is no easy target).
+			if counterparties >= params.dispute_counterparties
+				&& tally.mostly_disputed()
+				&& tally.disputed >= params.credit_window_octets
+			{
 				let reported = T::Quarantine::quarantine_for_disputes(&router).is_ok()
 					|| T::Registry::is_quarantined(&router);
 				// A router that cannot be quarantined now (it is leaving) keeps its record:
@@ -1056,7 +1060,7 @@ pub mod pallet {
 			loop {
 				let step = match SettlementStage::<T>::get() {
 					Stage::Disputes => T::WeightInfo::settle_dispute(),
-					Stage::Flows => T::WeightInfo::settle_flow(),
+					Stage::Flows => Self::settle_flow_weight(),
 					Stage::Verdicts => T::WeightInfo::settle_verdict(),
 					Stage::Payouts => T::WeightInfo::settle_payout(),
 					Stage::Cleanup => T::WeightInfo::settle_cleanup(),
@@ -1126,35 +1130,25 @@ pub mod pallet {
 					figures.disagree(tolerance) && Forgiven::<T>::contains_key((epoch, from, to));
 				figures.flow_share(octets, tolerance, forgiven)
 			};
-			// Octets of this flow that each link of the path pays for, both directions (none on
-			// a link neither of whose ends vouched for the flow).
-			let paid: Vec<u64> = receipt
+			// Octets of this flow that each link of the path pays for, both directions, by what
+			// the link's own ends claimed (nothing on a link neither of them vouched for), and
+			// the most the consumer pays a hop on it.
+			let paid: Vec<(u64, Balance)> = receipt
 				.path
 				.windows(2)
 				.enumerate()
 				.map(|(link, pair)| {
-					if !record.counts_on(link) {
-						return 0;
-					}
-					let forward = share(&pair[0], &pair[1], receipt.fwd_octets);
-					let reverse = share(&pair[1], &pair[0], receipt.rev_octets);
-					forward.saturating_add(reverse)
+					let Some(figures) = record.on_link(link) else { return (0, 0) };
+					let forward = share(&pair[0], &pair[1], figures.fwd_octets);
+					let reverse = share(&pair[1], &pair[0], figures.rev_octets);
+					(forward.saturating_add(reverse), figures.max_price_per_gb)
 				})
 				.collect();
-			// What the suspects of the epoch carried on confirmed links weighs against their
-			// disputes.
-			for (pair, octets) in receipt.path.windows(2).zip(&paid) {
-				for end in pair {
-					if *octets > 0 && Suspects::<T>::contains_key(epoch, end) {
-						Suspects::<T>::mutate(epoch, end, |tally| {
-							tally.confirmed = tally.confirmed.saturating_add(*octets)
-						});
-					}
-				}
-			}
 			let mut owed: Balance = 0;
+			let mut charged_links = BTreeSet::new();
 			for (position, router) in receipt.path.iter().enumerate() {
-				let Some(octets) = paid.get(math::paid_link(position)).copied() else { continue };
+				let link = math::paid_link(position);
+				let Some((octets, max_price)) = paid.get(link).copied() else { continue };
 				if octets == 0 || router == &consumer || T::Registry::quarantined_for(router, epoch)
 				{
 					continue;
@@ -1164,12 +1158,25 @@ pub mod pallet {
 				else {
 					continue;
 				};
-				let charge = math::hop_charge(price.min(receipt.max_price_per_gb), octets);
+				let charge = math::hop_charge(price.min(max_price), octets);
 				if charge > 0 {
 					Owed::<T>::mutate((epoch, &consumer, router), |o| {
 						*o = o.saturating_add(charge)
 					});
 					owed = owed.saturating_add(charge);
+					charged_links.insert(link);
+				}
+			}
+			// What the suspects of the epoch carried on confirmed links that someone is paid
+			// for weighs against their disputes (traffic receipted at no price proves nothing).
+			for link in charged_links {
+				let Some((octets, _)) = paid.get(link).copied() else { continue };
+				for end in receipt.path.iter().skip(link).take(2) {
+					if Suspects::<T>::contains_key(epoch, end) {
+						Suspects::<T>::mutate(epoch, end, |tally| {
+							tally.confirmed = tally.confirmed.saturating_add(octets)
+						});
+					}
 				}
 			}
 			if owed > 0 {

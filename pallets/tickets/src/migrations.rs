@@ -17,7 +17,7 @@ use scale_info::TypeInfo;
 use sp_runtime::Perbill;
 use srwan_primitives::{
 	ditex::EpochIndex,
-	receipts::{FlowId, UsageReceipt, MAX_CLAIM_PEERS, MAX_PATH_ROUTERS},
+	receipts::{FlowId, UsageReceipt, MAX_CLAIM_PEERS},
 };
 
 #[cfg(feature = "try-runtime")]
@@ -137,8 +137,7 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for PerEpochClaims<T> {
 			reads = reads.saturating_add(1);
 			writes = writes.saturating_add(2);
 			let key = (epoch, consumer, flow, path_hash(&receipt.path));
-			let every_router = (1u8 << MAX_PATH_ROUTERS).saturating_sub(1);
-			Receipts::<T>::insert(key, RecordedReceipt { receipt, vouched: every_router });
+			Receipts::<T>::insert(key, RecordedReceipt::vouched_by_all(receipt));
 		}
 		let unsettled = NextToSettle::<T>::get();
 		for (relay, counters) in v1::Counters::<T>::drain() {

@@ -179,13 +179,6 @@ pub fn quarantine(router: &AccountId32) {
 	});
 }
 
-/// Releases `router` from quarantine (as the exchange would after its cooldown).
-pub fn release(router: &AccountId32) {
-	state::update(state::QUARANTINED, |q: &mut BTreeMap<AccountId32, EpochIndex>| {
-		q.remove(router);
-	});
-}
-
 /// Routers reported for disputes so far.
 pub fn reported() -> Vec<AccountId32> {
 	state::get(state::REPORTED)

@@ -5,7 +5,7 @@ use scale_info::TypeInfo;
 use sp_runtime::Perbill;
 use srwan_primitives::{
 	currency::Balance,
-	receipts::{UsageReceipt, MAX_CLAIM_PEERS},
+	receipts::{UsageReceipt, MAX_CLAIM_PEERS, MAX_PATH_ROUTERS},
 };
 
 /// Tunable metering parameters (genesis, then root through `set_params`).
@@ -111,39 +111,102 @@ pub enum SkipReason {
 	OutsideGroup,
 }
 
-/// A flow's receipt for one path as recorded: the largest figures its consumer signed (a
-/// consumer bound by every receipt it signed cannot lower its bill with a later one), and which
-/// routers of the path vouched for the flow by putting it in their claims.
+/// What one router's receipt of a flow says: the figures its consumer signed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct Signed {
+	/// Octets consumer → destination.
+	pub fwd_octets: u64,
+	/// Octets destination → consumer.
+	pub rev_octets: u64,
+	/// The most the consumer pays any hop per GB.
+	pub max_price_per_gb: Balance,
+}
+
+impl Signed {
+	/// The figures of `receipt`.
+	pub fn of<AccountId>(receipt: &UsageReceipt<AccountId>) -> Self {
+		Self {
+			fwd_octets: receipt.fwd_octets,
+			rev_octets: receipt.rev_octets,
+			max_price_per_gb: receipt.max_price_per_gb,
+		}
+	}
+
+	/// The larger of two receipts the consumer signed for the same router (octets first).
+	fn larger(self, other: Self) -> Self {
+		let octets = |s: &Self| s.fwd_octets.saturating_add(s.rev_octets);
+		if octets(&other) > octets(&self) {
+			other
+		} else {
+			self
+		}
+	}
+}
+
+/// A flow's receipts for one path as recorded: what each router of the path that claimed the
+/// flow holds (its largest receipt: a consumer bound by every receipt it signed cannot lower its
+/// bill with a later one). A link counts the figures of its own ends only, so a router elsewhere
+/// on the path — even one colluding with the consumer — moves nothing on links it did not carry.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 pub struct RecordedReceipt<AccountId> {
-	/// The receipt, each figure the largest signed for the flow and path.
+	/// The flow (consumer, id, path, epoch), with the largest figures of any of its receipts
+	/// (shown to people; pay follows `figures`).
 	pub receipt: UsageReceipt<AccountId>,
 	/// Bit `k` set: the router at position `k` of the path claimed the flow.
 	pub vouched: u8,
+	/// Per path position, the figures of the receipt its router claimed.
+	pub figures: [Signed; MAX_PATH_ROUTERS as usize],
 }
 
 impl<AccountId: Clone + PartialEq> RecordedReceipt<AccountId> {
 	/// The first record of `receipt`, vouched for by the router at `position`.
 	pub fn new(receipt: UsageReceipt<AccountId>, position: usize) -> Self {
-		Self { receipt, vouched: bit(position) }
+		let mut figures = [Signed::default(); MAX_PATH_ROUTERS as usize];
+		if let Some(slot) = figures.get_mut(position) {
+			*slot = Signed::of(&receipt);
+		}
+		Self { receipt, vouched: bit(position), figures }
 	}
 
-	/// Whether the flow's octets count on link `link` of the path (between positions `link`
-	/// and `link + 1`): one of its ends carried the flow and said so. Receipts a router
-	/// elsewhere on the path claims add no demand to links neither of whose ends vouched.
-	pub fn counts_on(&self, link: usize) -> bool {
-		self.vouched & (bit(link) | bit(link.saturating_add(1))) != 0
+	/// A record that every router of its path vouched for with `receipt`'s figures.
+	pub fn vouched_by_all(receipt: UsageReceipt<AccountId>) -> Self {
+		let signed = Signed::of(&receipt);
+		let vouched = (0..receipt.path.len()).fold(0u8, |bits, position| bits | bit(position));
+		Self { receipt, vouched, figures: [signed; MAX_PATH_ROUTERS as usize] }
 	}
 
-	/// This record with `other` (the same flow and path, also signed by the consumer) and the
-	/// vouch of the router at `position`: every figure the larger of the two.
+	/// The figures that count on link `link` of the path (between positions `link` and
+	/// `link + 1`): the larger of what its two ends claimed; `None` when neither did.
+	pub fn on_link(&self, link: usize) -> Option<Signed> {
+		let end = |position: usize| {
+			(self.vouched & bit(position) != 0)
+				.then(|| self.figures.get(position).copied())
+				.flatten()
+		};
+		match (end(link), end(link.saturating_add(1))) {
+			(Some(a), Some(b)) => Some(a.larger(b)),
+			(a, b) => a.or(b),
+		}
+	}
+
+	/// This record with `other` (the same flow and path, also signed by the consumer) claimed
+	/// by the router at `position`.
 	pub fn merged(&self, other: &UsageReceipt<AccountId>, position: usize) -> Self {
-		let mut receipt = self.receipt.clone();
-		receipt.fwd_octets = receipt.fwd_octets.max(other.fwd_octets);
-		receipt.rev_octets = receipt.rev_octets.max(other.rev_octets);
-		receipt.max_price_per_gb = receipt.max_price_per_gb.max(other.max_price_per_gb);
-		receipt.nonce = receipt.nonce.max(other.nonce);
-		Self { receipt, vouched: self.vouched | bit(position) }
+		let mut record = self.clone();
+		let shown = &mut record.receipt;
+		shown.fwd_octets = shown.fwd_octets.max(other.fwd_octets);
+		shown.rev_octets = shown.rev_octets.max(other.rev_octets);
+		shown.max_price_per_gb = shown.max_price_per_gb.max(other.max_price_per_gb);
+		shown.nonce = shown.nonce.max(other.nonce);
+		if let Some(slot) = record.figures.get_mut(position) {
+			*slot = if record.vouched & bit(position) != 0 {
+				slot.larger(Signed::of(other))
+			} else {
+				Signed::of(other)
+			};
+		}
+		record.vouched |= bit(position);
+		record
 	}
 }
 
