@@ -102,6 +102,12 @@ export async function clocks(api) {
   };
 }
 
+/** The epoch of the block `hash` for epochs of `epochLength` blocks. */
+export async function epochOf(api, hash, epochLength) {
+  const header = await api.rpc.chain.getHeader(hash);
+  return Math.floor(header.number.toNumber() / epochLength);
+}
+
 /** The best block's number. */
 export async function bestNumber(api) {
   return (await api.rpc.chain.getHeader()).number.toNumber();

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { u8aToHex } from '@polkadot/util';
 import {
-  bestNumber, claimOf, clocks, connect, freshAccount, fundFromDevAccounts, keyring,
+  bestNumber, claimOf, clocks, connect, epochOf, freshAccount, fundFromDevAccounts, keyring,
   sectionEvents, sendAndFinalize, SRW, twoRoutersAndAnEscrow, waitForBlock,
 } from '../lib/chain.js';
 import { signedReceipt } from '../lib/receipt.js';
@@ -27,12 +27,6 @@ after(async () => {
   await api?.disconnect();
 });
 
-/** The epoch of the block `hash`. */
-async function epochOf(hash, epochLength) {
-  const header = await api.rpc.chain.getHeader(hash);
-  return Math.floor(header.number.toNumber() / epochLength);
-}
-
 test('a consumer that zeroes its cap and removes its key before settlement still pays both relays in full', { timeout: 360_000 }, async () => {
   const { epoch: EPOCH, claimWindow: CLAIM_WINDOW } = await clocks(api);
   const [relayA, relayB, consumer] = [freshAccount(ring), freshAccount(ring), freshAccount(ring)];
@@ -47,7 +41,7 @@ test('a consumer that zeroes its cap and removes its key before settlement still
   assert.equal(keySet.error, null);
 
   // The key is in force from the epoch after the one it was set in.
-  const epoch = (await epochOf(keySet.blockHash, EPOCH)) + 1;
+  const epoch = (await epochOf(api, keySet.blockHash, EPOCH)) + 1;
   const keyEvent = keySet.events.find(({ event }) => api.events.escrow.ReceiptKeySet.is(event));
   assert.equal(keyEvent.event.data.fromEpoch.toNumber(), epoch, 'a key change waits for the next epoch');
   await waitForBlock(api, epoch * EPOCH);

@@ -5,7 +5,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomAsU8a } from '@polkadot/util-crypto';
 import { u8aToHex } from '@polkadot/util';
-import { connect, freshAccount, keyring, sendAndFinalize, SRW } from '../lib/chain.js';
+import {
+  clocks, connect, epochOf, freshAccount, keyring, sendAndFinalize, SRW,
+} from '../lib/chain.js';
 
 let api;
 let consumer;
@@ -28,11 +30,8 @@ const held = async (at) => {
   return holds.reduce((sum, h) => sum + h.amount.toBigInt(), 0n);
 };
 
-/** The epoch of the block `hash`: its number over the chain's epoch length. */
-const epochOf = async (hash) => {
-  const [header, params] = await Promise.all([api.rpc.chain.getHeader(hash), api.query.ditex.params()]);
-  return Math.floor(header.number.toNumber() / params.epochLength.toNumber());
-};
+/** The epoch of the block `hash`, from the chain's epoch length. */
+const epochOfBlock = async (hash) => epochOf(api, hash, (await clocks(api)).epoch);
 
 /** The `fromEpoch` of the escrow event `name` among a result's events. */
 const fromEpoch = (result, name) => {
@@ -51,9 +50,9 @@ test('a consumer deposits, caps its spending, sets a receipt key and withdraws a
   const keyed = await sendAndFinalize(api, api.tx.escrow.setReceiptKey(u8aToHex(key)), consumer);
   assert.equal(keyed.error, null);
   // A bill is fixed by the terms its epoch started with: changes apply from the next epoch.
-  assert.equal(fromEpoch(capped, 'SpendingCapSet'), (await epochOf(capped.blockHash)) + 1);
+  assert.equal(fromEpoch(capped, 'SpendingCapSet'), (await epochOfBlock(capped.blockHash)) + 1);
   const keyFrom = fromEpoch(keyed, 'ReceiptKeySet');
-  assert.equal(keyFrom, (await epochOf(keyed.blockHash)) + 1);
+  assert.equal(keyFrom, (await epochOfBlock(keyed.blockHash)) + 1);
 
   const account = (await api.query.escrow.accounts(consumer.address)).unwrap();
   assert.equal(account.held.toBigInt(), 40n * SRW);
@@ -73,11 +72,11 @@ test('a consumer deposits, caps its spending, sets a receipt key and withdraws a
   const unlockAt = event.event.data.unlockAt.toNumber();
   // The requested amount backs the epoch it was requested in, and no later one; the cap (in
   // force by then) limits both.
-  const requestEpoch = await epochOf(requested.blockHash);
+  const requestEpoch = await epochOfBlock(requested.blockHash);
   const metering = (await api.at(requested.blockHash)).call.meteringApi;
   const capFrom = fromEpoch(capped, 'SpendingCapSet');
   // An epoch is backed by what its start saw: a deposit backs the epochs after its own.
-  const depositEpoch = await epochOf(deposited.blockHash);
+  const depositEpoch = await epochOfBlock(deposited.blockHash);
   const startedWith = requestEpoch === depositEpoch ? 0n : 40n * SRW;
   const capAtRequest = requestEpoch >= capFrom ? 30n * SRW : startedWith;
   const atRequest = startedWith < capAtRequest ? startedWith : capAtRequest;

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  claimOf, clocks, connect, freshAccount, fundFromDevAccounts, keyring, sectionEvents,
+  claimOf, clocks, connect, epochOf, freshAccount, fundFromDevAccounts, keyring, sectionEvents,
   sendAndFinalize, SRW, twoRoutersAndAnEscrow, waitForBlock as waitFor,
 } from '../lib/chain.js';
 import { signedReceipt } from '../lib/receipt.js';
@@ -49,8 +49,7 @@ test('a receipt signed in JavaScript is accepted in both relays\' claims and pai
 
   // The flow's epoch: the one after the registrations' (a new router counts in its group, and
   // may carry metered traffic, from the next epoch's start).
-  const registeredIn = await Promise.all(setup.map(async ({ blockHash }) =>
-    Math.floor((await api.rpc.chain.getHeader(blockHash)).number.toNumber() / EPOCH)));
+  const registeredIn = await Promise.all(setup.map(({ blockHash }) => epochOf(api, blockHash, EPOCH)));
   const epoch = Math.max(...registeredIn) + 1;
   const { receipt, signed } = signedReceipt(api.genesisHash.toHex(), {
     consumer, path: [relayA, relayB], epoch, fwdOctets: 2n * GB, revOctets: GB, maxPricePerGb: 2n * PRICE, nonce: 3,

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  claimOf, clocks, connect, freshAccount, fundFromDevAccounts, keyring, sectionEvents,
+  claimOf, clocks, connect, epochOf, freshAccount, fundFromDevAccounts, keyring, sectionEvents,
   sendAndFinalize, SRW, twoRoutersAndAnEscrow, waitForBlock,
 } from '../lib/chain.js';
 import { signedReceipt } from '../lib/receipt.js';
@@ -40,10 +40,9 @@ test('a consumer withdrawing while it sends is charged only from held − pendin
 
   const requested = await sendAndFinalize(api, api.tx.escrow.requestWithdraw(8n * SRW), consumer);
   assert.equal(requested.error, null);
-  const requestBlock = (await api.rpc.chain.getHeader(requested.blockHash)).number.toNumber();
   const unlockAt = requested.events
     .find(({ event }) => api.events.escrow.WithdrawRequested.is(event)).event.data.unlockAt.toNumber();
-  const epoch = Math.floor(requestBlock / EPOCH) + 1;
+  const epoch = (await epochOf(api, requested.blockHash, EPOCH)) + 1;
   const available = await api.call.meteringApi.escrowAvailable(consumer.address, epoch);
   assert.equal(available.toBigInt(), 2n * SRW, 'the runtime API shows what backs the next epoch');
 

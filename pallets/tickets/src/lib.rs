@@ -614,8 +614,8 @@ pub mod pallet {
 				Self::cross_check(epoch, &entry.peer, &relay, &params);
 			}
 			let mut recorded = 0u32;
-			for (receipt, position) in updates {
-				let key = (epoch, receipt.consumer.clone(), receipt.flow, path_hash(&receipt.path));
+			for (receipt, position, path) in updates {
+				let key = (epoch, receipt.consumer.clone(), receipt.flow, path);
 				let old = Receipts::<T>::get(&key);
 				let new = match &old {
 					None => RecordedReceipt::new(receipt, position),
@@ -819,7 +819,10 @@ pub mod pallet {
 			relay: &T::AccountId,
 			group: GroupId,
 			claim: &Claim<T::AccountId>,
-		) -> (Vec<(UsageReceipt<T::AccountId>, usize)>, Vec<(T::AccountId, FlowId, SkipReason)>) {
+		) -> (
+			Vec<(UsageReceipt<T::AccountId>, usize, PathHash)>,
+			Vec<(T::AccountId, FlowId, SkipReason)>,
+		) {
 			let genesis = Self::genesis_hash();
 			let min_escrow = T::Escrow::min_escrow();
 			let mut flows: BTreeSet<(T::AccountId, FlowId, PathHash)> = BTreeSet::new();
@@ -836,17 +839,17 @@ pub mod pallet {
 					min_escrow,
 					&mut flows,
 				) {
-					Ok(position) => updates.push((receipt.clone(), position)),
+					Ok((position, path)) => updates.push((receipt.clone(), position, path)),
 					Err(reason) => skipped.push((receipt.consumer.clone(), receipt.flow, reason)),
 				}
 			}
 			(updates, skipped)
 		}
 
-		/// One receipt's verdict: the claimant's position on its path to record it, or why it is
-		/// skipped. Checks that say nothing about the consumer come first; the signature comes
-		/// before anything that would (so nobody can put words in a consumer's mouth with an
-		/// unsigned receipt); the escrow last.
+		/// One receipt's verdict: the claimant's position on its path and the path's hash (its
+		/// storage key) to record it, or why it is skipped. Checks that say nothing about the
+		/// consumer come first; the signature comes before anything that would (so nobody can
+		/// put words in a consumer's mouth with an unsigned receipt); the escrow last.
 		fn check_receipt(
 			relay: &T::AccountId,
 			group: GroupId,
@@ -855,7 +858,7 @@ pub mod pallet {
 			genesis: &[u8; 32],
 			min_escrow: Balance,
 			flows: &mut BTreeSet<(T::AccountId, FlowId, PathHash)>,
-		) -> Result<usize, SkipReason> {
+		) -> Result<(usize, PathHash), SkipReason> {
 			let receipt = &signed.receipt;
 			ensure!(receipt.epoch == epoch, SkipReason::WrongEpoch);
 			ensure!(receipt.path.len() >= 2, SkipReason::PathTooShort);
@@ -879,8 +882,9 @@ pub mod pallet {
 				T::Escrow::backed_at_start(&receipt.consumer, epoch) >= min_escrow,
 				SkipReason::BelowMinEscrow
 			);
+			let path = flow.2;
 			flows.insert(flow);
-			Ok(position)
+			Ok((position, path))
 		}
 
 		/// Whether the receipt is signed by its consumer's account key or by the receipt key in
