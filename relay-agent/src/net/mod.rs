@@ -15,7 +15,8 @@ pub use tunnel::Tunnel;
 
 use crate::{
 	proto::{
-		hysteresis::{Hysteresis, PathSelector, Route},
+		hysteresis::{Hysteresis, Route},
+		path_control::{Candidate, LaneStatus, MatrixView},
 		relay::{Action, Flow, RelayCore, RowSchedule},
 	},
 	store,
@@ -101,8 +102,12 @@ pub struct TunnelStatus {
 	/// The path's expected round trip from the matrix (sum of its segments' RTTs), µs: what
 	/// a fast probe along it and back should take.
 	pub expected_rtt_us: Option<u64>,
-	/// The round trip the newest answered fast probe of the active path took, µs.
+	/// The active path's smoothed round trip from its fast probes, µs.
 	pub measured_rtt_us: Option<u64>,
+	/// The active path's fast probes: round trip, loss, probes lost in a row.
+	pub probes: LaneStatus,
+	/// The direct path's fast probes while traffic takes a detour.
+	pub direct_probes: Option<LaneStatus>,
 	/// Why the last switch happened.
 	pub last_switch: Option<String>,
 	/// How many switches so far.
@@ -208,6 +213,8 @@ pub async fn run_with(
 				expected_owd_us: None,
 				expected_rtt_us: None,
 				measured_rtt_us: None,
+				probes: LaneStatus::default(),
+				direct_probes: None,
 				last_switch: None,
 				switches: 0,
 			});
@@ -487,44 +494,29 @@ async fn persist_loop(
 	}
 }
 
-/// The path decision of one tunnel, from the live matrix: the direct segment versus the best
-/// detour, through the hysteresis.
-///
-/// `active_alive` is false when the active path's last fast probe got no answer, and
-/// `direct_alive` when the direct path's did: such a path counts as lost for this round,
-/// whatever the (slower) matrix still says, so traffic neither stays on nor returns to it.
-fn decide(
-	core: &RelayCore,
-	selector: &mut PathSelector<Vec<MemberIndex>>,
+/// What the live matrix says about the paths from this relay to `egress`: the direct segment
+/// and up to eight detours, with the round trips and losses pulses measured (a tunnel's
+/// [`PathController`](crate::proto::path_control::PathController) judges them by round trip;
+/// one-way delays carry clock offsets and never enter its decisions).
+fn matrix_view<M: LatencyMatrix>(
+	matrix: &M,
+	me: MemberIndex,
 	egress: MemberIndex,
 	max_intermediates: u8,
-	active_alive: bool,
-	direct_alive: bool,
-) -> Option<crate::proto::hysteresis::Switch<Vec<MemberIndex>>> {
-	let matrix = core.matrix();
-	let me = core.me();
-	let direct = matrix.segment(me, egress).map(|s| s.owd_us).filter(|_| direct_alive);
-	let query = PathQuery { k: 4, max_intermediates, ..PathQuery::new(me, egress) };
-	let paths = best_paths(matrix, query).unwrap_or_default();
-	let best_detour = paths.iter().find(|p| p.hops.len() > 2).map(|p| (p.hops.clone(), p.cost));
-	let active_detour = match selector.active() {
-		Route::Detour(hops) => path_owd(matrix, hops).filter(|_| active_alive),
-		Route::Direct => None,
-	};
-	// Offset-relative latencies compare between paths of the same endpoints; shift them to
-	// be non-negative for the hysteresis (the shift cancels in every difference).
-	let floor = [direct, active_detour, best_detour.as_ref().map(|(_, c)| *c)]
+) -> MatrixView {
+	let direct = matrix.segment(me, egress).map(|segment| Candidate {
+		hops: vec![me, egress],
+		rtt_us: u64::from(segment.rtt_us),
+		loss_ppm: segment.loss_ppm,
+	});
+	let query = PathQuery { k: 8, max_intermediates, ..PathQuery::new(me, egress) };
+	let detours = best_paths(matrix, query)
+		.unwrap_or_default()
 		.into_iter()
-		.flatten()
-		.min()
-		.unwrap_or(0)
-		.min(0);
-	let shift = |v: i64| (v - floor) as u64;
-	selector.on_probe(crate::proto::hysteresis::Probe {
-		direct: direct.map(shift),
-		active_detour: active_detour.map(shift),
-		best_detour: best_detour.map(|(hops, cost)| (hops, shift(cost))),
-	})
+		.filter(|path| path.hops.len() > 2)
+		.map(|path| Candidate { hops: path.hops, rtt_us: path.rtt_us, loss_ppm: path.loss_ppm })
+		.collect();
+	MatrixView { direct, detours }
 }
 
 /// Sum of `value` over the segments along `hops`, if every segment is measured.
@@ -564,3 +556,36 @@ fn flow_on(
 
 /// The egress's sockets towards destinations, by flow.
 type FlowSockets = HashMap<u64, Arc<UdpSocket>>;
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use srwan_primitives::routing::{DenseMatrix, SegmentMetrics};
+
+	#[test]
+	fn clock_offsets_of_a_second_do_not_reorder_the_paths_a_tunnel_sees() {
+		// 0 → 3 directly (150 ms round trip), via 1 (120 ms) or via 2 (200 ms). Relay 1's
+		// clock is a second ahead and relay 2's a second behind: the one-way delays measured
+		// into and out of them are off by ±1 s, the round trips are not.
+		let offset_us = [0i64, 1_000_000, -1_000_000, 0];
+		let mut matrix = DenseMatrix::new(4);
+		let mut link = |a: MemberIndex, b: MemberIndex, rtt_ms: u32| {
+			for (from, to) in [(a, b), (b, a)] {
+				let owd_us = i64::from(rtt_ms) * 500 + offset_us[usize::from(to)]
+					- offset_us[usize::from(from)];
+				let metrics = SegmentMetrics { owd_us, rtt_us: rtt_ms * 1_000, loss_ppm: 0 };
+				matrix.set(from, to, Some(metrics));
+			}
+		};
+		link(0, 3, 150);
+		link(0, 1, 60);
+		link(1, 3, 60);
+		link(0, 2, 100);
+		link(2, 3, 100);
+		let view = matrix_view(&matrix, 0, 3, 2);
+		assert_eq!(view.direct.as_ref().map(|d| d.rtt_us), Some(150_000));
+		let mut detours: Vec<_> = view.detours.iter().map(|c| (c.hops.clone(), c.rtt_us)).collect();
+		detours.sort_by_key(|(_, rtt)| *rtt);
+		assert_eq!(detours, vec![(vec![0, 1, 3], 120_000), (vec![0, 2, 3], 200_000)]);
+	}
+}

@@ -3,20 +3,25 @@
 //! the destination, whose replies travel back along the reversed path).
 
 use super::{
-	decide, flow_on, lock, stopped, FlowSockets, Sender, SharedCore, TunnelStatus, MAX_DATAGRAM,
+	flow_on, lock, matrix_view, stopped, FlowSockets, Sender, SharedCore, TunnelStatus,
+	MAX_DATAGRAM,
 };
 use crate::proto::{
-	hysteresis::{Hysteresis, PathSelector, Route},
+	hysteresis::Hysteresis,
+	path_control::{ControllerConfig, PathController, Transmit},
 	relay::Flow,
 };
-use srwan_primitives::routing::MemberIndex;
+use srwan_primitives::routing::{MemberIndex, PathQuery};
 use std::{
 	collections::HashMap,
 	net::SocketAddr,
 	sync::{Arc, Mutex},
 	time::Duration,
 };
-use tokio::{net::UdpSocket, sync::watch};
+use tokio::{
+	net::UdpSocket,
+	sync::{mpsc, watch},
+};
 
 /// A tunnel this relay is the ingress of.
 pub struct Tunnel {
@@ -35,14 +40,13 @@ pub struct Tunnel {
 struct IngressEntry {
 	socket: Arc<UdpSocket>,
 	client: Option<SocketAddr>,
-	/// Newest answered fast probe of the active path and its round trip (ns).
-	answered: Option<(u64, u64)>,
-	/// Newest answered direct probe (sent while traffic takes a detour).
-	answered_direct: Option<(u64, u64)>,
+	/// Answers of the tunnel's fast probes: `(seq, rtt_ns)` to its path controller.
+	probe_answers: mpsc::Sender<(u64, u64)>,
 }
 
-/// Direct probes carry this bit in their sequence number, active-path probes do not.
-const DIRECT_PROBE: u64 = 1 << 63;
+/// Probe answers queued for one tunnel's controller before more are dropped (they arrive at
+/// most a few per probe interval; a flood of forged ones must not grow memory).
+const PROBE_ANSWER_QUEUE: usize = 256;
 
 /// Ingress side: flow → the tunnel's listen socket and its last client.
 #[derive(Default)]
@@ -51,11 +55,11 @@ pub(super) struct IngressTable {
 }
 
 impl IngressTable {
-	fn register(&self, flow: u64, socket: Arc<UdpSocket>) {
-		self.entries.lock().unwrap_or_else(|p| p.into_inner()).insert(
-			flow,
-			IngressEntry { socket, client: None, answered: None, answered_direct: None },
-		);
+	fn register(&self, flow: u64, socket: Arc<UdpSocket>, probe_answers: mpsc::Sender<(u64, u64)>) {
+		self.entries
+			.lock()
+			.unwrap_or_else(|p| p.into_inner())
+			.insert(flow, IngressEntry { socket, client: None, probe_answers });
 	}
 
 	fn set_client(&self, flow: u64, client: SocketAddr) {
@@ -64,32 +68,11 @@ impl IngressTable {
 		}
 	}
 
-	/// A fast probe of `flow` came back.
+	/// A fast probe of `flow` came back: its controller judges it.
 	pub(super) fn probe_answered(&self, flow: u64, seq: u64, rtt_ns: u64) {
-		if let Some(entry) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&flow) {
-			let slot = if seq & DIRECT_PROBE != 0 {
-				&mut entry.answered_direct
-			} else {
-				&mut entry.answered
-			};
-			if slot.is_none_or(|(newest, _)| seq > newest) {
-				*slot = Some((seq, rtt_ns));
-			}
+		if let Some(entry) = self.entries.lock().unwrap_or_else(|p| p.into_inner()).get(&flow) {
+			let _ = entry.probe_answers.try_send((seq, rtt_ns));
 		}
-	}
-
-	/// Round trip (ns) of the newest answered probe of `flow`'s active path.
-	fn measured_rtt_ns(&self, flow: u64) -> Option<u64> {
-		let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-		entries.get(&flow).and_then(|e| e.answered).map(|(_, rtt)| rtt)
-	}
-
-	/// Whether probe `seq` (or a newer one of the same kind) of `flow` was answered.
-	fn answered_since(&self, flow: u64, seq: u64) -> bool {
-		let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-		let slot =
-			|e: &IngressEntry| if seq & DIRECT_PROBE != 0 { e.answered_direct } else { e.answered };
-		entries.get(&flow).and_then(slot).is_some_and(|(newest, _)| newest >= seq)
 	}
 
 	/// A reply arrived at the ingress: hand it to the tunnel's client.
@@ -202,28 +185,64 @@ async fn announce(ctx: &TunnelContext, flow: Flow) {
 	ctx.sender.send(&buf[..len], first_hop).await;
 }
 
-/// Runs one tunnel: client datagrams in, path decisions, periodic setup refresh.
+/// Runs one tunnel: client datagrams in, and the tunnel's [`PathController`] driven by its
+/// timeouts and probe answers (probes, setups, path switches out).
 pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 	let listen = Arc::new(spec.listen);
-	ctx.ingress.register(spec.flow_id, listen.clone());
-	let me = lock(&ctx.core).me();
+	let (answers_tx, mut answers) = mpsc::channel(PROBE_ANSWER_QUEUE);
+	ctx.ingress.register(spec.flow_id, listen.clone(), answers_tx);
+	let (me, stale_after_ns) = {
+		let core = lock(&ctx.core);
+		(core.me(), core.matrix().stale_after_ns())
+	};
 	let template = Flow {
 		id: spec.flow_id,
 		key: spec.key,
 		path: vec![me, spec.egress],
 		destination: spec.destination,
 	};
-	let mut selector: PathSelector<Vec<MemberIndex>> = PathSelector::new(ctx.hysteresis);
-	let mut flow = flow_on(selector.active(), &template, me, spec.egress);
-	announce(&ctx, flow.clone()).await;
-
-	let mut route_tick = tokio::time::interval(ctx.route_interval);
-	let mut setup_tick = tokio::time::interval(ctx.setup_interval);
+	let start = tokio::time::Instant::now();
+	let elapsed_ns = || u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+	let config = ControllerConfig {
+		probe_interval_ns: duration_ns(ctx.route_interval),
+		setup_interval_ns: duration_ns(ctx.setup_interval),
+		hysteresis: ctx.hysteresis,
+		loss_penalty_us_per_pct: PathQuery::new(me, spec.egress).loss_penalty_us_per_pct,
+		// Long enough for the matrix to forget a dead detour's segments, and a hundred probes.
+		holddown_ns: stale_after_ns.max(duration_ns(ctx.route_interval).saturating_mul(100)),
+	};
+	let mut controller = PathController::new(config, me, spec.egress, elapsed_ns());
+	let mut flow = template.clone();
 	let mut payload = vec![0u8; MAX_DATAGRAM];
 	let mut packet = vec![0u8; MAX_DATAGRAM];
-	let mut probe_seq: u64 = 0;
-	let mut direct_seq: u64 = DIRECT_PROBE;
 	loop {
+		let mut moved = false;
+		while let Some(switch) = controller.poll_switch() {
+			tracing::info!(flow = spec.flow_id, to = ?switch.to, reason = ?switch.reason, "path switch");
+			flow = flow_on(&switch.to, &template, me, spec.egress);
+			moved = true;
+		}
+		while let Some(transmit) = controller.poll_transmit() {
+			match transmit {
+				Transmit::Setup => announce(&ctx, flow.clone()).await,
+				Transmit::Probe { seq, direct } => {
+					let probe = lock(&ctx.core).probe(
+						spec.flow_id,
+						seq,
+						super::now_ns(),
+						direct,
+						&mut packet,
+					);
+					if let Ok((to, n)) = probe {
+						ctx.sender.send(&packet[..n], to).await;
+					}
+				}
+			}
+		}
+		if moved {
+			publish(&ctx, &controller, &flow);
+		}
+		let deadline = start + Duration::from_nanos(controller.poll_timeout());
 		tokio::select! {
 			received = listen.recv_from(&mut payload) => {
 				let Ok((len, client)) = received else { continue };
@@ -233,69 +252,40 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 					ctx.sender.send(&packet[..n], to).await;
 				}
 			},
-			_ = route_tick.tick() => {
-				// The previous probes had one route interval to come back.
-				let alive = probe_seq == 0 || ctx.ingress.answered_since(spec.flow_id, probe_seq);
-				if !alive {
-					// The setup may be what was lost (or the egress was not up yet when it
-					// came): repeat it now rather than at the next refresh, so that a missed
-					// setup costs one probe, not a failover and a switch back.
-					announce(&ctx, flow.clone()).await;
-				}
-				let direct_alive = match selector.active() {
-					Route::Direct => alive,
-					Route::Detour(_) => {
-						direct_seq == DIRECT_PROBE || ctx.ingress.answered_since(spec.flow_id, direct_seq)
-					},
-				};
-				let decision = {
+			Some((seq, rtt_ns)) = answers.recv() => controller.handle_probe_reply(seq, rtt_ns),
+			_ = tokio::time::sleep_until(deadline) => {
+				let view = {
 					let core = lock(&ctx.core);
-					decide(&core, &mut selector, spec.egress, ctx.max_intermediates, alive, direct_alive)
+					matrix_view(core.matrix(), me, spec.egress, ctx.max_intermediates)
 				};
-				if let Some(switch) = decision {
-					tracing::info!(flow = spec.flow_id, to = ?switch.to, reason = ?switch.reason, "path switch");
-					flow = flow_on(&switch.to, &template, me, spec.egress);
-					announce(&ctx, flow.clone()).await;
-					let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
-					if let Some(status) = statuses.get_mut(ctx.status_index) {
-						status.route = switch.to.clone();
-						status.last_switch = Some(format!("{:?}", switch.reason));
-						status.switches = selector.switches();
-					}
-				}
-				let (expected_owd, expected_rtt) = {
-					let core = lock(&ctx.core);
-					(super::path_owd(core.matrix(), &flow.path), super::path_rtt(core.matrix(), &flow.path))
-				};
-				let measured_rtt = ctx.ingress.measured_rtt_ns(spec.flow_id).map(|ns| ns / 1_000);
-				{
-					let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
-					if let Some(status) = statuses.get_mut(ctx.status_index) {
-						status.expected_owd_us = expected_owd;
-						status.expected_rtt_us = expected_rtt;
-						status.measured_rtt_us = measured_rtt;
-					}
-				}
-				probe_seq += 1;
-				let probe =
-					lock(&ctx.core).probe(spec.flow_id, probe_seq, super::now_ns(), false, &mut packet);
-				if let Ok((to, n)) = probe {
-					ctx.sender.send(&packet[..n], to).await;
-				}
-				if matches!(selector.active(), Route::Detour(_)) {
-					direct_seq += 1;
-					let probe =
-						lock(&ctx.core).probe(spec.flow_id, direct_seq, super::now_ns(), true, &mut packet);
-					if let Ok((to, n)) = probe {
-						ctx.sender.send(&packet[..n], to).await;
-					}
-				} else {
-					// Back on direct: the next detour starts with a clean slate.
-					direct_seq = DIRECT_PROBE;
-				}
+				controller.update_view(view);
+				controller.handle_timeout(elapsed_ns());
+				publish(&ctx, &controller, &flow);
 			},
-			_ = setup_tick.tick() => announce(&ctx, flow.clone()).await,
 			_ = stopped(&mut ctx.stop) => return,
 		}
+	}
+}
+
+fn duration_ns(duration: Duration) -> u64 {
+	u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Shows the tunnel's path and probe figures on the dashboard.
+fn publish(ctx: &TunnelContext, controller: &PathController, flow: &Flow) {
+	let (expected_owd, expected_rtt) = {
+		let core = lock(&ctx.core);
+		(super::path_owd(core.matrix(), &flow.path), super::path_rtt(core.matrix(), &flow.path))
+	};
+	let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
+	if let Some(status) = statuses.get_mut(ctx.status_index) {
+		status.route = controller.active().clone();
+		status.last_switch = controller.last_switch().map(|reason| format!("{reason:?}"));
+		status.switches = controller.switches();
+		status.expected_owd_us = expected_owd;
+		status.expected_rtt_us = expected_rtt;
+		status.measured_rtt_us = controller.active_status().srtt_us;
+		status.probes = controller.active_status();
+		status.direct_probes = controller.direct_status();
 	}
 }

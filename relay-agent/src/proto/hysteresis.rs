@@ -1,7 +1,9 @@
 //! When to leave the direct Internet path for a detour through other relays, and when to
 //! come back. Without hysteresis, noise makes traffic flap between paths; so a switch needs a
 //! gain that is large in both absolute and relative terms *and* lasts `sustain_probes`
-//! consecutive probes, while a lost active path fails over at once.
+//! consecutive probe outcomes, while a lost active path fails over at once to the cheapest
+//! path still alive. Figures are costs in µs (round trip plus a loss penalty, see
+//! [`super::path_control`]): every path between the same two relays is judged the same way.
 
 use serde::Serialize;
 
@@ -36,15 +38,16 @@ pub enum Route<P> {
 	Detour(P),
 }
 
-/// One probe round: latencies in µs, `None` where the probe was lost.
+/// One probe outcome of the active path and what is known of the others: costs in µs,
+/// `None` where the path is not alive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Probe<P> {
 	/// The direct path.
 	pub direct: Option<u64>,
 	/// The active detour, when traffic is on one.
 	pub active_detour: Option<u64>,
-	/// The best detour known now, with its expected latency.
-	pub best_detour: Option<(P, u64)>,
+	/// Detours known now with their costs, cheapest first (the active one may be among them).
+	pub detours: Vec<(P, u64)>,
 }
 
 /// Why traffic moved.
@@ -130,13 +133,18 @@ impl<P: Clone + PartialEq> PathSelector<P> {
 				return None;
 			}
 			let lost = self.lost_streak;
-			let fallback = match (&self.active, probe.direct, probe.best_detour) {
-				(Route::Detour(_), Some(_), _) => Some(Route::Direct),
-				(Route::Detour(p), None, Some((q, _))) if *p != q => Some(Route::Detour(q)),
-				(Route::Direct, _, Some((q, _))) => Some(Route::Detour(q)),
-				_ => None,
+			// Any path still alive will do; the cheapest wins.
+			let direct = match self.active {
+				Route::Detour(_) => probe.direct.map(|cost| (Route::Direct, cost)),
+				Route::Direct => None,
 			};
-			return fallback.and_then(|to| self.switch(to, SwitchReason::Failover { lost }));
+			let detours = probe
+				.detours
+				.into_iter()
+				.map(|(path, cost)| (Route::Detour(path), cost))
+				.filter(|(route, _)| *route != self.active);
+			let fallback = direct.into_iter().chain(detours).min_by_key(|(_, cost)| *cost);
+			return fallback.and_then(|(to, _)| self.switch(to, SwitchReason::Failover { lost }));
 		};
 		self.lost_streak = 0;
 
@@ -154,10 +162,11 @@ impl<P: Clone + PartialEq> PathSelector<P> {
 			}
 		}
 		// A detour other than the active path, faster by both margins, for the sustain period.
-		let better = probe.best_detour.filter(|(path, alt)| {
-			self.active != Route::Detour(path.clone())
-				&& self.config.significant(current as i64 - *alt as i64, current)
-		});
+		let better = probe
+			.detours
+			.into_iter()
+			.find(|(path, _)| self.active != Route::Detour(path.clone()))
+			.filter(|(_, alt)| self.config.significant(current as i64 - *alt as i64, current));
 		match better {
 			Some((path, alt)) => {
 				self.faster_streak = self.faster_streak.saturating_add(1);
@@ -189,7 +198,7 @@ mod tests {
 	}
 
 	fn probe(direct: Option<u64>, active: Option<u64>, best: Option<(u8, u64)>) -> Probe<u8> {
-		Probe { direct, active_detour: active, best_detour: best }
+		Probe { direct, active_detour: active, detours: best.into_iter().collect() }
 	}
 
 	#[test]
@@ -238,6 +247,31 @@ mod tests {
 		}
 		let back = s.on_probe(probe(Some(50 * MS), None, Some((2, 90 * MS)))).unwrap();
 		assert_eq!(back.to, Route::Direct);
+	}
+
+	#[test]
+	fn failover_takes_the_cheapest_live_path_of_all_known_ones() {
+		let mut s = PathSelector::new(config());
+		for _ in 0..3 {
+			s.on_probe(probe(Some(100 * MS), None, Some((1, 60 * MS))));
+		}
+		assert_eq!(s.active(), &Route::Detour(1));
+		// Detour 1 dies; the matrix still ranks it first. Direct (150) and detour 2 (120)
+		// answer: the cheaper one wins, whatever its rank.
+		let dying = |s: &mut PathSelector<u8>| {
+			s.on_probe(Probe {
+				direct: Some(150 * MS),
+				active_detour: None,
+				detours: vec![(1, 60 * MS), (2, 120 * MS)],
+			})
+		};
+		assert_eq!(dying(&mut s), None);
+		assert_eq!(dying(&mut s), None);
+		let failover = dying(&mut s).unwrap();
+		assert_eq!(
+			failover,
+			Switch { to: Route::Detour(2), reason: SwitchReason::Failover { lost: 3 } }
+		);
 	}
 
 	#[test]

@@ -43,6 +43,11 @@ impl LiveMatrix {
 		}
 	}
 
+	/// How long an entry counts without news, ns.
+	pub fn stale_after_ns(&self) -> u64 {
+		self.stale_after_ns
+	}
+
 	/// The members, by index.
 	pub fn members(&self) -> &[NodeId] {
 		&self.members

@@ -7,12 +7,14 @@
 //! - [`relay`]: the packet logic of one relay (pulses in and out, forwarding, encapsulation);
 //! - [`pulse`]: per-peer measurement (OWD median, RTT, jitter, loss) and replay protection;
 //! - [`hysteresis`]: when to leave the direct path for a detour and when to come back;
+//! - [`path_control`]: a tunnel's probes, their timeouts and losses, its path and setups;
 //! - [`matrix`]: the group's live latency matrix with expiry and the OWD/RTT cross-check.
 
 pub mod counters;
 pub mod data_mac;
 pub mod hysteresis;
 pub mod matrix;
+pub mod path_control;
 pub mod pulse;
 pub mod relay;
 pub mod wire;
