@@ -108,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
 			silence_ns: 3 * interval.as_nanos() as u64,
 			counters: Counters::default(),
 			allowed_destinations: vec![],
+			flow_idle_ns: u64::MAX,
 		})?));
 		let params = AgentParams {
 			core: core.clone(),

@@ -99,6 +99,11 @@ pub struct TunnelConfig {
 	pub egress: String,
 	/// Destination the egress delivers to (must be on the egress's allow-list).
 	pub to: SocketAddr,
+	/// Who may send through the tunnel, by IP address. Empty (the default): the tunnel must
+	/// listen on a loopback address, so only this host can use it. A tunnel listening
+	/// elsewhere without this list would be an open ingress for anyone, billed to you.
+	#[serde(default)]
+	pub allowed_clients: Vec<std::net::IpAddr>,
 }
 
 /// Pulse settings.
@@ -288,7 +293,9 @@ impl Config {
 					format!("{} is not a reachable address", peer.addr),
 				));
 			}
-			parse_hex32(&peer.pulse_key).map_err(|reason| invalid(&key("pulse_key"), reason))?;
+			let raw = parse_hex32(&peer.pulse_key)
+				.map_err(|reason| invalid(&key("pulse_key"), reason))?;
+			check_pulse_key(&raw).map_err(|reason| invalid(&key("pulse_key"), reason))?;
 		}
 		for (i, tunnel) in self.tunnels.iter().enumerate() {
 			if tunnel.egress == "auto" {
@@ -302,6 +309,16 @@ impl Config {
 				return Err(invalid(
 					&format!("tunnels[{i}].egress"),
 					format!("{:?} is not one of the peers", tunnel.egress),
+				));
+			}
+			if !tunnel.listen.ip().is_loopback() && tunnel.allowed_clients.is_empty() {
+				return Err(invalid(
+					&format!("tunnels[{i}].listen"),
+					format!(
+						"{} is not a loopback address: list who may send through it in \
+						 `allowed_clients`, or listen on 127.0.0.1",
+						tunnel.listen
+					),
 				));
 			}
 			if tunnel.to.port() == 0 || tunnel.to.ip().is_unspecified() {
@@ -318,6 +335,17 @@ impl Config {
 /// Parses 32 bytes of hex (an ed25519 public key), with or without `0x`.
 pub fn parse_hex32(text: &str) -> Result<[u8; 32], String> {
 	crate::hex::decode32(text)
+}
+
+/// Checks that `raw` is an ed25519 public key of full order: a small-order ("weak") point
+/// verifies signatures its holder never made, and makes any key agreement with it worthless.
+pub fn check_pulse_key(raw: &[u8; 32]) -> Result<ed25519_dalek::VerifyingKey, String> {
+	let key = ed25519_dalek::VerifyingKey::from_bytes(raw)
+		.map_err(|_| "is not a valid ed25519 public key".to_string())?;
+	if key.is_weak() {
+		return Err("is a weak (small-order) ed25519 key".into());
+	}
+	Ok(key)
 }
 
 #[cfg(test)]
@@ -362,6 +390,22 @@ mod tests {
 				"data_dir = \"/x\"\n[[peers]]\nid = \"a\"\naddr = \"10.0.0.1:1\"\npulse_key = \"zz\"",
 				"peers[0].pulse_key",
 			),
+			// The identity point: a weak key under which forged signatures verify.
+			(
+				&format!(
+					"data_dir = \"/x\"\n[[peers]]\nid = \"a\"\naddr = \"10.0.0.1:1\"\npulse_key = \"01{}\"",
+					"00".repeat(31)
+				),
+				"peers[0].pulse_key",
+			),
+			// A tunnel on a public address without a client list would be an open ingress.
+			(
+				&format!(
+					"data_dir = \"/x\"\n[[peers]]\nid = \"a\"\naddr = \"10.0.0.1:1\"\npulse_key = \"{KEY}\"\n\
+					 [[tunnels]]\nlisten = \"0.0.0.0:5300\"\negress = \"a\"\nto = \"10.0.0.9:53\""
+				),
+				"tunnels[0].listen",
+			),
 		];
 		for (text, key) in cases {
 			match parse(text) {
@@ -369,6 +413,20 @@ mod tests {
 				other => panic!("expected an error naming {key}, got {other:?}"),
 			}
 		}
+	}
+
+	#[test]
+	fn a_tunnel_on_a_public_address_needs_its_clients_listed() {
+		let text = format!(
+			"data_dir = \"/x\"\n[[peers]]\nid = \"a\"\naddr = \"10.0.0.1:1\"\npulse_key = \"{KEY}\"\n\
+			 [[tunnels]]\nlisten = \"0.0.0.0:5300\"\negress = \"a\"\nto = \"10.0.0.9:53\"\n\
+			 allowed_clients = [\"192.0.2.7\"]"
+		);
+		let config = parse(&text).unwrap();
+		assert_eq!(
+			config.tunnels[0].allowed_clients,
+			vec!["192.0.2.7".parse::<std::net::IpAddr>().unwrap()]
+		);
 	}
 
 	#[test]

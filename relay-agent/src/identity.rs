@@ -39,22 +39,12 @@ pub fn load_or_create_key(data_dir: &Path) -> Result<(SigningKey, bool), KeyErro
 		}
 		Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
 			let key = SigningKey::generate(&mut rand::rngs::OsRng);
-			store::write_atomic(&path, crate::hex::encode(key.as_bytes()).as_bytes())?;
-			restrict_permissions(&path);
+			store::write_secret_atomic(&path, crate::hex::encode(key.as_bytes()).as_bytes())?;
 			Ok((key, true))
 		}
 		Err(e) => Err(KeyError::Read(path, e)),
 	}
 }
-
-#[cfg(unix)]
-fn restrict_permissions(path: &Path) {
-	use std::os::unix::fs::PermissionsExt;
-	let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-}
-
-#[cfg(not(unix))]
-fn restrict_permissions(_: &Path) {}
 
 #[cfg(test)]
 mod tests {

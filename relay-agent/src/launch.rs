@@ -30,7 +30,7 @@ pub enum LaunchError {
 	#[error(transparent)]
 	Store(#[from] store::StoreError),
 	/// A peer's pulse key is not a valid ed25519 public key.
-	#[error("peers[{0}].pulse_key is not a valid ed25519 public key")]
+	#[error("peers[{0}].pulse_key is not a valid, full-order ed25519 public key")]
 	PeerKey(usize),
 	/// The prefix table could not be loaded.
 	#[error(transparent)]
@@ -38,6 +38,9 @@ pub enum LaunchError {
 	/// The group is inconsistent.
 	#[error("cannot build the relay: {0}")]
 	Core(#[from] crate::proto::relay::CoreError),
+	/// A tunnel's egress is not a member of the group.
+	#[error("tunnels[{0}].egress {1:?} is not a member of the group")]
+	UnknownEgress(usize, String),
 	/// A socket could not be bound.
 	#[error("cannot bind {what} {addr}: {source}")]
 	Bind {
@@ -56,7 +59,8 @@ fn members(config: &Config, own_key: VerifyingKey) -> Result<Vec<Member>, Launch
 		vec![Member { id: node_id(&config.id), addr: config.listen, pulse_key: own_key }];
 	for (i, peer) in config.peers.iter().enumerate() {
 		let raw = crate::hex::decode32(&peer.pulse_key).map_err(|_| LaunchError::PeerKey(i))?;
-		let pulse_key = VerifyingKey::from_bytes(&raw).map_err(|_| LaunchError::PeerKey(i))?;
+		let pulse_key =
+			crate::config::check_pulse_key(&raw).map_err(|_| LaunchError::PeerKey(i))?;
 		members.push(Member { id: node_id(&peer.id), addr: peer.addr, pulse_key });
 	}
 	members.sort_by_key(|m| m.id);
@@ -91,6 +95,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		cross_check_tolerance_us: 5_000,
 		counters,
 		allowed_destinations: config.allowed_destinations.clone(),
+		// Ingresses re-announce their setups every pulse interval.
+		flow_idle_ns: (4 * interval.as_nanos() as u64).max(30_000_000_000),
 	})?;
 	let core = Arc::new(Mutex::new(core));
 
@@ -126,15 +132,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			source,
 		})?;
 		let egress_id = node_id(&egress_name);
-		let egress = members.iter().position(|m| m.id == egress_id).unwrap_or(0) as u16;
+		let egress = members
+			.iter()
+			.position(|m| m.id == egress_id)
+			.and_then(|index| u16::try_from(index).ok())
+			.ok_or_else(|| LaunchError::UnknownEgress(i, egress_name.clone()))?;
 		let mut flow_key = [0u8; 32];
 		rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut flow_key);
 		tunnels.push(Tunnel {
 			listen,
-			flow_id: (u64::from(boot_time as u32) << 32) | i as u64,
+			// Random, so that no member can guess (and squat) the id before the setup.
+			flow_id: rand::RngCore::next_u64(&mut rand::rngs::OsRng),
 			key: flow_key,
 			egress,
 			destination: spec.to,
+			allowed_clients: spec.allowed_clients.clone(),
 		});
 	}
 
@@ -175,7 +187,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		},
 		max_intermediates: config.routing.max_hops,
 		data_dir: config.data_dir.clone(),
-		persist_interval: Duration::from_secs(5),
+		// A kill -9 loses at most this much of every link's counts (the chain tolerates 2 %
+		// of an epoch between the two ends of a link).
+		persist_interval: Duration::from_secs(1),
 		tunnels,
 		impairment: None,
 	};

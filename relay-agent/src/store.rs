@@ -40,11 +40,35 @@ fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) 
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+	write_atomic_with(path, bytes, OpenOptions::new())
+}
+
+/// Writes a secret to `path` atomically, readable by its owner only from the moment the file
+/// exists (mode 0600 at creation, not changed afterwards: no window in which others can read).
+pub fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+	let mut options = OpenOptions::new();
+	#[cfg(unix)]
+	std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+	let tmp = path.with_extension("tmp");
+	// A leftover temp file keeps its old mode when opened again: start from none.
+	match fs::remove_file(&tmp) {
+		Ok(()) => {}
+		Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+		Err(source) => return Err(StoreError::Io { action: "removing", path: tmp, source }),
+	}
+	write_atomic_with(path, bytes, options)
+}
+
+fn write_atomic_with(
+	path: &Path,
+	bytes: &[u8],
+	mut options: OpenOptions,
+) -> Result<(), StoreError> {
 	let dir = path.parent().unwrap_or(Path::new("."));
 	fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
 	let tmp = path.with_extension("tmp");
 	{
-		let mut file = OpenOptions::new()
+		let mut file = options
 			.write(true)
 			.create(true)
 			.truncate(true)
@@ -92,6 +116,20 @@ mod tests {
 		counters.take_dirty();
 		assert_eq!(loaded, counters);
 		assert!(!dir.path().join("counters.tmp").exists(), "no temp file left behind");
+	}
+
+	#[cfg(unix)]
+	#[test]
+	fn secrets_are_never_readable_by_others() {
+		use std::os::unix::fs::PermissionsExt;
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join("secret.key");
+		// A world-readable leftover temp file does not pass its mode on.
+		fs::write(path.with_extension("tmp"), b"old").unwrap();
+		fs::set_permissions(path.with_extension("tmp"), fs::Permissions::from_mode(0o644)).unwrap();
+		write_secret_atomic(&path, b"s3cret").unwrap();
+		assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+		assert_eq!(fs::read(&path).unwrap(), b"s3cret");
 	}
 
 	#[test]

@@ -109,6 +109,7 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 		key: [42; 32],
 		egress: 3,
 		destination: echo,
+		allowed_clients: Vec::new(),
 	});
 
 	let hysteresis = Hysteresis {
@@ -135,6 +136,7 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 				silence_ns: 1_000_000_000,
 				counters: Counters::default(),
 				allowed_destinations: vec![echo],
+				flow_idle_ns: u64::MAX,
 			})
 			.unwrap(),
 		));

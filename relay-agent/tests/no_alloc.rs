@@ -80,6 +80,7 @@ fn core_at(
 	let mut core = RelayCore::new(CoreConfig {
 		window: 32,
 		allowed_destinations: vec![destination],
+		flow_idle_ns: u64::MAX,
 		..CoreConfig::new(keys[usize::from(me)].clone(), members)
 	})
 	.unwrap();

@@ -252,6 +252,7 @@ mod tests {
 			silence_ns: u64::MAX,
 			counters,
 			allowed_destinations: vec![],
+			flow_idle_ns: u64::MAX,
 		})
 		.unwrap();
 		DashState {

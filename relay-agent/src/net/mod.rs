@@ -43,6 +43,8 @@ pub fn lock(core: &SharedCore) -> MutexGuard<'_, RelayCore> {
 	core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+pub use crate::proto::relay::canonical_addr as canonical;
+
 /// Wall clock in ns since the unix epoch (what pulses carry).
 pub fn now_ns() -> u64 {
 	SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
@@ -447,6 +449,10 @@ async fn pulse_loop(
 			continue;
 		}
 		next_peer = 0;
+		let expired = lock(&core).expire_flows(now_ns());
+		if !expired.is_empty() {
+			tracing::debug!(flows = expired.len(), "idle flows expired");
+		}
 		let mode = rows.mode(round);
 		round = round.wrapping_add(1);
 		let mut cursor = 0;
@@ -479,19 +485,29 @@ async fn persist_loop(
 			_ = ticker.tick() => {},
 			_ = stopped(&mut stop) => return,
 		}
-		let snapshot = {
-			let mut core = lock(&core);
-			core.counters_mut().take_dirty().then(|| core.counters().clone())
-		};
-		if let Some(counters) = snapshot {
-			let dir = data_dir.clone();
-			match tokio::task::spawn_blocking(move || store::save_counters(&dir, &counters)).await {
-				Ok(Ok(())) => {}
-				Ok(Err(error)) => tracing::error!(%error, "cannot persist counters"),
-				Err(error) => tracing::error!(%error, "persistence task failed"),
-			}
+		if let Err(error) = persist_once(&core, &data_dir).await {
+			tracing::error!(%error, "cannot persist counters; retrying at the next tick");
 		}
 	}
+}
+
+/// Saves the counters if they changed; on failure they stay marked as changed, so the next
+/// call retries even when no packet comes in between.
+pub async fn persist_once(core: &SharedCore, data_dir: &std::path::Path) -> anyhow::Result<()> {
+	let snapshot = {
+		let mut core = lock(core);
+		core.counters_mut().take_dirty().then(|| core.counters().clone())
+	};
+	let Some(counters) = snapshot else { return Ok(()) };
+	let dir = data_dir.to_path_buf();
+	let saved = tokio::task::spawn_blocking(move || store::save_counters(&dir, &counters))
+		.await
+		.map_err(anyhow::Error::from)
+		.and_then(|saved| saved.map_err(anyhow::Error::from));
+	if saved.is_err() {
+		lock(core).counters_mut().mark_dirty();
+	}
+	saved
 }
 
 /// What the live matrix says about the paths from this relay to `egress`: the direct segment
@@ -560,7 +576,31 @@ type FlowSockets = HashMap<u64, Arc<UdpSocket>>;
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use crate::proto::relay::{CoreConfig, Member};
 	use srwan_primitives::routing::{DenseMatrix, SegmentMetrics};
+
+	#[tokio::test]
+	async fn a_failed_save_is_retried_without_new_traffic() {
+		let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+		let me = Member {
+			id: [1; 32],
+			addr: "127.0.0.1:1".parse().unwrap(),
+			pulse_key: key.verifying_key(),
+		};
+		let core: SharedCore =
+			Arc::new(Mutex::new(RelayCore::new(CoreConfig::new(key, vec![me])).unwrap()));
+		lock(&core).counters_mut().record_in(1, 3, [2; 32], 1_200);
+		let dir = tempfile::tempdir().unwrap();
+		let data_dir = dir.path().join("data");
+		std::fs::write(&data_dir, b"a file where the data dir should be").unwrap();
+		assert!(persist_once(&core, &data_dir).await.is_err());
+		// No packet since: the next tick still has something to save, and saves it.
+		std::fs::remove_file(&data_dir).unwrap();
+		persist_once(&core, &data_dir).await.unwrap();
+		let saved = store::load_counters(&data_dir).unwrap();
+		assert_eq!(saved.totals(), lock(&core).counters().totals());
+		assert!(!lock(&core).counters_mut().take_dirty(), "saved: nothing left to retry");
+	}
 
 	#[test]
 	fn clock_offsets_of_a_second_do_not_reorder_the_paths_a_tunnel_sees() {

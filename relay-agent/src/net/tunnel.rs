@@ -35,6 +35,9 @@ pub struct Tunnel {
 	pub egress: MemberIndex,
 	/// Where the egress delivers.
 	pub destination: SocketAddr,
+	/// Who may send through the tunnel (empty: anyone who can reach `listen`, which the
+	/// config allows only on loopback).
+	pub allowed_clients: Vec<std::net::IpAddr>,
 }
 
 struct IngressEntry {
@@ -90,8 +93,12 @@ impl IngressTable {
 /// Egress side: flow → a socket connected to the destination.
 #[derive(Default)]
 pub(super) struct EgressTable {
-	sockets: tokio::sync::Mutex<FlowSockets>,
+	sockets: Arc<tokio::sync::Mutex<FlowSockets>>,
 }
+
+/// How often an egress socket with no replies checks that its flow still exists: once the
+/// core expired the flow, the socket and its task are released.
+const EGRESS_IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl EgressTable {
 	/// Forward traffic reached the egress: send it to the destination from the flow's own
@@ -126,7 +133,8 @@ impl EgressTable {
 						return;
 					}
 					sockets.insert(flow, socket.clone());
-					tokio::spawn(carry_replies(flow, socket.clone(), core, sender));
+					let table = self.sockets.clone();
+					tokio::spawn(carry_replies(flow, socket.clone(), core, sender, table));
 					socket
 				}
 			}
@@ -135,18 +143,34 @@ impl EgressTable {
 	}
 }
 
-/// Replies from the destination enter the overlay on the reversed path.
-async fn carry_replies(flow: u64, socket: Arc<UdpSocket>, core: SharedCore, sender: Sender) {
+/// Replies from the destination enter the overlay on the reversed path. Ends, releasing the
+/// socket, when the flow is gone from the core (expired or torn down).
+async fn carry_replies(
+	flow: u64,
+	socket: Arc<UdpSocket>,
+	core: SharedCore,
+	sender: Sender,
+	table: Arc<tokio::sync::Mutex<FlowSockets>>,
+) {
 	let mut payload = vec![0u8; MAX_DATAGRAM];
 	let mut packet = vec![0u8; MAX_DATAGRAM];
 	loop {
-		let Ok(len) = socket.recv(&mut payload).await else { return };
-		let encapsulated = lock(&core).encapsulate(flow, true, &payload[..len], &mut packet);
+		let received = tokio::time::timeout(EGRESS_IDLE_CHECK, socket.recv(&mut payload)).await;
+		let encapsulated = match received {
+			Ok(Ok(len)) => lock(&core).encapsulate(flow, true, &payload[..len], &mut packet),
+			Ok(Err(_)) => break,
+			Err(_idle) if lock(&core).flow(flow).is_some() => continue,
+			Err(_idle) => break,
+		};
 		match encapsulated {
 			Ok((to, n)) => sender.send(&packet[..n], to).await,
-			// The flow was torn down: stop carrying replies.
-			Err(_) => return,
+			Err(_) => break,
 		}
+	}
+	let mut sockets = table.lock().await;
+	// A new setup may have opened a new socket for the same id meanwhile: keep that one.
+	if sockets.get(&flow).is_some_and(|current| Arc::ptr_eq(current, &socket)) {
+		sockets.remove(&flow);
 	}
 }
 
@@ -246,6 +270,11 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 		tokio::select! {
 			received = listen.recv_from(&mut payload) => {
 				let Ok((len, client)) = received else { continue };
+				let client = super::canonical(client);
+				if !spec.allowed_clients.is_empty() && !spec.allowed_clients.contains(&client.ip()) {
+					tracing::debug!(%client, "tunnel datagram from a client not allowed: dropped");
+					continue;
+				}
 				ctx.ingress.set_client(spec.flow_id, client);
 				let encapsulated = lock(&ctx.core).encapsulate(spec.flow_id, false, &payload[..len], &mut packet);
 				if let Ok((to, n)) = encapsulated {

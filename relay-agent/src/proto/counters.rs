@@ -168,6 +168,12 @@ impl Counters {
 		std::mem::take(&mut self.dirty)
 	}
 
+	/// Marks the counters as changed again: a snapshot taken by [`Self::take_dirty`] could
+	/// not be saved, and must be retried even if no packet comes.
+	pub fn mark_dirty(&mut self) {
+		self.dirty = true;
+	}
+
 	/// The persisted form (JSON).
 	pub fn to_json(&self) -> Vec<u8> {
 		// Sorted, so that the file reads (and diffs) in a stable order.

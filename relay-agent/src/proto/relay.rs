@@ -49,7 +49,13 @@ pub struct Flow {
 struct InstalledFlow {
 	flow: Flow,
 	mac: DataMac,
+	/// When its setup last came (this relay's clock, ns): flows nobody refreshes expire.
+	refreshed_ns: u64,
 }
+
+/// Flows one origin may have installed at this relay; a setup beyond it replaces that
+/// origin's least recently refreshed flow, so a flood of setups cannot grow memory.
+pub const MAX_FLOWS_PER_ORIGIN: usize = 1024;
 
 /// Why a datagram was dropped; each has its own counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -74,6 +80,10 @@ pub enum DropReason {
 	BadPath,
 	/// A flow setup whose destination this egress does not serve (no open relay).
 	DestinationNotAllowed,
+	/// A flow setup for a flow id another member's flow holds.
+	FlowOfAnother,
+	/// Data stamped with an epoch other than the previous, current or next one.
+	WrongEpoch,
 }
 
 /// What the driver should do with a datagram it handed in.
@@ -133,6 +143,19 @@ impl DropStats {
 	}
 }
 
+/// The address as configured addresses are written: an IPv4 peer seen by a socket bound to
+/// `[::]` arrives as `[::ffff:a.b.c.d]`, and must match the member at `a.b.c.d`.
+#[inline]
+pub fn canonical_addr(addr: SocketAddr) -> SocketAddr {
+	match addr {
+		SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+			Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+			None => addr,
+		},
+		SocketAddr::V4(_) => addr,
+	}
+}
+
 /// One relay's state.
 pub struct RelayCore {
 	key: SigningKey,
@@ -157,6 +180,9 @@ pub struct RelayCore {
 	row_sent: Vec<Option<LinkMetrics>>,
 	row_seq: u32,
 	allowed_destinations: Vec<SocketAddr>,
+	flow_idle_ns: u64,
+	/// Installed flows by origin (member index), against floods.
+	flows_per_origin: Vec<usize>,
 	/// The `now` of the datagram being handled (probe round trips).
 	last_now_ns: u64,
 }
@@ -297,12 +323,14 @@ pub struct CoreConfig {
 	pub counters: Counters,
 	/// Destinations this relay delivers to as an egress; nothing else (no open relay).
 	pub allowed_destinations: Vec<SocketAddr>,
+	/// A flow whose setup has not come again for this long expires (ns).
+	pub flow_idle_ns: u64,
 }
 
 impl CoreConfig {
 	/// A configuration with defaults for everything but the key and the members: group 1,
-	/// boot time 1, a 30-pulse window, no expiry, a 5 ms cross-check tolerance, no counters
-	/// and no allowed destinations. Override fields with struct update syntax.
+	/// boot time 1, a 30-pulse window, no expiry (of matrix entries or flows), a 5 ms
+	/// cross-check tolerance, no counters and no allowed destinations. Override fields with struct update syntax.
 	pub fn new(key: SigningKey, members: Vec<Member>) -> Self {
 		Self {
 			key,
@@ -315,6 +343,7 @@ impl CoreConfig {
 			silence_ns: u64::MAX,
 			counters: Counters::default(),
 			allowed_destinations: Vec::new(),
+			flow_idle_ns: u64::MAX,
 		}
 	}
 }
@@ -334,6 +363,9 @@ pub enum CoreError {
 	/// The path is empty, too long, loops, or names a non-member.
 	#[error("invalid flow path")]
 	BadPath,
+	/// A member's pulse key is a small-order point (it verifies forged signatures).
+	#[error("member {0} has a weak (small-order) pulse key")]
+	WeakKey(String),
 }
 
 impl RelayCore {
@@ -350,8 +382,11 @@ impl RelayCore {
 		let mut ids = std::collections::HashSet::new();
 		for (i, m) in config.members.iter().enumerate() {
 			let index = MemberIndex::try_from(i).map_err(|_| CoreError::TooManyMembers)?;
-			if by_addr.insert(m.addr, index).is_some() || !ids.insert(m.id) {
+			if by_addr.insert(canonical_addr(m.addr), index).is_some() || !ids.insert(m.id) {
 				return Err(CoreError::DuplicateMember(crate::hex::encode(&m.id)));
+			}
+			if m.pulse_key.is_weak() {
+				return Err(CoreError::WeakKey(crate::hex::encode(&m.id)));
 			}
 		}
 		let my_id = config.members[usize::from(me)].id;
@@ -371,6 +406,8 @@ impl RelayCore {
 			row_sent: vec![None; n],
 			row_seq: 0,
 			allowed_destinations: config.allowed_destinations,
+			flow_idle_ns: config.flow_idle_ns,
+			flows_per_origin: vec![0; n],
 			last_now_ns: 0,
 			key: config.key,
 			me,
@@ -444,9 +481,71 @@ impl RelayCore {
 		if !valid {
 			return Err(CoreError::BadPath);
 		}
+		let origin = flow.path[0];
+		let origin_of = |installed: &InstalledFlow| installed.flow.path.first().copied();
+		match self.flows.get(&flow.id).map(origin_of) {
+			Some(Some(existing)) if existing != origin => return Err(CoreError::BadPath),
+			Some(_) => {}
+			None => {
+				let count = self.flows_per_origin.get(usize::from(origin)).copied().unwrap_or(0);
+				if count >= MAX_FLOWS_PER_ORIGIN {
+					self.evict_oldest_of(origin);
+				}
+				if let Some(count) = self.flows_per_origin.get_mut(usize::from(origin)) {
+					*count += 1;
+				}
+			}
+		}
 		let mac = DataMac::new(&flow.key);
-		self.flows.insert(flow.id, InstalledFlow { flow, mac });
+		let refreshed_ns = self.last_now_ns;
+		self.flows.insert(flow.id, InstalledFlow { flow, mac, refreshed_ns });
 		Ok(())
+	}
+
+	fn evict_oldest_of(&mut self, origin: MemberIndex) {
+		let oldest = self
+			.flows
+			.iter()
+			.filter(|(_, f)| f.flow.path.first() == Some(&origin))
+			.min_by_key(|(_, f)| f.refreshed_ns)
+			.map(|(id, _)| *id);
+		if let Some(id) = oldest {
+			self.remove_flow(id);
+		}
+	}
+
+	fn remove_flow(&mut self, id: u64) {
+		if let Some(removed) = self.flows.remove(&id) {
+			let origin = removed.flow.path.first().map_or(usize::MAX, |m| usize::from(*m));
+			if let Some(count) = self.flows_per_origin.get_mut(origin) {
+				*count = count.saturating_sub(1);
+			}
+		}
+	}
+
+	/// Number of installed flows.
+	pub fn flow_count(&self) -> usize {
+		self.flows.len()
+	}
+
+	/// Removes the flows of other origins whose setup has not come again for the configured
+	/// idle time (this relay's own flows live as long as their tunnels); returns their ids,
+	/// so that the driver releases their egress sockets.
+	pub fn expire_flows(&mut self, now_ns: u64) -> Vec<u64> {
+		let me = self.me;
+		let idle = self.flow_idle_ns;
+		let expired: Vec<u64> = self
+			.flows
+			.iter()
+			.filter(|(_, f)| {
+				f.flow.path.first() != Some(&me) && now_ns.saturating_sub(f.refreshed_ns) > idle
+			})
+			.map(|(id, _)| *id)
+			.collect();
+		for id in &expired {
+			self.remove_flow(*id);
+		}
+		expired
 	}
 
 	/// Writes the pulse for member `peer` at `now_ns` into `out`; returns where to send it
@@ -526,8 +625,12 @@ impl RelayCore {
 		let key = setup.unwrap_key(position, &self.key).ok_or(DropReason::BadPath)?;
 		let flow =
 			Flow { id: setup.flow, key, path: path.to_vec(), destination: setup.destination };
-		if self.flow(flow.id) != Some(&flow) {
-			self.install_flow(flow).map_err(|_| DropReason::BadPath)?;
+		if self.flows.get(&flow.id).is_some_and(|f| f.flow.path.first() != path.first()) {
+			return Err(DropReason::FlowOfAnother);
+		}
+		match self.flows.get_mut(&flow.id) {
+			Some(installed) if installed.flow == flow => installed.refreshed_ns = self.last_now_ns,
+			_ => self.install_flow(flow).map_err(|_| DropReason::BadPath)?,
 		}
 		// The setup travels the path it sets up, as the data will: the origin sends it to the
 		// first hop, each member passes it to the next. A member the origin cannot reach
@@ -679,6 +782,7 @@ impl RelayCore {
 	/// The member sending from `addr`, if any.
 	#[inline]
 	fn member_at(&mut self, addr: SocketAddr) -> Option<MemberIndex> {
+		let addr = canonical_addr(addr);
 		match self.last_sender {
 			Some((cached, index)) if cached == addr => Some(index),
 			_ => {
@@ -695,6 +799,10 @@ impl RelayCore {
 		verify_data_mac(datagram, &flow.mac)?;
 		if header.group != self.group || header.current_segment() != Some(self.me) {
 			return Err(DropReason::NotOnPath);
+		}
+		// Counter rows are kept per epoch: a sender may not open rows for any epoch it likes.
+		if header.epoch.abs_diff(self.epoch) > 1 {
+			return Err(DropReason::WrongEpoch);
 		}
 		let prev = self.member_at(from).ok_or(DropReason::UnknownSender)?;
 		let prev_id = self.members[usize::from(prev)].id;
@@ -747,7 +855,7 @@ impl RelayCore {
 		}
 		// The echo retraces the probe's own route (which may be the direct one rather than
 		// the flow's current path), so it has the same size and is written in place.
-		let InstalledFlow { flow, mac } =
+		let InstalledFlow { flow, mac, .. } =
 			self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
 		let ingress = *flow.path.first().ok_or(DropReason::BadPath)?;
 		let count = usize::from(header.segment_count);
@@ -811,7 +919,7 @@ impl RelayCore {
 		out: &mut [u8],
 		direct_only: bool,
 	) -> Result<(SocketAddr, usize), DropReason> {
-		let InstalledFlow { flow, mac } =
+		let InstalledFlow { flow, mac, .. } =
 			self.flows.get(&flow_id).ok_or(DropReason::UnknownFlow)?;
 		let mut segments = [0u16; MAX_SEGMENTS];
 		if direct_only && !reverse {
@@ -1214,6 +1322,125 @@ mod tests {
 			g[1].originate_flow(flow(vec![0, 1]), [23; 32], &mut buf),
 			Err(CoreError::BadPath)
 		);
+	}
+
+	/// Member 1 sets up flow `id` along `path` at relay 2 (its setup's last stop here).
+	fn set_up(
+		g: &mut [RelayCore],
+		origin: usize,
+		id: u64,
+		path: Vec<MemberIndex>,
+		now: u64,
+	) -> Action {
+		let mut buf = [0u8; 512];
+		let len = g[origin].originate_flow(Flow { id, ..flow(path) }, [7; 32], &mut buf).unwrap();
+		g[2].on_datagram(addr(origin as u8), &mut buf[..len], now)
+	}
+
+	#[test]
+	fn a_setup_cannot_take_over_another_origins_flow() {
+		let mut g = group(3);
+		assert_eq!(set_up(&mut g, 0, 77, vec![0, 2], 0), Action::Consumed);
+		// Member 1 learnt the id (it is on some path of 0's, say): its setup for the same id,
+		// to have 2's replies sent its way, is refused and 0's flow stays.
+		assert_eq!(
+			set_up(&mut g, 1, 77, vec![1, 2], 0),
+			Action::Dropped(DropReason::FlowOfAnother)
+		);
+		assert_eq!(g[2].flow(77).map(|f| f.path.clone()), Some(vec![0, 2]));
+		assert_eq!(g[2].drops().get(DropReason::FlowOfAnother), 1);
+	}
+
+	#[test]
+	fn a_flood_of_setups_keeps_memory_flat_and_spares_other_origins() {
+		let mut g = group(3);
+		assert_eq!(set_up(&mut g, 0, 1, vec![0, 2], 0), Action::Consumed);
+		let flood = MAX_FLOWS_PER_ORIGIN as u64 + 500;
+		for id in 0..flood {
+			assert_eq!(set_up(&mut g, 1, 1_000 + id, vec![1, 2], id + 1), Action::Consumed);
+		}
+		assert_eq!(g[2].flow_count(), MAX_FLOWS_PER_ORIGIN + 1);
+		assert!(g[2].flow(1).is_some(), "the flood evicted only the flooder's own flows");
+		assert!(g[2].flow(1_000).is_none(), "its oldest went first");
+		assert!(g[2].flow(1_000 + flood - 1).is_some());
+	}
+
+	#[test]
+	fn idle_flows_of_others_expire_and_own_flows_stay() {
+		let mut g = group(3);
+		g[2] = RelayCore::new(CoreConfig {
+			flow_idle_ns: 30_000 * MS,
+			allowed_destinations: vec![SocketAddr::from(([127, 0, 0, 1], 9000))],
+			..CoreConfig::new(SigningKey::from_bytes(&[3; 32]), g[2].members().to_vec())
+		})
+		.unwrap();
+		let mut buf = [0u8; 512];
+		g[2].originate_flow(Flow { id: 5, ..flow(vec![2, 0]) }, [1; 32], &mut buf).unwrap();
+		set_up(&mut g, 0, 6, vec![0, 2], 1_000 * MS);
+		set_up(&mut g, 1, 7, vec![1, 2], 1_000 * MS);
+		// Flow 7's setup comes again (a refresh): it stays, 6 does not.
+		set_up(&mut g, 1, 7, vec![1, 2], 20_000 * MS);
+		assert_eq!(g[2].expire_flows(40_000 * MS), vec![6]);
+		assert!(g[2].flow(5).is_some() && g[2].flow(7).is_some());
+		assert_eq!(g[2].expire_flows(60_000 * MS), vec![7]);
+		assert!(g[2].flow(5).is_some(), "a tunnel's own flow lives as long as the tunnel");
+		// The origin's count went down with its flows: it can set up as many again.
+		for id in 0..MAX_FLOWS_PER_ORIGIN as u64 {
+			set_up(&mut g, 1, 100 + id, vec![1, 2], 61_000 * MS);
+		}
+		assert!(g[2].flow(100).is_some(), "nothing evicted below the cap");
+	}
+
+	#[test]
+	fn data_of_a_far_epoch_is_dropped_and_opens_no_counter_row() {
+		let mut g = group(2);
+		for core in g.iter_mut() {
+			core.install_flow(flow(vec![0, 1])).unwrap();
+		}
+		g[1].set_epoch(10);
+		let mut buf = [0u8; 256];
+		for (epoch, accepted) in [(9, true), (10, true), (11, true), (12, false), (0, false)] {
+			g[0].set_epoch(epoch);
+			let (_, len) = g[0].encapsulate(77, false, b"x", &mut buf).unwrap();
+			let action = g[1].on_datagram(addr(0), &mut buf[..len], 0);
+			assert_eq!(matches!(action, Action::Deliver { .. }), accepted, "epoch {epoch}");
+		}
+		assert_eq!(g[1].drops().get(DropReason::WrongEpoch), 2);
+		let epochs: std::collections::BTreeSet<u32> =
+			g[1].counters().iter().map(|(key, _)| key.epoch).collect();
+		assert_eq!(epochs, [9, 10, 11].into());
+	}
+
+	#[test]
+	fn ipv4_peers_seen_through_a_dual_stack_socket_are_members() {
+		let mut g = group(2);
+		for core in g.iter_mut() {
+			core.install_flow(flow(vec![0, 1])).unwrap();
+		}
+		let mut buf = [0u8; 256];
+		let (_, len) = g[0].encapsulate(77, false, b"x", &mut buf).unwrap();
+		// What a socket bound to [::] reports for 127.0.0.1:7400.
+		let mapped: SocketAddr = "[::ffff:127.0.0.1]:7400".parse().unwrap();
+		assert!(matches!(g[1].on_datagram(mapped, &mut buf[..len], 0), Action::Deliver { .. }));
+		assert_eq!(canonical_addr(mapped), addr(0));
+		let v6: SocketAddr = "[2001:db8::1]:7400".parse().unwrap();
+		assert_eq!(canonical_addr(v6), v6);
+	}
+
+	#[test]
+	fn a_weak_member_key_is_refused() {
+		let mut members = group(2).remove(0).members;
+		// The identity point: every signature "verifies" under it.
+		let weak = VerifyingKey::from_bytes(&{
+			let mut b = [0u8; 32];
+			b[0] = 1;
+			b
+		})
+		.unwrap();
+		assert!(weak.is_weak());
+		members[1].pulse_key = weak;
+		let result = RelayCore::new(CoreConfig::new(SigningKey::from_bytes(&[1; 32]), members));
+		assert!(matches!(result, Err(CoreError::WeakKey(_))));
 	}
 
 	#[test]
