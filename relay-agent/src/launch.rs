@@ -141,8 +141,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut flow_key);
 		tunnels.push(Tunnel {
 			listen,
-			// Random, so that no member can guess (and squat) the id before the setup.
-			flow_id: rand::RngCore::next_u64(&mut rand::rngs::OsRng),
+			// Tagged with our id (no other member can set it up) and random below.
+			flow_id: crate::proto::relay::new_flow_id(
+				&node_id(&config.id),
+				rand::RngCore::next_u32(&mut rand::rngs::OsRng),
+			),
 			key: flow_key,
 			egress,
 			destination: spec.to,

@@ -47,6 +47,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 /// exists (mode 0600 at creation, not changed afterwards: no window in which others can read).
 pub fn write_secret_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 	let mut options = OpenOptions::new();
+	// A file (or symlink) planted at the temp name in between makes this fail, not leak.
+	options.create_new(true);
 	#[cfg(unix)]
 	std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
 	let tmp = path.with_extension("tmp");

@@ -27,16 +27,23 @@ use tokio::{net::UdpSocket, sync::oneshot};
 const N: usize = 4;
 const BOOT: u64 = 1_000;
 
-/// Drops everything relay 0 sends to relay 3 while `cut` is set, counting the data octets.
+/// Drops everything relay 0 sends to relay 3 while `cut` is set, counting the data octets;
+/// delays everything between 0 and 3 (both ways) by `delay_ms`.
 struct LinkCut {
 	from: SocketAddr,
 	to: SocketAddr,
 	cut: AtomicBool,
+	delay_ms: AtomicU64,
 	dropped_data_octets: AtomicU64,
 }
 
 impl Impairment for LinkCut {
 	fn on_send(&self, from: SocketAddr, to: SocketAddr, datagram: &[u8]) -> Verdict {
+		let delay = self.delay_ms.load(Ordering::SeqCst);
+		let on_link = (from, to) == (self.from, self.to) || (from, to) == (self.to, self.from);
+		if delay > 0 && on_link {
+			return Verdict::Delay(Duration::from_millis(delay));
+		}
 		if self.cut.load(Ordering::SeqCst) && from == self.from && to == self.to {
 			// Data packets are what the counters see; fast probes (flag bit 1) are not billed.
 			let probe = datagram.get(2).is_some_and(|flags| flags & 0b10 != 0);
@@ -76,7 +83,7 @@ async fn wait_for(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn traffic_detours_around_a_cut_link_and_returns() {
+async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 	let sockets: Vec<UdpSocket> = {
 		let mut v = Vec::new();
 		for _ in 0..N {
@@ -98,14 +105,17 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 		from: members[0].addr,
 		to: members[3].addr,
 		cut: AtomicBool::new(false),
+		delay_ms: AtomicU64::new(0),
 		dropped_data_octets: AtomicU64::new(0),
 	});
 	let dirs: Vec<tempfile::TempDir> = (0..N).map(|_| tempfile::tempdir().unwrap()).collect();
 	let tunnel_listen = UdpSocket::bind("127.0.0.1:0").await.unwrap();
 	let tunnel_addr = tunnel_listen.local_addr().unwrap();
+	// Tagged with relay 0's id, as every flow id of its must be.
+	let flow_id = srwan_relay::proto::relay::new_flow_id(&[0; 32], 7);
 	let mut tunnel = Some(Tunnel {
 		listen: tunnel_listen,
-		flow_id: 7,
+		flow_id,
 		key: [42; 32],
 		egress: 3,
 		destination: echo,
@@ -200,7 +210,7 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 			let drops: Vec<_> = core.drops().iter().collect();
 			out += &format!(
 				"relay {i}: drops {drops:?}, flow {:?}\n",
-				core.flow(7).map(|f| f.path.clone())
+				core.flow(flow_id).map(|f| f.path.clone())
 			);
 		}
 		out
@@ -262,6 +272,38 @@ async fn traffic_detours_around_a_cut_link_and_returns() {
 	eprintln!("back on the direct path {revert_time:?} after the repair");
 	let switches = statuses[0].lock().unwrap()[0].switches;
 	assert_eq!(switches, 2, "{}", diagnose());
+
+	// Phase 4: the direct link degrades (40 ms each way, nothing lost): a detour through
+	// relays a few hundred µs apart is faster by far, for long enough, so traffic moves; and
+	// returns when the link is fast again.
+	shim.delay_ms.store(40, Ordering::SeqCst);
+	let degraded_time = wait_for(
+		"a detour around the slow link",
+		Duration::from_secs(10),
+		|| matches!(route(&statuses[0]), Route::Detour(_)),
+		&diagnose,
+	)
+	.await;
+	let reason = statuses[0].lock().unwrap()[0].last_switch.clone();
+	assert!(reason.as_deref().is_some_and(|r| r.starts_with("Faster")), "{reason:?}");
+	eprintln!("detour around the slow link after {degraded_time:?}");
+	let before = echoes.load(Ordering::SeqCst);
+	wait_for(
+		"echoes around the slow link",
+		Duration::from_secs(5),
+		|| echoes.load(Ordering::SeqCst) > before + 20,
+		&diagnose,
+	)
+	.await;
+	shim.delay_ms.store(0, Ordering::SeqCst);
+	wait_for(
+		"the direct path once it is fast again",
+		Duration::from_secs(10),
+		|| route(&statuses[0]) == Route::Direct,
+		&diagnose,
+	)
+	.await;
+	assert_eq!(statuses[0].lock().unwrap()[0].switches, 4, "{}", diagnose());
 
 	// Let in-flight packets land, then stop everyone (counters are flushed on shutdown).
 	sending.store(false, Ordering::SeqCst);

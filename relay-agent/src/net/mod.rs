@@ -57,6 +57,8 @@ pub enum Verdict {
 	Pass,
 	/// Lose it.
 	Drop,
+	/// Send it this much later (a longer or congested path).
+	Delay(Duration),
 }
 
 /// A test shim on the send path: sees every datagram before it leaves.
@@ -125,11 +127,22 @@ struct Sender {
 }
 
 impl Sender {
-	/// Whether the impairment shim (if any) lets `bytes` to `to` go.
+	/// Whether `bytes` to `to` go now: true unless the impairment shim (if any) drops them, or
+	/// delays them (then they are sent later from a task of their own).
 	fn passes(&self, to: SocketAddr, bytes: &[u8]) -> bool {
-		self.impairment
-			.as_ref()
-			.is_none_or(|shim| shim.on_send(self.local, to, bytes) == Verdict::Pass)
+		let Some(shim) = self.impairment.as_ref() else { return true };
+		match shim.on_send(self.local, to, bytes) {
+			Verdict::Pass => true,
+			Verdict::Drop => false,
+			Verdict::Delay(delay) => {
+				let (socket, bytes) = (self.socket.clone(), bytes.to_vec());
+				tokio::spawn(async move {
+					tokio::time::sleep(delay).await;
+					let _ = socket.socket().send_to(&bytes, to).await;
+				});
+				false
+			}
+		}
 	}
 
 	async fn send(&self, bytes: &[u8], to: SocketAddr) {

@@ -232,8 +232,10 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 		setup_interval_ns: duration_ns(ctx.setup_interval),
 		hysteresis: ctx.hysteresis,
 		loss_penalty_us_per_pct: PathQuery::new(me, spec.egress).loss_penalty_us_per_pct,
-		// Long enough for the matrix to forget a dead detour's segments, and a hundred probes.
-		holddown_ns: stale_after_ns.max(duration_ns(ctx.route_interval).saturating_mul(100)),
+		// A failed detour is out for 10 s (or a hundred probes), doubling with each repeat, up
+		// to the time the matrix takes to forget a dead detour's segments.
+		holddown_ns: HOLDDOWN.max(duration_ns(ctx.route_interval).saturating_mul(100)),
+		max_holddown_ns: stale_after_ns,
 	};
 	let mut controller = PathController::new(config, me, spec.egress, elapsed_ns());
 	let mut flow = template.clone();
@@ -283,6 +285,11 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 			},
 			Some((seq, rtt_ns)) = answers.recv() => controller.handle_probe_reply(seq, rtt_ns),
 			_ = tokio::time::sleep_until(deadline) => {
+				// Answers already here count before any probe is declared lost: a busy host
+				// (this task scheduled late) is not a lossy path.
+				while let Ok((seq, rtt_ns)) = answers.try_recv() {
+					controller.handle_probe_reply(seq, rtt_ns);
+				}
 				let view = {
 					let core = lock(&ctx.core);
 					matrix_view(core.matrix(), me, spec.egress, ctx.max_intermediates)
@@ -295,6 +302,9 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 		}
 	}
 }
+
+/// First holddown of a failed detour, ns.
+const HOLDDOWN: u64 = 10_000_000_000;
 
 fn duration_ns(duration: Duration) -> u64 {
 	u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)

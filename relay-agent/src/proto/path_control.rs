@@ -77,9 +77,27 @@ pub struct ControllerConfig {
 	pub hysteresis: Hysteresis,
 	/// Cost in µs of one percent of loss.
 	pub loss_penalty_us_per_pct: u32,
-	/// How long a detour that failed stays out of the choice, ns: the matrix may still list
-	/// it as healthy until its segments expire, and nobody probes it meanwhile.
+	/// How long a detour that failed stays out of the choice the first time, ns (doubling
+	/// with each failure it repeats): the matrix may still list it as healthy until its
+	/// segments expire, and nobody probes it meanwhile.
 	pub holddown_ns: u64,
+	/// The longest holddown, ns; also that of a detour whose probes broke the matrix's
+	/// promise (a member lying in its rows, or figures lagging behind).
+	pub max_holddown_ns: u64,
+}
+
+/// What a held-down detour costs: it is taken only when no other path is alive.
+const HELD_DOWN_PENALTY_US: u64 = 60_000_000;
+/// Held-down detours remembered, at most.
+const MAX_HELD_DOWN: usize = 32;
+
+/// A detour out of the choice for a while.
+#[derive(Clone, Debug)]
+struct HeldDown {
+	hops: Hops,
+	until_ns: u64,
+	/// Times it was held down lately (its holddown doubles with each).
+	strikes: u32,
 }
 
 /// Something the driver must send now.
@@ -324,8 +342,11 @@ pub struct PathController {
 	/// The direct path while traffic takes a detour.
 	direct: Lane,
 	view: MatrixView,
-	/// Detours that failed recently, with the end of their holddown.
-	held_down: Vec<(Hops, u64)>,
+	/// Detours that failed recently.
+	held_down: Vec<HeldDown>,
+	/// The matrix's round trip (µs) of the detour traffic moved to for being faster: its
+	/// probes must keep that promise.
+	promise: Option<u64>,
 	next_seq: u64,
 	next_direct_seq: u64,
 	next_probe_ns: u64,
@@ -356,6 +377,7 @@ impl PathController {
 			direct: Lane::new(DIRECT_PROBE | 1, None, outage_run),
 			view: MatrixView::default(),
 			held_down: Vec::new(),
+			promise: None,
 			next_seq: 1,
 			next_direct_seq: DIRECT_PROBE | 1,
 			next_probe_ns: now_ns,
@@ -519,9 +541,10 @@ impl PathController {
 	/// One outcome of the active path's probes: a step of the hysteresis.
 	fn active_outcome(&mut self, lost: bool) {
 		self.active.record(lost);
-		if lost {
+		if lost && self.active.lost_streak.is_power_of_two() {
 			// The setup may be what was lost: repeat it now rather than at the next refresh,
-			// so that a missed setup costs one probe, not a failover and a switch back.
+			// so that a missed setup costs one probe, not a failover and a switch back; after
+			// 1, 2, 4, 8… lost probes, not after each (a dead path is not flooded).
 			self.queue_setup();
 		}
 		let penalty = self.config.loss_penalty_us_per_pct;
@@ -532,14 +555,25 @@ impl PathController {
 		} else {
 			active_cost
 		};
+		self.check_promise();
 		let now_ns = self.now_ns;
-		self.held_down.retain(|(_, until)| *until > now_ns);
+		let forget_after = self.config.max_holddown_ns;
+		self.held_down.retain(|held| held.until_ns.saturating_add(forget_after) > now_ns);
 		let mut detours: Vec<(Hops, u64)> = self
 			.view
 			.detours
 			.iter()
-			.filter(|candidate| !self.held_down.iter().any(|(hops, _)| *hops == candidate.hops))
-			.map(|candidate| (candidate.hops.clone(), self.matrix_cost(candidate)))
+			.map(|candidate| {
+				let held = self
+					.held_down
+					.iter()
+					.any(|held| held.hops == candidate.hops && held.until_ns > now_ns);
+				let cost = self.matrix_cost(candidate);
+				(
+					candidate.hops.clone(),
+					if held { cost.saturating_add(HELD_DOWN_PENALTY_US) } else { cost },
+				)
+			})
 			.collect();
 		detours.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.len().cmp(&b.0.len())));
 		let probe =
@@ -554,17 +588,78 @@ impl PathController {
 		self.config.hysteresis.failover_lost_probes
 	}
 
+	/// A detour taken for being faster must measure up to the matrix's round trip once it has
+	/// been probed for the sustain period; one that does not (by both margins) is held down
+	/// for the longest holddown, so traffic does not keep going back to it. (Round trips only:
+	/// a first probe lost to a setup still on its way breaks no promise.)
+	fn check_promise(&mut self) {
+		let measured = self.active.srtt_ns.map(|ns| ns / 1_000);
+		let (Some(promised), Some(measured), Route::Detour(hops)) =
+			(self.promise, measured, self.selector.active())
+		else {
+			return;
+		};
+		if self.active.outcomes < self.config.hysteresis.sustain_probes {
+			return;
+		}
+		let hysteresis = self.config.hysteresis;
+		let shortfall = measured.saturating_sub(promised);
+		let broken = shortfall >= hysteresis.min_gain_us
+			&& u128::from(shortfall) * 100
+				>= u128::from(measured) * u128::from(hysteresis.min_gain_pct);
+		if broken {
+			let hops = hops.clone();
+			self.hold_down(hops, true);
+		}
+		self.promise = None;
+	}
+
+	/// Takes `hops` out of the choice: for the longest holddown if `long`, else for the base
+	/// holddown doubled per recent strike.
+	fn hold_down(&mut self, hops: Hops, long: bool) {
+		let at = match self.held_down.iter().position(|held| held.hops == hops) {
+			Some(at) => at,
+			None => {
+				if self.held_down.len() >= MAX_HELD_DOWN {
+					// The one whose holddown ends first goes.
+					if let Some(first) =
+						(0..self.held_down.len()).min_by_key(|i| self.held_down[*i].until_ns)
+					{
+						self.held_down.swap_remove(first);
+					}
+				}
+				self.held_down.push(HeldDown { hops, until_ns: 0, strikes: 0 });
+				self.held_down.len() - 1
+			}
+		};
+		let (base, max) =
+			(self.config.holddown_ns, self.config.max_holddown_ns.max(self.config.holddown_ns));
+		let now_ns = self.now_ns;
+		if let Some(held) = self.held_down.get_mut(at) {
+			held.strikes = held.strikes.saturating_add(1);
+			let doubled = base.saturating_mul(1u64 << held.strikes.saturating_sub(1).min(20));
+			let duration = if long { max } else { doubled.min(max) };
+			held.until_ns = now_ns.saturating_add(duration);
+		}
+	}
+
 	/// Moves the probe lanes to the new path and queues its setup.
 	fn take(&mut self, switch: Switch<Hops>, previous: Route<Hops>) {
 		let first_seq = self.next_seq;
 		let was_direct = previous == Route::Direct;
 		if let (SwitchReason::Failover { .. }, Route::Detour(failed)) = (&switch.reason, &previous)
 		{
-			let failed = failed.clone();
-			let until = self.now_ns.saturating_add(self.config.holddown_ns);
-			self.held_down.retain(|(hops, _)| *hops != failed);
-			self.held_down.push((failed, until));
+			self.hold_down(failed.clone(), false);
 		}
+		self.promise = match (&switch.reason, &switch.to) {
+			(SwitchReason::Faster { .. }, Route::Detour(hops)) => self
+				.view
+				.detours
+				.iter()
+				.find(|candidate| candidate.hops == *hops)
+				.map(|candidate| candidate.rtt_us),
+			_ => None,
+		};
 		match &switch.to {
 			Route::Direct => {
 				// What the direct lane learnt while traffic was away carries over.
@@ -612,7 +707,8 @@ mod tests {
 				failover_lost_probes: 3,
 			},
 			loss_penalty_us_per_pct: 10_000,
-			holddown_ns: 15 * S,
+			holddown_ns: 10 * S,
+			max_holddown_ns: 900 * S,
 		}
 	}
 
@@ -644,6 +740,8 @@ mod tests {
 		moves: Vec<(u64, Route<Hops>)>,
 		probes_sent: u64,
 		setups_sent: u64,
+		/// What the matrix claims for every detour's round trip instead of the truth.
+		lie_about_detours_ms: Option<u64>,
 	}
 
 	impl Sim {
@@ -658,6 +756,7 @@ mod tests {
 				moves: Vec::new(),
 				probes_sent: 0,
 				setups_sent: 0,
+				lie_about_detours_ms: None,
 			}
 		}
 
@@ -682,7 +781,13 @@ mod tests {
 					.detours
 					.iter()
 					.filter(|(_, m)| fresh(m))
-					.map(|(h, m)| candidate(h, m))
+					.map(|(h, m)| {
+						let mut c = candidate(h, m);
+						if let Some(lie) = self.lie_about_detours_ms {
+							c.rtt_us = lie * 1_000;
+						}
+						c
+					})
 					.collect(),
 			}
 		}
@@ -872,14 +977,52 @@ mod tests {
 	}
 
 	#[test]
-	fn every_lost_probe_of_the_active_path_re_announces_the_setup_once() {
+	fn a_detour_slower_than_the_matrix_promised_is_not_taken_again_and_again() {
+		// The matrix says 120 ms (a member lies in its rows, or figures lag); the detour takes
+		// 180 ms, direct 150 ms.
+		let mut sim = Sim::new(9, model(150, 5), vec![(detour_via(1), model(180, 5))]);
+		sim.lie_about_detours_ms = Some(120);
+		sim.run_for(60 * S);
+		assert!(sim.moves.len() <= 2, "{:?}", sim.moves);
+		assert_eq!(sim.route(), &Route::Direct);
+	}
+
+	#[test]
+	fn a_held_down_detour_is_still_the_last_resort() {
+		let mut direct = model(150, 5);
+		direct.down = true;
+		let mut sim = Sim::new(
+			4,
+			direct,
+			vec![(detour_via(1), model(180, 5)), (detour_via(2), model(200, 5))],
+		);
+		sim.run_for(5 * S);
+		assert_eq!(sim.route(), &Route::Detour(detour_via(1)));
+		// Detour 1 fails for a moment: traffic moves to 2, and 1 is held down for 10 s.
+		sim.detours[0].1.down = true;
+		sim.run_for(2 * S);
+		sim.detours[0].1.down = false;
+		assert_eq!(sim.route(), &Route::Detour(detour_via(2)));
+		// Detour 2 fails while 1 is still held down: 1 is the only live path left, and
+		// traffic goes there at once rather than staying on a dead path.
+		let cut = sim.now;
+		sim.detours[1].1.down = true;
+		sim.run_for(3 * S);
+		assert_eq!(sim.route(), &Route::Detour(detour_via(1)), "{:?}", sim.moves);
+		let (at, _) = *sim.moves.last().unwrap();
+		assert!(at - cut <= S + 200 * MS, "failover took {} ms", (at - cut) / MS);
+	}
+
+	#[test]
+	fn lost_probes_re_announce_the_setup_with_backoff() {
 		let mut direct = model(150, 5);
 		direct.down = true;
 		let mut sim = Sim::new(1, direct, vec![]);
 		sim.run_for(10 * S);
 		assert_eq!(sim.route(), &Route::Direct, "nowhere to go");
-		// One at start, one per lost probe (about 98 of 100), one refresh per 5 s at most.
-		assert!((90..=110).contains(&sim.setups_sent), "{}", sim.setups_sent);
+		// One at start, after the 1st, 2nd, 4th, … 64th lost probe (7), and the refreshes
+		// every 5 s (2): a dead path is not flooded with setups.
+		assert!((8..=12).contains(&sim.setups_sent), "{}", sim.setups_sent);
 	}
 
 	#[test]

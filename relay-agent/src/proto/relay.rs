@@ -53,6 +53,20 @@ struct InstalledFlow {
 	refreshed_ns: u64,
 }
 
+/// The top 32 bits of every flow id an origin may set up: a tag derived from its member id.
+/// A member cannot set up (and so squat or take over) a flow id of another member's, at any
+/// relay, before or after that member's own setup arrives.
+pub fn flow_id_tag(origin: &NodeId) -> u32 {
+	use blake2::Digest as _;
+	let digest = blake2::Blake2s256::digest([b"srwan flow id tag".as_slice(), origin].concat());
+	u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
+/// A flow id of `origin`'s: its tag, then `random` (fresh random bits from the ingress).
+pub fn new_flow_id(origin: &NodeId, random: u32) -> u64 {
+	(u64::from(flow_id_tag(origin)) << 32) | u64::from(random)
+}
+
 /// Flows one origin may have installed at this relay; a setup beyond it replaces that
 /// origin's least recently refreshed flow, so a flood of setups cannot grow memory.
 pub const MAX_FLOWS_PER_ORIGIN: usize = 1024;
@@ -80,10 +94,49 @@ pub enum DropReason {
 	BadPath,
 	/// A flow setup whose destination this egress does not serve (no open relay).
 	DestinationNotAllowed,
-	/// A flow setup for a flow id another member's flow holds.
+	/// A flow setup for a flow id that is not its origin's (see [`flow_id_tag`]), or that
+	/// another member's flow holds.
 	FlowOfAnother,
 	/// Data stamped with an epoch other than the previous, current or next one.
 	WrongEpoch,
+	/// A control datagram (pulse, row, setup) beyond its sender's budget: dropped before
+	/// any signature is checked.
+	RateLimited,
+}
+
+/// Control datagrams (pulses, rows, setups) a member may send per second on average, and in a
+/// burst. A member's pulses and rows come a few per pulse interval, and its setups one per
+/// flow and interval (1,024 flows refreshed every 10 s: about 100 per second): far below. A
+/// flood beyond it, forged or not, costs a hash lookup per datagram, not a signature check.
+pub const CONTROL_PER_SECOND: u64 = 256;
+/// See [`CONTROL_PER_SECOND`].
+pub const CONTROL_BURST: u64 = 512;
+
+/// A token bucket of control datagrams for one member.
+#[derive(Clone, Copy, Debug)]
+struct ControlBudget {
+	/// Tokens, scaled by 10⁹ (one token = 10⁹), so refills need no division per datagram.
+	tokens_e9: u64,
+	last_ns: u64,
+}
+
+impl ControlBudget {
+	const FULL: Self = Self { tokens_e9: CONTROL_BURST * 1_000_000_000, last_ns: 0 };
+
+	fn take(&mut self, now_ns: u64) -> bool {
+		let elapsed = now_ns.saturating_sub(self.last_ns);
+		self.last_ns = self.last_ns.max(now_ns);
+		let cap = CONTROL_BURST * 1_000_000_000;
+		self.tokens_e9 =
+			self.tokens_e9.saturating_add(elapsed.saturating_mul(CONTROL_PER_SECOND)).min(cap);
+		match self.tokens_e9.checked_sub(1_000_000_000) {
+			Some(left) => {
+				self.tokens_e9 = left;
+				true
+			}
+			None => false,
+		}
+	}
 }
 
 /// What the driver should do with a datagram it handed in.
@@ -183,6 +236,8 @@ pub struct RelayCore {
 	flow_idle_ns: u64,
 	/// Installed flows by origin (member index), against floods.
 	flows_per_origin: Vec<usize>,
+	/// Control datagrams each member may still send now.
+	control_budgets: Vec<ControlBudget>,
 	/// The `now` of the datagram being handled (probe round trips).
 	last_now_ns: u64,
 }
@@ -408,6 +463,7 @@ impl RelayCore {
 			allowed_destinations: config.allowed_destinations,
 			flow_idle_ns: config.flow_idle_ns,
 			flows_per_origin: vec![0; n],
+			control_budgets: vec![ControlBudget::FULL; n],
 			last_now_ns: 0,
 			key: config.key,
 			me,
@@ -585,10 +641,12 @@ impl RelayCore {
 		self.last_now_ns = now_ns;
 		let action = match wire::peek_type(datagram) {
 			Err(_) => Err(DropReason::Malformed),
-			Ok(PacketType::Pulse) => self.on_pulse(datagram, now_ns),
-			Ok(PacketType::Row) => self.on_row(datagram, now_ns),
-			Ok(PacketType::FlowSetup) => self.on_flow_setup(datagram),
 			Ok(PacketType::Data) => self.on_data(from, datagram),
+			Ok(control) => self.admit_control(from, now_ns).and_then(|sender| match control {
+				PacketType::Pulse => self.on_pulse(sender, datagram, now_ns),
+				PacketType::Row => self.on_row(sender, datagram, now_ns),
+				_ => self.on_flow_setup(datagram),
+			}),
 		};
 		action.unwrap_or_else(|reason| {
 			self.drops.count(reason);
@@ -596,10 +654,31 @@ impl RelayCore {
 		})
 	}
 
-	fn on_pulse(&mut self, datagram: &[u8], now_ns: u64) -> Result<Action, DropReason> {
+	/// The cheap checks of a control datagram, before any signature: it comes from a member's
+	/// address, within that member's budget. Returns the member.
+	fn admit_control(&mut self, from: SocketAddr, now_ns: u64) -> Result<MemberIndex, DropReason> {
+		let sender = self.member_at(from).ok_or(DropReason::UnknownSender)?;
+		let budget =
+			self.control_budgets.get_mut(usize::from(sender)).ok_or(DropReason::UnknownSender)?;
+		if budget.take(now_ns) {
+			Ok(sender)
+		} else {
+			Err(DropReason::RateLimited)
+		}
+	}
+
+	fn on_pulse(
+		&mut self,
+		from: MemberIndex,
+		datagram: &[u8],
+		now_ns: u64,
+	) -> Result<Action, DropReason> {
 		let pulse = Pulse::decode(datagram)?;
-		let sender =
-			self.members.iter().find(|m| m.id == pulse.sender).ok_or(DropReason::UnknownSender)?;
+		let sender = &self.members[usize::from(from)];
+		// Pulses come from their sender's own address.
+		if sender.id != pulse.sender {
+			return Err(DropReason::UnknownSender);
+		}
 		Pulse::verify(datagram, &sender.pulse_key)?;
 		self.pulses.on_pulse(&pulse, now_ns)?;
 		Ok(Action::Consumed)
@@ -612,6 +691,9 @@ impl RelayCore {
 			.iter()
 			.position(|m| m.id == setup.origin)
 			.ok_or(DropReason::UnknownSender)?;
+		if (setup.flow >> 32) as u32 != flow_id_tag(&setup.origin) {
+			return Err(DropReason::FlowOfAnother);
+		}
 		FlowSetup::verify(datagram, &self.members[origin].pulse_key)?;
 		let path = setup.path.as_slice();
 		if path.first().map(|m| usize::from(*m)) != Some(origin) {
@@ -676,13 +758,18 @@ impl RelayCore {
 		setup.encode(&self.key, out).map_err(|_| CoreError::BadPath)
 	}
 
-	fn on_row(&mut self, datagram: &[u8], now_ns: u64) -> Result<Action, DropReason> {
+	fn on_row(
+		&mut self,
+		from: MemberIndex,
+		datagram: &[u8],
+		now_ns: u64,
+	) -> Result<Action, DropReason> {
 		let (header, count) = decode_row_header(datagram)?;
-		let sender = self
-			.members
-			.iter()
-			.position(|m| m.id == header.sender)
-			.ok_or(DropReason::UnknownSender)?;
+		let sender = usize::from(from);
+		// Rows, like pulses, come from their sender's own address.
+		if self.members[sender].id != header.sender {
+			return Err(DropReason::UnknownSender);
+		}
 		verify_row(datagram, &self.members[sender].pulse_key)?;
 		let newest = &mut self.row_newest[sender];
 		if newest.is_some_and(|seen| (header.boot_time, header.seq) <= seen) {
@@ -1298,25 +1385,27 @@ mod tests {
 	fn signed_setups_install_flows_only_where_allowed() {
 		let mut g = group(3);
 		let mut buf = [0u8; 512];
-		let len = g[0].originate_flow(flow(vec![0, 1, 2]), [21; 32], &mut buf).unwrap();
+		let id = tagged(0, 77);
+		let len =
+			g[0].originate_flow(Flow { id, ..flow(vec![0, 1, 2]) }, [21; 32], &mut buf).unwrap();
 		// The setup travels the path: 1 installs and passes it on to 2, the last, which keeps it.
 		let passed_on = [Action::Forward { to: 2 }, Action::Consumed];
 		for (i, expected) in [1usize, 2].into_iter().zip(passed_on) {
 			let mut copy = buf;
 			assert_eq!(g[i].on_datagram(addr(i as u8 - 1), &mut copy[..len], 0), expected);
-			assert_eq!(g[i].flow(77).map(|f| f.path.clone()), Some(vec![0, 1, 2]));
-			assert_eq!(g[i].flow(77).map(|f| f.key), Some(flow(vec![]).key), "key unwrapped");
+			assert_eq!(g[i].flow(id).map(|f| f.path.clone()), Some(vec![0, 1, 2]));
+			assert_eq!(g[i].flow(id).map(|f| f.key), Some(flow(vec![]).key), "key unwrapped");
 		}
 		// An egress does not deliver to destinations outside its allow-list.
 		let mut open = flow(vec![0, 2]);
-		open.id = 78;
+		open.id = tagged(0, 78);
 		open.destination = SocketAddr::from(([127, 0, 0, 1], 25));
 		let len = g[0].originate_flow(open, [22; 32], &mut buf).unwrap();
 		assert_eq!(
 			g[2].on_datagram(addr(0), &mut buf[..len], 0),
 			Action::Dropped(DropReason::DestinationNotAllowed)
 		);
-		assert!(g[2].flow(78).is_none());
+		assert!(g[2].flow(tagged(0, 78)).is_none());
 		// Only the path's first member may originate.
 		assert_eq!(
 			g[1].originate_flow(flow(vec![0, 1]), [23; 32], &mut buf),
@@ -1324,8 +1413,23 @@ mod tests {
 		);
 	}
 
-	/// Member 1 sets up flow `id` along `path` at relay 2 (its setup's last stop here).
+	/// Flow `n` of member `origin` (member ids in [`group`] are `[index; 32]`).
+	fn tagged(origin: u8, n: u32) -> u64 {
+		new_flow_id(&[origin; 32], n)
+	}
+
+	/// Member `origin` sets up its flow `n` along `path` at relay 2 (its setup's last stop).
 	fn set_up(
+		g: &mut [RelayCore],
+		origin: usize,
+		n: u32,
+		path: Vec<MemberIndex>,
+		now: u64,
+	) -> Action {
+		set_up_id(g, origin, tagged(origin as u8, n), path, now)
+	}
+
+	fn set_up_id(
 		g: &mut [RelayCore],
 		origin: usize,
 		id: u64,
@@ -1338,31 +1442,74 @@ mod tests {
 	}
 
 	#[test]
-	fn a_setup_cannot_take_over_another_origins_flow() {
-		let mut g = group(3);
-		assert_eq!(set_up(&mut g, 0, 77, vec![0, 2], 0), Action::Consumed);
-		// Member 1 learnt the id (it is on some path of 0's, say): its setup for the same id,
-		// to have 2's replies sent its way, is refused and 0's flow stays.
+	fn control_datagrams_from_strangers_or_beyond_the_budget_cost_no_signature_check() {
+		let mut g = group(2);
+		let mut buf = [0u8; 256];
+		// A correctly signed pulse of member 0, replayed from another address: dropped before
+		// its signature is looked at (a forged one would be too).
+		let (_, len) = g[0].pulse_for(1, 1, &mut buf).unwrap();
+		let stranger = SocketAddr::from(([10, 9, 9, 9], 7400));
 		assert_eq!(
-			set_up(&mut g, 1, 77, vec![1, 2], 0),
+			g[1].on_datagram(stranger, &mut { buf }[..len], 2),
+			Action::Dropped(DropReason::UnknownSender)
+		);
+		// Member 1's own address cannot carry member 0's pulses either.
+		assert_eq!(
+			g[1].on_datagram(addr(1), &mut { buf }[..len], 2),
+			Action::Dropped(DropReason::UnknownSender)
+		);
+		// A flood of (forged) control datagrams from member 0's address, all at one instant:
+		// the burst is checked, the rest dropped by the budget alone.
+		let mut forged = buf;
+		forged[80] ^= 1;
+		for _ in 0..CONTROL_BURST + 100 {
+			g[1].on_datagram(addr(0), &mut { forged }[..len], 3);
+		}
+		assert_eq!(g[1].drops().get(DropReason::BadSignature), CONTROL_BURST);
+		assert_eq!(g[1].drops().get(DropReason::RateLimited), 100);
+		// A second later the budget has refilled by CONTROL_PER_SECOND: real pulses pass.
+		assert_eq!(g[1].on_datagram(addr(0), &mut buf[..len], 1_000_000_003), Action::Consumed);
+	}
+
+	#[test]
+	fn a_member_can_neither_take_over_nor_squat_another_members_flow_id() {
+		let mut g = group(3);
+		let theirs = tagged(0, 77);
+		// Member 1 learnt member 0's flow id (it is on another of 0's paths, say). Its setup
+		// for that id — before 0's, to squat it, or after, to have 2's replies sent its way —
+		// is refused, and 0's own setup installs.
+		assert_eq!(
+			set_up_id(&mut g, 1, theirs, vec![1, 2], 0),
 			Action::Dropped(DropReason::FlowOfAnother)
 		);
-		assert_eq!(g[2].flow(77).map(|f| f.path.clone()), Some(vec![0, 2]));
-		assert_eq!(g[2].drops().get(DropReason::FlowOfAnother), 1);
+		assert_eq!(set_up(&mut g, 0, 77, vec![0, 2], 0), Action::Consumed);
+		assert_eq!(
+			set_up_id(&mut g, 1, theirs, vec![1, 2], 0),
+			Action::Dropped(DropReason::FlowOfAnother)
+		);
+		assert_eq!(g[2].flow(theirs).map(|f| f.path.clone()), Some(vec![0, 2]));
+		assert_eq!(g[2].drops().get(DropReason::FlowOfAnother), 2);
+		assert_ne!(flow_id_tag(&[0; 32]), flow_id_tag(&[1; 32]));
 	}
 
 	#[test]
 	fn a_flood_of_setups_keeps_memory_flat_and_spares_other_origins() {
 		let mut g = group(3);
 		assert_eq!(set_up(&mut g, 0, 1, vec![0, 2], 0), Action::Consumed);
-		let flood = MAX_FLOWS_PER_ORIGIN as u64 + 500;
-		for id in 0..flood {
-			assert_eq!(set_up(&mut g, 1, 1_000 + id, vec![1, 2], id + 1), Action::Consumed);
+		let flood = MAX_FLOWS_PER_ORIGIN as u32 + 500;
+		for n in 0..flood {
+			// 100 setups a second: within the control budget, so the per-origin cap is what
+			// bounds them.
+			let now = (u64::from(n) + 1) * 10 * MS;
+			assert_eq!(set_up(&mut g, 1, 1_000 + n, vec![1, 2], now), Action::Consumed);
 		}
 		assert_eq!(g[2].flow_count(), MAX_FLOWS_PER_ORIGIN + 1);
-		assert!(g[2].flow(1).is_some(), "the flood evicted only the flooder's own flows");
-		assert!(g[2].flow(1_000).is_none(), "its oldest went first");
-		assert!(g[2].flow(1_000 + flood - 1).is_some());
+		assert!(
+			g[2].flow(tagged(0, 1)).is_some(),
+			"the flood evicted only the flooder's own flows"
+		);
+		assert!(g[2].flow(tagged(1, 1_000)).is_none(), "its oldest went first");
+		assert!(g[2].flow(tagged(1, 1_000 + flood - 1)).is_some());
 	}
 
 	#[test]
@@ -1375,20 +1522,21 @@ mod tests {
 		})
 		.unwrap();
 		let mut buf = [0u8; 512];
-		g[2].originate_flow(Flow { id: 5, ..flow(vec![2, 0]) }, [1; 32], &mut buf).unwrap();
+		let own = tagged(2, 5);
+		g[2].originate_flow(Flow { id: own, ..flow(vec![2, 0]) }, [1; 32], &mut buf).unwrap();
 		set_up(&mut g, 0, 6, vec![0, 2], 1_000 * MS);
 		set_up(&mut g, 1, 7, vec![1, 2], 1_000 * MS);
 		// Flow 7's setup comes again (a refresh): it stays, 6 does not.
 		set_up(&mut g, 1, 7, vec![1, 2], 20_000 * MS);
-		assert_eq!(g[2].expire_flows(40_000 * MS), vec![6]);
-		assert!(g[2].flow(5).is_some() && g[2].flow(7).is_some());
-		assert_eq!(g[2].expire_flows(60_000 * MS), vec![7]);
-		assert!(g[2].flow(5).is_some(), "a tunnel's own flow lives as long as the tunnel");
+		assert_eq!(g[2].expire_flows(40_000 * MS), vec![tagged(0, 6)]);
+		assert!(g[2].flow(own).is_some() && g[2].flow(tagged(1, 7)).is_some());
+		assert_eq!(g[2].expire_flows(60_000 * MS), vec![tagged(1, 7)]);
+		assert!(g[2].flow(own).is_some(), "a tunnel's own flow lives as long as the tunnel");
 		// The origin's count went down with its flows: it can set up as many again.
-		for id in 0..MAX_FLOWS_PER_ORIGIN as u64 {
-			set_up(&mut g, 1, 100 + id, vec![1, 2], 61_000 * MS);
+		for n in 0..MAX_FLOWS_PER_ORIGIN as u32 {
+			set_up(&mut g, 1, 100 + n, vec![1, 2], 61_000 * MS + u64::from(n) * 10 * MS);
 		}
-		assert!(g[2].flow(100).is_some(), "nothing evicted below the cap");
+		assert!(g[2].flow(tagged(1, 100)).is_some(), "nothing evicted below the cap");
 	}
 
 	#[test]
