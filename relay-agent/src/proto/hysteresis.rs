@@ -85,6 +85,9 @@ pub struct PathSelector<P> {
 	recovered_streak: u32,
 	lost_streak: u32,
 	switches: u64,
+	/// Consecutive probes direct must be as good as the detour before traffic returns
+	/// (`sustain_probes`, or more for a direct path that keeps failing).
+	revert_probes: u32,
 }
 
 impl<P: Clone + PartialEq> PathSelector<P> {
@@ -97,7 +100,14 @@ impl<P: Clone + PartialEq> PathSelector<P> {
 			recovered_streak: 0,
 			lost_streak: 0,
 			switches: 0,
+			revert_probes: config.sustain_probes,
 		}
+	}
+
+	/// Sets how many consecutive probes direct must be as good as the detour before traffic
+	/// returns to it (at least `sustain_probes`).
+	pub fn set_revert_probes(&mut self, probes: u32) {
+		self.revert_probes = probes.max(self.config.sustain_probes);
 	}
 
 	/// The path traffic takes now.
@@ -154,7 +164,7 @@ impl<P: Clone + PartialEq> PathSelector<P> {
 				.is_some_and(|d| !self.config.significant(d as i64 - current as i64, d));
 			if direct_back {
 				self.recovered_streak = self.recovered_streak.saturating_add(1);
-				if self.recovered_streak >= self.config.sustain_probes {
+				if self.recovered_streak >= self.revert_probes {
 					return self.switch(Route::Direct, SwitchReason::DirectRecovered);
 				}
 			} else {

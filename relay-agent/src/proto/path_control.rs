@@ -347,6 +347,10 @@ pub struct PathController {
 	/// The matrix's round trip (µs) of the detour traffic moved to for being faster: its
 	/// probes must keep that promise.
 	promise: Option<u64>,
+	/// Failovers away from the direct path lately, and when the last one was: a direct path
+	/// that keeps failing must stay up longer before traffic returns (each doubles it).
+	direct_failures: u32,
+	last_direct_failure_ns: u64,
 	next_seq: u64,
 	next_direct_seq: u64,
 	next_probe_ns: u64,
@@ -378,6 +382,8 @@ impl PathController {
 			view: MatrixView::default(),
 			held_down: Vec::new(),
 			promise: None,
+			direct_failures: 0,
+			last_direct_failure_ns: 0,
 			next_seq: 1,
 			next_direct_seq: DIRECT_PROBE | 1,
 			next_probe_ns: now_ns,
@@ -614,6 +620,20 @@ impl PathController {
 		self.promise = None;
 	}
 
+	/// The direct path failed (again): returning to it takes `sustain_probes` doubled per
+	/// failure since it was last stable for the longest holddown, at most 64 times as many.
+	fn direct_failed(&mut self) {
+		let stable_for = self.now_ns.saturating_sub(self.last_direct_failure_ns);
+		if self.direct_failures > 0 && stable_for > self.config.max_holddown_ns {
+			self.direct_failures = 0;
+		}
+		self.direct_failures = self.direct_failures.saturating_add(1);
+		self.last_direct_failure_ns = self.now_ns;
+		let doubling = 1u32 << self.direct_failures.saturating_sub(1).min(6);
+		let sustain = self.config.hysteresis.sustain_probes;
+		self.selector.set_revert_probes(sustain.saturating_mul(doubling));
+	}
+
 	/// Takes `hops` out of the choice: for the longest holddown if `long`, else for the base
 	/// holddown doubled per recent strike.
 	fn hold_down(&mut self, hops: Hops, long: bool) {
@@ -647,9 +667,12 @@ impl PathController {
 	fn take(&mut self, switch: Switch<Hops>, previous: Route<Hops>) {
 		let first_seq = self.next_seq;
 		let was_direct = previous == Route::Direct;
-		if let (SwitchReason::Failover { .. }, Route::Detour(failed)) = (&switch.reason, &previous)
-		{
-			self.hold_down(failed.clone(), false);
+		match (&switch.reason, &previous) {
+			(SwitchReason::Failover { .. }, Route::Detour(failed)) => {
+				self.hold_down(failed.clone(), false);
+			}
+			(SwitchReason::Failover { .. }, Route::Direct) => self.direct_failed(),
+			_ => {}
 		}
 		self.promise = match (&switch.reason, &switch.to) {
 			(SwitchReason::Faster { .. }, Route::Detour(hops)) => self
@@ -974,6 +997,23 @@ mod tests {
 		// successor rather than flapping.
 		sim.run_for(30 * S);
 		assert_eq!(sim.moves.len(), 2, "{:?}", sim.moves);
+	}
+
+	#[test]
+	fn a_flapping_direct_link_is_returned_to_less_and_less() {
+		let mut sim = Sim::new(8, model(150, 5), vec![(detour_via(1), model(180, 5))]);
+		sim.run_for(10 * S);
+		// Up 2 s, down 2 s, for two minutes: without damping, two moves per cycle (60).
+		for _ in 0..30 {
+			sim.direct.down = true;
+			sim.run_for(2 * S);
+			sim.direct.down = false;
+			sim.run_for(2 * S);
+		}
+		assert!(sim.moves.len() <= 10, "{} moves: {:?}", sim.moves.len(), sim.moves);
+		// Stable again: traffic does return, after the longer proof.
+		sim.run_for(60 * S);
+		assert_eq!(sim.route(), &Route::Direct);
 	}
 
 	#[test]
