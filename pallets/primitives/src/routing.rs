@@ -200,10 +200,10 @@ pub enum RoutingError {
 	Quarantined,
 }
 
-/// Loss penalty in µs for a path loss in ppm.
-fn loss_penalty(loss_ppm: u32, us_per_pct: u32) -> i64 {
+/// Loss penalty in µs for a loss of `loss_ppm` at `us_per_pct` µs per percent.
+pub fn loss_penalty_us(loss_ppm: u32, us_per_pct: u32) -> u64 {
 	// ppm / 10_000 = percent; keep the fraction by multiplying first (fits in u64).
-	(u64::from(loss_ppm) * u64::from(us_per_pct) / 10_000) as i64
+	u64::from(loss_ppm) * u64::from(us_per_pct) / 10_000
 }
 
 /// Combines loss along a path: survival multiplies.
@@ -225,7 +225,7 @@ struct Walk {
 
 impl Walk {
 	fn cost(&self, us_per_pct: u32) -> i64 {
-		self.owd_us.saturating_add(loss_penalty(self.loss_ppm, us_per_pct))
+		self.owd_us.saturating_add(loss_penalty_us(self.loss_ppm, us_per_pct) as i64)
 	}
 }
 

@@ -43,8 +43,6 @@ pub fn lock(core: &SharedCore) -> MutexGuard<'_, RelayCore> {
 	core.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub use crate::proto::relay::canonical_addr as canonical;
-
 /// Wall clock in ns since the unix epoch (what pulses carry).
 pub fn now_ns() -> u64 {
 	SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)

@@ -9,7 +9,7 @@ use super::{
 use crate::proto::{
 	hysteresis::Hysteresis,
 	path_control::{ControllerConfig, PathController, Transmit},
-	relay::Flow,
+	relay::{canonical_addr, Flow},
 };
 use srwan_primitives::routing::{MemberIndex, PathQuery};
 use std::{
@@ -272,7 +272,7 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 		tokio::select! {
 			received = listen.recv_from(&mut payload) => {
 				let Ok((len, client)) = received else { continue };
-				let client = super::canonical(client);
+				let client = canonical_addr(client);
 				if !spec.allowed_clients.is_empty() && !spec.allowed_clients.contains(&client.ip()) {
 					tracing::debug!(%client, "tunnel datagram from a client not allowed: dropped");
 					continue;

@@ -24,7 +24,7 @@
 //!   cheapest live path of all known ones.
 
 use super::hysteresis::{Hysteresis, PathSelector, Probe, Route, Switch, SwitchReason};
-use srwan_primitives::routing::MemberIndex;
+use srwan_primitives::routing::{loss_penalty_us, MemberIndex};
 use std::collections::VecDeque;
 
 /// Routers of a path, ingress and egress included.
@@ -324,11 +324,6 @@ struct Answered {
 	in_time: bool,
 	/// Older probes still waiting, now counted as lost.
 	overtaken: u32,
-}
-
-/// Loss penalty in µs for `loss_ppm` at `us_per_pct` per percent.
-fn loss_penalty_us(loss_ppm: u32, us_per_pct: u32) -> u64 {
-	u64::from(loss_ppm) * u64::from(us_per_pct) / 10_000
 }
 
 /// The path controller of one tunnel.
@@ -674,13 +669,19 @@ impl PathController {
 			(SwitchReason::Failover { .. }, Route::Direct) => self.direct_failed(),
 			_ => {}
 		}
-		self.promise = match (&switch.reason, &switch.to) {
-			(SwitchReason::Faster { .. }, Route::Detour(hops)) => self
+		// What the matrix says of the new detour: its first timeout, and the promise a
+		// detour taken for being faster must keep.
+		let matrix_rtt_us = match &switch.to {
+			Route::Detour(hops) => self
 				.view
 				.detours
 				.iter()
 				.find(|candidate| candidate.hops == *hops)
 				.map(|candidate| candidate.rtt_us),
+			Route::Direct => None,
+		};
+		self.promise = match switch.reason {
+			SwitchReason::Faster { .. } => matrix_rtt_us,
 			_ => None,
 		};
 		match &switch.to {
@@ -690,13 +691,8 @@ impl PathController {
 				let direct = std::mem::replace(&mut self.direct, fresh);
 				self.active = direct.renumbered(first_seq);
 			}
-			Route::Detour(hops) => {
-				let expected = self
-					.view
-					.detours
-					.iter()
-					.find(|candidate| candidate.hops == *hops)
-					.map(|candidate| candidate.rtt_us.saturating_mul(1_000));
+			Route::Detour(_) => {
+				let expected = matrix_rtt_us.map(|us| us.saturating_mul(1_000));
 				let fresh = Lane::new(first_seq, expected, self.outage_run());
 				let previous = std::mem::replace(&mut self.active, fresh);
 				if was_direct {

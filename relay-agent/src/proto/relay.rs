@@ -421,6 +421,9 @@ pub enum CoreError {
 	/// A member's pulse key is a small-order point (it verifies forged signatures).
 	#[error("member {0} has a weak (small-order) pulse key")]
 	WeakKey(String),
+	/// The flow id is installed for another origin.
+	#[error("the flow id belongs to another member's flow")]
+	FlowOfAnother,
 }
 
 impl RelayCore {
@@ -540,7 +543,7 @@ impl RelayCore {
 		let origin = flow.path[0];
 		let origin_of = |installed: &InstalledFlow| installed.flow.path.first().copied();
 		match self.flows.get(&flow.id).map(origin_of) {
-			Some(Some(existing)) if existing != origin => return Err(CoreError::BadPath),
+			Some(Some(existing)) if existing != origin => return Err(CoreError::FlowOfAnother),
 			Some(_) => {}
 			None => {
 				let count = self.flows_per_origin.get(usize::from(origin)).copied().unwrap_or(0);
@@ -585,8 +588,8 @@ impl RelayCore {
 	}
 
 	/// Removes the flows of other origins whose setup has not come again for the configured
-	/// idle time (this relay's own flows live as long as their tunnels); returns their ids,
-	/// so that the driver releases their egress sockets.
+	/// idle time (this relay's own flows live as long as their tunnels); returns their ids.
+	/// (An egress socket notices its flow is gone at its next idle check and closes.)
 	pub fn expire_flows(&mut self, now_ns: u64) -> Vec<u64> {
 		let me = self.me;
 		let idle = self.flow_idle_ns;
@@ -707,12 +710,12 @@ impl RelayCore {
 		let key = setup.unwrap_key(position, &self.key).ok_or(DropReason::BadPath)?;
 		let flow =
 			Flow { id: setup.flow, key, path: path.to_vec(), destination: setup.destination };
-		if self.flows.get(&flow.id).is_some_and(|f| f.flow.path.first() != path.first()) {
-			return Err(DropReason::FlowOfAnother);
-		}
 		match self.flows.get_mut(&flow.id) {
 			Some(installed) if installed.flow == flow => installed.refreshed_ns = self.last_now_ns,
-			_ => self.install_flow(flow).map_err(|_| DropReason::BadPath)?,
+			_ => self.install_flow(flow).map_err(|error| match error {
+				CoreError::FlowOfAnother => DropReason::FlowOfAnother,
+				_ => DropReason::BadPath,
+			})?,
 		}
 		// The setup travels the path it sets up, as the data will: the origin sends it to the
 		// first hop, each member passes it to the next. A member the origin cannot reach
