@@ -1,12 +1,16 @@
-//! One relay hop, in memory: the cost of `RelayCore::on_datagram` forwarding a data packet
-//! (decode, MAC check, counters, segment rewrite) against a baseline measured in the same run:
-//! a bare forwarder that only reads the packet type and copies the datagram. The ratio is what
-//! `docs/PERFORMANCE.md` reports.
+//! One relay hop and the two flow ends, in memory, each against a baseline measured in the same
+//! run: a bare forwarder that only reads the packet type and copies the datagram. The ratios
+//! are what `docs/PERFORMANCE.md` reports.
+//!
+//! Every measured packet is a new one (protocol v2 accepts a packet once per hop): the
+//! ingresses encapsulate it in the untimed setup of each iteration, for several flows from two
+//! previous hops, so the transit relay's lookups do not always hit the same entry.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ed25519_dalek::SigningKey;
 use srwan_relay::proto::{
-	relay::{CoreConfig, Flow, Member, RelayCore},
+	e2e::FlowCipher,
+	relay::{Action, CoreConfig, Flow, Member, RelayCore},
 	wire::{peek_type, DataMac},
 };
 use std::{hint::black_box, net::SocketAddr};
@@ -15,8 +19,13 @@ fn addr(i: u8) -> SocketAddr {
 	SocketAddr::from(([127, 0, 0, 1], 9000 + u16::from(i)))
 }
 
-fn cores() -> (RelayCore, RelayCore) {
-	let keys: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+/// Flows per ingress.
+const FLOWS: u64 = 4;
+
+/// Members 0 and 3 are ingresses, 1 the transit relay, 2 the egress; each ingress has
+/// [`FLOWS`] flows through 1 to 2.
+fn cores() -> Vec<RelayCore> {
+	let keys: Vec<SigningKey> = (1..=4).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
 	let members: Vec<Member> = keys
 		.iter()
 		.enumerate()
@@ -26,74 +35,117 @@ fn cores() -> (RelayCore, RelayCore) {
 			pulse_key: k.verifying_key(),
 		})
 		.collect();
-	let make = |me: usize| {
-		let mut core = RelayCore::new(CoreConfig::new(keys[me].clone(), members.clone()))
+	(0..4)
+		.map(|me| {
+			let mut core = RelayCore::new(CoreConfig {
+				allowed_destinations: vec![addr(9)],
+				..CoreConfig::new(keys[me].clone(), members.clone())
+			})
 			.expect("valid group");
-		core.install_flow(Flow { id: 1, key: [3; 32], path: vec![0, 1, 2], destination: addr(9) })
-			.expect("valid flow");
-		core
-	};
-	(make(0), make(1))
+			for (ingress, base) in [(0u16, 0u64), (3, 100)] {
+				for flow in 0..FLOWS {
+					let path = vec![ingress, 1, 2];
+					let id = base + flow;
+					core.install_flow(Flow {
+						id,
+						version: 1,
+						key: [id as u8; 32],
+						path,
+						destination: addr(9),
+					})
+					.expect("valid flow");
+				}
+			}
+			core
+		})
+		.collect()
 }
 
-fn hop(c: &mut Criterion) {
-	let (mut ingress, mut relay) = cores();
-	let mut group = c.benchmark_group("one hop, 1200-byte payload");
-	let mut template = [0u8; 2048];
-	let (_, len) =
-		ingress.encapsulate(1, false, &[7u8; 1200], &mut template).expect("encapsulates");
+/// The next packet of the round robin over both ingresses' flows, and where it came from.
+fn next_packet(
+	g: &mut [RelayCore],
+	i: &mut u64,
+	payload: &[u8],
+) -> ([u8; 2048], usize, SocketAddr) {
+	*i += 1;
+	let (ingress, id) =
+		if (*i).is_multiple_of(2) { (0, *i / 2 % FLOWS) } else { (3, 100 + *i / 2 % FLOWS) };
+	let mut packet = [0u8; 2048];
+	let (_, len) = g[ingress].encapsulate(id, false, payload, &mut packet).expect("encapsulates");
+	(packet, len, addr(ingress as u8))
+}
+
+fn bench_size(c: &mut Criterion, size: usize) {
+	let payload = vec![7u8; size];
+	let mut g = cores();
+	let mut i = 0u64;
+	let (_, len, _) = next_packet(&mut g, &mut i, &payload);
+	let mut group = c.benchmark_group(format!("{size}-byte payload"));
 	group.throughput(Throughput::Bytes(len as u64));
 	group.bench_function("bare forwarder (type check + copy)", |b| {
 		let mut out = [0u8; 2048];
 		b.iter_batched_ref(
-			|| template,
-			|packet| {
-				let ok = peek_type(&packet[..len]).is_ok();
-				out[..len].copy_from_slice(&packet[..len]);
+			|| next_packet(&mut g, &mut i, &payload),
+			|(packet, len, _)| {
+				let ok = peek_type(&packet[..*len]).is_ok();
+				out[..*len].copy_from_slice(&packet[..*len]);
 				black_box((ok, &out));
 			},
 			BatchSize::SmallInput,
 		)
 	});
-	group.bench_function("srwan relay hop (MAC, counters, rewrite)", |b| {
+	group.bench_function("transit hop (link MAC, replay window, counters, re-tag)", |b| {
+		let mut relay = cores().swap_remove(1);
 		b.iter_batched_ref(
-			|| template,
-			|packet| black_box(relay.on_datagram(addr(0), &mut packet[..len], 0)),
+			|| next_packet(&mut g, &mut i, &payload),
+			|(packet, len, from)| {
+				let action = relay.on_datagram(*from, &mut packet[..*len], 0);
+				debug_assert_eq!(action, Action::Forward { to: 2 });
+				black_box(action)
+			},
 			BatchSize::SmallInput,
 		)
 	});
+	group.bench_function("ingress (seal, tag, counters)", |b| {
+		let mut ingress = cores().swap_remove(0);
+		let mut out = [0u8; 2048];
+		b.iter(|| black_box(ingress.encapsulate(black_box(1), false, &payload, &mut out)))
+	});
 	group.finish();
 }
 
-/// The data MAC alone over a full-size packet's covered bytes, against a copy of the same bytes
-/// (the floor of anything that reads them) and keyed BLAKE3 (the MAC before POLYVAL-AES).
-fn mac(c: &mut Criterion) {
-	let covered: Vec<u8> = (0..1_232u32).map(|i| i as u8).collect();
-	let mut group = c.benchmark_group("data MAC, 1,232 covered bytes");
-	group.throughput(Throughput::Bytes(covered.len() as u64));
-	group.bench_function("copy (baseline)", |b| {
-		let mut out = vec![0u8; covered.len()];
+fn hop(c: &mut Criterion) {
+	bench_size(c, 1_200);
+	bench_size(c, 64);
+}
+
+/// The crypto of one packet: the link MAC over the most it covers (84 B) against the payload
+/// AEAD (ring AES-256-GCM) over 1,200 B and a copy of the same bytes.
+fn crypto(c: &mut Criterion) {
+	let mut group = c.benchmark_group("per-packet crypto");
+	let header: Vec<u8> = (0..84u32).map(|i| i as u8).collect();
+	let link = DataMac::new(&[3; 32]);
+	group.bench_function("link MAC, 84 B (DataMac::tag)", |b| {
+		b.iter(|| black_box(link.tag(black_box(&header))))
+	});
+	let mut payload = vec![9u8; 1_200];
+	group.bench_function("copy of 1,200 B (baseline)", |b| {
+		let mut out = vec![0u8; payload.len()];
 		b.iter(|| {
-			out.copy_from_slice(black_box(&covered));
+			out.copy_from_slice(black_box(&payload));
 			black_box(&out);
 		})
 	});
-	group.bench_function("keyed BLAKE3, 128 bits (previous MAC)", |b| {
+	let cipher = FlowCipher::new(&[4; 32]);
+	let mut seq = 0u64;
+	group.bench_function("AES-256-GCM seal, 1,200 B (FlowCipher)", |b| {
 		b.iter(|| {
-			let mut tag = [0u8; 16];
-			blake3::Hasher::new_keyed(&[3; 32])
-				.update(black_box(&covered))
-				.finalize_xof()
-				.fill(&mut tag);
-			black_box(tag)
+			seq += 1;
+			black_box(cipher.seal(false, seq, &header[..66], &mut payload))
 		})
-	});
-	let data_mac = DataMac::new(&[3; 32]);
-	group.bench_function("POLYVAL-AES (DataMac::tag)", |b| {
-		b.iter(|| black_box(data_mac.tag(black_box(&covered))))
 	});
 	group.finish();
 }
 
-criterion_group!(benches, hop, mac);
+criterion_group!(benches, hop, crypto);
 criterion_main!(benches);

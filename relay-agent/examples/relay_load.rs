@@ -6,8 +6,8 @@
 //! - latency: one packet every ~200 µs, each carrying its send time; the sink records the
 //!   one-way delay through the middle box (p50, p99), and without a middle box at all.
 //!
-//! The middle box is either the relay's own receive worker ([`Worker`]: MAC check, segment
-//! rewrite, octet counters, GSO forwarding) or a forwarder that passes every datagram on
+//! The middle box is either the relay's own receive worker ([`Worker`]: link MAC check, replay
+//! window, octet counters, re-tag for the next link, GSO forwarding) or a forwarder that passes every datagram on
 //! unread, with the same batched I/O. Generator, middle box and sink each run on their own
 //! thread; on a 2-core machine they share the cores, equally in both cases.
 //!
@@ -80,7 +80,8 @@ fn cores(addrs: [SocketAddr; 3]) -> anyhow::Result<(RelayCore, RelayCore)> {
 		.enumerate()
 		.map(|(i, (k, addr))| Member { id: [i as u8; 32], addr, pulse_key: k.verifying_key() })
 		.collect();
-	let flow = Flow { id: FLOW, key: [9; 32], path: vec![0, 1, 2], destination: addrs[2] };
+	let flow =
+		Flow { id: FLOW, version: 1, key: [9; 32], path: vec![0, 1, 2], destination: addrs[2] };
 	let build = |me: usize| -> anyhow::Result<RelayCore> {
 		let mut core = RelayCore::new(CoreConfig::new(keys[me].clone(), members.clone()))?;
 		core.install_flow(flow.clone())?;
@@ -222,18 +223,26 @@ fn throughput(
 ) -> anyhow::Result<Trial> {
 	let rt = runtime();
 	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
-	// One GSO burst of valid packets (distinct sequence numbers), sent over and over.
-	let segments = generator.max_send_segments().min(MAX_SEND_BYTES / (payload + 64)).max(1);
-	let mut burst = Vec::new();
+	// GSO bursts of valid packets, each encapsulated anew (a v2 hop accepts a packet once):
+	// the generator pays for the sealing, the middle box sees a stream of fresh packets.
+	let segments = generator.max_send_segments().min(MAX_SEND_BYTES / (payload + 96)).max(1);
+	let data = vec![7u8; payload];
 	let mut packet = vec![0u8; payload + 256];
-	let mut size = 0;
-	for _ in 0..segments {
-		let (_, len) = ingress
-			.encapsulate(FLOW, false, &vec![7u8; payload], &mut packet)
-			.map_err(|reason| anyhow::anyhow!("cannot encapsulate: {reason:?}"))?;
-		burst.extend_from_slice(&packet[..len]);
-		size = len;
-	}
+	let fill = move |ingress: &mut RelayCore, burst: &mut Vec<u8>| -> anyhow::Result<usize> {
+		burst.clear();
+		let mut size = 0;
+		for _ in 0..segments {
+			let (_, len) = ingress
+				.encapsulate(FLOW, false, &data, &mut packet)
+				.map_err(|reason| anyhow::anyhow!("cannot encapsulate: {reason:?}"))?;
+			burst.extend_from_slice(&packet[..len]);
+			size = len;
+		}
+		Ok(size)
+	};
+	let mut fill = fill;
+	let mut burst = Vec::new();
+	let size = fill(&mut ingress, &mut burst)?;
 	let stop = Arc::new(AtomicBool::new(false));
 	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone(), placement, size)?;
 	let generator_stop = stop.clone();
@@ -246,6 +255,9 @@ fn throughput(
 			while !generator_stop.load(Ordering::Relaxed) {
 				if generator.send(to, &burst, Some(size)).await.is_ok() {
 					sent += segments as u64;
+				}
+				if fill(&mut ingress, &mut burst).is_err() {
+					break;
 				}
 				tokio::task::yield_now().await;
 			}
@@ -295,16 +307,22 @@ fn latency(kind: Middle) -> anyhow::Result<Vec<u64>> {
 		spawn_middle(kind, middle, relay, addrs[2], stop.clone(), Placement::Shared, 0)?;
 	let base = Instant::now();
 	let to = if kind == Middle::None { addrs[2] } else { addrs[1] };
+	// Payloads are sealed end to end: the sink finds each packet's send time by its
+	// (cleartext) end-to-end sequence number.
+	let sent_at = Arc::new(Mutex::new(std::collections::HashMap::new()));
+	let sent_by_seq = sent_at.clone();
 	let generator_thread = std::thread::spawn(move || {
 		runtime().block_on(async move {
 			let mut packet = [0u8; 512];
 			for _ in 0..LATENCY_PACKETS {
-				let sent = base.elapsed().as_nanos() as u64;
-				let Ok((_, len)) =
-					ingress.encapsulate(FLOW, false, &sent.to_be_bytes(), &mut packet)
-				else {
+				let Ok((_, len)) = ingress.encapsulate(FLOW, false, &[0u8; 8], &mut packet) else {
 					return;
 				};
+				let Ok((header, _)) = decode_data(&packet[..len]) else { return };
+				let sent = base.elapsed().as_nanos() as u64;
+				if let Ok(mut times) = sent_by_seq.lock() {
+					times.insert(header.seq, sent);
+				}
 				let _ = generator.send(to, &packet[..len], None).await;
 				std::thread::sleep(Duration::from_micros(200));
 			}
@@ -322,11 +340,10 @@ fn latency(kind: Middle) -> anyhow::Result<Vec<u64>> {
 			let spans: Vec<_> = batch.spans().map(|(_, span)| span).collect();
 			for span in spans {
 				let datagram = &batch.bytes_mut()[span];
-				let Ok((_, payload)) = decode_data(datagram) else { continue };
-				let Some(sent) = datagram.get(payload).and_then(|p| p.try_into().ok()) else {
-					continue;
-				};
-				delays.push(now.saturating_sub(u64::from_be_bytes(sent)));
+				let Ok((header, _)) = decode_data(datagram) else { continue };
+				let sent = sent_at.lock().ok().and_then(|times| times.get(&header.seq).copied());
+				let Some(sent) = sent else { continue };
+				delays.push(now.saturating_sub(sent));
 			}
 		}
 		delays

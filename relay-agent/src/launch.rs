@@ -137,8 +137,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			.position(|m| m.id == egress_id)
 			.and_then(|index| u16::try_from(index).ok())
 			.ok_or_else(|| LaunchError::UnknownEgress(i, egress_name.clone()))?;
-		let mut flow_key = [0u8; 32];
-		rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut flow_key);
 		tunnels.push(Tunnel {
 			listen,
 			// Tagged with our id (no other member can set it up) and random below.
@@ -146,7 +144,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 				&node_id(&config.id),
 				rand::RngCore::next_u32(&mut rand::rngs::OsRng),
 			),
-			key: flow_key,
 			egress,
 			destination: spec.to,
 			allowed_clients: spec.allowed_clients.clone(),

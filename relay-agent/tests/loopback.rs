@@ -116,7 +116,6 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 	let mut tunnel = Some(Tunnel {
 		listen: tunnel_listen,
 		flow_id,
-		key: [42; 32],
 		egress: 3,
 		destination: echo,
 		allowed_clients: Vec::new(),
@@ -334,7 +333,8 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 				assert_eq!(
 					sent - received,
 					shim.dropped_data_octets.load(Ordering::SeqCst),
-					"cut link"
+					"cut link\n{}",
+					diagnose()
 				);
 				assert!(shim.dropped_data_octets.load(Ordering::SeqCst) > 0);
 			} else {

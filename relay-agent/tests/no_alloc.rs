@@ -84,7 +84,8 @@ fn core_at(
 		..CoreConfig::new(keys[usize::from(me)].clone(), members)
 	})
 	.unwrap();
-	core.install_flow(Flow { id: 1, key: [3; 32], path: vec![0, 1, 2], destination }).unwrap();
+	core.install_flow(Flow { id: 1, version: 1, key: [3; 32], path: vec![0, 1, 2], destination })
+		.unwrap();
 	core
 }
 

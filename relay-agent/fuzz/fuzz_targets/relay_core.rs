@@ -32,11 +32,13 @@ fuzz_target!(|data: &[u8]| {
 		silence_ns: u64::MAX,
 		counters: Counters::default(),
 		allowed_destinations: vec![],
+		flow_idle_ns: u64::MAX,
 	}) else {
 		return;
 	};
 	let _ = core.install_flow(Flow {
 		id: 1,
+		version: 1,
 		key: [0; 32],
 		path: vec![0, 1, 2],
 		destination: SocketAddr::from(([127, 0, 0, 1], 1)),

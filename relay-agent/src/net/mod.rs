@@ -245,6 +245,7 @@ pub async fn run_with(
 				max_intermediates: params.max_intermediates,
 				route_interval: params.route_interval,
 				setup_interval: params.pulse_interval,
+				rekey_after: tunnel::REKEY_AFTER,
 				stop: stop_rx.clone(),
 			},
 		));

@@ -29,8 +29,6 @@ pub struct Tunnel {
 	pub listen: UdpSocket,
 	/// Flow id (unique per tunnel).
 	pub flow_id: u64,
-	/// Flow MAC key.
-	pub key: [u8; 32],
 	/// The egress relay.
 	pub egress: MemberIndex,
 	/// Where the egress delivers.
@@ -185,7 +183,24 @@ pub(super) struct TunnelContext {
 	pub max_intermediates: u8,
 	pub route_interval: Duration,
 	pub setup_interval: Duration,
+	/// A flow's key is replaced (a new setup version) at least this often.
+	pub rekey_after: Duration,
 	pub stop: watch::Receiver<bool>,
+}
+
+/// How long a flow keeps a key (DESIGN.md: `rekey_after`). Every path switch brings a new key
+/// as well.
+pub const REKEY_AFTER: Duration = Duration::from_secs(120);
+
+fn fresh_key() -> [u8; 32] {
+	let mut key = [0u8; 32];
+	rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+	key
+}
+
+/// `flow` under its next setup version, with a new key.
+fn rekeyed(flow: Flow) -> Flow {
+	Flow { version: flow.version.wrapping_add(1).max(1), key: fresh_key(), ..flow }
 }
 
 /// Sends the flow's signed setup to the first hop of its path; each member passes it on.
@@ -197,7 +212,7 @@ async fn announce(ctx: &TunnelContext, flow: Flow) {
 			flow.path.get(1).and_then(|m| core.members().get(usize::from(*m))).map(|m| m.addr);
 		let mut ephemeral = [0u8; 32];
 		rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut ephemeral);
-		match (core.originate_flow(flow, ephemeral, &mut buf), first_hop) {
+		match (core.originate_flow(flow, ephemeral, super::now_ns(), &mut buf), first_hop) {
 			(Ok(len), Some(first_hop)) => (len, first_hop),
 			(Err(error), _) => {
 				tracing::warn!(%error, "cannot set up flow");
@@ -221,7 +236,8 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 	};
 	let template = Flow {
 		id: spec.flow_id,
-		key: spec.key,
+		version: 1,
+		key: fresh_key(),
 		path: vec![me, spec.egress],
 		destination: spec.destination,
 	};
@@ -239,18 +255,29 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 	};
 	let mut controller = PathController::new(config, me, spec.egress, elapsed_ns());
 	let mut flow = template.clone();
+	let mut keyed_at = tokio::time::Instant::now();
 	let mut payload = vec![0u8; MAX_DATAGRAM];
 	let mut packet = vec![0u8; MAX_DATAGRAM];
 	loop {
 		let mut moved = false;
 		while let Some(switch) = controller.poll_switch() {
 			tracing::info!(flow = spec.flow_id, to = ?switch.to, reason = ?switch.reason, "path switch");
-			flow = flow_on(&switch.to, &template, me, spec.egress);
+			flow = rekeyed(Flow {
+				version: flow.version,
+				..flow_on(&switch.to, &template, me, spec.egress)
+			});
+			keyed_at = tokio::time::Instant::now();
 			moved = true;
 		}
 		while let Some(transmit) = controller.poll_transmit() {
 			match transmit {
-				Transmit::Setup => announce(&ctx, flow.clone()).await,
+				Transmit::Setup => {
+					if keyed_at.elapsed() >= ctx.rekey_after {
+						flow = rekeyed(flow);
+						keyed_at = tokio::time::Instant::now();
+					}
+					announce(&ctx, flow.clone()).await
+				}
 				Transmit::Probe { seq, direct } => {
 					let probe = lock(&ctx.core).probe(
 						spec.flow_id,

@@ -2,7 +2,9 @@
 //! here touches a socket or a clock, so every rule is testable exactly (and property-tested).
 //!
 //! - [`counters`]: octets per (boot, epoch, peer), what a relay claims;
-//! - [`data_mac`]: the MAC every data packet carries and every hop checks;
+//! - [`data_mac`]: the MAC construction of each link's tag on data packets;
+//! - [`link`]: per-link MAC keys between neighbours and the replay window of each link;
+//! - [`e2e`]: the payload's end-to-end encryption between a flow's ingress and egress;
 //! - [`wire`]: byte layouts of pulses and data packets (see `docs/PROTOCOL.md`);
 //! - [`relay`]: the packet logic of one relay (pulses in and out, forwarding, encapsulation);
 //! - [`pulse`]: per-peer measurement (OWD median, RTT, jitter, loss) and replay protection;
@@ -12,7 +14,9 @@
 
 pub mod counters;
 pub mod data_mac;
+pub mod e2e;
 pub mod hysteresis;
+pub mod link;
 pub mod matrix;
 pub mod path_control;
 pub mod pulse;

@@ -4,13 +4,16 @@
 
 use super::{
 	counters::Counters,
+	e2e::{first_seq, FlowCipher},
+	link::{LinkKeys, ReplayWindow},
 	matrix::LiveMatrix,
 	pulse::LinkMetrics,
 	pulse::{PulseEngine, PulseReject},
 	wire::{
-		self, decode_data, decode_row_header, encode_data, encode_row, heapless_path, row_entry,
-		set_segments_left, verify_data_mac, verify_row, DataHeader, DataMac, FlowKey, FlowSetup,
-		NodeId, PacketType, Pulse, RowEntry, RowHeader, WireError, MAX_ROW_ENTRIES, MAX_SEGMENTS,
+		self, decode_data, decode_row_header, encode_data, encode_row, heapless_path, open_data,
+		relink, row_entry, verify_link, verify_row, DataHeader, FlowKey, FlowSetup, NodeId,
+		PacketType, Pulse, RowEntry, RowHeader, SetupTerms, WireError, MAX_ROW_ENTRIES,
+		MAX_SEGMENTS,
 	},
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -37,7 +40,10 @@ pub struct Member {
 pub struct Flow {
 	/// Flow id (from the signed flow setup).
 	pub id: u64,
-	/// MAC key of its packets.
+	/// Its setup version: each new path or key is a new version.
+	pub version: u32,
+	/// Key of its payloads' end-to-end encryption: known to the ingress and the egress only
+	/// (zero at transit relays, which never learn it).
 	pub key: FlowKey,
 	/// Members from ingress to egress, both included.
 	pub path: Vec<MemberIndex>,
@@ -45,12 +51,73 @@ pub struct Flow {
 	pub destination: SocketAddr,
 }
 
-/// A flow with its MAC keys expanded (once, at setup: expanding them costs more than a MAC).
+/// Sequence numbers a link's replay window remembers behind the newest (4,096 less one
+/// word): a packet overtaken by more than that many others on the same link is dropped.
+const LINK_WINDOW_WORDS: usize = 64;
+
+/// A flow as this relay holds it: its path, its version and its cipher (at its two ends).
 struct InstalledFlow {
 	flow: Flow,
-	mac: DataMac,
+	/// The payload cipher, at the ingress and the egress only.
+	cipher: Option<FlowCipher>,
 	/// When its setup last came (this relay's clock, ns): flows nobody refreshes expire.
 	refreshed_ns: u64,
+	/// The version this one replaced on the same path (a rekey), still accepted for a while:
+	/// packets sent under it before its ends learnt of the new one are on their way.
+	previous: Option<PreviousVersion>,
+}
+
+/// A replaced setup version of a flow whose path stayed (see [`InstalledFlow::previous`]).
+struct PreviousVersion {
+	version: u32,
+	cipher: Option<FlowCipher>,
+	/// Accepted until then (this relay's clock, ns).
+	until_ns: u64,
+}
+
+/// How long packets of a flow's previous version are still accepted after a rekey on the
+/// same path: a few round trips of the slowest path.
+pub const PREVIOUS_VERSION_GRACE_NS: u64 = 5_000_000_000;
+
+/// Where a data packet of an installed flow goes after this relay, by the flow's path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hop {
+	/// On to this member.
+	Next(MemberIndex),
+	/// This relay is the packet's end (the egress, or the ingress for replies and echoes).
+	End,
+}
+
+impl InstalledFlow {
+	/// The hop a packet with `header`, received by `me` from `prev`, makes on this flow;
+	/// `None` if its segment list or its previous hop is not the installed path's. The one
+	/// other route is a direct probe of a detoured flow (ingress ↔ egress, skipping the
+	/// detour) and its echo.
+	#[inline]
+	fn hop(&self, me: MemberIndex, prev: MemberIndex, header: &DataHeader) -> Option<Hop> {
+		let path = &self.flow.path;
+		let (first, last) = (*path.first()?, *path.last()?);
+		let list = header.segment_list();
+		if header.probe && list.len() == 1 && path.len() > 2 {
+			let (from, to) = if header.reverse { (last, first) } else { (first, last) };
+			return (prev == from && me == to && list[0] == to).then_some(Hop::End);
+		}
+		let position = path.iter().position(|m| *m == me)?;
+		let (matches, from, next) = if header.reverse {
+			// The reversed path without the egress.
+			let expected = path[..path.len() - 1].iter().rev();
+			let next = position.checked_sub(1).map(|p| path[p]);
+			(
+				list.len() == path.len() - 1 && expected.eq(list.iter()),
+				*path.get(position + 1)?,
+				next,
+			)
+		} else {
+			let matches = list.len() == path.len() - 1 && path[1..].iter().eq(list.iter());
+			(matches, path[position.checked_sub(1)?], path.get(position + 1).copied())
+		};
+		(matches && prev == from).then_some(next.map_or(Hop::End, Hop::Next))
+	}
 }
 
 /// The top 32 bits of every flow id an origin may set up: a tag derived from its member id.
@@ -99,10 +166,22 @@ pub enum DropReason {
 	FlowOfAnother,
 	/// Data stamped with an epoch other than the previous, current or next one.
 	WrongEpoch,
+	/// A datagram of a protocol version this agent does not speak.
+	UnsupportedVersion,
+	/// A setup older than the flow's installed version, a different setup under the same
+	/// version, or one stamped far from this relay's clock (a replay); or data of a setup
+	/// version other than the installed one.
+	StaleSetup,
+	/// A payload that does not open under the flow's key at its end (changed on the way).
+	BadPayload,
 	/// A control datagram (pulse, row, setup) beyond its sender's budget: dropped before
 	/// any signature is checked.
 	RateLimited,
 }
+
+/// How far a setup's time may be from this relay's clock: beyond, it is a replay (or a clock
+/// too wrong to trust). Generous: relays' clocks are only roughly synchronised.
+pub const SETUP_MAX_SKEW_MS: u64 = 300_000;
 
 /// Control datagrams (pulses, rows, setups) a member may send per second on average, and in a
 /// burst. A member's pulses and rows come a few per pulse interval, and its setups one per
@@ -226,7 +305,21 @@ pub struct RelayCore {
 	counters: Counters,
 	flows: HashMap<u64, InstalledFlow>,
 	drops: DropStats,
+	/// The next end-to-end sequence number (AEAD nonce) of a payload this relay seals, for any
+	/// flow: one counter, so that no (key, nonce) pair repeats even if a flow is installed again
+	/// under the same key (started at [`first_seq`] of the boot, above any earlier boot's).
 	next_seq: u64,
+	/// The MAC keys of the link with each member (`None` for this relay itself).
+	links: Vec<Option<LinkKeys>>,
+	/// The replay window of the link from each member. One per link, not per flow: a sender
+	/// numbers everything it sends on a link in one sequence. Whoever holds the core owns
+	/// them all (one lock today; a worker per previous hop when the core is sharded).
+	link_windows: Vec<ReplayWindow<LINK_WINDOW_WORDS>>,
+	/// This relay's next sequence number on the link to each member (from [`first_seq`], so a
+	/// flow installed again never reuses one the neighbour's window has seen).
+	link_seqs: Vec<u64>,
+	/// The protocol version each member's datagrams carry when it is not ours (logged once).
+	foreign_versions: Vec<Option<u8>>,
 	/// Newest `(boot, seq)` of each member's rows, against replays.
 	row_newest: Vec<Option<(u64, u32)>>,
 	/// What we last told the group about each entry of our row.
@@ -341,6 +434,8 @@ impl From<WireError> for DropReason {
 		match e {
 			WireError::BadSignature => Self::BadSignature,
 			WireError::BadMac => Self::BadMac,
+			WireError::BadSeal => Self::BadPayload,
+			WireError::UnsupportedVersion(_) => Self::UnsupportedVersion,
 			_ => Self::Malformed,
 		}
 	}
@@ -424,6 +519,9 @@ pub enum CoreError {
 	/// The flow id is installed for another origin.
 	#[error("the flow id belongs to another member's flow")]
 	FlowOfAnother,
+	/// A setup must carry a newer version than the one installed to change the flow.
+	#[error("a changed flow needs a newer setup version")]
+	StaleVersion,
 }
 
 impl RelayCore {
@@ -459,7 +557,20 @@ impl RelayCore {
 			config.cross_check_tolerance_us,
 		);
 		let n = config.members.len();
+		let links = config
+			.members
+			.iter()
+			.enumerate()
+			.map(|(i, m)| {
+				(i != usize::from(me))
+					.then(|| LinkKeys::new(&config.key, &my_id, &m.pulse_key, &m.id))
+			})
+			.collect();
 		Ok(Self {
+			links,
+			link_seqs: vec![first_seq(config.boot_time); n],
+			link_windows: vec![ReplayWindow::default(); n],
+			foreign_versions: vec![None; n],
 			row_newest: vec![None; n],
 			row_sent: vec![None; n],
 			row_seq: 0,
@@ -481,7 +592,7 @@ impl RelayCore {
 			counters: config.counters,
 			flows: HashMap::new(),
 			drops: DropStats::default(),
-			next_seq: 0,
+			next_seq: first_seq(config.boot_time),
 		})
 	}
 
@@ -530,7 +641,8 @@ impl RelayCore {
 		self.flows.get(&id).map(|installed| &installed.flow)
 	}
 
-	/// Installs (or replaces) a flow after its setup was verified.
+	/// Installs (or replaces) a flow after its setup was verified; the same flow again only
+	/// counts as refreshed.
 	pub fn install_flow(&mut self, flow: Flow) -> Result<(), CoreError> {
 		let n = self.members.len();
 		let mut seen = std::collections::HashSet::new();
@@ -555,9 +667,28 @@ impl RelayCore {
 				}
 			}
 		}
-		let mac = DataMac::new(&flow.key);
 		let refreshed_ns = self.last_now_ns;
-		self.flows.insert(flow.id, InstalledFlow { flow, mac, refreshed_ns });
+		if let Some(installed) = self.flows.get_mut(&flow.id).filter(|f| f.flow == flow) {
+			// The same setup again: its windows stay.
+			installed.refreshed_ns = refreshed_ns;
+			return Ok(());
+		}
+		let is_end = flow.path.first() == Some(&self.me) || flow.path.last() == Some(&self.me);
+		let cipher = is_end.then(|| FlowCipher::new(&flow.key));
+		let mut installed = InstalledFlow { flow, cipher, refreshed_ns, previous: None };
+		if let Some(old) = self.flows.remove(&installed.flow.id) {
+			// A rekey on the same path: packets sealed under the old key are on their way.
+			let same_route = old.flow.path == installed.flow.path
+				&& old.flow.destination == installed.flow.destination;
+			if same_route && old.flow.version < installed.flow.version {
+				installed.previous = Some(PreviousVersion {
+					version: old.flow.version,
+					cipher: old.cipher,
+					until_ns: refreshed_ns.saturating_add(PREVIOUS_VERSION_GRACE_NS),
+				});
+			}
+		}
+		self.flows.insert(installed.flow.id, installed);
 		Ok(())
 	}
 
@@ -643,6 +774,10 @@ impl RelayCore {
 	pub fn on_datagram(&mut self, from: SocketAddr, datagram: &mut [u8], now_ns: u64) -> Action {
 		self.last_now_ns = now_ns;
 		let action = match wire::peek_type(datagram) {
+			Err(WireError::UnsupportedVersion(version)) => {
+				self.note_foreign_version(from, version);
+				Err(DropReason::UnsupportedVersion)
+			}
 			Err(_) => Err(DropReason::Malformed),
 			Ok(PacketType::Data) => self.on_data(from, datagram),
 			Ok(control) => self.admit_control(from, now_ns).and_then(|sender| match control {
@@ -655,6 +790,28 @@ impl RelayCore {
 			self.drops.count(reason);
 			Action::Dropped(reason)
 		})
+	}
+
+	/// A member speaks another protocol version: said once per member and version (the
+	/// count is in [`DropReason::UnsupportedVersion`]).
+	fn note_foreign_version(&mut self, from: SocketAddr, version: u8) {
+		let Some(member) = self.member_at(from) else { return };
+		let Some(seen) = self.foreign_versions.get_mut(usize::from(member)) else { return };
+		if *seen != Some(version) {
+			*seen = Some(version);
+			tracing::warn!(
+				member = %crate::hex::encode(&self.members[usize::from(member)].id),
+				version,
+				ours = wire::VERSION,
+				"a group member speaks another protocol version: its datagrams are dropped"
+			);
+		}
+	}
+
+	/// The protocol version member `member` speaks, as far as this relay can tell: ours unless
+	/// its datagrams carried another.
+	pub fn member_version(&self, member: MemberIndex) -> u8 {
+		self.foreign_versions.get(usize::from(member)).copied().flatten().unwrap_or(wire::VERSION)
 	}
 
 	/// The cheap checks of a control datagram, before any signature: it comes from a member's
@@ -684,6 +841,9 @@ impl RelayCore {
 		}
 		Pulse::verify(datagram, &sender.pulse_key)?;
 		self.pulses.on_pulse(&pulse, now_ns)?;
+		if let Some(seen) = self.foreign_versions.get_mut(usize::from(from)) {
+			*seen = None;
+		}
 		Ok(Action::Consumed)
 	}
 
@@ -697,26 +857,41 @@ impl RelayCore {
 		if (setup.flow >> 32) as u32 != flow_id_tag(&setup.origin) {
 			return Err(DropReason::FlowOfAnother);
 		}
+		let now_ms = self.last_now_ns / 1_000_000;
+		if now_ms.abs_diff(setup.time_ms) > SETUP_MAX_SKEW_MS {
+			return Err(DropReason::StaleSetup);
+		}
 		FlowSetup::verify(datagram, &self.members[origin].pulse_key)?;
 		let path = setup.path.as_slice();
 		if path.first().map(|m| usize::from(*m)) != Some(origin) {
 			return Err(DropReason::BadPath);
 		}
 		let position = path.iter().position(|m| *m == self.me).ok_or(DropReason::NotOnPath)?;
-		if path.last() == Some(&self.me) && !self.allowed_destinations.contains(&setup.destination)
-		{
+		let is_egress = path.last() == Some(&self.me);
+		if is_egress && !self.allowed_destinations.contains(&setup.destination) {
 			return Err(DropReason::DestinationNotAllowed);
 		}
-		let key = setup.unwrap_key(position, &self.key).ok_or(DropReason::BadPath)?;
-		let flow =
-			Flow { id: setup.flow, key, path: path.to_vec(), destination: setup.destination };
-		match self.flows.get_mut(&flow.id) {
-			Some(installed) if installed.flow == flow => installed.refreshed_ns = self.last_now_ns,
-			_ => self.install_flow(flow).map_err(|error| match error {
-				CoreError::FlowOfAnother => DropReason::FlowOfAnother,
-				_ => DropReason::BadPath,
-			})?,
+		// Only the egress can unwrap the key; transit relays hold none.
+		let key = if is_egress { setup.unwrap_key(&self.key) } else { [0; 32] };
+		let flow = Flow {
+			id: setup.flow,
+			version: setup.version,
+			key,
+			path: path.to_vec(),
+			destination: setup.destination,
+		};
+		if let Some(installed) = self.flows.get(&flow.id) {
+			let held = installed.flow.version;
+			// An older version, or another setup under the version held: a replay (the origin
+			// numbers every new path and key).
+			if setup.version < held || (setup.version == held && installed.flow != flow) {
+				return Err(DropReason::StaleSetup);
+			}
 		}
+		self.install_flow(flow).map_err(|error| match error {
+			CoreError::FlowOfAnother => DropReason::FlowOfAnother,
+			_ => DropReason::BadPath,
+		})?;
 		// The setup travels the path it sets up, as the data will: the origin sends it to the
 		// first hop, each member passes it to the next. A member the origin cannot reach
 		// directly (the very reason for a detour) still learns the new path.
@@ -727,36 +902,38 @@ impl RelayCore {
 	}
 
 	/// Installs `flow` here (this relay must be its ingress) and writes its signed setup into
-	/// `out`, the flow key wrapped for each other member on the path; the driver sends it to
-	/// the path's first hop, which passes it on (see `on_flow_setup`). `ephemeral_secret`
-	/// must be fresh random bytes. Returns the length.
+	/// `out`, stamped `now_ns` (wall clock), the flow key wrapped for the egress; the driver
+	/// sends it to the path's first hop, which passes it on (see `on_flow_setup`).
+	/// `ephemeral_secret` must be fresh random bytes. Returns the length.
 	pub fn originate_flow(
 		&mut self,
 		flow: Flow,
 		ephemeral_secret: [u8; 32],
+		now_ns: u64,
 		out: &mut [u8],
 	) -> Result<usize, CoreError> {
 		if flow.path.first() != Some(&self.me) {
 			return Err(CoreError::BadPath);
 		}
-		let mut hops = [self.key.verifying_key(); MAX_SEGMENTS];
-		let count = flow.path.len().saturating_sub(1);
-		if count > MAX_SEGMENTS {
-			return Err(CoreError::BadPath);
+		let egress = flow.path.last().and_then(|m| self.members.get(usize::from(*m)));
+		let egress = egress.ok_or(CoreError::BadPath)?.pulse_key;
+		let terms = SetupTerms {
+			origin: self.members[usize::from(self.me)].id,
+			flow: flow.id,
+			version: flow.version,
+			time_ms: now_ns / 1_000_000,
+			destination: flow.destination,
+			path: heapless_path::Path::from_slice(&flow.path).ok_or(CoreError::BadPath)?,
+		};
+		let setup = FlowSetup::seal(terms, &flow.key, &egress, ephemeral_secret)
+			.map_err(|_| CoreError::BadPath)?;
+		if let Some(installed) = self.flows.get(&flow.id) {
+			if installed.flow.version > flow.version
+				|| (installed.flow.version == flow.version && installed.flow != flow)
+			{
+				return Err(CoreError::StaleVersion);
+			}
 		}
-		for (slot, member) in hops.iter_mut().zip(&flow.path[1..]) {
-			*slot = self.members.get(usize::from(*member)).ok_or(CoreError::BadPath)?.pulse_key;
-		}
-		let setup = FlowSetup::seal(
-			self.members[usize::from(self.me)].id,
-			flow.id,
-			flow.destination,
-			heapless_path::Path::from_slice(&flow.path).ok_or(CoreError::BadPath)?,
-			&flow.key,
-			&hops[..count],
-			ephemeral_secret,
-		)
-		.map_err(|_| CoreError::BadPath)?;
 		self.install_flow(flow)?;
 		setup.encode(&self.key, out).map_err(|_| CoreError::BadPath)
 	}
@@ -883,10 +1060,13 @@ impl RelayCore {
 		}
 	}
 
+	/// A data packet: cheap checks (its header, our group and position, its epoch, a member's
+	/// address), then the link MAC of that member and the link's replay window: from here on
+	/// the packet is one that member really sent, once, and it is counted in whatever becomes
+	/// of it (so both ends of the link agree). Then the flow, its version and its path decide:
+	/// forwarded on the next link, or opened and delivered at the flow's end.
 	fn on_data(&mut self, from: SocketAddr, datagram: &mut [u8]) -> Result<Action, DropReason> {
-		let (header, payload) = decode_data(datagram)?;
-		let flow = self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
-		verify_data_mac(datagram, &flow.mac)?;
+		let (header, _) = decode_data(datagram)?;
 		if header.group != self.group || header.current_segment() != Some(self.me) {
 			return Err(DropReason::NotOnPath);
 		}
@@ -895,24 +1075,50 @@ impl RelayCore {
 			return Err(DropReason::WrongEpoch);
 		}
 		let prev = self.member_at(from).ok_or(DropReason::UnknownSender)?;
-		let prev_id = self.members[usize::from(prev)].id;
+		let link = self.links.get(usize::from(prev)).and_then(Option::as_ref);
+		verify_link(datagram, &header, &link.ok_or(DropReason::UnknownSender)?.rx)?;
+		let window =
+			self.link_windows.get_mut(usize::from(prev)).ok_or(DropReason::UnknownSender)?;
+		if !window.accept(header.link_boot, header.link_seq) {
+			return Err(DropReason::Replayed);
+		}
 		let len = datagram.len() as u64;
 		// Probes are the overlay's own overhead: neither end of a link counts them.
 		if !header.probe {
+			let prev_id = self.members[usize::from(prev)].id;
 			self.counters.record_in(self.boot_time, header.epoch, prev_id, len);
 		}
 
-		let left = header.segments_left - 1;
-		set_segments_left(datagram, left);
-		if left == 0 {
-			if header.probe {
-				return self.on_probe_end(&header, payload, datagram);
-			}
-			return Ok(Action::Deliver { flow: header.flow, reverse: header.reverse, payload });
+		let (me, now_ns) = (self.me, self.last_now_ns);
+		let installed = self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
+		let current = header.setup_version == installed.flow.version;
+		let previous = installed
+			.previous
+			.as_ref()
+			.filter(|p| p.version == header.setup_version && now_ns < p.until_ns);
+		if !current && previous.is_none() {
+			return Err(DropReason::StaleSetup);
 		}
-		let next_index = usize::from(header.segment_count - left);
-		let next = *header.segments.get(next_index).ok_or(DropReason::BadPath)?;
+		let next = match installed.hop(me, prev, &header).ok_or(DropReason::NotOnPath)? {
+			Hop::Next(next) => next,
+			Hop::End => {
+				let cipher = match previous {
+					Some(previous) if !current => previous.cipher.as_ref(),
+					_ => installed.cipher.as_ref(),
+				};
+				let payload = open_data(datagram, &header, cipher.ok_or(DropReason::NotOnPath)?)?;
+				if header.probe {
+					return self.on_probe_end(&header, payload, datagram);
+				}
+				return Ok(Action::Deliver { flow: header.flow, reverse: header.reverse, payload });
+			}
+		};
 		let forward = self.forward_to(next)?;
+		let keys = self.links.get(usize::from(next)).and_then(Option::as_ref);
+		let seq = self.link_seqs.get_mut(usize::from(next)).ok_or(DropReason::BadPath)?;
+		*seq = seq.wrapping_add(1);
+		let left = header.segments_left - 1;
+		relink(datagram, &header, left, self.boot_time, *seq, &keys.ok_or(DropReason::BadPath)?.tx);
 		if !header.probe {
 			let next_id = self.members[usize::from(next)].id;
 			self.counters.record_out(self.boot_time, header.epoch, next_id, len);
@@ -920,8 +1126,8 @@ impl RelayCore {
 		Ok(forward)
 	}
 
-	/// A probe reached the end of its path: the egress turns it around (in place: the echo has
-	/// the same size), the ingress reads its round trip.
+	/// A probe reached the end of its route (its payload already opened): the egress answers
+	/// it along the same route back, the ingress reads its round trip.
 	fn on_probe_end(
 		&mut self,
 		header: &DataHeader,
@@ -943,27 +1149,16 @@ impl RelayCore {
 				rtt_ns: self.last_now_ns.saturating_sub(sent),
 			});
 		}
-		// The echo retraces the probe's own route (which may be the direct one rather than
-		// the flow's current path), so it has the same size and is written in place.
-		let InstalledFlow { flow, mac, .. } =
-			self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
-		let ingress = *flow.path.first().ok_or(DropReason::BadPath)?;
-		let count = usize::from(header.segment_count);
-		let mut segments = [0u16; MAX_SEGMENTS];
-		for (slot, hop) in segments.iter_mut().zip(header.segment_list()[..count - 1].iter().rev())
-		{
-			*slot = *hop;
-		}
-		segments[count - 1] = ingress;
-		let echo =
-			DataHeader { reverse: true, segments_left: header.segment_count, segments, ..*header };
-		encode_data(&echo, &probe, mac, datagram)?;
-		self.forward_to(segments[0])
+		// The echo retraces the probe's own route (the direct one, or the flow's path).
+		let direct = header.segment_count == 1;
+		let (to, _) = self.encode_on_flow(header.flow, true, true, &probe, datagram, direct)?;
+		let next = self.member_at(to).ok_or(DropReason::BadPath)?;
+		self.forward_to(next)
 	}
 
 	/// Writes a fast probe of flow `flow_id` (this relay must be its ingress) into `out`: along
 	/// the flow's path, or with `direct` straight to its egress (to see whether the direct
-	/// path works again while traffic takes a detour; the echo returns along the flow's path).
+	/// path works again while traffic takes a detour; the echo comes straight back).
 	pub fn probe(
 		&mut self,
 		flow_id: u64,
@@ -975,7 +1170,7 @@ impl RelayCore {
 		let mut probe = [0u8; PROBE_LEN];
 		probe[..8].copy_from_slice(&seq.to_be_bytes());
 		probe[8..].copy_from_slice(&now_ns.to_be_bytes());
-		self.encode_on_flow(flow_id, false, true, seq, &probe, out, direct)
+		self.encode_on_flow(flow_id, false, true, &probe, out, direct)
 	}
 
 	/// Encapsulates a payload of flow `flow_id` at its ingress (forward) or egress (reverse,
@@ -987,84 +1182,76 @@ impl RelayCore {
 		payload: &[u8],
 		out: &mut [u8],
 	) -> Result<(SocketAddr, usize), DropReason> {
-		self.next_seq = self.next_seq.wrapping_add(1);
-		let seq = self.next_seq;
-		let (to, len) = self.encode_on_flow(flow_id, reverse, false, seq, payload, out, false)?;
-		let first = self.by_addr.get(&to).map(|m| self.members[usize::from(*m)].id);
+		let (to, len) = self.encode_on_flow(flow_id, reverse, false, payload, out, false)?;
+		let first = self.by_addr.get(&canonical_addr(to)).map(|m| self.members[usize::from(*m)].id);
 		if let Some(first) = first {
 			self.counters.record_out(self.boot_time, self.epoch, first, len as u64);
 		}
 		Ok((to, len))
 	}
 
-	/// Encodes a data packet (or probe) of `flow_id` from this end of the flow; with
-	/// `direct_only`, straight from the ingress to the egress.
+	/// Encodes a data packet (or probe) of `flow_id` from this end of the flow, sealed under
+	/// the flow's key and tagged for the first link; with `direct`, straight between the
+	/// ingress and the egress.
 	fn encode_on_flow(
 		&mut self,
 		flow_id: u64,
 		reverse: bool,
 		probe: bool,
-		seq: u64,
 		payload: &[u8],
 		out: &mut [u8],
-		direct_only: bool,
+		direct: bool,
 	) -> Result<(SocketAddr, usize), DropReason> {
-		let InstalledFlow { flow, mac, .. } =
+		let InstalledFlow { flow, cipher, .. } =
 			self.flows.get(&flow_id).ok_or(DropReason::UnknownFlow)?;
-		let mut segments = [0u16; MAX_SEGMENTS];
-		if direct_only && !reverse {
-			let (Some(first), Some(last)) = (flow.path.first(), flow.path.last()) else {
-				return Err(DropReason::BadPath);
-			};
-			if *first != self.me {
-				return Err(DropReason::NotOnPath);
-			}
-			segments[0] = *last;
-			let header = DataHeader {
-				reverse,
-				probe,
-				segments_left: 1,
-				segment_count: 1,
-				group: self.group,
-				flow: flow_id,
-				epoch: self.epoch,
-				seq,
-				segments,
-			};
-			let len = encode_data(&header, payload, mac, out)?;
-			let egress = self.members.get(usize::from(*last)).ok_or(DropReason::BadPath)?;
-			return Ok((egress.addr, len));
+		let cipher = cipher.as_ref().ok_or(DropReason::NotOnPath)?;
+		let (Some(&first), Some(&last)) = (flow.path.first(), flow.path.last()) else {
+			return Err(DropReason::BadPath);
+		};
+		let (from, to) = if reverse { (last, first) } else { (first, last) };
+		if from != self.me {
+			return Err(DropReason::NotOnPath);
 		}
 		let hops = flow.path.len().saturating_sub(1);
 		if hops == 0 || hops > MAX_SEGMENTS {
 			return Err(DropReason::BadPath);
 		}
-		let expected_origin = if reverse { flow.path.last() } else { flow.path.first() };
-		if expected_origin != Some(&self.me) {
-			return Err(DropReason::NotOnPath);
-		}
-		if reverse {
-			for (slot, member) in segments.iter_mut().zip(flow.path.iter().rev().skip(1)) {
-				*slot = *member;
-			}
+		let mut segments = [0u16; MAX_SEGMENTS];
+		let count = if direct {
+			segments[0] = to;
+			1
 		} else {
-			for (slot, member) in segments.iter_mut().zip(flow.path.iter().skip(1)) {
+			let rest: &mut dyn Iterator<Item = &MemberIndex> = if reverse {
+				&mut flow.path.iter().rev().skip(1)
+			} else {
+				&mut flow.path.iter().skip(1)
+			};
+			for (slot, member) in segments.iter_mut().zip(rest) {
 				*slot = *member;
 			}
-		}
+			hops
+		};
+		let first_hop = segments[0];
+		let keys = self.links.get(usize::from(first_hop)).and_then(Option::as_ref);
+		let link_seq = self.link_seqs.get_mut(usize::from(first_hop)).ok_or(DropReason::BadPath)?;
+		*link_seq = link_seq.wrapping_add(1);
+		self.next_seq = self.next_seq.wrapping_add(1);
 		let header = DataHeader {
 			reverse,
 			probe,
-			segments_left: hops as u8,
-			segment_count: hops as u8,
+			segments_left: count as u8,
+			segment_count: count as u8,
 			group: self.group,
 			flow: flow_id,
 			epoch: self.epoch,
-			seq,
+			setup_version: flow.version,
+			seq: self.next_seq,
+			link_boot: self.boot_time,
+			link_seq: *link_seq,
 			segments,
 		};
-		let len = encode_data(&header, payload, mac, out)?;
-		let first = self.members.get(usize::from(segments[0])).ok_or(DropReason::BadPath)?;
+		let len = encode_data(&header, payload, cipher, &keys.ok_or(DropReason::BadPath)?.tx, out)?;
+		let first = self.members.get(usize::from(first_hop)).ok_or(DropReason::BadPath)?;
 		Ok((first.addr, len))
 	}
 }
@@ -1106,7 +1293,13 @@ mod tests {
 	}
 
 	fn flow(path: Vec<MemberIndex>) -> Flow {
-		Flow { id: 77, key: [5; 32], path, destination: SocketAddr::from(([127, 0, 0, 1], 9000)) }
+		Flow {
+			id: 77,
+			version: 1,
+			key: [5; 32],
+			path,
+			destination: SocketAddr::from(([127, 0, 0, 1], 9000)),
+		}
 	}
 
 	#[test]
@@ -1259,9 +1452,15 @@ mod tests {
 			Action::Dropped(DropReason::BadSignature)
 		);
 		assert_eq!(
-			g[1].on_datagram(addr(0), &mut [1, 2, 3], 6),
+			g[1].on_datagram(addr(0), &mut [wire::VERSION, 99, 3], 6),
 			Action::Dropped(DropReason::Malformed)
 		);
+		// A member still on protocol v1: counted apart, and remembered for the dashboard.
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut [1, 1, 3], 7),
+			Action::Dropped(DropReason::UnsupportedVersion)
+		);
+		assert_eq!((g[1].member_version(0), g[1].member_version(2)), (1, wire::VERSION));
 		assert_eq!(g[1].drops().get(DropReason::Replayed), 1);
 		assert_eq!(g[1].drops().get(DropReason::BadSignature), 1);
 		assert_eq!(g[1].drops().get(DropReason::Malformed), 1);
@@ -1319,6 +1518,229 @@ mod tests {
 		// Replies go back along the reversed list.
 		let (to, _) = g[3].encapsulate(77, true, b"pong", &mut buf).unwrap();
 		assert_eq!(to, addr(1));
+	}
+
+	/// Member `i` of `g` as it comes back from a restart at `boot_time`.
+	fn rebooted(g: &[RelayCore], i: u8, boot_time: u64) -> RelayCore {
+		let key = SigningKey::from_bytes(&[i + 1; 32]);
+		let members = g[0].members().to_vec();
+		RelayCore::new(CoreConfig { boot_time, ..CoreConfig::new(key, members) }).unwrap()
+	}
+
+	/// `flow` installed at every core of `g`.
+	fn install_everywhere(g: &mut [RelayCore], flow: &Flow) {
+		for core in g.iter_mut() {
+			core.install_flow(flow.clone()).unwrap();
+		}
+	}
+
+	fn totals(core: &RelayCore) -> (u64, u64) {
+		let totals = core.counters().totals();
+		(totals.in_octets, totals.out_octets)
+	}
+
+	#[test]
+	fn a_packet_is_accepted_once_per_hop_and_a_restart_starts_a_new_window() {
+		let mut g = group(3);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		let mut first = [0u8; 256];
+		let (_, len) = g[0].encapsulate(77, false, b"one", &mut first).unwrap();
+		let mut second = [0u8; 256];
+		let (_, len2) = g[0].encapsulate(77, false, b"two", &mut second).unwrap();
+		let replay = first;
+		// Out of order, within the window: both pass.
+		assert_eq!(g[1].on_datagram(addr(0), &mut second[..len2], 0), Action::Forward { to: 2 });
+		assert_eq!(g[1].on_datagram(addr(0), &mut first[..len], 0), Action::Forward { to: 2 });
+		let counted = totals(&g[1]);
+		// An on-path observer replays it from the previous hop's address: dropped, uncounted.
+		for _ in 0..20 {
+			let mut copy = replay;
+			assert_eq!(
+				g[1].on_datagram(addr(0), &mut copy[..len], 0),
+				Action::Dropped(DropReason::Replayed)
+			);
+		}
+		assert_eq!(totals(&g[1]), counted, "replays move no counter");
+		// And the egress takes each forwarded packet once.
+		let mut at_egress = first;
+		assert!(matches!(
+			g[2].on_datagram(addr(1), &mut at_egress[..len], 0),
+			Action::Deliver { .. }
+		));
+		assert_eq!(
+			g[2].on_datagram(addr(1), &mut first[..len], 0),
+			Action::Dropped(DropReason::Replayed)
+		);
+		// The ingress restarts (a later boot, its counters from 0 again): a new window.
+		let mut restarted = rebooted(&g, 0, 2_000);
+		restarted.install_flow(flow(vec![0, 1, 2])).unwrap();
+		let (_, len) = restarted.encapsulate(77, false, b"after", &mut first).unwrap();
+		assert_eq!(g[1].on_datagram(addr(0), &mut first[..len], 0), Action::Forward { to: 2 });
+	}
+
+	#[test]
+	fn only_the_previous_hop_on_the_installed_path_moves_a_counter() {
+		let mut g = group(4);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		let mut buf = [0u8; 256];
+		let (_, len) = g[0].encapsulate(77, false, b"x", &mut buf).unwrap();
+		// Spoofed: another address, or another member's address.
+		for from in [SocketAddr::from(([10, 9, 9, 9], 1)), addr(3)] {
+			let mut copy = buf;
+			let action = g[1].on_datagram(from, &mut copy[..len], 0);
+			assert!(
+				matches!(action, Action::Dropped(DropReason::UnknownSender | DropReason::BadMac)),
+				"{action:?}"
+			);
+		}
+		// Member 3 forges a packet of the flow "from 0" with its own link key to 1: from 0's
+		// address it fails 0's link MAC.
+		let mut forged = [0u8; 256];
+		let mut liar = group(4).swap_remove(3);
+		liar.install_flow(flow(vec![3, 1, 2])).unwrap();
+		let (_, n) = liar.encapsulate(77, false, b"forged", &mut forged).unwrap();
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut forged[..n], 0),
+			Action::Dropped(DropReason::BadMac)
+		);
+		assert_eq!(totals(&g[1]), (0, 0), "nothing counted");
+		// From its own address, it is not the path's previous hop: dropped, and counted as
+		// what 3 sent (3 counts it out too: the link's ends agree, nobody else is charged).
+		assert_eq!(
+			g[1].on_datagram(addr(3), &mut forged[..n], 0),
+			Action::Dropped(DropReason::NotOnPath)
+		);
+		assert_eq!(totals(&g[1]), (n as u64, 0));
+		assert_eq!(liar.counters().totals().out_octets, n as u64);
+		assert_eq!(g[1].on_datagram(addr(0), &mut buf[..len], 0), Action::Forward { to: 2 });
+	}
+
+	#[test]
+	fn a_middle_relay_cannot_be_made_to_deliver() {
+		let mut g = group(3);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		// The ingress's own segment list, cut short at relay 1 (as a member that set up a flow
+		// with relay 1 as its egress would send it): relay 1 is not this flow's end.
+		let mut short = flow(vec![0, 1]);
+		short.destination = SocketAddr::from(([127, 0, 0, 1], 25));
+		let mut attacker = group(3).swap_remove(0);
+		attacker.install_flow(short).unwrap();
+		let mut buf = [0u8; 256];
+		let (_, len) = attacker.encapsulate(77, false, b"to port 25", &mut buf).unwrap();
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut buf[..len], 0),
+			Action::Dropped(DropReason::NotOnPath)
+		);
+	}
+
+	#[test]
+	fn transit_relays_cannot_read_the_payload_and_a_changed_one_dies_at_the_egress() {
+		let mut g = group(3);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		let secret = b"the consumer's own bytes";
+		let mut buf = [0u8; 256];
+		let (_, len) = g[0].encapsulate(77, false, secret, &mut buf).unwrap();
+		assert!(!buf[..len].windows(secret.len()).any(|w| w == secret), "sealed on the wire");
+		// Relay 1 changes a payload byte and re-tags the packet for the next link (it holds
+		// that link's key): the egress's link check passes, the payload does not open.
+		let mut tampered = buf;
+		assert_eq!(g[1].on_datagram(addr(0), &mut tampered[..len], 0), Action::Forward { to: 2 });
+		let mut honest = tampered;
+		tampered[60] ^= 1;
+		let (header, _) = decode_data(&tampered[..len]).unwrap();
+		let tag_key = g[1].links[2].as_ref().unwrap().tx.clone();
+		relink(&mut tampered[..len], &header, 1, 1_000, header.link_seq + 1, &tag_key);
+		assert_eq!(
+			g[2].on_datagram(addr(1), &mut tampered[..len], 0),
+			Action::Dropped(DropReason::BadPayload)
+		);
+		match g[2].on_datagram(addr(1), &mut honest[..len], 0) {
+			Action::Deliver { payload, .. } => assert_eq!(&honest[payload], secret),
+			other => panic!("unexpected {other:?}"),
+		}
+	}
+
+	#[test]
+	fn old_or_replayed_setups_cannot_bring_an_old_path_back() {
+		let mut g = group(4);
+		let id = tagged(0, 5);
+		let mut first = [0u8; 512];
+		let v1 = Flow { id, ..flow(vec![0, 1, 2]) };
+		let len1 = g[0].originate_flow(v1.clone(), [1; 32], 0, &mut first).unwrap();
+		let mut copy = first;
+		assert_eq!(g[1].on_datagram(addr(0), &mut copy[..len1], 0), Action::Forward { to: 2 });
+		let mut copy = first;
+		assert_eq!(g[2].on_datagram(addr(1), &mut copy[..len1], 0), Action::Consumed);
+		// The ingress moves the flow to a detour through 3: version 2.
+		let mut second = [0u8; 512];
+		let v2 = Flow { version: 2, key: [6; 32], path: vec![0, 3, 2], ..v1.clone() };
+		let len2 = g[0].originate_flow(v2, [2; 32], 0, &mut second).unwrap();
+		assert_eq!(g[3].on_datagram(addr(0), &mut second[..len2], 0), Action::Forward { to: 2 });
+		assert_eq!(g[2].on_datagram(addr(3), &mut second[..len2], 0), Action::Consumed);
+		// Version 1's setup replayed at the egress: refused, the detour stays.
+		let mut copy = first;
+		assert_eq!(
+			g[2].on_datagram(addr(1), &mut copy[..len1], 0),
+			Action::Dropped(DropReason::StaleSetup)
+		);
+		assert_eq!(g[2].flow(id).map(|f| f.path.clone()), Some(vec![0, 3, 2]));
+		// Relay 1, no longer on the path, still holds version 1 and its link key to 2: what it
+		// injects is refused.
+		g[1].install_flow(Flow { key: [0; 32], ..v1.clone() }).unwrap();
+		let mut buf = [0u8; 256];
+		let mut injected = Flow { key: [5; 32], ..v1.clone() };
+		injected.path = vec![1, 2];
+		g[1].flows.clear();
+		g[1].install_flow(injected).unwrap();
+		let (_, n) = g[1].encapsulate(id, false, b"inject", &mut buf).unwrap();
+		let action = g[2].on_datagram(addr(1), &mut buf[..n], 0);
+		assert!(
+			matches!(action, Action::Dropped(DropReason::StaleSetup | DropReason::NotOnPath)),
+			"{action:?}"
+		);
+		// A setup stamped far from the relay's clock (a replay from long ago) is refused.
+		let mut late = [0u8; 512];
+		let v3 = Flow { version: 3, ..v1 };
+		let len3 = g[0].originate_flow(v3, [3; 32], 0, &mut late).unwrap();
+		let much_later = (SETUP_MAX_SKEW_MS + 1) * 1_000_000;
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut late[..len3], much_later),
+			Action::Dropped(DropReason::StaleSetup)
+		);
+	}
+
+	#[test]
+	fn a_rekey_on_the_same_path_keeps_packets_in_flight_for_a_while() {
+		let mut g = group(3);
+		let v1 = flow(vec![0, 1, 2]);
+		install_everywhere(&mut g, &v1);
+		let mut old = [0u8; 256];
+		let (_, len) = g[2].encapsulate(77, true, b"reply under v1", &mut old).unwrap();
+		let v2 = Flow { version: 2, key: [8; 32], ..v1 };
+		install_everywhere(&mut g, &v2);
+		// The reply sent under version 1 arrives after everyone moved to version 2.
+		let mut late = old;
+		assert_eq!(g[1].on_datagram(addr(2), &mut late[..len], 1_000), Action::Forward { to: 0 });
+		match g[0].on_datagram(addr(1), &mut late[..len], 1_000) {
+			Action::Deliver { payload, reverse: true, .. } => {
+				assert_eq!(&late[payload], b"reply under v1")
+			}
+			other => panic!("unexpected {other:?}"),
+		}
+		// Replays of it are still refused (the windows carried over) ...
+		let mut replay = old;
+		assert_eq!(
+			g[1].on_datagram(addr(2), &mut replay[..len], 2_000),
+			Action::Dropped(DropReason::Replayed)
+		);
+		// ... and after the grace period version 1 is gone.
+		let mut still_on_v1 = rebooted(&g, 2, 2_000);
+		still_on_v1.install_flow(flow(vec![0, 1, 2])).unwrap();
+		let (_, len) = still_on_v1.encapsulate(77, true, b"much later", &mut old).unwrap();
+		assert_eq!(
+			g[1].on_datagram(addr(2), &mut old[..len], PREVIOUS_VERSION_GRACE_NS + 1),
+			Action::Dropped(DropReason::StaleSetup)
+		);
 	}
 
 	#[test]
@@ -1390,20 +1812,22 @@ mod tests {
 		let mut buf = [0u8; 512];
 		let id = tagged(0, 77);
 		let len =
-			g[0].originate_flow(Flow { id, ..flow(vec![0, 1, 2]) }, [21; 32], &mut buf).unwrap();
+			g[0].originate_flow(Flow { id, ..flow(vec![0, 1, 2]) }, [21; 32], 0, &mut buf).unwrap();
 		// The setup travels the path: 1 installs and passes it on to 2, the last, which keeps it.
 		let passed_on = [Action::Forward { to: 2 }, Action::Consumed];
 		for (i, expected) in [1usize, 2].into_iter().zip(passed_on) {
 			let mut copy = buf;
 			assert_eq!(g[i].on_datagram(addr(i as u8 - 1), &mut copy[..len], 0), expected);
 			assert_eq!(g[i].flow(id).map(|f| f.path.clone()), Some(vec![0, 1, 2]));
-			assert_eq!(g[i].flow(id).map(|f| f.key), Some(flow(vec![]).key), "key unwrapped");
+			// Only the egress learns the payload key.
+			let expected = if i == 2 { flow(vec![]).key } else { [0; 32] };
+			assert_eq!(g[i].flow(id).map(|f| f.key), Some(expected), "key at {i}");
 		}
 		// An egress does not deliver to destinations outside its allow-list.
 		let mut open = flow(vec![0, 2]);
 		open.id = tagged(0, 78);
 		open.destination = SocketAddr::from(([127, 0, 0, 1], 25));
-		let len = g[0].originate_flow(open, [22; 32], &mut buf).unwrap();
+		let len = g[0].originate_flow(open, [22; 32], 0, &mut buf).unwrap();
 		assert_eq!(
 			g[2].on_datagram(addr(0), &mut buf[..len], 0),
 			Action::Dropped(DropReason::DestinationNotAllowed)
@@ -1411,7 +1835,7 @@ mod tests {
 		assert!(g[2].flow(tagged(0, 78)).is_none());
 		// Only the path's first member may originate.
 		assert_eq!(
-			g[1].originate_flow(flow(vec![0, 1]), [23; 32], &mut buf),
+			g[1].originate_flow(flow(vec![0, 1]), [23; 32], 0, &mut buf),
 			Err(CoreError::BadPath)
 		);
 	}
@@ -1440,7 +1864,8 @@ mod tests {
 		now: u64,
 	) -> Action {
 		let mut buf = [0u8; 512];
-		let len = g[origin].originate_flow(Flow { id, ..flow(path) }, [7; 32], &mut buf).unwrap();
+		let len =
+			g[origin].originate_flow(Flow { id, ..flow(path) }, [7; 32], 0, &mut buf).unwrap();
 		g[2].on_datagram(addr(origin as u8), &mut buf[..len], now)
 	}
 
@@ -1526,7 +1951,7 @@ mod tests {
 		.unwrap();
 		let mut buf = [0u8; 512];
 		let own = tagged(2, 5);
-		g[2].originate_flow(Flow { id: own, ..flow(vec![2, 0]) }, [1; 32], &mut buf).unwrap();
+		g[2].originate_flow(Flow { id: own, ..flow(vec![2, 0]) }, [1; 32], 0, &mut buf).unwrap();
 		set_up(&mut g, 0, 6, vec![0, 2], 1_000 * MS);
 		set_up(&mut g, 1, 7, vec![1, 2], 1_000 * MS);
 		// Flow 7's setup comes again (a refresh): it stays, 6 does not.

@@ -8,7 +8,7 @@ use curve25519_dalek::montgomery::MontgomeryPoint;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
 /// Protocol version carried in the first byte of every datagram.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// A router's stable id (its account id on chain, or a configured name hashed to 32 bytes).
 pub type NodeId = [u8; 32];
@@ -21,7 +21,7 @@ pub enum PacketType {
 	Pulse = 1,
 	/// Signed (part of a) member's inbound measurement row.
 	Row = 2,
-	/// Signed setup of a flow: its id, MAC key, path and destination.
+	/// Signed setup of a flow: its id, version, path, destination and key (for the egress).
 	FlowSetup = 3,
 	/// Segment-routed data (or a fast probe of an active path).
 	Data = 16,
@@ -68,9 +68,12 @@ pub enum WireError {
 	/// The signature does not verify under the sender's key.
 	#[error("bad signature")]
 	BadSignature,
-	/// The MAC does not verify under the flow's key.
+	/// The link MAC does not verify under the previous hop's key.
 	#[error("bad MAC")]
 	BadMac,
+	/// The payload does not open under the flow's key (changed on the way, or another key).
+	#[error("payload does not open")]
+	BadSeal,
 	/// The segment list is empty, too long, or `segments_left` points outside it.
 	#[error("bad segment list")]
 	BadSegments,
@@ -384,41 +387,51 @@ pub fn row_entry(datagram: &[u8], i: usize) -> Option<RowEntry> {
 
 /// A flow setup, signed by the flow's origin (the ingress relay in static mode).
 ///
-/// The flow's MAC key travels wrapped for each member on the path after the origin: XOR-ed
-/// with a pad derived from an X25519 exchange between a fresh ephemeral key of this setup and
-/// that member's pulse key (its ed25519 key in Montgomery form). Only the path's members can
-/// read it, so an observer of the setup cannot forge the flow's data; the origin's signature
-/// covers every wrapped key.
+/// Every member on the path installs the flow (its path, so that each hop knows its previous
+/// and next hop, and its version); only the egress learns the flow key, which encrypts the
+/// payloads end to end: it travels wrapped for the egress alone, XOR-ed with a pad derived from
+/// an X25519 exchange between a fresh ephemeral key of this setup and the egress's pulse key
+/// (its ed25519 key in Montgomery form). The origin's signature covers the wrapped key.
+///
+/// `version` numbers the flow's setups: each new path and each rekey is a new version with a
+/// new key; a relay refuses a version older than the one it holds (a replayed setup cannot
+/// bring an old path or key back) and a setup whose `time_ms` is far from its own clock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowSetup {
 	/// Who set the flow up; must be the path's first member.
 	pub origin: NodeId,
 	/// The flow id.
 	pub flow: u64,
+	/// The setup's version (increasing for a flow).
+	pub version: u32,
+	/// The origin's wall clock at sealing, ms since the unix epoch.
+	pub time_ms: u64,
 	/// Where the egress delivers.
 	pub destination: core::net::SocketAddr,
 	/// Group-scoped member indices from ingress to egress.
 	pub path: heapless_path::Path,
 	/// The setup's ephemeral X25519 public key.
 	pub ephemeral: [u8; 32],
-	/// The flow key wrapped for `path[1..]`, in path order (unused slots are zero).
-	pub wrapped: [[u8; 32]; MAX_SEGMENTS],
+	/// The flow key wrapped for the egress.
+	pub wrapped: [u8; 32],
 }
 
-/// The pad that wraps a flow key for one member: bound to the exchange, the setup's
-/// ephemeral key, the member's key, the flow and its origin.
+/// The pad that wraps a flow key for the egress: bound to the exchange, the setup's ephemeral
+/// key, the egress's key, the flow, its version and its origin.
 fn wrap_pad(
 	shared: &[u8; 32],
 	ephemeral: &[u8; 32],
 	member: &[u8; 32],
 	flow: u64,
+	version: u32,
 	origin: &NodeId,
 ) -> [u8; 32] {
-	let mut kdf = blake3::Hasher::new_derive_key("srwan flowsetup v2 flow-key wrap");
+	let mut kdf = blake3::Hasher::new_derive_key("srwan flowsetup v3 flow-key wrap");
 	kdf.update(shared);
 	kdf.update(ephemeral);
 	kdf.update(member);
 	kdf.update(&flow.to_be_bytes());
+	kdf.update(&version.to_be_bytes());
 	kdf.update(origin);
 	*kdf.finalize().as_bytes()
 }
@@ -427,44 +440,67 @@ fn xor32(a: &[u8; 32], b: &[u8; 32]) -> [u8; 32] {
 	core::array::from_fn(|i| a[i] ^ b[i])
 }
 
+/// What a setup says, before its key is wrapped (see [`FlowSetup::seal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SetupTerms {
+	/// The origin's id.
+	pub origin: NodeId,
+	/// The flow id.
+	pub flow: u64,
+	/// The setup version.
+	pub version: u32,
+	/// The origin's clock, ms since the unix epoch.
+	pub time_ms: u64,
+	/// Where the egress delivers.
+	pub destination: core::net::SocketAddr,
+	/// Member indices from ingress to egress.
+	pub path: heapless_path::Path,
+}
+
 impl FlowSetup {
-	/// A setup of `key` for the members of `path`; `members[i]` is the pulse key of
-	/// `path[i + 1]` (every member but the origin). `ephemeral_secret` must be fresh random
-	/// bytes for every setup.
+	/// A setup of `terms` carrying `key` for the egress, whose pulse key is `egress`.
+	/// `ephemeral_secret` must be fresh random bytes for every setup.
 	pub fn seal(
-		origin: NodeId,
-		flow: u64,
-		destination: core::net::SocketAddr,
-		path: heapless_path::Path,
+		terms: SetupTerms,
 		key: &FlowKey,
-		members: &[VerifyingKey],
+		egress: &VerifyingKey,
 		ephemeral_secret: [u8; 32],
 	) -> Result<Self, WireError> {
-		let hops = path.as_slice().len().saturating_sub(1);
-		if hops == 0 || members.len() != hops {
+		if terms.path.as_slice().len() < 2 {
 			return Err(WireError::BadSegments);
 		}
 		let ephemeral = MontgomeryPoint::mul_base_clamped(ephemeral_secret).to_bytes();
-		let mut wrapped = [[0u8; 32]; MAX_SEGMENTS];
-		for (slot, member) in wrapped.iter_mut().zip(members) {
-			let member = member.to_montgomery();
-			let shared = member.mul_clamped(ephemeral_secret).to_bytes();
-			*slot = xor32(key, &wrap_pad(&shared, &ephemeral, &member.to_bytes(), flow, &origin));
-		}
-		Ok(Self { origin, flow, destination, path, ephemeral, wrapped })
+		let member = egress.to_montgomery();
+		let shared = member.mul_clamped(ephemeral_secret).to_bytes();
+		let pad = wrap_pad(
+			&shared,
+			&ephemeral,
+			&member.to_bytes(),
+			terms.flow,
+			terms.version,
+			&terms.origin,
+		);
+		Ok(Self {
+			origin: terms.origin,
+			flow: terms.flow,
+			version: terms.version,
+			time_ms: terms.time_ms,
+			destination: terms.destination,
+			path: terms.path,
+			ephemeral,
+			wrapped: xor32(key, &pad),
+		})
 	}
 
-	/// The flow key, as the member at `position` (≥ 1) on the path with pulse key `me` reads
-	/// it. A wrong key or position yields a wrong flow key, never an error: packets under it
-	/// then fail their MAC.
-	pub fn unwrap_key(&self, position: usize, me: &SigningKey) -> Option<FlowKey> {
-		if position >= self.path.as_slice().len() {
-			return None;
-		}
-		let wrapped = self.wrapped.get(position.checked_sub(1)?)?;
+	/// The flow key, as the egress with pulse key `me` reads it. Any other key yields a wrong
+	/// flow key, never an error: payloads then fail to open.
+	pub fn unwrap_key(&self, me: &SigningKey) -> FlowKey {
 		let member = me.verifying_key().to_montgomery().to_bytes();
 		let shared = MontgomeryPoint(self.ephemeral).mul_clamped(me.to_scalar_bytes()).to_bytes();
-		Some(xor32(wrapped, &wrap_pad(&shared, &self.ephemeral, &member, self.flow, &self.origin)))
+		xor32(
+			&self.wrapped,
+			&wrap_pad(&shared, &self.ephemeral, &member, self.flow, self.version, &self.origin),
+		)
 	}
 }
 
@@ -496,18 +532,23 @@ pub mod heapless_path {
 	}
 }
 
-const SETUP_DOMAIN: &[u8; 18] = b"srwan/flowsetup/v2";
-const SETUP_FIXED_LEN: usize = 4 + 32 + 8 + 32 + 1 + 16 + 2 + 1;
+const SETUP_DOMAIN: &[u8; 18] = b"srwan/flowsetup/v3";
+const SETUP_FIXED_LEN: usize = 4 + 32 + 8 + 4 + 8 + 32 + 1 + 16 + 2 + 1;
 
 impl FlowSetup {
+	/// Encoded length of a setup over `path_len` members.
+	pub const fn encoded_len(path_len: usize) -> usize {
+		SETUP_FIXED_LEN + 2 * path_len + 32 + 64
+	}
+
 	/// Encodes and signs into `out`; returns the length.
 	pub fn encode(&self, key: &SigningKey, out: &mut [u8]) -> Result<usize, WireError> {
 		let path = self.path.as_slice();
 		if path.len() < 2 {
 			return Err(WireError::BadSegments);
 		}
-		let body = SETUP_FIXED_LEN + 2 * path.len() + 32 * (path.len() - 1);
-		let total = body + 64;
+		let total = Self::encoded_len(path.len());
+		let body = total - 64;
 		let out = out.get_mut(..total).ok_or(WireError::BufferTooSmall(total))?;
 		out[0] = VERSION;
 		out[1] = PacketType::FlowSetup as u8;
@@ -515,22 +556,23 @@ impl FlowSetup {
 		out[3] = 0;
 		out[4..36].copy_from_slice(&self.origin);
 		out[36..44].copy_from_slice(&self.flow.to_be_bytes());
-		out[44..76].copy_from_slice(&self.ephemeral);
+		out[44..48].copy_from_slice(&self.version.to_be_bytes());
+		out[48..56].copy_from_slice(&self.time_ms.to_be_bytes());
+		out[56..88].copy_from_slice(&self.ephemeral);
 		let (family, ip) = match self.destination.ip() {
 			core::net::IpAddr::V4(v4) => (4u8, v4.to_ipv6_mapped().octets()),
 			core::net::IpAddr::V6(v6) => (6u8, v6.octets()),
 		};
-		out[76] = family;
-		out[77..93].copy_from_slice(&ip);
-		out[93..95].copy_from_slice(&self.destination.port().to_be_bytes());
-		out[95] = path.len() as u8;
+		out[88] = family;
+		out[89..105].copy_from_slice(&ip);
+		out[105..107].copy_from_slice(&self.destination.port().to_be_bytes());
+		out[107] = path.len() as u8;
 		for (i, m) in path.iter().enumerate() {
-			out[96 + 2 * i..98 + 2 * i].copy_from_slice(&m.to_be_bytes());
+			out[SETUP_FIXED_LEN + 2 * i..SETUP_FIXED_LEN + 2 + 2 * i]
+				.copy_from_slice(&m.to_be_bytes());
 		}
-		let wrapped_at = 96 + 2 * path.len();
-		for (i, wrapped) in self.wrapped[..path.len() - 1].iter().enumerate() {
-			out[wrapped_at + 32 * i..wrapped_at + 32 * (i + 1)].copy_from_slice(wrapped);
-		}
+		let wrapped_at = SETUP_FIXED_LEN + 2 * path.len();
+		out[wrapped_at..wrapped_at + 32].copy_from_slice(&self.wrapped);
 		let signature = key.sign(&[SETUP_DOMAIN.as_slice(), &out[..body]].concat());
 		out[body..].copy_from_slice(&signature.to_bytes());
 		Ok(total)
@@ -545,17 +587,17 @@ impl FlowSetup {
 		if datagram[2] != 0 || datagram[3] != 0 {
 			return Err(WireError::ReservedBits);
 		}
-		let count = usize::from(datagram[95]);
+		let count = usize::from(datagram[107]);
 		if !(2..=MAX_SEGMENTS + 1).contains(&count) {
 			return Err(WireError::BadSegments);
 		}
-		let need = SETUP_FIXED_LEN + 2 * count + 32 * (count - 1) + 64;
+		let need = Self::encoded_len(count);
 		if datagram.len() != need {
 			return Err(WireError::Truncated { got: datagram.len(), need });
 		}
 		let mut ip = [0u8; 16];
-		ip.copy_from_slice(&datagram[77..93]);
-		let ip = match datagram[76] {
+		ip.copy_from_slice(&datagram[89..105]);
+		let ip = match datagram[88] {
 			4 => {
 				let v6 = core::net::Ipv6Addr::from(ip);
 				core::net::IpAddr::V4(v6.to_ipv4_mapped().ok_or(WireError::ReservedBits)?)
@@ -563,23 +605,21 @@ impl FlowSetup {
 			6 => core::net::IpAddr::V6(core::net::Ipv6Addr::from(ip)),
 			_ => return Err(WireError::ReservedBits),
 		};
-		let port = u16::from_be_bytes([datagram[93], datagram[94]]);
+		let port = u16::from_be_bytes([datagram[105], datagram[106]]);
 		let mut items = [0u16; MAX_SEGMENTS + 1];
 		for (i, item) in items.iter_mut().enumerate().take(count) {
-			*item = u16::from_be_bytes([datagram[96 + 2 * i], datagram[97 + 2 * i]]);
-		}
-		let wrapped_at = 96 + 2 * count;
-		let mut wrapped = [[0u8; 32]; MAX_SEGMENTS];
-		for (i, slot) in wrapped.iter_mut().enumerate().take(count - 1) {
-			*slot = id_at(datagram, wrapped_at + 32 * i);
+			let at = SETUP_FIXED_LEN + 2 * i;
+			*item = u16::from_be_bytes([datagram[at], datagram[at + 1]]);
 		}
 		Ok(Self {
 			origin: id_at(datagram, 4),
 			flow: u64_at(datagram, 36),
+			version: u32_at(datagram, 44),
+			time_ms: u64_at(datagram, 48),
 			destination: core::net::SocketAddr::new(ip, port),
 			path: heapless_path::Path::from_slice(&items[..count]).ok_or(WireError::BadSegments)?,
-			ephemeral: id_at(datagram, 44),
-			wrapped,
+			ephemeral: id_at(datagram, 56),
+			wrapped: id_at(datagram, SETUP_FIXED_LEN + 2 * count),
 		})
 	}
 
@@ -607,19 +647,32 @@ fn verify_signed(datagram: &[u8], domain: &[u8], key: &VerifyingKey) -> Result<(
 /// Most segments (routers after the ingress) a data packet may list.
 pub const MAX_SEGMENTS: usize = 8;
 pub use super::data_mac::{DataMac, MAC_LEN};
-/// A per-flow MAC key, agreed at flow setup.
+pub use super::e2e::{FlowCipher, TAG_LEN};
+/// A flow's key, agreed at flow setup between its ingress and egress.
 pub type FlowKey = [u8; 32];
 
-const DATA_FIXED_LEN: usize = 30;
+const DATA_FIXED_LEN: usize = 50;
+/// The longest data header: the fixed part and a full segment list.
+pub const MAX_DATA_HEADER: usize = DATA_FIXED_LEN + 2 * MAX_SEGMENTS;
+/// Bytes after the payload: its AEAD tag, then the link MAC.
+pub const DATA_TRAILER_LEN: usize = TAG_LEN + MAC_LEN;
+/// Header bytes each hop rewrites: `segments_left`, and the link's boot and sequence.
+const LINK_BYTE: usize = 3;
+const LINK_FIELDS: core::ops::Range<usize> = 34..50;
 const FLAG_REVERSE: u8 = 0b01;
 const FLAG_PROBE: u8 = 0b10;
+
+/// What the link MAC covers: the header, the datagram's length, the payload's AEAD tag.
+const LINK_COVERED_MAX: usize = MAX_DATA_HEADER + 2 + TAG_LEN;
+const _: () = assert!(LINK_COVERED_MAX <= 96);
 
 /// The header of a segment-routed data packet.
 ///
 /// `segments` lists the group-scoped member indices the packet visits after the ingress, the
 /// egress last; `segments_left` counts those still ahead. A relay that receives a packet must
 /// be `segments[len − segments_left]`; it decrements `segments_left` and forwards to the next
-/// one, or delivers when it reaches zero.
+/// one, or delivers when it reaches zero. `segments_left`, `link_boot` and `link_seq` belong
+/// to the link the packet is on: each hop rewrites them and the link MAC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DataHeader {
 	/// Reply traffic travelling egress → ingress (counted as `rev_octets`).
@@ -636,14 +689,20 @@ pub struct DataHeader {
 	pub flow: u64,
 	/// Metering epoch stamped by the sender; both ends of a link count the packet in it.
 	pub epoch: u32,
-	/// Sender's per-flow sequence number.
+	/// The flow's setup version the packet was sent under.
+	pub setup_version: u32,
+	/// The flow end's sequence number of this direction: the AEAD nonce.
 	pub seq: u64,
+	/// The boot time of the relay that sent the packet on this link.
+	pub link_boot: u64,
+	/// That relay's sequence number on this link, flow and direction (the replay window's).
+	pub link_seq: u64,
 	/// Member indices; entries past `segment_count` are zero.
 	pub segments: [u16; MAX_SEGMENTS],
 }
 
 impl DataHeader {
-	/// Encoded header length (without payload and MAC).
+	/// Encoded header length (without payload and trailer).
 	pub fn len(&self) -> usize {
 		DATA_FIXED_LEN + 2 * usize::from(self.segment_count)
 	}
@@ -679,17 +738,35 @@ impl DataHeader {
 	}
 }
 
-/// Writes a data packet (header, payload, MAC) into `out`; returns its length.
-pub fn encode_data(
-	header: &DataHeader,
-	payload: &[u8],
-	mac: &DataMac,
-	out: &mut [u8],
-) -> Result<usize, WireError> {
-	header.check()?;
-	let header_len = header.len();
-	let total = header_len + payload.len() + MAC_LEN;
-	let out = out.get_mut(..total).ok_or(WireError::BufferTooSmall(total))?;
+/// The header with the link's bytes zeroed: the AEAD's associated data (what the two flow
+/// ends agree on, whatever the links did).
+#[inline]
+fn end_to_end_aad(header: &[u8]) -> ([u8; MAX_DATA_HEADER], usize) {
+	let mut aad = [0u8; MAX_DATA_HEADER];
+	let len = header.len().min(MAX_DATA_HEADER);
+	aad[..len].copy_from_slice(&header[..len]);
+	aad[LINK_BYTE] = 0;
+	aad[LINK_FIELDS].fill(0);
+	(aad, len)
+}
+
+/// The link MAC of a whole datagram (header, length and AEAD tag; the payload is covered by
+/// that tag).
+#[inline]
+fn link_tag(datagram: &[u8], header_len: usize, mac: &DataMac) -> [u8; MAC_LEN] {
+	let mut covered = [0u8; LINK_COVERED_MAX];
+	let total = datagram.len();
+	let header_len = header_len.min(MAX_DATA_HEADER);
+	covered[..header_len].copy_from_slice(&datagram[..header_len]);
+	covered[header_len..header_len + 2].copy_from_slice(&(total as u16).to_be_bytes());
+	let tag_at = total.saturating_sub(DATA_TRAILER_LEN);
+	if let Some(tag) = datagram.get(tag_at..tag_at + TAG_LEN) {
+		covered[header_len + 2..header_len + 2 + TAG_LEN].copy_from_slice(tag);
+	}
+	mac.tag(&covered[..header_len + 2 + TAG_LEN])
+}
+
+fn write_header(header: &DataHeader, out: &mut [u8]) {
 	out[0] = VERSION;
 	out[1] = PacketType::Data as u8;
 	out[2] = (u8::from(header.reverse) * FLAG_REVERSE) | (u8::from(header.probe) * FLAG_PROBE);
@@ -699,24 +776,56 @@ pub fn encode_data(
 	out[6..10].copy_from_slice(&header.group.to_be_bytes());
 	out[10..18].copy_from_slice(&header.flow.to_be_bytes());
 	out[18..22].copy_from_slice(&header.epoch.to_be_bytes());
-	out[22..30].copy_from_slice(&header.seq.to_be_bytes());
+	out[22..26].copy_from_slice(&header.setup_version.to_be_bytes());
+	out[26..34].copy_from_slice(&header.seq.to_be_bytes());
+	out[34..42].copy_from_slice(&header.link_boot.to_be_bytes());
+	out[42..50].copy_from_slice(&header.link_seq.to_be_bytes());
 	for (i, segment) in header.segment_list().iter().enumerate() {
-		out[30 + 2 * i..32 + 2 * i].copy_from_slice(&segment.to_be_bytes());
+		out[DATA_FIXED_LEN + 2 * i..DATA_FIXED_LEN + 2 + 2 * i]
+			.copy_from_slice(&segment.to_be_bytes());
 	}
-	out[header_len..header_len + payload.len()].copy_from_slice(payload);
-	let (covered, tag) = out.split_at_mut(total - MAC_LEN);
-	tag.copy_from_slice(&mac.tag(covered));
+}
+
+/// Writes a data packet into `out`: the header, the payload sealed under the flow's `cipher`
+/// (nonce: direction and `header.seq`), its AEAD tag, and the MAC of the first link. Returns
+/// its length.
+pub fn encode_data(
+	header: &DataHeader,
+	payload: &[u8],
+	cipher: &FlowCipher,
+	link: &DataMac,
+	out: &mut [u8],
+) -> Result<usize, WireError> {
+	header.check()?;
+	let header_len = header.len();
+	let total = header_len + payload.len() + DATA_TRAILER_LEN;
+	if total > usize::from(u16::MAX) {
+		return Err(WireError::BufferTooSmall(total));
+	}
+	let out = out.get_mut(..total).ok_or(WireError::BufferTooSmall(total))?;
+	write_header(header, out);
+	let (head, rest) = out.split_at_mut(header_len);
+	let (body, trailer) = rest.split_at_mut(payload.len());
+	body.copy_from_slice(payload);
+	let (aad, aad_len) = end_to_end_aad(head);
+	let tag = cipher.seal(header.reverse, header.seq, &aad[..aad_len], body);
+	trailer[..TAG_LEN].copy_from_slice(&tag);
+	let link_mac = link_tag(out, header_len, link);
+	out[total - MAC_LEN..].copy_from_slice(&link_mac);
 	Ok(total)
 }
 
-/// Parses a data packet's header; returns it and the payload's byte range. The MAC is not
-/// checked here (the flow key is looked up by `flow` first): call [`verify_data_mac`].
+/// Parses a data packet's header; returns it and the (sealed) payload's byte range. Nothing is
+/// authenticated here: call [`verify_link`] with the previous hop's key first.
 #[inline]
 pub fn decode_data(datagram: &[u8]) -> Result<(DataHeader, core::ops::Range<usize>), WireError> {
 	expect_type(datagram, PacketType::Data)?;
-	let need = DATA_FIXED_LEN + MAC_LEN;
+	let need = DATA_FIXED_LEN + DATA_TRAILER_LEN;
 	if datagram.len() < need {
 		return Err(WireError::Truncated { got: datagram.len(), need });
+	}
+	if datagram.len() > usize::from(u16::MAX) {
+		return Err(WireError::TrailingBytes(datagram.len() - usize::from(u16::MAX)));
 	}
 	let flags = datagram[2];
 	if flags & !(FLAG_REVERSE | FLAG_PROBE) != 0 || datagram[5] != 0 {
@@ -730,41 +839,91 @@ pub fn decode_data(datagram: &[u8]) -> Result<(DataHeader, core::ops::Range<usiz
 		group: u32_at(datagram, 6),
 		flow: u64_at(datagram, 10),
 		epoch: u32_at(datagram, 18),
-		seq: u64_at(datagram, 22),
+		setup_version: u32_at(datagram, 22),
+		seq: u64_at(datagram, 26),
+		link_boot: u64_at(datagram, 34),
+		link_seq: u64_at(datagram, 42),
 		segments: [0; MAX_SEGMENTS],
 	};
 	header.check()?;
 	let header_len = header.len();
-	if datagram.len() < header_len + MAC_LEN {
-		return Err(WireError::Truncated { got: datagram.len(), need: header_len + MAC_LEN });
+	if datagram.len() < header_len + DATA_TRAILER_LEN {
+		return Err(WireError::Truncated {
+			got: datagram.len(),
+			need: header_len + DATA_TRAILER_LEN,
+		});
 	}
 	for i in 0..usize::from(header.segment_count) {
-		header.segments[i] = u16::from_be_bytes([datagram[30 + 2 * i], datagram[31 + 2 * i]]);
+		let at = DATA_FIXED_LEN + 2 * i;
+		header.segments[i] = u16::from_be_bytes([datagram[at], datagram[at + 1]]);
 	}
-	Ok((header, header_len..datagram.len() - MAC_LEN))
+	Ok((header, header_len..datagram.len() - DATA_TRAILER_LEN))
 }
 
-/// Checks a data packet's MAC under its flow's keys.
+/// Checks a data packet's link MAC under the key of the link it came on.
 #[inline]
-pub fn verify_data_mac(datagram: &[u8], mac: &DataMac) -> Result<(), WireError> {
+pub fn verify_link(datagram: &[u8], header: &DataHeader, mac: &DataMac) -> Result<(), WireError> {
 	let split = datagram
 		.len()
 		.checked_sub(MAC_LEN)
 		.ok_or(WireError::Truncated { got: datagram.len(), need: MAC_LEN })?;
-	let (covered, tag) = datagram.split_at(split);
-	if mac.verify(covered, tag) {
+	let expected = link_tag(datagram, header.len(), mac);
+	let tag = &datagram[split..];
+	if expected.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 {
 		Ok(())
 	} else {
 		Err(WireError::BadMac)
 	}
 }
 
-/// Rewrites `segments_left` in place (forwarding); the MAC stays valid because it does not
-/// cover that byte.
+/// Puts a packet on its next link, in place: `segments_left`, this relay's boot and its
+/// sequence number for that link, and the link MAC under the next link's key.
 #[inline]
-pub fn set_segments_left(datagram: &mut [u8], segments_left: u8) {
-	if let Some(byte) = datagram.get_mut(3) {
-		*byte = segments_left;
+pub fn relink(
+	datagram: &mut [u8],
+	header: &DataHeader,
+	segments_left: u8,
+	link_boot: u64,
+	link_seq: u64,
+	mac: &DataMac,
+) {
+	let total = datagram.len();
+	if total < header.len() + DATA_TRAILER_LEN {
+		return;
+	}
+	datagram[LINK_BYTE] = segments_left;
+	datagram[34..42].copy_from_slice(&link_boot.to_be_bytes());
+	datagram[42..50].copy_from_slice(&link_seq.to_be_bytes());
+	let tag = link_tag(datagram, header.len(), mac);
+	datagram[total - MAC_LEN..].copy_from_slice(&tag);
+}
+
+/// Opens a data packet's payload in place at the flow's other end; returns its byte range.
+/// Fails if anything the two ends agree on, or the payload, changed on the way.
+#[inline]
+pub fn open_data(
+	datagram: &mut [u8],
+	header: &DataHeader,
+	cipher: &FlowCipher,
+) -> Result<core::ops::Range<usize>, WireError> {
+	let header_len = header.len();
+	let end =
+		datagram.len().checked_sub(DATA_TRAILER_LEN).filter(|end| *end >= header_len).ok_or(
+			WireError::Truncated { got: datagram.len(), need: header_len + DATA_TRAILER_LEN },
+		)?;
+	let (aad, aad_len) = end_to_end_aad(&datagram[..header_len]);
+	let mut tag = [0u8; TAG_LEN];
+	tag.copy_from_slice(&datagram[end..end + TAG_LEN]);
+	if cipher.open(
+		header.reverse,
+		header.seq,
+		&aad[..aad_len],
+		&tag,
+		&mut datagram[header_len..end],
+	) {
+		Ok(header_len..end)
+	} else {
+		Err(WireError::BadSeal)
 	}
 }
 
@@ -799,9 +958,16 @@ mod tests {
 			group: 5,
 			flow: 0xdead_beef,
 			epoch: 12,
+			setup_version: 4,
 			seq: 99,
+			link_boot: 1_700_000_000,
+			link_seq: 17,
 			segments,
 		}
+	}
+
+	fn cipher() -> FlowCipher {
+		FlowCipher::new(&[9u8; 32])
 	}
 
 	#[test]
@@ -846,57 +1012,92 @@ mod tests {
 	}
 
 	#[test]
-	fn data_round_trips_and_forwarding_keeps_the_mac() {
-		let mac = DataMac::new(&[9u8; 32]);
+	fn data_round_trips_each_hop_relinks_and_only_the_far_end_opens() {
+		let (link_ab, link_bc) = (DataMac::new(&[1u8; 32]), DataMac::new(&[2u8; 32]));
 		let mut buf = [0u8; 1500];
 		let payload = b"hello through the overlay";
-		let n = encode_data(&header(), payload, &mac, &mut buf).unwrap();
+		let n = encode_data(&header(), payload, &cipher(), &link_ab, &mut buf).unwrap();
+		assert_eq!(n, 50 + 2 * 3 + payload.len() + 32);
 		let (h, range) = decode_data(&buf[..n]).unwrap();
 		assert_eq!(h, header());
-		assert_eq!(&buf[range], payload);
+		assert_ne!(&buf[range.clone()], payload, "sealed");
 		assert_eq!(h.current_segment(), Some(7));
-		verify_data_mac(&buf[..n], &mac).unwrap();
+		verify_link(&buf[..n], &h, &link_ab).unwrap();
+		assert_eq!(verify_link(&buf[..n], &h, &link_bc), Err(WireError::BadMac));
 
-		set_segments_left(&mut buf[..n], 2);
+		relink(&mut buf[..n], &h, 2, 1_700_000_005, 3, &link_bc);
 		let (h, _) = decode_data(&buf[..n]).unwrap();
-		assert_eq!(h.current_segment(), Some(3));
-		verify_data_mac(&buf[..n], &mac).unwrap();
-		assert_eq!(verify_data_mac(&buf[..n], &DataMac::new(&[8u8; 32])), Err(WireError::BadMac));
+		assert_eq!((h.current_segment(), h.link_boot, h.link_seq), (Some(3), 1_700_000_005, 3));
+		verify_link(&buf[..n], &h, &link_bc).unwrap();
+		assert_eq!(verify_link(&buf[..n], &h, &link_ab), Err(WireError::BadMac));
+		// The link fields are not the ends' business: the payload still opens.
+		let mut other = buf;
+		assert_eq!(
+			open_data(&mut other[..n], &h, &FlowCipher::new(&[8; 32])),
+			Err(WireError::BadSeal)
+		);
+		let range = open_data(&mut buf[..n], &h, &cipher()).unwrap();
+		assert_eq!(&buf[range], payload);
 	}
 
 	#[test]
-	fn every_bit_flip_of_a_data_packet_is_caught_except_segments_left() {
-		let mac = DataMac::new(&[9u8; 32]);
+	fn every_bit_flip_of_a_data_packet_is_caught() {
+		let link = DataMac::new(&[1u8; 32]);
 		let mut buf = [0u8; 128];
-		let n = encode_data(&header(), b"payload", &mac, &mut buf).unwrap();
+		let n = encode_data(&header(), b"payload", &cipher(), &link, &mut buf).unwrap();
 		for bit in 0..n * 8 {
-			if bit / 8 == 3 {
-				continue; // segments_left: rewritten by every hop, bounded by decode.
-			}
 			let mut flipped = buf;
 			flipped[bit / 8] ^= 1 << (bit % 8);
-			let rejected = decode_data(&flipped[..n]).is_err()
-				|| verify_data_mac(&flipped[..n], &mac).is_err();
-			assert!(rejected, "bit {bit} flipped unnoticed");
+			// The link MAC covers the header and the AEAD tag; the payload is the tag's (checked
+			// at the egress).
+			let caught = match decode_data(&flipped[..n]) {
+				Err(_) => true,
+				Ok((h, _)) => {
+					verify_link(&flipped[..n], &h, &link).is_err()
+						|| open_data(&mut flipped[..n], &h, &cipher()).is_err()
+				}
+			};
+			assert!(caught, "bit {bit} flipped unnoticed");
+		}
+		// A hop that re-tags a changed packet (a lying transit relay) fools the next link,
+		// not the egress: anything but the link's own fields fails to open.
+		for byte in 0..n - MAC_LEN {
+			if byte == LINK_BYTE || LINK_FIELDS.contains(&byte) {
+				continue;
+			}
+			let mut changed = buf;
+			changed[byte] ^= 0x40;
+			let Ok((h, _)) = decode_data(&changed[..n]) else { continue };
+			relink(&mut changed[..n], &h, h.segments_left, h.link_boot, h.link_seq, &link);
+			assert!(open_data(&mut changed[..n], &h, &cipher()).is_err(), "byte {byte}");
 		}
 	}
 
 	#[test]
 	fn bad_segment_lists_are_rejected() {
 		let mut buf = [0u8; 128];
+		let link = DataMac::new(&[0; 32]);
 		let none = DataHeader { segment_count: 0, segments_left: 0, ..header() };
 		assert_eq!(
-			encode_data(&none, b"", &DataMac::new(&[0; 32]), &mut buf),
+			encode_data(&none, b"", &cipher(), &link, &mut buf),
 			Err(WireError::BadSegments)
 		);
 		let beyond = DataHeader { segments_left: 4, ..header() };
 		assert_eq!(
-			encode_data(&beyond, b"", &DataMac::new(&[0; 32]), &mut buf),
+			encode_data(&beyond, b"", &cipher(), &link, &mut buf),
 			Err(WireError::BadSegments)
 		);
-		let n = encode_data(&header(), b"", &DataMac::new(&[0; 32]), &mut buf).unwrap();
+		let n = encode_data(&header(), b"", &cipher(), &link, &mut buf).unwrap();
 		buf[4] = MAX_SEGMENTS as u8 + 1;
 		assert_eq!(decode_data(&buf[..n]), Err(WireError::BadSegments));
+	}
+
+	#[test]
+	fn version_1_datagrams_are_refused_by_version() {
+		let mut buf = [0u8; 128];
+		let n = encode_data(&header(), b"x", &cipher(), &DataMac::new(&[0; 32]), &mut buf).unwrap();
+		buf[0] = 1;
+		assert_eq!(peek_type(&buf[..n]), Err(WireError::UnsupportedVersion(1)));
 	}
 
 	#[test]
@@ -931,49 +1132,48 @@ mod tests {
 		assert!(encode_row(&header, &too_many, &key(4), &mut buf).is_err());
 	}
 
+	fn terms(destination: &str, path: &[u16]) -> SetupTerms {
+		SetupTerms {
+			origin: [1; 32],
+			flow: 42,
+			version: 3,
+			time_ms: 1_700_000_000_000,
+			destination: destination.parse().unwrap(),
+			path: heapless_path::Path::from_slice(path).unwrap(),
+		}
+	}
+
 	#[test]
-	fn flow_setups_round_trip_and_verify() {
+	fn flow_setups_round_trip_verify_and_carry_the_key_for_the_egress_alone() {
 		for destination in ["127.0.0.1:9000", "[2001:db8::1]:53"] {
-			let hops = [key(3).verifying_key(), key(2).verifying_key()];
 			let setup = FlowSetup::seal(
-				[1; 32],
-				42,
-				destination.parse().unwrap(),
-				heapless_path::Path::from_slice(&[0, 3, 2]).unwrap(),
+				terms(destination, &[0, 3, 2]),
 				&[7; 32],
-				&hops,
+				&key(2).verifying_key(),
 				[11; 32],
 			)
 			.unwrap();
 			let mut buf = [0u8; 512];
 			let n = setup.encode(&key(1), &mut buf).unwrap();
-			assert_eq!(n, 96 + 2 * 3 + 32 * 2 + 64);
+			assert_eq!(n, FlowSetup::encoded_len(3));
+			assert_eq!(n, 108 + 2 * 3 + 32 + 64);
 			let decoded = FlowSetup::decode(&buf[..n]).unwrap();
 			assert_eq!(decoded, setup);
-			// Each hop reads the key at its own position, and only there; the clear key is
-			// nowhere in the datagram.
-			assert_eq!(decoded.unwrap_key(1, &key(3)), Some([7; 32]));
-			assert_eq!(decoded.unwrap_key(2, &key(2)), Some([7; 32]));
-			assert_ne!(decoded.unwrap_key(1, &key(2)), Some([7; 32]));
-			assert_ne!(decoded.unwrap_key(2, &key(4)), Some([7; 32]));
-			assert_eq!(decoded.unwrap_key(0, &key(1)), None, "the origin has no slot");
-			assert_eq!(decoded.unwrap_key(3, &key(2)), None);
+			assert_eq!(decoded.unwrap_key(&key(2)), [7; 32]);
+			assert_ne!(decoded.unwrap_key(&key(3)), [7; 32], "a transit relay cannot read it");
 			assert!(!buf[..n].windows(32).any(|w| w == [7; 32]));
 			FlowSetup::verify(&buf[..n], &key(1).verifying_key()).unwrap();
 			assert!(FlowSetup::verify(&buf[..n], &key(2).verifying_key()).is_err());
 			for len in 0..n {
 				assert!(FlowSetup::decode(&buf[..len]).is_err());
 			}
+			// The version is signed: a replay cannot pose as a newer one.
+			let mut bumped = buf;
+			bumped[47] ^= 1;
+			assert!(FlowSetup::verify(&bumped[..n], &key(1).verifying_key()).is_err());
 		}
-		let short = FlowSetup::seal(
-			[1; 32],
-			1,
-			"127.0.0.1:1".parse().unwrap(),
-			heapless_path::Path::from_slice(&[0]).unwrap(),
-			&[0; 32],
-			&[],
-			[1; 32],
-		);
+		let short =
+			FlowSetup::seal(terms("127.0.0.1:1", &[0]), &[0; 32], &key(2).verifying_key(), [1; 32]);
 		assert_eq!(short, Err(WireError::BadSegments));
 	}
 
@@ -982,8 +1182,10 @@ mod tests {
 		fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
 			let _ = peek_type(&bytes);
 			let _ = Pulse::decode(&bytes);
-			let _ = decode_data(&bytes);
-			let _ = verify_data_mac(&bytes, &DataMac::new(&[0; 32]));
+			if let Ok((header, _)) = decode_data(&bytes) {
+				let _ = verify_link(&bytes, &header, &DataMac::new(&[0; 32]));
+				let _ = open_data(&mut bytes.clone(), &header, &FlowCipher::new(&[0; 32]));
+			}
 			let _ = Pulse::verify(&bytes, &key(1).verifying_key());
 			if let Ok((_, count)) = decode_row_header(&bytes) {
 				for i in 0..count { let _ = row_entry(&bytes, i); }
@@ -996,6 +1198,7 @@ mod tests {
 		#[test]
 		fn data_round_trips(
 			reverse: bool, probe: bool, group: u32, flow: u64, epoch: u32, seq: u64,
+			setup_version: u32, link_boot: u64, link_seq: u64,
 			segments in proptest::collection::vec(any::<u16>(), 1..=MAX_SEGMENTS),
 			left_seed: u8,
 			payload in proptest::collection::vec(any::<u8>(), 0..1200),
@@ -1005,18 +1208,19 @@ mod tests {
 			let mut list = [0u16; MAX_SEGMENTS];
 			list[..segments.len()].copy_from_slice(&segments);
 			let header = DataHeader {
-				reverse, probe, group, flow, epoch, seq,
+				reverse, probe, group, flow, epoch, seq, setup_version, link_boot, link_seq,
 				segment_count: count,
 				segments_left: left_seed % (count + 1),
 				segments: list,
 			};
 			let mut buf = vec![0u8; 1500];
-			let mac = DataMac::new(&flow_key);
-			let n = encode_data(&header, &payload, &mac, &mut buf).unwrap();
-			let (decoded, range) = decode_data(&buf[..n]).unwrap();
+			let (mac, cipher) = (DataMac::new(&flow_key), FlowCipher::new(&flow_key));
+			let n = encode_data(&header, &payload, &cipher, &mac, &mut buf).unwrap();
+			let (decoded, _) = decode_data(&buf[..n]).unwrap();
 			prop_assert_eq!(decoded, header);
+			prop_assert!(verify_link(&buf[..n], &decoded, &mac).is_ok());
+			let range = open_data(&mut buf[..n], &decoded, &cipher).unwrap();
 			prop_assert_eq!(&buf[range], &payload[..]);
-			prop_assert!(verify_data_mac(&buf[..n], &mac).is_ok());
 		}
 	}
 }

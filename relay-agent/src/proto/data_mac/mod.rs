@@ -1,24 +1,21 @@
-//! The MAC of data packets: POLYVAL (a universal hash over GF(2¹²⁸)) of the covered bytes,
-//! then AES-128 of that hash, both keyed from the flow key. This is AES-GCM-SIV's tag
-//! construction without the nonce.
+//! The MAC of data packets on each link: POLYVAL (a universal hash over GF(2¹²⁸)) of the covered
+//! bytes, then AES-128 of that hash, both keyed from a 32-byte key (a link direction's, see
+//! [`super::link`]). This is AES-GCM-SIV's tag construction without the nonce.
 //!
-//! Why this one: every relay checks every data packet's MAC, so the MAC bounds a hop's
-//! throughput. Keyed BLAKE3 over a 1,200 B packet cost ~1.7 µs here (61 % of a hop);
-//! POLYVAL runs on carry-less multiply instructions (CLMUL) and AES on AES-NI, ~5× faster.
-//! A nonce-based MAC (GMAC, Poly1305) would be faster still but breaks completely when a
-//! (key, nonce) pair repeats, and flow keys outlive the senders' sequence counters (a restarted
-//! egress keeps answering under a refreshed setup's unchanged key). Hash-then-encrypt needs no
-//! nonce: a forgery needs a POLYVAL collision, probability ≤ q²·ℓ/2¹²⁸ for q packets of ℓ
-//! blocks under one key.
+//! Why this one: every relay checks and re-tags every data packet, so the MAC bounds a hop's
+//! throughput. Protocol v2 tags only the header, the length and the payload's AEAD tag (≤ 96 B),
+//! a few blocks that POLYVAL takes on carry-less multiply instructions (CLMUL) and AES on
+//! AES-NI. Hash-then-encrypt needs no nonce: a forgery needs a POLYVAL collision, probability
+//! ≤ q²·ℓ/2¹²⁸ for q packets of ℓ blocks under one key; the link's sequence numbers (inside
+//! the covered header) make each tagged input distinct, and the replay window refuses repeats.
 //!
-//! The two keys are derived from the flow key with BLAKE3's key derivation, so the flow setup
-//! (which agrees one 32-byte key) is unchanged. Deriving and expanding them costs more than
-//! one MAC, which is why a [`DataMac`] is built once per flow, not per packet.
+//! The two keys are derived from the 32-byte key with BLAKE3's key derivation. Deriving and
+//! expanding them costs more than one MAC, which is why a [`DataMac`] is built once per link,
+//! not per packet.
 //!
 //! POLYVAL runs on AVX-512 (`avx512`, 64 blocks per step) where the CPU has it, and on
 //! the `polyval` crate elsewhere; both give the same digest (tested).
 
-use super::wire::FlowKey;
 use aes::{
 	cipher::{BlockEncrypt, KeyInit as _},
 	Aes128Enc,
@@ -54,10 +51,11 @@ mod avx512 {
 pub const MAC_LEN: usize = 16;
 
 /// Context of the key derivation (BLAKE3 `derive_key`): changing the construction changes it.
-const KDF_CONTEXT: &str = "srwan data-mac v2 polyval-aes128";
+const KDF_CONTEXT: &str = "srwan data-mac v3 polyval-aes128";
 
-/// The byte of a data packet the MAC reads as zero: `segments_left`, which each hop rewrites.
-const MUTABLE_BYTE: usize = 3;
+/// Tells the AVX-512 backend that no byte is read as zero (v1 skipped `segments_left`, which
+/// each hop rewrote; v2 re-tags at every hop and covers every byte).
+const NO_MUTABLE_BYTE: usize = usize::MAX;
 
 /// The block after the padded input: `LE64(8·len) ‖ 0⁶⁴`. It keeps inputs that differ only
 /// in trailing zeros (which padding would otherwise merge) apart.
@@ -85,9 +83,9 @@ impl core::fmt::Debug for DataMac {
 }
 
 impl DataMac {
-	/// Derives the POLYVAL and AES keys from a flow key.
-	pub fn new(flow_key: &FlowKey) -> Self {
-		let derived = blake3::derive_key(KDF_CONTEXT, flow_key);
+	/// Derives the POLYVAL and AES keys from a 32-byte key.
+	pub fn new(key: &[u8; 32]) -> Self {
+		let derived = blake3::derive_key(KDF_CONTEXT, key);
 		let (hash_key, cipher_key) = derived.split_at(16);
 		let hash_key: [u8; 16] = hash_key.try_into().unwrap_or_default();
 		let cipher_key: [u8; 16] = cipher_key.try_into().unwrap_or_default();
@@ -98,31 +96,21 @@ impl DataMac {
 		}
 	}
 
-	/// The tag of `covered` (every byte of the packet before the MAC), reading byte 3 as zero.
+	/// The tag of `covered`.
 	#[inline]
 	pub fn tag(&self, covered: &[u8]) -> [u8; MAC_LEN] {
 		if let Some(wide) = &self.wide {
-			return wide.tag(covered, MUTABLE_BYTE);
+			return wide.tag(covered, NO_MUTABLE_BYTE);
 		}
 		let mut block = aes::Block::from(self.portable_digest(covered));
 		self.cipher.encrypt_block(&mut block);
 		block.into()
 	}
 
-	/// POLYVAL of the covered bytes (byte 3 read as zero), the padding and the length block,
-	/// on the `polyval` crate.
+	/// POLYVAL of the covered bytes, the padding and the length block, on the `polyval` crate.
 	fn portable_digest(&self, covered: &[u8]) -> [u8; 16] {
 		let mut hash = self.hash.clone();
-		// The first block goes through a copy with the mutable byte cleared; the rest is hashed
-		// in place, zero-padded to whole blocks.
-		let head_len = covered.len().min(16);
-		let mut head = [0u8; 16];
-		head[..head_len].copy_from_slice(&covered[..head_len]);
-		if let Some(byte) = head.get_mut(MUTABLE_BYTE) {
-			*byte = 0;
-		}
-		hash.update(&[head.into()]);
-		hash.update_padded(&covered[head_len..]);
+		hash.update_padded(covered);
 		hash.update(&[length_block(covered.len()).into()]);
 		hash.finalize().into()
 	}
@@ -145,12 +133,9 @@ mod tests {
 	use proptest::prelude::*;
 
 	/// The construction spelled out with whole-message padding, as PROTOCOL.md describes it.
-	fn reference(flow_key: &FlowKey, covered: &[u8]) -> [u8; 16] {
-		let derived = blake3::derive_key(KDF_CONTEXT, flow_key);
+	fn reference(key: &[u8; 32], covered: &[u8]) -> [u8; 16] {
+		let derived = blake3::derive_key(KDF_CONTEXT, key);
 		let mut message = covered.to_vec();
-		if message.len() > MUTABLE_BYTE {
-			message[MUTABLE_BYTE] = 0;
-		}
 		let bits = (covered.len() as u64) * 8;
 		while !message.len().is_multiple_of(16) {
 			message.push(0);
@@ -187,13 +172,13 @@ mod tests {
 	}
 
 	#[test]
-	fn keys_and_messages_change_the_tag_but_the_mutable_byte_does_not() {
+	fn keys_and_messages_change_the_tag() {
 		let mac = DataMac::new(&[1; 32]);
 		let packet = [7u8; 100];
 		let tag = mac.tag(&packet);
 		let mut rewritten = packet;
-		rewritten[MUTABLE_BYTE] = 42;
-		assert_eq!(mac.tag(&rewritten), tag);
+		rewritten[3] = 42;
+		assert_ne!(mac.tag(&rewritten), tag);
 		assert_ne!(DataMac::new(&[2; 32]).tag(&packet), tag);
 		// Trailing zeros are not padding: the length block tells them apart.
 		let mut zeros = [0u8; 32];
@@ -219,7 +204,7 @@ mod tests {
 		for len in 0..=message.len() {
 			let covered = &message[..len];
 			assert_eq!(
-				wide.digest(covered, MUTABLE_BYTE),
+				wide.digest(covered, NO_MUTABLE_BYTE),
 				mac.portable_digest(covered),
 				"length {len}"
 			);
@@ -262,7 +247,7 @@ mod tests {
 		}
 
 		#[test]
-		fn every_single_bit_flip_outside_the_mutable_byte_is_caught(
+		fn every_single_bit_flip_is_caught(
 			covered in proptest::collection::vec(any::<u8>(), 4..200),
 			bit in any::<prop::sample::Index>(),
 		) {
@@ -271,7 +256,7 @@ mod tests {
 			let at = bit.index(covered.len() * 8);
 			let mut flipped = covered.clone();
 			flipped[at / 8] ^= 1 << (at % 8);
-			prop_assert_eq!(mac.verify(&flipped, &tag), at / 8 == MUTABLE_BYTE);
+			prop_assert!(!mac.verify(&flipped, &tag));
 		}
 	}
 }
