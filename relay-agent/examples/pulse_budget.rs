@@ -109,6 +109,7 @@ async fn main() -> anyhow::Result<()> {
 			counters: Counters::default(),
 			allowed_destinations: vec![],
 			flow_idle_ns: u64::MAX,
+			link_marks: Vec::new(),
 		})?));
 		let params = AgentParams {
 			core: core.clone(),

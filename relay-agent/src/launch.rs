@@ -81,7 +81,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 	let members = members(&config, key.verifying_key())?;
 	let interval = config.pulse.interval();
 	let rows = RowSchedule::for_interval(interval);
-	let boot_time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+	// Strictly above every earlier boot's, whatever the clock says: sequence numbers (AEAD
+	// nonces, link windows) start from it.
+	let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+	let boot_time = store::next_boot(&config.data_dir, now_s)?;
+	let link_marks = store::load_link_marks(&config.data_dir)?;
 	let core = RelayCore::new(CoreConfig {
 		key,
 		group: config.group,
@@ -97,6 +101,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		allowed_destinations: config.allowed_destinations.clone(),
 		// Ingresses re-announce their setups every pulse interval.
 		flow_idle_ns: (4 * interval.as_nanos() as u64).max(30_000_000_000),
+		link_marks,
 	})?;
 	let core = Arc::new(Mutex::new(core));
 

@@ -11,6 +11,8 @@
 
 pub mod config;
 pub mod dash;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod geo;
 pub mod hex;
 pub mod identity;

@@ -1,7 +1,7 @@
 //! Durable state in the data dir. Writes are atomic (temp file, fsync, rename, fsync of the
 //! directory), so a crash leaves either the old file or the new one, never a torn one.
 
-use crate::proto::counters::Counters;
+use crate::proto::{counters::Counters, wire::NodeId};
 use std::{
 	fs::{self, File, OpenOptions},
 	io::{self, Write},
@@ -10,6 +10,10 @@ use std::{
 
 /// File of unclaimed octet counters inside the data dir.
 pub const COUNTERS_FILE: &str = "counters.json";
+/// The newest link sequence number accepted from each member (replay windows across restarts).
+pub const LINK_MARKS_FILE: &str = "link-marks.json";
+/// The last boot time used.
+pub const BOOT_FILE: &str = "boot";
 
 /// Why state could not be loaded or saved.
 #[derive(Debug, thiserror::Error)]
@@ -102,9 +106,80 @@ pub fn save_counters(data_dir: &Path, counters: &Counters) -> Result<(), StoreEr
 	write_atomic(&data_dir.join(COUNTERS_FILE), &counters.to_json())
 }
 
+/// The boot time of an agent starting now (`now_s`): strictly above the last one recorded in
+/// `data_dir` (a clock stepped back, or a restart within the same second, must not reuse
+/// sequence numbers), and recorded before it is used.
+pub fn next_boot(data_dir: &Path, now_s: u64) -> Result<u64, StoreError> {
+	let path = data_dir.join(BOOT_FILE);
+	let last = match fs::read_to_string(&path) {
+		Ok(text) => text
+			.trim()
+			.parse::<u64>()
+			.map_err(|e| StoreError::Corrupt { path: path.clone(), reason: e.to_string() })?,
+		Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+		Err(source) => return Err(StoreError::Io { action: "reading", path, source }),
+	};
+	let boot = now_s.max(last.saturating_add(1));
+	write_atomic(&path, format!("{boot}\n").as_bytes())?;
+	Ok(boot)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LinkMark {
+	peer: String,
+	boot: u64,
+	top: u64,
+}
+
+/// Loads the link marks from `data_dir`; a missing file means none.
+pub fn load_link_marks(data_dir: &Path) -> Result<Vec<(NodeId, u64, u64)>, StoreError> {
+	let path = data_dir.join(LINK_MARKS_FILE);
+	let bytes = match fs::read(&path) {
+		Ok(bytes) => bytes,
+		Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+		Err(source) => return Err(StoreError::Io { action: "reading", path, source }),
+	};
+	let corrupt = |reason: String| StoreError::Corrupt { path: path.clone(), reason };
+	let marks: Vec<LinkMark> =
+		serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+	marks
+		.into_iter()
+		.map(|m| Ok((crate::hex::decode32(&m.peer).map_err(corrupt)?, m.boot, m.top)))
+		.collect()
+}
+
+/// Saves the link marks to `data_dir` atomically.
+pub fn save_link_marks(data_dir: &Path, marks: &[(NodeId, u64, u64)]) -> Result<(), StoreError> {
+	let marks: Vec<LinkMark> = marks
+		.iter()
+		.map(|(peer, boot, top)| LinkMark {
+			peer: crate::hex::encode(peer),
+			boot: *boot,
+			top: *top,
+		})
+		.collect();
+	write_atomic(
+		&data_dir.join(LINK_MARKS_FILE),
+		&serde_json::to_vec_pretty(&marks).unwrap_or_default(),
+	)
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn boots_only_increase_and_link_marks_round_trip() {
+		let dir = tempfile::tempdir().unwrap();
+		assert_eq!(next_boot(dir.path(), 1_000).unwrap(), 1_000);
+		assert_eq!(next_boot(dir.path(), 1_000).unwrap(), 1_001, "same second");
+		assert_eq!(next_boot(dir.path(), 500).unwrap(), 1_002, "clock stepped back");
+		assert_eq!(next_boot(dir.path(), 5_000).unwrap(), 5_000);
+		assert!(load_link_marks(dir.path()).unwrap().is_empty());
+		let marks = vec![([1u8; 32], 5_000, 77), ([2u8; 32], 4_000, 1 << 40)];
+		save_link_marks(dir.path(), &marks).unwrap();
+		assert_eq!(load_link_marks(dir.path()).unwrap(), marks);
+	}
 
 	#[test]
 	fn counters_survive_a_restart() {

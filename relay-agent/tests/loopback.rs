@@ -146,6 +146,7 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 				counters: Counters::default(),
 				allowed_destinations: vec![echo],
 				flow_idle_ns: u64::MAX,
+				link_marks: Vec::new(),
 			})
 			.unwrap(),
 		));

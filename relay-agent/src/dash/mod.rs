@@ -78,6 +78,10 @@ pub struct Status {
 	pub group_size: usize,
 	/// Dropped datagrams by reason.
 	pub drops: Vec<(String, u64)>,
+	/// The wire protocol version this agent speaks.
+	pub protocol_version: u8,
+	/// Members whose datagrams carry another protocol version (dropped), with that version.
+	pub members_on_other_versions: Vec<(u16, u8)>,
 }
 
 fn status_of(core: &RelayCore, state: &DashState) -> Status {
@@ -101,6 +105,11 @@ fn status_of(core: &RelayCore, state: &DashState) -> Status {
 		peers_measured,
 		group_size: n,
 		drops,
+		protocol_version: crate::proto::wire::VERSION,
+		members_on_other_versions: (0..n as u16)
+			.map(|m| (m, core.member_version(m)))
+			.filter(|(_, version)| *version != crate::proto::wire::VERSION)
+			.collect(),
 	}
 }
 
@@ -178,8 +187,8 @@ async fn metrics(State(state): State<DashState>) -> Response {
 	let measured = Gauge::<i64>::default();
 	{
 		let core = lock(&state.core);
-		for (key, octets) in core.counters().iter() {
-			let label = PeerLabel { peer: crate::hex::encode(&key.peer[..8]) };
+		for (peer, octets) in core.counters().by_peer() {
+			let label = PeerLabel { peer: crate::hex::encode(&peer[..8]) };
 			octets_in.get_or_create(&label).inc_by(octets.in_octets);
 			octets_out.get_or_create(&label).inc_by(octets.out_octets);
 		}
@@ -190,8 +199,8 @@ async fn metrics(State(state): State<DashState>) -> Response {
 		uptime.set(status.uptime_s as i64);
 		measured.set(status.peers_measured as i64);
 	}
-	registry.register("octets_in", "Octets received per peer (unclaimed epochs)", octets_in);
-	registry.register("octets_out", "Octets sent per peer (unclaimed epochs)", octets_out);
+	registry.register("octets_in", "Octets received per peer since the agent started", octets_in);
+	registry.register("octets_out", "Octets sent per peer since the agent started", octets_out);
 	registry.register("dropped_datagrams", "Datagrams dropped, by reason", drops);
 	registry.register("uptime_seconds", "Seconds since the agent started", uptime);
 	registry.register("peers_measured", "Peers with current measurements", measured);
@@ -253,6 +262,7 @@ mod tests {
 			counters,
 			allowed_destinations: vec![],
 			flow_idle_ns: u64::MAX,
+			link_marks: Vec::new(),
 		})
 		.unwrap();
 		DashState {
@@ -296,6 +306,8 @@ mod tests {
 		let status: serde_json::Value = serde_json::from_str(&body).unwrap();
 		assert_eq!(status["in_octets"], 1_500);
 		assert_eq!(status["group_size"], 2);
+		assert_eq!(status["protocol_version"], crate::proto::wire::VERSION);
+		assert_eq!(status["members_on_other_versions"], serde_json::json!([]));
 		let (_, body) = get("/api/matrix").await;
 		let matrix: serde_json::Value = serde_json::from_str(&body).unwrap();
 		assert_eq!(matrix["members"].as_array().unwrap().len(), 2);

@@ -508,14 +508,18 @@ async fn persist_loop(
 pub async fn persist_once(core: &SharedCore, data_dir: &std::path::Path) -> anyhow::Result<()> {
 	let snapshot = {
 		let mut core = lock(core);
-		core.counters_mut().take_dirty().then(|| core.counters().clone())
+		core.counters_mut().take_dirty().then(|| (core.counters().clone(), core.link_marks()))
 	};
-	let Some(counters) = snapshot else { return Ok(()) };
+	let Some((counters, marks)) = snapshot else { return Ok(()) };
 	let dir = data_dir.to_path_buf();
-	let saved = tokio::task::spawn_blocking(move || store::save_counters(&dir, &counters))
-		.await
-		.map_err(anyhow::Error::from)
-		.and_then(|saved| saved.map_err(anyhow::Error::from));
+	// The marks first, then the counters: after a crash between the two, packets counted but
+	// not saved are refused if replayed, rather than counted twice.
+	let saved = tokio::task::spawn_blocking(move || {
+		store::save_link_marks(&dir, &marks).and_then(|()| store::save_counters(&dir, &counters))
+	})
+	.await
+	.map_err(anyhow::Error::from)
+	.and_then(|saved| saved.map_err(anyhow::Error::from));
 	if saved.is_err() {
 		lock(core).counters_mut().mark_dirty();
 	}

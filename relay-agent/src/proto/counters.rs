@@ -94,6 +94,9 @@ pub struct Counters {
 	last_in: usize,
 	last_out: usize,
 	dirty: bool,
+	/// What claims took out of the table, per peer, since this agent started: with the table,
+	/// what [`Counters::by_peer`] reports never decreases (Prometheus counters).
+	claimed: std::collections::BTreeMap<NodeId, Octets>,
 }
 
 impl PartialEq for Counters {
@@ -156,8 +159,25 @@ impl Counters {
 		})
 	}
 
+	/// Everything counted per peer since this agent started (claimed or not): never
+	/// decreases while the agent runs.
+	pub fn by_peer(&self) -> std::collections::BTreeMap<NodeId, Octets> {
+		let mut totals = self.claimed.clone();
+		for (key, octets) in self.iter() {
+			let total = totals.entry(key.peer).or_default();
+			total.in_octets = total.in_octets.saturating_add(octets.in_octets);
+			total.out_octets = total.out_octets.saturating_add(octets.out_octets);
+		}
+		totals
+	}
+
 	/// Drops the counters of `epoch` (all boots) once its claim is on chain.
 	pub fn mark_claimed(&mut self, epoch: u32) {
+		for (key, octets) in self.table.slots.iter().filter(|(key, _)| key.epoch == epoch) {
+			let total = self.claimed.entry(key.peer).or_default();
+			total.in_octets = total.in_octets.saturating_add(octets.in_octets);
+			total.out_octets = total.out_octets.saturating_add(octets.out_octets);
+		}
 		if self.table.retain(|key| key.epoch != epoch) {
 			self.dirty = true;
 		}
@@ -225,7 +245,9 @@ mod tests {
 		let back = Counters::from_json(&c.to_json()).unwrap();
 		assert_eq!(back, c);
 
+		let before = c.by_peer();
 		c.mark_claimed(7);
+		assert_eq!(c.by_peer(), before, "a claim lowers no lifetime total");
 		assert_eq!(c.totals(), Octets { in_octets: 0, out_octets: 5 });
 		assert!(c.take_dirty());
 		// The remaining counter is still found, and counting goes on after the claim.

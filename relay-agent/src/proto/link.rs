@@ -68,6 +68,17 @@ impl<const WORDS: usize> Default for ReplayWindow<WORDS> {
 impl<const WORDS: usize> ReplayWindow<WORDS> {
 	const BITS: u64 = WORDS as u64 * 64;
 
+	/// A window that refuses everything up to `(boot, top)`: what a restarted relay restores
+	/// from its data dir, so that packets recorded before the restart cannot be replayed to it.
+	pub fn resumed(boot: u64, top: u64) -> Self {
+		Self { boot, top, started: true, bits: [u64::MAX; WORDS] }
+	}
+
+	/// The newest `(boot, seq)` accepted, if any (what [`Self::resumed`] takes back).
+	pub fn mark(&self) -> Option<(u64, u64)> {
+		self.started.then_some((self.boot, self.top))
+	}
+
 	/// Whether `(boot, seq)` is new; if so it is remembered. Call only for authenticated
 	/// packets (a forged one must not move the window).
 	#[inline]
@@ -77,7 +88,7 @@ impl<const WORDS: usize> ReplayWindow<WORDS> {
 		}
 		if !self.started || boot > self.boot {
 			*self = Self { boot, top: seq, started: true, bits: [0; WORDS] };
-			self.mark(seq);
+			self.mark_seen(seq);
 			return true;
 		}
 		if boot < self.boot {
@@ -91,7 +102,7 @@ impl<const WORDS: usize> ReplayWindow<WORDS> {
 				self.bits[((from + word) % WORDS as u64) as usize] = 0;
 			}
 			self.top = seq;
-			self.mark(seq);
+			self.mark_seen(seq);
 			return true;
 		}
 		if self.top - seq >= Self::BITS - 64 {
@@ -111,7 +122,7 @@ impl<const WORDS: usize> ReplayWindow<WORDS> {
 	}
 
 	#[inline]
-	fn mark(&mut self, seq: u64) {
+	fn mark_seen(&mut self, seq: u64) {
 		let (word, bit) = Self::position(seq);
 		self.bits[word] |= bit;
 	}
@@ -151,6 +162,19 @@ mod tests {
 		assert!(window.accept(6, 0), "a restart starts over");
 		assert!(!window.accept(6, 0));
 		assert!(!window.accept(5, 301));
+	}
+
+	#[test]
+	fn a_resumed_window_refuses_everything_up_to_its_mark() {
+		let mut window = ReplayWindow::<4>::resumed(5, 300);
+		assert_eq!(window.mark(), Some((5, 300)));
+		for seq in [0, 150, 299, 300] {
+			assert!(!window.accept(5, seq), "{seq}");
+		}
+		assert!(!window.accept(4, 1_000));
+		assert!(window.accept(5, 301));
+		assert!(window.accept(6, 0));
+		assert_eq!(ReplayWindow::<4>::default().mark(), None);
 	}
 
 	proptest! {

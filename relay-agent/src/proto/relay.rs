@@ -51,15 +51,26 @@ pub struct Flow {
 	pub destination: SocketAddr,
 }
 
-/// Sequence numbers a link's replay window remembers behind the newest (4,096 less one
-/// word): a packet overtaken by more than that many others on the same link is dropped.
-const LINK_WINDOW_WORDS: usize = 64;
+/// Sequence numbers a link's replay window remembers behind the newest (65,536 less one word,
+/// 8 KiB a link): a packet overtaken by more than that many others on the same link is
+/// dropped. Wide, because a sender numbers a packet when it builds it, not when the socket
+/// takes it: a task that waits a few milliseconds to send is overtaken by whatever the
+/// relay's other tasks send on the same link meanwhile.
+const LINK_WINDOW_WORDS: usize = 1024;
+
+/// End-to-end sequence numbers a flow end remembers behind the newest (4,096 less one word).
+/// The other end numbers all it seals, for every flow, in one sequence: a packet is dropped if
+/// that end sealed more than this many others after it that arrived first.
+const END_WINDOW_WORDS: usize = 64;
 
 /// A flow as this relay holds it: its path, its version and its cipher (at its two ends).
 struct InstalledFlow {
 	flow: Flow,
 	/// The payload cipher, at the ingress and the egress only.
 	cipher: Option<FlowCipher>,
+	/// The other end's sequence numbers opened here: a transit relay that sends a packet
+	/// again under fresh link numbers gets it delivered once.
+	end_window: ReplayWindow<END_WINDOW_WORDS>,
 	/// When its setup last came (this relay's clock, ns): flows nobody refreshes expire.
 	refreshed_ns: u64,
 	/// The version this one replaced on the same path (a rekey), still accepted for a while:
@@ -475,6 +486,9 @@ pub struct CoreConfig {
 	pub allowed_destinations: Vec<SocketAddr>,
 	/// A flow whose setup has not come again for this long expires (ns).
 	pub flow_idle_ns: u64,
+	/// The newest `(boot, link sequence)` accepted from each member before a restart (from
+	/// the data dir): nothing up to it is accepted again.
+	pub link_marks: Vec<(NodeId, u64, u64)>,
 }
 
 impl CoreConfig {
@@ -494,6 +508,7 @@ impl CoreConfig {
 			counters: Counters::default(),
 			allowed_destinations: Vec::new(),
 			flow_idle_ns: u64::MAX,
+			link_marks: Vec::new(),
 		}
 	}
 }
@@ -569,7 +584,14 @@ impl RelayCore {
 		Ok(Self {
 			links,
 			link_seqs: vec![first_seq(config.boot_time); n],
-			link_windows: vec![ReplayWindow::default(); n],
+			link_windows: config
+				.members
+				.iter()
+				.map(|m| match config.link_marks.iter().find(|(id, _, _)| *id == m.id) {
+					Some((_, boot, top)) => ReplayWindow::resumed(*boot, *top),
+					None => ReplayWindow::default(),
+				})
+				.collect(),
 			foreign_versions: vec![None; n],
 			row_newest: vec![None; n],
 			row_sent: vec![None; n],
@@ -626,6 +648,16 @@ impl RelayCore {
 		&self.drops
 	}
 
+	/// The newest `(boot, link sequence)` accepted from each member that sent data: saved
+	/// with the counters, restored by [`CoreConfig::link_marks`] after a restart.
+	pub fn link_marks(&self) -> Vec<(NodeId, u64, u64)> {
+		self.members
+			.iter()
+			.zip(&self.link_windows)
+			.filter_map(|(m, window)| window.mark().map(|(boot, top)| (m.id, boot, top)))
+			.collect()
+	}
+
 	/// This agent's boot time.
 	pub fn boot_time(&self) -> u64 {
 		self.boot_time
@@ -675,12 +707,19 @@ impl RelayCore {
 		}
 		let is_end = flow.path.first() == Some(&self.me) || flow.path.last() == Some(&self.me);
 		let cipher = is_end.then(|| FlowCipher::new(&flow.key));
-		let mut installed = InstalledFlow { flow, cipher, refreshed_ns, previous: None };
+		let mut installed = InstalledFlow {
+			flow,
+			cipher,
+			refreshed_ns,
+			previous: None,
+			end_window: ReplayWindow::default(),
+		};
 		if let Some(old) = self.flows.remove(&installed.flow.id) {
 			// A rekey on the same path: packets sealed under the old key are on their way.
 			let same_route = old.flow.path == installed.flow.path
 				&& old.flow.destination == installed.flow.destination;
 			if same_route && old.flow.version < installed.flow.version {
+				installed.end_window = old.end_window;
 				installed.previous = Some(PreviousVersion {
 					version: old.flow.version,
 					cipher: old.cipher,
@@ -857,6 +896,10 @@ impl RelayCore {
 		if (setup.flow >> 32) as u32 != flow_id_tag(&setup.origin) {
 			return Err(DropReason::FlowOfAnother);
 		}
+		// This relay's own setups come back only as replays (of a previous boot's, say).
+		if origin == usize::from(self.me) {
+			return Err(DropReason::StaleSetup);
+		}
 		let now_ms = self.last_now_ns / 1_000_000;
 		if now_ms.abs_diff(setup.time_ms) > SETUP_MAX_SKEW_MS {
 			return Err(DropReason::StaleSetup);
@@ -915,6 +958,7 @@ impl RelayCore {
 		if flow.path.first() != Some(&self.me) {
 			return Err(CoreError::BadPath);
 		}
+		self.last_now_ns = self.last_now_ns.max(now_ns);
 		let egress = flow.path.last().and_then(|m| self.members.get(usize::from(*m)));
 		let egress = egress.ok_or(CoreError::BadPath)?.pulse_key;
 		let terms = SetupTerms {
@@ -1066,9 +1110,13 @@ impl RelayCore {
 	/// of it (so both ends of the link agree). Then the flow, its version and its path decide:
 	/// forwarded on the next link, or opened and delivered at the flow's end.
 	fn on_data(&mut self, from: SocketAddr, datagram: &mut [u8]) -> Result<Action, DropReason> {
-		let (header, _) = decode_data(datagram)?;
+		let (header, payload) = decode_data(datagram)?;
 		if header.group != self.group || header.current_segment() != Some(self.me) {
 			return Err(DropReason::NotOnPath);
+		}
+		// Probes are never counted: they must be what they say, not free transport.
+		if header.probe && payload.len() != PROBE_LEN {
+			return Err(DropReason::Malformed);
 		}
 		// Counter rows are kept per epoch: a sender may not open rows for any epoch it likes.
 		if header.epoch.abs_diff(self.epoch) > 1 {
@@ -1090,7 +1138,7 @@ impl RelayCore {
 		}
 
 		let (me, now_ns) = (self.me, self.last_now_ns);
-		let installed = self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
+		let installed = self.flows.get_mut(&header.flow).ok_or(DropReason::UnknownFlow)?;
 		let current = header.setup_version == installed.flow.version;
 		let previous = installed
 			.previous
@@ -1107,6 +1155,10 @@ impl RelayCore {
 					_ => installed.cipher.as_ref(),
 				};
 				let payload = open_data(datagram, &header, cipher.ok_or(DropReason::NotOnPath)?)?;
+				// The sequence is the AEAD nonce: authenticated by the open.
+				if !installed.end_window.accept(0, header.seq) {
+					return Err(DropReason::Replayed);
+				}
 				if header.probe {
 					return self.on_probe_end(&header, payload, datagram);
 				}
@@ -1613,6 +1665,80 @@ mod tests {
 		assert_eq!(totals(&g[1]), (n as u64, 0));
 		assert_eq!(liar.counters().totals().out_octets, n as u64);
 		assert_eq!(g[1].on_datagram(addr(0), &mut buf[..len], 0), Action::Forward { to: 2 });
+	}
+
+	#[test]
+	fn packets_recorded_before_a_restart_cannot_be_replayed_after_it() {
+		let mut g = group(3);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		let mut recorded = [0u8; 256];
+		let (_, len) = g[0].encapsulate(77, false, b"once", &mut recorded).unwrap();
+		let mut copy = recorded;
+		assert_eq!(g[1].on_datagram(addr(0), &mut copy[..len], 0), Action::Forward { to: 2 });
+		// Relay 1 restarts with what it saved: its windows' marks.
+		let marks = g[1].link_marks();
+		assert_eq!(marks.len(), 1);
+		let key = SigningKey::from_bytes(&[2; 32]);
+		let members = g[0].members().to_vec();
+		let mut restarted = RelayCore::new(CoreConfig {
+			boot_time: 5_000,
+			link_marks: marks,
+			..CoreConfig::new(key, members)
+		})
+		.unwrap();
+		restarted.install_flow(flow(vec![0, 1, 2])).unwrap();
+		assert_eq!(
+			restarted.on_datagram(addr(0), &mut recorded[..len], 0),
+			Action::Dropped(DropReason::Replayed)
+		);
+		assert_eq!(totals(&restarted), (0, 0));
+		let (_, len) = g[0].encapsulate(77, false, b"new", &mut recorded).unwrap();
+		assert_eq!(
+			restarted.on_datagram(addr(0), &mut recorded[..len], 0),
+			Action::Forward { to: 2 }
+		);
+	}
+
+	#[test]
+	fn a_transit_relay_that_sends_a_packet_again_gets_it_delivered_once() {
+		let mut g = group(3);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		let mut buf = [0u8; 256];
+		let (_, len) = g[0].encapsulate(77, false, b"pay me twice", &mut buf).unwrap();
+		assert_eq!(g[1].on_datagram(addr(0), &mut buf[..len], 0), Action::Forward { to: 2 });
+		let mut again = buf;
+		assert!(matches!(g[2].on_datagram(addr(1), &mut buf[..len], 0), Action::Deliver { .. }));
+		// Relay 1 re-tags its copy under a fresh link number (it holds the link's key).
+		let (header, _) = decode_data(&again[..len]).unwrap();
+		let tag_key = g[1].links[2].as_ref().unwrap().tx.clone();
+		relink(&mut again[..len], &header, 1, 1_000, header.link_seq + 1_000, &tag_key);
+		assert_eq!(
+			g[2].on_datagram(addr(1), &mut again[..len], 0),
+			Action::Dropped(DropReason::Replayed)
+		);
+	}
+
+	#[test]
+	fn oversized_probes_and_own_setups_coming_back_are_refused() {
+		let mut g = group(3);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		let mut buf = [0u8; 2048];
+		// A "probe" carrying a kilobyte: free transport, since probes are not counted.
+		let (_, len) =
+			g[0].encode_on_flow(77, false, true, &[0u8; 1_000], &mut buf, false).unwrap();
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut buf[..len], 0),
+			Action::Dropped(DropReason::Malformed)
+		);
+		// Relay 0's own setup, replayed to it.
+		let id = tagged(0, 9);
+		let len =
+			g[0].originate_flow(Flow { id, ..flow(vec![0, 1, 2]) }, [4; 32], 0, &mut buf).unwrap();
+		let mut copy = buf;
+		assert_eq!(
+			g[0].on_datagram(addr(1), &mut copy[..len], 0),
+			Action::Dropped(DropReason::StaleSetup)
+		);
 	}
 
 	#[test]
