@@ -888,12 +888,13 @@ impl RelayCore {
 
 	fn on_flow_setup(&mut self, datagram: &[u8]) -> Result<Action, DropReason> {
 		let setup = FlowSetup::decode(datagram)?;
+		let terms = &setup.terms;
 		let origin = self
 			.members
 			.iter()
-			.position(|m| m.id == setup.origin)
+			.position(|m| m.id == terms.origin)
 			.ok_or(DropReason::UnknownSender)?;
-		if (setup.flow >> 32) as u32 != flow_id_tag(&setup.origin) {
+		if (terms.flow >> 32) as u32 != flow_id_tag(&terms.origin) {
 			return Err(DropReason::FlowOfAnother);
 		}
 		// This relay's own setups come back only as replays (of a previous boot's, say).
@@ -901,33 +902,33 @@ impl RelayCore {
 			return Err(DropReason::StaleSetup);
 		}
 		let now_ms = self.last_now_ns / 1_000_000;
-		if now_ms.abs_diff(setup.time_ms) > SETUP_MAX_SKEW_MS {
+		if now_ms.abs_diff(terms.time_ms) > SETUP_MAX_SKEW_MS {
 			return Err(DropReason::StaleSetup);
 		}
 		FlowSetup::verify(datagram, &self.members[origin].pulse_key)?;
-		let path = setup.path.as_slice();
+		let path = terms.path.as_slice();
 		if path.first().map(|m| usize::from(*m)) != Some(origin) {
 			return Err(DropReason::BadPath);
 		}
 		let position = path.iter().position(|m| *m == self.me).ok_or(DropReason::NotOnPath)?;
 		let is_egress = path.last() == Some(&self.me);
-		if is_egress && !self.allowed_destinations.contains(&setup.destination) {
+		if is_egress && !self.allowed_destinations.contains(&terms.destination) {
 			return Err(DropReason::DestinationNotAllowed);
 		}
 		// Only the egress can unwrap the key; transit relays hold none.
 		let key = if is_egress { setup.unwrap_key(&self.key) } else { [0; 32] };
 		let flow = Flow {
-			id: setup.flow,
-			version: setup.version,
+			id: terms.flow,
+			version: terms.version,
 			key,
 			path: path.to_vec(),
-			destination: setup.destination,
+			destination: terms.destination,
 		};
 		if let Some(installed) = self.flows.get(&flow.id) {
 			let held = installed.flow.version;
 			// An older version, or another setup under the version held: a replay (the origin
 			// numbers every new path and key).
-			if setup.version < held || (setup.version == held && installed.flow != flow) {
+			if terms.version < held || (terms.version == held && installed.flow != flow) {
 				return Err(DropReason::StaleSetup);
 			}
 		}

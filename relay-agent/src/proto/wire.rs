@@ -398,18 +398,8 @@ pub fn row_entry(datagram: &[u8], i: usize) -> Option<RowEntry> {
 /// bring an old path or key back) and a setup whose `time_ms` is far from its own clock.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowSetup {
-	/// Who set the flow up; must be the path's first member.
-	pub origin: NodeId,
-	/// The flow id.
-	pub flow: u64,
-	/// The setup's version (increasing for a flow).
-	pub version: u32,
-	/// The origin's wall clock at sealing, ms since the unix epoch.
-	pub time_ms: u64,
-	/// Where the egress delivers.
-	pub destination: core::net::SocketAddr,
-	/// Group-scoped member indices from ingress to egress.
-	pub path: heapless_path::Path,
+	/// What the origin sets up.
+	pub terms: SetupTerms,
 	/// The setup's ephemeral X25519 public key.
 	pub ephemeral: [u8; 32],
 	/// The flow key wrapped for the egress.
@@ -480,16 +470,7 @@ impl FlowSetup {
 			terms.version,
 			&terms.origin,
 		);
-		Ok(Self {
-			origin: terms.origin,
-			flow: terms.flow,
-			version: terms.version,
-			time_ms: terms.time_ms,
-			destination: terms.destination,
-			path: terms.path,
-			ephemeral,
-			wrapped: xor32(key, &pad),
-		})
+		Ok(Self { terms, ephemeral, wrapped: xor32(key, &pad) })
 	}
 
 	/// The flow key, as the egress with pulse key `me` reads it. Any other key yields a wrong
@@ -499,7 +480,14 @@ impl FlowSetup {
 		let shared = MontgomeryPoint(self.ephemeral).mul_clamped(me.to_scalar_bytes()).to_bytes();
 		xor32(
 			&self.wrapped,
-			&wrap_pad(&shared, &self.ephemeral, &member, self.flow, self.version, &self.origin),
+			&wrap_pad(
+				&shared,
+				&self.ephemeral,
+				&member,
+				self.terms.flow,
+				self.terms.version,
+				&self.terms.origin,
+			),
 		)
 	}
 }
@@ -543,7 +531,8 @@ impl FlowSetup {
 
 	/// Encodes and signs into `out`; returns the length.
 	pub fn encode(&self, key: &SigningKey, out: &mut [u8]) -> Result<usize, WireError> {
-		let path = self.path.as_slice();
+		let terms = &self.terms;
+		let path = terms.path.as_slice();
 		if path.len() < 2 {
 			return Err(WireError::BadSegments);
 		}
@@ -554,18 +543,18 @@ impl FlowSetup {
 		out[1] = PacketType::FlowSetup as u8;
 		out[2] = 0;
 		out[3] = 0;
-		out[4..36].copy_from_slice(&self.origin);
-		out[36..44].copy_from_slice(&self.flow.to_be_bytes());
-		out[44..48].copy_from_slice(&self.version.to_be_bytes());
-		out[48..56].copy_from_slice(&self.time_ms.to_be_bytes());
+		out[4..36].copy_from_slice(&terms.origin);
+		out[36..44].copy_from_slice(&terms.flow.to_be_bytes());
+		out[44..48].copy_from_slice(&terms.version.to_be_bytes());
+		out[48..56].copy_from_slice(&terms.time_ms.to_be_bytes());
 		out[56..88].copy_from_slice(&self.ephemeral);
-		let (family, ip) = match self.destination.ip() {
+		let (family, ip) = match terms.destination.ip() {
 			core::net::IpAddr::V4(v4) => (4u8, v4.to_ipv6_mapped().octets()),
 			core::net::IpAddr::V6(v6) => (6u8, v6.octets()),
 		};
 		out[88] = family;
 		out[89..105].copy_from_slice(&ip);
-		out[105..107].copy_from_slice(&self.destination.port().to_be_bytes());
+		out[105..107].copy_from_slice(&terms.destination.port().to_be_bytes());
 		out[107] = path.len() as u8;
 		for (i, m) in path.iter().enumerate() {
 			out[SETUP_FIXED_LEN + 2 * i..SETUP_FIXED_LEN + 2 + 2 * i]
@@ -611,13 +600,16 @@ impl FlowSetup {
 			let at = SETUP_FIXED_LEN + 2 * i;
 			*item = u16::from_be_bytes([datagram[at], datagram[at + 1]]);
 		}
-		Ok(Self {
+		let terms = SetupTerms {
 			origin: id_at(datagram, 4),
 			flow: u64_at(datagram, 36),
 			version: u32_at(datagram, 44),
 			time_ms: u64_at(datagram, 48),
 			destination: core::net::SocketAddr::new(ip, port),
 			path: heapless_path::Path::from_slice(&items[..count]).ok_or(WireError::BadSegments)?,
+		};
+		Ok(Self {
+			terms,
 			ephemeral: id_at(datagram, 56),
 			wrapped: id_at(datagram, SETUP_FIXED_LEN + 2 * count),
 		})
