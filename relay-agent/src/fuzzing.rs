@@ -1,5 +1,5 @@
 //! The bodies of the fuzz targets (`fuzz/fuzz_targets/*`), here so that they also run as stable
-//! tests (`tests/fuzz_bodies.rs`: a checked-in corpus and 10,000 generated inputs), since
+//! tests (`tests/fuzz_bodies.rs`: the checked-in `fuzz/seeds` and 10,000 generated inputs), since
 //! cargo-fuzz needs a nightly toolchain. Each body panics only where an invariant breaks.
 
 use crate::proto::{

@@ -1,5 +1,5 @@
-//! The fuzz targets' bodies on stable Rust: over the checked-in corpus (`fuzz/corpus/*`, which
-//! `cargo fuzz` also starts from) and 10,000 generated inputs each, from a fixed seed so that a
+//! The fuzz targets' bodies on stable Rust: over the checked-in corpus (`fuzz/seeds/*`, which
+//! `scripts/fuzz.sh` also starts from) and 10,000 generated inputs each, from a fixed seed so that a
 //! failure reproduces. A panic is the failure.
 
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -7,7 +7,7 @@ use srwan_relay::fuzzing;
 use std::path::Path;
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
-	let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+	let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
 	let mut inputs: Vec<Vec<u8>> = std::fs::read_dir(&dir)
 		.unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
 		.map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
