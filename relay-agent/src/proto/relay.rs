@@ -1112,7 +1112,9 @@ impl RelayCore {
 	/// forwarded on the next link, or opened and delivered at the flow's end.
 	fn on_data(&mut self, from: SocketAddr, datagram: &mut [u8]) -> Result<Action, DropReason> {
 		let (header, payload) = decode_data(datagram)?;
-		if header.group != self.group || header.current_segment() != Some(self.me) {
+		if header.group != self.group
+			|| wire::current_segment_of(datagram, &header) != Some(self.me)
+		{
 			return Err(DropReason::NotOnPath);
 		}
 		// Probes are never counted: they must be what they say, not free transport.

@@ -744,7 +744,7 @@ fn end_to_end_aad(header: &[u8]) -> ([u8; MAX_DATA_HEADER], usize) {
 
 /// The link MAC of a whole datagram (header, length and AEAD tag; the payload is covered by
 /// that tag).
-#[inline]
+#[inline(always)]
 fn link_tag(datagram: &[u8], header_len: usize, mac: &DataMac) -> [u8; MAC_LEN] {
 	let mut covered = [0u8; LINK_COVERED_MAX];
 	let total = datagram.len();
@@ -809,7 +809,7 @@ pub fn encode_data(
 
 /// Parses a data packet's header; returns it and the (sealed) payload's byte range. Nothing is
 /// authenticated here: call [`verify_link`] with the previous hop's key first.
-#[inline]
+#[inline(always)]
 pub fn decode_data(datagram: &[u8]) -> Result<(DataHeader, core::ops::Range<usize>), WireError> {
 	expect_type(datagram, PacketType::Data)?;
 	let need = DATA_FIXED_LEN + DATA_TRAILER_LEN;
@@ -845,15 +845,32 @@ pub fn decode_data(datagram: &[u8]) -> Result<(DataHeader, core::ops::Range<usiz
 			need: header_len + DATA_TRAILER_LEN,
 		});
 	}
-	for i in 0..usize::from(header.segment_count) {
-		let at = DATA_FIXED_LEN + 2 * i;
-		header.segments[i] = u16::from_be_bytes([datagram[at], datagram[at + 1]]);
+	// Whole 16-bit loads: a segment assembled from two byte stores cannot be forwarded to
+	// the 16-bit load that reads it next (a store-forwarding stall on every packet).
+	let list = datagram.get(DATA_FIXED_LEN..header_len).unwrap_or_default();
+	for (slot, bytes) in header.segments.iter_mut().zip(list.chunks_exact(2)) {
+		*slot = u16::from_be_bytes(bytes.try_into().unwrap_or_default());
 	}
 	Ok((header, header_len..datagram.len() - DATA_TRAILER_LEN))
 }
 
+/// The member that should be receiving `datagram` now (see [`DataHeader::current_segment`]),
+/// read from the datagram's own bytes: the decoded header's copy on the stack may be built
+/// from narrower stores than a 16-bit load at a run-time index reads, and such a load waits
+/// for them to retire (a store-forwarding stall on every packet, most of a hop's time).
+#[inline(always)]
+pub fn current_segment_of(datagram: &[u8], header: &DataHeader) -> Option<u16> {
+	let count = usize::from(header.segment_count);
+	let left = usize::from(header.segments_left);
+	if left == 0 || left > count {
+		return None;
+	}
+	let at = DATA_FIXED_LEN + 2 * (count - left);
+	datagram.get(at..at + 2).map(|bytes| u16::from_be_bytes([bytes[0], bytes[1]]))
+}
+
 /// Checks a data packet's link MAC under the key of the link it came on.
-#[inline]
+#[inline(always)]
 pub fn verify_link(datagram: &[u8], header: &DataHeader, mac: &DataMac) -> Result<(), WireError> {
 	let split = datagram
 		.len()
@@ -870,7 +887,7 @@ pub fn verify_link(datagram: &[u8], header: &DataHeader, mac: &DataMac) -> Resul
 
 /// Puts a packet on its next link, in place: `segments_left`, this relay's boot and its
 /// sequence number for that link, and the link MAC under the next link's key.
-#[inline]
+#[inline(always)]
 pub fn relink(
 	datagram: &mut [u8],
 	header: &DataHeader,
