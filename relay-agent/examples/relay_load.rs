@@ -27,6 +27,10 @@
 //! core with the traffic's endpoints. The second table also gives the offered load: where a
 //! middle box passes nearly all of it, the generator, not the box, was the limit.
 //!
+//! Last, with the middle box on its own core, relay trials without and with a flood of forged
+//! pulses from a member's address (10× a full group's control traffic): what the flood costs
+//! the data plane.
+//!
 //!   relay_load [SECONDS_PER_TRIAL] [PAYLOAD_BYTES] [TRIALS]
 
 use ed25519_dalek::SigningKey;
@@ -220,6 +224,7 @@ fn throughput(
 	seconds: f64,
 	payload: usize,
 	placement: Placement,
+	flood_per_second: u64,
 ) -> anyhow::Result<Trial> {
 	let rt = runtime();
 	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
@@ -247,12 +252,19 @@ fn throughput(
 	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone(), placement, size)?;
 	let generator_stop = stop.clone();
 	let to = addrs[1];
+	let forged = forged_pulse()?;
 	let generator_thread = std::thread::spawn(move || {
 		placement.pin_endpoints();
 		runtime().block_on(async move {
 			let started = Instant::now();
-			let mut sent = 0u64;
+			let (mut sent, mut flooded) = (0u64, 0u64);
 			while !generator_stop.load(Ordering::Relaxed) {
+				// Forged pulses from the generator's (a member's) address, at their rate.
+				let due = (started.elapsed().as_secs_f64() * flood_per_second as f64) as u64;
+				while flooded < due {
+					let _ = generator.send(to, &forged, None).await;
+					flooded += 1;
+				}
 				if generator.send(to, &burst, Some(size)).await.is_ok() {
 					sent += segments as u64;
 				}
@@ -296,6 +308,25 @@ fn throughput(
 		offered,
 		cpu_ns,
 	})
+}
+
+/// A pulse "from" member 0 to member 1 with a signature by another key: it passes the
+/// address check and costs the relay a signature check while the sender's budget lasts.
+fn forged_pulse() -> anyhow::Result<Vec<u8>> {
+	let pulse = srwan_relay::proto::wire::Pulse {
+		sender: [0; 32],
+		receiver: [1; 32],
+		seq: 1,
+		send_time_ns: 1,
+		boot_time: 1,
+		echo: None,
+	};
+	let mut out = vec![0u8; 256];
+	let len = pulse
+		.encode(&SigningKey::from_bytes(&[99; 32]), &mut out)
+		.map_err(|e| anyhow::anyhow!("cannot encode a pulse: {e}"))?;
+	out.truncate(len);
+	Ok(out)
 }
 
 /// One-way delays (ns) of paced packets from generator to sink through `kind`.
@@ -402,8 +433,8 @@ fn compare(
 	let (mut bare, mut relay, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
 	let mut cpu_ratios = Vec::new();
 	for _ in 0..trials {
-		let bare_trial = throughput(Middle::Bare, seconds, payload, placement)?;
-		let relay_trial = throughput(Middle::Relay, seconds, payload, placement)?;
+		let bare_trial = throughput(Middle::Bare, seconds, payload, placement, 0)?;
+		let relay_trial = throughput(Middle::Relay, seconds, payload, placement, 0)?;
 		ratios.push(relay_trial.packets / bare_trial.packets);
 		cpu_ratios.push(bare_trial.cpu_ns / relay_trial.cpu_ns);
 		bare.push(bare_trial);
@@ -450,6 +481,40 @@ fn compare(
 	Ok(())
 }
 
+/// Forged pulses per second in the flood comparison: ten times what a full group of 100
+/// members sends one relay at a 1 s pulse interval (a pulse and about a row a second each).
+const FLOOD_PER_SECOND: u64 = 2_000;
+
+/// Alternating relay trials without and with a forged-pulse flood; prints the table.
+fn flood(seconds: f64, payload: usize, trials: usize, placement: Placement) -> anyhow::Result<()> {
+	let (mut calm, mut flooded, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+	for _ in 0..trials {
+		let without = throughput(Middle::Relay, seconds, payload, placement, 0)?;
+		let with = throughput(Middle::Relay, seconds, payload, placement, FLOOD_PER_SECOND)?;
+		ratios.push(with.packets / without.packets);
+		calm.push(without);
+		flooded.push(with);
+	}
+	let (calm, flooded, ratios) = (median(&mut calm), median(&mut flooded), Spread::of(ratios));
+	println!(
+		"| relay hop, {payload} B payload, median of {trials} × {seconds} s | no flood | {FLOOD_PER_SECOND} forged pulses/s | ratio |"
+	);
+	println!("|---|---|---|---|");
+	println!(
+		"| packets/s delivered | {:.0} | {:.0} | **{:.2}** |",
+		calm.packets,
+		flooded.packets,
+		flooded.packets / calm.packets
+	);
+	println!("| per-trial ratio: median; min … max | | | {ratios} |");
+	println!(
+		"| middle box CPU per forwarded packet, ns | {:.0} | {:.0} | |",
+		calm.cpu_ns, flooded.cpu_ns
+	);
+	println!();
+	Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
 	let args: Vec<f64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
 	let seconds = args.first().copied().unwrap_or(1.0);
@@ -484,6 +549,7 @@ fn main() -> anyhow::Result<()> {
 	if core_affinity::get_core_ids().is_some_and(|cores| cores.len() >= 2) {
 		Placement::MiddleAlone.pin_endpoints();
 		compare("middle box on its own core", seconds, payload, trials, Placement::MiddleAlone)?;
+		flood(seconds, payload, trials, Placement::MiddleAlone)?;
 	}
 	Ok(())
 }
