@@ -124,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
 				failover_lost_probes: 3,
 			},
 			max_intermediates: 2,
+			rekey_after: Duration::from_secs(120),
 			data_dir: dirs[i].path().to_path_buf(),
 			persist_interval: Duration::from_secs(3600),
 			tunnels: Vec::new(),

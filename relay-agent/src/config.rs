@@ -145,6 +145,9 @@ pub struct RoutingConfig {
 	pub sustain_probes: u32,
 	/// Consecutive lost fast probes on the active path that trigger an immediate failover.
 	pub failover_lost_probes: u32,
+	/// Seconds a tunnel's flow keeps its payload key before a new setup version brings a
+	/// new one (every path switch brings one as well).
+	pub rekey_after_s: u32,
 }
 
 impl Default for RoutingConfig {
@@ -155,6 +158,7 @@ impl Default for RoutingConfig {
 			min_gain_ms: 5,
 			sustain_probes: 3,
 			failover_lost_probes: 3,
+			rekey_after_s: 120,
 		}
 	}
 }
@@ -246,6 +250,12 @@ impl Config {
 			return Err(invalid(
 				"pulse.window",
 				format!("{} is not in 4..=1000", self.pulse.window),
+			));
+		}
+		if !(10..=86_400).contains(&self.routing.rekey_after_s) {
+			return Err(invalid(
+				"routing.rekey_after_s",
+				format!("{} is not in 10..=86400", self.routing.rekey_after_s),
 			));
 		}
 		if self.routing.max_hops > 4 {
@@ -379,6 +389,7 @@ mod tests {
 		let cases = [
 			("data_dir = \"/x\"\nworkers = 0", "workers"),
 			("data_dir = \"/x\"\n[pulse]\ninterval_ms = 5", "pulse.interval_ms"),
+			("data_dir = \"/x\"\n[routing]\nrekey_after_s = 1", "routing.rekey_after_s"),
 			("data_dir = \"/x\"\n[routing]\nmin_gain_pct = 101", "routing.min_gain_pct"),
 			("data_dir = \"/x\"\n[routing]\nsustain_probes = 0", "routing.sustain_probes"),
 			("data_dir = \"/x\"\n[chain]\nurl = \"http://a\"", "chain.url"),

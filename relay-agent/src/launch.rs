@@ -191,6 +191,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			failover_lost_probes: config.routing.failover_lost_probes,
 		},
 		max_intermediates: config.routing.max_hops,
+		rekey_after: Duration::from_secs(u64::from(config.routing.rekey_after_s)),
 		data_dir: config.data_dir.clone(),
 		// A kill -9 loses at most this much of every link's counts (the chain tolerates 2 %
 		// of an epoch between the two ends of a link).

@@ -161,6 +161,8 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 			route_interval: Duration::from_millis(100),
 			hysteresis,
 			max_intermediates: 2,
+			// Rekeys (a new setup version on the same path) while traffic flows.
+			rekey_after: Duration::from_millis(700),
 			data_dir: dirs[i].path().to_path_buf(),
 			persist_interval: Duration::from_millis(500),
 			tunnels: if i == 0 { tunnel.take().into_iter().collect() } else { Vec::new() },
@@ -314,6 +316,11 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 	for handle in handles {
 		handle.await.unwrap().unwrap();
 	}
+
+	// Every switch and every rekey was a new setup version (4 switches, ~5 rekeys in ~4 s),
+	// and the traffic went on through them.
+	let version = cores[0].lock().unwrap().flow(flow_id).map_or(0, |f| f.version);
+	assert!(version >= 7, "setup version {version}\n{}", diagnose());
 
 	let octets = |at: usize, peer: usize| {
 		cores[at].lock().unwrap().counters().get(&CounterKey {

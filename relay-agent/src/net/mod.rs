@@ -82,6 +82,8 @@ pub struct AgentParams {
 	pub hysteresis: Hysteresis,
 	/// Most intermediates on a detour.
 	pub max_intermediates: u8,
+	/// How long a tunnel's flow keeps its key.
+	pub rekey_after: Duration,
 	/// Where counters are persisted.
 	pub data_dir: PathBuf,
 	/// Interval of counter persistence.
@@ -245,7 +247,7 @@ pub async fn run_with(
 				max_intermediates: params.max_intermediates,
 				route_interval: params.route_interval,
 				setup_interval: params.pulse_interval,
-				rekey_after: tunnel::REKEY_AFTER,
+				rekey_after: params.rekey_after,
 				stop: stop_rx.clone(),
 			},
 		));

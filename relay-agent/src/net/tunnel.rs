@@ -188,10 +188,6 @@ pub(super) struct TunnelContext {
 	pub stop: watch::Receiver<bool>,
 }
 
-/// How long a flow keeps a key (DESIGN.md: `rekey_after`). Every path switch brings a new key
-/// as well.
-pub const REKEY_AFTER: Duration = Duration::from_secs(120);
-
 fn fresh_key() -> [u8; 32] {
 	let mut key = [0u8; 32];
 	rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
