@@ -89,15 +89,23 @@ fn write_atomic_with(
 	Ok(())
 }
 
+/// The bytes of the file at `path`; `None` if there is no such file.
+fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+	match fs::read(path) {
+		Ok(bytes) => Ok(Some(bytes)),
+		Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+		Err(source) => Err(StoreError::Io { action: "reading", path: path.to_path_buf(), source }),
+	}
+}
+
 /// Loads the counters from `data_dir`; a missing file means no counters yet.
 pub fn load_counters(data_dir: &Path) -> Result<Counters, StoreError> {
 	let path = data_dir.join(COUNTERS_FILE);
-	match fs::read(&path) {
-		Ok(bytes) => {
+	match read_if_present(&path)? {
+		Some(bytes) => {
 			Counters::from_json(&bytes).map_err(|reason| StoreError::Corrupt { path, reason })
 		}
-		Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Counters::default()),
-		Err(source) => Err(StoreError::Io { action: "reading", path, source }),
+		None => Ok(Counters::default()),
 	}
 }
 
@@ -111,13 +119,12 @@ pub fn save_counters(data_dir: &Path, counters: &Counters) -> Result<(), StoreEr
 /// sequence numbers), and recorded before it is used.
 pub fn next_boot(data_dir: &Path, now_s: u64) -> Result<u64, StoreError> {
 	let path = data_dir.join(BOOT_FILE);
-	let last = match fs::read_to_string(&path) {
-		Ok(text) => text
+	let last = match read_if_present(&path)? {
+		Some(bytes) => String::from_utf8_lossy(&bytes)
 			.trim()
 			.parse::<u64>()
 			.map_err(|e| StoreError::Corrupt { path: path.clone(), reason: e.to_string() })?,
-		Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-		Err(source) => return Err(StoreError::Io { action: "reading", path, source }),
+		None => 0,
 	};
 	let boot = now_s.max(last.saturating_add(1));
 	write_atomic(&path, format!("{boot}\n").as_bytes())?;
@@ -134,11 +141,7 @@ struct LinkMark {
 /// Loads the link marks from `data_dir`; a missing file means none.
 pub fn load_link_marks(data_dir: &Path) -> Result<Vec<(NodeId, u64, u64)>, StoreError> {
 	let path = data_dir.join(LINK_MARKS_FILE);
-	let bytes = match fs::read(&path) {
-		Ok(bytes) => bytes,
-		Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-		Err(source) => return Err(StoreError::Io { action: "reading", path, source }),
-	};
+	let Some(bytes) = read_if_present(&path)? else { return Ok(Vec::new()) };
 	let corrupt = |reason: String| StoreError::Corrupt { path: path.clone(), reason };
 	let marks: Vec<LinkMark> =
 		serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;

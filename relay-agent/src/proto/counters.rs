@@ -17,6 +17,16 @@ pub struct Octets {
 	pub out_octets: u64,
 }
 
+impl Octets {
+	/// Both figures added (saturating).
+	pub fn plus(self, other: Octets) -> Octets {
+		Octets {
+			in_octets: self.in_octets.saturating_add(other.in_octets),
+			out_octets: self.out_octets.saturating_add(other.out_octets),
+		}
+	}
+}
+
 /// The key of a counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CounterKey {
@@ -153,10 +163,7 @@ impl Counters {
 
 	/// Totals over everything unclaimed.
 	pub fn totals(&self) -> Octets {
-		self.table.slots.iter().map(|(_, o)| o).fold(Octets::default(), |acc, o| Octets {
-			in_octets: acc.in_octets.saturating_add(o.in_octets),
-			out_octets: acc.out_octets.saturating_add(o.out_octets),
-		})
+		self.table.slots.iter().fold(Octets::default(), |acc, (_, o)| acc.plus(*o))
 	}
 
 	/// Everything counted per peer since this agent started (claimed or not): never
@@ -165,8 +172,7 @@ impl Counters {
 		let mut totals = self.claimed.clone();
 		for (key, octets) in self.iter() {
 			let total = totals.entry(key.peer).or_default();
-			total.in_octets = total.in_octets.saturating_add(octets.in_octets);
-			total.out_octets = total.out_octets.saturating_add(octets.out_octets);
+			*total = total.plus(*octets);
 		}
 		totals
 	}
@@ -175,8 +181,7 @@ impl Counters {
 	pub fn mark_claimed(&mut self, epoch: u32) {
 		for (key, octets) in self.table.slots.iter().filter(|(key, _)| key.epoch == epoch) {
 			let total = self.claimed.entry(key.peer).or_default();
-			total.in_octets = total.in_octets.saturating_add(octets.in_octets);
-			total.out_octets = total.out_octets.saturating_add(octets.out_octets);
+			*total = total.plus(*octets);
 		}
 		if self.table.retain(|key| key.epoch != epoch) {
 			self.dirty = true;

@@ -10,7 +10,6 @@
 //! changed on the way dies at the egress's AEAD check.
 
 use super::{data_mac::DataMac, wire::NodeId};
-use curve25519_dalek::montgomery::MontgomeryPoint;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
 /// Context of the key derivation (BLAKE3 `derive_key`).
@@ -37,8 +36,7 @@ fn direction_key(shared: &[u8; 32], from: &NodeId, to: &NodeId) -> [u8; 32] {
 impl LinkKeys {
 	/// The keys of the link between this relay (`me`, id `my_id`) and `peer` (id `peer_id`).
 	pub fn new(me: &SigningKey, my_id: &NodeId, peer: &VerifyingKey, peer_id: &NodeId) -> Self {
-		let shared =
-			MontgomeryPoint(peer.to_montgomery().to_bytes()).mul_clamped(me.to_scalar_bytes());
+		let shared = peer.to_montgomery().mul_clamped(me.to_scalar_bytes());
 		let shared = shared.to_bytes();
 		Self {
 			tx: DataMac::new(&direction_key(&shared, my_id, peer_id)),

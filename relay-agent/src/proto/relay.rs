@@ -673,8 +673,9 @@ impl RelayCore {
 		self.flows.get(&id).map(|installed| &installed.flow)
 	}
 
-	/// Installs (or replaces) a flow after its setup was verified; the same flow again only
-	/// counts as refreshed.
+	/// Installs a flow after its setup was verified, or replaces it with a newer version; the
+	/// same flow again only counts as refreshed, an older version or another flow under the
+	/// version held is refused ([`CoreError::StaleVersion`]).
 	pub fn install_flow(&mut self, flow: Flow) -> Result<(), CoreError> {
 		let n = self.members.len();
 		let mut seen = std::collections::HashSet::new();
@@ -685,9 +686,21 @@ impl RelayCore {
 			return Err(CoreError::BadPath);
 		}
 		let origin = flow.path[0];
-		let origin_of = |installed: &InstalledFlow| installed.flow.path.first().copied();
-		match self.flows.get(&flow.id).map(origin_of) {
-			Some(Some(existing)) if existing != origin => return Err(CoreError::FlowOfAnother),
+		let refreshed_ns = self.last_now_ns;
+		match self.flows.get_mut(&flow.id) {
+			Some(installed) if installed.flow.path.first() != Some(&origin) => {
+				return Err(CoreError::FlowOfAnother)
+			}
+			Some(installed) if installed.flow == flow => {
+				// The same setup again: only refreshed.
+				installed.refreshed_ns = refreshed_ns;
+				return Ok(());
+			}
+			// An older version, or another flow under the version held: a replay (the origin
+			// numbers every new path and key).
+			Some(installed) if installed.flow.version >= flow.version => {
+				return Err(CoreError::StaleVersion)
+			}
 			Some(_) => {}
 			None => {
 				let count = self.flows_per_origin.get(usize::from(origin)).copied().unwrap_or(0);
@@ -698,12 +711,6 @@ impl RelayCore {
 					*count += 1;
 				}
 			}
-		}
-		let refreshed_ns = self.last_now_ns;
-		if let Some(installed) = self.flows.get_mut(&flow.id).filter(|f| f.flow == flow) {
-			// The same setup again: its windows stay.
-			installed.refreshed_ns = refreshed_ns;
-			return Ok(());
 		}
 		let is_end = flow.path.first() == Some(&self.me) || flow.path.last() == Some(&self.me);
 		let cipher = is_end.then(|| FlowCipher::new(&flow.key));
@@ -718,7 +725,7 @@ impl RelayCore {
 			// A rekey on the same path: packets sealed under the old key are on their way.
 			let same_route = old.flow.path == installed.flow.path
 				&& old.flow.destination == installed.flow.destination;
-			if same_route && old.flow.version < installed.flow.version {
+			if same_route {
 				installed.end_window = old.end_window;
 				installed.previous = Some(PreviousVersion {
 					version: old.flow.version,
@@ -924,16 +931,9 @@ impl RelayCore {
 			path: path.to_vec(),
 			destination: terms.destination,
 		};
-		if let Some(installed) = self.flows.get(&flow.id) {
-			let held = installed.flow.version;
-			// An older version, or another setup under the version held: a replay (the origin
-			// numbers every new path and key).
-			if terms.version < held || (terms.version == held && installed.flow != flow) {
-				return Err(DropReason::StaleSetup);
-			}
-		}
 		self.install_flow(flow).map_err(|error| match error {
 			CoreError::FlowOfAnother => DropReason::FlowOfAnother,
+			CoreError::StaleVersion => DropReason::StaleSetup,
 			_ => DropReason::BadPath,
 		})?;
 		// The setup travels the path it sets up, as the data will: the origin sends it to the
@@ -972,13 +972,6 @@ impl RelayCore {
 		};
 		let setup = FlowSetup::seal(terms, &flow.key, &egress, ephemeral_secret)
 			.map_err(|_| CoreError::BadPath)?;
-		if let Some(installed) = self.flows.get(&flow.id) {
-			if installed.flow.version > flow.version
-				|| (installed.flow.version == flow.version && installed.flow != flow)
-			{
-				return Err(CoreError::StaleVersion);
-			}
-		}
 		self.install_flow(flow)?;
 		setup.encode(&self.key, out).map_err(|_| CoreError::BadPath)
 	}
@@ -1206,8 +1199,7 @@ impl RelayCore {
 		}
 		// The echo retraces the probe's own route (the direct one, or the flow's path).
 		let direct = header.segment_count == 1;
-		let (to, _) = self.encode_on_flow(header.flow, true, true, &probe, datagram, direct)?;
-		let next = self.member_at(to).ok_or(DropReason::BadPath)?;
+		let (next, _) = self.encode_on_flow(header.flow, true, true, &probe, datagram, direct)?;
 		self.forward_to(next)
 	}
 
@@ -1225,7 +1217,8 @@ impl RelayCore {
 		let mut probe = [0u8; PROBE_LEN];
 		probe[..8].copy_from_slice(&seq.to_be_bytes());
 		probe[8..].copy_from_slice(&now_ns.to_be_bytes());
-		self.encode_on_flow(flow_id, false, true, &probe, out, direct)
+		let (first, len) = self.encode_on_flow(flow_id, false, true, &probe, out, direct)?;
+		Ok((self.members[usize::from(first)].addr, len))
 	}
 
 	/// Encapsulates a payload of flow `flow_id` at its ingress (forward) or egress (reverse,
@@ -1237,17 +1230,15 @@ impl RelayCore {
 		payload: &[u8],
 		out: &mut [u8],
 	) -> Result<(SocketAddr, usize), DropReason> {
-		let (to, len) = self.encode_on_flow(flow_id, reverse, false, payload, out, false)?;
-		let first = self.by_addr.get(&canonical_addr(to)).map(|m| self.members[usize::from(*m)].id);
-		if let Some(first) = first {
-			self.counters.record_out(self.boot_time, self.epoch, first, len as u64);
-		}
-		Ok((to, len))
+		let (first, len) = self.encode_on_flow(flow_id, reverse, false, payload, out, false)?;
+		let Member { id, addr, .. } = self.members[usize::from(first)];
+		self.counters.record_out(self.boot_time, self.epoch, id, len as u64);
+		Ok((addr, len))
 	}
 
 	/// Encodes a data packet (or probe) of `flow_id` from this end of the flow, sealed under
 	/// the flow's key and tagged for the first link; with `direct`, straight between the
-	/// ingress and the egress.
+	/// ingress and the egress. Returns the first hop (a member) and the length.
 	fn encode_on_flow(
 		&mut self,
 		flow_id: u64,
@@ -1256,7 +1247,7 @@ impl RelayCore {
 		payload: &[u8],
 		out: &mut [u8],
 		direct: bool,
-	) -> Result<(SocketAddr, usize), DropReason> {
+	) -> Result<(MemberIndex, usize), DropReason> {
 		let InstalledFlow { flow, cipher, .. } =
 			self.flows.get(&flow_id).ok_or(DropReason::UnknownFlow)?;
 		let cipher = cipher.as_ref().ok_or(DropReason::NotOnPath)?;
@@ -1306,8 +1297,7 @@ impl RelayCore {
 			segments,
 		};
 		let len = encode_data(&header, payload, cipher, &keys.ok_or(DropReason::BadPath)?.tx, out)?;
-		let first = self.members.get(usize::from(first_hop)).ok_or(DropReason::BadPath)?;
-		Ok((first.addr, len))
+		Ok((first_hop, len))
 	}
 }
 

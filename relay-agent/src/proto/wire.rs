@@ -742,10 +742,10 @@ fn end_to_end_aad(header: &[u8]) -> ([u8; MAX_DATA_HEADER], usize) {
 	(aad, len)
 }
 
-/// The link MAC of a whole datagram (header, length and AEAD tag; the payload is covered by
-/// that tag).
+/// What the link MAC of a whole datagram covers (header, length and AEAD tag; the payload is
+/// covered by that tag), and its length.
 #[inline(always)]
-fn link_tag(datagram: &[u8], header_len: usize, mac: &DataMac) -> [u8; MAC_LEN] {
+fn link_covered(datagram: &[u8], header_len: usize) -> ([u8; LINK_COVERED_MAX], usize) {
 	let mut covered = [0u8; LINK_COVERED_MAX];
 	let total = datagram.len();
 	let header_len = header_len.min(MAX_DATA_HEADER);
@@ -755,7 +755,14 @@ fn link_tag(datagram: &[u8], header_len: usize, mac: &DataMac) -> [u8; MAC_LEN] 
 	if let Some(tag) = datagram.get(tag_at..tag_at + TAG_LEN) {
 		covered[header_len + 2..header_len + 2 + TAG_LEN].copy_from_slice(tag);
 	}
-	mac.tag(&covered[..header_len + 2 + TAG_LEN])
+	(covered, header_len + 2 + TAG_LEN)
+}
+
+/// The link MAC of a whole datagram.
+#[inline(always)]
+fn link_tag(datagram: &[u8], header_len: usize, mac: &DataMac) -> [u8; MAC_LEN] {
+	let (covered, len) = link_covered(datagram, header_len);
+	mac.tag(&covered[..len])
 }
 
 fn write_header(header: &DataHeader, out: &mut [u8]) {
@@ -876,9 +883,8 @@ pub fn verify_link(datagram: &[u8], header: &DataHeader, mac: &DataMac) -> Resul
 		.len()
 		.checked_sub(MAC_LEN)
 		.ok_or(WireError::Truncated { got: datagram.len(), need: MAC_LEN })?;
-	let expected = link_tag(datagram, header.len(), mac);
-	let tag = &datagram[split..];
-	if expected.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0 {
+	let (covered, len) = link_covered(datagram, header.len());
+	if mac.verify(&covered[..len], &datagram[split..]) {
 		Ok(())
 	} else {
 		Err(WireError::BadMac)
