@@ -3,7 +3,7 @@
 //! and settlement by the hook — with a price change in the middle of the metered epoch, which
 //! must not reprice it.
 
-use frame_support::traits::{fungible::Inspect, Hooks};
+use frame_support::traits::fungible::Inspect;
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::Perbill;
 use srwan_primitives::{
@@ -20,18 +20,8 @@ mod common;
 const GB: u64 = 1_000_000_000;
 const EPOCH: u32 = 10;
 
-/// Runs blocks up to `n` with the hooks that matter here: the exchange records each epoch's
-/// start time when it finalizes its first block; tickets settle in `on_initialize`.
 fn run_to(n: u32) {
-	while System::block_number() < n {
-		let next = System::block_number() + 1;
-		System::set_block_number(next);
-		// Straight into storage: `Timestamp::set` would also drive Aura's slot checks.
-		pallet_timestamp::Now::<Runtime>::put(1_767_225_600_000 + u64::from(next) * 6_000);
-		Ditex::on_initialize(next);
-		Tickets::on_initialize(next);
-		Ditex::on_finalize(next);
-	}
+	common::run_to(n);
 }
 
 fn register(router: Sr25519Keyring, last: u8) {

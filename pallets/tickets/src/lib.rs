@@ -97,6 +97,19 @@
 //! claim can be settled twice, and storage of an epoch is gone once it is settled. pallet-escrow
 //! asks [`SettlementStatus`] before letting a consumer withdraw.
 //!
+//! ## Weights: a claim pays for the settlement it queues
+//!
+//! A claim is declared at its own work plus [`SETTLEMENT_MARKUP`] times the most settlement it
+//! could queue ([`Pallet::claim_weight`]), and charged, once dispatched, for the settlement it
+//! did queue ([`QueuedWork`]). Each piece of an epoch's settlement is charged to exactly one
+//! claim: a disputed link (its judgement and the verdicts on both ends) to the claim that found
+//! it, the second end of the link to claim; a flow record (its step, bill and payees) to the
+//! claim that created it; each link record and restart mark to the claim that created it. An
+//! epoch's claims together pay for all of its settlement, and since claims fill at most the
+//! normal class of the window's blocks, the next epoch's budget settles them
+//! ([`Pallet::settlement_keeps_up`]). An honest claim whose flows its path's other routers
+//! recorded first pays for little, so far more honest claims fit a block than worst-case ones.
+//!
 //! ## Invariants (`do_try_state`)
 //!
 //! Charged = paid to relays + paid to the infrastructure; nothing of a settled epoch remains;
@@ -119,7 +132,9 @@ mod tests;
 pub mod types;
 pub mod weights;
 
-pub use types::{Bill, RecordedReceipt, SkipReason, Stage, SuspectTally, TicketParams, Totals};
+pub use types::{
+	Bill, QueuedWork, RecordedReceipt, SkipReason, Stage, SuspectTally, TicketParams, Totals,
+};
 pub use weights::WeightInfo;
 
 use srwan_primitives::{
@@ -178,6 +193,10 @@ pub mod pallet {
 	/// epoch settles (`settlement_keeps_up`, checked at genesis, by `set_params` and by the
 	/// integrity test).
 	pub const SETTLEMENT_MARKUP: u64 = 2;
+
+	/// Link records a receipt can create: the claimant vouches for the links on either side of
+	/// it on the path, each both ways.
+	pub const LINKS_PER_RECEIPT: u32 = 4;
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -568,13 +587,19 @@ pub mod pallet {
 		/// only, whether it restarted during it, and the latest receipt it holds for each flow
 		/// it carried. The claim's own faults reject it; a receipt that fails a check is skipped
 		/// (with an event) and the rest counts.
+		///
+		/// Declared at the most settlement it could queue; charged, once dispatched, for the
+		/// settlement it did queue (a rejected claim is charged in full).
 		#[pallet::call_index(0)]
 		#[pallet::weight(Pallet::<T>::claim_weight(
 			claim.peers.len() as u32,
 			claim.receipts.len() as u32,
 			claim.receipts.iter().map(|r| r.receipt.path.len() as u32).sum(),
 		))]
-		pub fn claim(origin: OriginFor<T>, claim: Claim<T::AccountId>) -> DispatchResult {
+		pub fn claim(
+			origin: OriginFor<T>,
+			claim: Claim<T::AccountId>,
+		) -> DispatchResultWithPostInfo {
 			let relay = ensure_signed(origin)?;
 			ensure!(T::Registry::is_registered(&relay), Error::<T>::UnknownRouter);
 			let epoch = claim.epoch;
@@ -592,6 +617,11 @@ pub mod pallet {
 
 			Claimed::<T>::insert(epoch, &relay, claim.restarted);
 			let params = Params::<T>::get();
+			let mut queued = QueuedWork::default();
+			let count = |n: &mut u32, happened: bool| *n = n.saturating_add(u32::from(happened));
+			let count_links = |queued: &mut QueuedWork, created: u32| {
+				queued.links = queued.links.saturating_add(created)
+			};
 			for entry in &claim.peers {
 				if T::Registry::group_at(&entry.peer, epoch) != Some(group) {
 					Self::deposit_event(Event::PeerSkipped {
@@ -601,17 +631,22 @@ pub mod pallet {
 					continue;
 				}
 				let boots: BTreeSet<_> = entry.peer_boots.iter().collect();
-				if boots.len() >= 2 {
+				if boots.len() >= 2 && !SawRestart::<T>::contains_key(epoch, &entry.peer) {
 					SawRestart::<T>::insert(epoch, &entry.peer, ());
+					count(&mut queued.restart_marks, true);
 				}
-				Links::<T>::mutate((epoch, &relay, &entry.peer), |f| {
-					f.sent = Some(entry.out_octets)
-				});
-				Self::cross_check(epoch, &relay, &entry.peer, &params);
-				Links::<T>::mutate((epoch, &entry.peer, &relay), |f| {
-					f.received = Some(entry.in_octets)
-				});
-				Self::cross_check(epoch, &entry.peer, &relay, &params);
+				let sent = (epoch, &relay, &entry.peer);
+				count(
+					&mut queued.links,
+					Self::update_link(sent, |f| f.sent = Some(entry.out_octets)),
+				);
+				count(&mut queued.disputes, Self::cross_check(epoch, &relay, &entry.peer, &params));
+				let received = (epoch, &entry.peer, &relay);
+				count(
+					&mut queued.links,
+					Self::update_link(received, |f| f.received = Some(entry.in_octets)),
+				);
+				count(&mut queued.disputes, Self::cross_check(epoch, &entry.peer, &relay, &params));
 			}
 			let mut recorded = 0u32;
 			for (receipt, position, path) in updates {
@@ -624,10 +659,14 @@ pub mod pallet {
 				if old.as_ref() == Some(&new) {
 					continue;
 				}
-				if let Some(old) = &old {
-					Self::adjust_demand(old, false);
+				match &old {
+					Some(old) => count_links(&mut queued, Self::adjust_demand(old, false)),
+					None => {
+						queued.flows = queued.flows.saturating_add(1);
+						queued.payees = queued.payees.saturating_add(new.receipt.path.len() as u32);
+					}
 				}
-				Self::adjust_demand(&new, true);
+				count_links(&mut queued, Self::adjust_demand(&new, true));
 				Receipts::<T>::insert(key, new);
 				recorded = recorded.saturating_add(1);
 			}
@@ -648,7 +687,11 @@ pub mod pallet {
 				receipts: recorded,
 				skipped: skipped_count,
 			});
-			Ok(())
+			let (peers, receipts) = (claim.peers.len() as u32, claim.receipts.len() as u32);
+			let routers = claim.receipts.iter().map(|r| r.receipt.path.len() as u32).sum();
+			let declared = Self::claim_weight(peers, receipts, routers);
+			let actual = Self::claim_actual_weight(peers, receipts, queued);
+			Ok(Some(actual.min(declared)).into())
 		}
 
 		/// Root: replaces the metering parameters.
@@ -687,43 +730,83 @@ pub mod pallet {
 		}
 
 		/// What a claim of `peers` peers and `receipts` receipts whose paths hold `routers`
-		/// routers in all weighs: its own work (the benchmark, plus what it does beyond it) **and
-		/// the settlement it queues**, so that a flood of claims pays, block by block, for the
-		/// settlement it makes the chain do.
+		/// routers in all may weigh: its own work and the most settlement it can queue (the
+		/// weight declared before dispatch; [`Pallet::claim`] refunds what it did not queue).
 		pub fn claim_weight(peers: u32, receipts: u32, routers: u32) -> Weight {
-			let (p, r) = (u64::from(peers), u64::from(receipts));
-			let path = u64::from(srwan_primitives::receipts::MAX_PATH_ROUTERS);
-			T::WeightInfo::claim(peers, receipts)
-				// `claims_open` (NextToSettle, SettlementBegun), the claim mark, and per peer its
-				// membership, a possible restart mark and two dispute records; per receipt the
-				// escrow and its path's memberships (not in the benchmark yet).
-				.saturating_add(T::DbWeight::get().reads_writes(
-					4u64.saturating_add(p).saturating_add(r.saturating_mul(1 + path)),
-					1u64.saturating_add(p.saturating_mul(3)),
-				))
-				.saturating_add(
-					Self::settlement_queued(peers, receipts, routers)
-						.saturating_mul(SETTLEMENT_MARKUP),
-				)
+			Self::claim_own_weight(peers, receipts).saturating_add(
+				Self::settlement_queued(peers, receipts, routers).saturating_mul(SETTLEMENT_MARKUP),
+			)
 		}
 
-		/// The most settlement work one claim can queue: per receipt a flow step, per router of
-		/// its path a payout (`routers` in all; a consumer with many payees pays for each); per
-		/// peer two disputed links, two verdicts, and the cleanup of two links, a restart mark and
-		/// a forgiven link; the claim mark's cleanup.
+		/// A claim's own work: the benchmark, plus what a real claim reads and writes beyond it
+		/// (the benchmark's receipts share one path, so it sees each path router's membership,
+		/// the escrow and the path's links once; a real claim's receipts may each have their own).
+		pub fn claim_own_weight(peers: u32, receipts: u32) -> Weight {
+			let r = u64::from(receipts);
+			let path = u64::from(srwan_primitives::receipts::MAX_PATH_ROUTERS);
+			let links = u64::from(LINKS_PER_RECEIPT);
+			T::WeightInfo::claim(peers, receipts).saturating_add(
+				T::DbWeight::get()
+					.reads_writes(r.saturating_mul(1 + path + links), r.saturating_mul(links)),
+			)
+		}
+
+		/// What a claim weighs once dispatched: its own work and, marked up, the settlement it
+		/// queued.
+		pub fn claim_actual_weight(peers: u32, receipts: u32, queued: QueuedWork) -> Weight {
+			Self::claim_done_weight(peers, receipts, queued)
+				.saturating_add(Self::settlement_weight(queued).saturating_mul(SETTLEMENT_MARKUP))
+		}
+
+		/// A claim's own work once done: the benchmark writes two dispute records and a
+		/// restart mark for every peer, and a claim that wrote fewer (an honest one writes
+		/// none) is refunded those writes.
+		pub fn claim_done_weight(peers: u32, receipts: u32, queued: QueuedWork) -> Weight {
+			let written = queued.disputes.saturating_add(queued.restart_marks);
+			let unwritten = peers.saturating_mul(3).saturating_sub(written);
+			Self::claim_own_weight(peers, receipts)
+				.saturating_sub(T::DbWeight::get().writes(u64::from(unwritten)))
+		}
+
+		/// The most settlement work one claim can queue: it may be the second end to claim
+		/// both links with every peer (each a dispute), create both links' records and a
+		/// restart mark per peer, and per receipt a new flow record with its two links each way
+		/// and a payout for every router of its path (`routers` in all).
 		pub fn settlement_queued(peers: u32, receipts: u32, routers: u32) -> Weight {
-			let (p, r) = (u64::from(peers), u64::from(receipts));
-			let flows = Self::settle_flow_weight()
-				.saturating_mul(r)
-				.saturating_add(T::WeightInfo::settle_payout().saturating_mul(routers.into()));
+			let links = peers.saturating_mul(2);
+			Self::settlement_weight(QueuedWork {
+				disputes: links,
+				links: links.saturating_add(receipts.saturating_mul(LINKS_PER_RECEIPT)),
+				restart_marks: peers,
+				flows: receipts,
+				payees: routers,
+			})
+		}
+
+		/// The settlement steps that `work` adds to its epoch: per dispute its judgement, the
+		/// verdicts on both ends and a forgiven mark's cleanup; per flow record its step and its
+		/// bill's cleanup; a payout per payee; the cleanup of every link record, restart mark
+		/// and the claim mark.
+		pub fn settlement_weight(work: QueuedWork) -> Weight {
 			let cleanup = T::WeightInfo::settle_cleanup();
-			let per_peer = T::WeightInfo::settle_dispute()
-				.saturating_mul(2)
-				.saturating_add(T::WeightInfo::settle_verdict().saturating_mul(2))
-				.saturating_add(cleanup.saturating_mul(4).saturating_div(u64::from(CLEANUP_BATCH)));
-			flows
-				.saturating_add(per_peer.saturating_mul(p))
-				.saturating_add(cleanup.saturating_div(u64::from(CLEANUP_BATCH)))
+			let cleaned = |entries: u32| {
+				cleanup.saturating_mul(u64::from(entries)).saturating_div(u64::from(CLEANUP_BATCH))
+			};
+			let per_dispute = T::WeightInfo::settle_dispute()
+				.saturating_add(T::WeightInfo::settle_verdict().saturating_mul(2));
+			let entries = work
+				.links
+				.saturating_add(work.restart_marks)
+				.saturating_add(work.disputes)
+				.saturating_add(work.flows)
+				.saturating_add(1);
+			per_dispute
+				.saturating_mul(u64::from(work.disputes))
+				.saturating_add(Self::settle_flow_weight().saturating_mul(u64::from(work.flows)))
+				.saturating_add(
+					T::WeightInfo::settle_payout().saturating_mul(u64::from(work.payees)),
+				)
+				.saturating_add(cleaned(entries))
 		}
 
 		/// One flow step: the benchmark, plus what its worst case does beyond it (every router of
@@ -907,38 +990,55 @@ pub mod pallet {
 			})
 		}
 
+		/// Sets a link's figures through `update`; whether that created its record.
+		fn update_link(
+			key: (EpochIndex, &T::AccountId, &T::AccountId),
+			update: impl FnOnce(&mut LinkFigures),
+		) -> bool {
+			Links::<T>::mutate_exists(key, |slot| {
+				let created = slot.is_none();
+				update(slot.get_or_insert_with(Default::default));
+				created
+			})
+		}
+
 		/// Adds (or removes) a recorded receipt's octets to the demand of every link of its path
-		/// that one of its ends vouched for.
-		fn adjust_demand(record: &RecordedReceipt<T::AccountId>, add: bool) {
+		/// that one of its ends vouched for; how many link records that created.
+		fn adjust_demand(record: &RecordedReceipt<T::AccountId>, add: bool) -> u32 {
 			let apply = |demand: &mut u64, octets: u64| {
 				*demand =
 					if add { demand.saturating_add(octets) } else { demand.saturating_sub(octets) }
 			};
 			let receipt = &record.receipt;
+			let mut created = 0u32;
 			for (link, pair) in receipt.path.windows(2).enumerate() {
 				let Some(figures) = record.on_link(link) else { continue };
 				let (a, b) = (&pair[0], &pair[1]);
-				Links::<T>::mutate((receipt.epoch, a, b), |f| {
-					apply(&mut f.demand, figures.fwd_octets)
-				});
-				Links::<T>::mutate((receipt.epoch, b, a), |f| {
-					apply(&mut f.demand, figures.rev_octets)
-				});
+				for (key, octets) in [
+					((receipt.epoch, a, b), figures.fwd_octets),
+					((receipt.epoch, b, a), figures.rev_octets),
+				] {
+					let new = Self::update_link(key, |f| apply(&mut f.demand, octets));
+					created = created.saturating_add(u32::from(new));
+				}
 			}
+			created
 		}
 
 		/// Once both ends of `from → to` have claimed, records a dispute if they disagree (judged
-		/// in settlement).
+		/// in settlement); whether it did.
 		fn cross_check(
 			epoch: EpochIndex,
 			from: &T::AccountId,
 			to: &T::AccountId,
 			params: &TicketParams,
-		) {
+		) -> bool {
 			let figures = Links::<T>::get((epoch, from, to));
-			let (Some(sent), Some(received)) = (figures.sent, figures.received) else { return };
+			let (Some(sent), Some(received)) = (figures.sent, figures.received) else {
+				return false;
+			};
 			if math::figures_agree(sent, received, params.loss_tolerance_ppm) {
-				return;
+				return false;
 			}
 			Disputed::<T>::insert((epoch, from, to), ());
 			Self::deposit_event(Event::LinkDisputed {
@@ -948,6 +1048,7 @@ pub mod pallet {
 				sent,
 				received,
 			});
+			true
 		}
 
 		/// Judges one disputed link of a settling epoch: forgiven when either end's declared

@@ -2,7 +2,8 @@
 
 use crate::{
 	math::LinkFigures, mock::*, Bills, Claimed, Disputed, Disputes, Error, Event, LastRestartGrace,
-	Links, MoneyTotals, NextToSettle, Owed, Receipts, SawRestart, SkipReason, Stage, TicketParams,
+	Links, MoneyTotals, NextToSettle, Owed, QueuedWork, Receipts, SawRestart, SkipReason, Stage,
+	TicketParams, SETTLEMENT_MARKUP,
 };
 use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold, weights::Weight};
 use sp_core::Pair;
@@ -69,6 +70,8 @@ impl Net {
 		tamper(&mut peers);
 		let mine = receipts.iter().filter(|r| r.receipt.path.contains(relay)).cloned().collect();
 		Tickets::claim(RuntimeOrigin::signed(relay.clone()), claim(epoch, &peers, mine))
+			.map(|_| ())
+			.map_err(|e| e.error)
 	}
 
 	fn claim(
@@ -1299,6 +1302,137 @@ fn genesis_hash_is_block_zeros_hash() {
 	build_and_execute(|| {
 		let zero = System::block_hash(0);
 		assert_eq!(Tickets::genesis_hash(), zero.0);
+	});
+}
+
+// --- weights: a claim pays for the settlement it queues ---
+
+/// What `relay` claiming `epoch` honestly weighed once dispatched, and what it was declared at.
+fn claim_weights(
+	net: &Net,
+	relay: &AccountId32,
+	epoch: EpochIndex,
+	receipts: &[SignedReceipt<AccountId32>],
+) -> (Weight, Weight) {
+	let peers = net.peers(relay);
+	let mine: Vec<_> =
+		receipts.iter().filter(|r| r.receipt.path.contains(relay)).cloned().collect();
+	let routers = mine.iter().map(|r| r.receipt.path.len() as u32).sum();
+	let declared = Tickets::claim_weight(peers.len() as u32, mine.len() as u32, routers);
+	let info = Tickets::claim(RuntimeOrigin::signed(relay.clone()), claim(epoch, &peers, mine))
+		.expect("honest claim");
+	(info.actual_weight.expect("a claim reports what it weighed"), declared)
+}
+
+#[test]
+fn an_honest_claim_is_charged_only_for_the_records_it_created() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		let receipt = signed(receipt(1, 1, &path(&[1, 2, 3]), 0, 2 * GB, GB, 7));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(1);
+		let receipts = std::slice::from_ref(&receipt);
+		let weighs = Tickets::claim_actual_weight;
+
+		// Relay 1 claims first: both records of its link with 2, the flow and its payees.
+		let (first, declared) = claim_weights(&net, &relay(1), 0, receipts);
+		let created = QueuedWork { links: 2, flows: 1, payees: 3, ..Default::default() };
+		assert_eq!(first, weighs(1, 1, created));
+		assert!(first.all_lt(declared));
+		// Relay 2 creates only its link with 3; its receipt merges into relay 1's record.
+		let (second, _) = claim_weights(&net, &relay(2), 0, receipts);
+		assert_eq!(second, weighs(2, 1, QueuedWork { links: 2, ..Default::default() }));
+		// Relay 3 creates nothing: it pays for its own work and its claim mark.
+		let (third, _) = claim_weights(&net, &relay(3), 0, receipts);
+		assert_eq!(third, weighs(1, 1, QueuedWork::default()));
+		assert!(third.all_lt(first));
+	});
+}
+
+#[test]
+fn a_claim_that_finds_disputes_is_charged_for_judging_them() {
+	build_and_execute(|| {
+		let mut net = Net::default();
+		net.link(&relay(1), &relay(2));
+		run_to_epoch(1);
+		assert_ok!(net.claim(&relay(1), 0, &[]));
+		// Relay 2 says it received 5 GB from relay 1 and sent 5 GB to it: both links disagree.
+		let lies = vec![(relay(1), 5 * GB, 5 * GB)];
+		let info = Tickets::claim(RuntimeOrigin::signed(relay(2)), claim(0, &lies, vec![]))
+			.expect("claim accepted");
+		let found = QueuedWork { disputes: 2, ..Default::default() };
+		assert_eq!(info.actual_weight, Some(Tickets::claim_actual_weight(1, 0, found)));
+		assert_eq!(Disputed::<Test>::iter().count(), 2);
+	});
+}
+
+/// Every piece of an epoch's settlement is charged to exactly one of its claims: in an epoch
+/// with shared and merged flows, two consumers, a disputed link and a corroborated restart, the
+/// settlement the hook does is at most what the claims were charged for (beyond the constant
+/// cost of moving through the stages once).
+#[test]
+fn an_epochs_claims_together_pay_for_all_of_its_settlement() {
+	build_and_execute(|| {
+		use crate::WeightInfo;
+		fund(1, 500_000_000);
+		fund(2, 500_000_000);
+		let receipts: Vec<_> = [
+			receipt(1, 1, &path(&[1, 2, 3]), 0, 2 * GB, GB, 1),
+			receipt(1, 2, &path(&[2, 3, 4]), 0, GB, GB, 1),
+			receipt(1, 3, &path(&[1, 4]), 0, GB, 0, 1),
+			receipt(2, 1, &path(&[3, 4, 1]), 0, GB, 2 * GB, 1),
+		]
+		.into_iter()
+		.map(signed)
+		.collect();
+		let mut net = Net::default();
+		receipts.iter().for_each(|r| net.carry(&r.receipt));
+		run_to_epoch(1);
+
+		let mut charged = Weight::zero();
+		for relay_n in 1..=4u8 {
+			let relay = relay(relay_n);
+			let mut peers = net.peers(&relay);
+			// Relay 4 inflates what it received from 3 (a dispute); relay 1 restarted and
+			// relay 2 saw two of its boots (a corroborated restart).
+			if relay_n == 4 {
+				peers.iter_mut().filter(|(p, ..)| *p == self::relay(3)).for_each(|p| p.1 += GB);
+			}
+			let boots: BTreeMap<_, _> = if relay_n == 2 {
+				[(self::relay(1), vec![BOOT, BOOT + 1])].into()
+			} else {
+				BTreeMap::new()
+			};
+			let mine: Vec<_> =
+				receipts.iter().filter(|r| r.receipt.path.contains(&relay)).cloned().collect();
+			let r = mine.len() as u32;
+			let ticket = claim_with_boots(0, relay_n == 1, &peers, &boots, mine);
+			let info = Tickets::claim(RuntimeOrigin::signed(relay), ticket).expect("claim");
+			// The full own weight: a claim refunded writes it did not do was charged at least
+			// this for settlement, so `charged` can only come out low (the check only stricter).
+			let own = Tickets::claim_own_weight(peers.len() as u32, r);
+			let actual = info.actual_weight.expect("actual weight");
+			charged = charged
+				.saturating_add(actual.saturating_sub(own).saturating_div(SETTLEMENT_MARKUP));
+		}
+		assert!(Disputed::<Test>::iter().count() > 0, "the epoch has a dispute to judge");
+		assert!(SawRestart::<Test>::iter().count() > 0, "and a corroborated restart");
+
+		run_to_block(u64::from(EPOCH + WINDOW));
+		System::set_block_number(u64::from(EPOCH + WINDOW + 1));
+		let used = Tickets::settle(Budget::get());
+		assert_eq!(NextToSettle::<Test>::get(), 1, "the epoch settled in the block");
+		let stages = <() as WeightInfo>::settle_dispute()
+			.saturating_add(Tickets::settle_flow_weight())
+			.saturating_add(<() as WeightInfo>::settle_verdict())
+			.saturating_add(<() as WeightInfo>::settle_payout())
+			.saturating_add(<() as WeightInfo>::settle_cleanup());
+		assert!(
+			used.ref_time() <= charged.saturating_add(stages).ref_time(),
+			"settlement used {used:?}, its claims paid for {charged:?}"
+		);
+		assert!(events().iter().any(|e| matches!(e, Event::Paid { .. })));
 	});
 }
 

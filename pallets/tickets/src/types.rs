@@ -276,3 +276,24 @@ pub struct Totals {
 	/// Paid to the shared-infrastructure account.
 	pub to_infra: Balance,
 }
+
+/// The settlement work one claim added to its epoch, entry by entry: what its weight pays for
+/// (see [`crate::Pallet::settlement_weight`]). Each piece of an epoch's settlement is
+/// attributed to exactly one claim — a dispute to the claim that found it (the second end of
+/// the link), a flow record and its payees to the claim that created it, a link record or a
+/// restart mark to the claim that created it — so the claims of an epoch together pay for all
+/// of its settlement, and an honest claim that merges into records its path's other routers
+/// created pays for little.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueuedWork {
+	/// Disputed links recorded.
+	pub disputes: u32,
+	/// Link records created.
+	pub links: u32,
+	/// Restart marks created.
+	pub restart_marks: u32,
+	/// Flow records created.
+	pub flows: u32,
+	/// Routers on the created flow records' paths (each a payout at most).
+	pub payees: u32,
+}

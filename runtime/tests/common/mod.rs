@@ -28,3 +28,23 @@ pub fn externalities(preset: &str) -> sp_io::TestExternalities {
 	});
 	ext
 }
+
+/// Runs blocks up to `n` with the hooks that matter to metering: the exchange records each
+/// epoch's start time when it finalizes its first block; tickets settle in `on_initialize`.
+/// Returns what the tickets hook used in each block.
+#[allow(dead_code)] // not every test binary runs blocks
+pub fn run_to(n: u32) -> Vec<frame_support::weights::Weight> {
+	use frame_support::traits::Hooks;
+	use srwan_runtime::{Ditex, Runtime, System, Tickets};
+	let mut settled = Vec::new();
+	while System::block_number() < n {
+		let next = System::block_number() + 1;
+		System::set_block_number(next);
+		// Straight into storage: `Timestamp::set` would also drive Aura's slot checks.
+		pallet_timestamp::Now::<Runtime>::put(1_767_225_600_000 + u64::from(next) * 6_000);
+		Ditex::on_initialize(next);
+		settled.push(Tickets::on_initialize(next));
+		Ditex::on_finalize(next);
+	}
+	settled
+}
