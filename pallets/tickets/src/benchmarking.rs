@@ -76,82 +76,103 @@ fn receipt<T: Config>(
 	}
 }
 
+/// A claim of epoch 1 with `p` peers whose other ends already claimed figures that disagree
+/// (each link is recorded as disputed) and that it saw restart (each gets a restart mark); and
+/// `r` receipts, each with the longest path, signed by a delegate key (two verifications), each
+/// merging into a record that every other router of its path vouched for. Returns the relay
+/// and its claim, at a block within the claim window.
+fn claim_setup<T: Config>(p: u32, r: u32) -> (T::AccountId, Claim<T::AccountId>) {
+	let epoch: EpochIndex = 1;
+	let relay = routers::<T>("relay", 1).remove(0);
+	let path_rest = routers::<T>("hop", MAX_PATH_ROUTERS - 1);
+	// Group members (in a runtime only a group's worth of them share the relay's group; the
+	// others are skipped, which costs less).
+	let peers = routers::<T>("peer", p);
+	T::BenchmarkHelper::start_epoch(epoch);
+
+	for peer in &peers {
+		Links::<T>::insert(
+			(epoch, peer, &relay),
+			LinkFigures { sent: Some(1), ..Default::default() },
+		);
+		Links::<T>::insert(
+			(epoch, &relay, peer),
+			LinkFigures { received: Some(1), ..Default::default() },
+		);
+	}
+
+	let (consumer, _) = consumer::<T>();
+	let delegate = sp_io::crypto::sr25519_generate(KEY_TYPE, None);
+	T::BenchmarkHelper::fund_escrow(&consumer, 1_000_000_000_000);
+	T::BenchmarkHelper::set_receipt_key(&consumer, delegate.0);
+	let mut path = path_rest.clone();
+	path.insert(0, relay.clone());
+	let receipts: Vec<SignedReceipt<T::AccountId>> = (0..r)
+		.map(|flow| {
+			// Recorded already, vouched for by every other router of the path: each
+			// receipt merges and moves demand on every link, both ways.
+			let old = receipt::<T>(&consumer, flow, &path, epoch, 1);
+			let key = (epoch, &consumer, old.flow, path_hash(&old.path));
+			let far_end = path.len().saturating_sub(1);
+			let record = (1..far_end)
+				.fold(RecordedReceipt::new(old.clone(), far_end), |r, at| r.merged(&old, at));
+			Receipts::<T>::insert(key, record);
+			sign::<T>(receipt::<T>(&consumer, flow, &path, epoch, 2), &delegate)
+		})
+		.collect();
+
+	let now: Vec<PeerOctets<T::AccountId>> = peers
+		.iter()
+		.map(|peer| PeerOctets {
+			peer: peer.clone(),
+			in_octets: 1_000_000,
+			out_octets: 1_000_000,
+			peer_boots: BoundedVec::truncate_from(alloc::vec![1, 2]),
+		})
+		.collect();
+	let ticket = Claim {
+		epoch,
+		restarted: true,
+		peers: BoundedVec::truncate_from(now),
+		receipts: BoundedVec::truncate_from(receipts),
+	};
+	set_block::<T>(T::Registry::epoch_length().saturating_mul(2));
+	(relay, ticket)
+}
+
 #[benchmarks]
 mod benchmarks {
 	use super::*;
 
-	/// A claim with `p` peers whose other ends already claimed figures that disagree (each
-	/// link is recorded as disputed) and that it saw restart (each gets a restart mark); and
-	/// `r` receipts, each with the longest path, signed by a delegate key (two
-	/// verifications), each replacing an older recorded receipt of its flow.
-	///
-	/// Every peer is a member of the relay's group, so each costs the most a peer can: `p`
-	/// stops at [`BENCHMARKED_PEERS`], within one group beside the path's routers, and the
-	/// regression extrapolates linearly up to `MAX_CLAIM_PEERS` (peers beyond a group's size
-	/// are skipped, which costs less). Letting `p` run past a group's size would bend the
-	/// line and push the per-peer cost into the intercept.
+	/// A claim with `p` peers and no receipt (see [`claim_setup`]). Every peer is a member of
+	/// the relay's group, so each costs the most a peer can: `p` stops at
+	/// [`BENCHMARKED_PEERS`], within one group beside the path's routers, and the line
+	/// extrapolates up to `MAX_CLAIM_PEERS` (peers beyond a group's size are skipped, which
+	/// costs less). Peers and receipts are benchmarked apart: varied together, each line was
+	/// measured with the other component at its maximum, and the fit moved the difference
+	/// into the intercept.
 	#[benchmark]
-	fn claim(p: Linear<0, BENCHMARKED_PEERS>, r: Linear<0, MAX_CLAIM_RECEIPTS>) {
-		let epoch: EpochIndex = 1;
-		let relay = routers::<T>("relay", 1).remove(0);
-		let path_rest = routers::<T>("hop", MAX_PATH_ROUTERS - 1);
-		// Group members (in a runtime only a group's worth of them share the relay's group; the
-		// others are skipped, which costs less).
-		let peers = routers::<T>("peer", p);
-		T::BenchmarkHelper::start_epoch(epoch);
-
-		for peer in &peers {
-			Links::<T>::insert(
-				(epoch, peer, &relay),
-				LinkFigures { sent: Some(1), ..Default::default() },
-			);
-			Links::<T>::insert(
-				(epoch, &relay, peer),
-				LinkFigures { received: Some(1), ..Default::default() },
-			);
-		}
-
-		let (consumer, _) = consumer::<T>();
-		let delegate = sp_io::crypto::sr25519_generate(KEY_TYPE, None);
-		T::BenchmarkHelper::fund_escrow(&consumer, 1_000_000_000_000);
-		T::BenchmarkHelper::set_receipt_key(&consumer, delegate.0);
-		let mut path = path_rest.clone();
-		path.insert(0, relay.clone());
-		let receipts: Vec<SignedReceipt<T::AccountId>> = (0..r)
-			.map(|flow| {
-				// Recorded already, vouched for by the path's far end: each receipt merges
-				// and moves demand on every link.
-				let old = receipt::<T>(&consumer, flow, &path, epoch, 1);
-				let key = (epoch, &consumer, old.flow, path_hash(&old.path));
-				let far_end = path.len().saturating_sub(1);
-				Receipts::<T>::insert(key, RecordedReceipt::new(old, far_end));
-				sign::<T>(receipt::<T>(&consumer, flow, &path, epoch, 2), &delegate)
-			})
-			.collect();
-
-		let now: Vec<PeerOctets<T::AccountId>> = peers
-			.iter()
-			.map(|peer| PeerOctets {
-				peer: peer.clone(),
-				in_octets: 1_000_000,
-				out_octets: 1_000_000,
-				peer_boots: BoundedVec::truncate_from(alloc::vec![1, 2]),
-			})
-			.collect();
-		let ticket = Claim {
-			epoch,
-			restarted: true,
-			peers: BoundedVec::truncate_from(now),
-			receipts: BoundedVec::truncate_from(receipts),
-		};
-		set_block::<T>(T::Registry::epoch_length().saturating_mul(2));
+	fn claim_peers(p: Linear<0, BENCHMARKED_PEERS>) {
+		let (relay, ticket) = claim_setup::<T>(p, 0);
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(relay.clone()), ticket);
+		claim(RawOrigin::Signed(relay.clone()), ticket);
 
-		assert_eq!(Claimed::<T>::get(epoch, &relay), Some(true));
+		assert_eq!(Claimed::<T>::get(1, &relay), Some(true));
 		// Every peer disputed both ways: none was skipped as outside the group.
-		assert_eq!(Disputed::<T>::iter_prefix((epoch,)).count(), 2 * p as usize);
+		assert_eq!(Disputed::<T>::iter_prefix((1,)).count(), 2 * p as usize);
+	}
+
+	/// A claim with `r` receipts and no peer (see [`claim_setup`]).
+	#[benchmark]
+	fn claim_receipts(r: Linear<0, MAX_CLAIM_RECEIPTS>) {
+		let (relay, ticket) = claim_setup::<T>(0, r);
+
+		#[extrinsic_call]
+		claim(RawOrigin::Signed(relay.clone()), ticket);
+
+		assert_eq!(Claimed::<T>::get(1, &relay), Some(true));
+		assert_eq!(Receipts::<T>::iter_prefix((1,)).count(), r as usize);
 	}
 
 	#[benchmark]

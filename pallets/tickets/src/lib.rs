@@ -174,7 +174,7 @@ pub mod pallet {
 	use srwan_primitives::traits::{Escrow, Quarantine, RouterRegistry, SettlementStatus};
 	use srwan_primitives::{
 		ditex::GroupId,
-		receipts::{FlowId, MAX_CLAIM_PEERS},
+		receipts::{FlowId, MAX_CLAIM_PEERS, MAX_CLAIM_RECEIPTS},
 	};
 
 	/// A path's identity in storage: `blake2_256(SCALE(path))`.
@@ -197,6 +197,11 @@ pub mod pallet {
 	/// Link records a receipt can create: the claimant vouches for the links on either side of
 	/// it on the path, each both ways.
 	pub const LINKS_PER_RECEIPT: u32 = 4;
+
+	/// Link records a receipt can move demand on: every link of the longest path, both ways
+	/// (merging into a record its path's other routers vouched for moves them all).
+	pub const MAX_LINKS_TOUCHED_PER_RECEIPT: u32 =
+		2 * (srwan_primitives::receipts::MAX_PATH_ROUTERS - 1);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -236,6 +241,19 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Claimed<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, EpochIndex, Blake2_128Concat, T::AccountId, bool>;
+
+	/// Receipts each relay submitted for an epoch, over its claim and the parts added to it
+	/// (at most `MAX_CLAIM_RECEIPTS`), until the epoch is settled.
+	#[pallet::storage]
+	pub type ClaimedReceipts<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		EpochIndex,
+		Blake2_128Concat,
+		T::AccountId,
+		u32,
+		ValueQuery,
+	>;
 
 	/// Routers that a peer saw restart during an epoch (two or more boot values in its
 	/// packets): what corroborates a declared restart. Until the epoch is settled.
@@ -430,6 +448,17 @@ pub mod pallet {
 			/// Receipts skipped (each has its [`Event::ReceiptSkipped`]).
 			skipped: u32,
 		},
+		/// More receipts were added to a relay's claim.
+		ReceiptsAdded {
+			/// The relay.
+			relay: T::AccountId,
+			/// The epoch.
+			epoch: EpochIndex,
+			/// Receipts recorded (new or newer than the recorded ones).
+			receipts: u32,
+			/// Receipts skipped (each has its [`Event::ReceiptSkipped`]).
+			skipped: u32,
+		},
 		/// A receipt in a claim failed a check and was skipped; the rest of the claim counts.
 		ReceiptSkipped {
 			/// The claiming relay.
@@ -557,6 +586,10 @@ pub mod pallet {
 		SelfAsPeer,
 		/// The parameters are inconsistent (see `TicketParams::is_valid`).
 		InvalidParams,
+		/// Receipts can be added only to a claim the relay made for the epoch.
+		NotClaimed,
+		/// The claim and its parts would hold more than `MAX_CLAIM_RECEIPTS` receipts.
+		TooManyReceipts,
 	}
 
 	#[pallet::hooks]
@@ -613,15 +646,12 @@ pub mod pallet {
 				ensure!(entry.peer != relay, Error::<T>::SelfAsPeer);
 				ensure!(seen.insert(&entry.peer), Error::<T>::DuplicatePeer);
 			}
-			let (updates, skipped) = Self::checked_receipts(&relay, group, &claim);
+			let (updates, skipped) = Self::checked_receipts(&relay, group, epoch, &claim.receipts);
 
 			Claimed::<T>::insert(epoch, &relay, claim.restarted);
 			let params = Params::<T>::get();
 			let mut queued = QueuedWork::default();
 			let count = |n: &mut u32, happened: bool| *n = n.saturating_add(u32::from(happened));
-			let count_links = |queued: &mut QueuedWork, created: u32| {
-				queued.links = queued.links.saturating_add(created)
-			};
 			for entry in &claim.peers {
 				if T::Registry::group_at(&entry.peer, epoch) != Some(group) {
 					Self::deposit_event(Event::PeerSkipped {
@@ -648,37 +678,9 @@ pub mod pallet {
 				);
 				count(&mut queued.disputes, Self::cross_check(epoch, &entry.peer, &relay, &params));
 			}
-			let mut recorded = 0u32;
-			for (receipt, position, path) in updates {
-				let key = (epoch, receipt.consumer.clone(), receipt.flow, path);
-				let old = Receipts::<T>::get(&key);
-				let new = match &old {
-					None => RecordedReceipt::new(receipt, position),
-					Some(old) => old.merged(&receipt, position),
-				};
-				if old.as_ref() == Some(&new) {
-					continue;
-				}
-				match &old {
-					Some(old) => count_links(&mut queued, Self::adjust_demand(old, false)),
-					None => {
-						queued.flows = queued.flows.saturating_add(1);
-						queued.payees = queued.payees.saturating_add(new.receipt.path.len() as u32);
-					}
-				}
-				count_links(&mut queued, Self::adjust_demand(&new, true));
-				Receipts::<T>::insert(key, new);
-				recorded = recorded.saturating_add(1);
-			}
-			let skipped_count = skipped.len() as u32;
-			for (consumer, flow, reason) in skipped {
-				Self::deposit_event(Event::ReceiptSkipped {
-					relay: relay.clone(),
-					consumer,
-					flow,
-					reason,
-				});
-			}
+			let (recorded, skipped_count) =
+				Self::record_receipts(&relay, epoch, updates, skipped, &mut queued);
+			ClaimedReceipts::<T>::insert(epoch, &relay, claim.receipts.len() as u32);
 			Self::deposit_event(Event::ClaimAccepted {
 				relay,
 				epoch,
@@ -691,6 +693,46 @@ pub mod pallet {
 			let routers = claim.receipts.iter().map(|r| r.receipt.path.len() as u32).sum();
 			let declared = Self::claim_weight(peers, receipts, routers);
 			let actual = Self::claim_actual_weight(peers, receipts, queued);
+			debug_assert!(
+				actual.all_lte(declared),
+				"a claim did more than its declared worst case"
+			);
+			Ok(Some(actual.min(declared)).into())
+		}
+
+		/// Adds receipts to the relay's claim for `epoch` when they do not all fit in the
+		/// claim's extrinsic (a claim at the receipt bound weighs more than a block): at most
+		/// `MAX_CLAIM_RECEIPTS` over the claim and its parts, within the claim window, each
+		/// checked, recorded and charged as the claim's own receipts are.
+		#[pallet::call_index(2)]
+		#[pallet::weight(Pallet::<T>::claim_weight(
+			0,
+			receipts.len() as u32,
+			receipts.iter().map(|r| r.receipt.path.len() as u32).sum(),
+		))]
+		pub fn claim_more_receipts(
+			origin: OriginFor<T>,
+			epoch: EpochIndex,
+			receipts: BoundedVec<SignedReceipt<T::AccountId>, ConstU32<MAX_CLAIM_RECEIPTS>>,
+		) -> DispatchResultWithPostInfo {
+			let relay = ensure_signed(origin)?;
+			ensure!(Self::claims_open(epoch), Error::<T>::LateClaim);
+			ensure!(Claimed::<T>::contains_key(epoch, &relay), Error::<T>::NotClaimed);
+			let group = T::Registry::group_at(&relay, epoch).ok_or(Error::<T>::NotInGroup)?;
+			let total =
+				ClaimedReceipts::<T>::get(epoch, &relay).saturating_add(receipts.len() as u32);
+			ensure!(total <= MAX_CLAIM_RECEIPTS, Error::<T>::TooManyReceipts);
+			ClaimedReceipts::<T>::insert(epoch, &relay, total);
+			let (updates, skipped) = Self::checked_receipts(&relay, group, epoch, &receipts);
+			let mut queued = QueuedWork::default();
+			let (recorded, skipped) =
+				Self::record_receipts(&relay, epoch, updates, skipped, &mut queued);
+			Self::deposit_event(Event::ReceiptsAdded { relay, epoch, receipts: recorded, skipped });
+			let count = receipts.len() as u32;
+			let routers = receipts.iter().map(|r| r.receipt.path.len() as u32).sum();
+			let declared = Self::claim_weight(0, count, routers);
+			let actual = Self::claim_actual_weight(0, count, queued);
+			debug_assert!(actual.all_lte(declared), "a part did more than its declared worst case");
 			Ok(Some(actual.min(declared)).into())
 		}
 
@@ -731,24 +773,32 @@ pub mod pallet {
 
 		/// What a claim of `peers` peers and `receipts` receipts whose paths hold `routers`
 		/// routers in all may weigh: its own work and the most settlement it can queue (the
-		/// weight declared before dispatch; [`Pallet::claim`] refunds what it did not queue).
+		/// weight declared before dispatch; [`Pallet::claim`] refunds what it did not do).
 		pub fn claim_weight(peers: u32, receipts: u32, routers: u32) -> Weight {
-			Self::claim_own_weight(peers, receipts).saturating_add(
+			let links = receipts.saturating_mul(MAX_LINKS_TOUCHED_PER_RECEIPT);
+			Self::claim_own_weight(peers, receipts, links).saturating_add(
 				Self::settlement_queued(peers, receipts, routers).saturating_mul(SETTLEMENT_MARKUP),
 			)
 		}
 
-		/// A claim's own work: the benchmark, plus what a real claim reads and writes beyond it
-		/// (the benchmark's receipts share one path, so it sees each path router's membership,
-		/// the escrow and the path's links once; a real claim's receipts may each have their own).
-		pub fn claim_own_weight(peers: u32, receipts: u32) -> Weight {
+		/// A claim's own work: the benchmarks, plus what a real claim reads and writes beyond
+		/// them. The benchmark's receipts share one path, so it sees each path router's membership,
+		/// the escrow and the path's links once; a real claim's receipts may each have their
+		/// own: per receipt the escrow and its routers' memberships, and the `links_touched`
+		/// link records its recorded receipts moved demand on.
+		pub fn claim_own_weight(peers: u32, receipts: u32, links_touched: u32) -> Weight {
 			let r = u64::from(receipts);
 			let path = u64::from(srwan_primitives::receipts::MAX_PATH_ROUTERS);
-			let links = u64::from(LINKS_PER_RECEIPT);
-			T::WeightInfo::claim(peers, receipts).saturating_add(
-				T::DbWeight::get()
-					.reads_writes(r.saturating_mul(1 + path + links), r.saturating_mul(links)),
-			)
+			let links = u64::from(links_touched);
+			// Two benchmarks, each with its own base: their sum counts the base twice.
+			T::WeightInfo::claim_peers(peers)
+				.saturating_add(T::WeightInfo::claim_receipts(receipts))
+				// The receipt count (`ClaimedReceipts`), read and written.
+				.saturating_add(T::DbWeight::get().reads_writes(1, 1))
+				.saturating_add(
+					T::DbWeight::get()
+						.reads_writes(r.saturating_mul(1 + path).saturating_add(links), links),
+				)
 		}
 
 		/// What a claim weighs once dispatched: its own work and, marked up, the settlement it
@@ -764,7 +814,7 @@ pub mod pallet {
 		pub fn claim_done_weight(peers: u32, receipts: u32, queued: QueuedWork) -> Weight {
 			let written = queued.disputes.saturating_add(queued.restart_marks);
 			let unwritten = peers.saturating_mul(3).saturating_sub(written);
-			Self::claim_own_weight(peers, receipts)
+			Self::claim_own_weight(peers, receipts, queued.links_touched)
 				.saturating_sub(T::DbWeight::get().writes(u64::from(unwritten)))
 		}
 
@@ -780,6 +830,8 @@ pub mod pallet {
 				restart_marks: peers,
 				flows: receipts,
 				payees: routers,
+				// Not settlement: the claim's own work (`claim_own_weight`).
+				links_touched: 0,
 			})
 		}
 
@@ -799,7 +851,8 @@ pub mod pallet {
 				.saturating_add(work.restart_marks)
 				.saturating_add(work.disputes)
 				.saturating_add(work.flows)
-				.saturating_add(1);
+				// The claim's marks (`Claimed`, `ClaimedReceipts`).
+				.saturating_add(2);
 			per_dispute
 				.saturating_mul(u64::from(work.disputes))
 				.saturating_add(Self::settle_flow_weight().saturating_mul(u64::from(work.flows)))
@@ -817,10 +870,12 @@ pub mod pallet {
 				.saturating_add(T::DbWeight::get().reads_writes(links * 4, links * 2))
 		}
 
-		/// Whether settlement keeps up with claims: the claims that fill the normal class of
-		/// every block of a `claim_window` queue no more settlement work than `epoch_length`
-		/// blocks of [`Config::SettlementBudget`] do, for every claim shape (checked at the
-		/// corners of the shape space, where the ratio of settlement to claim weight peaks).
+		/// Whether settlement keeps up with claims, whatever their shapes: claims that fill the
+		/// normal class of every block of a `claim_window` are charged at least
+		/// [`SETTLEMENT_MARKUP`] times the settlement they queue, and that must fit in what
+		/// `epoch_length` blocks of [`Config::SettlementBudget`] settle — each block's budget
+		/// less its fixed overhead and its largest step (which may not fit the rest), less the
+		/// steps every epoch takes to move through its stages.
 		pub fn settlement_keeps_up(claim_window: u32, epoch_length: u32) -> bool {
 			let weights = <T as frame_system::Config>::BlockWeights::get();
 			let normal = weights
@@ -828,22 +883,37 @@ pub mod pallet {
 				.max_total
 				.unwrap_or(weights.max_block)
 				.ref_time();
-			let budget = T::SettlementBudget::get().ref_time();
-			let (g, r) = (MAX_CLAIM_PEERS, srwan_primitives::receipts::MAX_CLAIM_RECEIPTS);
-			let path = srwan_primitives::receipts::MAX_PATH_ROUTERS;
-			let shapes =
-				[(0, 1, 2), (0, 1, path), (1, 0, 0), (g, 0, 0), (0, r, r * path), (g, r, r * path)];
-			shapes.into_iter().all(|(peers, receipts, routers)| {
-				let queued =
-					u128::from(Self::settlement_queued(peers, receipts, routers).ref_time());
-				let claim =
-					u128::from(Self::claim_weight(peers, receipts, routers).ref_time()).max(1);
-				// window × normal × queued / claim ≤ epoch × budget, without dividing.
-				u128::from(claim_window).saturating_mul(u128::from(normal)).saturating_mul(queued)
-					<= u128::from(epoch_length)
-						.saturating_mul(u128::from(budget))
-						.saturating_mul(claim)
-			})
+			let per_block = T::SettlementBudget::get()
+				.saturating_sub(Self::settle_overhead())
+				.saturating_sub(Self::largest_settle_step())
+				.ref_time();
+			let per_epoch = T::WeightInfo::settle_dispute()
+				.saturating_add(Self::settle_flow_weight())
+				.saturating_add(T::WeightInfo::settle_verdict())
+				.saturating_add(T::WeightInfo::settle_payout())
+				.saturating_add(T::WeightInfo::settle_cleanup())
+				.ref_time();
+			let settles = u128::from(epoch_length)
+				.saturating_mul(u128::from(per_block))
+				.saturating_sub(u128::from(per_epoch));
+			u128::from(claim_window).saturating_mul(u128::from(normal))
+				<= u128::from(SETTLEMENT_MARKUP).saturating_mul(settles)
+		}
+
+		/// What [`Pallet::settle`] spends every block before its first step.
+		pub fn settle_overhead() -> Weight {
+			// NextToSettle, SettlementStage, SettlementBegun, the params and the exchange's
+			// verdict (its params and JudgedThrough); the flag's write once per epoch.
+			T::DbWeight::get().reads_writes(6, 1)
+		}
+
+		/// The heaviest settlement step.
+		pub fn largest_settle_step() -> Weight {
+			T::WeightInfo::settle_dispute()
+				.max(Self::settle_flow_weight())
+				.max(T::WeightInfo::settle_verdict())
+				.max(T::WeightInfo::settle_payout())
+				.max(T::WeightInfo::settle_cleanup())
 		}
 
 		/// How far settlement has come (the `MeteringApi`'s answer).
@@ -894,6 +964,55 @@ pub mod pallet {
 				.using_encoded(|bytes| <[u8; 32]>::try_from(bytes).unwrap_or_default())
 		}
 
+		/// Records the receipts that passed their checks (new records, or merged into their
+		/// flow's record), counting in `queued` what that adds to settlement, and reports each
+		/// skipped one; returns how many were recorded and how many skipped.
+		fn record_receipts(
+			relay: &T::AccountId,
+			epoch: EpochIndex,
+			updates: Vec<(UsageReceipt<T::AccountId>, usize, PathHash)>,
+			skipped: Vec<(T::AccountId, FlowId, SkipReason)>,
+			queued: &mut QueuedWork,
+		) -> (u32, u32) {
+			let mut recorded = 0u32;
+			for (receipt, position, path) in updates {
+				let key = (epoch, receipt.consumer.clone(), receipt.flow, path);
+				let old = Receipts::<T>::get(&key);
+				let new = match &old {
+					None => RecordedReceipt::new(receipt, position),
+					Some(old) => old.merged(&receipt, position),
+				};
+				if old.as_ref() == Some(&new) {
+					continue;
+				}
+				// Every link of the path may be moved: the old record's and the new one's.
+				let links = new.receipt.path.len().saturating_sub(1).saturating_mul(2) as u32;
+				queued.links_touched = queued.links_touched.saturating_add(links);
+				match &old {
+					Some(old) => {
+						queued.links = queued.links.saturating_add(Self::adjust_demand(old, false))
+					}
+					None => {
+						queued.flows = queued.flows.saturating_add(1);
+						queued.payees = queued.payees.saturating_add(new.receipt.path.len() as u32);
+					}
+				}
+				queued.links = queued.links.saturating_add(Self::adjust_demand(&new, true));
+				Receipts::<T>::insert(key, new);
+				recorded = recorded.saturating_add(1);
+			}
+			let skipped_count = skipped.len() as u32;
+			for (consumer, flow, reason) in skipped {
+				Self::deposit_event(Event::ReceiptSkipped {
+					relay: relay.clone(),
+					consumer,
+					flow,
+					reason,
+				});
+			}
+			(recorded, skipped_count)
+		}
+
 		/// Sorts the claim's receipts: those new or newer than the recorded one (with the one
 		/// each replaces), and those skipped with their reason. Cheap checks come first; the
 		/// signature is verified last.
@@ -901,7 +1020,8 @@ pub mod pallet {
 		fn checked_receipts(
 			relay: &T::AccountId,
 			group: GroupId,
-			claim: &Claim<T::AccountId>,
+			epoch: EpochIndex,
+			receipts: &[SignedReceipt<T::AccountId>],
 		) -> (
 			Vec<(UsageReceipt<T::AccountId>, usize, PathHash)>,
 			Vec<(T::AccountId, FlowId, SkipReason)>,
@@ -911,16 +1031,10 @@ pub mod pallet {
 			let mut flows: BTreeSet<(T::AccountId, FlowId, PathHash)> = BTreeSet::new();
 			let mut updates = Vec::new();
 			let mut skipped = Vec::new();
-			for signed in &claim.receipts {
+			for signed in receipts {
 				let receipt = &signed.receipt;
 				match Self::check_receipt(
-					relay,
-					group,
-					claim.epoch,
-					signed,
-					&genesis,
-					min_escrow,
-					&mut flows,
+					relay, group, epoch, signed, &genesis, min_escrow, &mut flows,
 				) {
 					Ok((position, path)) => updates.push((receipt.clone(), position, path)),
 					Err(reason) => skipped.push((receipt.consumer.clone(), receipt.flow, reason)),
@@ -1159,9 +1273,7 @@ pub mod pallet {
 		/// is charged its own benchmarked weight).
 		pub fn settle(budget: Weight) -> Weight {
 			let mut meter = WeightMeter::with_limit(budget);
-			// NextToSettle, SettlementStage, SettlementBegun, the params and the exchange's
-			// verdict (its params and JudgedThrough); the flag's write once per epoch.
-			meter.consume(T::DbWeight::get().reads_writes(6, 1));
+			meter.consume(Self::settle_overhead());
 			loop {
 				let step = match SettlementStage::<T>::get() {
 					Stage::Disputes => T::WeightInfo::settle_dispute(),
@@ -1346,6 +1458,8 @@ pub mod pallet {
 			let mut left = CLEANUP_BATCH as usize;
 			left = left.saturating_sub(Links::<T>::drain_prefix((epoch,)).take(left).count());
 			left = left.saturating_sub(Claimed::<T>::drain_prefix(epoch).take(left).count());
+			left =
+				left.saturating_sub(ClaimedReceipts::<T>::drain_prefix(epoch).take(left).count());
 			left = left.saturating_sub(SawRestart::<T>::drain_prefix(epoch).take(left).count());
 			left = left.saturating_sub(Forgiven::<T>::drain_prefix((epoch,)).take(left).count());
 			left = left.saturating_sub(Bills::<T>::drain_prefix(epoch).take(left).count());
@@ -1393,6 +1507,11 @@ pub mod pallet {
 			ensure!(
 				Claimed::<T>::iter_keys().all(|(epoch, _)| epoch >= settled),
 				"a claim mark of a settled epoch remains"
+			);
+			ensure!(
+				ClaimedReceipts::<T>::iter()
+					.all(|(epoch, _, count)| { epoch >= settled && count <= MAX_CLAIM_RECEIPTS }),
+				"a receipt count of a settled epoch remains, or one above the bound"
 			);
 			ensure!(
 				SawRestart::<T>::iter_keys().all(|(epoch, _)| epoch >= settled),

@@ -1,9 +1,9 @@
 //! Claims, their validation errors, settlement, and the fraud suite (one named test per attack).
 
 use crate::{
-	math::LinkFigures, mock::*, Bills, Claimed, Disputed, Disputes, Error, Event, LastRestartGrace,
-	Links, MoneyTotals, NextToSettle, Owed, QueuedWork, Receipts, SawRestart, SkipReason, Stage,
-	TicketParams, SETTLEMENT_MARKUP,
+	math::LinkFigures, mock::*, Bills, Claimed, ClaimedReceipts, Disputed, Disputes, Error, Event,
+	LastRestartGrace, Links, MoneyTotals, NextToSettle, Owed, QueuedWork, Receipts, SawRestart,
+	SkipReason, Stage, TicketParams, SETTLEMENT_MARKUP,
 };
 use frame_support::{assert_noop, assert_ok, traits::fungible::InspectHold, weights::Weight};
 use sp_core::Pair;
@@ -1305,6 +1305,79 @@ fn genesis_hash_is_block_zeros_hash() {
 	});
 }
 
+// --- claims in parts ---
+
+#[test]
+fn receipts_that_do_not_fit_one_claim_are_added_in_parts_and_paid_the_same() {
+	build_and_execute(|| {
+		fund(1, 500_000_000);
+		let receipts: Vec<_> =
+			(0..6u8).map(|flow| signed(receipt(1, flow, &path(&[1, 2]), 0, GB, 0, 1))).collect();
+		let mut net = Net::default();
+		receipts.iter().for_each(|r| net.carry(&r.receipt));
+		let before = (free(&relay(1)), free(&relay(2)));
+		run_to_epoch(1);
+		// Relay 1 claims its counters with half its receipts, and adds the rest in a part.
+		let peers = net.peers(&relay(1));
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(0, &peers, receipts[..3].to_vec())
+		));
+		let rest: Vec<_> = receipts[3..].to_vec();
+		let info = Tickets::claim_more_receipts(
+			RuntimeOrigin::signed(relay(1)),
+			0,
+			rest.try_into().unwrap(),
+		)
+		.expect("part accepted");
+		let created = QueuedWork { flows: 3, payees: 6, links_touched: 6, ..Default::default() };
+		assert_eq!(info.actual_weight, Some(Tickets::claim_actual_weight(0, 3, created)));
+		assert!(events().contains(&Event::ReceiptsAdded {
+			relay: relay(1),
+			epoch: 0,
+			receipts: 3,
+			skipped: 0
+		}));
+		assert_ok!(net.claim(&relay(2), 0, &receipts));
+		settle_epoch(0);
+
+		// Both hops are paid for all six flows, as if they had come in one claim.
+		let hop = 6 * PRICE;
+		let paid = hop - Perbill::from_percent(5).mul_floor(hop);
+		assert_eq!((free(&relay(1)), free(&relay(2))), (before.0 + paid, before.1 + paid));
+		assert_eq!(ClaimedReceipts::<Test>::iter().count(), 0, "gone once settled");
+	});
+}
+
+#[test]
+fn fraud_parts_need_the_claim_stay_within_the_receipt_bound_and_the_window() {
+	build_and_execute(|| {
+		fund(1, 100_000_000);
+		let one = signed(receipt(1, 1, &path(&[1, 2]), 0, GB, 0, 1));
+		let part = |n: usize| -> frame_support::BoundedVec<_, _> {
+			vec![one.clone(); n].try_into().expect("within the bound")
+		};
+		let add = |n: usize| {
+			Tickets::claim_more_receipts(RuntimeOrigin::signed(relay(1)), 0, part(n))
+				.map_err(|e| e.error)
+		};
+		run_to_epoch(1);
+		assert_noop!(add(1), Error::<Test>::NotClaimed);
+		assert_ok!(Tickets::claim(
+			RuntimeOrigin::signed(relay(1)),
+			claim(0, &[(relay(2), 0, GB)], vec![one.clone()])
+		));
+		// The bound counts the claim's receipts and every part's.
+		let max = srwan_primitives::receipts::MAX_CLAIM_RECEIPTS as usize;
+		assert_ok!(add(max - 1));
+		assert_eq!(ClaimedReceipts::<Test>::get(0, relay(1)), max as u32);
+		assert_noop!(add(1), Error::<Test>::TooManyReceipts);
+		// After the window nothing more is added.
+		run_to_block(u64::from(EPOCH + WINDOW));
+		assert_noop!(add(0), Error::<Test>::LateClaim);
+	});
+}
+
 // --- weights: a claim pays for the settlement it queues ---
 
 /// What `relay` claiming `epoch` honestly weighed once dispatched, and what it was declared at.
@@ -1337,15 +1410,19 @@ fn an_honest_claim_is_charged_only_for_the_records_it_created() {
 
 		// Relay 1 claims first: both records of its link with 2, the flow and its payees.
 		let (first, declared) = claim_weights(&net, &relay(1), 0, receipts);
-		let created = QueuedWork { links: 2, flows: 1, payees: 3, ..Default::default() };
+		let created =
+			QueuedWork { links: 2, flows: 1, payees: 3, links_touched: 4, ..Default::default() };
 		assert_eq!(first, weighs(1, 1, created));
 		assert!(first.all_lt(declared));
 		// Relay 2 creates only its link with 3; its receipt merges into relay 1's record.
 		let (second, _) = claim_weights(&net, &relay(2), 0, receipts);
-		assert_eq!(second, weighs(2, 1, QueuedWork { links: 2, ..Default::default() }));
+		assert_eq!(
+			second,
+			weighs(2, 1, QueuedWork { links: 2, links_touched: 4, ..Default::default() })
+		);
 		// Relay 3 creates nothing: it pays for its own work and its claim mark.
 		let (third, _) = claim_weights(&net, &relay(3), 0, receipts);
-		assert_eq!(third, weighs(1, 1, QueuedWork::default()));
+		assert_eq!(third, weighs(1, 1, QueuedWork { links_touched: 4, ..Default::default() }));
 		assert!(third.all_lt(first));
 	});
 }
@@ -1411,7 +1488,8 @@ fn an_epochs_claims_together_pay_for_all_of_its_settlement() {
 			let info = Tickets::claim(RuntimeOrigin::signed(relay), ticket).expect("claim");
 			// The full own weight: a claim refunded writes it did not do was charged at least
 			// this for settlement, so `charged` can only come out low (the check only stricter).
-			let own = Tickets::claim_own_weight(peers.len() as u32, r);
+			let most = r * crate::MAX_LINKS_TOUCHED_PER_RECEIPT;
+			let own = Tickets::claim_own_weight(peers.len() as u32, r, most);
 			let actual = info.actual_weight.expect("actual weight");
 			charged = charged
 				.saturating_add(actual.saturating_sub(own).saturating_div(SETTLEMENT_MARKUP));

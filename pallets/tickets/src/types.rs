@@ -296,4 +296,7 @@ pub struct QueuedWork {
 	pub flows: u32,
 	/// Routers on the created flow records' paths (each a payout at most).
 	pub payees: u32,
+	/// Link records whose demand the recorded receipts may have moved (the claim's own work,
+	/// not settlement).
+	pub links_touched: u32,
 }

@@ -38,7 +38,8 @@ use core::marker::PhantomData;
 
 /// Weight functions needed by `pallet_tickets`.
 pub trait WeightInfo {
-	fn claim(p: u32, r: u32, ) -> Weight;
+	fn claim_peers(p: u32, ) -> Weight;
+	fn claim_receipts(r: u32, ) -> Weight;
 	fn set_params() -> Weight;
 	fn settle_dispute() -> Weight;
 	fn settle_verdict() -> Weight;
@@ -50,7 +51,39 @@ pub trait WeightInfo {
 /// Weights measured on the reference machine, for the runtime.
 pub struct SubstrateWeight<T>(PhantomData<T>);
 impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
-	/// Storage: `Ditex::Routers` (r:70 w:0)
+	/// Storage: `Ditex::Routers` (r:65 w:0)
+	/// Proof: `Ditex::Routers` (`max_values`: None, `max_size`: Some(183), added: 2658, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::Params` (r:1 w:0)
+	/// Proof: `Ditex::Params` (`max_values`: Some(1), `max_size`: Some(36), added: 531, mode: `MaxEncodedLen`)
+	/// Storage: `Tickets::NextToSettle` (r:1 w:0)
+	/// Proof: `Tickets::NextToSettle` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `Tickets::Params` (r:1 w:0)
+	/// Proof: `Tickets::Params` (`max_values`: Some(1), `max_size`: Some(36), added: 531, mode: `MaxEncodedLen`)
+	/// Storage: `Tickets::Claimed` (r:1 w:1)
+	/// Proof: `Tickets::Claimed` (`max_values`: None, `max_size`: Some(61), added: 2536, mode: `MaxEncodedLen`)
+	/// Storage: `System::BlockHash` (r:1 w:0)
+	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
+	/// Storage: `Escrow::MinEscrow` (r:1 w:0)
+	/// Proof: `Escrow::MinEscrow` (`max_values`: Some(1), `max_size`: Some(16), added: 511, mode: `MaxEncodedLen`)
+	/// Storage: `Tickets::SawRestart` (r:64 w:64)
+	/// Proof: `Tickets::SawRestart` (`max_values`: None, `max_size`: Some(60), added: 2535, mode: `MaxEncodedLen`)
+	/// Storage: `Tickets::Links` (r:128 w:128)
+	/// Proof: `Tickets::Links` (`max_values`: None, `max_size`: Some(134), added: 2609, mode: `MaxEncodedLen`)
+	/// Storage: `Tickets::Disputed` (r:0 w:128)
+	/// Proof: `Tickets::Disputed` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
+	/// The range of component `p` is `[0, 64]`.
+	fn claim_peers(p: u32, ) -> Weight {
+		// Proof size: measured `930`, estimated `3648`.
+		// Minimum execution time: 38_297_000 picoseconds.
+		Weight::from_parts(42_192_761, 3648)
+			.saturating_add(Weight::from_parts(39_091_081, 0).saturating_mul(p.into()))
+			.saturating_add(T::DbWeight::get().reads(7_u64))
+			.saturating_add(T::DbWeight::get().reads((4_u64).saturating_mul(p.into())))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(p.into())))
+			.saturating_add(Weight::from_parts(0, 5218).saturating_mul(p.into()))
+	}
+	/// Storage: `Ditex::Routers` (r:6 w:0)
 	/// Proof: `Ditex::Routers` (`max_values`: None, `max_size`: Some(183), added: 2658, mode: `MaxEncodedLen`)
 	/// Storage: `Ditex::Params` (r:1 w:0)
 	/// Proof: `Ditex::Params` (`max_values`: Some(1), `max_size`: Some(36), added: 531, mode: `MaxEncodedLen`)
@@ -66,29 +99,20 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Escrow::MinEscrow` (`max_values`: Some(1), `max_size`: Some(16), added: 511, mode: `MaxEncodedLen`)
 	/// Storage: `Escrow::Accounts` (r:1 w:0)
 	/// Proof: `Escrow::Accounts` (`max_values`: None, `max_size`: Some(613), added: 3088, mode: `MaxEncodedLen`)
-	/// Storage: `Tickets::SawRestart` (r:64 w:64)
-	/// Proof: `Tickets::SawRestart` (`max_values`: None, `max_size`: Some(60), added: 2535, mode: `MaxEncodedLen`)
-	/// Storage: `Tickets::Links` (r:132 w:132)
-	/// Proof: `Tickets::Links` (`max_values`: None, `max_size`: Some(134), added: 2609, mode: `MaxEncodedLen`)
 	/// Storage: `Tickets::Receipts` (r:512 w:512)
 	/// Proof: `Tickets::Receipts` (`max_values`: None, `max_size`: Some(602), added: 3077, mode: `MaxEncodedLen`)
-	/// Storage: `Tickets::Disputed` (r:0 w:128)
-	/// Proof: `Tickets::Disputed` (`max_values`: None, `max_size`: Some(108), added: 2583, mode: `MaxEncodedLen`)
-	/// The range of component `p` is `[0, 64]`.
+	/// Storage: `Tickets::Links` (r:10 w:10)
+	/// Proof: `Tickets::Links` (`max_values`: None, `max_size`: Some(134), added: 2609, mode: `MaxEncodedLen`)
 	/// The range of component `r` is `[0, 512]`.
-	fn claim(p: u32, r: u32, ) -> Weight {
-		// Proof size: measured `1689`, estimated `13907`.
-		// Minimum execution time: 2_535_277_000 picoseconds.
-		Weight::from_parts(692_229_644, 13907)
-			.saturating_add(Weight::from_parts(30_828_914, 0).saturating_mul(p.into()))
-			.saturating_add(Weight::from_parts(125_523_811, 0).saturating_mul(r.into()))
-			.saturating_add(T::DbWeight::get().reads(15_u64))
-			.saturating_add(T::DbWeight::get().reads((4_u64).saturating_mul(p.into())))
+	fn claim_receipts(r: u32, ) -> Weight {
+		// Proof size: measured `1597`, estimated `27080`.
+		// Minimum execution time: 38_455_000 picoseconds.
+		Weight::from_parts(249_903_741, 27080)
+			.saturating_add(Weight::from_parts(172_193_809, 0).saturating_mul(r.into()))
+			.saturating_add(T::DbWeight::get().reads(20_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(r.into())))
-			.saturating_add(T::DbWeight::get().writes(4_u64))
-			.saturating_add(T::DbWeight::get().writes((5_u64).saturating_mul(p.into())))
+			.saturating_add(T::DbWeight::get().writes(9_u64))
 			.saturating_add(T::DbWeight::get().writes((1_u64).saturating_mul(r.into())))
-			.saturating_add(Weight::from_parts(0, 5228).saturating_mul(p.into()))
 			.saturating_add(Weight::from_parts(0, 3077).saturating_mul(r.into()))
 	}
 	/// Storage: `Ditex::Params` (r:1 w:0)
@@ -97,8 +121,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tickets::Params` (`max_values`: Some(1), `max_size`: Some(36), added: 531, mode: `MaxEncodedLen`)
 	fn set_params() -> Weight {
 		// Proof size: measured `67`, estimated `1521`.
-		// Minimum execution time: 8_138_000 picoseconds.
-		Weight::from_parts(9_051_000, 1521)
+		// Minimum execution time: 7_881_000 picoseconds.
+		Weight::from_parts(8_673_000, 1521)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -132,8 +156,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tickets::Suspects` (`max_values`: None, `max_size`: Some(76), added: 2551, mode: `MaxEncodedLen`)
 	fn settle_dispute() -> Weight {
 		// Proof size: measured `10712`, estimated `15256`.
-		// Minimum execution time: 84_664_000 picoseconds.
-		Weight::from_parts(92_782_000, 15256)
+		// Minimum execution time: 85_829_000 picoseconds.
+		Weight::from_parts(90_468_000, 15256)
 			.saturating_add(T::DbWeight::get().reads(21_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
@@ -155,8 +179,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Ditex::Params` (`max_values`: Some(1), `max_size`: Some(36), added: 531, mode: `MaxEncodedLen`)
 	fn settle_verdict() -> Weight {
 		// Proof size: measured `5325`, estimated `8123`.
-		// Minimum execution time: 35_334_000 picoseconds.
-		Weight::from_parts(37_718_000, 8123)
+		// Minimum execution time: 34_434_000 picoseconds.
+		Weight::from_parts(36_857_000, 8123)
 			.saturating_add(T::DbWeight::get().reads(9_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -190,8 +214,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tickets::Bills` (`max_values`: None, `max_size`: Some(109), added: 2584, mode: `MaxEncodedLen`)
 	fn settle_flow() -> Weight {
 		// Proof size: measured `3527`, estimated `27080`.
-		// Minimum execution time: 188_726_000 picoseconds.
-		Weight::from_parts(201_450_000, 27080)
+		// Minimum execution time: 187_948_000 picoseconds.
+		Weight::from_parts(197_596_000, 27080)
 			.saturating_add(T::DbWeight::get().reads(44_u64))
 			.saturating_add(T::DbWeight::get().writes(9_u64))
 	}
@@ -225,8 +249,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tickets::MoneyTotals` (`max_values`: Some(1), `max_size`: Some(48), added: 543, mode: `MaxEncodedLen`)
 	fn settle_payout() -> Weight {
 		// Proof size: measured `1355`, estimated `8799`.
-		// Minimum execution time: 134_881_000 picoseconds.
-		Weight::from_parts(144_742_000, 8799)
+		// Minimum execution time: 135_229_000 picoseconds.
+		Weight::from_parts(143_756_000, 8799)
 			.saturating_add(T::DbWeight::get().reads(17_u64))
 			.saturating_add(T::DbWeight::get().writes(11_u64))
 	}
@@ -246,8 +270,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Tickets::Links` (`max_values`: None, `max_size`: Some(134), added: 2609, mode: `MaxEncodedLen`)
 	fn settle_cleanup() -> Weight {
 		// Proof size: measured `3854`, estimated `87087`.
-		// Minimum execution time: 149_347_000 picoseconds.
-		Weight::from_parts(158_250_000, 87087)
+		// Minimum execution time: 150_417_000 picoseconds.
+		Weight::from_parts(156_641_000, 87087)
 			.saturating_add(T::DbWeight::get().reads(39_u64))
 			.saturating_add(T::DbWeight::get().writes(33_u64))
 	}
@@ -255,46 +279,51 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 
 /// The same weights against `RocksDbWeight`, for tests and mocks.
 impl WeightInfo for () {
-	fn claim(p: u32, r: u32, ) -> Weight {
-		Weight::from_parts(692_229_644, 13907)
-			.saturating_add(Weight::from_parts(30_828_914, 0).saturating_mul(p.into()))
-			.saturating_add(Weight::from_parts(125_523_811, 0).saturating_mul(r.into()))
-			.saturating_add(RocksDbWeight::get().reads(15_u64))
+	fn claim_peers(p: u32, ) -> Weight {
+		Weight::from_parts(42_192_761, 3648)
+			.saturating_add(Weight::from_parts(39_091_081, 0).saturating_mul(p.into()))
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
 			.saturating_add(RocksDbWeight::get().reads((4_u64).saturating_mul(p.into())))
-			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(r.into())))
-			.saturating_add(RocksDbWeight::get().writes(4_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 			.saturating_add(RocksDbWeight::get().writes((5_u64).saturating_mul(p.into())))
+			.saturating_add(Weight::from_parts(0, 5218).saturating_mul(p.into()))
+	}
+	fn claim_receipts(r: u32, ) -> Weight {
+		Weight::from_parts(249_903_741, 27080)
+			.saturating_add(Weight::from_parts(172_193_809, 0).saturating_mul(r.into()))
+			.saturating_add(RocksDbWeight::get().reads(20_u64))
+			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(r.into())))
+			.saturating_add(RocksDbWeight::get().writes(9_u64))
 			.saturating_add(RocksDbWeight::get().writes((1_u64).saturating_mul(r.into())))
-			.saturating_add(Weight::from_parts(0, 5228).saturating_mul(p.into()))
 			.saturating_add(Weight::from_parts(0, 3077).saturating_mul(r.into()))
 	}
 	fn set_params() -> Weight {
-		Weight::from_parts(9_051_000, 1521)
+		Weight::from_parts(8_673_000, 1521)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn settle_dispute() -> Weight {
-		Weight::from_parts(92_782_000, 15256)
+		Weight::from_parts(90_468_000, 15256)
 			.saturating_add(RocksDbWeight::get().reads(21_u64))
 			.saturating_add(RocksDbWeight::get().writes(6_u64))
 	}
 	fn settle_verdict() -> Weight {
-		Weight::from_parts(37_718_000, 8123)
+		Weight::from_parts(36_857_000, 8123)
 			.saturating_add(RocksDbWeight::get().reads(9_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	fn settle_flow() -> Weight {
-		Weight::from_parts(201_450_000, 27080)
+		Weight::from_parts(197_596_000, 27080)
 			.saturating_add(RocksDbWeight::get().reads(44_u64))
 			.saturating_add(RocksDbWeight::get().writes(9_u64))
 	}
 	fn settle_payout() -> Weight {
-		Weight::from_parts(144_742_000, 8799)
+		Weight::from_parts(143_756_000, 8799)
 			.saturating_add(RocksDbWeight::get().reads(17_u64))
 			.saturating_add(RocksDbWeight::get().writes(11_u64))
 	}
 	fn settle_cleanup() -> Weight {
-		Weight::from_parts(158_250_000, 87087)
+		Weight::from_parts(156_641_000, 87087)
 			.saturating_add(RocksDbWeight::get().reads(39_u64))
 			.saturating_add(RocksDbWeight::get().writes(33_u64))
 	}
