@@ -163,12 +163,106 @@ impl Default for RoutingConfig {
 	}
 }
 
-/// Where the chain is.
+/// Where the chain is, who this relay is on it, and what it lists there.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChainConfig {
 	/// WebSocket RPC endpoint of an srwan node, e.g. `ws://127.0.0.1:9944`.
 	pub url: String,
+	/// The relay's account: a development URI such as `//Charlie` (never for real money).
+	/// Absent: an sr25519 key kept in the data dir (`account.key`, created on first use, mode
+	/// 0600; refused when others can read it).
+	#[serde(default)]
+	pub account: Option<String>,
+	/// What `register` (and `run`) lists on chain for this router.
+	#[serde(default)]
+	pub router: Option<RouterListing>,
+}
+
+/// A router's listing in the exchange.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterListing {
+	/// The address other relays send pulses and data to. Default: `listen`, which must then
+	/// be a specific address (not `0.0.0.0` or `[::]`).
+	#[serde(default)]
+	pub endpoint: Option<SocketAddr>,
+	/// Country of the router (ISO 3166-1 alpha-2, e.g. `"DE"`).
+	pub country: String,
+	/// Autonomous system number of the router's uplink.
+	pub asn: u32,
+	/// Latitude in degrees (−90..=90).
+	pub lat: f64,
+	/// Longitude in degrees (−180..=180).
+	pub lon: f64,
+	/// Price per GB carried for others, in SRW (`"0.5"`, up to 12 decimals), or
+	/// `"infinite"`: not for sale (the router measures and carries its owner's traffic only).
+	pub price_per_gb: String,
+}
+
+/// Plancks per SRW (12 decimals).
+pub const PLANCKS_PER_SRW: u128 = 1_000_000_000_000;
+
+/// Parses a price per GB: SRW with up to 12 decimals, or `"infinite"` (`None`: not for sale).
+pub fn parse_price(text: &str) -> Result<Option<u128>, String> {
+	let text = text.trim();
+	if text.eq_ignore_ascii_case("infinite") {
+		return Ok(None);
+	}
+	let (whole, fraction) = match text.split_once('.') {
+		Some((whole, fraction)) => (whole, Some(fraction)),
+		None => (text, None),
+	};
+	let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+	if !digits(whole) || !fraction.is_none_or(|f| digits(f) && f.len() <= 12) {
+		return Err(format!(
+			"{text:?} is not a price in SRW (e.g. \"0.5\", at most 12 decimals) or \"infinite\""
+		));
+	}
+	let too_large = || format!("{text:?} SRW is too large");
+	let whole: u128 = whole.parse().map_err(|_| too_large())?;
+	let fraction: u128 =
+		format!("{:0<12}", fraction.unwrap_or("")).parse().map_err(|_| too_large())?;
+	whole
+		.checked_mul(PLANCKS_PER_SRW)
+		.and_then(|w| w.checked_add(fraction))
+		.map(Some)
+		.ok_or_else(too_large)
+}
+
+impl RouterListing {
+	/// The endpoint peers send to: the configured one, or `listen` when that is specific.
+	pub fn endpoint_or(&self, listen: SocketAddr) -> Result<SocketAddr, ConfigError> {
+		let endpoint = self.endpoint.unwrap_or(listen);
+		if endpoint.ip().is_unspecified() || endpoint.port() == 0 {
+			return Err(invalid(
+				"chain.router.endpoint",
+				format!(
+					"{endpoint} cannot be sent to: set the public address peers reach this relay at"
+				),
+			));
+		}
+		Ok(endpoint)
+	}
+
+	fn validate(&self, listen: SocketAddr) -> Result<(), ConfigError> {
+		self.endpoint_or(listen)?;
+		if self.country.len() != 2 || !self.country.bytes().all(|b| b.is_ascii_uppercase()) {
+			return Err(invalid(
+				"chain.router.country",
+				format!("{:?} is not two upper-case letters (ISO 3166-1)", self.country),
+			));
+		}
+		if !(-90.0..=90.0).contains(&self.lat) {
+			return Err(invalid("chain.router.lat", format!("{} is not in -90..=90", self.lat)));
+		}
+		if !(-180.0..=180.0).contains(&self.lon) {
+			return Err(invalid("chain.router.lon", format!("{} is not in -180..=180", self.lon)));
+		}
+		parse_price(&self.price_per_gb)
+			.map_err(|reason| invalid("chain.router.price_per_gb", reason))?;
+		Ok(())
+	}
 }
 
 /// A static group member.
@@ -283,6 +377,20 @@ impl Config {
 					format!("{:?} is not a ws:// or wss:// URL", chain.url),
 				));
 			}
+			if let Some(uri) = &chain.account {
+				if !uri.starts_with("//") {
+					return Err(invalid(
+						"chain.account",
+						format!(
+							"{uri:?} is not a development URI such as \"//Charlie\"; leave it out to \
+							 use the key in the data dir"
+						),
+					));
+				}
+			}
+			if let Some(router) = &chain.router {
+				router.validate(self.listen)?;
+			}
 		}
 		if self.id.is_empty() {
 			return Err(invalid("id", "must not be empty"));
@@ -393,6 +501,19 @@ mod tests {
 			("data_dir = \"/x\"\n[routing]\nmin_gain_pct = 101", "routing.min_gain_pct"),
 			("data_dir = \"/x\"\n[routing]\nsustain_probes = 0", "routing.sustain_probes"),
 			("data_dir = \"/x\"\n[chain]\nurl = \"http://a\"", "chain.url"),
+			("data_dir = \"/x\"\n[chain]\nurl = \"ws://a\"\naccount = \"Charlie\"", "chain.account"),
+			(
+				"listen = \"0.0.0.0:7400\"\ndata_dir = \"/x\"\n[chain]\nurl = \"ws://a\"\n[chain.router]\ncountry = \"DE\"\nasn = 3320\nlat = 52.5\nlon = 13.4\nprice_per_gb = \"1\"",
+				"chain.router.endpoint",
+			),
+			(
+				"listen = \"10.0.0.1:7400\"\ndata_dir = \"/x\"\n[chain]\nurl = \"ws://a\"\n[chain.router]\ncountry = \"DE\"\nasn = 3320\nlat = 52.5\nlon = 13.4\nprice_per_gb = \"1.5 SRW\"",
+				"chain.router.price_per_gb",
+			),
+			(
+				"listen = \"10.0.0.1:7400\"\ndata_dir = \"/x\"\n[chain]\nurl = \"ws://a\"\n[chain.router]\ncountry = \"DE\"\nasn = 3320\nlat = 52.5\nlon = 13.4\nprice_per_gb = \"1\"\nendpoint = \"10.0.0.1:0\"\n",
+				"chain.router.endpoint",
+			),
 			(
 				&format!("data_dir = \"/x\"\n[[peers]]\nid = \"a\"\naddr = \"0.0.0.0:1\"\npulse_key = \"{KEY}\""),
 				"peers[0].addr",
@@ -438,6 +559,31 @@ mod tests {
 			config.tunnels[0].allowed_clients,
 			vec!["192.0.2.7".parse::<std::net::IpAddr>().unwrap()]
 		);
+	}
+
+	#[test]
+	fn prices_are_srw_with_up_to_twelve_decimals_or_infinite() {
+		assert_eq!(parse_price("1"), Ok(Some(PLANCKS_PER_SRW)));
+		assert_eq!(parse_price("0.5"), Ok(Some(PLANCKS_PER_SRW / 2)));
+		assert_eq!(parse_price("0.000000000001"), Ok(Some(1)));
+		assert_eq!(parse_price(" Infinite "), Ok(None));
+		for bad in
+			["", ".5", "1.", "-1", "1e3", "0.0000000000001", "1,5", "400000000000000000000000000"]
+		{
+			assert!(parse_price(bad).is_err(), "{bad:?} accepted");
+		}
+	}
+
+	#[test]
+	fn a_listing_on_a_specific_listen_address_takes_it_as_its_endpoint() {
+		let text = "listen = \"198.51.100.7:7400\"\ndata_dir = \"/x\"\n[chain]\nurl = \"ws://a\"\n\
+		            account = \"//Charlie\"\n[chain.router]\ncountry = \"DE\"\nasn = 3320\n\
+		            lat = 52.5\nlon = 13.4\nprice_per_gb = \"infinite\"";
+		let config = parse(text).unwrap();
+		let chain = config.chain.unwrap();
+		assert_eq!(chain.account.as_deref(), Some("//Charlie"));
+		let router = chain.router.unwrap();
+		assert_eq!(router.endpoint_or(config.listen).unwrap(), config.listen);
 	}
 
 	#[test]

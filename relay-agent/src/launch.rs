@@ -67,6 +67,30 @@ fn members(config: &Config, own_key: VerifyingKey) -> Result<Vec<Member>, Launch
 	Ok(members)
 }
 
+/// With a `[chain.router]`, keeps the router listed as configured (registers it, or updates
+/// its listing) in a task of its own; the account and the listing must be usable, or the agent
+/// does not start.
+fn join_the_exchange(
+	config: &Config,
+	chain: &crate::config::ChainConfig,
+	pulse_key: [u8; 32],
+) -> Result<(), anyhow::Error> {
+	use crate::chain::{self, listing};
+	let (account, source) = chain::load_account(chain.account.as_deref(), &config.data_dir)?;
+	let address = account.public_key().to_account_id();
+	if source == chain::AccountSource::NewKeyFile {
+		tracing::info!(%address, "created a new chain account; fund it from a wallet");
+	}
+	let Some(wanted) = &chain.router else {
+		tracing::info!(%address, "no [chain.router]: not listing this router in the exchange");
+		return Ok(());
+	};
+	let wanted = listing::Registration::new(wanted, config.listen, pulse_key)?;
+	let submitter = chain::Submitter::spawn(chain.url.clone(), account);
+	tokio::spawn(listing::keep_listed(chain.url.clone(), submitter, address, wanted));
+	Ok(())
+}
+
 /// Starts the agent and its dashboard; returns when `shutdown` resolves and the counters are
 /// flushed.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), anyhow::Error> {
@@ -76,6 +100,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			pulse_key = %crate::hex::encode(key.verifying_key().as_bytes()),
 			"created a new pulse key; give it to the group's other members"
 		);
+	}
+	if let Some(chain) = &config.chain {
+		join_the_exchange(&config, chain, key.verifying_key().to_bytes())?;
 	}
 	let counters = store::load_counters(&config.data_dir)?;
 	let members = members(&config, key.verifying_key())?;

@@ -7,8 +7,10 @@
 //!
 //! This crate is a library (the sans-IO protocol core and the drivers) with a thin binary,
 //! `srwan-relay`: [`config`] loads and validates the TOML file; [`proto`] is the sans-IO core
-//! (wire formats, pulse measurement, path hysteresis); the UDP driver and dashboard build on it.
+//! (wire formats, pulse measurement, path hysteresis); the UDP driver and dashboard build on it;
+//! [`chain`] is the client of the srwan chain (account, listing, one signer task).
 
+pub mod chain;
 pub mod config;
 pub mod dash;
 #[doc(hidden)]

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use srwan_relay::config::Config;
+use srwan_relay::{chain, config::Config};
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 /// srwan relay agent: measures one-way latency to its group, reroutes traffic around degraded
@@ -57,10 +57,33 @@ enum Command {
 	Run(Overrides),
 	/// Load and validate a configuration, then print the effective settings.
 	CheckConfig(Overrides),
-	/// Print this relay's pulse public key (created in the data dir if there is none); the
-	/// other members list it as `pulse_key`.
-	Key(Overrides),
+	/// Print this relay's chain account and pulse public key (each created in the data dir if
+	/// there is none; the account comes from `chain.account` when that is set). Static peers
+	/// list the pulse key as `pulse_key`.
+	Key {
+		#[command(flatten)]
+		overrides: Overrides,
+		/// Print only the pulse key, in hex (for scripts).
+		#[arg(long)]
+		pulse: bool,
+	},
+	/// Register this router in the exchange from `[chain.router]` (or update its listing),
+	/// and wait until the registration is final.
+	Register(Overrides),
+	/// Set this router's price per GB, from the next epoch on.
+	SetPrice {
+		#[command(flatten)]
+		overrides: Overrides,
+		/// SRW per GB (`0.5`, up to 12 decimals), or `infinite`: not for sale.
+		price: String,
+	},
+	/// Leave the exchange (the deposit comes back after the unbonding period).
+	Unregister(Overrides),
 }
+
+/// How long a command waits for its extrinsic to be final (the signer keeps retrying while
+/// the node is unreachable).
+const SUBMIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
 fn main() -> ExitCode {
 	match run(Cli::parse()) {
@@ -88,18 +111,79 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 			let runtime = tokio::runtime::Runtime::new()?;
 			runtime.block_on(srwan_relay::launch::run(config, shutdown_signal()))
 		}
-		Command::Key(overrides) => {
+		Command::Key { overrides, pulse } => {
 			let config = overrides.load()?;
 			let (key, _) = srwan_relay::identity::load_or_create_key(&config.data_dir)?;
+			let pulse_key =
+				format!("0x{}", srwan_relay::hex::encode(key.verifying_key().as_bytes()));
+			if pulse {
+				return print_stdout(&format!("{pulse_key}\n"));
+			}
+			let uri = config.chain.as_ref().and_then(|chain| chain.account.as_deref());
+			let (account, source) = chain::load_account(uri, &config.data_dir)?;
+			let from = match source {
+				chain::AccountSource::DevUri => "development URI".to_string(),
+				chain::AccountSource::KeyFile | chain::AccountSource::NewKeyFile => {
+					config.data_dir.join(chain::account::ACCOUNT_KEY_FILE).display().to_string()
+				}
+			};
 			print_stdout(&format!(
-				"0x{}\n",
-				srwan_relay::hex::encode(key.verifying_key().as_bytes())
+				"account    {} ({from})\npulse key  {pulse_key}\n",
+				chain::account::address(&account)
 			))
+		}
+		Command::Register(overrides) => {
+			let config = overrides.load()?;
+			let listing = config.chain.as_ref().and_then(|chain| chain.router.as_ref()).context(
+				"registering needs a [chain.router] section (endpoint, location, price)",
+			)?;
+			let (key, _) = srwan_relay::identity::load_or_create_key(&config.data_dir)?;
+			let registration = chain::listing::Registration::new(
+				listing,
+				config.listen,
+				key.verifying_key().to_bytes(),
+			)?;
+			submit(&config, chain::ChainCall::Register(registration))
+		}
+		Command::SetPrice { overrides, price } => {
+			let config = overrides.load()?;
+			let price = srwan_relay::config::parse_price(&price)
+				.map_err(|reason| anyhow::anyhow!("price: {reason}"))?;
+			submit(&config, chain::ChainCall::SetPrice(price))
+		}
+		Command::Unregister(overrides) => {
+			let config = overrides.load()?;
+			submit(&config, chain::ChainCall::Unregister)
 		}
 		Command::CheckConfig(overrides) => {
 			let config = overrides.load()?;
 			tracing::info!(file = %overrides.config.display(), "configuration is valid");
 			print_stdout(&format!("{config:#?}\n"))
+		}
+	}
+}
+
+/// Submits `call` with the relay's account and prints where it was finalized; an error when
+/// the chain refused it.
+fn submit(config: &Config, call: chain::ChainCall) -> anyhow::Result<()> {
+	let chain_config = config.chain.as_ref().context("this command needs a [chain] section")?;
+	let (account, _) = chain::load_account(chain_config.account.as_deref(), &config.data_dir)?;
+	let address = chain::account::address(&account);
+	let name = call.name();
+	let runtime = tokio::runtime::Runtime::new()?;
+	let outcome = runtime.block_on(async {
+		let submitter = chain::Submitter::spawn(chain_config.url.clone(), account);
+		tokio::time::timeout(SUBMIT_TIMEOUT, submitter.submit(call)).await
+	});
+	let outcome = outcome
+		.map_err(|_| {
+			anyhow::anyhow!("{name} was not final within {SUBMIT_TIMEOUT:?} ({})", chain_config.url)
+		})?
+		.with_context(|| format!("{name} from {address}"))?;
+	match outcome.error {
+		None => print_stdout(&format!("{name} from {address}: final in block {}\n", outcome.block)),
+		Some(error) => {
+			anyhow::bail!("{name} from {address} failed in block {}: {error}", outcome.block)
 		}
 	}
 }

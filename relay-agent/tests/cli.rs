@@ -66,7 +66,7 @@ mod two_relays {
 
 	fn pulse_key(config: &Path) -> String {
 		let out = Command::new(env!("CARGO_BIN_EXE_srwan-relay"))
-			.args(["key", "-c", config.to_str().unwrap()])
+			.args(["key", "--pulse", "-c", config.to_str().unwrap()])
 			.output()
 			.unwrap();
 		assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

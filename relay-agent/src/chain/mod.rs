@@ -1,0 +1,26 @@
+//! The relay's side of the chain: a client generated at compile time from the runtime's
+//! metadata (checked in at `metadata/srwan.scale`, kept current by the runtime's
+//! `metadata` test, so building the agent needs no node), the relay's account, its listing
+//! in the exchange, and one task that signs and submits every extrinsic.
+//!
+//! The agent never depends on the runtime crate: everything it knows of the chain is in that
+//! metadata file.
+
+pub mod account;
+pub mod listing;
+pub mod submitter;
+
+pub use account::{load_account, AccountError, AccountSource};
+pub use submitter::{ChainCall, Outcome, SubmitError, Submitter};
+
+/// The generated interface of the srwan runtime (calls, storage, events, errors).
+#[allow(missing_docs, clippy::all, clippy::pedantic, unreachable_pub)]
+#[subxt::subxt(runtime_metadata_path = "metadata/srwan.scale")]
+pub mod srwan {}
+
+/// The chain's configuration as subxt sees it: a standard Substrate chain (sr25519 accounts,
+/// `MultiAddress`, the usual transaction extensions).
+pub type ChainConfig = subxt::SubstrateConfig;
+
+/// A connected client.
+pub type Client = subxt::OnlineClient<ChainConfig>;
