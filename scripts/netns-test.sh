@@ -72,7 +72,7 @@ declare -A key
 for n in "${names[@]}"; do
 	mkdir -p "$dir/$n"
 	printf 'id = "%s"\ndata_dir = "%s"\n' "$n" "$dir/$n" >"$dir/$n.toml"
-	key[$n]=$("$relay" key -c "$dir/$n.toml" 2>/dev/null)
+	key[$n]=$("$relay" key --pulse -c "$dir/$n.toml" 2>/dev/null)
 done
 for n in "${names[@]}"; do
 	{

@@ -33,7 +33,7 @@ names=(a b c)
 for i in 0 1 2; do
 	mkdir -p "$dir/${names[$i]}"
 	printf 'id = "%s"\ndata_dir = "%s"\n' "${names[$i]}" "$dir/${names[$i]}" >"$dir/${names[$i]}.toml"
-	keys[$i]=$("$relay" key -c "$dir/${names[$i]}.toml" 2>/dev/null)
+	keys[$i]=$("$relay" key --pulse -c "$dir/${names[$i]}.toml" 2>/dev/null)
 done
 for i in 0 1 2; do
 	name=${names[$i]}

@@ -177,7 +177,11 @@ fn submit(config: &Config, call: chain::ChainCall) -> anyhow::Result<()> {
 	});
 	let outcome = outcome
 		.map_err(|_| {
-			anyhow::anyhow!("{name} was not final within {SUBMIT_TIMEOUT:?} ({})", chain_config.url)
+			anyhow::anyhow!(
+				"{name} has no outcome within {SUBMIT_TIMEOUT:?} ({}); if it went out it may still be \
+				 included: look at the account's recent extrinsics before sending it again",
+				chain_config.url
+			)
 		})?
 		.with_context(|| format!("{name} from {address}"))?;
 	match outcome.error {

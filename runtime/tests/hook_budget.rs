@@ -17,6 +17,15 @@ type CoinVoting = <Runtime as pallet_coin_voting::Config>::WeightInfo;
 type FeeSplit = <Runtime as pallet_fee_split::Config>::WeightInfo;
 type Ditex = <Runtime as pallet_ditex::Config>::WeightInfo;
 
+/// The normal class of a block: what transactions (claims among them) may fill.
+fn normal_class() -> u64 {
+	RuntimeBlockWeights::get()
+		.get(frame_support::dispatch::DispatchClass::Normal)
+		.max_total
+		.unwrap_or(RuntimeBlockWeights::get().max_block)
+		.ref_time()
+}
+
 #[test]
 fn the_busiest_boundary_block_fits_its_hooks() {
 	let voters = <Runtime as pallet_coin_voting::Config>::MaxVoters::get();
@@ -74,11 +83,7 @@ fn claims_of_the_stated_shape_fit_the_window_and_settle_within_the_next_epoch() 
 	let groups: u32 = <Runtime as pallet_ditex::Config>::MaxGroups::get();
 	let group_size: u32 = <Runtime as pallet_ditex::Config>::MaxGroupSize::get();
 	let routers = groups * group_size;
-	let normal = RuntimeBlockWeights::get()
-		.get(frame_support::dispatch::DispatchClass::Normal)
-		.max_total
-		.unwrap_or(RuntimeBlockWeights::get().max_block)
-		.ref_time();
+	let normal = normal_class();
 	let budget = <Runtime as pallet_tickets::Config>::SettlementBudget::get().ref_time();
 	let routers_on_paths = SHAPE_RECEIPTS * SHAPE_PATH;
 	let claim = Tickets::claim_weight(SHAPE_PEERS, SHAPE_RECEIPTS, routers_on_paths).ref_time();
@@ -258,7 +263,7 @@ fn every_router_of_a_full_exchange_claims_the_stated_shape_and_it_settles_within
 				claimed.saturating_add(info.actual_weight.expect("claims report their weight"));
 		}
 
-		let overhead = <Runtime as frame_system::Config>::DbWeight::get().reads_writes(6, 1);
+		let overhead = pallet_tickets::Pallet::<Runtime>::settle_overhead();
 		let mut used = Vec::new();
 		while pallet_tickets::NextToSettle::<Runtime>::get() < 2 {
 			assert!(System::block_number() < 3 * epoch_length, "epoch 1 settles in the next");
@@ -279,18 +284,8 @@ fn every_router_of_a_full_exchange_claims_the_stated_shape_and_it_settles_within
 				.collect();
 		assert_eq!(paid.len(), ROUTERS, "every router of the group is paid");
 
-		type Weights = <Runtime as pallet_tickets::Config>::WeightInfo;
-		use pallet_tickets::WeightInfo as _;
-		let largest_step = Weights::settle_cleanup()
-			.max(Weights::settle_dispute())
-			.max(Weights::settle_verdict())
-			.max(Weights::settle_payout())
-			.max(pallet_tickets::Pallet::<Runtime>::settle_flow_weight());
-		let normal = RuntimeBlockWeights::get()
-			.get(frame_support::dispatch::DispatchClass::Normal)
-			.max_total
-			.unwrap_or(RuntimeBlockWeights::get().max_block)
-			.ref_time();
+		let largest_step = pallet_tickets::Pallet::<Runtime>::largest_settle_step();
+		let normal = normal_class();
 		let budget = <Runtime as pallet_tickets::Config>::SettlementBudget::get().ref_time();
 		let per_claim = claimed.ref_time() / ROUTERS as u64;
 		let per_settlement = (settled.ref_time() / ROUTERS as u64).max(1);

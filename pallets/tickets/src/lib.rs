@@ -716,11 +716,14 @@ pub mod pallet {
 			receipts: BoundedVec<SignedReceipt<T::AccountId>, ConstU32<MAX_CLAIM_RECEIPTS>>,
 		) -> DispatchResultWithPostInfo {
 			let relay = ensure_signed(origin)?;
+			ensure!(T::Registry::is_registered(&relay), Error::<T>::UnknownRouter);
 			ensure!(Self::claims_open(epoch), Error::<T>::LateClaim);
 			ensure!(Claimed::<T>::contains_key(epoch, &relay), Error::<T>::NotClaimed);
+			ensure!(!T::Registry::quarantined_for(&relay, epoch), Error::<T>::Quarantined);
 			let group = T::Registry::group_at(&relay, epoch).ok_or(Error::<T>::NotInGroup)?;
-			let total =
-				ClaimedReceipts::<T>::get(epoch, &relay).saturating_add(receipts.len() as u32);
+			// A claim made before parts existed has no count: it may not grow.
+			let so_far = ClaimedReceipts::<T>::try_get(epoch, &relay).unwrap_or(MAX_CLAIM_RECEIPTS);
+			let total = so_far.saturating_add(receipts.len() as u32);
 			ensure!(total <= MAX_CLAIM_RECEIPTS, Error::<T>::TooManyReceipts);
 			ClaimedReceipts::<T>::insert(epoch, &relay, total);
 			let (updates, skipped) = Self::checked_receipts(&relay, group, epoch, &receipts);

@@ -20,8 +20,8 @@ pub enum AccountError {
 	/// The key file can be read by others than its owner.
 	#[error("{0} can be read by others (mode {1:o}): `chmod 600` it, and treat the key as leaked if others could read it")]
 	Exposed(PathBuf, u32),
-	/// Reading failed.
-	#[error("cannot read {0}: {1}")]
+	/// Reading (or creating) failed.
+	#[error("cannot read or create {0}: {1}")]
 	Read(PathBuf, std::io::Error),
 	/// Writing a new key failed.
 	#[error(transparent)]
@@ -53,23 +53,51 @@ pub fn load_account(
 		return Ok((pair, AccountSource::DevUri));
 	}
 	let path = data_dir.join(ACCOUNT_KEY_FILE);
-	match std::fs::read_to_string(&path) {
-		Ok(text) => {
-			refuse_if_exposed(&path)?;
-			let secret = crate::hex::decode32(text.trim())
-				.map_err(|reason| AccountError::Malformed(path.clone(), reason))?;
-			let pair = Keypair::from_secret_key(secret)
-				.map_err(|e| AccountError::Malformed(path.clone(), format!("{e}")))?;
-			Ok((pair, AccountSource::KeyFile))
+	// Two tries: a key another process created at the same moment is read, not replaced.
+	for _ in 0..2 {
+		match std::fs::read_to_string(&path) {
+			Ok(text) => {
+				refuse_if_exposed(&path)?;
+				// The reason is not shown: it would quote part of the secret.
+				let malformed =
+					|| AccountError::Malformed(path.clone(), "not 64 hex digits".into());
+				let secret = crate::hex::decode32(text.trim()).map_err(|_| malformed())?;
+				let pair = Keypair::from_secret_key(secret).map_err(|_| malformed())?;
+				return Ok((pair, AccountSource::KeyFile));
+			}
+			Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+				// A dangling link (a secrets mount not there yet) must not be replaced by a
+				// new, unfunded key.
+				if std::fs::symlink_metadata(&path).is_ok() {
+					return Err(AccountError::Read(path, e));
+				}
+				if let Some(pair) = create_key(&path)? {
+					return Ok((pair, AccountSource::NewKeyFile));
+				}
+			}
+			Err(e) => return Err(AccountError::Read(path, e)),
 		}
-		Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-			let secret: [u8; 32] = rand::random();
-			let pair = Keypair::from_secret_key(secret)
-				.map_err(|e| AccountError::Malformed(path.clone(), format!("{e}")))?;
-			store::write_secret_atomic(&path, crate::hex::encode(&secret).as_bytes())?;
-			Ok((pair, AccountSource::NewKeyFile))
-		}
-		Err(e) => Err(AccountError::Read(path, e)),
+	}
+	Err(AccountError::Read(path, std::io::ErrorKind::NotFound.into()))
+}
+
+/// Creates a new key at `path` unless a file appeared there meanwhile (then `None`): the key
+/// is written to a file of this process's own, then linked into place, which fails rather
+/// than replace a key another process just created.
+fn create_key(path: &Path) -> Result<Option<Keypair>, AccountError> {
+	use rand::RngCore;
+	let mut secret = [0u8; 32];
+	rand::rngs::OsRng.fill_bytes(&mut secret);
+	let pair = Keypair::from_secret_key(secret)
+		.map_err(|e| AccountError::Malformed(path.to_path_buf(), format!("{e}")))?;
+	let own = path.with_extension(format!("new-{}", std::process::id()));
+	store::write_secret_atomic(&own, crate::hex::encode(&secret).as_bytes())?;
+	let linked = std::fs::hard_link(&own, path);
+	let _ = std::fs::remove_file(&own);
+	match linked {
+		Ok(()) => Ok(Some(pair)),
+		Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+		Err(e) => Err(AccountError::Read(path.to_path_buf(), e)),
 	}
 }
 
@@ -125,6 +153,16 @@ mod tests {
 			let refused = load_account(None, dir.path());
 			assert!(matches!(refused, Err(AccountError::Exposed(_, 0o644))), "{refused:?}");
 		}
+	}
+
+	#[cfg(unix)]
+	#[test]
+	fn a_dangling_link_is_not_replaced_by_a_new_key() {
+		let dir = tempfile::tempdir().unwrap();
+		let path = dir.path().join(ACCOUNT_KEY_FILE);
+		std::os::unix::fs::symlink(dir.path().join("not-mounted-yet"), &path).unwrap();
+		assert!(matches!(load_account(None, dir.path()), Err(AccountError::Read(..))));
+		assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
 	}
 
 	#[test]

@@ -179,6 +179,7 @@ pub async fn keep_listed(
 			}
 			Ok(Reconciled::Submit(call)) => {
 				let name = call.name();
+				tracing::info!(call = name, "the exchange lists this router differently from [chain.router]: bringing it in line");
 				match submitter.submit(call).await {
 					Ok(outcome) if outcome.error.is_none() => {}
 					Ok(outcome) => {

@@ -21,6 +21,11 @@ const QUEUE: usize = 64;
 const ATTEMPTS: u32 = 3;
 /// Blocks a transaction stays valid for.
 const MORTALITY: u64 = 64;
+/// How long opening a connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a submitted transaction may take to be final: past its mortality (64 blocks of
+/// 6 s) it can no longer be included.
+const FINALITY_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A call the relay puts on chain.
 #[derive(Clone, Debug, PartialEq)]
@@ -67,6 +72,15 @@ pub enum SubmitError {
 		/// What the node said last.
 		reason: String,
 	},
+	/// The connection was lost after the transaction went out, and the account's nonce has
+	/// moved since: it may be in a block. It is not signed again (that could run it twice).
+	#[error("{call} went out but its outcome is unknown ({reason}): look at the account's recent extrinsics")]
+	OutcomeUnknown {
+		/// The call.
+		call: &'static str,
+		/// What broke.
+		reason: String,
+	},
 }
 
 struct Job {
@@ -110,6 +124,14 @@ enum Attempt {
 	Connection(String),
 	/// The node answered but refused the transaction.
 	Rejected(String),
+	/// The transaction went out with `nonce`, then the connection was lost: it is sent again
+	/// only if the account's nonce shows it was not taken.
+	LostAfterSubmit {
+		/// The nonce it was signed with.
+		nonce: u64,
+		/// What broke.
+		reason: String,
+	},
 }
 
 impl Connection {
@@ -162,10 +184,21 @@ impl Connection {
 				Ok(progress) => progress,
 				Err(error) => return Err(self.classify(error.to_string(), signer).await),
 			};
-		let in_block = match progress.wait_for_finalized().await {
-			Ok(in_block) => in_block,
-			Err(error) => return Err(self.classify(error.to_string(), signer).await),
-		};
+		let nonce = self.nonce;
+		let in_block =
+			match tokio::time::timeout(FINALITY_TIMEOUT, progress.wait_for_finalized()).await {
+				Ok(Ok(in_block)) => in_block,
+				Ok(Err(subxt::error::TransactionProgressError::TransactionStatusError(status))) => {
+					return Err(self.classify(status.to_string(), signer).await);
+				}
+				Ok(Err(error)) => {
+					return Err(Attempt::LostAfterSubmit { nonce, reason: error.to_string() });
+				}
+				Err(_) => {
+					let reason = format!("not final within {FINALITY_TIMEOUT:?}");
+					return Err(Attempt::LostAfterSubmit { nonce, reason });
+				}
+			};
 		// In a finalized block: the nonce is used, whatever the call did.
 		self.nonce = self.nonce.saturating_add(1);
 		let block = format!("{:?}", in_block.block_hash());
@@ -174,7 +207,7 @@ impl Connection {
 			Err(subxt::error::TransactionEventsError::ExtrinsicFailed(
 				subxt::error::DispatchError::Module(module),
 			)) => Some(module.to_string()),
-			Err(other) => Some(other.to_string()),
+			Err(other) => Some(format!("outcome unknown: its events could not be read ({other})")),
 		};
 		Ok(Outcome { block, error })
 	}
@@ -199,31 +232,54 @@ pub(crate) fn backoff(failures: u32) -> Duration {
 
 async fn signer_task(url: String, signer: Keypair, mut jobs: mpsc::Receiver<Job>) {
 	let mut connection: Option<Connection> = None;
-	let mut failures = 0u32;
 	while let Some(job) = jobs.recv().await {
 		let name = job.call.name();
-		let mut rejected = 0u32;
+		let (mut failures, mut rejected) = (0u32, 0u32);
+		// The nonce of a copy that went out before the connection was lost.
+		let mut sent_with: Option<u64> = None;
 		let result = loop {
 			let live = match connection.as_mut() {
 				Some(live) => live,
-				None => match Connection::open(&url, &signer).await {
-					Ok(opened) => {
-						failures = 0;
-						connection.insert(opened)
+				None => {
+					match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&url, &signer))
+						.await
+					{
+						Ok(Ok(opened)) => connection.insert(opened),
+						Ok(Err(error)) => {
+							tracing::warn!(%url, %error, retry_in = ?backoff(failures), "chain node unreachable");
+							tokio::time::sleep(backoff(failures)).await;
+							failures = failures.saturating_add(1);
+							continue;
+						}
+						Err(_) => {
+							tracing::warn!(%url, retry_in = ?backoff(failures), "chain node does not answer");
+							tokio::time::sleep(backoff(failures)).await;
+							failures = failures.saturating_add(1);
+							continue;
+						}
 					}
-					Err(error) => {
-						tracing::warn!(%url, %error, retry_in = ?backoff(failures), "chain node unreachable");
-						tokio::time::sleep(backoff(failures)).await;
-						failures = failures.saturating_add(1);
-						continue;
-					}
-				},
+				}
 			};
+			if let Some(nonce) = sent_with {
+				if live.nonce > nonce {
+					let reason = "the connection was lost after it went out".to_string();
+					break Err(SubmitError::OutcomeUnknown { call: name, reason });
+				}
+			}
 			match live.submit(&job.call, &signer).await {
 				Ok(outcome) => break Ok(outcome),
 				Err(Attempt::Connection(error)) => {
 					tracing::warn!(call = name, %error, "connection to the chain lost; resubmitting");
 					connection = None;
+					tokio::time::sleep(backoff(failures)).await;
+					failures = failures.saturating_add(1);
+				}
+				Err(Attempt::LostAfterSubmit { nonce, reason }) => {
+					tracing::warn!(call = name, %reason, "connection lost after submitting; checking the nonce");
+					sent_with = Some(nonce);
+					connection = None;
+					tokio::time::sleep(backoff(failures)).await;
+					failures = failures.saturating_add(1);
 				}
 				Err(Attempt::Rejected(reason)) => {
 					rejected += 1;
@@ -239,7 +295,7 @@ async fn signer_task(url: String, signer: Keypair, mut jobs: mpsc::Receiver<Job>
 			Ok(Outcome { block, error: Some(error) }) => {
 				tracing::warn!(call = name, %block, %error, "failed on chain")
 			}
-			Err(error) => tracing::warn!(call = name, %error, "not submitted"),
+			Err(error) => tracing::warn!(call = name, %error, "no outcome"),
 		}
 		// The caller may have gone away; the outcome is logged either way.
 		let _ = job.reply.send(result);
