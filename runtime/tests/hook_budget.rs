@@ -149,7 +149,6 @@ fn every_router_of_a_full_exchange_claims_the_stated_shape_and_it_settles_within
 	use sp_keyring::Sr25519Keyring;
 	use sp_runtime::AccountId32;
 	use srwan_primitives::{
-		ditex::{Endpoint, Geo},
 		receipts::{Claim, PeerOctets, SignedReceipt, UsageReceipt},
 		traits::RouterRegistry,
 	};
@@ -167,14 +166,7 @@ fn every_router_of_a_full_exchange_claims_the_stated_shape_and_it_settles_within
 		for (i, router) in routers.iter().enumerate() {
 			let last = i as u8 + 1;
 			Balances::set_balance(router, 1_000 * SRW);
-			Ditex::register_router(
-				RuntimeOrigin::signed(router.clone()),
-				Endpoint::V4 { ip: [198, 51, 100, last], port: 4500 },
-				Geo { country: *b"DE", asn: 3320, lat: 52_5200, lon: 13_4050 },
-				[last; 32],
-				Some(SRW),
-			)
-			.expect("router registers");
+			common::register(router, last);
 		}
 		let consumer = Sr25519Keyring::Dave;
 		Escrow::deposit(RuntimeOrigin::signed(consumer.to_account_id()), 1_000 * SRW).unwrap();

@@ -6,10 +6,7 @@
 use frame_support::traits::fungible::Inspect;
 use sp_keyring::Sr25519Keyring;
 use sp_runtime::Perbill;
-use srwan_primitives::{
-	ditex::{Endpoint, Geo},
-	receipts::{Claim, PeerOctets, SignedReceipt, UsageReceipt},
-};
+use srwan_primitives::receipts::{Claim, PeerOctets, SignedReceipt, UsageReceipt};
 use srwan_runtime::{
 	configs::InfraAccount, Balances, Ditex, Escrow, Runtime, RuntimeEvent, RuntimeOrigin, System,
 	Tickets, SRW,
@@ -25,14 +22,7 @@ fn run_to(n: u32) {
 }
 
 fn register(router: Sr25519Keyring, last: u8) {
-	Ditex::register_router(
-		RuntimeOrigin::signed(router.to_account_id()),
-		Endpoint::V4 { ip: [198, 51, 100, last], port: 4500 },
-		Geo { country: *b"DE", asn: 3320, lat: 52_5200, lon: 13_4050 },
-		[last; 32],
-		Some(SRW),
-	)
-	.expect("router registers");
+	common::register(&router.to_account_id(), last);
 }
 
 fn claim(

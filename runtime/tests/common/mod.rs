@@ -48,3 +48,19 @@ pub fn run_to(n: u32) -> Vec<frame_support::weights::Weight> {
 	}
 	settled
 }
+
+/// Registers `router` in the exchange at 1 SRW per GB, at the test address `198.51.100.{last}`
+/// (its pulse key `[last; 32]`).
+#[allow(dead_code)] // not every test binary registers routers
+pub fn register(router: &sp_runtime::AccountId32, last: u8) {
+	use srwan_primitives::ditex::{Endpoint, Geo};
+	use srwan_runtime::{Ditex, RuntimeOrigin, SRW};
+	Ditex::register_router(
+		RuntimeOrigin::signed(router.clone()),
+		Endpoint::V4 { ip: [198, 51, 100, last], port: 4500 },
+		Geo { country: *b"DE", asn: 3320, lat: 52_5200, lon: 13_4050 },
+		[last; 32],
+		Some(SRW),
+	)
+	.expect("router registers");
+}
