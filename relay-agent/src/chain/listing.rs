@@ -161,8 +161,7 @@ pub async fn keep_listed(
 			Err(error) => {
 				let wait = super::submitter::backoff(failures);
 				tracing::warn!(%url, %error, retry_in = ?wait, "chain node unreachable");
-				tokio::time::sleep(wait).await;
-				failures = failures.saturating_add(1);
+				super::submitter::back_off(&mut failures).await;
 			}
 		}
 	};

@@ -225,6 +225,19 @@ impl Connection {
 	}
 }
 
+/// Opens a connection, or says why not within [`CONNECT_TIMEOUT`].
+async fn open(url: &str, signer: &Keypair) -> Result<Connection, String> {
+	tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(url, signer))
+		.await
+		.unwrap_or_else(|_| Err(format!("no answer within {CONNECT_TIMEOUT:?}")))
+}
+
+/// Waits [`backoff`] after `failures` failures, and counts one more.
+pub(crate) async fn back_off(failures: &mut u32) {
+	tokio::time::sleep(backoff(*failures)).await;
+	*failures = failures.saturating_add(1);
+}
+
 /// Delay before reconnecting: 1 s, doubling up to 30 s.
 pub(crate) fn backoff(failures: u32) -> Duration {
 	Duration::from_secs(1u64 << failures.min(5)).min(Duration::from_secs(30))
@@ -240,25 +253,14 @@ async fn signer_task(url: String, signer: Keypair, mut jobs: mpsc::Receiver<Job>
 		let result = loop {
 			let live = match connection.as_mut() {
 				Some(live) => live,
-				None => {
-					match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&url, &signer))
-						.await
-					{
-						Ok(Ok(opened)) => connection.insert(opened),
-						Ok(Err(error)) => {
-							tracing::warn!(%url, %error, retry_in = ?backoff(failures), "chain node unreachable");
-							tokio::time::sleep(backoff(failures)).await;
-							failures = failures.saturating_add(1);
-							continue;
-						}
-						Err(_) => {
-							tracing::warn!(%url, retry_in = ?backoff(failures), "chain node does not answer");
-							tokio::time::sleep(backoff(failures)).await;
-							failures = failures.saturating_add(1);
-							continue;
-						}
+				None => match open(&url, &signer).await {
+					Ok(opened) => connection.insert(opened),
+					Err(error) => {
+						tracing::warn!(%url, %error, retry_in = ?backoff(failures), "chain node unreachable");
+						back_off(&mut failures).await;
+						continue;
 					}
-				}
+				},
 			};
 			if let Some(nonce) = sent_with {
 				if live.nonce > nonce {
@@ -271,15 +273,13 @@ async fn signer_task(url: String, signer: Keypair, mut jobs: mpsc::Receiver<Job>
 				Err(Attempt::Connection(error)) => {
 					tracing::warn!(call = name, %error, "connection to the chain lost; resubmitting");
 					connection = None;
-					tokio::time::sleep(backoff(failures)).await;
-					failures = failures.saturating_add(1);
+					back_off(&mut failures).await;
 				}
 				Err(Attempt::LostAfterSubmit { nonce, reason }) => {
 					tracing::warn!(call = name, %reason, "connection lost after submitting; checking the nonce");
 					sent_with = Some(nonce);
 					connection = None;
-					tokio::time::sleep(backoff(failures)).await;
-					failures = failures.saturating_add(1);
+					back_off(&mut failures).await;
 				}
 				Err(Attempt::Rejected(reason)) => {
 					rejected += 1;
