@@ -100,6 +100,36 @@ test('a relay registers, reprices and leaves from its own command line', async (
   const listings = await api.query.ditex.listings(address);
   assert.equal(listings[listings.length - 1].pricePerGb.unwrap().toBigInt(), 2_000_000_000n);
 
+  // The account as a consumer: an escrow and a delegate receipt key, from the same CLI.
+  const deposited = await relay('escrow', 'deposit', '5');
+  assert.equal(deposited.code, 0, deposited.stderr);
+  const keyed = await relay('escrow', 'set-receipt-key');
+  assert.equal(keyed.code, 0, keyed.stderr);
+  const withdrawing = await relay('escrow', 'request-withdraw', '2');
+  assert.equal(withdrawing.code, 0, withdrawing.stderr);
+  const escrow = (await api.query.escrow.accounts(address)).unwrap();
+  assert.equal(escrow.held.toBigInt(), 5n * SRW);
+  assert.equal(escrow.pending.unwrap().amount.toBigInt(), 2n * SRW);
+  const terms = escrow.terms[escrow.terms.length - 1][1];
+  assert.ok(terms.receiptKey.isSome, 'the receipt key is scheduled');
+  const bad = await relay('escrow', 'deposit', 'lots');
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /amount: "lots" is not a price in SRW/);
+
+  // `status --json` shows the router and the escrow as the chain has them.
+  const shownStatus = await relay('status', '--json');
+  assert.equal(shownStatus.code, 0, shownStatus.stderr);
+  const status = JSON.parse(shownStatus.stdout);
+  assert.equal(status.account, address);
+  assert.equal(status.registered, true);
+  assert.equal(status.state, 'active');
+  assert.equal(status.escrow.held, (5n * SRW).toString());
+  assert.equal(status.escrow.pending, (2n * SRW).toString());
+  // The pending 2 SRW still back the epoch they were requested in, and no later one.
+  assert.ok([3n, 5n].map((n) => (n * SRW).toString()).includes(status.escrow.available), status.escrow.available);
+  assert.equal(status.last_claim, null, 'this relay never ran, so it claimed nothing');
+  assert.match((await relay('status')).stdout, /^escrow\s+5 SRW held, [35] SRW available/m);
+
   const repriced = await relay('set-price', 'infinite');
   assert.equal(repriced.code, 0, repriced.stderr);
   const after = await api.query.ditex.listings(address);

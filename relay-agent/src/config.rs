@@ -230,6 +230,25 @@ pub fn parse_price(text: &str) -> Result<Option<u128>, String> {
 		.ok_or_else(too_large)
 }
 
+/// Parses an amount of SRW (up to 12 decimals) into plancks.
+pub fn parse_srw(text: &str) -> Result<u128, String> {
+	if text.trim().eq_ignore_ascii_case("infinite") {
+		return Err("an amount cannot be \"infinite\"".into());
+	}
+	parse_price(text)?.ok_or_else(|| format!("{text:?} is not an amount of SRW"))
+}
+
+/// Formats plancks as SRW (`1.5 SRW`), exactly.
+pub fn format_srw(plancks: u128) -> String {
+	let whole = plancks / PLANCKS_PER_SRW;
+	let fraction = plancks % PLANCKS_PER_SRW;
+	if fraction == 0 {
+		return format!("{whole} SRW");
+	}
+	let fraction = format!("{fraction:012}");
+	format!("{whole}.{} SRW", fraction.trim_end_matches('0'))
+}
+
 impl RouterListing {
 	/// The endpoint peers send to: the configured one, or `listen` when that is specific.
 	pub fn endpoint_or(&self, listen: SocketAddr) -> Result<SocketAddr, ConfigError> {
@@ -421,6 +440,20 @@ impl Config {
 					return Err(invalid(
 						&format!("tunnels[{i}].egress"),
 						"\"auto\" needs `prefix_table` to locate the destination",
+					));
+				}
+			} else if self.chain.is_some() {
+				// The group comes from the chain: the egress is a member's account.
+				if tunnel.egress.parse::<subxt::utils::AccountId32>().is_err()
+					&& crate::hex::decode32(&tunnel.egress).is_err()
+				{
+					return Err(invalid(
+						&format!("tunnels[{i}].egress"),
+						format!(
+							"{:?} is not an account (SS58 or 64 hex digits): with a [chain], \
+							 the egress is a member of the chain's group",
+							tunnel.egress
+						),
 					));
 				}
 			} else if !self.peers.iter().any(|p| p.id == tunnel.egress) {
@@ -622,6 +655,31 @@ mod tests {
 		let err = parse(&auto).unwrap_err();
 		assert!(err.to_string().contains("prefix_table"), "{err}");
 		assert!(parse(&format!("prefix_table = \"/p.csv\"\n{auto}")).is_ok());
+	}
+
+	#[test]
+	fn amounts_are_srw_with_twelve_decimals_both_ways() {
+		assert_eq!(parse_srw("1.5"), Ok(1_500_000_000_000));
+		assert!(parse_srw("infinite").is_err());
+		assert!(parse_srw("-1").is_err());
+		assert_eq!(format_srw(1_500_000_000_000), "1.5 SRW");
+		assert_eq!(format_srw(10 * PLANCKS_PER_SRW), "10 SRW");
+		assert_eq!(format_srw(1), "0.000000000001 SRW");
+	}
+
+	#[test]
+	fn with_a_chain_a_tunnel_names_its_egress_by_account() {
+		let tunnel = |egress: &str| {
+			format!(
+				"data_dir = \"/x\"\n[[tunnels]]\nlisten = \"127.0.0.1:5000\"\negress = \"{egress}\"\n\
+				 to = \"10.0.0.9:53\"\n[chain]\nurl = \"ws://a\"\n"
+			)
+		};
+		let eve = "5HGjWAeFDfFCWPsjFQdVV2Msvz2XtMktvgocEZcCj68kUMaw";
+		assert!(parse(&tunnel(eve)).is_ok());
+		assert!(parse(&tunnel(&"ab".repeat(32))).is_ok());
+		let err = parse(&tunnel("relay-c")).unwrap_err();
+		assert!(err.to_string().contains("tunnels[0].egress"), "{err}");
 	}
 
 	#[test]

@@ -8,10 +8,16 @@ use std::path::{Path, PathBuf};
 /// File of the relay's ed25519 pulse key (hex of the 32-byte secret) in the data dir.
 pub const KEY_FILE: &str = "pulse.key";
 
-/// The id of a member named `name`: the bytes themselves if it is 64 hex digits (an account
-/// id), otherwise BLAKE2s-256 of the name, so every relay derives the same id.
+/// The id of a member named `name`: the account id itself if it is 64 hex digits or an SS58
+/// address, otherwise BLAKE2s-256 of the name, so every relay derives the same id.
 pub fn node_id(name: &str) -> NodeId {
-	crate::hex::decode32(name).unwrap_or_else(|_| Blake2s256::digest(name.as_bytes()).into())
+	if let Ok(id) = crate::hex::decode32(name) {
+		return id;
+	}
+	match name.parse::<subxt::utils::AccountId32>() {
+		Ok(account) => account.0,
+		Err(_) => Blake2s256::digest(name.as_bytes()).into(),
+	}
 }
 
 /// Why the key could not be loaded or created.

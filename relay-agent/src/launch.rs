@@ -1,24 +1,34 @@
 //! Turns a validated [`Config`] into a running agent: loads the key and counters, binds the
 //! sockets, builds the core, and serves the dashboard.
+//!
+//! Without a `[chain]` the group is the configured `[[peers]]`. With one, the group is the
+//! chain's: the agent follows it and, whenever the group as of an epoch's start differs from
+//! the one it relays for, runs a new *generation*: the running one stops (its counters are
+//! saved), and the core is rebuilt with the new members, a new boot (sequence numbers never
+//! repeat) and the saved counters, in the same shared slot the dashboard reads.
 
 use crate::{
+	chain::{self, follow::ChainState, ChainMember, GroupSnapshot},
 	config::Config,
 	dash::{self, DashState},
 	identity::{self, node_id},
-	net::{self, Agent, AgentParams, Tunnel},
+	net::{self, Agent, AgentParams, SharedCore, Tunnel},
 	proto::{
 		hysteresis::Hysteresis,
 		relay::{CoreConfig, Member, RelayCore, RowSchedule},
 	},
 	store,
 };
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use std::{
 	future::Future,
 	sync::{Arc, Mutex},
 	time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::{
+	net::{TcpListener, UdpSocket},
+	sync::watch,
+};
 
 /// Why the agent could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,56 +77,84 @@ fn members(config: &Config, own_key: VerifyingKey) -> Result<Vec<Member>, Launch
 	Ok(members)
 }
 
-/// With a `[chain.router]`, keeps the router listed as configured (registers it, or updates
-/// its listing) in a task of its own; the account and the listing must be usable, or the agent
-/// does not start.
+/// The members of a chain group as the data plane takes them, in the chain's order: members
+/// whose pulse key is unusable, or that repeat an address already taken, are left out (and
+/// logged), so one bad listing cannot stop the group.
+fn chain_members(snapshot: &[ChainMember]) -> Vec<Member> {
+	let mut members: Vec<Member> = Vec::with_capacity(snapshot.len());
+	for member in snapshot {
+		let id = crate::hex::encode(&member.account);
+		let Ok(pulse_key) = crate::config::check_pulse_key(&member.pulse_key) else {
+			tracing::warn!(member = %id, "the chain lists an unusable pulse key; leaving the member out");
+			continue;
+		};
+		let addr = crate::proto::relay::canonical_addr(member.addr);
+		if members.iter().any(|m| crate::proto::relay::canonical_addr(m.addr) == addr) {
+			tracing::warn!(member = %id, %addr, "another member listed this endpoint first; leaving the member out");
+			continue;
+		}
+		members.push(Member { id: member.account, addr: member.addr, pulse_key });
+	}
+	members
+}
+
+/// Who this relay is on chain, and its link to the chain.
+struct ChainLink {
+	account: [u8; 32],
+	state: watch::Receiver<ChainState>,
+	submitter: chain::Submitter,
+}
+
+/// With a `[chain]`: loads the account, starts the signer and the chain follower and, with a
+/// `[chain.router]`, keeps the router listed as configured. The account and the listing must
+/// be usable, or the agent does not start.
 fn join_the_exchange(
 	config: &Config,
-	chain: &crate::config::ChainConfig,
+	chain_config: &crate::config::ChainConfig,
 	pulse_key: [u8; 32],
-) -> Result<(), anyhow::Error> {
-	use crate::chain::{self, listing};
-	let (account, source) = chain::load_account(chain.account.as_deref(), &config.data_dir)?;
+) -> Result<ChainLink, anyhow::Error> {
+	use crate::chain::listing;
+	let (account, source) = chain::load_account(chain_config.account.as_deref(), &config.data_dir)?;
 	let address = account.public_key().to_account_id();
 	if source == chain::AccountSource::NewKeyFile {
 		tracing::info!(%address, "created a new chain account; fund it from a wallet");
 	}
-	let Some(wanted) = &chain.router else {
-		tracing::info!(%address, "no [chain.router]: not listing this router in the exchange");
-		return Ok(());
+	let wanted = match &chain_config.router {
+		Some(wanted) => Some(listing::Registration::new(wanted, config.listen, pulse_key)?),
+		None => {
+			tracing::info!(%address, "no [chain.router]: following the group of this account as listed by hand");
+			None
+		}
 	};
-	let wanted = listing::Registration::new(wanted, config.listen, pulse_key)?;
-	let submitter = chain::Submitter::spawn(chain.url.clone(), account);
-	tokio::spawn(listing::keep_listed(chain.url.clone(), submitter, address, wanted));
-	Ok(())
+	let submitter = chain::Submitter::spawn(chain_config.url.clone(), account);
+	if let Some(wanted) = wanted {
+		tokio::spawn(listing::keep_listed(
+			chain_config.url.clone(),
+			submitter.clone(),
+			address,
+			wanted,
+		));
+	}
+	let state =
+		chain::follow::spawn(chain_config.url.clone(), address.0, Some(config.data_dir.clone()))?;
+	Ok(ChainLink { account: address.0, state, submitter })
 }
 
-/// Starts the agent and its dashboard; returns when `shutdown` resolves and the counters are
-/// flushed.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), anyhow::Error> {
-	let (key, created) = identity::load_or_create_key(&config.data_dir)?;
-	if created {
-		tracing::info!(
-			pulse_key = %crate::hex::encode(key.verifying_key().as_bytes()),
-			"created a new pulse key; give it to the group's other members"
-		);
-	}
-	if let Some(chain) = &config.chain {
-		join_the_exchange(&config, chain, key.verifying_key().to_bytes())?;
-	}
-	let counters = store::load_counters(&config.data_dir)?;
-	let members = members(&config, key.verifying_key())?;
+/// Builds a core for `members` (this relay among them, or alone) with the saved counters and
+/// link marks.
+fn build_core(
+	config: &Config,
+	key: &SigningKey,
+	group: u32,
+	members: Vec<Member>,
+	boot_time: u64,
+) -> Result<RelayCore, LaunchError> {
 	let interval = config.pulse.interval();
 	let rows = RowSchedule::for_interval(interval);
-	// Strictly above every earlier boot's, whatever the clock says: sequence numbers (AEAD
-	// nonces, link windows) start from it.
-	let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-	let boot_time = store::next_boot(&config.data_dir, now_s)?;
-	let link_marks = store::load_link_marks(&config.data_dir)?;
-	let core = RelayCore::new(CoreConfig {
-		key,
-		group: config.group,
-		members: members.clone(),
+	Ok(RelayCore::new(CoreConfig {
+		key: key.clone(),
+		group,
+		members,
 		boot_time,
 		window: config.pulse.window as usize,
 		// A peer is silent after three missed pulses (and withdrawn from our row at once);
@@ -124,17 +162,78 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		silence_ns: 3 * interval.as_nanos() as u64,
 		stale_after_ns: 3 * u64::from(rows.full_every) * interval.as_nanos() as u64,
 		cross_check_tolerance_us: 5_000,
-		counters,
+		counters: store::load_counters(&config.data_dir)?,
 		allowed_destinations: config.allowed_destinations.clone(),
 		// Ingresses re-announce their setups every pulse interval.
 		flow_idle_ns: (4 * interval.as_nanos() as u64).max(30_000_000_000),
-		link_marks,
-	})?;
-	let core = Arc::new(Mutex::new(core));
+		link_marks: store::load_link_marks(&config.data_dir)?,
+	})?)
+}
 
-	let sockets = net::bind_workers(config.listen, config.workers).map_err(|source| {
-		LaunchError::Bind { what: "relay socket", addr: config.listen, source }
-	})?;
+/// A boot time strictly above every earlier boot's, whatever the clock says: sequence numbers
+/// (AEAD nonces, link windows) start from it.
+fn next_boot(config: &Config) -> Result<u64, LaunchError> {
+	let now_s = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+	Ok(store::next_boot(&config.data_dir, now_s)?)
+}
+
+/// The group a generation relays for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Group {
+	/// The configured peers.
+	Static,
+	/// This relay alone (not in a chain group yet).
+	Alone,
+	/// A chain group.
+	Chain { group: u32, members: Vec<ChainMember> },
+}
+
+impl Group {
+	fn of(snapshot: Option<&GroupSnapshot>) -> Self {
+		match snapshot {
+			Some(GroupSnapshot { group: Some(group), members, .. }) => {
+				Group::Chain { group: *group, members: members.clone() }
+			}
+			_ => Group::Alone,
+		}
+	}
+}
+
+/// Builds the core of a generation; a chain group this relay cannot join (the chain lists
+/// another pulse key for it) leaves it alone, and says why.
+fn core_for(
+	config: &Config,
+	key: &SigningKey,
+	account: Option<[u8; 32]>,
+	group: &Group,
+	boot_time: u64,
+) -> Result<RelayCore, LaunchError> {
+	let alone = |id| vec![Member { id, addr: config.listen, pulse_key: key.verifying_key() }];
+	match group {
+		Group::Static => {
+			build_core(config, key, config.group, members(config, key.verifying_key())?, boot_time)
+		}
+		Group::Alone => build_core(config, key, 0, alone(account.unwrap_or_default()), boot_time),
+		Group::Chain { group, members } => {
+			match build_core(config, key, *group, chain_members(members), boot_time) {
+				Ok(core) => Ok(core),
+				Err(error) => {
+					tracing::warn!(%error, group, "cannot relay for the chain's group (is the pulse key on chain this relay's?); relaying alone");
+					build_core(config, key, 0, alone(account.unwrap_or_default()), boot_time)
+				}
+			}
+		}
+	}
+}
+
+/// Binds the tunnels of the config whose egress is a member; with a chain group, a tunnel
+/// whose egress is not in it waits (logged) for a generation where it is.
+async fn bind_tunnels(
+	config: &Config,
+	members: &[Member],
+	me: crate::proto::wire::NodeId,
+	strict: bool,
+) -> Result<Vec<Tunnel>, LaunchError> {
 	let prefix_table = match &config.prefix_table {
 		Some(path) => Some(crate::geo::PrefixTable::load(path)?),
 		None => None,
@@ -158,22 +257,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			}
 			_ => spec.egress.clone(),
 		};
+		let egress_id = node_id(&egress_name);
+		let Some(egress) = members
+			.iter()
+			.position(|m| m.id == egress_id)
+			.and_then(|index| u16::try_from(index).ok())
+		else {
+			if strict {
+				return Err(LaunchError::UnknownEgress(i, egress_name));
+			}
+			tracing::warn!(tunnel = %spec.listen, egress = %egress_name, "the tunnel's egress is not in this relay's group yet");
+			continue;
+		};
 		let listen = UdpSocket::bind(spec.listen).await.map_err(|source| LaunchError::Bind {
 			what: "tunnel",
 			addr: spec.listen,
 			source,
 		})?;
-		let egress_id = node_id(&egress_name);
-		let egress = members
-			.iter()
-			.position(|m| m.id == egress_id)
-			.and_then(|index| u16::try_from(index).ok())
-			.ok_or_else(|| LaunchError::UnknownEgress(i, egress_name.clone()))?;
 		tunnels.push(Tunnel {
 			listen,
 			// Tagged with our id (no other member can set it up) and random below.
 			flow_id: crate::proto::relay::new_flow_id(
-				&node_id(&config.id),
+				&me,
 				rand::RngCore::next_u32(&mut rand::rngs::OsRng),
 			),
 			egress,
@@ -181,20 +286,71 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			allowed_clients: spec.allowed_clients.clone(),
 		});
 	}
+	Ok(tunnels)
+}
 
-	let agent = Agent { core: core.clone(), tunnels: Arc::new(Mutex::new(Vec::new())) };
+/// Resolves when the chain's group as of an epoch start is not `current`.
+async fn group_changes(state: Option<watch::Receiver<ChainState>>, current: &Group) -> Group {
+	let Some(mut state) = state else { return std::future::pending().await };
+	loop {
+		let seen = state.borrow_and_update().snapshot.clone();
+		if let Some(snapshot) = seen {
+			let group = Group::of(Some(&snapshot));
+			if group != *current {
+				return group;
+			}
+		}
+		if state.changed().await.is_err() {
+			return std::future::pending().await;
+		}
+	}
+}
+
+/// Starts the agent and its dashboard; returns when `shutdown` resolves and the counters are
+/// flushed.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), anyhow::Error> {
+	let (key, created) = identity::load_or_create_key(&config.data_dir)?;
+	if created {
+		tracing::info!(
+			pulse_key = %crate::hex::encode(key.verifying_key().as_bytes()),
+			"created a new pulse key; give it to the group's other members"
+		);
+	}
+	let link = match &config.chain {
+		Some(chain) => Some(join_the_exchange(&config, chain, key.verifying_key().to_bytes())?),
+		None => None,
+	};
+	let account = link.as_ref().map(|link| link.account);
+	let boot_time = next_boot(&config)?;
+	let crash_boots = store::start_run(&config.data_dir, boot_time)?;
+	if crash_boots.last() == Some(&boot_time) {
+		tracing::warn!("the previous run did not stop cleanly: its last second of counts may be lost; the epoch's claim declares the restart");
+	}
+	let mut group = if link.is_some() { Group::Alone } else { Group::Static };
+	let core: SharedCore =
+		Arc::new(Mutex::new(core_for(&config, &key, account, &group, boot_time)?));
+	let tunnel_statuses = Arc::new(Mutex::new(Vec::new()));
+
+	let journal = match &link {
+		Some(_) => Arc::new(Mutex::new(chain::duties::Duties::load_journal(&config.data_dir)?)),
+		None => Arc::default(),
+	};
 	let dash_state = DashState {
 		core: core.clone(),
-		tunnels: agent.tunnels.clone(),
+		tunnels: tunnel_statuses.clone(),
 		name: config.id.clone(),
 		started: Instant::now(),
+		chain: link.as_ref().map(|link| dash::ChainDash {
+			account: subxt::utils::AccountId32(link.account).to_string(),
+			state: link.state.clone(),
+			journal: journal.clone(),
+			submitter: link.submitter.clone(),
+		}),
 	};
 	let listener = TcpListener::bind(config.dashboard).await.map_err(|source| {
 		LaunchError::Bind { what: "dashboard", addr: config.dashboard, source }
 	})?;
-	tracing::info!(relay = %config.listen, dashboard = %config.dashboard, members = members.len(), "relay running");
-
-	let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+	let (stop_tx, stop_rx) = watch::channel(false);
 	let mut dash_stop = stop_rx.clone();
 	let dashboard = tokio::spawn(async move {
 		let serve =
@@ -205,11 +361,88 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			tracing::error!(%error, "dashboard stopped");
 		}
 	});
+	if let Some(link) = &link {
+		let duties = chain::duties::Duties {
+			core: core.clone(),
+			submitter: link.submitter.clone(),
+			account: link.account,
+			data_dir: config.data_dir.clone(),
+			crash_boots: Arc::new(crash_boots),
+			journal,
+		};
+		tokio::spawn(duties.run(link.state.clone(), stop_rx.clone()));
+	}
+	let stopper = {
+		let stop_tx = stop_tx.clone();
+		async move {
+			shutdown.await;
+			let _ = stop_tx.send(true);
+		}
+	};
+	let generations = async {
+		let mut stop = stop_rx.clone();
+		loop {
+			let outcome = run_generation(
+				&config,
+				&core,
+				&tunnel_statuses,
+				&group,
+				link.as_ref().map(|link| link.state.clone()),
+				&mut stop,
+			)
+			.await?;
+			let Some(next) = outcome else { return Ok::<(), anyhow::Error>(()) };
+			group = next;
+			let boot_time = next_boot(&config)?;
+			let mut rebuilt = core_for(&config, &key, account, &group, boot_time)?;
+			if let Some(epoch) = link.as_ref().and_then(|link| link.state.borrow().epoch()) {
+				rebuilt.set_epoch(epoch);
+			}
+			*net::lock(&core) = rebuilt;
+		}
+	};
+	tokio::pin!(generations, stopper);
+	let result = tokio::select! {
+		result = &mut generations => result,
+		// The generation sees the stop signal and flushes its counters: wait for it.
+		() = &mut stopper => generations.await,
+	};
+	let _ = stop_tx.send(true);
+	let _ = dashboard.await;
+	if result.is_ok() {
+		store::stop_run(&config.data_dir)?;
+	}
+	result
+}
+
+/// Runs one generation until `stop` (returns `None`) or until the chain's group changes
+/// (returns the new group); the counters are flushed either way.
+async fn run_generation(
+	config: &Config,
+	core: &SharedCore,
+	statuses: &Arc<Mutex<Vec<net::TunnelStatus>>>,
+	group: &Group,
+	chain_state: Option<watch::Receiver<ChainState>>,
+	stop: &mut watch::Receiver<bool>,
+) -> Result<Option<Group>, anyhow::Error> {
+	let (members, me) = {
+		let core = net::lock(core);
+		(
+			core.members().to_vec(),
+			core.members().get(usize::from(core.me())).map(|m| m.id).unwrap_or_default(),
+		)
+	};
+	let sockets = net::bind_workers(config.listen, config.workers).map_err(|source| {
+		LaunchError::Bind { what: "relay socket", addr: config.listen, source }
+	})?;
+	let tunnels = bind_tunnels(config, &members, me, *group == Group::Static).await?;
+	statuses.lock().unwrap_or_else(|p| p.into_inner()).clear();
+	let interval = config.pulse.interval();
 	let params = AgentParams {
-		core,
+		core: core.clone(),
 		sockets,
 		pulse_interval: interval,
-		rows,
+		rows: RowSchedule::for_interval(interval),
 		route_interval: Duration::from_millis(config.pulse.fast_probe_ms),
 		hysteresis: Hysteresis {
 			min_gain_pct: config.routing.min_gain_pct,
@@ -226,15 +459,26 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		tunnels,
 		impairment: None,
 	};
-	let mut agent_stop = stop_rx;
-	let result = net::run_with(agent, params, async move {
-		let _ = agent_stop.wait_for(|stop| *stop).await;
+	tracing::info!(relay = %config.listen, dashboard = %config.dashboard, members = members.len(), "relay running");
+	let agent = Agent { core: core.clone(), tunnels: statuses.clone() };
+	let (generation_tx, mut generation_rx) = watch::channel(false);
+	let running = net::run_with(agent, params, async move {
+		let _ = generation_rx.wait_for(|stop| *stop).await;
 	});
-	let stopper = async move {
-		shutdown.await;
-		let _ = stop_tx.send(true);
+	tokio::pin!(running);
+	let next = tokio::select! {
+		result = &mut running => return result.map(|()| None),
+		_ = stop.wait_for(|stop| *stop) => None,
+		next = group_changes(chain_state, group) => Some(next),
 	};
-	let (result, ()) = tokio::join!(result, stopper);
-	let _ = dashboard.await;
-	result
+	if let Some(Group::Chain { group, members }) = &next {
+		tracing::info!(
+			group,
+			members = members.len(),
+			"the chain's group changed: relaying for it from now"
+		);
+	}
+	let _ = generation_tx.send(true);
+	running.await?;
+	Ok(next)
 }

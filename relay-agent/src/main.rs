@@ -79,6 +79,59 @@ enum Command {
 	},
 	/// Leave the exchange (the deposit comes back after the unbonding period).
 	Unregister(Overrides),
+	/// Show this router and its account as the chain has them (registration, group,
+	/// quarantine, escrow), with the latest claim and the coins earned and applied that the
+	/// running agent recorded in the data dir.
+	Status {
+		#[command(flatten)]
+		overrides: Overrides,
+		/// Print JSON with stable field names (docs/OPERATIONS.md) instead of text.
+		#[arg(long)]
+		json: bool,
+	},
+	/// Manage this account's consumer escrow: what pays relays for the traffic this relay
+	/// originates (its tunnels).
+	#[command(subcommand)]
+	Escrow(EscrowCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum EscrowCommand {
+	/// Put SRW on hold in the escrow.
+	Deposit {
+		#[command(flatten)]
+		overrides: Overrides,
+		/// SRW, up to 12 decimals (`12.5`).
+		amount: String,
+	},
+	/// Ask for SRW back; it can be withdrawn after the withdraw delay, once every epoch it
+	/// may still pay for is settled.
+	RequestWithdraw {
+		#[command(flatten)]
+		overrides: Overrides,
+		/// SRW, up to 12 decimals.
+		amount: String,
+	},
+	/// Take back the requested withdrawal (after its delay).
+	Withdraw(Overrides),
+	/// Cap what the escrow pays per epoch, from the next epoch on.
+	SetCap {
+		#[command(flatten)]
+		overrides: Overrides,
+		/// SRW per epoch, or `none` to remove the cap.
+		cap: String,
+	},
+	/// Register the delegate receipt key (created in the data dir as `receipt.key` on first
+	/// use) that signs this consumer's usage receipts, from the next epoch on.
+	SetReceiptKey {
+		#[command(flatten)]
+		overrides: Overrides,
+		/// Remove the receipt key instead.
+		#[arg(long)]
+		remove: bool,
+	},
+	/// Show the escrow: held, being withdrawn, available, and what relays need.
+	Status(Overrides),
 }
 
 /// How long a command waits for its extrinsic to be final (the signer keeps retrying while
@@ -155,12 +208,82 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 			let config = overrides.load()?;
 			submit(&config, chain::ChainCall::Unregister)
 		}
+		Command::Status { overrides, json } => {
+			let config = overrides.load()?;
+			let status = read_status(&config)?;
+			if json {
+				return print_stdout(&format!("{}\n", serde_json::to_string_pretty(&status)?));
+			}
+			print_stdout(&chain::status::human(&status))
+		}
+		Command::Escrow(command) => escrow(command),
 		Command::CheckConfig(overrides) => {
 			let config = overrides.load()?;
 			tracing::info!(file = %overrides.config.display(), "configuration is valid");
 			print_stdout(&format!("{config:#?}\n"))
 		}
 	}
+}
+
+/// Runs an `escrow` subcommand.
+fn escrow(command: EscrowCommand) -> anyhow::Result<()> {
+	let srw = |text: &str| {
+		srwan_relay::config::parse_srw(text).map_err(|reason| anyhow::anyhow!("amount: {reason}"))
+	};
+	let (config, call) = match command {
+		EscrowCommand::Deposit { overrides, amount } => {
+			(overrides.load()?, chain::ChainCall::Deposit(srw(&amount)?))
+		}
+		EscrowCommand::RequestWithdraw { overrides, amount } => {
+			(overrides.load()?, chain::ChainCall::RequestWithdraw(srw(&amount)?))
+		}
+		EscrowCommand::Withdraw(overrides) => (overrides.load()?, chain::ChainCall::Withdraw),
+		EscrowCommand::SetCap { overrides, cap } => {
+			let cap = if cap.eq_ignore_ascii_case("none") { None } else { Some(srw(&cap)?) };
+			(overrides.load()?, chain::ChainCall::SetSpendingCap(cap))
+		}
+		EscrowCommand::SetReceiptKey { overrides, remove } => {
+			let config = overrides.load()?;
+			let key = if remove {
+				None
+			} else {
+				let (key, created) = chain::account::load_receipt_key(&config.data_dir)?;
+				let public = key.public_key().0;
+				if created {
+					tracing::info!(key = %srwan_relay::hex::encode(&public), "created a new receipt key");
+				}
+				Some(public)
+			};
+			(config, chain::ChainCall::SetReceiptKey(key))
+		}
+		EscrowCommand::Status(overrides) => {
+			let status = read_status(&overrides.load()?)?;
+			let text = chain::status::human(&status);
+			let escrow = text.lines().filter(|line| line.starts_with("escrow")).collect::<Vec<_>>();
+			return print_stdout(&format!("{}\n", escrow.join("\n")));
+		}
+	};
+	submit(&config, call)
+}
+
+/// Reads `status` for the configured account.
+fn read_status(config: &Config) -> anyhow::Result<chain::status::Status> {
+	let chain_config = config.chain.as_ref().context("this command needs a [chain] section")?;
+	let (account, _) = chain::load_account(chain_config.account.as_deref(), &config.data_dir)?;
+	let account = account.public_key().0;
+	let runtime = tokio::runtime::Runtime::new()?;
+	runtime
+		.block_on(async {
+			tokio::time::timeout(
+				SUBMIT_TIMEOUT,
+				chain::status::read(&chain_config.url, account, &config.data_dir),
+			)
+			.await
+		})
+		.map_err(|_| {
+			anyhow::anyhow!("{} did not answer within {SUBMIT_TIMEOUT:?}", chain_config.url)
+		})?
+		.with_context(|| format!("reading the status from {}", chain_config.url))
 }
 
 /// Submits `call` with the relay's account and prints where it was finalized; an error when

@@ -167,6 +167,61 @@ pub fn save_link_marks(data_dir: &Path, marks: &[(NodeId, u64, u64)]) -> Result<
 	)
 }
 
+/// Loads a JSON file of the data dir; a missing file gives the default.
+pub fn load_json<T: serde::de::DeserializeOwned + Default>(
+	data_dir: &Path,
+	file: &str,
+) -> Result<T, StoreError> {
+	let path = data_dir.join(file);
+	match read_if_present(&path)? {
+		Some(bytes) => serde_json::from_slice(&bytes)
+			.map_err(|e| StoreError::Corrupt { path, reason: e.to_string() }),
+		None => Ok(T::default()),
+	}
+}
+
+/// Saves a JSON file of the data dir atomically.
+pub fn save_json<T: serde::Serialize>(
+	data_dir: &Path,
+	file: &str,
+	value: &T,
+) -> Result<(), StoreError> {
+	let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
+	write_atomic(&data_dir.join(file), &bytes)
+}
+
+/// Present while an agent runs on the data dir; removed when it stops cleanly.
+pub const RUNNING_FILE: &str = "running";
+/// Boots that followed a crash (a kill -9, a power cut), newest last.
+pub const CRASH_BOOTS_FILE: &str = "crash-boots.json";
+/// Crash boots kept: enough for any epoch that may still be claimed.
+const CRASH_BOOTS_KEPT: usize = 16;
+
+/// Marks the data dir as in use by the agent that booted at `boot`; if the previous agent did
+/// not stop cleanly, records `boot` as a boot after a crash. Returns the crash boots.
+pub fn start_run(data_dir: &Path, boot: u64) -> Result<Vec<u64>, StoreError> {
+	let running = data_dir.join(RUNNING_FILE);
+	let mut crash_boots: Vec<u64> = load_json(data_dir, CRASH_BOOTS_FILE)?;
+	if read_if_present(&running)?.is_some() {
+		crash_boots.push(boot);
+		let excess = crash_boots.len().saturating_sub(CRASH_BOOTS_KEPT);
+		crash_boots.drain(..excess);
+		save_json(data_dir, CRASH_BOOTS_FILE, &crash_boots)?;
+	}
+	write_atomic(&running, format!("{boot}\n").as_bytes())?;
+	Ok(crash_boots)
+}
+
+/// Marks a clean stop: the next start is not a crash.
+pub fn stop_run(data_dir: &Path) -> Result<(), StoreError> {
+	let running = data_dir.join(RUNNING_FILE);
+	match fs::remove_file(&running) {
+		Ok(()) => Ok(()),
+		Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+		Err(source) => Err(StoreError::Io { action: "removing", path: running, source }),
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	use super::*;
@@ -230,5 +285,18 @@ mod tests {
 		// A crash after writing the temp file but before the rename:
 		fs::write(path.with_extension("tmp"), b"garbage").unwrap();
 		assert_eq!(load_counters(dir.path()).unwrap(), Counters::default());
+	}
+
+	#[test]
+	fn a_start_after_an_unclean_stop_is_recorded_as_a_crash_boot() {
+		let dir = tempfile::tempdir().unwrap();
+		assert_eq!(start_run(dir.path(), 10).unwrap(), Vec::<u64>::new(), "first start");
+		stop_run(dir.path()).unwrap();
+		assert_eq!(start_run(dir.path(), 11).unwrap(), Vec::<u64>::new(), "after a clean stop");
+		// No stop: killed.
+		assert_eq!(start_run(dir.path(), 12).unwrap(), vec![12]);
+		assert_eq!(start_run(dir.path(), 13).unwrap(), vec![12, 13]);
+		stop_run(dir.path()).unwrap();
+		assert_eq!(start_run(dir.path(), 14).unwrap(), vec![12, 13], "kept across clean runs");
 	}
 }

@@ -52,7 +52,23 @@ pub fn load_account(
 			.map_err(|e| AccountError::Uri(uri.to_string(), format!("{e}")))?;
 		return Ok((pair, AccountSource::DevUri));
 	}
-	let path = data_dir.join(ACCOUNT_KEY_FILE);
+	let (pair, created) = load_or_create_key_file(&data_dir.join(ACCOUNT_KEY_FILE))?;
+	Ok((pair, if created { AccountSource::NewKeyFile } else { AccountSource::KeyFile }))
+}
+
+/// File of the consumer's delegate receipt key (sr25519) in the data dir: it signs usage
+/// receipts for the flows this relay originates, so the account key can stay cold.
+pub const RECEIPT_KEY_FILE: &str = "receipt.key";
+
+/// The delegate receipt key in `data_dir`, created on first use; whether it was created now.
+pub fn load_receipt_key(data_dir: &Path) -> Result<(Keypair, bool), AccountError> {
+	load_or_create_key_file(&data_dir.join(RECEIPT_KEY_FILE))
+}
+
+/// The sr25519 key in the file at `path` (0600, refused when others can read it), created on
+/// first use; whether it was created now.
+fn load_or_create_key_file(path: &Path) -> Result<(Keypair, bool), AccountError> {
+	let path = path.to_path_buf();
 	// Two tries: a key another process created at the same moment is read, not replaced.
 	for _ in 0..2 {
 		match std::fs::read_to_string(&path) {
@@ -63,7 +79,7 @@ pub fn load_account(
 					|| AccountError::Malformed(path.clone(), "not 64 hex digits".into());
 				let secret = crate::hex::decode32(text.trim()).map_err(|_| malformed())?;
 				let pair = Keypair::from_secret_key(secret).map_err(|_| malformed())?;
-				return Ok((pair, AccountSource::KeyFile));
+				return Ok((pair, false));
 			}
 			Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
 				// A dangling link (a secrets mount not there yet) must not be replaced by a
@@ -72,7 +88,7 @@ pub fn load_account(
 					return Err(AccountError::Read(path, e));
 				}
 				if let Some(pair) = create_key(&path)? {
-					return Ok((pair, AccountSource::NewKeyFile));
+					return Ok((pair, true));
 				}
 			}
 			Err(e) => return Err(AccountError::Read(path, e)),

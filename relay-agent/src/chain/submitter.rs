@@ -1,9 +1,12 @@
-//! One task signs and submits every extrinsic of the relay, so one counter owns the account's
+//! One task signs and submits every extrinsic of the relay, so one place owns the account's
 //! nonce (subxt would read it at the latest finalized block, and back-to-back submissions would
-//! collide). Submissions wait in a queue and are never silently dropped: a lost connection is
-//! reopened with backoff and the submission retried; a transaction the pool rejects is retried
-//! with the nonce read again, and reported after three attempts. Every outcome is logged: in a
-//! finalized block, or failed with the module error's name.
+//! collide: the task asks the node's pool, `system_accountNextIndex`, before each one).
+//! Submissions wait in a queue and are never silently dropped: a lost connection is reopened
+//! with backoff and the submission retried; a transaction the pool rejects is retried, and
+//! reported after three attempts. Once the pool has taken a transaction, the task goes on with
+//! the next while a watcher waits for the first to be final: a report and a claim due at the
+//! same block boundary both make it into the next blocks (the `ci` claim window is two blocks).
+//! Every outcome is logged: in a finalized block, or failed with the module error's name.
 
 use super::{listing::Registration, srwan, ChainConfig, Client};
 use std::time::Duration;
@@ -36,6 +39,65 @@ pub enum ChainCall {
 	SetPrice(Option<u128>),
 	/// Leaves the exchange (the deposit comes back after the unbonding period).
 	Unregister,
+	/// Reports the inbound row of a report period.
+	Report {
+		/// The period.
+		period: u32,
+		/// One entry per measured peer.
+		row: Vec<Measurement>,
+	},
+	/// Claims an epoch's octets.
+	Claim(EpochClaim),
+	/// Puts plancks into the consumer escrow (on hold).
+	Deposit(u128),
+	/// Asks for plancks back from the escrow (after the withdraw delay).
+	RequestWithdraw(u128),
+	/// Takes back a requested withdrawal once its delay passed.
+	Withdraw,
+	/// Caps what the escrow pays per epoch (`None`: no cap), from the next epoch.
+	SetSpendingCap(Option<u128>),
+	/// Sets (or removes) the delegate key that signs the consumer's receipts, from the next
+	/// epoch.
+	SetReceiptKey(Option<[u8; 32]>),
+}
+
+/// One peer of a reported inbound row: what this relay measured of the segment peer → us.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Measurement {
+	/// The peer's account.
+	pub peer: [u8; 32],
+	/// Median one-way delay, µs (offset-relative).
+	pub owd_us: i32,
+	/// Median round trip, µs.
+	pub rtt_us: u32,
+	/// Jitter, µs.
+	pub jitter_us: u32,
+	/// Loss, parts per million.
+	pub loss_ppm: u32,
+	/// Pulses the figures rest on.
+	pub samples: u32,
+}
+
+/// A relay's octets with one peer in one epoch (summed over its boots).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerClaim {
+	/// The peer's account.
+	pub peer: [u8; 32],
+	/// Octets received from it.
+	pub in_octets: u64,
+	/// Octets sent to it.
+	pub out_octets: u64,
+}
+
+/// What a relay claims for one ended epoch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochClaim {
+	/// The epoch.
+	pub epoch: u32,
+	/// Whether the relay crashed and restarted during it.
+	pub restarted: bool,
+	/// Octets per peer.
+	pub peers: Vec<PeerClaim>,
 }
 
 impl ChainCall {
@@ -45,6 +107,13 @@ impl ChainCall {
 			ChainCall::Register(_) => "ditex.register_router",
 			ChainCall::SetPrice(_) => "ditex.set_price",
 			ChainCall::Unregister => "ditex.unregister",
+			ChainCall::Report { .. } => "ditex.report",
+			ChainCall::Claim(_) => "tickets.claim",
+			ChainCall::Deposit(_) => "escrow.deposit",
+			ChainCall::RequestWithdraw(_) => "escrow.request_withdraw",
+			ChainCall::Withdraw => "escrow.withdraw",
+			ChainCall::SetSpendingCap(_) => "escrow.set_spending_cap",
+			ChainCall::SetReceiptKey(_) => "escrow.set_receipt_key",
 		}
 	}
 }
@@ -109,13 +178,17 @@ impl Submitter {
 		self.queue.send(Job { call, reply }).await.map_err(|_| SubmitError::Stopped)?;
 		outcome.await.map_err(|_| SubmitError::Stopped)?
 	}
+
+	/// Submissions waiting for the signer (not yet handed to the node).
+	pub fn queued(&self) -> usize {
+		QUEUE.saturating_sub(self.queue.capacity())
+	}
 }
 
-/// A live connection and the account's next nonce.
+/// A live connection.
 struct Connection {
 	client: Client,
 	rpc: LegacyRpcMethods<RpcConfigFor<ChainConfig>>,
-	nonce: u64,
 }
 
 /// Why one attempt failed.
@@ -124,35 +197,36 @@ enum Attempt {
 	Connection(String),
 	/// The node answered but refused the transaction.
 	Rejected(String),
-	/// The transaction went out with `nonce`, then the connection was lost: it is sent again
-	/// only if the account's nonce shows it was not taken.
-	LostAfterSubmit {
-		/// The nonce it was signed with.
-		nonce: u64,
-		/// What broke.
-		reason: String,
-	},
+}
+
+/// A transaction in the pool, with the nonce it took.
+struct InPool {
+	progress: subxt::transactions::TransactionProgress<
+		ChainConfig,
+		subxt::client::OnlineClientAtBlockImpl<ChainConfig>,
+	>,
+	nonce: u64,
 }
 
 impl Connection {
-	async fn open(url: &str, signer: &Keypair) -> Result<Self, String> {
+	async fn open(url: &str) -> Result<Self, String> {
 		let rpc_client = RpcClient::from_insecure_url(url).await.map_err(|e| e.to_string())?;
 		let client =
 			Client::from_rpc_client(rpc_client.clone()).await.map_err(|e| e.to_string())?;
 		let rpc = LegacyRpcMethods::new(rpc_client);
-		let mut connection = Self { client, rpc, nonce: 0 };
-		connection.nonce = connection.next_nonce(signer).await?;
-		Ok(connection)
+		Ok(Self { client, rpc })
 	}
 
-	/// The account's next nonce as the node sees it (pool included).
+	/// The account's next nonce as the node sees it, pool included: the transactions this
+	/// task handed over before are counted, and one the pool dropped leaves no gap.
 	async fn next_nonce(&self, signer: &Keypair) -> Result<u64, String> {
 		let account = signer.public_key().to_account_id();
 		self.rpc.system_account_next_index(&account).await.map_err(|e| e.to_string())
 	}
 
-	async fn submit(&mut self, call: &ChainCall, signer: &Keypair) -> Result<Outcome, Attempt> {
+	async fn submit(&mut self, call: &ChainCall, signer: &Keypair) -> Result<InPool, Attempt> {
 		let ditex = srwan::transactions().ditex();
+		let escrow = srwan::transactions().escrow();
 		match call {
 			ChainCall::Register(r) => {
 				let payload = ditex.register_router(
@@ -165,69 +239,81 @@ impl Connection {
 			}
 			ChainCall::SetPrice(price) => self.send(&ditex.set_price(*price), signer).await,
 			ChainCall::Unregister => self.send(&ditex.unregister(), signer).await,
+			ChainCall::Report { period, row } => {
+				let row = super::encode::row(row);
+				self.send(&ditex.report(*period, row), signer).await
+			}
+			ChainCall::Claim(claim) => {
+				let claim = super::encode::claim(claim);
+				self.send(&srwan::transactions().tickets().claim(claim), signer).await
+			}
+			ChainCall::Deposit(amount) => self.send(&escrow.deposit(*amount), signer).await,
+			ChainCall::RequestWithdraw(amount) => {
+				self.send(&escrow.request_withdraw(*amount), signer).await
+			}
+			ChainCall::Withdraw => self.send(&escrow.withdraw(), signer).await,
+			ChainCall::SetSpendingCap(cap) => {
+				self.send(&escrow.set_spending_cap(*cap), signer).await
+			}
+			ChainCall::SetReceiptKey(key) => self.send(&escrow.set_receipt_key(*key), signer).await,
 		}
 	}
 
-	async fn send<P: Payload>(
-		&mut self,
-		payload: &P,
-		signer: &Keypair,
-	) -> Result<Outcome, Attempt> {
+	/// Signs `payload` with the account's next nonce and hands it to the node's pool.
+	async fn send<P: Payload>(&mut self, payload: &P, signer: &Keypair) -> Result<InPool, Attempt> {
+		let nonce = self.next_nonce(signer).await.map_err(Attempt::Connection)?;
 		let params = DefaultExtrinsicParamsBuilder::<ChainConfig>::new()
-			.nonce(self.nonce)
+			.nonce(nonce)
 			.mortal(MORTALITY)
 			.build();
 		let at =
 			self.client.at_current_block().await.map_err(|e| Attempt::Connection(e.to_string()))?;
-		let progress =
-			match at.transactions().sign_and_submit_then_watch(payload, signer, params).await {
-				Ok(progress) => progress,
-				Err(error) => return Err(self.classify(error.to_string(), signer).await),
-			};
-		let nonce = self.nonce;
-		let in_block =
-			match tokio::time::timeout(FINALITY_TIMEOUT, progress.wait_for_finalized()).await {
-				Ok(Ok(in_block)) => in_block,
-				Ok(Err(subxt::error::TransactionProgressError::TransactionStatusError(status))) => {
-					return Err(self.classify(status.to_string(), signer).await);
-				}
-				Ok(Err(error)) => {
-					return Err(Attempt::LostAfterSubmit { nonce, reason: error.to_string() });
-				}
-				Err(_) => {
-					let reason = format!("not final within {FINALITY_TIMEOUT:?}");
-					return Err(Attempt::LostAfterSubmit { nonce, reason });
-				}
-			};
-		// In a finalized block: the nonce is used, whatever the call did.
-		self.nonce = self.nonce.saturating_add(1);
-		let block = format!("{:?}", in_block.block_hash());
-		let error = match in_block.wait_for_success().await {
-			Ok(_) => None,
-			Err(subxt::error::TransactionEventsError::ExtrinsicFailed(
-				subxt::error::DispatchError::Module(module),
-			)) => Some(module.to_string()),
-			Err(other) => Some(format!("outcome unknown: its events could not be read ({other})")),
-		};
-		Ok(Outcome { block, error })
+		match at.transactions().sign_and_submit_then_watch(payload, signer, params).await {
+			Ok(progress) => Ok(InPool { progress, nonce }),
+			Err(error) => Err(self.classify(error.to_string(), signer).await),
+		}
 	}
 
 	/// Whether a failed submission means a lost connection (the node does not answer) or a
-	/// refusal (it answers: the nonce is read again for the next attempt).
+	/// refusal (it answers).
 	async fn classify(&mut self, reason: String, signer: &Keypair) -> Attempt {
 		match self.next_nonce(signer).await {
-			Ok(nonce) => {
-				self.nonce = nonce;
-				Attempt::Rejected(reason)
-			}
+			Ok(_) => Attempt::Rejected(reason),
 			Err(_) => Attempt::Connection(reason),
 		}
 	}
 }
 
+/// Waits until the transaction is in a finalized block and reads its result there.
+async fn outcome(name: &'static str, in_pool: InPool) -> Result<Outcome, SubmitError> {
+	let InPool { progress, nonce } = in_pool;
+	let unknown = |reason: String| SubmitError::OutcomeUnknown { call: name, reason };
+	let in_block = match tokio::time::timeout(FINALITY_TIMEOUT, progress.wait_for_finalized()).await
+	{
+		Ok(Ok(in_block)) => in_block,
+		Ok(Err(subxt::error::TransactionProgressError::TransactionStatusError(status))) => {
+			// The pool dropped or invalidated it: it is in no block.
+			return Err(SubmitError::Rejected { call: name, reason: status.to_string() });
+		}
+		Ok(Err(error)) => return Err(unknown(format!("nonce {nonce}: {error}"))),
+		Err(_) => {
+			return Err(unknown(format!("nonce {nonce}: not final within {FINALITY_TIMEOUT:?}")))
+		}
+	};
+	let block = format!("{:?}", in_block.block_hash());
+	let error = match in_block.wait_for_success().await {
+		Ok(_) => None,
+		Err(subxt::error::TransactionEventsError::ExtrinsicFailed(
+			subxt::error::DispatchError::Module(module),
+		)) => Some(module.to_string()),
+		Err(other) => Some(format!("outcome unknown: its events could not be read ({other})")),
+	};
+	Ok(Outcome { block, error })
+}
+
 /// Opens a connection, or says why not within [`CONNECT_TIMEOUT`].
-async fn open(url: &str, signer: &Keypair) -> Result<Connection, String> {
-	tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(url, signer))
+async fn open(url: &str) -> Result<Connection, String> {
+	tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(url))
 		.await
 		.unwrap_or_else(|_| Err(format!("no answer within {CONNECT_TIMEOUT:?}")))
 }
@@ -243,17 +329,26 @@ pub(crate) fn backoff(failures: u32) -> Duration {
 	Duration::from_secs(1u64 << failures.min(5)).min(Duration::from_secs(30))
 }
 
+/// Logs how a submission ended.
+fn log_outcome(name: &'static str, result: &Result<Outcome, SubmitError>) {
+	match result {
+		Ok(Outcome { block, error: None }) => tracing::info!(call = name, %block, "finalized"),
+		Ok(Outcome { block, error: Some(error) }) => {
+			tracing::warn!(call = name, %block, %error, "failed on chain")
+		}
+		Err(error) => tracing::warn!(call = name, %error, "no outcome"),
+	}
+}
+
 async fn signer_task(url: String, signer: Keypair, mut jobs: mpsc::Receiver<Job>) {
 	let mut connection: Option<Connection> = None;
 	while let Some(job) = jobs.recv().await {
 		let name = job.call.name();
 		let (mut failures, mut rejected) = (0u32, 0u32);
-		// The nonce of a copy that went out before the connection was lost.
-		let mut sent_with: Option<u64> = None;
-		let result = loop {
+		let handed_over = loop {
 			let live = match connection.as_mut() {
 				Some(live) => live,
-				None => match open(&url, &signer).await {
+				None => match open(&url).await {
 					Ok(opened) => connection.insert(opened),
 					Err(error) => {
 						tracing::warn!(%url, %error, retry_in = ?backoff(failures), "chain node unreachable");
@@ -262,22 +357,10 @@ async fn signer_task(url: String, signer: Keypair, mut jobs: mpsc::Receiver<Job>
 					}
 				},
 			};
-			if let Some(nonce) = sent_with {
-				if live.nonce > nonce {
-					let reason = "the connection was lost after it went out".to_string();
-					break Err(SubmitError::OutcomeUnknown { call: name, reason });
-				}
-			}
 			match live.submit(&job.call, &signer).await {
-				Ok(outcome) => break Ok(outcome),
+				Ok(in_pool) => break Ok(in_pool),
 				Err(Attempt::Connection(error)) => {
 					tracing::warn!(call = name, %error, "connection to the chain lost; resubmitting");
-					connection = None;
-					back_off(&mut failures).await;
-				}
-				Err(Attempt::LostAfterSubmit { nonce, reason }) => {
-					tracing::warn!(call = name, %reason, "connection lost after submitting; checking the nonce");
-					sent_with = Some(nonce);
 					connection = None;
 					back_off(&mut failures).await;
 				}
@@ -290,15 +373,22 @@ async fn signer_task(url: String, signer: Keypair, mut jobs: mpsc::Receiver<Job>
 				}
 			}
 		};
-		match &result {
-			Ok(Outcome { block, error: None }) => tracing::info!(call = name, %block, "finalized"),
-			Ok(Outcome { block, error: Some(error) }) => {
-				tracing::warn!(call = name, %block, %error, "failed on chain")
+		match handed_over {
+			// The pool has it: the next job goes out while this one is watched.
+			Ok(in_pool) => {
+				tokio::spawn(async move {
+					let result = outcome(name, in_pool).await;
+					log_outcome(name, &result);
+					// The caller may have gone away; the outcome is logged either way.
+					let _ = job.reply.send(result);
+				});
 			}
-			Err(error) => tracing::warn!(call = name, %error, "no outcome"),
+			Err(error) => {
+				let result = Err(error);
+				log_outcome(name, &result);
+				let _ = job.reply.send(result);
+			}
 		}
-		// The caller may have gone away; the outcome is logged either way.
-		let _ = job.reply.send(result);
 	}
 }
 

@@ -38,6 +38,72 @@ pub struct DashState {
 	pub name: String,
 	/// When the agent started.
 	pub started: Instant,
+	/// The chain as the agent follows it (absent in static mode).
+	pub chain: Option<ChainDash>,
+}
+
+/// What the dashboard shows of the chain.
+#[derive(Clone)]
+pub struct ChainDash {
+	/// This router's account (SS58).
+	pub account: String,
+	/// The chain as followed.
+	pub state: tokio::sync::watch::Receiver<crate::chain::ChainState>,
+	/// The claim journal.
+	pub journal: Arc<Mutex<crate::chain::duties::Journal>>,
+	/// The signer (its queue).
+	pub submitter: crate::chain::Submitter,
+}
+
+/// The chain as this relay sees it.
+#[derive(Serialize)]
+pub struct ChainStatus {
+	/// This router's account (SS58).
+	pub account: String,
+	/// Whether the agent follows a live node.
+	pub connected: bool,
+	/// The best block.
+	pub best_block: u64,
+	/// The metering epoch of the best block (stamped in the data packets it originates).
+	pub epoch: Option<u32>,
+	/// The group as of the epoch's start, if this router is in one.
+	pub group: Option<u32>,
+	/// Whether the chain had it quarantined at the epoch's start.
+	pub quarantined: bool,
+	/// Extrinsics waiting for the signer.
+	pub submissions_queued: usize,
+	/// The latest claims, newest first: epoch, figures and outcome.
+	pub claims: Vec<ClaimView>,
+}
+
+/// One epoch's claim.
+#[derive(Serialize)]
+pub struct ClaimView {
+	/// The epoch.
+	pub epoch: u32,
+	/// The claim and its outcome.
+	#[serde(flatten)]
+	pub record: crate::chain::duties::ClaimRecord,
+}
+
+fn chain_status(chain: &ChainDash) -> ChainStatus {
+	let state = chain.state.borrow().clone();
+	let journal = chain.journal.lock().unwrap_or_else(|p| p.into_inner());
+	ChainStatus {
+		account: chain.account.clone(),
+		connected: state.connected,
+		best_block: state.best,
+		epoch: state.epoch(),
+		group: state.snapshot.as_ref().and_then(|s| s.group),
+		quarantined: state.snapshot.as_ref().is_some_and(|s| s.quarantined),
+		submissions_queued: chain.submitter.queued(),
+		claims: journal
+			.iter()
+			.rev()
+			.take(10)
+			.map(|(epoch, record)| ClaimView { epoch: *epoch, record: record.clone() })
+			.collect(),
+	}
 }
 
 /// Builds the dashboard app.
@@ -68,9 +134,10 @@ pub struct Status {
 	pub in_octets: u64,
 	/// Octets sent, all unclaimed epochs.
 	pub out_octets: u64,
-	/// Coins earned (from the chain once integrated; none in static mode).
+	/// Coins paid to this router for relaying, from the chain's payouts (none in static
+	/// mode).
 	pub coins_earned: Option<String>,
-	/// Coins applied to this relay's own traffic.
+	/// Coins charged to this router's account for its own traffic (as a consumer).
 	pub coins_applied: Option<String>,
 	/// Peers with current measurements.
 	pub peers_measured: usize,
@@ -82,6 +149,8 @@ pub struct Status {
 	pub protocol_version: u8,
 	/// Members whose datagrams carry another protocol version (dropped), with that version.
 	pub members_on_other_versions: Vec<(u16, u8)>,
+	/// The chain: account, epoch, group, claims (absent in static mode).
+	pub chain: Option<ChainStatus>,
 }
 
 fn status_of(core: &RelayCore, state: &DashState) -> Status {
@@ -100,8 +169,14 @@ fn status_of(core: &RelayCore, state: &DashState) -> Status {
 		boot_time: core.boot_time(),
 		in_octets: totals.in_octets,
 		out_octets: totals.out_octets,
-		coins_earned: None,
-		coins_applied: None,
+		coins_earned: state
+			.chain
+			.as_ref()
+			.map(|chain| crate::config::format_srw(chain.state.borrow().ledger.total.earned)),
+		coins_applied: state
+			.chain
+			.as_ref()
+			.map(|chain| crate::config::format_srw(chain.state.borrow().ledger.total.applied)),
 		peers_measured,
 		group_size: n,
 		drops,
@@ -110,6 +185,7 @@ fn status_of(core: &RelayCore, state: &DashState) -> Status {
 			.map(|m| (m, core.member_version(m)))
 			.filter(|(_, version)| *version != crate::proto::wire::VERSION)
 			.collect(),
+		chain: state.chain.as_ref().map(chain_status),
 	}
 }
 
@@ -270,6 +346,7 @@ mod tests {
 			tunnels: Arc::new(Mutex::new(vec![])),
 			name: "relay-<a>".into(),
 			started: Instant::now(),
+			chain: None,
 		}
 	}
 

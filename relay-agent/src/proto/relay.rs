@@ -809,6 +809,17 @@ impl RelayCore {
 		self.matrix.advance(now_ns);
 	}
 
+	/// This relay's own measurements of every member that pulses it (the inbound row it
+	/// reports on chain).
+	pub fn inbound_metrics(&self, now_ns: u64) -> Vec<(NodeId, super::pulse::LinkMetrics)> {
+		self.members
+			.iter()
+			.enumerate()
+			.filter(|(index, _)| *index != usize::from(self.me))
+			.filter_map(|(_, member)| Some((member.id, self.pulses.metrics(&member.id, now_ns)?)))
+			.collect()
+	}
+
 	/// Mutable access to the matrix (rows received from peers).
 	pub fn matrix_mut(&mut self) -> &mut LiveMatrix {
 		&mut self.matrix

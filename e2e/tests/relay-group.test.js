@@ -1,0 +1,240 @@
+// Three relay agents meet on chain: each lists itself from its own `[chain.router]`, takes its
+// group, the members' endpoints and pulse keys from the chain at an epoch's start, reports its
+// inbound row every period, carries a tunnel's traffic stamped with the chain's epoch, and
+// claims that epoch after it ends. Read back through polkadot.js: every relay reported, both
+// ends of the tunnel's link claimed the same epoch, their figures agree (no dispute), and
+// they match the traffic the test sent.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { connect, keyring, WS } from '../lib/chain.js';
+
+const RELAY = join(dirname(process.env.SRWAN_NODE ?? '/var/tmp/srwan-target/release/srwan-node'), 'srwan-relay');
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+let api;
+let dir;
+const children = [];
+const events = [];
+let unsubscribe = () => {};
+
+/** A port nobody listens on now, on loopback. */
+async function freePort(kind) {
+  if (kind === 'udp') {
+    const socket = createSocket('udp4');
+    await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const { port } = socket.address();
+    socket.close();
+    return port;
+  }
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Starts `srwan-relay run` with `lines` as its config; returns { child, dashboard, log() }. */
+async function startRelay(name, lines) {
+  const dashboard = await freePort('tcp');
+  const config = join(dir, `${name}.toml`);
+  writeFileSync(
+    config,
+    [`data_dir = "${join(dir, name)}"`, `dashboard = "127.0.0.1:${dashboard}"`, ...lines, ''].join('\n'),
+  );
+  const child = spawn(RELAY, ['run', '-c', config], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, RUST_LOG: 'info' },
+  });
+  let log = '';
+  child.stderr.on('data', (chunk) => { log += chunk; });
+  children.push(child);
+  return { child, dashboard: `http://127.0.0.1:${dashboard}`, log: () => log };
+}
+
+async function status(relay) {
+  try {
+    const response = await fetch(`${relay.dashboard}/api/status`);
+    return response.ok ? await response.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Waits until `check()` is truthy (polling every 500 ms); fails with `what` and the logs. */
+async function waitFor(what, check, seconds, relays) {
+  for (let i = 0; i < seconds * 2; i += 1) {
+    const value = await check();
+    if (value) return value;
+    await sleep(500);
+  }
+  const logs = relays.map((r, i) => `--- relay ${i} ---\n${r.log().split('\n').slice(-25).join('\n')}`).join('\n');
+  assert.fail(`${what} within ${seconds} s\n${logs}`);
+}
+
+before(async () => {
+  api = await connect();
+  dir = mkdtempSync(join(tmpdir(), 'srwan-relay-group-'));
+  // Every block's events, with the block they are in (a single authority: no forks).
+  unsubscribe = await api.rpc.chain.subscribeNewHeads(async (header) => {
+    const records = await (await api.at(header.hash)).query.system.events();
+    for (const { event } of records) {
+      if (['tickets', 'ditex'].includes(event.section)) {
+        event.blockHash = header.hash;
+        events.push(event);
+      }
+    }
+  });
+});
+
+after(async () => {
+  for (const child of children) {
+    if (child.exitCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }
+  unsubscribe();
+  await api?.disconnect();
+  if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
+});
+
+test('relays form their group from the chain, report, carry stamped traffic and claim it', async () => {
+  const ring = keyring();
+  const [a, b, c] = ['//Charlie', '//Dave', '//Eve'].map((uri) => ring.addFromUri(uri));
+  const ports = await Promise.all([freePort('udp'), freePort('udp'), freePort('udp')]);
+  const [tunnelPort, echoPort] = [await freePort('udp'), await freePort('udp')];
+
+  // The destination: a UDP echo server.
+  const echo = createSocket('udp4');
+  echo.on('message', (message, from) => echo.send(message, from.port, from.address));
+  await new Promise((resolve) => echo.bind(echoPort, '127.0.0.1', resolve));
+
+  const listing = (uri, port, country, price) => [
+    `listen = "127.0.0.1:${port}"`,
+    `allowed_destinations = ["127.0.0.1:${echoPort}"]`,
+    '[pulse]',
+    'interval_ms = 1000',
+    '[chain]',
+    `url = "${WS}"`,
+    `account = "${uri}"`,
+    '[chain.router]',
+    `country = "${country}"`,
+    'asn = 3320',
+    'lat = 50.1',
+    'lon = 8.7',
+    `price_per_gb = "${price}"`,
+  ];
+  const relays = [
+    await startRelay('a', [
+      ...listing('//Charlie', ports[0], 'DE', '0.5'),
+      '[[tunnels]]',
+      `listen = "127.0.0.1:${tunnelPort}"`,
+      `egress = "${c.address}"`,
+      `to = "127.0.0.1:${echoPort}"`,
+    ]),
+    await startRelay('b', listing('//Dave', ports[1], 'FR', '0.2')),
+    await startRelay('c', listing('//Eve', ports[2], 'NL', '0.3')),
+  ];
+
+  // They register themselves, and relay from the next epoch's start in the chain's group.
+  await waitFor(
+    'the three relays did not relay for a group of three from the chain',
+    async () => {
+      const seen = await Promise.all(relays.map(status));
+      return seen.every((s) => s?.group_size === 3);
+    },
+    150,
+    relays,
+  );
+  for (const who of [a, b, c]) {
+    assert.ok((await api.query.ditex.routers(who.address)).isSome, `${who.address} registered itself`);
+  }
+
+  // Traffic through the tunnel: a → c (the direct path), echoed back c → a.
+  const client = createSocket('udp4');
+  await new Promise((resolve) => client.bind(0, '127.0.0.1', resolve));
+  let echoed = 0;
+  client.on('message', () => { echoed += 1; });
+  const payload = Buffer.alloc(1000, 7);
+  let sent = 0;
+  const sender = setInterval(() => {
+    for (let i = 0; i < 5; i += 1) {
+      client.send(payload, tunnelPort, '127.0.0.1');
+      sent += 1;
+    }
+  }, 20);
+  try {
+    await waitFor('no echo came back through the tunnel', async () => echoed > 0, 60, relays);
+    // Traffic runs through at least one whole epoch; then both ends claim it.
+    const claimed = await waitFor(
+      'relays a and c did not both claim an epoch',
+      async () => {
+        const accepted = events.filter((e) => e.method === 'ClaimAccepted');
+        const by = (who) => new Set(accepted.filter((e) => e.data.relay.toString() === who.address).map((e) => e.data.epoch.toNumber()));
+        const [ofA, ofC] = [by(a), by(c)];
+        const both = [...ofA].filter((epoch) => ofC.has(epoch));
+        return both.length >= 2 ? both : null;
+      },
+      150,
+      relays,
+    );
+    clearInterval(sender);
+    // The last of the epochs they both claimed ran with traffic throughout. Both figures of
+    // the link are on chain from the block of the second claim until settlement.
+    const epoch = Math.max(...claimed);
+    const claims = events.filter((e) => e.method === 'ClaimAccepted' && e.data.epoch.toNumber() === epoch);
+    const blocks = await Promise.all(
+      claims.map(async (e) => ({ hash: e.blockHash, number: (await api.rpc.chain.getHeader(e.blockHash)).number.toNumber() })),
+    );
+    const later = blocks.reduce((x, y) => (y.number > x.number ? y : x));
+    const at = await api.at(later.hash);
+    const forward = (await at.query.tickets.links(epoch, a.address, c.address)).toJSON();
+    const backward = (await at.query.tickets.links(epoch, c.address, a.address)).toJSON();
+    // Both ends counted the link, and agree within the chain's tolerance (no dispute).
+    assert.ok(forward.sent > 0 && forward.received > 0, JSON.stringify(forward));
+    assert.ok(Math.abs(forward.sent - forward.received) <= forward.sent * 0.02, JSON.stringify(forward));
+    assert.ok(backward.sent > 0 && backward.received > 0, JSON.stringify(backward));
+    assert.equal(events.filter((e) => e.method === 'LinkDisputed').length, 0, 'no link disputed');
+    // An epoch is 4 blocks of 6 s: 24 s of 250 datagrams a second (1000 B of payload each,
+    // a header on top) is about 6 MB each way; the figures are of that order.
+    assert.ok(forward.sent > 1_000_000 && forward.sent < 40_000_000, `forward ${forward.sent}`);
+    // Relay b carried nothing of the tunnel: it claims nothing for that epoch.
+    const ofB = events.filter((e) => e.method === 'ClaimAccepted' && e.data.relay.toString() === b.address);
+    assert.ok(ofB.every((e) => e.data.peers.toNumber() === 0 || e.data.epoch.toNumber() !== epoch));
+  } finally {
+    clearInterval(sender);
+    client.close();
+    echo.close();
+  }
+
+  // Every relay put its inbound row on chain, naming the two others.
+  const reported = events.filter((e) => e.method === 'Reported');
+  for (const who of [a, b, c]) {
+    const rows = reported.filter((e) => e.data.router.toString() === who.address);
+    // Reported { router, period, entries } (`entries` is also a method name: by position).
+    assert.ok(rows.some((e) => e.data[2].toNumber() === 2), `${who.address} reported both peers: ${JSON.stringify(rows.map((e) => e.data.toJSON()))}`);
+  }
+  // Relay a shows the chain as it follows it, and its claims with their outcomes, on its
+  // dashboard and from `srwan-relay status --json`.
+  const shown = (await status(relays[0])).chain;
+  assert.equal(shown.account, a.address);
+  assert.equal(typeof shown.group, 'number');
+  assert.ok(shown.claims.some((claim) => claim.status === 'accepted' && claim.out_octets > 0), JSON.stringify(shown.claims));
+  assert.equal(shown.quarantined, false);
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { stdout } = await promisify(execFile)(RELAY, ['status', '--json', '-c', join(dir, 'a.toml')]);
+  const cli = JSON.parse(stdout);
+  assert.equal(cli.registered, true);
+  assert.equal(cli.state, 'active');
+  assert.equal(cli.group, shown.group);
+  assert.ok(cli.last_claim && ['accepted', 'submitted'].includes(cli.last_claim.status), stdout);
+  assert.ok(cli.last_report_period > 0, stdout);
+});

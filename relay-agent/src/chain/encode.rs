@@ -1,0 +1,52 @@
+//! The agent's own types in the chain's generated shapes (the generated types derive no
+//! constructors of their own and wrap bounded vectors).
+
+use super::{
+	srwan::runtime_types::{
+		bounded_collections::bounded_vec::BoundedVec,
+		srwan_primitives::{
+			ditex::PeerMeasurement,
+			receipts::{Claim, PeerOctets},
+		},
+	},
+	submitter::{EpochClaim, Measurement},
+};
+use subxt::utils::AccountId32;
+
+/// An inbound row as `ditex.report` takes it.
+pub fn row(row: &[Measurement]) -> BoundedVec<PeerMeasurement<AccountId32>> {
+	BoundedVec(
+		row.iter()
+			.map(|m| PeerMeasurement {
+				peer: AccountId32(m.peer),
+				owd_us: m.owd_us,
+				rtt_us: m.rtt_us,
+				jitter_us: m.jitter_us,
+				loss_ppm: m.loss_ppm,
+				samples: m.samples,
+			})
+			.collect(),
+	)
+}
+
+/// An epoch's claim as `tickets.claim` takes it (no receipts yet: consumers' receipts come
+/// with the in-band receipt protocol).
+pub fn claim(claim: &EpochClaim) -> Claim<AccountId32> {
+	Claim {
+		epoch: claim.epoch,
+		restarted: claim.restarted,
+		peers: BoundedVec(
+			claim
+				.peers
+				.iter()
+				.map(|p| PeerOctets {
+					peer: AccountId32(p.peer),
+					in_octets: p.in_octets,
+					out_octets: p.out_octets,
+					peer_boots: BoundedVec(Vec::new()),
+				})
+				.collect(),
+		),
+		receipts: BoundedVec(Vec::new()),
+	}
+}

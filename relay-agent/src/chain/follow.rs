@@ -1,0 +1,349 @@
+//! Follows the chain for the agent: the best block (the clock of epochs and report periods)
+//! and, at each epoch's start as finalized, the group this router is in with every member's
+//! endpoint and pulse key. Every relay of a group reads that same block, so the member
+//! indices in packet headers name the same router at both ends of every link.
+
+use super::ledger::{Ledger, LEDGER_FILE};
+use super::{
+	srwan::{
+		self,
+		runtime_types::{pallet_ditex::types::RouterStatus, srwan_primitives::ditex::Endpoint},
+	},
+	Client,
+};
+use crate::store;
+use std::{
+	net::{Ipv4Addr, Ipv6Addr, SocketAddr},
+	path::PathBuf,
+	sync::Arc,
+	time::Duration,
+};
+use subxt::utils::AccountId32;
+use tokio::sync::watch;
+
+/// How long opening a connection or reading a snapshot may take.
+const CHAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most blocks of payouts read back after a restart or a lost connection (the rest are not
+/// counted): a little over three hours of 6 s blocks.
+const CATCH_UP_BLOCKS: u64 = 2_000;
+
+/// The ledger and where it is kept.
+struct LedgerFile {
+	data_dir: PathBuf,
+	ledger: Ledger,
+}
+
+/// A member of the group as the chain lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainMember {
+	/// Its account (the router id).
+	pub account: [u8; 32],
+	/// Where it receives pulses and data.
+	pub addr: SocketAddr,
+	/// The ed25519 key of its pulses.
+	pub pulse_key: [u8; 32],
+	/// Its country (ISO code).
+	pub country: [u8; 2],
+	/// Measured, but skipped by paths and payouts.
+	pub quarantined: bool,
+}
+
+/// This router's group as of an epoch's first block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GroupSnapshot {
+	/// The epoch.
+	pub epoch: u32,
+	/// Its first block, where the snapshot was read.
+	pub block: u64,
+	/// The group, or `None` when this router is not in one (not registered, or leaving).
+	pub group: Option<u32>,
+	/// The members in the chain's order (this router included), empty without a group.
+	pub members: Vec<ChainMember>,
+	/// Whether this router was quarantined then.
+	pub quarantined: bool,
+}
+
+/// What the agent knows of the chain.
+#[derive(Clone, Debug, Default)]
+pub struct ChainState {
+	/// Whether the follower has a live connection.
+	pub connected: bool,
+	/// The best block's number.
+	pub best: u64,
+	/// Blocks per metering epoch (0 until read).
+	pub epoch_length: u32,
+	/// Blocks per report period (0 until read).
+	pub report_period: u32,
+	/// The group as of the latest finalized epoch start.
+	pub snapshot: Option<Arc<GroupSnapshot>>,
+	/// Coins earned and applied, from the chain's payouts.
+	pub ledger: Ledger,
+}
+
+impl ChainState {
+	/// The epoch of the best block.
+	pub fn epoch(&self) -> Option<u32> {
+		(self.epoch_length > 0).then(|| block_index(self.best, self.epoch_length))
+	}
+
+	/// The report period of the best block.
+	pub fn period(&self) -> Option<u32> {
+		(self.report_period > 0).then(|| block_index(self.best, self.report_period))
+	}
+}
+
+/// `block / length`, as the chain computes epochs and periods (u32 block numbers).
+fn block_index(block: u64, length: u32) -> u32 {
+	u32::try_from(block / u64::from(length.max(1))).unwrap_or(u32::MAX)
+}
+
+/// A chain endpoint as a socket address.
+pub fn socket_addr(endpoint: &Endpoint) -> SocketAddr {
+	match endpoint {
+		Endpoint::V4 { ip, port } => SocketAddr::new(Ipv4Addr::from(*ip).into(), *port),
+		Endpoint::V6 { ip, port } => SocketAddr::new(Ipv6Addr::from(*ip).into(), *port),
+	}
+}
+
+/// Starts following the chain at `url` for `account`; the state is published on the
+/// returned channel (reconnecting with backoff whenever the node goes away). With a
+/// `data_dir`, the payouts are counted in the ledger kept there.
+pub fn spawn(
+	url: String,
+	account: [u8; 32],
+	data_dir: Option<PathBuf>,
+) -> Result<watch::Receiver<ChainState>, store::StoreError> {
+	let mut ledger = match data_dir {
+		Some(data_dir) => {
+			let ledger: Ledger = store::load_json(&data_dir, LEDGER_FILE)?;
+			Some(LedgerFile { data_dir, ledger })
+		}
+		None => None,
+	};
+	let initial = ledger.as_ref().map(|file| file.ledger.clone()).unwrap_or_default();
+	let (state, receiver) = watch::channel(ChainState { ledger: initial, ..ChainState::default() });
+	tokio::spawn(async move {
+		let mut failures = 0u32;
+		loop {
+			let error = follow(&url, account, &state, &mut failures, &mut ledger).await;
+			state.send_modify(|s| s.connected = false);
+			if state.is_closed() {
+				return;
+			}
+			tracing::warn!(%url, %error, retry_in = ?super::submitter::backoff(failures), "lost the chain; following it again");
+			super::submitter::back_off(&mut failures).await;
+		}
+	});
+	Ok(receiver)
+}
+
+/// Follows the chain until the connection breaks; returns why.
+async fn follow(
+	url: &str,
+	account: [u8; 32],
+	state: &watch::Sender<ChainState>,
+	failures: &mut u32,
+	ledger: &mut Option<LedgerFile>,
+) -> String {
+	let client = match tokio::time::timeout(CHAIN_TIMEOUT, Client::from_insecure_url(url)).await {
+		Ok(Ok(client)) => client,
+		Ok(Err(error)) => return error.to_string(),
+		Err(_) => return format!("no answer within {CHAIN_TIMEOUT:?}"),
+	};
+	let (epoch_length, report_period) = match clocks(&client).await {
+		Ok(clocks) => clocks,
+		Err(error) => return format!("cannot read the exchange's clocks: {error}"),
+	};
+	let (mut best, mut finalized) =
+		match tokio::try_join!(client.stream_best_blocks(), client.stream_blocks()) {
+			Ok(streams) => streams,
+			Err(error) => return error.to_string(),
+		};
+	*failures = 0;
+	state.send_modify(|s| {
+		s.connected = true;
+		s.epoch_length = epoch_length;
+		s.report_period = report_period;
+	});
+	loop {
+		tokio::select! {
+			block = best.next() => match block {
+				Some(Ok(block)) => {
+					state.send_if_modified(|s| {
+						let changed = s.best != block.number();
+						s.best = block.number();
+						changed
+					});
+				}
+				Some(Err(error)) => return error.to_string(),
+				None => return "the best-block stream ended".into(),
+			},
+			block = finalized.next() => match block {
+				Some(Ok(block)) => {
+					let read = on_finalized(&client, block.number(), epoch_length, account, state, ledger);
+					match tokio::time::timeout(CHAIN_TIMEOUT, read).await {
+						Ok(Ok(())) => {}
+						Ok(Err(error)) => return format!("cannot read finalized block {}: {error}", block.number()),
+						Err(_) => return format!("reading finalized block {} took over {CHAIN_TIMEOUT:?}", block.number()),
+					}
+				}
+				Some(Err(error)) => return error.to_string(),
+				None => return "the finalized-block stream ended".into(),
+			},
+		}
+	}
+}
+
+/// A block was finalized: reads the group if it starts a new epoch, and the payouts in it
+/// (and in any block since the last one read).
+async fn on_finalized(
+	client: &Client,
+	number: u64,
+	epoch_length: u32,
+	account: [u8; 32],
+	state: &watch::Sender<ChainState>,
+	ledger: &mut Option<LedgerFile>,
+) -> Result<(), subxt::Error> {
+	let epoch = block_index(number, epoch_length);
+	if state.borrow().snapshot.as_ref().map(|s| s.epoch) != Some(epoch) {
+		let start = u64::from(epoch) * u64::from(epoch_length);
+		let snapshot = snapshot(client, start, epoch, account).await?;
+		log_snapshot(&snapshot, state.borrow().snapshot.as_deref());
+		state.send_modify(|s| s.snapshot = Some(Arc::new(snapshot)));
+	}
+	if let Some(file) = ledger {
+		let before = file.ledger.total;
+		count_payouts(client, account, &mut file.ledger, number).await?;
+		if let Err(error) = store::save_json(&file.data_dir, LEDGER_FILE, &file.ledger) {
+			tracing::error!(%error, "cannot save the ledger");
+		}
+		if file.ledger.total != before {
+			let ledger = file.ledger.clone();
+			state.send_modify(|s| s.ledger = ledger);
+		}
+	}
+	Ok(())
+}
+
+/// Counts the payouts of the blocks after the ledger's last one, up to `upto` (at most
+/// [`CATCH_UP_BLOCKS`] back; a new ledger starts at `upto`).
+async fn count_payouts(
+	client: &Client,
+	account: [u8; 32],
+	ledger: &mut Ledger,
+	upto: u64,
+) -> Result<(), subxt::Error> {
+	let from = ledger.through_block.map_or(upto, |through| through.saturating_add(1));
+	let from = from.max(upto.saturating_sub(CATCH_UP_BLOCKS));
+	for number in from..=upto {
+		let events = client.at_block(number).await?.events().fetch().await?;
+		for paid in events.find::<srwan::tickets::events::Paid>() {
+			let paid = paid?;
+			ledger.note_paid(
+				&account,
+				paid.epoch,
+				&paid.consumer.0,
+				&paid.relay.0,
+				paid.amount,
+				paid.infra,
+			);
+		}
+		ledger.through_block = Some(number);
+	}
+	Ok(())
+}
+
+fn log_snapshot(new: &GroupSnapshot, old: Option<&GroupSnapshot>) {
+	let same = old.is_some_and(|old| old.group == new.group && old.members == new.members);
+	if same {
+		tracing::debug!(epoch = new.epoch, "epoch started; the group is unchanged");
+	} else {
+		match new.group {
+			Some(group) => tracing::info!(
+				epoch = new.epoch,
+				group,
+				members = new.members.len(),
+				quarantined = new.quarantined,
+				"group as of this epoch's start"
+			),
+			None => tracing::info!(epoch = new.epoch, "not in a group as of this epoch's start"),
+		}
+	}
+}
+
+/// The exchange's epoch length and report period (fixed at genesis).
+async fn clocks(client: &Client) -> Result<(u32, u32), subxt::Error> {
+	let at = client.at_current_block().await?;
+	let params =
+		at.storage().entry(srwan::storage().ditex().params())?.fetch(()).await?.decode()?;
+	Ok((params.epoch_length.max(1), params.report_period.max(1)))
+}
+
+/// The group of `account` in the state after block `start` (the first of `epoch`).
+async fn snapshot(
+	client: &Client,
+	start: u64,
+	epoch: u32,
+	account: [u8; 32],
+) -> Result<GroupSnapshot, subxt::Error> {
+	let at = client.at_block(start).await?;
+	let api = srwan::runtime_apis().ditex_api();
+	let calls = at.runtime_apis();
+	let mine = calls.call(api.router(AccountId32(account))).await?;
+	let unlisted =
+		GroupSnapshot { epoch, block: start, group: None, members: Vec::new(), quarantined: false };
+	let Some(mine) = mine else { return Ok(unlisted) };
+	if matches!(mine.status, RouterStatus::Unbonding { .. }) {
+		return Ok(unlisted);
+	}
+	let accounts = calls.call(api.group_members(mine.group)).await?;
+	let mut members = Vec::with_capacity(accounts.len());
+	for member in accounts {
+		// A member that left between the two reads is simply not there.
+		let Some(view) = calls.call(api.router(member)).await? else { continue };
+		members.push(ChainMember {
+			account: member.0,
+			addr: socket_addr(&view.endpoint),
+			pulse_key: view.pulse_key,
+			country: view.geo.country,
+			quarantined: matches!(view.status, RouterStatus::Quarantined { .. }),
+		});
+	}
+	Ok(GroupSnapshot {
+		epoch,
+		block: start,
+		group: Some(mine.group),
+		members,
+		quarantined: matches!(mine.status, RouterStatus::Quarantined { .. }),
+	})
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn epochs_and_periods_follow_the_best_block() {
+		let mut state = ChainState { best: 9, ..ChainState::default() };
+		assert_eq!(state.epoch(), None, "unknown until the clocks are read");
+		state.epoch_length = 4;
+		state.report_period = 2;
+		assert_eq!((state.epoch(), state.period()), (Some(2), Some(4)));
+		state.best = 12;
+		assert_eq!((state.epoch(), state.period()), (Some(3), Some(6)));
+	}
+
+	#[test]
+	fn chain_endpoints_become_socket_addresses() {
+		let v4 = Endpoint::V4 { ip: [198, 51, 100, 7], port: 7400 };
+		assert_eq!(socket_addr(&v4), "198.51.100.7:7400".parse().unwrap());
+		let mut ip = [0u8; 16];
+		ip[0] = 0x20;
+		ip[1] = 0x01;
+		ip[2] = 0x0d;
+		ip[3] = 0xb8;
+		ip[15] = 1;
+		let v6 = Endpoint::V6 { ip, port: 9 };
+		assert_eq!(socket_addr(&v6), "[2001:db8::1]:9".parse().unwrap());
+	}
+}
