@@ -1,9 +1,11 @@
-// Three relay agents meet on chain: each lists itself from its own `[chain.router]`, takes its
-// group, the members' endpoints and pulse keys from the chain at an epoch's start, reports its
-// inbound row every period, carries a tunnel's traffic stamped with the chain's epoch, and
-// claims that epoch after it ends. Read back through polkadot.js: every relay reported, both
-// ends of the tunnel's link claimed the same epoch, their figures agree (no dispute), and
-// they match the traffic the test sent.
+// Three relay agents meet on chain and are paid: each lists itself from its own
+// `[chain.router]`, takes its group, the members' endpoints and pulse keys from the chain at an
+// epoch's start, reports its inbound row every period, carries a tunnel's traffic stamped with
+// the chain's epoch, and claims that epoch after it ends; the tunnel's operator (relay a's
+// account) deposited escrow and registered a receipt key with the CLI, and its claim carries
+// the receipts. Read back through polkadot.js: every relay reported, both ends of the tunnel's
+// link claimed the same epoch and agree (no dispute), the egress was paid from the escrow and
+// the escrow went down by exactly the payouts; the dashboards and `status --json` show it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -20,6 +22,7 @@ let api;
 let dir;
 const children = [];
 const events = [];
+const fees = [];
 let unsubscribe = () => {};
 
 /** A port nobody listens on now, on loopback. */
@@ -39,14 +42,26 @@ async function freePort(kind) {
   return port;
 }
 
-/** Starts `srwan-relay run` with `lines` as its config; returns { child, dashboard, log() }. */
-async function startRelay(name, lines) {
+/** Runs `srwan-relay ARGS -c <name>.toml` to completion; fails with its stderr. */
+async function cli(name, ...args) {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { stdout } = await promisify(execFile)(RELAY, [...args, '-c', join(dir, `${name}.toml`)], { timeout: 200_000 });
+  return stdout;
+}
+
+/**
+ * Starts `srwan-relay run` with `lines` as its config (after `prepare`, if given, ran against
+ * the written config); returns { child, dashboard, log() }.
+ */
+async function startRelay(name, lines, prepare = async () => {}) {
   const dashboard = await freePort('tcp');
   const config = join(dir, `${name}.toml`);
   writeFileSync(
     config,
     [`data_dir = "${join(dir, name)}"`, `dashboard = "127.0.0.1:${dashboard}"`, ...lines, ''].join('\n'),
   );
+  await prepare();
   const child = spawn(RELAY, ['run', '-c', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, RUST_LOG: 'info' },
@@ -82,10 +97,25 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'srwan-relay-group-'));
   // Every block's events, with the block they are in (a single authority: no forks).
   unsubscribe = await api.rpc.chain.subscribeNewHeads(async (header) => {
-    const records = await (await api.at(header.hash)).query.system.events();
-    for (const { event } of records) {
+    const apiAt = await api.at(header.hash);
+    const [records, extrinsics] = await Promise.all([
+      apiAt.query.system.events(),
+      api.rpc.chain.getBlock(header.hash).then((b) => b.block.extrinsics),
+    ]);
+    for (const { event, phase } of records) {
+      // The fee of each relay's extrinsic, with its call and size (for docs/PERFORMANCE.md).
+      if (event.section === 'transactionPayment' && phase.isApplyExtrinsic) {
+        const xt = extrinsics[phase.asApplyExtrinsic.toNumber()];
+        fees.push({
+          who: event.data[0].toString(),
+          call: `${xt.method.section}.${xt.method.method}`,
+          fee: event.data[1].toBigInt(),
+          bytes: xt.encodedLength,
+        });
+      }
       if (['tickets', 'ditex'].includes(event.section)) {
         event.blockHash = header.hash;
+        event.blockNumber = header.number.toNumber();
         events.push(event);
       }
     }
@@ -94,7 +124,8 @@ before(async () => {
 
 after(async () => {
   for (const child of children) {
-    if (child.exitCode === null) {
+    // A child killed by a signal has a `signalCode` and no `exitCode`.
+    if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       await exited;
@@ -132,13 +163,22 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     `price_per_gb = "${price}"`,
   ];
   const relays = [
-    await startRelay('a', [
-      ...listing('//Charlie', ports[0], 'DE', '0.5'),
-      '[[tunnels]]',
-      `listen = "127.0.0.1:${tunnelPort}"`,
-      `egress = "${c.address}"`,
-      `to = "127.0.0.1:${echoPort}"`,
-    ]),
+    // Relay a's operator is the consumer: it deposits escrow and registers a receipt key
+    // with the CLI before it runs the relay.
+    await startRelay(
+      'a',
+      [
+        ...listing('//Charlie', ports[0], 'DE', '0.5'),
+        '[[tunnels]]',
+        `listen = "127.0.0.1:${tunnelPort}"`,
+        `egress = "${c.address}"`,
+        `to = "127.0.0.1:${echoPort}"`,
+      ],
+      async () => {
+        await cli('a', 'escrow', 'deposit', '50');
+        await cli('a', 'escrow', 'set-receipt-key');
+      },
+    ),
     await startRelay('b', listing('//Dave', ports[1], 'FR', '0.2')),
     await startRelay('c', listing('//Eve', ports[2], 'NL', '0.3')),
   ];
@@ -185,7 +225,6 @@ test('relays form their group from the chain, report, carry stamped traffic and 
       150,
       relays,
     );
-    clearInterval(sender);
     // The last of the epochs they both claimed ran with traffic throughout. Both figures of
     // the link are on chain from the block of the second claim until settlement.
     const epoch = Math.max(...claimed);
@@ -208,6 +247,83 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     // Relay b carried nothing of the tunnel: it claims nothing for that epoch.
     const ofB = events.filter((e) => e.method === 'ClaimAccepted' && e.data.relay.toString() === b.address);
     assert.ok(ofB.every((e) => e.data.peers.toNumber() === 0 || e.data.epoch.toNumber() !== epoch));
+
+    // The consumer's claim carried its receipts; after settlement relay c is paid from the
+    // consumer's escrow for the traffic it carried (relay a, the consumer's own, is not), and
+    // the escrow went down by exactly what was paid out (relays and infrastructure).
+    const withReceipts = events.filter(
+      (e) => e.method === 'ClaimAccepted' && e.data.relay.toString() === a.address && e.data[4].toNumber() > 0,
+    );
+    assert.ok(withReceipts.length > 0, 'relay a claimed with its receipts');
+    await waitFor(
+      'relay c was not paid for the tunnel\'s traffic',
+      async () => events.some((e) => e.method === 'Paid' && e.data.relay.toString() === c.address),
+      120,
+      relays,
+    );
+    const payouts = events.filter((e) => e.method === 'Paid');
+    assert.ok(payouts.every((e) => e.data.consumer.toString() === a.address && e.data.relay.toString() !== a.address));
+    const latest = events.reduce((x, y) => (y.blockNumber > x.blockNumber ? y : x));
+    const held = (await (await api.at(latest.blockHash)).query.escrow.accounts(a.address)).unwrap().held.toBigInt();
+    const charged = payouts
+      .filter((e) => e.blockNumber <= latest.blockNumber)
+      .reduce((sum, e) => sum + e.data[3].toBigInt() + e.data[4].toBigInt(), 0n);
+    assert.ok(charged > 0n);
+    assert.equal(50n * 10n ** 12n - held, charged, 'the escrow paid exactly the payouts');
+    // Relay c's dashboard shows what it earned, relay a's what its account applied.
+    await waitFor(
+      'the dashboards did not show the coins',
+      async () => {
+        const [ofA, ofC] = [await status(relays[0]), await status(relays[2])];
+        return ofC?.coins_earned !== '0 SRW' && ofA?.coins_applied !== '0 SRW';
+      },
+      60,
+      relays,
+    );
+
+    // A relay on the path is killed -9 in the middle of an epoch and restarted at once: its
+    // claim for that epoch declares the restart, the ingress's claim corroborates it (it saw
+    // two boots of c), and c is paid for that epoch; no dispute counts against it.
+    const blockNow = async () => (await api.rpc.chain.getHeader()).number.toNumber();
+    await waitFor('no epoch started', async () => (await blockNow()) % 4 === 1, 60, relays);
+    const killed = relays[2].child;
+    const gone = new Promise((resolve) => killed.once('exit', resolve));
+    killed.kill('SIGKILL');
+    await gone;
+    relays[2] = await startRelay('c', listing('//Eve', ports[2], 'NL', '0.3'));
+    const restartedClaim = await waitFor(
+      'relay c did not claim the epoch of its crash as a restart',
+      async () =>
+        events.find(
+          (e) => e.method === 'ClaimAccepted' && e.data.relay.toString() === c.address && e.data[2].isTrue,
+        ),
+      150,
+      relays,
+    );
+    const crashEpoch = restartedClaim.data.epoch.toNumber();
+    await waitFor(
+      'relay c was not paid for the epoch of its crash',
+      async () =>
+        events.some(
+          (e) => e.method === 'Paid' && e.data.relay.toString() === c.address && e.data.epoch.toNumber() === crashEpoch,
+        ),
+      120,
+      relays,
+    );
+    const judged = events.filter((e) => e.method === 'DisputeJudged' && e.data.epoch.toNumber() === crashEpoch);
+    assert.ok(judged.every((e) => e.data.forgiven.isTrue), JSON.stringify(judged.map((e) => e.data.toJSON())));
+    assert.equal(events.filter((e) => e.method === 'ReportedForDisputes').length, 0, 'nobody reported for disputes');
+    assert.equal((await api.query.ditex.routers(c.address)).unwrap().status.isActive, true, 'c is not quarantined');
+    // What the relays' own extrinsics cost them (reported, not asserted: docs/PERFORMANCE.md).
+    const byCall = new Map();
+    for (const { call, fee, bytes } of fees.filter((f) => [a, b, c].some((w) => w.address === f.who))) {
+      const entry = byCall.get(call) ?? { count: 0, fee: 0n, bytes: 0 };
+      byCall.set(call, { count: entry.count + 1, fee: entry.fee + fee, bytes: entry.bytes + bytes });
+    }
+    for (const [call, { count, fee, bytes }] of byCall) {
+      console.log(`${call}: ${count} extrinsics, mean ${bytes / count} B, mean fee ${fee / BigInt(count)} plancks`);
+    }
+    console.log(`crash epoch ${crashEpoch}: disputes judged ${judged.length}, restart forgiven ${events.some((e) => e.method === 'RestartForgiven')}`);
   } finally {
     clearInterval(sender);
     client.close();
@@ -228,13 +344,12 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   assert.equal(typeof shown.group, 'number');
   assert.ok(shown.claims.some((claim) => claim.status === 'accepted' && claim.out_octets > 0), JSON.stringify(shown.claims));
   assert.equal(shown.quarantined, false);
-  const { execFile } = await import('node:child_process');
-  const { promisify } = await import('node:util');
-  const { stdout } = await promisify(execFile)(RELAY, ['status', '--json', '-c', join(dir, 'a.toml')]);
-  const cli = JSON.parse(stdout);
-  assert.equal(cli.registered, true);
-  assert.equal(cli.state, 'active');
-  assert.equal(cli.group, shown.group);
-  assert.ok(cli.last_claim && ['accepted', 'submitted'].includes(cli.last_claim.status), stdout);
-  assert.ok(cli.last_report_period > 0, stdout);
+  const stdout = await cli('a', 'status', '--json');
+  const viaCli = JSON.parse(stdout);
+  assert.equal(viaCli.registered, true);
+  assert.equal(viaCli.state, 'active');
+  assert.equal(viaCli.group, shown.group);
+  assert.ok(viaCli.last_claim && ['accepted', 'submitted'].includes(viaCli.last_claim.status), stdout);
+  assert.ok(viaCli.last_report_period > 0, stdout);
+  assert.ok(BigInt(viaCli.applied) > 0n, stdout);
 });

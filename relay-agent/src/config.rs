@@ -177,6 +177,22 @@ pub struct ChainConfig {
 	/// What `register` (and `run`) lists on chain for this router.
 	#[serde(default)]
 	pub router: Option<RouterListing>,
+	/// The most this relay's account, as a consumer, pays any hop per GB (SRW, up to 12
+	/// decimals), written into its usage receipts. Absent: no limit.
+	#[serde(default)]
+	pub max_price_per_gb: Option<String>,
+}
+
+impl ChainConfig {
+	/// The receipts' price limit in plancks per GB (`u128::MAX`: no limit).
+	pub fn max_price(&self) -> Result<u128, ConfigError> {
+		match &self.max_price_per_gb {
+			None => Ok(u128::MAX),
+			Some(text) => parse_price(text)
+				.map(|price| price.unwrap_or(u128::MAX))
+				.map_err(|reason| invalid("chain.max_price_per_gb", reason)),
+		}
+	}
 }
 
 /// A router's listing in the exchange.
@@ -410,6 +426,7 @@ impl Config {
 			if let Some(router) = &chain.router {
 				router.validate(self.listen)?;
 			}
+			chain.max_price()?;
 		}
 		if self.id.is_empty() {
 			return Err(invalid("id", "must not be empty"));

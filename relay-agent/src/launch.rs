@@ -8,7 +8,7 @@
 //! repeat) and the saved counters, in the same shared slot the dashboard reads.
 
 use crate::{
-	chain::{self, follow::ChainState, ChainMember, GroupSnapshot},
+	chain::{self, follow::ChainState, GroupSnapshot},
 	config::Config,
 	dash::{self, DashState},
 	identity::{self, node_id},
@@ -22,6 +22,7 @@ use crate::{
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use std::{
 	future::Future,
+	net::SocketAddr,
 	sync::{Arc, Mutex},
 	time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -77,25 +78,52 @@ fn members(config: &Config, own_key: VerifyingKey) -> Result<Vec<Member>, Launch
 	Ok(members)
 }
 
-/// The members of a chain group as the data plane takes them, in the chain's order: members
-/// whose pulse key is unusable, or that repeat an address already taken, are left out (and
-/// logged), so one bad listing cannot stop the group.
-fn chain_members(snapshot: &[ChainMember]) -> Vec<Member> {
-	let mut members: Vec<Member> = Vec::with_capacity(snapshot.len());
-	for member in snapshot {
-		let id = crate::hex::encode(&member.account);
-		let Ok(pulse_key) = crate::config::check_pulse_key(&member.pulse_key) else {
+/// A member as the data plane needs it from the chain: account, endpoint, pulse key. Only
+/// these decide whether the group changed (a member's country or quarantine does not restart
+/// the data plane).
+type Listed = ([u8; 32], SocketAddr, [u8; 32]);
+
+/// The members of a chain group as the data plane takes them, in the chain's order, or `None`
+/// when the chain does not list this relay (its account with its pulse key) among them.
+/// Listings that would confuse the data plane are left out (and logged), so no listing can
+/// stop the group or pass for another member: an unusable pulse key; this relay's own pulse
+/// key or endpoint under another account; an endpoint or pulse key that two others share
+/// (neither can be told from the other).
+fn chain_members(listed: &[Listed], me: [u8; 32], my_key: VerifyingKey) -> Option<Vec<Member>> {
+	let canonical = crate::proto::relay::canonical_addr;
+	let (_, my_addr, my_listed_key) = listed.iter().find(|(account, ..)| *account == me)?;
+	if *my_listed_key != my_key.to_bytes() {
+		return None;
+	}
+	let my_addr = canonical(*my_addr);
+	let shared = |pick: &dyn Fn(&Listed) -> Vec<u8>, entry: &Listed| {
+		listed.iter().filter(|other| pick(other) == pick(entry)).count() > 1
+	};
+	let addr_of = |l: &Listed| canonical(l.1).to_string().into_bytes();
+	let key_of = |l: &Listed| l.2.to_vec();
+	let mut members = Vec::with_capacity(listed.len());
+	for entry in listed {
+		let (account, addr, key) = *entry;
+		let id = crate::hex::encode(&account);
+		if account == me {
+			members.push(Member { id: account, addr, pulse_key: my_key });
+			continue;
+		}
+		let Ok(pulse_key) = crate::config::check_pulse_key(&key) else {
 			tracing::warn!(member = %id, "the chain lists an unusable pulse key; leaving the member out");
 			continue;
 		};
-		let addr = crate::proto::relay::canonical_addr(member.addr);
-		if members.iter().any(|m| crate::proto::relay::canonical_addr(m.addr) == addr) {
-			tracing::warn!(member = %id, %addr, "another member listed this endpoint first; leaving the member out");
+		if key == my_key.to_bytes() || canonical(addr) == my_addr {
+			tracing::warn!(member = %id, "the chain lists this relay's own pulse key or endpoint for another account; leaving it out");
 			continue;
 		}
-		members.push(Member { id: member.account, addr: member.addr, pulse_key });
+		if shared(&addr_of, entry) || shared(&key_of, entry) {
+			tracing::warn!(member = %id, %addr, "another member lists the same endpoint or pulse key; leaving both out");
+			continue;
+		}
+		members.push(Member { id: account, addr, pulse_key });
 	}
-	members
+	Some(members)
 }
 
 /// Who this relay is on chain, and its link to the chain.
@@ -103,6 +131,9 @@ struct ChainLink {
 	account: [u8; 32],
 	state: watch::Receiver<ChainState>,
 	submitter: chain::Submitter,
+	/// The delegate receipt key, if `escrow set-receipt-key` created one in the data dir.
+	receipt_key: Option<Arc<subxt_signer::sr25519::Keypair>>,
+	max_price_per_gb: u128,
 }
 
 /// With a `[chain]`: loads the account, starts the signer and the chain follower and, with a
@@ -137,10 +168,51 @@ fn join_the_exchange(
 	}
 	let state =
 		chain::follow::spawn(chain_config.url.clone(), address.0, Some(config.data_dir.clone()))?;
-	Ok(ChainLink { account: address.0, state, submitter })
+	// The receipt key is created (and registered) by `srwan-relay escrow set-receipt-key`;
+	// without it this account's flows go unreceipted.
+	let receipt_key = if config.data_dir.join(chain::account::RECEIPT_KEY_FILE).exists() {
+		Some(Arc::new(chain::account::load_receipt_key(&config.data_dir)?.0))
+	} else {
+		tracing::info!("no receipt key in the data dir: flows from this relay are not receipted (`srwan-relay escrow set-receipt-key` creates and registers one)");
+		None
+	};
+	let max_price_per_gb = chain_config.max_price()?;
+	Ok(ChainLink { account: address.0, state, submitter, receipt_key, max_price_per_gb })
 }
 
-/// Builds a core for `members` (this relay among them, or alone) with the saved counters and
+/// What a core carries over into the next generation: its counters and the link marks (the
+/// newest packet accepted from each peer, so nothing recorded before can be replayed).
+struct CarriedOver {
+	counters: crate::proto::counters::Counters,
+	link_marks: Vec<(crate::proto::wire::NodeId, u64, u64)>,
+	/// The epoch stamped, and the epochs closed for claims.
+	epoch: u32,
+	closed_through: Option<u32>,
+}
+
+impl CarriedOver {
+	/// What the data dir holds (at start).
+	fn load(config: &Config) -> Result<Self, LaunchError> {
+		Ok(Self {
+			counters: store::load_counters(&config.data_dir)?,
+			link_marks: store::load_link_marks(&config.data_dir)?,
+			epoch: 0,
+			closed_through: None,
+		})
+	}
+
+	/// What a stopped core holds (at a regroup: nothing goes through the disk).
+	fn from_core(core: &RelayCore) -> Self {
+		Self {
+			counters: core.counters().clone(),
+			link_marks: core.link_marks(),
+			epoch: core.epoch(),
+			closed_through: core.closed_through(),
+		}
+	}
+}
+
+/// Builds a core for `members` (this relay among them, or alone) with `carried` counters and
 /// link marks.
 fn build_core(
 	config: &Config,
@@ -148,10 +220,12 @@ fn build_core(
 	group: u32,
 	members: Vec<Member>,
 	boot_time: u64,
+	carried: CarriedOver,
 ) -> Result<RelayCore, LaunchError> {
 	let interval = config.pulse.interval();
 	let rows = RowSchedule::for_interval(interval);
-	Ok(RelayCore::new(CoreConfig {
+	let (epoch, closed_through) = (carried.epoch, carried.closed_through);
+	let mut core = RelayCore::new(CoreConfig {
 		key: key.clone(),
 		group,
 		members,
@@ -162,12 +236,17 @@ fn build_core(
 		silence_ns: 3 * interval.as_nanos() as u64,
 		stale_after_ns: 3 * u64::from(rows.full_every) * interval.as_nanos() as u64,
 		cross_check_tolerance_us: 5_000,
-		counters: store::load_counters(&config.data_dir)?,
+		counters: carried.counters,
 		allowed_destinations: config.allowed_destinations.clone(),
 		// Ingresses re-announce their setups every pulse interval.
 		flow_idle_ns: (4 * interval.as_nanos() as u64).max(30_000_000_000),
-		link_marks: store::load_link_marks(&config.data_dir)?,
-	})?)
+		link_marks: carried.link_marks,
+	})?;
+	core.set_epoch(epoch);
+	if let Some(closed) = closed_through {
+		core.close_epochs_through(closed);
+	}
+	Ok(core)
 }
 
 /// A boot time strictly above every earlier boot's, whatever the clock says: sequence numbers
@@ -185,44 +264,46 @@ enum Group {
 	/// This relay alone (not in a chain group yet).
 	Alone,
 	/// A chain group.
-	Chain { group: u32, members: Vec<ChainMember> },
+	Chain { group: u32, members: Vec<Listed> },
 }
 
 impl Group {
 	fn of(snapshot: Option<&GroupSnapshot>) -> Self {
 		match snapshot {
-			Some(GroupSnapshot { group: Some(group), members, .. }) => {
-				Group::Chain { group: *group, members: members.clone() }
-			}
+			Some(GroupSnapshot { group: Some(group), members, .. }) => Group::Chain {
+				group: *group,
+				members: members.iter().map(|m| (m.account, m.addr, m.pulse_key)).collect(),
+			},
 			_ => Group::Alone,
 		}
 	}
 }
 
-/// Builds the core of a generation; a chain group this relay cannot join (the chain lists
-/// another pulse key for it) leaves it alone, and says why.
+/// Builds the core of a generation; a chain group that does not list this relay as it is (its
+/// account with its pulse key) leaves it alone, and says why.
 fn core_for(
 	config: &Config,
 	key: &SigningKey,
 	account: Option<[u8; 32]>,
 	group: &Group,
 	boot_time: u64,
+	carried: CarriedOver,
 ) -> Result<RelayCore, LaunchError> {
-	let alone = |id| vec![Member { id, addr: config.listen, pulse_key: key.verifying_key() }];
+	let me = account.unwrap_or_default();
+	let alone = || vec![Member { id: me, addr: config.listen, pulse_key: key.verifying_key() }];
 	match group {
 		Group::Static => {
-			build_core(config, key, config.group, members(config, key.verifying_key())?, boot_time)
+			let members = members(config, key.verifying_key())?;
+			build_core(config, key, config.group, members, boot_time, carried)
 		}
-		Group::Alone => build_core(config, key, 0, alone(account.unwrap_or_default()), boot_time),
-		Group::Chain { group, members } => {
-			match build_core(config, key, *group, chain_members(members), boot_time) {
-				Ok(core) => Ok(core),
-				Err(error) => {
-					tracing::warn!(%error, group, "cannot relay for the chain's group (is the pulse key on chain this relay's?); relaying alone");
-					build_core(config, key, 0, alone(account.unwrap_or_default()), boot_time)
-				}
+		Group::Alone => build_core(config, key, 0, alone(), boot_time, carried),
+		Group::Chain { group, members } => match chain_members(members, me, key.verifying_key()) {
+			Some(members) => build_core(config, key, *group, members, boot_time, carried),
+			None => {
+				tracing::warn!(group, "the chain's group does not list this account with this relay's pulse key (re-register to update it); relaying alone");
+				build_core(config, key, 0, alone(), boot_time, carried)
 			}
-		}
+		},
 	}
 }
 
@@ -327,8 +408,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		tracing::warn!("the previous run did not stop cleanly: its last second of counts may be lost; the epoch's claim declares the restart");
 	}
 	let mut group = if link.is_some() { Group::Alone } else { Group::Static };
-	let core: SharedCore =
-		Arc::new(Mutex::new(core_for(&config, &key, account, &group, boot_time)?));
+	let first = core_for(&config, &key, account, &group, boot_time, CarriedOver::load(&config)?)?;
+	let core: SharedCore = Arc::new(Mutex::new(first));
 	let tunnel_statuses = Arc::new(Mutex::new(Vec::new()));
 
 	let journal = match &link {
@@ -369,6 +450,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			data_dir: config.data_dir.clone(),
 			crash_boots: Arc::new(crash_boots),
 			journal,
+			receipt_key: link.receipt_key.clone(),
+			max_price_per_gb: link.max_price_per_gb,
+			chain: link.state.clone(),
 		};
 		tokio::spawn(duties.run(link.state.clone(), stop_rx.clone()));
 	}
@@ -394,9 +478,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			let Some(next) = outcome else { return Ok::<(), anyhow::Error>(()) };
 			group = next;
 			let boot_time = next_boot(&config)?;
-			let mut rebuilt = core_for(&config, &key, account, &group, boot_time)?;
+			let carried = CarriedOver::from_core(&net::lock(&core));
+			let mut rebuilt = core_for(&config, &key, account, &group, boot_time, carried)?;
 			if let Some(epoch) = link.as_ref().and_then(|link| link.state.borrow().epoch()) {
-				rebuilt.set_epoch(epoch);
+				rebuilt.set_epoch(epoch.max(rebuilt.epoch()));
 			}
 			*net::lock(&core) = rebuilt;
 		}
@@ -481,4 +566,66 @@ async fn run_generation(
 	let _ = generation_tx.send(true);
 	running.await?;
 	Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn key(byte: u8) -> SigningKey {
+		SigningKey::from_bytes(&[byte; 32])
+	}
+
+	fn listed(account: u8, port: u16, key_byte: u8) -> Listed {
+		let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+		(([account; 32]), addr, key(key_byte).verifying_key().to_bytes())
+	}
+
+	fn accounts(members: &[Member]) -> Vec<u8> {
+		members.iter().map(|m| m.id[0]).collect()
+	}
+
+	#[test]
+	fn a_group_lists_this_relay_by_account_and_pulse_key_or_it_is_alone() {
+		let me = key(1).verifying_key();
+		let group = [listed(2, 7402, 2), listed(1, 7401, 1), listed(3, 7403, 3)];
+		let members = chain_members(&group, [1; 32], me).unwrap();
+		assert_eq!(accounts(&members), vec![2, 1, 3], "the chain's order");
+		// The chain still has an old pulse key for this account: not this relay's group yet.
+		let stale = [listed(2, 7402, 2), listed(1, 7401, 9)];
+		assert!(chain_members(&stale, [1; 32], me).is_none());
+		assert!(chain_members(&[listed(2, 7402, 2)], [1; 32], me).is_none(), "not listed");
+	}
+
+	#[test]
+	fn a_listing_that_copies_another_members_endpoint_or_key_cannot_take_its_place() {
+		let me = key(1).verifying_key();
+		// 4 lists this relay's pulse key; 5 this relay's endpoint; 6 and 7 share an
+		// endpoint; 8 and 2 share a pulse key. Each is listed before the honest one.
+		let group = [
+			listed(4, 7404, 1),
+			listed(5, 7401, 5),
+			listed(1, 7401, 1),
+			listed(6, 7406, 6),
+			listed(7, 7406, 7),
+			listed(8, 7408, 2),
+			listed(2, 7402, 2),
+			listed(3, 7403, 3),
+		];
+		let members = chain_members(&group, [1; 32], me).unwrap();
+		assert_eq!(accounts(&members), vec![1, 3], "this relay and the one honest unique listing");
+		let core = RelayCore::new(CoreConfig::new(key(1), members)).unwrap();
+		assert_eq!(core.members()[usize::from(core.me())].id, [1; 32], "found by account");
+	}
+
+	#[test]
+	fn an_unusable_pulse_key_leaves_only_its_member_out() {
+		let me = key(1).verifying_key();
+		let mut weak = listed(2, 7402, 2);
+		// The identity point: a small-order key that would verify forged signatures.
+		weak.2 = [0; 32];
+		weak.2[0] = 1;
+		let members = chain_members(&[listed(1, 7401, 1), weak, listed(3, 7403, 3)], [1; 32], me);
+		assert_eq!(accounts(&members.unwrap()), vec![1, 3]);
+	}
 }

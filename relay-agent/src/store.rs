@@ -186,8 +186,10 @@ pub fn save_json<T: serde::Serialize>(
 	file: &str,
 	value: &T,
 ) -> Result<(), StoreError> {
-	let bytes = serde_json::to_vec_pretty(value).unwrap_or_default();
-	write_atomic(&data_dir.join(file), &bytes)
+	let path = data_dir.join(file);
+	let bytes = serde_json::to_vec_pretty(value)
+		.map_err(|e| StoreError::Corrupt { path: path.clone(), reason: e.to_string() })?;
+	write_atomic(&path, &bytes)
 }
 
 /// Present while an agent runs on the data dir; removed when it stops cleanly.

@@ -8,7 +8,7 @@
 //! and a claim the chain says is already there counts as accepted.
 
 use super::{
-	follow::{ChainMember, ChainState},
+	follow::ChainState,
 	submitter::{EpochClaim, Measurement, PeerClaim},
 	ChainCall, SubmitError, Submitter,
 };
@@ -35,6 +35,13 @@ const MAX_CLAIM_PEERS: usize = 128;
 /// How long after an epoch ends its claim is built: packets stamped with it that were still
 /// on their way, and neighbours that saw the new epoch a moment later, are counted by then.
 const CLAIM_DELAY: Duration = Duration::from_millis(1_500);
+/// Submissions waiting for the signer above which a report is not sent.
+const REPORT_QUEUE_LIMIT: usize = 4;
+/// How long after an unknown outcome the claim is sent again (the claim window is shorter
+/// than an epoch: waiting for the next epoch's round would be too late).
+const CLAIM_RETRY: Duration = Duration::from_secs(6);
+/// The module error of a claim after its window.
+const LATE_CLAIM: &str = "LateClaim";
 /// The module error that says the epoch's claim is on chain already.
 const ALREADY_CLAIMED: &str = "AlreadyClaimed";
 
@@ -59,12 +66,22 @@ pub enum ClaimStatus {
 		/// What went wrong.
 		reason: String,
 	},
+	/// An earlier copy's outcome was lost, and the claim window closed before a copy's
+	/// outcome was known: it may be on chain (see the account's extrinsics); its counts are
+	/// dropped.
+	Lapsed {
+		/// The module error of the last copy.
+		error: String,
+	},
 }
 
 impl ClaimStatus {
 	/// Whether nothing more will be done for the epoch.
 	pub fn is_final(&self) -> bool {
-		matches!(self, ClaimStatus::Accepted { .. } | ClaimStatus::Refused { .. })
+		matches!(
+			self,
+			ClaimStatus::Accepted { .. } | ClaimStatus::Refused { .. } | ClaimStatus::Lapsed { .. }
+		)
 	}
 }
 
@@ -73,6 +90,9 @@ impl ClaimStatus {
 pub struct ClaimRecord {
 	/// Peers it named.
 	pub peers: usize,
+	/// The consumer receipts it carried (flows this relay originated).
+	#[serde(default)]
+	pub receipts: usize,
 	/// Octets received, over all peers.
 	pub in_octets: u64,
 	/// Octets sent, over all peers.
@@ -107,7 +127,12 @@ pub fn build_claim(
 	let mut peers: Vec<PeerClaim> = peers
 		.into_iter()
 		.filter(|(_, (i, o))| *i > 0 || *o > 0)
-		.map(|(peer, (in_octets, out_octets))| PeerClaim { peer, in_octets, out_octets })
+		.map(|(peer, (in_octets, out_octets))| PeerClaim {
+			peer,
+			in_octets,
+			out_octets,
+			boots: counters.peer_boots(epoch, &peer).to_vec(),
+		})
 		.collect();
 	if peers.is_empty() {
 		return None;
@@ -118,20 +143,27 @@ pub fn build_claim(
 		peers.truncate(MAX_CLAIM_PEERS);
 		peers.sort_by_key(|p| p.peer);
 	}
-	let restarted = boots.iter().skip(1).any(|boot| crash_boots.contains(boot));
-	Some(EpochClaim { epoch, restarted, peers })
+	// A crash between the epoch's first counted boot and its last: counts may be lost in
+	// between. (The boot right after a crash may count nothing itself, when the agent
+	// regrouped at once: the crash boot then lies between two counted ones.)
+	let restarted = match (boots.first(), boots.last()) {
+		(Some(first), Some(last)) => crash_boots.iter().any(|crash| first < crash && crash <= last),
+		_ => false,
+	};
+	Some(EpochClaim { epoch, restarted, peers, receipts: Vec::new() })
 }
 
-/// The inbound row to report: the members' figures as this relay measured them, those with a
-/// round trip (an unanswered peer has no figures worth putting on chain).
+/// The inbound row to report: the figures this relay measured of the peers the chain has in
+/// its group now (`members`; the chain refuses a whole report that names anyone else), those
+/// with a round trip (an unanswered peer has no figures worth putting on chain).
 pub fn report_row(
 	measured: &[(NodeId, LinkMetrics)],
-	members: &[ChainMember],
+	members: &[[u8; 32]],
 	me: &NodeId,
 ) -> Vec<Measurement> {
 	measured
 		.iter()
-		.filter(|(peer, _)| peer != me && members.iter().any(|m| m.account == *peer))
+		.filter(|(peer, _)| peer != me && members.contains(peer))
 		.filter_map(|(peer, metrics)| {
 			Some(Measurement {
 				peer: *peer,
@@ -150,13 +182,22 @@ pub fn report_row(
 }
 
 /// The journal's record of a claim's outcome.
-fn status_of(result: &Result<super::Outcome, SubmitError>) -> ClaimStatus {
+/// `sent_before`: an earlier copy went out and its outcome is not known.
+fn status_of(result: &Result<super::Outcome, SubmitError>, sent_before: bool) -> ClaimStatus {
 	match result {
 		Ok(outcome) => match &outcome.error {
 			None => ClaimStatus::Accepted { block: outcome.block.clone() },
 			// Sent before (its first outcome was lost): it is on chain.
 			Some(error) if error.contains(ALREADY_CLAIMED) => {
 				ClaimStatus::Accepted { block: outcome.block.clone() }
+			}
+			// In a block, but its events could not be read.
+			Some(error) if error.starts_with("outcome unknown") => {
+				ClaimStatus::Unknown { reason: error.clone() }
+			}
+			// The chain checks the window before duplicates: the earlier copy may be there.
+			Some(error) if sent_before && error.contains(LATE_CLAIM) => {
+				ClaimStatus::Lapsed { error: error.clone() }
 			}
 			Some(error) => ClaimStatus::Refused { error: error.clone() },
 		},
@@ -179,6 +220,13 @@ pub struct Duties {
 	pub crash_boots: Arc<Vec<u64>>,
 	/// The claim journal, shared with the dashboard.
 	pub journal: Arc<Mutex<Journal>>,
+	/// The delegate key that signs this account's receipts as a consumer (none: its flows go
+	/// unreceipted, and the relays that carry them unpaid).
+	pub receipt_key: Option<Arc<subxt_signer::sr25519::Keypair>>,
+	/// The receipts' price limit per GB.
+	pub max_price_per_gb: u128,
+	/// The chain as followed (its connection, for reads).
+	pub chain: watch::Receiver<ChainState>,
 }
 
 impl Duties {
@@ -225,12 +273,29 @@ impl Duties {
 			}
 			let now = state.borrow_and_update().clone();
 			let Some(epoch) = now.epoch() else { continue };
-			lock(&self.core).set_epoch(epoch);
+			// Never back: a reorg of the best chain must not reopen an epoch.
+			let epoch = {
+				let mut core = lock(&self.core);
+				let epoch = epoch.max(core.epoch());
+				core.set_epoch(epoch);
+				epoch
+			};
 			if let (Some(period), Some(snapshot)) = (now.period(), now.snapshot.as_ref()) {
-				if now.connected && snapshot.group.is_some() && reported != Some(period) {
+				// While the signer cannot keep up (the node is away), this period's report is
+				// skipped rather than queued behind the others: a late report is refused.
+				let signer_free = self.submitter.queued() < REPORT_QUEUE_LIMIT;
+				if now.connected
+					&& snapshot.group.is_some()
+					&& reported != Some(period)
+					&& signer_free
+				{
 					reported = Some(period);
 					let measured = lock(&self.core).inbound_metrics(crate::net::now_ns());
-					let row = report_row(&measured, &snapshot.members, &self.account);
+					let members: Vec<[u8; 32]> = match &now.members_now {
+						Some(members) => members.to_vec(),
+						None => snapshot.members.iter().map(|m| m.account).collect(),
+					};
+					let row = report_row(&measured, &members, &self.account);
 					let submitter = self.submitter.clone();
 					tokio::spawn(async move {
 						let peers = row.len();
@@ -246,20 +311,54 @@ impl Duties {
 			}
 			if now.connected && claimed_through.is_none_or(|through| through < epoch) {
 				claimed_through = Some(epoch);
-				let (duties, in_flight) = (self.clone(), in_flight.clone());
+				let (duties, in_flight, genesis) = (self.clone(), in_flight.clone(), now.genesis);
 				tokio::spawn(async move {
 					tokio::time::sleep(CLAIM_DELAY).await;
-					duties.claim_ended_epochs(epoch, &in_flight);
+					duties.claim_ended_epochs(epoch, genesis, &in_flight);
 				});
 			}
 		}
 	}
 
+	/// This account's signed receipts for the flows it originated in `epoch`.
+	fn receipts(
+		&self,
+		counters: &Counters,
+		epoch: u32,
+		genesis: Option<[u8; 32]>,
+	) -> Vec<srwan_primitives::receipts::SignedReceipt<[u8; 32]>> {
+		let (Some(key), Some(genesis)) = (self.receipt_key.as_deref(), genesis) else {
+			return Vec::new();
+		};
+		let signer = super::receipts::ReceiptSigner {
+			consumer: self.account,
+			key,
+			genesis,
+			max_price_per_gb: self.max_price_per_gb,
+			// The latest receipt of a flow wins on chain: a claim sent again (after a restart)
+			// carries receipts no older than the first one's.
+			nonce: std::time::SystemTime::now()
+				.duration_since(std::time::UNIX_EPOCH)
+				.map_or(0, |d| d.as_millis() as u64),
+		};
+		signer.receipts(counters, epoch)
+	}
+
 	/// Claims every epoch before `current` that has counters and no final outcome; drops the
 	/// counters of epochs that have one.
-	fn claim_ended_epochs(&self, current: u32, in_flight: &Arc<Mutex<BTreeSet<u32>>>) {
+	fn claim_ended_epochs(
+		&self,
+		current: u32,
+		genesis: Option<[u8; 32]>,
+		in_flight: &Arc<Mutex<BTreeSet<u32>>>,
+	) {
 		let (epochs, crash_boots) = {
-			let core = lock(&self.core);
+			let mut core = lock(&self.core);
+			// From now on data stamped with an ended epoch is dropped: what is claimed is all
+			// that was carried.
+			if let Some(ended) = current.checked_sub(1) {
+				core.close_epochs_through(ended);
+			}
 			let epochs: BTreeSet<u32> = core
 				.counters()
 				.iter()
@@ -281,22 +380,32 @@ impl Duties {
 				done(self);
 				continue;
 			}
-			let claim =
-				build_claim(lock(&self.core).counters(), epoch, &self.account, &crash_boots);
-			let Some(claim) = claim else {
+			let sent_before = matches!(
+				self.journal_status(epoch),
+				Some(ClaimStatus::Submitted | ClaimStatus::Unknown { .. })
+			);
+			let (claim, receipts) = {
+				let core = lock(&self.core);
+				let claim = build_claim(core.counters(), epoch, &self.account, &crash_boots);
+				(claim, self.receipts(core.counters(), epoch, genesis))
+			};
+			let Some(mut claim) = claim else {
 				done(self);
 				continue;
 			};
+			claim.receipts = receipts;
 			let mut record = ClaimRecord {
 				peers: claim.peers.len(),
-				in_octets: claim.peers.iter().map(|p| p.in_octets).sum(),
-				out_octets: claim.peers.iter().map(|p| p.out_octets).sum(),
+				receipts: claim.receipts.len(),
+				in_octets: claim.peers.iter().fold(0, |sum, p| p.in_octets.saturating_add(sum)),
+				out_octets: claim.peers.iter().fold(0, |sum, p| p.out_octets.saturating_add(sum)),
 				restarted: claim.restarted,
 				status: ClaimStatus::Submitted,
 			};
 			tracing::info!(
 				epoch,
 				peers = record.peers,
+				receipts = record.receipts,
 				in_octets = record.in_octets,
 				out_octets = record.out_octets,
 				restarted = record.restarted,
@@ -304,25 +413,56 @@ impl Duties {
 			);
 			self.record(epoch, record.clone());
 			let (duties, in_flight) = (self.clone(), in_flight.clone());
+			let client = if sent_before { self.chain.borrow().client.clone() } else { None };
 			tokio::spawn(async move {
+				// A copy went out before (and its outcome was lost, or the agent restarted
+				// meanwhile): the chain says whether it landed, rather than a second copy
+				// that the chain refuses as late once the window closed.
+				if let Some(client) = client {
+					match super::follow::is_claimed(&client, epoch, duties.account).await {
+						Ok(true) => {
+							tracing::info!(epoch, "the claim sent before is on chain");
+							let block = "found on chain".to_string();
+							duties.record(
+								epoch,
+								ClaimRecord { status: ClaimStatus::Accepted { block }, ..record },
+							);
+							lock(&duties.core).counters_mut().mark_claimed(epoch);
+							in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&epoch);
+							return;
+						}
+						Ok(false) => {}
+						Err(error) => {
+							tracing::debug!(epoch, %error, "cannot read whether the claim is on chain; sending it")
+						}
+					}
+				}
 				let result = duties.submitter.submit(ChainCall::Claim(claim)).await;
-				record.status = status_of(&result);
+				record.status = status_of(&result, sent_before);
 				match &record.status {
 					ClaimStatus::Accepted { .. } => tracing::info!(epoch, "claim accepted"),
 					ClaimStatus::Refused { error } => {
 						tracing::warn!(epoch, %error, "claim refused; its counts are dropped")
 					}
+					ClaimStatus::Lapsed { error } => {
+						tracing::warn!(epoch, %error, "claim window closed before an outcome was known; an earlier copy may be on chain")
+					}
 					ClaimStatus::Unknown { reason } => {
-						tracing::warn!(epoch, %reason, "claim outcome unknown; sending it again next epoch")
+						tracing::warn!(epoch, %reason, retry_in = ?CLAIM_RETRY, "claim outcome unknown; sending it again")
 					}
 					ClaimStatus::Submitted => {}
 				}
+				let retry = matches!(record.status, ClaimStatus::Unknown { .. });
 				let is_final = record.status.is_final();
 				duties.record(epoch, record);
 				if is_final {
 					lock(&duties.core).counters_mut().mark_claimed(epoch);
 				}
 				in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&epoch);
+				if retry {
+					tokio::time::sleep(CLAIM_RETRY).await;
+					duties.claim_ended_epochs(current, genesis, &in_flight);
+				}
 			});
 		}
 	}
@@ -332,7 +472,7 @@ impl Duties {
 mod tests {
 	use super::*;
 
-	fn counters(rows: &[(u64, u32, u8, u64, u64)]) -> Counters {
+	fn counters_of(rows: &[(u64, u32, u8, u64, u64)]) -> Counters {
 		let mut counters = Counters::default();
 		for &(boot, epoch, peer, in_octets, out_octets) in rows {
 			counters.record_in(boot, epoch, [peer; 32], in_octets);
@@ -344,7 +484,7 @@ mod tests {
 	#[test]
 	fn a_claim_sums_an_epochs_boots_per_peer_and_nothing_else() {
 		let me = [9u8; 32];
-		let counters = counters(&[
+		let counters = counters_of(&[
 			(100, 5, 1, 1_000, 2_000),
 			(100, 5, 2, 0, 700),
 			(101, 5, 1, 10, 20),
@@ -356,8 +496,8 @@ mod tests {
 		assert_eq!(
 			claim.peers,
 			vec![
-				PeerClaim { peer: [1; 32], in_octets: 1_010, out_octets: 2_020 },
-				PeerClaim { peer: [2; 32], in_octets: 0, out_octets: 700 },
+				PeerClaim { peer: [1; 32], in_octets: 1_010, out_octets: 2_020, boots: vec![] },
+				PeerClaim { peer: [2; 32], in_octets: 0, out_octets: 700, boots: vec![] },
 			],
 			"epoch 6 and the relay itself are left out"
 		);
@@ -367,7 +507,7 @@ mod tests {
 
 	#[test]
 	fn a_restart_is_declared_only_for_the_epoch_a_crash_interrupted() {
-		let counters = counters(&[(100, 5, 1, 1, 1), (101, 5, 1, 1, 1), (101, 6, 1, 1, 1)]);
+		let counters = counters_of(&[(100, 5, 1, 1, 1), (101, 5, 1, 1, 1), (101, 6, 1, 1, 1)]);
 		let me = [9u8; 32];
 		assert!(build_claim(&counters, 5, &me, &[101]).unwrap().restarted);
 		assert!(
@@ -378,6 +518,10 @@ mod tests {
 			!build_claim(&counters, 5, &me, &[100]).unwrap().restarted,
 			"a crash before the epoch's first boot lost nothing of it"
 		);
+		// The agent came back at boot 101 after a crash, regrouped at once (boot 102) and
+		// counted only there: the crash still lies inside the epoch's boots.
+		let regrouped = counters_of(&[(100, 7, 1, 1, 1), (102, 7, 1, 1, 1)]);
+		assert!(build_claim(&regrouped, 7, &me, &[101]).unwrap().restarted);
 	}
 
 	#[test]
@@ -389,19 +533,12 @@ mod tests {
 			loss_ppm: 0,
 			samples: 10,
 		};
-		let member = |byte: u8| ChainMember {
-			account: [byte; 32],
-			addr: "127.0.0.1:1".parse().unwrap(),
-			pulse_key: [0; 32],
-			country: *b"DE",
-			quarantined: false,
-		};
 		let measured = vec![
 			([1u8; 32], metrics(Some(20_000), -5_000_000_000)),
 			([2; 32], metrics(None, 10)),
 			([3; 32], metrics(Some(1), 1)),
 		];
-		let row = report_row(&measured, &[member(1), member(2)], &[9; 32]);
+		let row = report_row(&measured, &[[1; 32], [2; 32]], &[9; 32]);
 		assert_eq!(row.len(), 1, "2 has no round trip, 3 is no member");
 		assert_eq!((row[0].peer, row[0].rtt_us, row[0].owd_us), ([1; 32], 20_000, i32::MIN));
 	}
@@ -411,16 +548,24 @@ mod tests {
 		let outcome = |error: Option<&str>| {
 			Ok(super::super::Outcome { block: "0x01".into(), error: error.map(String::from) })
 		};
-		assert!(matches!(status_of(&outcome(None)), ClaimStatus::Accepted { .. }));
+		assert!(matches!(status_of(&outcome(None), false), ClaimStatus::Accepted { .. }));
 		assert!(matches!(
-			status_of(&outcome(Some("Tickets::AlreadyClaimed"))),
+			status_of(&outcome(Some("Tickets::AlreadyClaimed")), true),
 			ClaimStatus::Accepted { .. }
 		));
 		assert!(matches!(
-			status_of(&outcome(Some("Tickets::LateClaim"))),
+			status_of(&outcome(Some("Tickets::LateClaim")), false),
 			ClaimStatus::Refused { .. }
 		));
+		assert!(
+			matches!(
+				status_of(&outcome(Some("Tickets::LateClaim")), true),
+				ClaimStatus::Lapsed { .. }
+			),
+			"the first copy may have landed: not reported as refused"
+		);
+		assert!(!status_of(&outcome(Some("outcome unknown: no events")), false).is_final());
 		let unknown = Err(SubmitError::Stopped);
-		assert!(!status_of(&unknown).is_final(), "sent again");
+		assert!(!status_of(&unknown, false).is_final(), "sent again");
 	}
 }

@@ -6,7 +6,7 @@ use super::{
 		bounded_collections::bounded_vec::BoundedVec,
 		srwan_primitives::{
 			ditex::PeerMeasurement,
-			receipts::{Claim, PeerOctets},
+			receipts::{Claim, PeerOctets, SignedReceipt, UsageReceipt},
 		},
 	},
 	submitter::{EpochClaim, Measurement},
@@ -29,8 +29,7 @@ pub fn row(row: &[Measurement]) -> BoundedVec<PeerMeasurement<AccountId32>> {
 	)
 }
 
-/// An epoch's claim as `tickets.claim` takes it (no receipts yet: consumers' receipts come
-/// with the in-band receipt protocol).
+/// An epoch's claim as `tickets.claim` takes it.
 pub fn claim(claim: &EpochClaim) -> Claim<AccountId32> {
 	Claim {
 		epoch: claim.epoch,
@@ -43,10 +42,30 @@ pub fn claim(claim: &EpochClaim) -> Claim<AccountId32> {
 					peer: AccountId32(p.peer),
 					in_octets: p.in_octets,
 					out_octets: p.out_octets,
-					peer_boots: BoundedVec(Vec::new()),
+					peer_boots: BoundedVec(p.boots.clone()),
 				})
 				.collect(),
 		),
-		receipts: BoundedVec(Vec::new()),
+		receipts: BoundedVec(claim.receipts.iter().map(signed_receipt).collect()),
+	}
+}
+
+/// A signed receipt as claims carry it.
+fn signed_receipt(
+	signed: &srwan_primitives::receipts::SignedReceipt<[u8; 32]>,
+) -> SignedReceipt<AccountId32> {
+	let r = &signed.receipt;
+	SignedReceipt {
+		receipt: UsageReceipt {
+			consumer: AccountId32(r.consumer),
+			flow: r.flow,
+			path: BoundedVec(r.path.iter().map(|id| AccountId32(*id)).collect()),
+			epoch: r.epoch,
+			fwd_octets: r.fwd_octets,
+			rev_octets: r.rev_octets,
+			max_price_per_gb: r.max_price_per_gb,
+			nonce: r.nonce,
+		},
+		signature: signed.signature,
 	}
 }

@@ -26,6 +26,10 @@ const CHAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most blocks of payouts read back after a restart or a lost connection (the rest are not
 /// counted): a little over three hours of 6 s blocks.
 const CATCH_UP_BLOCKS: u64 = 2_000;
+/// How long reading the group at a best block may hold up the best-block stream.
+const MEMBERS_TIMEOUT: Duration = Duration::from_secs(3);
+/// Blocks of payouts read back per finalized block while catching up.
+const CATCH_UP_PER_BLOCK: u64 = 50;
 
 /// The ledger and where it is kept.
 struct LedgerFile {
@@ -78,6 +82,15 @@ pub struct ChainState {
 	pub snapshot: Option<Arc<GroupSnapshot>>,
 	/// Coins earned and applied, from the chain's payouts.
 	pub ledger: Ledger,
+	/// The chain's genesis hash (what receipts are signed for).
+	pub genesis: Option<[u8; 32]>,
+	/// The members of this router's group at the best block, read as the current report
+	/// period started (what a report may name).
+	pub members_now: Option<Arc<Vec<[u8; 32]>>>,
+	/// The period `members_now` was read in.
+	pub members_period: Option<u32>,
+	/// The live connection, for the duties' own reads.
+	pub client: Option<Client>,
 }
 
 impl ChainState {
@@ -115,7 +128,21 @@ pub fn spawn(
 ) -> Result<watch::Receiver<ChainState>, store::StoreError> {
 	let mut ledger = match data_dir {
 		Some(data_dir) => {
-			let ledger: Ledger = store::load_json(&data_dir, LEDGER_FILE)?;
+			let ledger = match store::load_json::<Ledger>(&data_dir, LEDGER_FILE) {
+				Ok(ledger) => ledger,
+				// Display only: a damaged ledger is kept aside, and counting starts again.
+				Err(store::StoreError::Corrupt { path, reason }) => {
+					let aside = path.with_extension("json.corrupt");
+					tracing::warn!(path = %path.display(), %reason, aside = %aside.display(), "the ledger is corrupt; keeping it aside and counting from now");
+					std::fs::rename(&path, &aside).map_err(|source| store::StoreError::Io {
+						action: "moving aside",
+						path,
+						source,
+					})?;
+					Ledger::default()
+				}
+				Err(error) => return Err(error),
+			};
 			Some(LedgerFile { data_dir, ledger })
 		}
 		None => None,
@@ -126,7 +153,10 @@ pub fn spawn(
 		let mut failures = 0u32;
 		loop {
 			let error = follow(&url, account, &state, &mut failures, &mut ledger).await;
-			state.send_modify(|s| s.connected = false);
+			state.send_modify(|s| {
+				s.connected = false;
+				s.client = None;
+			});
 			if state.is_closed() {
 				return;
 			}
@@ -160,7 +190,10 @@ async fn follow(
 			Err(error) => return error.to_string(),
 		};
 	*failures = 0;
+	let genesis = client.genesis_hash().0;
 	state.send_modify(|s| {
+		s.genesis = Some(genesis);
+		s.client = Some(client.clone());
 		s.connected = true;
 		s.epoch_length = epoch_length;
 		s.report_period = report_period;
@@ -169,9 +202,29 @@ async fn follow(
 		tokio::select! {
 			block = best.next() => match block {
 				Some(Ok(block)) => {
+					// A report names peers the chain checks against the group as it is when
+					// the report lands, not at the epoch's start: read it as a period starts.
+					let period = block_index(block.number(), report_period);
+					let members = if state.borrow().members_period != Some(period) {
+						let read = async { current_members(&block.at().await?, account).await };
+						match tokio::time::timeout(MEMBERS_TIMEOUT, read).await {
+							Ok(Ok(members)) => Some(members),
+							Ok(Err(error)) => {
+								tracing::debug!(%error, "cannot read the group at the best block");
+								None
+							}
+							Err(_) => None,
+						}
+					} else {
+						None
+					};
 					state.send_if_modified(|s| {
-						let changed = s.best != block.number();
+						let changed = s.best != block.number() || members.is_some();
 						s.best = block.number();
+						if let Some(members) = members {
+							s.members_now = Some(Arc::new(members));
+							s.members_period = Some(period);
+						}
 						changed
 					});
 				}
@@ -225,8 +278,8 @@ async fn on_finalized(
 	Ok(())
 }
 
-/// Counts the payouts of the blocks after the ledger's last one, up to `upto` (at most
-/// [`CATCH_UP_BLOCKS`] back; a new ledger starts at `upto`).
+/// Counts the payouts of the blocks after the ledger's last one, towards `upto` (at most
+/// [`CATCH_UP_BLOCKS`] back, [`CATCH_UP_PER_BLOCK`] at a time; a new ledger starts at `upto`).
 async fn count_payouts(
 	client: &Client,
 	account: [u8; 32],
@@ -235,10 +288,22 @@ async fn count_payouts(
 ) -> Result<(), subxt::Error> {
 	let from = ledger.through_block.map_or(upto, |through| through.saturating_add(1));
 	let from = from.max(upto.saturating_sub(CATCH_UP_BLOCKS));
+	// A long way behind, it catches up a slice per finalized block, well within the timeout.
+	let upto = upto.min(from.saturating_add(CATCH_UP_PER_BLOCK));
 	for number in from..=upto {
 		let events = client.at_block(number).await?.events().fetch().await?;
+		// Decoded whole before any is counted: a block is counted once, all of it.
+		let mut payouts = Vec::new();
 		for paid in events.find::<srwan::tickets::events::Paid>() {
-			let paid = paid?;
+			match paid {
+				Ok(paid) => payouts.push(paid),
+				// Another shape (a runtime this agent does not know): shown, not fatal.
+				Err(error) => {
+					tracing::warn!(block = number, %error, "a payout event does not decode; not counted")
+				}
+			}
+		}
+		for paid in payouts {
 			ledger.note_paid(
 				&account,
 				paid.epoch,
@@ -269,6 +334,40 @@ fn log_snapshot(new: &GroupSnapshot, old: Option<&GroupSnapshot>) {
 			None => tracing::info!(epoch = new.epoch, "not in a group as of this epoch's start"),
 		}
 	}
+}
+
+/// The members of `account`'s group at `at` (none when it is in no group).
+async fn current_members(
+	at: &subxt::client::ClientAtBlock<
+		super::ChainConfig,
+		subxt::client::OnlineClientAtBlockImpl<super::ChainConfig>,
+	>,
+	account: [u8; 32],
+) -> Result<Vec<[u8; 32]>, subxt::Error> {
+	let api = srwan::runtime_apis().ditex_api();
+	let calls = at.runtime_apis();
+	let Some(mine) = calls.call(api.router(AccountId32(account))).await? else {
+		return Ok(Vec::new());
+	};
+	if matches!(mine.status, RouterStatus::Unbonding { .. }) {
+		return Ok(Vec::new());
+	}
+	Ok(calls.call(api.group_members(mine.group)).await?.into_iter().map(|a| a.0).collect())
+}
+
+/// Whether the chain holds `account`'s claim for `epoch` (at the finalized head).
+pub async fn is_claimed(
+	client: &Client,
+	epoch: u32,
+	account: [u8; 32],
+) -> Result<bool, subxt::Error> {
+	let at = client.at_current_block().await?;
+	let claimed = at
+		.storage()
+		.entry(srwan::storage().tickets().claimed())?
+		.try_fetch((epoch, AccountId32(account)))
+		.await?;
+	Ok(claimed.is_some())
 }
 
 /// The exchange's epoch length and report period (fixed at genesis).

@@ -13,6 +13,7 @@ mod encode;
 pub mod follow;
 pub mod ledger;
 pub mod listing;
+pub mod receipts;
 pub mod status;
 pub mod submitter;
 

@@ -165,6 +165,9 @@ pub fn human(status: &Status) -> String {
 				super::duties::ClaimStatus::Accepted { .. } => "accepted".to_string(),
 				super::duties::ClaimStatus::Refused { error } => format!("refused: {error}"),
 				super::duties::ClaimStatus::Unknown { reason } => format!("unknown: {reason}"),
+				super::duties::ClaimStatus::Lapsed { error } => {
+					format!("lapsed (an earlier copy may be on chain): {error}")
+				}
 			},
 			claim.record.peers,
 			claim.record.in_octets,

@@ -87,6 +87,8 @@ pub struct PeerClaim {
 	pub in_octets: u64,
 	/// Octets sent to it.
 	pub out_octets: u64,
+	/// The distinct boots its data carried in the epoch (two or more: it restarted).
+	pub boots: Vec<u64>,
 }
 
 /// What a relay claims for one ended epoch.
@@ -98,6 +100,8 @@ pub struct EpochClaim {
 	pub restarted: bool,
 	/// Octets per peer.
 	pub peers: Vec<PeerClaim>,
+	/// The consumer's receipts for the flows this relay originated (at its ingress).
+	pub receipts: Vec<srwan_primitives::receipts::SignedReceipt<[u8; 32]>>,
 }
 
 impl ChainCall {
@@ -195,6 +199,9 @@ struct Connection {
 enum Attempt {
 	/// The node cannot be reached: reconnect and try again.
 	Connection(String),
+	/// The transaction, signed with this nonce, may have reached the node before the
+	/// connection broke: sent again only if the account's nonce shows it was not taken.
+	MaybeSent(u64, String),
 	/// The node answered but refused the transaction.
 	Rejected(String),
 }
@@ -270,16 +277,16 @@ impl Connection {
 			self.client.at_current_block().await.map_err(|e| Attempt::Connection(e.to_string()))?;
 		match at.transactions().sign_and_submit_then_watch(payload, signer, params).await {
 			Ok(progress) => Ok(InPool { progress, nonce }),
-			Err(error) => Err(self.classify(error.to_string(), signer).await),
+			Err(error) => Err(self.classify(nonce, error.to_string(), signer).await),
 		}
 	}
 
 	/// Whether a failed submission means a lost connection (the node does not answer) or a
 	/// refusal (it answers).
-	async fn classify(&mut self, reason: String, signer: &Keypair) -> Attempt {
+	async fn classify(&mut self, nonce: u64, reason: String, signer: &Keypair) -> Attempt {
 		match self.next_nonce(signer).await {
 			Ok(_) => Attempt::Rejected(reason),
-			Err(_) => Attempt::Connection(reason),
+			Err(_) => Attempt::MaybeSent(nonce, reason),
 		}
 	}
 }
@@ -345,6 +352,8 @@ async fn signer_task(url: String, signer: Keypair, mut jobs: mpsc::Receiver<Job>
 	while let Some(job) = jobs.recv().await {
 		let name = job.call.name();
 		let (mut failures, mut rejected) = (0u32, 0u32);
+		// The nonce of a copy that may have reached the node before the connection broke.
+		let mut maybe_sent: Option<u64> = None;
 		let handed_over = loop {
 			let live = match connection.as_mut() {
 				Some(live) => live,
@@ -357,8 +366,29 @@ async fn signer_task(url: String, signer: Keypair, mut jobs: mpsc::Receiver<Job>
 					}
 				},
 			};
+			if let Some(nonce) = maybe_sent {
+				match live.next_nonce(&signer).await {
+					Ok(next) if next > nonce => {
+						let reason = "the connection broke as it went out, and the account's nonce has moved since".to_string();
+						break Err(SubmitError::OutcomeUnknown { call: name, reason });
+					}
+					Ok(_) => maybe_sent = None,
+					Err(error) => {
+						tracing::warn!(call = name, %error, "connection to the chain lost; checking again");
+						connection = None;
+						back_off(&mut failures).await;
+						continue;
+					}
+				}
+			}
 			match live.submit(&job.call, &signer).await {
 				Ok(in_pool) => break Ok(in_pool),
+				Err(Attempt::MaybeSent(nonce, error)) => {
+					tracing::warn!(call = name, %error, "connection to the chain lost as it went out; checking the nonce");
+					maybe_sent = Some(nonce);
+					connection = None;
+					back_off(&mut failures).await;
+				}
 				Err(Attempt::Connection(error)) => {
 					tracing::warn!(call = name, %error, "connection to the chain lost; resubmitting");
 					connection = None;

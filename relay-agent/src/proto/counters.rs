@@ -1,6 +1,9 @@
 //! Octet counters per (boot, epoch, peer): what a relay claims payment for. The epoch is the
 //! one stamped in each data packet by its sender, so both ends of a link count a packet in
 //! the same epoch even when their views of the chain head differ.
+//!
+//! At a flow's ingress, the octets of each flow version per epoch too, both ways, with the
+//! path they took: what the consumer's usage receipt for that path says.
 
 use super::wire::NodeId;
 use serde::{Deserialize, Serialize};
@@ -96,6 +99,35 @@ impl Table {
 	}
 }
 
+/// A flow version originated here, in one epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UsageKey {
+	/// The epoch stamped in its packets.
+	pub epoch: u32,
+	/// The flow id.
+	pub flow: u64,
+	/// The setup version (each path and each key its own).
+	pub version: u32,
+}
+
+/// What a flow version carried in one epoch, counted at its ingress.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowUsage {
+	/// Its routers, ingress first.
+	pub path: Vec<NodeId>,
+	/// Octets sent towards the destination (datagrams as they left the ingress).
+	pub fwd_octets: u64,
+	/// Octets that came back (datagrams as they reached the ingress).
+	pub rev_octets: u64,
+}
+
+/// Boots kept per peer and epoch (the chain's bound on a claim's `peer_boots`).
+pub const MAX_PEER_BOOTS: usize = 4;
+
+/// Flow versions one relay keeps usage of (its own tunnels' flows, every version and epoch
+/// until claimed): beyond it, new ones go uncounted (and unreceipted) rather than grow memory.
+pub const MAX_FLOW_USAGES: usize = 4_096;
+
 /// All unclaimed counters of this relay.
 #[derive(Clone, Debug, Default)]
 pub struct Counters {
@@ -107,6 +139,11 @@ pub struct Counters {
 	/// What claims took out of the table, per peer, since this agent started: with the table,
 	/// what [`Counters::by_peer`] reports never decreases (Prometheus counters).
 	claimed: std::collections::BTreeMap<NodeId, Octets>,
+	/// Usage of the flows this relay originates.
+	flows: HashMap<UsageKey, FlowUsage>,
+	/// The distinct boots each peer's data carried per epoch (a restart of the peer shows as
+	/// two): what corroborates the peer's declared restart on chain.
+	peer_boots: HashMap<(u32, NodeId), Vec<u64>>,
 }
 
 impl PartialEq for Counters {
@@ -115,10 +152,45 @@ impl PartialEq for Counters {
 		self.dirty == other.dirty
 			&& self.table.slots.len() == other.table.slots.len()
 			&& self.iter().all(|(key, octets)| other.get(key) == *octets)
+			&& self.flows == other.flows
+			&& self.peer_boots == other.peer_boots
 	}
 }
 
 impl Eq for Counters {}
+
+/// A flow's usage in the persisted form.
+#[derive(Serialize, Deserialize)]
+struct FlowRow {
+	epoch: u32,
+	flow: u64,
+	version: u32,
+	path: Vec<String>,
+	fwd_octets: u64,
+	rev_octets: u64,
+}
+
+/// The persisted form: link rows and flow usage (files written before flows were counted hold
+/// the rows alone).
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum Persisted {
+	Full {
+		links: Vec<Row>,
+		flows: Vec<FlowRow>,
+		#[serde(default)]
+		peer_boots: Vec<PeerBootsRow>,
+	},
+	Rows(Vec<Row>),
+}
+
+/// A peer's boots in one epoch, in the persisted form.
+#[derive(Serialize, Deserialize)]
+struct PeerBootsRow {
+	epoch: u32,
+	peer: String,
+	boots: Vec<u64>,
+}
 
 /// One row of the persisted form (JSON: keys must be strings, so ids are hex).
 #[derive(Serialize, Deserialize)]
@@ -177,8 +249,55 @@ impl Counters {
 		totals
 	}
 
+	/// Counts `fwd` and `rev` octets of flow version `key`; `path` gives its routers the
+	/// first time the version is counted in the epoch.
+	pub fn record_flow(
+		&mut self,
+		key: UsageKey,
+		path: impl FnOnce() -> Vec<NodeId>,
+		fwd: u64,
+		rev: u64,
+	) {
+		if !self.flows.contains_key(&key) && self.flows.len() >= MAX_FLOW_USAGES {
+			return;
+		}
+		let usage = self
+			.flows
+			.entry(key)
+			.or_insert_with(|| FlowUsage { path: path(), ..Default::default() });
+		usage.fwd_octets = usage.fwd_octets.saturating_add(fwd);
+		usage.rev_octets = usage.rev_octets.saturating_add(rev);
+		self.dirty = true;
+	}
+
+	/// Notes that `peer`'s data stamped `epoch` carried boot `boot` (a few boots per peer and
+	/// epoch are kept: one is the norm, two show a restart).
+	pub fn record_peer_boot(&mut self, epoch: u32, peer: NodeId, boot: u64) {
+		let boots = self.peer_boots.entry((epoch, peer)).or_default();
+		if !boots.contains(&boot) && boots.len() < MAX_PEER_BOOTS {
+			boots.push(boot);
+			self.dirty = true;
+		}
+	}
+
+	/// The boots `peer`'s data carried in `epoch`, in the order they were seen.
+	pub fn peer_boots(&self, epoch: u32, peer: &NodeId) -> &[u64] {
+		self.peer_boots.get(&(epoch, *peer)).map_or(&[], Vec::as_slice)
+	}
+
+	/// The usage of every flow version originated here, unclaimed.
+	pub fn flows(&self) -> impl Iterator<Item = (&UsageKey, &FlowUsage)> {
+		self.flows.iter()
+	}
+
 	/// Drops the counters of `epoch` (all boots) once its claim is on chain.
 	pub fn mark_claimed(&mut self, epoch: u32) {
+		let (flows, boots) = (self.flows.len(), self.peer_boots.len());
+		self.flows.retain(|key, _| key.epoch != epoch);
+		self.peer_boots.retain(|(boots_epoch, _), _| *boots_epoch != epoch);
+		if self.flows.len() != flows || self.peer_boots.len() != boots {
+			self.dirty = true;
+		}
 		for (key, octets) in self.table.slots.iter().filter(|(key, _)| key.epoch == epoch) {
 			let total = self.claimed.entry(key.peer).or_default();
 			*total = total.plus(*octets);
@@ -213,13 +332,57 @@ impl Counters {
 				octets: *o,
 			})
 			.collect();
-		serde_json::to_vec_pretty(&rows).unwrap_or_default()
+		let mut flows: Vec<_> = self.flows.iter().collect();
+		flows.sort_unstable_by_key(|(key, _)| **key);
+		let flows = flows
+			.into_iter()
+			.map(|(key, usage)| FlowRow {
+				epoch: key.epoch,
+				flow: key.flow,
+				version: key.version,
+				path: usage.path.iter().map(|id| crate::hex::encode(id)).collect(),
+				fwd_octets: usage.fwd_octets,
+				rev_octets: usage.rev_octets,
+			})
+			.collect();
+		let mut peer_boots: Vec<PeerBootsRow> = self
+			.peer_boots
+			.iter()
+			.map(|((epoch, peer), boots)| PeerBootsRow {
+				epoch: *epoch,
+				peer: crate::hex::encode(peer),
+				boots: boots.clone(),
+			})
+			.collect();
+		peer_boots.sort_unstable_by(|a, b| (a.epoch, &a.peer).cmp(&(b.epoch, &b.peer)));
+		serde_json::to_vec_pretty(&Persisted::Full { links: rows, flows, peer_boots })
+			.unwrap_or_default()
 	}
 
 	/// Reads the persisted form.
 	pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-		let rows: Vec<Row> = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+		let (rows, flows, peer_boots) =
+			match serde_json::from_slice(bytes).map_err(|e| e.to_string())? {
+				Persisted::Full { links, flows, peer_boots } => (links, flows, peer_boots),
+				Persisted::Rows(rows) => (rows, Vec::new(), Vec::new()),
+			};
 		let mut counters = Self::default();
+		for row in peer_boots {
+			let peer = crate::hex::decode32(&row.peer)?;
+			for boot in row.boots {
+				counters.record_peer_boot(row.epoch, peer, boot);
+			}
+		}
+		for row in flows {
+			let path = row
+				.path
+				.iter()
+				.map(|id| crate::hex::decode32(id))
+				.collect::<Result<Vec<_>, _>>()?;
+			let key = UsageKey { epoch: row.epoch, flow: row.flow, version: row.version };
+			let usage = FlowUsage { path, fwd_octets: row.fwd_octets, rev_octets: row.rev_octets };
+			counters.flows.insert(key, usage);
+		}
 		for row in rows {
 			let peer = crate::hex::decode32(&row.peer)?;
 			let key = CounterKey { boot_time: row.boot_time, epoch: row.epoch, peer };
@@ -293,6 +456,42 @@ mod tests {
 				proptest::prop_assert_eq!(counters.get(key), *octets);
 			}
 		}
+	}
+
+	#[test]
+	fn flow_usage_is_kept_per_epoch_and_version_and_saved_with_the_links() {
+		let mut c = Counters::default();
+		let key = |epoch, version| UsageKey { epoch, flow: 77, version };
+		c.record_flow(key(3, 1), || vec![[1; 32], [2; 32]], 1_000, 0);
+		c.record_flow(key(3, 1), || unreachable!("the path is taken once"), 500, 200);
+		c.record_flow(key(3, 2), || vec![[1; 32], [3; 32], [2; 32]], 10, 0);
+		c.record_flow(key(4, 2), || vec![[1; 32], [3; 32], [2; 32]], 7, 7);
+		c.record_in(1, 3, [2; 32], 5);
+		c.record_peer_boot(3, [2; 32], 100);
+		c.record_peer_boot(3, [2; 32], 100);
+		c.record_peer_boot(3, [2; 32], 140);
+		assert_eq!(c.peer_boots(3, &[2; 32]), &[100, 140]);
+		let usage = c.flows().find(|(k, _)| **k == key(3, 1)).map(|(_, u)| u.clone()).unwrap();
+		assert_eq!((usage.fwd_octets, usage.rev_octets, usage.path.len()), (1_500, 200, 2));
+		let back = Counters::from_json(&c.to_json()).unwrap();
+		assert_eq!(back, c);
+		c.mark_claimed(3);
+		assert_eq!(c.flows().map(|(k, _)| *k).collect::<Vec<_>>(), vec![key(4, 2)]);
+		// Files written before flows were counted still load.
+		let old = br#"[{"boot_time":1,"epoch":1,"peer":"0101010101010101010101010101010101010101010101010101010101010101","in_octets":1,"out_octets":2}]"#;
+		assert_eq!(
+			Counters::from_json(old).unwrap().totals(),
+			Octets { in_octets: 1, out_octets: 2 }
+		);
+	}
+
+	#[test]
+	fn flow_usage_is_bounded() {
+		let mut c = Counters::default();
+		for flow in 0..MAX_FLOW_USAGES as u64 + 10 {
+			c.record_flow(UsageKey { epoch: 1, flow, version: 1 }, Vec::new, 1, 0);
+		}
+		assert_eq!(c.flows().count(), MAX_FLOW_USAGES);
 	}
 
 	#[test]

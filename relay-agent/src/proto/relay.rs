@@ -3,7 +3,7 @@
 //! and acts on the returned [`Action`]s; nothing here allocates per packet.
 
 use super::{
-	counters::Counters,
+	counters::{Counters, UsageKey},
 	e2e::{first_seq, FlowCipher},
 	link::{LinkKeys, ReplayWindow},
 	matrix::LiveMatrix,
@@ -49,6 +49,14 @@ pub struct Flow {
 	pub path: Vec<MemberIndex>,
 	/// Where the egress delivers forward traffic (an allowed destination).
 	pub destination: SocketAddr,
+}
+
+/// Link marks kept for peers that are not members now (they left the group).
+const MAX_ABSENT_MARKS: usize = 1_024;
+
+/// The ids of the members along `path` (indices that name no member are left out).
+fn path_ids(members: &[Member], path: &[MemberIndex]) -> Vec<NodeId> {
+	path.iter().filter_map(|&m| members.get(usize::from(m)).map(|member| member.id)).collect()
 }
 
 /// Sequence numbers a link's replay window remembers behind the newest (65,536 less one word,
@@ -312,6 +320,12 @@ pub struct RelayCore {
 	/// comparing an address costs less than hashing it.
 	last_sender: Option<(SocketAddr, MemberIndex)>,
 	pulses: PulseEngine,
+	/// The (epoch, boot) last seen in each member's data.
+	peer_boot_seen: Vec<Option<(u32, u64)>>,
+	/// Epochs up to this one are claimed (or being claimed): their data is dropped.
+	closed_through: Option<u32>,
+	/// The link marks of peers that are not members (saved with the others).
+	absent_marks: Vec<(NodeId, u64, u64)>,
 	matrix: LiveMatrix,
 	counters: Counters,
 	flows: HashMap<u64, InstalledFlow>,
@@ -592,6 +606,21 @@ impl RelayCore {
 					None => ReplayWindow::default(),
 				})
 				.collect(),
+			closed_through: None,
+			peer_boot_seen: vec![None; n],
+			// A member that left keeps its mark: if it comes back, nothing it sent before
+			// can be replayed. The most recent boots first, a bounded number.
+			absent_marks: {
+				let mut absent: Vec<(NodeId, u64, u64)> = config
+					.link_marks
+					.iter()
+					.filter(|(id, _, _)| !config.members.iter().any(|m| m.id == *id))
+					.copied()
+					.collect();
+				absent.sort_by_key(|(_, boot, top)| std::cmp::Reverse((*boot, *top)));
+				absent.truncate(MAX_ABSENT_MARKS);
+				absent
+			},
 			foreign_versions: vec![None; n],
 			row_newest: vec![None; n],
 			row_sent: vec![None; n],
@@ -655,12 +684,29 @@ impl RelayCore {
 			.iter()
 			.zip(&self.link_windows)
 			.filter_map(|(m, window)| window.mark().map(|(boot, top)| (m.id, boot, top)))
+			.chain(self.absent_marks.iter().copied())
 			.collect()
 	}
 
 	/// This agent's boot time.
 	pub fn boot_time(&self) -> u64 {
 		self.boot_time
+	}
+
+	/// The metering epoch stamped into packets this relay originates.
+	pub fn epoch(&self) -> u32 {
+		self.epoch
+	}
+
+	/// Closes every epoch up to `epoch`: its claim is being built, so data stamped with it is
+	/// dropped from now on (carried, it would be counted after the claim and never paid).
+	pub fn close_epochs_through(&mut self, epoch: u32) {
+		self.closed_through = Some(self.closed_through.map_or(epoch, |closed| closed.max(epoch)));
+	}
+
+	/// The last closed epoch.
+	pub fn closed_through(&self) -> Option<u32> {
+		self.closed_through
 	}
 
 	/// Sets the metering epoch stamped into packets this relay originates.
@@ -1126,7 +1172,9 @@ impl RelayCore {
 			return Err(DropReason::Malformed);
 		}
 		// Counter rows are kept per epoch: a sender may not open rows for any epoch it likes.
-		if header.epoch.abs_diff(self.epoch) > 1 {
+		if header.epoch.abs_diff(self.epoch) > 1
+			|| self.closed_through.is_some_and(|closed| header.epoch <= closed)
+		{
 			return Err(DropReason::WrongEpoch);
 		}
 		let prev = self.member_at(from).ok_or(DropReason::UnknownSender)?;
@@ -1142,6 +1190,15 @@ impl RelayCore {
 		if !header.probe {
 			let prev_id = self.members[usize::from(prev)].id;
 			self.counters.record_in(self.boot_time, header.epoch, prev_id, len);
+			// The previous hop's boot in this epoch: a new one is a restart the chain may
+			// forgive (two compares per packet; the counters see only changes).
+			let seen = (header.epoch, header.link_boot);
+			if let Some(last) = self.peer_boot_seen.get_mut(usize::from(prev)) {
+				if *last != Some(seen) {
+					*last = Some(seen);
+					self.counters.record_peer_boot(header.epoch, prev_id, header.link_boot);
+				}
+			}
 		}
 
 		let (me, now_ns) = (self.me, self.last_now_ns);
@@ -1168,6 +1225,16 @@ impl RelayCore {
 				}
 				if header.probe {
 					return self.on_probe_end(&header, payload, datagram);
+				}
+				if header.reverse {
+					// Back at the ingress: what the consumer's receipt counts as `rev_octets`.
+					let key = UsageKey {
+						epoch: header.epoch,
+						flow: header.flow,
+						version: header.setup_version,
+					};
+					let (members, path) = (&self.members, &installed.flow.path);
+					self.counters.record_flow(key, || path_ids(members, path), 0, len);
 				}
 				return Ok(Action::Deliver { flow: header.flow, reverse: header.reverse, payload });
 			}
@@ -1244,6 +1311,15 @@ impl RelayCore {
 		let (first, len) = self.encode_on_flow(flow_id, reverse, false, payload, out, false)?;
 		let Member { id, addr, .. } = self.members[usize::from(first)];
 		self.counters.record_out(self.boot_time, self.epoch, id, len as u64);
+		if !reverse {
+			// Leaving the ingress: what the consumer's receipt counts as `fwd_octets`.
+			if let Some(installed) = self.flows.get(&flow_id) {
+				let key =
+					UsageKey { epoch: self.epoch, flow: flow_id, version: installed.flow.version };
+				let (members, path) = (&self.members, &installed.flow.path);
+				self.counters.record_flow(key, || path_ids(members, path), len as u64, 0);
+			}
+		}
 		Ok((addr, len))
 	}
 
@@ -1632,6 +1708,10 @@ mod tests {
 		restarted.install_flow(flow(vec![0, 1, 2])).unwrap();
 		let (_, len) = restarted.encapsulate(77, false, b"after", &mut first).unwrap();
 		assert_eq!(g[1].on_datagram(addr(0), &mut first[..len], 0), Action::Forward { to: 2 });
+		// The next hop saw both boots in the epoch: what corroborates the ingress's declared
+		// restart on chain.
+		let ingress = g[0].members()[0].id;
+		assert_eq!(g[1].counters().peer_boots(0, &ingress), &[g[0].boot_time(), 2_000]);
 	}
 
 	#[test]
@@ -2095,6 +2175,27 @@ mod tests {
 			set_up(&mut g, 1, 100 + n, vec![1, 2], 61_000 * MS + u64::from(n) * 10 * MS);
 		}
 		assert!(g[2].flow(tagged(1, 100)).is_some(), "nothing evicted below the cap");
+	}
+
+	#[test]
+	fn data_of_a_closed_epoch_is_dropped_and_counted_nowhere() {
+		let mut g = group(3);
+		for core in &mut g {
+			core.install_flow(flow(vec![0, 1, 2])).unwrap();
+			core.set_epoch(10);
+		}
+		let mut buf = [0u8; 2048];
+		// The ingress still stamps epoch 9; relay 1 has claimed it.
+		g[0].set_epoch(9);
+		g[1].close_epochs_through(9);
+		let (_, len) = g[0].encapsulate(77, false, b"late", &mut buf).unwrap();
+		let action = g[1].on_datagram(addr(0), &mut buf[..len], 0);
+		assert_eq!(action, Action::Dropped(DropReason::WrongEpoch));
+		assert!(g[1].counters().iter().all(|(key, _)| key.epoch != 9), "nothing counted for 9");
+		// Epoch 10 goes on.
+		g[0].set_epoch(10);
+		let (_, len) = g[0].encapsulate(77, false, b"on time", &mut buf).unwrap();
+		assert!(matches!(g[1].on_datagram(addr(0), &mut buf[..len], 0), Action::Forward { .. }));
 	}
 
 	#[test]

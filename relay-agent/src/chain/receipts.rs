@@ -1,0 +1,114 @@
+//! The consumer's usage receipts for the flows this relay originates: per flow version (each
+//! installed path its own `FlowId`) and epoch, the octets counted at the ingress both ways,
+//! signed with the delegate receipt key (`srwan-relay escrow set-receipt-key` registers it).
+//! The ingress puts them in its own claim: with its neighbours' counters they are what pays
+//! every other router on the path.
+
+use crate::proto::{
+	counters::{Counters, FlowUsage, UsageKey},
+	wire::NodeId,
+};
+use blake2::{digest::consts::U16, Blake2b, Digest};
+use srwan_primitives::receipts::{
+	FlowId, RouterPath, SignedReceipt, UsageReceipt, MAX_CLAIM_RECEIPTS,
+};
+use subxt_signer::sr25519::Keypair;
+
+/// Domain of [`flow_id`].
+const FLOW_ID_DOMAIN: &[u8] = b"srwan/flow-id/v1";
+
+/// The receipt's id of flow `flow` of `origin` at setup `version`: each installed path (and
+/// each key) of a flow is receipted on its own.
+pub fn flow_id(origin: &NodeId, flow: u64, version: u32) -> FlowId {
+	let mut hasher = Blake2b::<U16>::new();
+	hasher.update(FLOW_ID_DOMAIN);
+	hasher.update(origin);
+	hasher.update(flow.to_le_bytes());
+	hasher.update(version.to_le_bytes());
+	hasher.finalize().into()
+}
+
+/// What signs the receipts, and for whom.
+pub struct ReceiptSigner<'a> {
+	/// The consumer: this relay's account.
+	pub consumer: [u8; 32],
+	/// The delegate receipt key registered for the consumer.
+	pub key: &'a Keypair,
+	/// The chain's genesis hash (receipts of one chain are no good on another).
+	pub genesis: [u8; 32],
+	/// The most the consumer pays any hop per GB.
+	pub max_price_per_gb: u128,
+	/// Larger than the nonce of any receipt signed before for these flows.
+	pub nonce: u64,
+}
+
+impl ReceiptSigner<'_> {
+	/// Signed receipts for the flows of `epoch` in `counters` that crossed at least one link
+	/// (a one-router path pays no one), largest first, at most [`MAX_CLAIM_RECEIPTS`].
+	pub fn receipts(&self, counters: &Counters, epoch: u32) -> Vec<SignedReceipt<[u8; 32]>> {
+		let mut flows: Vec<(&UsageKey, &FlowUsage)> = counters
+			.flows()
+			.filter(|(key, usage)| key.epoch == epoch && usage.path.len() >= 2)
+			.filter(|(_, usage)| usage.fwd_octets > 0 || usage.rev_octets > 0)
+			.collect();
+		flows.sort_by_key(|(key, usage)| {
+			(std::cmp::Reverse(usage.fwd_octets.saturating_add(usage.rev_octets)), **key)
+		});
+		flows
+			.into_iter()
+			.filter_map(|(key, usage)| {
+				let origin = usage.path.first()?;
+				let path = RouterPath::try_from(usage.path.clone()).ok()?;
+				let receipt = UsageReceipt {
+					consumer: self.consumer,
+					flow: flow_id(origin, key.flow, key.version),
+					path,
+					epoch,
+					fwd_octets: usage.fwd_octets,
+					rev_octets: usage.rev_octets,
+					max_price_per_gb: self.max_price_per_gb,
+					nonce: self.nonce,
+				};
+				let signature = self.key.sign(&receipt.signing_payload(&self.genesis)).0;
+				Some(SignedReceipt { receipt, signature })
+			})
+			.take(MAX_CLAIM_RECEIPTS as usize)
+			.collect()
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn each_flow_version_is_receipted_on_its_own_and_signed_for_this_chain() {
+		let key = Keypair::from_secret_key([5; 32]).unwrap();
+		let mut counters = Counters::default();
+		let (a, b, c) = ([1u8; 32], [2u8; 32], [3u8; 32]);
+		let flow = |version| UsageKey { epoch: 9, flow: 44, version };
+		counters.record_flow(flow(1), || vec![a, c], 1_000, 300);
+		counters.record_flow(flow(2), || vec![a, b, c], 5_000, 0);
+		counters.record_flow(UsageKey { epoch: 10, ..flow(2) }, || vec![a, b, c], 7, 0);
+		counters.record_flow(UsageKey { flow: 45, ..flow(1) }, || vec![a], 99, 0);
+		let signer = ReceiptSigner {
+			consumer: a,
+			key: &key,
+			genesis: [7; 32],
+			max_price_per_gb: 10,
+			nonce: 3,
+		};
+		let receipts = signer.receipts(&counters, 9);
+		assert_eq!(receipts.len(), 2, "epoch 10 and the one-router path are left out");
+		assert_eq!(receipts[0].receipt.fwd_octets, 5_000, "largest first");
+		assert_eq!(receipts[0].receipt.path.len(), 3);
+		assert_eq!(receipts[1].receipt.rev_octets, 300);
+		assert_ne!(receipts[0].receipt.flow, receipts[1].receipt.flow, "a FlowId per version");
+		assert_eq!(receipts[0].receipt.flow, flow_id(&a, 44, 2));
+		let payload = receipts[0].receipt.signing_payload(&[7; 32]);
+		let signature = subxt_signer::sr25519::Signature(receipts[0].signature);
+		assert!(subxt_signer::sr25519::verify(&signature, payload, &key.public_key()));
+		let other_chain = receipts[0].receipt.signing_payload(&[8; 32]);
+		assert!(!subxt_signer::sr25519::verify(&signature, other_chain, &key.public_key()));
+	}
+}
