@@ -56,7 +56,9 @@ test('a wallet registers a router; storage shows it with its deposit on hold', a
   const holds = await api.query.balances.holds(a.address);
   assert.equal(holds.length, 1);
   assert.equal(holds[0].amount.toBigInt(), DEPOSIT);
-  assert.equal((await register(b)).error, null);
+  // One router per endpoint: b cannot list a's, and lists its own.
+  assert.equal((await register(b)).error, 'ditex.EndpointTaken');
+  assert.equal((await register(b, { ep: endpoint(11) })).error, null);
 });
 
 test('a bad endpoint gets its own error', async () => {

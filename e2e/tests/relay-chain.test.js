@@ -7,35 +7,17 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { u8aToHex } from '@polkadot/util';
+import { freePort, RELAY } from '../lib/relay.js';
 import { connect, keyring, sendAndFinalize, SRW, WS } from '../lib/chain.js';
 
 const run = promisify(execFile);
-const RELAY = join(dirname(process.env.SRWAN_NODE ?? '/var/tmp/srwan-target/release/srwan-node'), 'srwan-relay');
 
 let api;
 let dir;
 let config;
-
-/** A port nobody listens on now (UDP or TCP, on loopback). */
-async function freePort(kind) {
-  if (kind === 'udp') {
-    const { createSocket } = await import('node:dgram');
-    const socket = createSocket('udp4');
-    await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    const { port } = socket.address();
-    socket.close();
-    return port;
-  }
-  const { createServer } = await import('node:net');
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Runs `srwan-relay ARGS -c CONFIG`; resolves to { code, stdout, stderr }. */
 async function relay(...args) {

@@ -12,10 +12,10 @@ import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { freePort, RELAY } from '../lib/relay.js';
 import { connect, keyring, WS } from '../lib/chain.js';
 
-const RELAY = join(dirname(process.env.SRWAN_NODE ?? '/var/tmp/srwan-target/release/srwan-node'), 'srwan-relay');
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let api;
@@ -23,24 +23,10 @@ let dir;
 const children = [];
 const events = [];
 const fees = [];
+/** The test's UDP sockets: closed after it, whatever happens (open ones keep node alive). */
+let echo;
+let client;
 let unsubscribe = () => {};
-
-/** A port nobody listens on now, on loopback. */
-async function freePort(kind) {
-  if (kind === 'udp') {
-    const socket = createSocket('udp4');
-    await new Promise((resolve) => socket.bind(0, '127.0.0.1', resolve));
-    const { port } = socket.address();
-    socket.close();
-    return port;
-  }
-  const { createServer } = await import('node:net');
-  const server = createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Runs `srwan-relay ARGS -c <name>.toml` to completion; fails with its stderr. */
 async function cli(name, ...args) {
@@ -54,7 +40,7 @@ async function cli(name, ...args) {
  * Starts `srwan-relay run` with `lines` as its config (after `prepare`, if given, ran against
  * the written config); returns { child, dashboard, log() }.
  */
-async function startRelay(name, lines, prepare = async () => {}) {
+async function startRelay(name, lines, prepare = async () => {}, command = ['run']) {
   const dashboard = await freePort('tcp');
   const config = join(dir, `${name}.toml`);
   writeFileSync(
@@ -62,7 +48,7 @@ async function startRelay(name, lines, prepare = async () => {}) {
     [`data_dir = "${join(dir, name)}"`, `dashboard = "127.0.0.1:${dashboard}"`, ...lines, ''].join('\n'),
   );
   await prepare();
-  const child = spawn(RELAY, ['run', '-c', config], {
+  const child = spawn(RELAY, [...command, '-c', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, RUST_LOG: 'info' },
   });
@@ -131,6 +117,13 @@ after(async () => {
       await exited;
     }
   }
+  for (const socket of [client, echo]) {
+    try {
+      socket?.close();
+    } catch {
+      // Closed already.
+    }
+  }
   unsubscribe();
   await api?.disconnect();
   if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
@@ -143,7 +136,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   const [tunnelPort, echoPort] = [await freePort('udp'), await freePort('udp')];
 
   // The destination: a UDP echo server.
-  const echo = createSocket('udp4');
+  echo = createSocket('udp4');
   echo.on('message', (message, from) => echo.send(message, from.port, from.address));
   await new Promise((resolve) => echo.bind(echoPort, '127.0.0.1', resolve));
 
@@ -164,20 +157,15 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   ];
   const relays = [
     // Relay a's operator is the consumer: it deposits escrow and registers a receipt key
-    // with the CLI before it runs the relay.
+    // with the CLI, then runs the relay with an ad hoc tunnel through relay c.
     await startRelay(
       'a',
-      [
-        ...listing('//Charlie', ports[0], 'DE', '0.5'),
-        '[[tunnels]]',
-        `listen = "127.0.0.1:${tunnelPort}"`,
-        `egress = "${c.address}"`,
-        `to = "127.0.0.1:${echoPort}"`,
-      ],
+      listing('//Charlie', ports[0], 'DE', '0.5'),
       async () => {
         await cli('a', 'escrow', 'deposit', '50');
         await cli('a', 'escrow', 'set-receipt-key');
       },
+      ['tunnel', '--listen', `127.0.0.1:${tunnelPort}`, '--via', c.address, '--to', `127.0.0.1:${echoPort}`],
     ),
     await startRelay('b', listing('//Dave', ports[1], 'FR', '0.2')),
     await startRelay('c', listing('//Eve', ports[2], 'NL', '0.3')),
@@ -198,7 +186,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   }
 
   // Traffic through the tunnel: a → c (the direct path), echoed back c → a.
-  const client = createSocket('udp4');
+  client = createSocket('udp4');
   await new Promise((resolve) => client.bind(0, '127.0.0.1', resolve));
   let echoed = 0;
   client.on('message', () => { echoed += 1; });
@@ -326,8 +314,6 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     console.log(`crash epoch ${crashEpoch}: disputes judged ${judged.length}, restart forgiven ${events.some((e) => e.method === 'RestartForgiven')}`);
   } finally {
     clearInterval(sender);
-    client.close();
-    echo.close();
   }
 
   // Every relay put its inbound row on chain, naming the two others.
@@ -344,6 +330,14 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   assert.equal(typeof shown.group, 'number');
   assert.ok(shown.claims.some((claim) => claim.status === 'accepted' && claim.out_octets > 0), JSON.stringify(shown.claims));
   assert.equal(shown.quarantined, false);
+  // Its matrix names the members as the chain lists them (account, country, endpoint).
+  const matrix = await (await fetch(`${relays[0].dashboard}/api/matrix`)).json();
+  for (const [who, country] of [[a, 'DE'], [b, 'FR'], [c, 'NL']]) {
+    assert.ok(
+      matrix.members.some((label) => label.startsWith(who.address.slice(0, 8)) && label.includes(` ${country} `)),
+      JSON.stringify(matrix.members),
+    );
+  }
   const stdout = await cli('a', 'status', '--json');
   const viaCli = JSON.parse(stdout);
   assert.equal(viaCli.registered, true);

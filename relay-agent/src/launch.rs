@@ -133,6 +133,8 @@ struct ChainLink {
 	submitter: chain::Submitter,
 	/// The delegate receipt key, if `escrow set-receipt-key` created one in the data dir.
 	receipt_key: Option<Arc<subxt_signer::sr25519::Keypair>>,
+	/// The account key (signs the receipts when no delegate key is in force).
+	account_key: Arc<subxt_signer::sr25519::Keypair>,
 	max_price_per_gb: u128,
 }
 
@@ -157,6 +159,7 @@ fn join_the_exchange(
 			None
 		}
 	};
+	let account_key = Arc::new(account.clone());
 	let submitter = chain::Submitter::spawn(chain_config.url.clone(), account);
 	if let Some(wanted) = wanted {
 		tokio::spawn(listing::keep_listed(
@@ -169,15 +172,22 @@ fn join_the_exchange(
 	let state =
 		chain::follow::spawn(chain_config.url.clone(), address.0, Some(config.data_dir.clone()))?;
 	// The receipt key is created (and registered) by `srwan-relay escrow set-receipt-key`;
-	// without it this account's flows go unreceipted.
+	// without it (or before it is in force) the account key signs the receipts.
 	let receipt_key = if config.data_dir.join(chain::account::RECEIPT_KEY_FILE).exists() {
 		Some(Arc::new(chain::account::load_receipt_key(&config.data_dir)?.0))
 	} else {
-		tracing::info!("no receipt key in the data dir: flows from this relay are not receipted (`srwan-relay escrow set-receipt-key` creates and registers one)");
+		tracing::info!("no receipt key in the data dir: the account key signs this relay's receipts (`srwan-relay escrow set-receipt-key` creates and registers a delegate key)");
 		None
 	};
 	let max_price_per_gb = chain_config.max_price()?;
-	Ok(ChainLink { account: address.0, state, submitter, receipt_key, max_price_per_gb })
+	Ok(ChainLink {
+		account: address.0,
+		state,
+		submitter,
+		receipt_key,
+		account_key,
+		max_price_per_gb,
+	})
 }
 
 /// What a core carries over into the next generation: its counters and the link marks (the
@@ -370,6 +380,19 @@ async fn bind_tunnels(
 	Ok(tunnels)
 }
 
+/// Resolves with the reason when the chain's runtime no longer matches this agent.
+async fn incompatible(state: Option<watch::Receiver<ChainState>>) -> String {
+	let Some(mut state) = state else { return std::future::pending().await };
+	let reason = match state.wait_for(|s| s.incompatible.is_some()).await {
+		Ok(s) => s.incompatible.clone(),
+		Err(_) => None,
+	};
+	match reason {
+		Some(reason) => reason,
+		None => std::future::pending().await,
+	}
+}
+
 /// Resolves when the chain's group as of an epoch start is not `current`.
 async fn group_changes(state: Option<watch::Receiver<ChainState>>, current: &Group) -> Group {
 	let Some(mut state) = state else { return std::future::pending().await };
@@ -421,6 +444,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		tunnels: tunnel_statuses.clone(),
 		name: config.id.clone(),
 		started: Instant::now(),
+		names: Arc::new(
+			std::iter::once((node_id(&config.id), config.id.clone()))
+				.chain(config.peers.iter().map(|p| (node_id(&p.id), p.id.clone())))
+				.collect(),
+		),
 		chain: link.as_ref().map(|link| dash::ChainDash {
 			account: subxt::utils::AccountId32(link.account).to_string(),
 			state: link.state.clone(),
@@ -451,6 +479,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			crash_boots: Arc::new(crash_boots),
 			journal,
 			receipt_key: link.receipt_key.clone(),
+			account_key: link.account_key.clone(),
 			max_price_per_gb: link.max_price_per_gb,
 			chain: link.state.clone(),
 		};
@@ -554,7 +583,12 @@ async fn run_generation(
 	let next = tokio::select! {
 		result = &mut running => return result.map(|()| None),
 		_ = stop.wait_for(|stop| *stop) => None,
-		next = group_changes(chain_state, group) => Some(next),
+		next = group_changes(chain_state.clone(), group) => Some(next),
+		reason = incompatible(chain_state) => {
+			let _ = generation_tx.send(true);
+			running.await?;
+			anyhow::bail!(reason);
+		}
 	};
 	if let Some(Group::Chain { group, members }) = &next {
 		tracing::info!(

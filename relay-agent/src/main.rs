@@ -55,6 +55,29 @@ enum Command {
 	/// Run the relay: pulses, matrix, forwarding, tunnels and the dashboard, until SIGINT or
 	/// SIGTERM (counters are flushed on the way out).
 	Run(Overrides),
+	/// Run the relay with one more tunnel than the configuration lists: datagrams sent to
+	/// `--listen` come out of relay `--via` towards `--to` (which must be on that relay's
+	/// `allowed_destinations`), and replies come back. Ends like `run`.
+	Tunnel {
+		/// Path of the TOML configuration file.
+		#[arg(short, long, env = "SRWAN_RELAY_CONFIG")]
+		config: PathBuf,
+		/// Override `data_dir`.
+		#[arg(long, env = "SRWAN_RELAY_DATA_DIR")]
+		data_dir: Option<PathBuf>,
+		/// Local address clients send to (a loopback address unless `--allow` lists them).
+		#[arg(long)]
+		listen: SocketAddr,
+		/// The egress relay: its account (SS58 or hex) with a chain, a peer's id without.
+		#[arg(long)]
+		via: String,
+		/// Where the egress delivers.
+		#[arg(long)]
+		to: SocketAddr,
+		/// Who may send through the tunnel, by IP address (repeat the flag).
+		#[arg(long = "allow")]
+		allowed_clients: Vec<std::net::IpAddr>,
+	},
 	/// Load and validate a configuration, then print the effective settings.
 	CheckConfig(Overrides),
 	/// Print this relay's chain account and pulse public key (each created in the data dir if
@@ -207,6 +230,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 		Command::Unregister(overrides) => {
 			let config = overrides.load()?;
 			submit(&config, chain::ChainCall::Unregister)
+		}
+		Command::Tunnel { config, data_dir, listen, via, to, allowed_clients } => {
+			let overrides = Overrides { config, data_dir, listen: None, dashboard: None };
+			let mut config = overrides.load()?;
+			config.tunnels.push(srwan_relay::config::TunnelConfig {
+				listen,
+				egress: via,
+				to,
+				allowed_clients,
+			});
+			config.validate().context("the tunnel from the command line")?;
+			let runtime = tokio::runtime::Runtime::new()?;
+			runtime.block_on(srwan_relay::launch::run(config, shutdown_signal()))
 		}
 		Command::Status { overrides, json } => {
 			let config = overrides.load()?;

@@ -255,7 +255,14 @@ impl pallet_tickets::BenchmarkHelper<AccountId> for TicketsBenchmarkHelper {
 		let seed: [u8; 32] = *who.as_ref();
 		let registered = Ditex::register_router(
 			RuntimeOrigin::signed(who.clone()),
-			Endpoint::V4 { ip: [10, seed[0], seed[1], seed[2].max(1)], port: 4500 },
+			// Endpoints are unique per router: 2001:db8::/32 and twelve bytes of the account.
+			Endpoint::V6 {
+				ip: [
+					0x20, 0x01, 0x0d, 0xb8, seed[0], seed[1], seed[2], seed[3], seed[4], seed[5],
+					seed[6], seed[7], seed[8], seed[9], seed[10], seed[11],
+				],
+				port: 4500,
+			},
 			Geo { country: *b"DE", asn: 64_500, lat: 50_0000, lon: 8_0000 },
 			seed,
 			Some(price_per_gb),

@@ -73,7 +73,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("srwan"),
 	impl_name: Cow::Borrowed("srwan"),
 	authoring_version: 1,
-	spec_version: 107,
+	spec_version: 108,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 2,
@@ -139,6 +139,7 @@ pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 type Migrations = (
 	pallet_ditex::migrations::V1ToV2<Runtime>,
 	pallet_ditex::migrations::V2ToV3<Runtime>,
+	pallet_ditex::migrations::V3ToV4<Runtime>,
 	pallet_coin_voting::migrations::v2::MigrateToV2<Runtime>,
 	pallet_escrow::migrations::v2::MigrateToV2<Runtime>,
 	pallet_tickets::migrations::V1ToV2<Runtime>,

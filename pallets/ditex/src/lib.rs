@@ -95,7 +95,7 @@ pub mod pallet {
 	};
 
 	/// The storage layout version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(3);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(4);
 
 	#[pallet::pallet]
 	#[pallet::storage_version(STORAGE_VERSION)]
@@ -157,6 +157,17 @@ pub mod pallet {
 	/// Registered routers by account.
 	#[pallet::storage]
 	pub type Routers<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, RouterInfo>;
+
+	/// Which router lists each endpoint: one router per endpoint, so no listing can copy
+	/// another's address and pass for it (or have relays drop it as ambiguous). Released when
+	/// the router's deposit is withdrawn.
+	#[pallet::storage]
+	pub type EndpointOwners<T: Config> = StorageMap<_, Blake2_128Concat, Endpoint, T::AccountId>;
+
+	/// Which router signs its pulses with each key: one router per pulse key (a copied key
+	/// would let one router take credit for another's pulses). Released with the deposit.
+	#[pallet::storage]
+	pub type PulseKeyOwners<T: Config> = StorageMap<_, Blake2_128Concat, PulseKey, T::AccountId>;
 
 	/// Number of routers in groups (registered, not unbonding).
 	#[pallet::storage]
@@ -356,6 +367,10 @@ pub mod pallet {
 		WindowsNeedAPrice,
 		/// A parameter is zero or a clock was changed.
 		InvalidParams,
+		/// Another router lists this endpoint.
+		EndpointTaken,
+		/// Another router signs its pulses with this key.
+		PulseKeyTaken,
 	}
 
 	/// Genesis: the exchange's parameters.
@@ -470,6 +485,14 @@ pub mod pallet {
 			endpoint.validate().map_err(Error::<T>::from)?;
 			geo.validate().map_err(Error::<T>::from)?;
 			ensure!(pulse_key != [0; 32], Error::<T>::InvalidPulseKey);
+			ensure!(
+				EndpointOwners::<T>::get(endpoint).is_none_or(|owner| owner == who),
+				Error::<T>::EndpointTaken
+			);
+			ensure!(
+				PulseKeyOwners::<T>::get(pulse_key).is_none_or(|owner| owner == who),
+				Error::<T>::PulseKeyTaken
+			);
 
 			if let Some(mut info) = Routers::<T>::get(&who) {
 				ensure!(!info.status.is_unbonding(), Error::<T>::Unbonding);
@@ -480,6 +503,14 @@ pub mod pallet {
 						}
 					});
 					RebalancePending::<T>::put(true);
+				}
+				if info.endpoint != endpoint {
+					EndpointOwners::<T>::remove(info.endpoint);
+					EndpointOwners::<T>::insert(endpoint, &who);
+				}
+				if info.pulse_key != pulse_key {
+					PulseKeyOwners::<T>::remove(info.pulse_key);
+					PulseKeyOwners::<T>::insert(pulse_key, &who);
 				}
 				info.endpoint = endpoint;
 				info.geo = geo;
@@ -495,6 +526,8 @@ pub mod pallet {
 			let deposit = T::RouterDeposit::get();
 			T::Currency::hold(&HoldReason::RouterDeposit.into(), &who, deposit)?;
 			let group = Self::join_group(&who, geo.country)?;
+			EndpointOwners::<T>::insert(endpoint, &who);
+			PulseKeyOwners::<T>::insert(pulse_key, &who);
 			Routers::<T>::insert(
 				&who,
 				RouterInfo {
@@ -647,6 +680,8 @@ pub mod pallet {
 				Precision::BestEffort,
 			)?;
 			Routers::<T>::remove(&who);
+			EndpointOwners::<T>::remove(info.endpoint);
+			PulseKeyOwners::<T>::remove(info.pulse_key);
 			Listings::<T>::remove(&who);
 			PremiumRtt::<T>::remove(&who);
 			T::OnRemoved::on_router_removed(&who);
@@ -1092,6 +1127,23 @@ pub mod pallet {
 				}
 			}
 			ensure!(bonded == in_groups, "a bonded router is missing from the groups");
+			let mut listed = 0u32;
+			for (who, info) in Routers::<T>::iter() {
+				ensure!(
+					EndpointOwners::<T>::get(info.endpoint).as_ref() == Some(&who),
+					"a router's endpoint is not recorded as its own"
+				);
+				ensure!(
+					PulseKeyOwners::<T>::get(info.pulse_key).as_ref() == Some(&who),
+					"a router's pulse key is not recorded as its own"
+				);
+				listed = listed.saturating_add(1);
+			}
+			ensure!(
+				EndpointOwners::<T>::iter_keys().count() as u32 == listed
+					&& PulseKeyOwners::<T>::iter_keys().count() as u32 == listed,
+				"an endpoint or pulse key is recorded for no router"
+			);
 			for (router, verdicts) in PremiumRtt::<T>::iter() {
 				ensure!(Routers::<T>::contains_key(&router), "premium verdicts of a gone router");
 				ensure!(

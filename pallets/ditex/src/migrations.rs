@@ -195,3 +195,49 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for AddMembership<T> {
 /// [`AddMembership`], run only when the pallet's storage version is 2 (then set to 3).
 pub type V2ToV3<T> =
 	VersionedMigration<2, 3, AddMembership<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;
+
+/// Version 3 → 4: every router's endpoint and pulse key are recorded as its own
+/// ([`crate::EndpointOwners`], [`crate::PulseKeyOwners`]), so that no later registration can
+/// list them again. Should two routers already share one (registered before the rule), the
+/// earlier in storage order keeps it and the conflict is logged; the other's next
+/// re-registration must list its own.
+pub struct RecordOwners<T>(core::marker::PhantomData<T>);
+
+impl<T: Config> UncheckedOnRuntimeUpgrade for RecordOwners<T> {
+	fn on_runtime_upgrade() -> Weight {
+		let (mut routers, mut conflicts) = (0u64, 0u32);
+		for (who, info) in Routers::<T>::iter() {
+			routers = routers.saturating_add(1);
+			if crate::EndpointOwners::<T>::contains_key(info.endpoint)
+				|| crate::PulseKeyOwners::<T>::contains_key(info.pulse_key)
+			{
+				conflicts = conflicts.saturating_add(1);
+				continue;
+			}
+			crate::EndpointOwners::<T>::insert(info.endpoint, &who);
+			crate::PulseKeyOwners::<T>::insert(info.pulse_key, &who);
+		}
+		if conflicts > 0 {
+			frame_support::defensive!("routers share an endpoint or pulse key with an earlier one");
+		}
+		T::DbWeight::get().reads_writes(routers.saturating_mul(3), routers.saturating_mul(2))
+	}
+
+	#[cfg(feature = "try-runtime")]
+	fn pre_upgrade() -> Result<Vec<u8>, sp_runtime::TryRuntimeError> {
+		Ok((Routers::<T>::iter_keys().count() as u32).encode())
+	}
+
+	#[cfg(feature = "try-runtime")]
+	fn post_upgrade(state: Vec<u8>) -> Result<(), sp_runtime::TryRuntimeError> {
+		let routers = u32::decode(&mut &state[..])
+			.map_err(|_| sp_runtime::TryRuntimeError::Other("pre_upgrade state"))?;
+		let recorded = crate::EndpointOwners::<T>::iter_keys().count() as u32;
+		frame_support::ensure!(recorded == routers, "a router's endpoint was not recorded");
+		Ok(())
+	}
+}
+
+/// [`RecordOwners`], run only when the pallet's storage version is 3 (then set to 4).
+pub type V3ToV4<T> =
+	VersionedMigration<3, 4, RecordOwners<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;

@@ -158,7 +158,8 @@ pub fn run_to_period(period: u32) {
 
 /// A valid endpoint that differs per router.
 pub fn endpoint(who: u64) -> Endpoint {
-	Endpoint::V4 { ip: [192, 0, 2, (who % 250) as u8 + 1], port: 4500 }
+	// One per router (endpoints are unique): the port tells them apart.
+	Endpoint::V4 { ip: [192, 0, 2, 1], port: 4500u16.saturating_add(who as u16) }
 }
 
 /// A valid location in `country`.

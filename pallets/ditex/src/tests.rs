@@ -1,8 +1,8 @@
 //! Unit tests: every call's success and each of its errors, groups, prices, quarantine, views.
 
 use crate::{
-	mock::*, views, Error, Event, GroupMembers, GroupSizes, Listings, Params, QuarantineReason,
-	RouterStatus, Routers, Rows,
+	mock::*, views, EndpointOwners, Error, Event, GroupMembers, GroupSizes, Listings, Params,
+	QuarantineReason, RouterStatus, Routers, Rows,
 };
 use frame_support::{
 	assert_noop, assert_ok,
@@ -548,9 +548,9 @@ fn when_every_group_is_full_registration_fails() {
 		assert_noop!(
 			Ditex::register_router(
 				RuntimeOrigin::signed(6401),
-				endpoint(1),
+				endpoint(6401),
 				geo(b"DE"),
-				key(1),
+				key(6401),
 				None
 			),
 			Error::<Test>::NoRoomInGroups
@@ -1016,5 +1016,53 @@ fn epoch_starts_are_recorded_and_pruned() {
 		assert_eq!(crate::EpochStarts::<Test>::get(5), None, "pruned");
 		assert_eq!(<Ditex as RouterRegistry<u64>>::current_epoch(), 20);
 		assert_eq!(<Ditex as RouterRegistry<u64>>::epoch_length(), 10);
+	});
+}
+
+// ---- one router per endpoint and per pulse key ----
+
+#[test]
+fn no_router_can_list_another_routers_endpoint_or_pulse_key() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		let taken = |endpoint, key| {
+			Ditex::register_router(RuntimeOrigin::signed(2), endpoint, geo(b"DE"), key, None)
+		};
+		assert_noop!(taken(endpoint(1), key(2)), Error::<Test>::EndpointTaken);
+		assert_noop!(taken(endpoint(2), key(1)), Error::<Test>::PulseKeyTaken);
+		// Nor can a registered router move onto them.
+		register(2, b"DE", Some(1));
+		assert_noop!(taken(endpoint(1), key(2)), Error::<Test>::EndpointTaken);
+		assert_noop!(taken(endpoint(2), key(1)), Error::<Test>::PulseKeyTaken);
+		// Its own it may list again, and what it gives up is free for others.
+		assert_ok!(taken(endpoint(3), key(3)));
+		assert_eq!(EndpointOwners::<Test>::get(endpoint(3)), Some(2));
+		assert_eq!(EndpointOwners::<Test>::get(endpoint(2)), None);
+		assert_ok!(Ditex::register_router(
+			RuntimeOrigin::signed(1),
+			endpoint(2),
+			geo(b"DE"),
+			key(2),
+			None
+		));
+	});
+}
+
+#[test]
+fn an_endpoint_and_a_key_are_released_with_the_deposit_not_before() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		assert_ok!(Ditex::unregister(RuntimeOrigin::signed(1)));
+		let again = || {
+			Ditex::register_router(RuntimeOrigin::signed(2), endpoint(1), geo(b"DE"), key(1), None)
+		};
+		assert_noop!(again(), Error::<Test>::EndpointTaken);
+		let until = match Routers::<Test>::get(1).unwrap().status {
+			RouterStatus::Unbonding { until } => until,
+			other => panic!("unbonding expected, got {other:?}"),
+		};
+		run_to_block(until.into());
+		assert_ok!(Ditex::withdraw_deposit(RuntimeOrigin::signed(1)));
+		assert_ok!(again());
 	});
 }

@@ -54,12 +54,16 @@ pub trait WeightInfo {
 /// Weights measured on the reference machine, for the runtime.
 pub struct SubstrateWeight<T>(PhantomData<T>);
 impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
+	/// Storage: `Ditex::EndpointOwners` (r:1 w:1)
+	/// Proof: `Ditex::EndpointOwners` (`max_values`: None, `max_size`: Some(67), added: 2542, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::PulseKeyOwners` (r:1 w:1)
+	/// Proof: `Ditex::PulseKeyOwners` (`max_values`: None, `max_size`: Some(80), added: 2555, mode: `MaxEncodedLen`)
 	/// Storage: `Ditex::Routers` (r:1 w:1)
-	/// Proof: `Ditex::Routers` (`max_values`: None, `max_size`: Some(156), added: 2631, mode: `MaxEncodedLen`)
+	/// Proof: `Ditex::Routers` (`max_values`: None, `max_size`: Some(183), added: 2658, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(67), added: 2542, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
 	/// Storage: `Ditex::GroupSizes` (r:1 w:1)
 	/// Proof: `Ditex::GroupSizes` (`max_values`: Some(1), `max_size`: Some(258), added: 753, mode: `MaxEncodedLen`)
 	/// Storage: `Ditex::GroupMembers` (r:1 w:1)
@@ -73,11 +77,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Ditex::RebalancePending` (r:0 w:1)
 	/// Proof: `Ditex::RebalancePending` (`max_values`: Some(1), `max_size`: Some(1), added: 496, mode: `MaxEncodedLen`)
 	fn register_router() -> Weight {
-		// Proof size: measured `5021`, estimated `6879`.
-		// Minimum execution time: 141_502_000 picoseconds.
-		Weight::from_parts(162_176_000, 6879)
-			.saturating_add(T::DbWeight::get().reads(7_u64))
-			.saturating_add(T::DbWeight::get().writes(8_u64))
+		// Proof size: measured `6278`, estimated `6879`.
+		// Minimum execution time: 110_320_000 picoseconds.
+		Weight::from_parts(123_007_000, 6879)
+			.saturating_add(T::DbWeight::get().reads(9_u64))
+			.saturating_add(T::DbWeight::get().writes(10_u64))
 	}
 	/// Storage: `Ditex::Routers` (r:1 w:0)
 	/// Proof: `Ditex::Routers` (`max_values`: None, `max_size`: Some(156), added: 2631, mode: `MaxEncodedLen`)
@@ -168,19 +172,29 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
 	/// Storage: `Ditex::Routers` (r:1 w:1)
-	/// Proof: `Ditex::Routers` (`max_values`: None, `max_size`: Some(156), added: 2631, mode: `MaxEncodedLen`)
+	/// Proof: `Ditex::Routers` (`max_values`: None, `max_size`: Some(183), added: 2658, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:1 w:1)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `Balances::Holds` (r:1 w:1)
-	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(67), added: 2542, mode: `MaxEncodedLen`)
+	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(103), added: 2578, mode: `MaxEncodedLen`)
+	/// Storage: `Tickets::LastRestartGrace` (r:0 w:1)
+	/// Proof: `Tickets::LastRestartGrace` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
+	/// Storage: `Tickets::Disputes` (r:0 w:1)
+	/// Proof: `Tickets::Disputes` (`max_values`: None, `max_size`: Some(4658), added: 7133, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::PremiumRtt` (r:0 w:1)
+	/// Proof: `Ditex::PremiumRtt` (`max_values`: None, `max_size`: Some(133), added: 2608, mode: `MaxEncodedLen`)
 	/// Storage: `Ditex::Listings` (r:0 w:1)
 	/// Proof: `Ditex::Listings` (`max_values`: None, `max_size`: Some(1825), added: 4300, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::PulseKeyOwners` (r:0 w:1)
+	/// Proof: `Ditex::PulseKeyOwners` (`max_values`: None, `max_size`: Some(80), added: 2555, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::EndpointOwners` (r:0 w:1)
+	/// Proof: `Ditex::EndpointOwners` (`max_values`: None, `max_size`: Some(67), added: 2542, mode: `MaxEncodedLen`)
 	fn withdraw_deposit() -> Weight {
-		// Proof size: measured `497`, estimated `3621`.
-		// Minimum execution time: 68_328_000 picoseconds.
-		Weight::from_parts(77_771_000, 3621)
+		// Proof size: measured `578`, estimated `3648`.
+		// Minimum execution time: 52_352_000 picoseconds.
+		Weight::from_parts(55_789_000, 3648)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
-			.saturating_add(T::DbWeight::get().writes(4_u64))
+			.saturating_add(T::DbWeight::get().writes(9_u64))
 	}
 	/// Storage: `Ditex::Params` (r:1 w:1)
 	/// Proof: `Ditex::Params` (`max_values`: Some(1), `max_size`: Some(36), added: 531, mode: `MaxEncodedLen`)
@@ -235,9 +249,9 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 /// The same weights against `RocksDbWeight`, for tests and mocks.
 impl WeightInfo for () {
 	fn register_router() -> Weight {
-		Weight::from_parts(162_176_000, 6879)
-			.saturating_add(RocksDbWeight::get().reads(7_u64))
-			.saturating_add(RocksDbWeight::get().writes(8_u64))
+		Weight::from_parts(123_007_000, 6879)
+			.saturating_add(RocksDbWeight::get().reads(9_u64))
+			.saturating_add(RocksDbWeight::get().writes(10_u64))
 	}
 	fn set_price() -> Weight {
 		Weight::from_parts(35_795_000, 5290)
@@ -272,9 +286,9 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().writes(6_u64))
 	}
 	fn withdraw_deposit() -> Weight {
-		Weight::from_parts(77_771_000, 3621)
+		Weight::from_parts(55_789_000, 3648)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
-			.saturating_add(RocksDbWeight::get().writes(4_u64))
+			.saturating_add(RocksDbWeight::get().writes(9_u64))
 	}
 	fn set_params() -> Weight {
 		Weight::from_parts(17_248_000, 1521)

@@ -14,7 +14,11 @@ use super::{
 };
 use crate::{
 	net::{lock, SharedCore},
-	proto::{counters::Counters, pulse::LinkMetrics, wire::NodeId},
+	proto::{
+		counters::{Counters, FlowUsage, UsageKey},
+		pulse::LinkMetrics,
+		wire::NodeId,
+	},
 	store,
 };
 use serde::{Deserialize, Serialize};
@@ -35,6 +39,9 @@ const MAX_CLAIM_PEERS: usize = 128;
 /// How long after an epoch ends its claim is built: packets stamped with it that were still
 /// on their way, and neighbours that saw the new epoch a moment later, are counted by then.
 const CLAIM_DELAY: Duration = Duration::from_millis(1_500);
+/// Receipts per claim extrinsic (the rest follow in `claim_more_receipts`): well inside a
+/// block's normal class at the benchmarked weight of receipts over the longest paths.
+const RECEIPTS_PER_EXTRINSIC: usize = 48;
 /// Submissions waiting for the signer above which a report is not sent.
 const REPORT_QUEUE_LIMIT: usize = 4;
 /// How long after an unknown outcome the claim is sent again (the claim window is shorter
@@ -220,9 +227,10 @@ pub struct Duties {
 	pub crash_boots: Arc<Vec<u64>>,
 	/// The claim journal, shared with the dashboard.
 	pub journal: Arc<Mutex<Journal>>,
-	/// The delegate key that signs this account's receipts as a consumer (none: its flows go
-	/// unreceipted, and the relays that carry them unpaid).
+	/// The delegate key that signs this account's receipts as a consumer, when it is in force.
 	pub receipt_key: Option<Arc<subxt_signer::sr25519::Keypair>>,
+	/// The account key: signs the receipts otherwise.
+	pub account_key: Arc<subxt_signer::sr25519::Keypair>,
 	/// The receipts' price limit per GB.
 	pub max_price_per_gb: u128,
 	/// The chain as followed (its connection, for reads).
@@ -284,6 +292,12 @@ impl Duties {
 				// While the signer cannot keep up (the node is away), this period's report is
 				// skipped rather than queued behind the others: a late report is refused.
 				let signer_free = self.submitter.queued() < REPORT_QUEUE_LIMIT;
+				// Reported already this period (by this agent before a restart): a second
+				// report is refused, and not free.
+				let on_chain = now.members_now.as_ref().and_then(|router| router.last_report);
+				if on_chain == Some(period) {
+					reported = Some(period);
+				}
 				if now.connected
 					&& snapshot.group.is_some()
 					&& reported != Some(period)
@@ -292,7 +306,7 @@ impl Duties {
 					reported = Some(period);
 					let measured = lock(&self.core).inbound_metrics(crate::net::now_ns());
 					let members: Vec<[u8; 32]> = match &now.members_now {
-						Some(members) => members.to_vec(),
+						Some(router) => router.members.clone(),
 						None => snapshot.members.iter().map(|m| m.account).collect(),
 					};
 					let row = report_row(&measured, &members, &self.account);
@@ -320,19 +334,41 @@ impl Duties {
 		}
 	}
 
-	/// This account's signed receipts for the flows it originated in `epoch`.
-	fn receipts(
+	/// This account's signed receipts for the flows it originated in `epoch`: with the
+	/// delegate receipt key when the chain has it in force for the epoch, else with the
+	/// account key (which the chain always accepts for its own receipts).
+	async fn receipts(
 		&self,
-		counters: &Counters,
+		usages: &[(UsageKey, FlowUsage)],
 		epoch: u32,
 		genesis: Option<[u8; 32]>,
 	) -> Vec<srwan_primitives::receipts::SignedReceipt<[u8; 32]>> {
-		let (Some(key), Some(genesis)) = (self.receipt_key.as_deref(), genesis) else {
+		let Some(genesis) = genesis else { return Vec::new() };
+		if usages.is_empty() {
 			return Vec::new();
+		}
+		let key = match &self.receipt_key {
+			Some(delegate) => {
+				let client = self.chain.borrow().client.clone();
+				let in_force = match client {
+					Some(client) => super::follow::receipt_key_at(&client, self.account, epoch)
+						.await
+						.ok()
+						.flatten(),
+					None => None,
+				};
+				if in_force == Some(delegate.public_key().0) {
+					delegate.clone()
+				} else {
+					tracing::info!(epoch, "the receipt key is not in force for the epoch; signing its receipts with the account key");
+					self.account_key.clone()
+				}
+			}
+			None => self.account_key.clone(),
 		};
 		let signer = super::receipts::ReceiptSigner {
 			consumer: self.account,
-			key,
+			key: &key,
 			genesis,
 			max_price_per_gb: self.max_price_per_gb,
 			// The latest receipt of a flow wins on chain: a claim sent again (after a restart)
@@ -341,7 +377,7 @@ impl Duties {
 				.duration_since(std::time::UNIX_EPOCH)
 				.map_or(0, |d| d.as_millis() as u64),
 		};
-		signer.receipts(counters, epoch)
+		signer.receipts(usages, epoch)
 	}
 
 	/// Claims every epoch before `current` that has counters and no final outcome; drops the
@@ -384,87 +420,144 @@ impl Duties {
 				self.journal_status(epoch),
 				Some(ClaimStatus::Submitted | ClaimStatus::Unknown { .. })
 			);
-			let (claim, receipts) = {
+			let (claim, usages) = {
 				let core = lock(&self.core);
 				let claim = build_claim(core.counters(), epoch, &self.account, &crash_boots);
-				(claim, self.receipts(core.counters(), epoch, genesis))
+				(claim, core.counters().flow_usage_of(epoch))
 			};
-			let Some(mut claim) = claim else {
+			let Some(claim) = claim else {
 				done(self);
 				continue;
 			};
-			claim.receipts = receipts;
-			let mut record = ClaimRecord {
-				peers: claim.peers.len(),
-				receipts: claim.receipts.len(),
-				in_octets: claim.peers.iter().fold(0, |sum, p| p.in_octets.saturating_add(sum)),
-				out_octets: claim.peers.iter().fold(0, |sum, p| p.out_octets.saturating_add(sum)),
-				restarted: claim.restarted,
-				status: ClaimStatus::Submitted,
-			};
-			tracing::info!(
-				epoch,
-				peers = record.peers,
-				receipts = record.receipts,
-				in_octets = record.in_octets,
-				out_octets = record.out_octets,
-				restarted = record.restarted,
-				"claiming the epoch"
-			);
-			self.record(epoch, record.clone());
 			let (duties, in_flight) = (self.clone(), in_flight.clone());
-			let client = if sent_before { self.chain.borrow().client.clone() } else { None };
 			tokio::spawn(async move {
-				// A copy went out before (and its outcome was lost, or the agent restarted
-				// meanwhile): the chain says whether it landed, rather than a second copy
-				// that the chain refuses as late once the window closed.
-				if let Some(client) = client {
-					match super::follow::is_claimed(&client, epoch, duties.account).await {
-						Ok(true) => {
-							tracing::info!(epoch, "the claim sent before is on chain");
-							let block = "found on chain".to_string();
-							duties.record(
-								epoch,
-								ClaimRecord { status: ClaimStatus::Accepted { block }, ..record },
-							);
-							lock(&duties.core).counters_mut().mark_claimed(epoch);
-							in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&epoch);
-							return;
-						}
-						Ok(false) => {}
-						Err(error) => {
-							tracing::debug!(epoch, %error, "cannot read whether the claim is on chain; sending it")
-						}
-					}
-				}
-				let result = duties.submitter.submit(ChainCall::Claim(claim)).await;
-				record.status = status_of(&result, sent_before);
-				match &record.status {
-					ClaimStatus::Accepted { .. } => tracing::info!(epoch, "claim accepted"),
-					ClaimStatus::Refused { error } => {
-						tracing::warn!(epoch, %error, "claim refused; its counts are dropped")
-					}
-					ClaimStatus::Lapsed { error } => {
-						tracing::warn!(epoch, %error, "claim window closed before an outcome was known; an earlier copy may be on chain")
-					}
-					ClaimStatus::Unknown { reason } => {
-						tracing::warn!(epoch, %reason, retry_in = ?CLAIM_RETRY, "claim outcome unknown; sending it again")
-					}
-					ClaimStatus::Submitted => {}
-				}
-				let retry = matches!(record.status, ClaimStatus::Unknown { .. });
-				let is_final = record.status.is_final();
-				duties.record(epoch, record);
-				if is_final {
-					lock(&duties.core).counters_mut().mark_claimed(epoch);
-				}
+				duties.claim_epoch(epoch, claim, usages, sent_before, genesis).await;
 				in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&epoch);
-				if retry {
-					tokio::time::sleep(CLAIM_RETRY).await;
-					duties.claim_ended_epochs(current, genesis, &in_flight);
-				}
 			});
 		}
+	}
+
+	/// Claims `epoch` (its receipts signed off the data plane's lock, beyond what one
+	/// extrinsic holds sent after it with `claim_more_receipts`), sending it again while its
+	/// outcome is unknown and its window open; records the outcome and, once final, drops the
+	/// epoch's counters.
+	async fn claim_epoch(
+		&self,
+		epoch: u32,
+		mut claim: EpochClaim,
+		usages: Vec<(UsageKey, FlowUsage)>,
+		mut sent_before: bool,
+		genesis: Option<[u8; 32]>,
+	) {
+		let mut receipts = self.receipts(&usages, epoch, genesis).await;
+		let more = receipts.split_off(receipts.len().min(RECEIPTS_PER_EXTRINSIC));
+		claim.receipts = receipts;
+		let mut record = ClaimRecord {
+			peers: claim.peers.len(),
+			receipts: claim.receipts.len().saturating_add(more.len()),
+			in_octets: claim.peers.iter().fold(0, |sum, p| p.in_octets.saturating_add(sum)),
+			out_octets: claim.peers.iter().fold(0, |sum, p| p.out_octets.saturating_add(sum)),
+			restarted: claim.restarted,
+			status: ClaimStatus::Submitted,
+		};
+		tracing::info!(
+			epoch,
+			peers = record.peers,
+			receipts = record.receipts,
+			in_octets = record.in_octets,
+			out_octets = record.out_octets,
+			restarted = record.restarted,
+			"claiming the epoch"
+		);
+		self.record(epoch, record.clone());
+		loop {
+			// A copy went out before (its outcome lost, or the agent restarted meanwhile):
+			// the chain says whether it landed, rather than a second copy that the chain
+			// refuses as late once the window closed.
+			let client = self.chain.borrow().client.clone();
+			if let (true, Some(client)) = (sent_before, client) {
+				match super::follow::is_claimed(&client, epoch, self.account).await {
+					Ok(true) => {
+						tracing::info!(epoch, "the claim sent before is on chain");
+						let block = "found on chain".to_string();
+						record.status = ClaimStatus::Accepted { block };
+						break;
+					}
+					Ok(false) => {}
+					Err(error) => {
+						tracing::debug!(epoch, %error, "cannot read whether the claim is on chain; sending it")
+					}
+				}
+			}
+			let result = self.submitter.submit(ChainCall::Claim(claim.clone())).await;
+			record.status = status_of(&result, sent_before);
+			sent_before = true;
+			if !matches!(record.status, ClaimStatus::Unknown { .. }) {
+				break;
+			}
+			if !self.window_open(epoch) {
+				let error = "the claim window closed while its outcome was unknown".to_string();
+				record.status = ClaimStatus::Lapsed { error };
+				break;
+			}
+			if let ClaimStatus::Unknown { reason } = &record.status {
+				tracing::warn!(epoch, %reason, retry_in = ?CLAIM_RETRY, "claim outcome unknown; sending it again");
+			}
+			self.record(epoch, record.clone());
+			tokio::time::sleep(CLAIM_RETRY).await;
+		}
+		match &record.status {
+			ClaimStatus::Accepted { .. } => {
+				tracing::info!(epoch, "claim accepted");
+				self.add_receipts(epoch, more).await;
+			}
+			ClaimStatus::Refused { error } => {
+				tracing::warn!(epoch, %error, "claim refused; its counts are dropped")
+			}
+			ClaimStatus::Lapsed { error } => {
+				tracing::warn!(epoch, %error, "claim window closed before an outcome was known; an earlier copy may be on chain")
+			}
+			ClaimStatus::Unknown { .. } | ClaimStatus::Submitted => {}
+		}
+		self.record(epoch, record);
+		lock(&self.core).counters_mut().mark_claimed(epoch);
+	}
+
+	/// Sends the receipts one claim could not hold, in parts (`claim_more_receipts`).
+	async fn add_receipts(
+		&self,
+		epoch: u32,
+		mut receipts: Vec<srwan_primitives::receipts::SignedReceipt<[u8; 32]>>,
+	) {
+		while !receipts.is_empty() {
+			let rest = receipts.split_off(receipts.len().min(RECEIPTS_PER_EXTRINSIC));
+			let part = std::mem::replace(&mut receipts, rest);
+			let count = part.len();
+			match self
+				.submitter
+				.submit(ChainCall::ClaimMoreReceipts { epoch, receipts: part })
+				.await
+			{
+				Ok(outcome) if outcome.error.is_none() => {
+					tracing::info!(epoch, receipts = count, "more receipts added to the claim")
+				}
+				Ok(outcome) => {
+					let error = outcome.error.unwrap_or_default();
+					tracing::warn!(epoch, receipts = count, %error, "receipts refused");
+				}
+				Err(error) => tracing::warn!(epoch, receipts = count, %error, "receipts not added"),
+			}
+		}
+	}
+
+	/// Whether claims for `epoch` are still accepted, as far as the followed chain shows.
+	fn window_open(&self, epoch: u32) -> bool {
+		let state = self.chain.borrow();
+		let deadline = u64::from(epoch)
+			.saturating_add(1)
+			.saturating_mul(u64::from(state.epoch_length))
+			.saturating_add(u64::from(state.claim_window));
+		state.epoch_length == 0 || state.best < deadline
 	}
 }
 

@@ -46,8 +46,15 @@ pub fn claim(claim: &EpochClaim) -> Claim<AccountId32> {
 				})
 				.collect(),
 		),
-		receipts: BoundedVec(claim.receipts.iter().map(signed_receipt).collect()),
+		receipts: receipts(&claim.receipts),
 	}
+}
+
+/// Signed receipts as claims carry them.
+pub fn receipts(
+	receipts: &[srwan_primitives::receipts::SignedReceipt<[u8; 32]>],
+) -> BoundedVec<SignedReceipt<AccountId32>> {
+	BoundedVec(receipts.iter().map(signed_receipt).collect())
 }
 
 /// A signed receipt as claims carry it.

@@ -78,19 +78,23 @@ pub struct ChainState {
 	pub epoch_length: u32,
 	/// Blocks per report period (0 until read).
 	pub report_period: u32,
+	/// Blocks after an epoch's end in which its claims are accepted (0 until read).
+	pub claim_window: u32,
 	/// The group as of the latest finalized epoch start.
 	pub snapshot: Option<Arc<GroupSnapshot>>,
 	/// Coins earned and applied, from the chain's payouts.
 	pub ledger: Ledger,
 	/// The chain's genesis hash (what receipts are signed for).
 	pub genesis: Option<[u8; 32]>,
-	/// The members of this router's group at the best block, read as the current report
-	/// period started (what a report may name).
-	pub members_now: Option<Arc<Vec<[u8; 32]>>>,
+	/// This router at the best block, read as the current report period started: the
+	/// members a report may name, and whether it reported already (before a restart).
+	pub members_now: Option<Arc<RouterNow>>,
 	/// The period `members_now` was read in.
 	pub members_period: Option<u32>,
 	/// The live connection, for the duties' own reads.
 	pub client: Option<Client>,
+	/// Set when the runtime no longer matches this agent's interface: why (the agent stops).
+	pub incompatible: Option<String>,
 }
 
 impl ChainState {
@@ -157,7 +161,7 @@ pub fn spawn(
 				s.connected = false;
 				s.client = None;
 			});
-			if state.is_closed() {
+			if state.is_closed() || state.borrow().incompatible.is_some() {
 				return;
 			}
 			tracing::warn!(%url, %error, retry_in = ?super::submitter::backoff(failures), "lost the chain; following it again");
@@ -180,7 +184,14 @@ async fn follow(
 		Ok(Err(error)) => return error.to_string(),
 		Err(_) => return format!("no answer within {CHAIN_TIMEOUT:?}"),
 	};
-	let (epoch_length, report_period) = match clocks(&client).await {
+	let mut checked_spec = match client.at_current_block().await {
+		Ok(at) => match checked(&at, state) {
+			Some(spec) => spec,
+			None => return "the runtime does not match this agent".into(),
+		},
+		Err(error) => return error.to_string(),
+	};
+	let (epoch_length, report_period, claim_window) = match clocks(&client).await {
 		Ok(clocks) => clocks,
 		Err(error) => return format!("cannot read the exchange's clocks: {error}"),
 	};
@@ -197,6 +208,7 @@ async fn follow(
 		s.connected = true;
 		s.epoch_length = epoch_length;
 		s.report_period = report_period;
+		s.claim_window = claim_window;
 	});
 	loop {
 		tokio::select! {
@@ -206,7 +218,7 @@ async fn follow(
 					// the report lands, not at the epoch's start: read it as a period starts.
 					let period = block_index(block.number(), report_period);
 					let members = if state.borrow().members_period != Some(period) {
-						let read = async { current_members(&block.at().await?, account).await };
+						let read = async { router_now(&block.at().await?, account).await };
 						match tokio::time::timeout(MEMBERS_TIMEOUT, read).await {
 							Ok(Ok(members)) => Some(members),
 							Ok(Err(error)) => {
@@ -233,6 +245,15 @@ async fn follow(
 			},
 			block = finalized.next() => match block {
 				Some(Ok(block)) => {
+					// After a runtime upgrade: does this agent still match it?
+					match block.at().await {
+						Ok(at) if at.spec_version() != checked_spec => match checked(&at, state) {
+							Some(spec) => checked_spec = spec,
+							None => return "the runtime does not match this agent".into(),
+						},
+						Ok(_) => {}
+						Err(error) => return error.to_string(),
+					}
 					let read = on_finalized(&client, block.number(), epoch_length, account, state, ledger);
 					match tokio::time::timeout(CHAIN_TIMEOUT, read).await {
 						Ok(Ok(())) => {}
@@ -243,6 +264,21 @@ async fn follow(
 				Some(Err(error)) => return error.to_string(),
 				None => return "the finalized-block stream ended".into(),
 			},
+		}
+	}
+}
+
+/// Checks the agent's interface against the runtime at `at`: its spec version when it matches;
+/// otherwise `None`, with the reason published for the agent to stop on.
+fn checked(at: &super::compat::AtBlock, state: &watch::Sender<ChainState>) -> Option<u32> {
+	let spec = at.spec_version();
+	match super::compat::check(at) {
+		Ok(()) => Some(spec),
+		Err(what) => {
+			let message = super::compat::too_old(spec, &what);
+			tracing::error!("{message}");
+			state.send_modify(|s| s.incompatible = Some(message));
+			None
 		}
 	}
 }
@@ -336,23 +372,57 @@ fn log_snapshot(new: &GroupSnapshot, old: Option<&GroupSnapshot>) {
 	}
 }
 
-/// The members of `account`'s group at `at` (none when it is in no group).
-async fn current_members(
+/// This router at a best block, as a report needs it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouterNow {
+	/// The members of its group (none when it is in no group).
+	pub members: Vec<[u8; 32]>,
+	/// The latest period it reported in.
+	pub last_report: Option<u32>,
+}
+
+/// `account`'s group members and latest report at `at`.
+async fn router_now(
 	at: &subxt::client::ClientAtBlock<
 		super::ChainConfig,
 		subxt::client::OnlineClientAtBlockImpl<super::ChainConfig>,
 	>,
 	account: [u8; 32],
-) -> Result<Vec<[u8; 32]>, subxt::Error> {
+) -> Result<RouterNow, subxt::Error> {
 	let api = srwan::runtime_apis().ditex_api();
 	let calls = at.runtime_apis();
 	let Some(mine) = calls.call(api.router(AccountId32(account))).await? else {
-		return Ok(Vec::new());
+		return Ok(RouterNow::default());
 	};
 	if matches!(mine.status, RouterStatus::Unbonding { .. }) {
-		return Ok(Vec::new());
+		return Ok(RouterNow::default());
 	}
-	Ok(calls.call(api.group_members(mine.group)).await?.into_iter().map(|a| a.0).collect())
+	let members = calls.call(api.group_members(mine.group)).await?.into_iter().map(|a| a.0);
+	Ok(RouterNow { members: members.collect(), last_report: mine.last_report })
+}
+
+/// The delegate receipt key the chain has in force for `account`'s receipts of `epoch` (at
+/// the finalized head): the latest terms that took effect at or before the epoch.
+pub async fn receipt_key_at(
+	client: &Client,
+	account: [u8; 32],
+	epoch: u32,
+) -> Result<Option<[u8; 32]>, subxt::Error> {
+	let at = client.at_current_block().await?;
+	let escrow = at
+		.storage()
+		.entry(srwan::storage().escrow().accounts())?
+		.try_fetch((AccountId32(account),))
+		.await?;
+	let Some(escrow) = escrow else { return Ok(None) };
+	let escrow = escrow.decode()?;
+	Ok(escrow
+		.terms
+		.0
+		.iter()
+		.rev()
+		.find(|(from, _)| *from <= epoch)
+		.and_then(|(_, terms)| terms.receipt_key))
 }
 
 /// Whether the chain holds `account`'s claim for `epoch` (at the finalized head).
@@ -370,12 +440,17 @@ pub async fn is_claimed(
 	Ok(claimed.is_some())
 }
 
-/// The exchange's epoch length and report period (fixed at genesis).
-async fn clocks(client: &Client) -> Result<(u32, u32), subxt::Error> {
+/// The exchange's epoch length, report period and claim window.
+async fn clocks(client: &Client) -> Result<(u32, u32, u32), subxt::Error> {
 	let at = client.at_current_block().await?;
 	let params =
 		at.storage().entry(srwan::storage().ditex().params())?.fetch(()).await?.decode()?;
-	Ok((params.epoch_length.max(1), params.report_period.max(1)))
+	let tickets = at.storage().entry(srwan::storage().tickets().params())?.try_fetch(()).await?;
+	let claim_window = match tickets {
+		Some(tickets) => tickets.decode()?.claim_window,
+		None => 0,
+	};
+	Ok((params.epoch_length.max(1), params.report_period.max(1), claim_window))
 }
 
 /// The group of `account` in the state after block `start` (the first of `epoch`).

@@ -8,6 +8,7 @@
 //! metadata file.
 
 pub mod account;
+pub mod compat;
 pub mod duties;
 mod encode;
 pub mod follow;

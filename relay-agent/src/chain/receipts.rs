@@ -5,7 +5,7 @@
 //! every other router on the path.
 
 use crate::proto::{
-	counters::{Counters, FlowUsage, UsageKey},
+	counters::{FlowUsage, UsageKey},
 	wire::NodeId,
 };
 use blake2::{digest::consts::U16, Blake2b, Digest};
@@ -43,11 +43,16 @@ pub struct ReceiptSigner<'a> {
 }
 
 impl ReceiptSigner<'_> {
-	/// Signed receipts for the flows of `epoch` in `counters` that crossed at least one link
+	/// Signed receipts for the flows of `epoch` among `usages` that crossed at least one link
 	/// (a one-router path pays no one), largest first, at most [`MAX_CLAIM_RECEIPTS`].
-	pub fn receipts(&self, counters: &Counters, epoch: u32) -> Vec<SignedReceipt<[u8; 32]>> {
-		let mut flows: Vec<(&UsageKey, &FlowUsage)> = counters
-			.flows()
+	pub fn receipts(
+		&self,
+		usages: &[(UsageKey, FlowUsage)],
+		epoch: u32,
+	) -> Vec<SignedReceipt<[u8; 32]>> {
+		let mut flows: Vec<(&UsageKey, &FlowUsage)> = usages
+			.iter()
+			.map(|(key, usage)| (key, usage))
 			.filter(|(key, usage)| key.epoch == epoch && usage.path.len() >= 2)
 			.filter(|(_, usage)| usage.fwd_octets > 0 || usage.rev_octets > 0)
 			.collect();
@@ -80,6 +85,7 @@ impl ReceiptSigner<'_> {
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use crate::proto::counters::Counters;
 
 	#[test]
 	fn each_flow_version_is_receipted_on_its_own_and_signed_for_this_chain() {
@@ -98,7 +104,7 @@ mod tests {
 			max_price_per_gb: 10,
 			nonce: 3,
 		};
-		let receipts = signer.receipts(&counters, 9);
+		let receipts = signer.receipts(&counters.flow_usage_of(9), 9);
 		assert_eq!(receipts.len(), 2, "epoch 10 and the one-router path are left out");
 		assert_eq!(receipts[0].receipt.fwd_octets, 5_000, "largest first");
 		assert_eq!(receipts[0].receipt.path.len(), 3);

@@ -48,6 +48,13 @@ pub enum ChainCall {
 	},
 	/// Claims an epoch's octets.
 	Claim(EpochClaim),
+	/// Adds receipts to an epoch's claim (those one claim extrinsic could not hold).
+	ClaimMoreReceipts {
+		/// The epoch.
+		epoch: u32,
+		/// The receipts.
+		receipts: Vec<srwan_primitives::receipts::SignedReceipt<[u8; 32]>>,
+	},
 	/// Puts plancks into the consumer escrow (on hold).
 	Deposit(u128),
 	/// Asks for plancks back from the escrow (after the withdraw delay).
@@ -113,6 +120,7 @@ impl ChainCall {
 			ChainCall::Unregister => "ditex.unregister",
 			ChainCall::Report { .. } => "ditex.report",
 			ChainCall::Claim(_) => "tickets.claim",
+			ChainCall::ClaimMoreReceipts { .. } => "tickets.claim_more_receipts",
 			ChainCall::Deposit(_) => "escrow.deposit",
 			ChainCall::RequestWithdraw(_) => "escrow.request_withdraw",
 			ChainCall::Withdraw => "escrow.withdraw",
@@ -253,6 +261,11 @@ impl Connection {
 			ChainCall::Claim(claim) => {
 				let claim = super::encode::claim(claim);
 				self.send(&srwan::transactions().tickets().claim(claim), signer).await
+			}
+			ChainCall::ClaimMoreReceipts { epoch, receipts } => {
+				let receipts = super::encode::receipts(receipts);
+				let call = srwan::transactions().tickets().claim_more_receipts(*epoch, receipts);
+				self.send(&call, signer).await
 			}
 			ChainCall::Deposit(amount) => self.send(&escrow.deposit(*amount), signer).await,
 			ChainCall::RequestWithdraw(amount) => {

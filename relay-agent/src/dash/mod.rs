@@ -7,6 +7,7 @@
 use crate::{
 	net::{lock, SharedCore, TunnelStatus},
 	proto::relay::RelayCore,
+	proto::wire::NodeId,
 };
 use axum::{
 	extract::State,
@@ -40,6 +41,8 @@ pub struct DashState {
 	pub started: Instant,
 	/// The chain as the agent follows it (absent in static mode).
 	pub chain: Option<ChainDash>,
+	/// Members' names from the configuration (static mode), by id.
+	pub names: Arc<std::collections::HashMap<NodeId, String>>,
 }
 
 /// What the dashboard shows of the chain.
@@ -209,7 +212,7 @@ async fn ready(State(state): State<DashState>) -> Response {
 /// The matrix as JSON: `owd_us[from][to]`, `rtt_us[from][to]`, `loss_ppm[from][to]`.
 #[derive(Serialize)]
 pub struct MatrixView {
-	/// Member names (hex ids).
+	/// Member names: configured names, or account, country and endpoint from the chain.
 	pub members: Vec<String>,
 	/// One-way delays, µs, offset-relative; `null` where unmeasured or excluded.
 	pub owd_us: Vec<Vec<Option<i64>>>,
@@ -219,7 +222,26 @@ pub struct MatrixView {
 	pub loss_ppm: Vec<Vec<Option<u32>>>,
 }
 
-fn matrix_of(core: &RelayCore) -> MatrixView {
+/// How the dashboard names a member: its configured name (static mode); with a chain, its
+/// account (shortened), country and endpoint as the chain lists them; else its id's first bytes.
+fn member_label(state: &DashState, id: &NodeId) -> String {
+	if let Some(chain) = &state.chain {
+		let snapshot = chain.state.borrow().snapshot.clone();
+		if let Some(member) =
+			snapshot.as_ref().and_then(|s| s.members.iter().find(|m| m.account == *id))
+		{
+			let account = subxt::utils::AccountId32(member.account).to_string();
+			let country = String::from_utf8_lossy(&member.country).into_owned();
+			return format!("{}… {country} {}", account.get(..8).unwrap_or(&account), member.addr);
+		}
+	}
+	match state.names.get(id) {
+		Some(name) => name.clone(),
+		None => crate::hex::encode(&id[..4]),
+	}
+}
+
+fn matrix_of(core: &RelayCore, state: &DashState) -> MatrixView {
 	let m = core.matrix();
 	let n = m.len() as u16;
 	let grid = |f: &dyn Fn(u16, u16) -> Option<srwan_primitives::routing::SegmentMetrics>| {
@@ -229,7 +251,7 @@ fn matrix_of(core: &RelayCore) -> MatrixView {
 	};
 	let segs = grid(&|a, b| m.segment(a, b));
 	MatrixView {
-		members: m.members().iter().map(|id| crate::hex::encode(&id[..4])).collect(),
+		members: m.members().iter().map(|id| member_label(state, id)).collect(),
 		owd_us: segs.iter().map(|r| r.iter().map(|s| s.map(|s| s.owd_us)).collect()).collect(),
 		rtt_us: segs.iter().map(|r| r.iter().map(|s| s.map(|s| s.rtt_us)).collect()).collect(),
 		loss_ppm: segs.iter().map(|r| r.iter().map(|s| s.map(|s| s.loss_ppm)).collect()).collect(),
@@ -237,7 +259,7 @@ fn matrix_of(core: &RelayCore) -> MatrixView {
 }
 
 async fn matrix(State(state): State<DashState>) -> Json<MatrixView> {
-	Json(matrix_of(&lock(&state.core)))
+	Json(matrix_of(&lock(&state.core), &state))
 }
 
 async fn paths(State(state): State<DashState>) -> Json<Vec<TunnelStatus>> {
@@ -254,6 +276,16 @@ struct ReasonLabel {
 	reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowLabel {
+	flow: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+	status: String,
+}
+
 async fn metrics(State(state): State<DashState>) -> Response {
 	let mut registry = Registry::with_prefix("srwan_relay");
 	let octets_in = Family::<PeerLabel, Counter>::default();
@@ -261,8 +293,25 @@ async fn metrics(State(state): State<DashState>) -> Response {
 	let drops = Family::<ReasonLabel, Counter>::default();
 	let uptime = Gauge::<i64>::default();
 	let measured = Gauge::<i64>::default();
+	let (owd, rtt, jitter, loss) = (
+		Family::<PeerLabel, Gauge>::default(),
+		Family::<PeerLabel, Gauge>::default(),
+		Family::<PeerLabel, Gauge>::default(),
+		Family::<PeerLabel, Gauge>::default(),
+	);
+	let (switches, probe_rtt) =
+		(Family::<FlowLabel, Counter>::default(), Family::<FlowLabel, Gauge>::default());
 	{
 		let core = lock(&state.core);
+		for (peer, metrics) in core.inbound_metrics(crate::net::now_ns()) {
+			let label = PeerLabel { peer: crate::hex::encode(&peer[..8]) };
+			owd.get_or_create(&label).set(metrics.owd_us);
+			if let Some(value) = metrics.rtt_us {
+				rtt.get_or_create(&label).set(i64::from(value));
+			}
+			jitter.get_or_create(&label).set(i64::from(metrics.jitter_us));
+			loss.get_or_create(&label).set(i64::from(metrics.loss_ppm));
+		}
 		for (peer, octets) in core.counters().by_peer() {
 			let label = PeerLabel { peer: crate::hex::encode(&peer[..8]) };
 			octets_in.get_or_create(&label).inc_by(octets.in_octets);
@@ -278,6 +327,54 @@ async fn metrics(State(state): State<DashState>) -> Response {
 	registry.register("octets_in", "Octets received per peer since the agent started", octets_in);
 	registry.register("octets_out", "Octets sent per peer since the agent started", octets_out);
 	registry.register("dropped_datagrams", "Datagrams dropped, by reason", drops);
+	for tunnel in state.tunnels.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+		let label = FlowLabel { flow: tunnel.flow.to_string() };
+		switches.get_or_create(&label).inc_by(tunnel.switches);
+		if let Some(value) = tunnel.measured_rtt_us {
+			probe_rtt.get_or_create(&label).set(i64::try_from(value).unwrap_or(i64::MAX));
+		}
+	}
+	registry.register("peer_owd_us", "One-way delay from each peer, µs (offset-relative)", owd);
+	registry.register("peer_rtt_us", "Round trip to each peer, µs", rtt);
+	registry.register("peer_jitter_us", "Jitter of each peer's pulses, µs", jitter);
+	registry.register("peer_loss_ppm", "Loss of each peer's pulses, ppm", loss);
+	registry.register("path_switches", "Path switches of each tunnel's flow", switches);
+	registry.register(
+		"probe_rtt_us",
+		"Smoothed round trip of each tunnel's active path, µs",
+		probe_rtt,
+	);
+	if let Some(chain) = &state.chain {
+		let queued = Gauge::<i64>::default();
+		queued.set(i64::try_from(chain.submitter.queued()).unwrap_or(i64::MAX));
+		registry.register("chain_submissions_queued", "Extrinsics waiting for the signer", queued);
+		let claims = Family::<StatusLabel, Gauge>::default();
+		for record in chain.journal.lock().unwrap_or_else(|p| p.into_inner()).values() {
+			let status = serde_json::to_value(&record.status)
+				.ok()
+				.and_then(|v| v.get("status").and_then(|s| s.as_str()).map(String::from))
+				.unwrap_or_default();
+			claims.get_or_create(&StatusLabel { status }).inc();
+		}
+		registry.register(
+			"claims",
+			"Claims in the journal (the latest 64 epochs), by outcome",
+			claims,
+		);
+		let ledger = chain.state.borrow().ledger.total;
+		let (earned, applied) = (
+			Gauge::<f64, std::sync::atomic::AtomicU64>::default(),
+			Gauge::<f64, std::sync::atomic::AtomicU64>::default(),
+		);
+		earned.set(ledger.earned as f64 / crate::config::PLANCKS_PER_SRW as f64);
+		applied.set(ledger.applied as f64 / crate::config::PLANCKS_PER_SRW as f64);
+		registry.register("coins_earned_srw", "SRW paid to this router for relaying", earned);
+		registry.register(
+			"coins_applied_srw",
+			"SRW charged to this account as a consumer",
+			applied,
+		);
+	}
 	registry.register("uptime_seconds", "Seconds since the agent started", uptime);
 	registry.register("peers_measured", "Peers with current measurements", measured);
 	let mut body = String::new();
@@ -347,6 +444,7 @@ mod tests {
 			name: "relay-<a>".into(),
 			started: Instant::now(),
 			chain: None,
+			names: Arc::new([([1; 32], "relay-b".to_string())].into_iter().collect()),
 		}
 	}
 
@@ -387,7 +485,11 @@ mod tests {
 		assert_eq!(status["members_on_other_versions"], serde_json::json!([]));
 		let (_, body) = get("/api/matrix").await;
 		let matrix: serde_json::Value = serde_json::from_str(&body).unwrap();
-		assert_eq!(matrix["members"].as_array().unwrap().len(), 2);
+		assert_eq!(
+			matrix["members"],
+			serde_json::json!(["00000000", "relay-b"]),
+			"configured names where known, else the id's first bytes"
+		);
 		assert_eq!(get("/api/paths").await.1, "[]");
 	}
 

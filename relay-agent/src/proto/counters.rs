@@ -285,6 +285,15 @@ impl Counters {
 		self.peer_boots.get(&(epoch, *peer)).map_or(&[], Vec::as_slice)
 	}
 
+	/// The usage of the flow versions originated here in `epoch`.
+	pub fn flow_usage_of(&self, epoch: u32) -> Vec<(UsageKey, FlowUsage)> {
+		self.flows
+			.iter()
+			.filter(|(key, _)| key.epoch == epoch)
+			.map(|(key, usage)| (*key, usage.clone()))
+			.collect()
+	}
+
 	/// The usage of every flow version originated here, unclaimed.
 	pub fn flows(&self) -> impl Iterator<Item = (&UsageKey, &FlowUsage)> {
 		self.flows.iter()
