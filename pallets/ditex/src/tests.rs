@@ -883,6 +883,44 @@ fn version_1_routers_migrate_to_version_3_once() {
 	});
 }
 
+#[test]
+fn version_3_routers_get_their_endpoints_and_keys_recorded_once() {
+	use crate::migrations::V3ToV4;
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		register(2, b"DE", Some(1));
+		// A chain at version 3 has no records of who owns what.
+		let _ = EndpointOwners::<Test>::clear(u32::MAX, None);
+		let _ = crate::PulseKeyOwners::<Test>::clear(u32::MAX, None);
+		StorageVersion::new(3).put::<Ditex>();
+
+		#[cfg(feature = "try-runtime")]
+		assert_ok!(V3ToV4::<Test>::try_on_runtime_upgrade(true));
+		#[cfg(not(feature = "try-runtime"))]
+		V3ToV4::<Test>::on_runtime_upgrade();
+
+		assert_eq!(Ditex::on_chain_storage_version(), StorageVersion::new(4));
+		for who in [1, 2] {
+			assert_eq!(EndpointOwners::<Test>::get(endpoint(who)), Some(who));
+			assert_eq!(crate::PulseKeyOwners::<Test>::get(key(who)), Some(who));
+		}
+		// The rule holds from then on.
+		assert_noop!(
+			Ditex::register_router(RuntimeOrigin::signed(3), endpoint(1), geo(b"DE"), key(3), None),
+			Error::<Test>::EndpointTaken
+		);
+		// At version 4 it does nothing.
+		let _ = EndpointOwners::<Test>::clear(u32::MAX, None);
+		V3ToV4::<Test>::on_runtime_upgrade();
+		assert_eq!(EndpointOwners::<Test>::iter_keys().count(), 0);
+		// (Put them back for the state checks after the test.)
+		for who in [1, 2] {
+			EndpointOwners::<Test>::insert(endpoint(who), who);
+		}
+	});
+}
+
 // ---- parameters ----
 
 #[test]
