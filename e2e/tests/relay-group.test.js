@@ -1,11 +1,13 @@
 // Three relay agents meet on chain and are paid: each lists itself from its own
 // `[chain.router]`, takes its group, the members' endpoints and pulse keys from the chain at an
 // epoch's start, reports its inbound row every period, carries a tunnel's traffic stamped with
-// the chain's epoch, and claims that epoch after it ends; the tunnel's operator (relay a's
-// account) deposited escrow and registered a receipt key with the CLI, and its claim carries
-// the receipts. Read back through polkadot.js: every relay reported, both ends of the tunnel's
-// link claimed the same epoch and agree (no dispute), the egress was paid from the escrow and
-// the escrow went down by exactly the payouts; the dashboards and `status --json` show it.
+// the chain's epoch, and claims that epoch after it ends. The tunnel's operator (relay a's
+// account) deposited escrow and registered a receipt key with the CLI; its tunnel is pinned
+// through relay b to the egress c, and its receipts travel that path in-band, so b and c claim
+// them too. Read back through polkadot.js: every relay reported, both ends of both links
+// claimed the same epoch and agree (no dispute), b and c were each paid price × octets of their
+// inbound link from the escrow and the escrow went down by exactly the payouts; a kill -9 of the
+// transit relay b is forgiven and paid; the dashboards and `status --json` show it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -157,7 +159,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   ];
   const relays = [
     // Relay a's operator is the consumer: it deposits escrow and registers a receipt key
-    // with the CLI, then runs the relay with an ad hoc tunnel through relay c.
+    // with the CLI, then runs the relay with an ad hoc tunnel to relay c, pinned through b.
     await startRelay(
       'a',
       listing('//Charlie', ports[0], 'DE', '0.5'),
@@ -165,7 +167,10 @@ test('relays form their group from the chain, report, carry stamped traffic and 
         await cli('a', 'escrow', 'deposit', '50');
         await cli('a', 'escrow', 'set-receipt-key');
       },
-      ['tunnel', '--listen', `127.0.0.1:${tunnelPort}`, '--via', c.address, '--to', `127.0.0.1:${echoPort}`],
+      [
+        'tunnel', '--listen', `127.0.0.1:${tunnelPort}`, '--via', c.address, '--through', b.address,
+        '--to', `127.0.0.1:${echoPort}`,
+      ],
     ),
     await startRelay('b', listing('//Dave', ports[1], 'FR', '0.2')),
     await startRelay('c', listing('//Eve', ports[2], 'NL', '0.3')),
@@ -185,7 +190,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     assert.ok((await api.query.ditex.routers(who.address)).isSome, `${who.address} registered itself`);
   }
 
-  // Traffic through the tunnel: a → c (the direct path), echoed back c → a.
+  // Traffic through the tunnel: a → b → c (the pinned path), echoed back c → b → a.
   client = createSocket('udp4');
   await new Promise((resolve) => client.bind(0, '127.0.0.1', resolve));
   let echoed = 0;
@@ -200,21 +205,21 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   }, 20);
   try {
     await waitFor('no echo came back through the tunnel', async () => echoed > 0, 60, relays);
-    // Traffic runs through at least one whole epoch; then both ends claim it.
+    // Traffic runs through at least one whole epoch; then every relay of the path claims it.
     const claimed = await waitFor(
-      'relays a and c did not both claim an epoch',
+      'relays a, b and c did not all claim an epoch',
       async () => {
         const accepted = events.filter((e) => e.method === 'ClaimAccepted');
         const by = (who) => new Set(accepted.filter((e) => e.data.relay.toString() === who.address).map((e) => e.data.epoch.toNumber()));
-        const [ofA, ofC] = [by(a), by(c)];
-        const both = [...ofA].filter((epoch) => ofC.has(epoch));
-        return both.length >= 2 ? both : null;
+        const [ofA, ofB, ofC] = [by(a), by(b), by(c)];
+        const all = [...ofA].filter((epoch) => ofB.has(epoch) && ofC.has(epoch));
+        return all.length >= 2 ? all : null;
       },
       150,
       relays,
     );
-    // The last of the epochs they both claimed ran with traffic throughout. Both figures of
-    // the link are on chain from the block of the second claim until settlement.
+    // The last of the epochs they all claimed ran with traffic throughout. Both figures of
+    // each link are on chain from the block of the last claim until settlement.
     const epoch = Math.max(...claimed);
     const claims = events.filter((e) => e.method === 'ClaimAccepted' && e.data.epoch.toNumber() === epoch);
     const blocks = await Promise.all(
@@ -222,33 +227,48 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     );
     const later = blocks.reduce((x, y) => (y.number > x.number ? y : x));
     const at = await api.at(later.hash);
-    const forward = (await at.query.tickets.links(epoch, a.address, c.address)).toJSON();
-    const backward = (await at.query.tickets.links(epoch, c.address, a.address)).toJSON();
-    // Both ends counted the link, and agree within the chain's tolerance (no dispute).
-    assert.ok(forward.sent > 0 && forward.received > 0, JSON.stringify(forward));
-    assert.ok(Math.abs(forward.sent - forward.received) <= forward.sent * 0.02, JSON.stringify(forward));
-    assert.ok(backward.sent > 0 && backward.received > 0, JSON.stringify(backward));
+    const link = async (from, to) => (await at.query.tickets.links(epoch, from.address, to.address)).toJSON();
+    const links = {
+      ab: await link(a, b), bc: await link(b, c), cb: await link(c, b), ba: await link(b, a),
+    };
+    for (const [name, figures] of Object.entries(links)) {
+      // Both ends counted the link, and agree within the chain's tolerance (no dispute).
+      assert.ok(figures.sent > 0 && figures.received > 0, `${name} ${JSON.stringify(figures)}`);
+      assert.ok(Math.abs(figures.sent - figures.received) <= figures.sent * 0.02, `${name} ${JSON.stringify(figures)}`);
+    }
     assert.equal(events.filter((e) => e.method === 'LinkDisputed').length, 0, 'no link disputed');
     // An epoch is 4 blocks of 6 s: 24 s of 250 datagrams a second (1000 B of payload each,
     // a header on top) is about 6 MB each way; the figures are of that order.
-    assert.ok(forward.sent > 1_000_000 && forward.sent < 40_000_000, `forward ${forward.sent}`);
-    // Relay b carried nothing of the tunnel: it claims nothing for that epoch.
-    const ofB = events.filter((e) => e.method === 'ClaimAccepted' && e.data.relay.toString() === b.address);
-    assert.ok(ofB.every((e) => e.data.peers.toNumber() === 0 || e.data.epoch.toNumber() !== epoch));
+    assert.ok(links.ab.sent > 1_000_000 && links.ab.sent < 40_000_000, `forward ${links.ab.sent}`);
+    // Every relay of the path claimed receipts: a signs its own, b and c hold the ones that
+    // came along the path (ClaimAccepted { relay, epoch, restarted, peers, receipts, .. }).
+    for (const who of [a, b, c]) {
+      const claim = claims.find((e) => e.data.relay.toString() === who.address);
+      assert.ok(claim && claim.data[4].toNumber() > 0, `${who.address} claimed receipts: ${JSON.stringify(claim?.data.toJSON())}`);
+    }
 
-    // The consumer's claim carried its receipts; after settlement relay c is paid from the
-    // consumer's escrow for the traffic it carried (relay a, the consumer's own, is not), and
-    // the escrow went down by exactly what was paid out (relays and infrastructure).
-    const withReceipts = events.filter(
-      (e) => e.method === 'ClaimAccepted' && e.data.relay.toString() === a.address && e.data[4].toNumber() > 0,
+    // After settlement b and c are paid from the consumer's escrow for that epoch (relay a,
+    // the consumer's own, is not): each its price times the octets of its inbound link, both
+    // ways, as the receipts vouch for them (the ingress's own counts), shared with the
+    // infrastructure; the escrow went down by exactly what was paid out.
+    const paidFor = (who) => events.filter(
+      (e) => e.method === 'Paid' && e.data.relay.toString() === who.address && e.data.epoch.toNumber() === epoch,
     );
-    assert.ok(withReceipts.length > 0, 'relay a claimed with its receipts');
     await waitFor(
-      'relay c was not paid for the tunnel\'s traffic',
-      async () => events.some((e) => e.method === 'Paid' && e.data.relay.toString() === c.address),
+      'relays b and c were not both paid for the epoch',
+      async () => paidFor(b).length > 0 && paidFor(c).length > 0,
       120,
       relays,
     );
+    const PLANCKS = 10n ** 12n;
+    for (const [who, price, forward, backward] of [[b, PLANCKS / 5n, links.ab, links.ba], [c, (3n * PLANCKS) / 10n, links.bc, links.cb]]) {
+      const charged = paidFor(who).reduce((sum, e) => sum + e.data[3].toBigInt() + e.data[4].toBigInt(), 0n);
+      const octets = BigInt(Math.min(forward.sent, forward.received) + Math.min(backward.sent, backward.received));
+      const most = (price * octets) / 10n ** 9n;
+      // Receipts count what left (and came back to) the ingress: at most what the links
+      // carried, short of it only by what was lost or still in flight at the epoch's end.
+      assert.ok(charged <= most + 2n && charged * 100n >= most * 97n, `${who.address}: charged ${charged}, links ${octets} octets at ${price} → ${most}`);
+    }
     const payouts = events.filter((e) => e.method === 'Paid');
     assert.ok(payouts.every((e) => e.data.consumer.toString() === a.address && e.data.relay.toString() !== a.address));
     const latest = events.reduce((x, y) => (y.blockNumber > x.blockNumber ? y : x));
@@ -269,31 +289,31 @@ test('relays form their group from the chain, report, carry stamped traffic and 
       relays,
     );
 
-    // A relay on the path is killed -9 in the middle of an epoch and restarted at once: its
-    // claim for that epoch declares the restart, the ingress's claim corroborates it (it saw
-    // two boots of c), and c is paid for that epoch; no dispute counts against it.
+    // The transit relay b is killed -9 in the middle of an epoch and restarted at once: its
+    // claim for that epoch declares the restart, its neighbours' claims corroborate it (they
+    // saw two boots of b), and b is paid for that epoch; no dispute counts against it.
     const blockNow = async () => (await api.rpc.chain.getHeader()).number.toNumber();
     await waitFor('no epoch started', async () => (await blockNow()) % 4 === 1, 60, relays);
-    const killed = relays[2].child;
+    const killed = relays[1].child;
     const gone = new Promise((resolve) => killed.once('exit', resolve));
     killed.kill('SIGKILL');
     await gone;
-    relays[2] = await startRelay('c', listing('//Eve', ports[2], 'NL', '0.3'));
+    relays[1] = await startRelay('b', listing('//Dave', ports[1], 'FR', '0.2'));
     const restartedClaim = await waitFor(
-      'relay c did not claim the epoch of its crash as a restart',
+      'relay b did not claim the epoch of its crash as a restart',
       async () =>
         events.find(
-          (e) => e.method === 'ClaimAccepted' && e.data.relay.toString() === c.address && e.data[2].isTrue,
+          (e) => e.method === 'ClaimAccepted' && e.data.relay.toString() === b.address && e.data[2].isTrue,
         ),
       150,
       relays,
     );
     const crashEpoch = restartedClaim.data.epoch.toNumber();
     await waitFor(
-      'relay c was not paid for the epoch of its crash',
+      'relay b was not paid for the epoch of its crash',
       async () =>
         events.some(
-          (e) => e.method === 'Paid' && e.data.relay.toString() === c.address && e.data.epoch.toNumber() === crashEpoch,
+          (e) => e.method === 'Paid' && e.data.relay.toString() === b.address && e.data.epoch.toNumber() === crashEpoch,
         ),
       120,
       relays,
@@ -301,7 +321,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     const judged = events.filter((e) => e.method === 'DisputeJudged' && e.data.epoch.toNumber() === crashEpoch);
     assert.ok(judged.every((e) => e.data.forgiven.isTrue), JSON.stringify(judged.map((e) => e.data.toJSON())));
     assert.equal(events.filter((e) => e.method === 'ReportedForDisputes').length, 0, 'nobody reported for disputes');
-    assert.equal((await api.query.ditex.routers(c.address)).unwrap().status.isActive, true, 'c is not quarantined');
+    assert.equal((await api.query.ditex.routers(b.address)).unwrap().status.isActive, true, 'b is not quarantined');
     // What the relays' own extrinsics cost them (reported, not asserted: docs/PERFORMANCE.md).
     const byCall = new Map();
     for (const { call, fee, bytes } of fees.filter((f) => [a, b, c].some((w) => w.address === f.who))) {

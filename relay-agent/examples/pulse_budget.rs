@@ -110,6 +110,7 @@ async fn main() -> anyhow::Result<()> {
 			allowed_destinations: vec![],
 			flow_idle_ns: u64::MAX,
 			link_marks: Vec::new(),
+			metering: None,
 		})?));
 		let params = AgentParams {
 			core: core.clone(),
@@ -129,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
 			persist_interval: Duration::from_secs(3600),
 			tunnels: Vec::new(),
 			impairment: Some(tally.clone()),
+			outbox: None,
 		};
 		let (tx, rx) = oneshot::channel::<()>();
 		stops.push(tx);

@@ -88,6 +88,10 @@ pub struct Config {
 	pub prefix_table: Option<PathBuf>,
 }
 
+/// Most relays a pinned path (`through`) lists between ingress and egress (the chain pays
+/// paths of at most six routers).
+pub const MAX_PINNED_INTERMEDIATES: u8 = 4;
+
 /// A UDP port-forward tunnel: datagrams to `listen` come out of `egress` towards `to`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +108,11 @@ pub struct TunnelConfig {
 	/// elsewhere without this list would be an open ingress for anyone, billed to you.
 	#[serde(default)]
 	pub allowed_clients: Vec<std::net::IpAddr>,
+	/// Relays the tunnel's traffic must cross, in order, between this relay and the egress
+	/// (named as `egress` is): a pinned path, never rerouted. Empty (the default): the path
+	/// follows the live matrix.
+	#[serde(default)]
+	pub through: Vec<String>,
 }
 
 /// Pulse settings.
@@ -479,6 +488,39 @@ impl Config {
 					format!("{:?} is not one of the peers", tunnel.egress),
 				));
 			}
+			if tunnel.through.len() > usize::from(MAX_PINNED_INTERMEDIATES) {
+				return Err(invalid(
+					&format!("tunnels[{i}].through"),
+					format!("at most {MAX_PINNED_INTERMEDIATES} relays between ingress and egress"),
+				));
+			}
+			for (j, name) in tunnel.through.iter().enumerate() {
+				let known = if self.chain.is_some() {
+					name.parse::<subxt::utils::AccountId32>().is_ok()
+						|| crate::hex::decode32(name).is_ok()
+				} else {
+					self.peers.iter().any(|p| p.id == *name)
+				};
+				if !known {
+					return Err(invalid(
+						&format!("tunnels[{i}].through[{j}]"),
+						format!(
+							"{name:?} is not {}",
+							if self.chain.is_some() {
+								"an account (SS58 or 64 hex digits)"
+							} else {
+								"one of the peers"
+							}
+						),
+					));
+				}
+				if *name == tunnel.egress || tunnel.through[..j].contains(name) {
+					return Err(invalid(
+						&format!("tunnels[{i}].through[{j}]"),
+						format!("{name:?} is on the path twice"),
+					));
+				}
+			}
 			if !tunnel.listen.ip().is_loopback() && tunnel.allowed_clients.is_empty() {
 				return Err(invalid(
 					&format!("tunnels[{i}].listen"),
@@ -593,6 +635,29 @@ mod tests {
 			match parse(text) {
 				Err(ConfigError::Invalid { key: got, .. }) => assert_eq!(got, key, "for {text}"),
 				other => panic!("expected an error naming {key}, got {other:?}"),
+			}
+		}
+	}
+
+	#[test]
+	fn a_pinned_path_names_known_relays_once_each() {
+		let peers = format!(
+			"data_dir = \"/x\"\n[[peers]]\nid = \"a\"\naddr = \"10.0.0.1:1\"\npulse_key = \"{KEY}\"\n\
+			 [[peers]]\nid = \"b\"\naddr = \"10.0.0.2:1\"\npulse_key = \"{KEY}\"\n"
+		);
+		let tunnel = |through: &str| {
+			format!(
+				"{peers}[[tunnels]]\nlisten = \"127.0.0.1:5300\"\negress = \"a\"\n\
+				 to = \"10.0.0.9:53\"\nthrough = [{through}]"
+			)
+		};
+		assert_eq!(parse(&tunnel("\"b\"")).unwrap().tunnels[0].through, vec!["b".to_string()]);
+		for bad in ["\"c\"", "\"a\"", "\"b\", \"b\""] {
+			match parse(&tunnel(bad)) {
+				Err(ConfigError::Invalid { key, .. }) => {
+					assert!(key.starts_with("tunnels[0].through"), "{bad}: {key}")
+				}
+				other => panic!("{bad} accepted: {other:?}"),
 			}
 		}
 	}

@@ -18,11 +18,22 @@ pub fn decode32(text: &str) -> Result<[u8; 32], String> {
 		return Err(format!("expected 64 hex digits, got {}", digits.len()));
 	}
 	let mut out = [0u8; 32];
-	for (i, byte) in out.iter_mut().enumerate() {
-		let pair = digits.get(2 * i..2 * i + 2).ok_or("not ASCII hex")?;
-		*byte = u8::from_str_radix(pair, 16).map_err(|_| format!("{pair:?} is not hex"))?;
-	}
+	out.copy_from_slice(&decode(digits)?);
 	Ok(out)
+}
+
+/// Parses hex of any even length, with or without `0x`.
+pub fn decode(text: &str) -> Result<Vec<u8>, String> {
+	let digits = text.strip_prefix("0x").unwrap_or(text);
+	if !digits.len().is_multiple_of(2) {
+		return Err(format!("an odd number of hex digits ({})", digits.len()));
+	}
+	(0..digits.len() / 2)
+		.map(|i| {
+			let pair = digits.get(2 * i..2 * i + 2).ok_or("not ASCII hex")?;
+			u8::from_str_radix(pair, 16).map_err(|_| format!("{pair:?} is not hex"))
+		})
+		.collect()
 }
 
 #[cfg(test)]
@@ -34,5 +45,7 @@ mod tests {
 		assert_eq!(super::decode32(&format!("0x{}", super::encode(&bytes))), Ok(bytes));
 		assert!(super::decode32("0x01").is_err());
 		assert!(super::decode32(&"g".repeat(64)).is_err());
+		assert_eq!(super::decode("0x01ff"), Ok(vec![1, 255]));
+		assert!(super::decode("012").is_err());
 	}
 }

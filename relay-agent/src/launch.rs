@@ -15,6 +15,7 @@ use crate::{
 	net::{self, Agent, AgentParams, SharedCore, Tunnel},
 	proto::{
 		hysteresis::Hysteresis,
+		metering::MeteringConfig,
 		relay::{CoreConfig, Member, RelayCore, RowSchedule},
 	},
 	store,
@@ -52,6 +53,9 @@ pub enum LaunchError {
 	/// A tunnel's egress is not a member of the group.
 	#[error("tunnels[{0}].egress {1:?} is not a member of the group")]
 	UnknownEgress(usize, String),
+	/// A relay of a tunnel's pinned path is not a member of the group, or is on it twice.
+	#[error("tunnels[{0}].through {1:?} is not a member of the group, or is on the path twice")]
+	UnknownThrough(usize, String),
 	/// A socket could not be bound.
 	#[error("cannot bind {what} {addr}: {source}")]
 	Bind {
@@ -126,15 +130,16 @@ fn chain_members(listed: &[Listed], me: [u8; 32], my_key: VerifyingKey) -> Optio
 	Some(members)
 }
 
+/// Datagrams queued for the relay's socket (receipts: at most 64 per hop and second).
+const OUTBOX_DEPTH: usize = 1_024;
+
 /// Who this relay is on chain, and its link to the chain.
 struct ChainLink {
 	account: [u8; 32],
 	state: watch::Receiver<ChainState>,
 	submitter: chain::Submitter,
-	/// The delegate receipt key, if `escrow set-receipt-key` created one in the data dir.
-	receipt_key: Option<Arc<subxt_signer::sr25519::Keypair>>,
-	/// The account key (signs the receipts when no delegate key is in force).
-	account_key: Arc<subxt_signer::sr25519::Keypair>,
+	/// The keys that sign this account's receipts as a consumer.
+	receipt_keys: Arc<chain::receipts::ReceiptKeys>,
 	max_price_per_gb: u128,
 }
 
@@ -184,8 +189,11 @@ fn join_the_exchange(
 		account: address.0,
 		state,
 		submitter,
-		receipt_key,
-		account_key,
+		receipt_keys: Arc::new(chain::receipts::ReceiptKeys::new(
+			address.0,
+			receipt_key,
+			account_key,
+		)),
 		max_price_per_gb,
 	})
 }
@@ -198,6 +206,8 @@ struct CarriedOver {
 	/// The epoch stamped, and the epochs closed for claims.
 	epoch: u32,
 	closed_through: Option<u32>,
+	/// The consumers the core knew.
+	metering: Option<crate::proto::metering::Metering>,
 }
 
 impl CarriedOver {
@@ -208,6 +218,7 @@ impl CarriedOver {
 			link_marks: store::load_link_marks(&config.data_dir)?,
 			epoch: 0,
 			closed_through: None,
+			metering: None,
 		})
 	}
 
@@ -218,6 +229,7 @@ impl CarriedOver {
 			link_marks: core.link_marks(),
 			epoch: core.epoch(),
 			closed_through: core.closed_through(),
+			metering: core.metering().cloned(),
 		}
 	}
 }
@@ -231,10 +243,12 @@ fn build_core(
 	members: Vec<Member>,
 	boot_time: u64,
 	carried: CarriedOver,
+	metering: Option<MeteringConfig>,
 ) -> Result<RelayCore, LaunchError> {
 	let interval = config.pulse.interval();
 	let rows = RowSchedule::for_interval(interval);
 	let (epoch, closed_through) = (carried.epoch, carried.closed_through);
+	let earlier_metering = carried.metering;
 	let mut core = RelayCore::new(CoreConfig {
 		key: key.clone(),
 		group,
@@ -251,10 +265,14 @@ fn build_core(
 		// Ingresses re-announce their setups every pulse interval.
 		flow_idle_ns: (4 * interval.as_nanos() as u64).max(30_000_000_000),
 		link_marks: carried.link_marks,
+		metering,
 	})?;
 	core.set_epoch(epoch);
 	if let Some(closed) = closed_through {
 		core.close_epochs_through(closed);
+	}
+	if let Some(earlier) = earlier_metering {
+		core.adopt_metering(earlier);
 	}
 	Ok(core)
 }
@@ -291,6 +309,9 @@ impl Group {
 
 /// Builds the core of a generation; a chain group that does not list this relay as it is (its
 /// account with its pulse key) leaves it alone, and says why.
+///
+/// In a chain group the core meters other ingresses' flows by their consumers' receipts,
+/// for the chain's genesis and under its credit window (`metering`).
 fn core_for(
 	config: &Config,
 	key: &SigningKey,
@@ -298,23 +319,41 @@ fn core_for(
 	group: &Group,
 	boot_time: u64,
 	carried: CarriedOver,
+	metering: Option<MeteringConfig>,
 ) -> Result<RelayCore, LaunchError> {
 	let me = account.unwrap_or_default();
 	let alone = || vec![Member { id: me, addr: config.listen, pulse_key: key.verifying_key() }];
 	match group {
 		Group::Static => {
 			let members = members(config, key.verifying_key())?;
-			build_core(config, key, config.group, members, boot_time, carried)
+			build_core(config, key, config.group, members, boot_time, carried, None)
 		}
-		Group::Alone => build_core(config, key, 0, alone(), boot_time, carried),
+		Group::Alone => build_core(config, key, 0, alone(), boot_time, carried, metering),
 		Group::Chain { group, members } => match chain_members(members, me, key.verifying_key()) {
-			Some(members) => build_core(config, key, *group, members, boot_time, carried),
+			Some(members) => build_core(config, key, *group, members, boot_time, carried, metering),
 			None => {
 				tracing::warn!(group, "the chain's group does not list this account with this relay's pulse key (re-register to update it); relaying alone");
-				build_core(config, key, 0, alone(), boot_time, carried)
+				build_core(config, key, 0, alone(), boot_time, carried, metering)
 			}
 		},
 	}
+}
+
+/// The metering settings from the chain as followed, once its genesis is known, and this
+/// relay's listed price (`None`: infinite, not for sale; 0 when the listing is not in the
+/// config).
+fn metering_of(config: &Config, state: &ChainState) -> Option<MeteringConfig> {
+	let credit_window = match state.credit_window {
+		0 => chain::follow::DEFAULT_CREDIT_WINDOW,
+		window => window,
+	};
+	let listed = config.chain.as_ref().and_then(|chain| chain.router.as_ref());
+	let price_per_gb = match listed {
+		// The config was validated: the price parses.
+		Some(router) => crate::config::parse_price(&router.price_per_gb).unwrap_or(Some(0)),
+		None => Some(0),
+	};
+	state.genesis.map(|genesis| MeteringConfig { genesis, credit_window, price_per_gb })
 }
 
 /// Binds the tunnels of the config whose egress is a member; with a chain group, a tunnel
@@ -360,6 +399,30 @@ async fn bind_tunnels(
 			tracing::warn!(tunnel = %spec.listen, egress = %egress_name, "the tunnel's egress is not in this relay's group yet");
 			continue;
 		};
+		let index_of = |name: &str| {
+			let id = node_id(name);
+			members.iter().position(|m| m.id == id).and_then(|index| u16::try_from(index).ok())
+		};
+		let mut through = Vec::with_capacity(spec.through.len());
+		for name in &spec.through {
+			match index_of(name) {
+				Some(index)
+					if index != egress
+						&& members.get(usize::from(index)).is_some_and(|m| m.id != me)
+						&& !through.contains(&index) =>
+				{
+					through.push(index)
+				}
+				_ if strict => return Err(LaunchError::UnknownThrough(i, name.clone())),
+				_ => {
+					tracing::warn!(tunnel = %spec.listen, relay = %name, "a relay of the tunnel's pinned path is not in this relay's group yet");
+					break;
+				}
+			}
+		}
+		if through.len() != spec.through.len() {
+			continue;
+		}
 		let listen = UdpSocket::bind(spec.listen).await.map_err(|source| LaunchError::Bind {
 			what: "tunnel",
 			addr: spec.listen,
@@ -375,6 +438,7 @@ async fn bind_tunnels(
 			egress,
 			destination: spec.to,
 			allowed_clients: spec.allowed_clients.clone(),
+			through,
 		});
 	}
 	Ok(tunnels)
@@ -431,7 +495,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		tracing::warn!("the previous run did not stop cleanly: its last second of counts may be lost; the epoch's claim declares the restart");
 	}
 	let mut group = if link.is_some() { Group::Alone } else { Group::Static };
-	let first = core_for(&config, &key, account, &group, boot_time, CarriedOver::load(&config)?)?;
+	let first = core_for(
+		&config,
+		&key,
+		account,
+		&group,
+		boot_time,
+		CarriedOver::load(&config)?,
+		link.as_ref().and_then(|link| metering_of(&config, &link.state.borrow())),
+	)?;
 	let core: SharedCore = Arc::new(Mutex::new(first));
 	let tunnel_statuses = Arc::new(Mutex::new(Vec::new()));
 
@@ -460,6 +532,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		LaunchError::Bind { what: "dashboard", addr: config.dashboard, source }
 	})?;
 	let (stop_tx, stop_rx) = watch::channel(false);
+	let (outbox_tx, outbox_rx) = tokio::sync::mpsc::channel(OUTBOX_DEPTH);
+	let outbox: net::OutboxReceiver = Arc::new(tokio::sync::Mutex::new(outbox_rx));
 	let mut dash_stop = stop_rx.clone();
 	let dashboard = tokio::spawn(async move {
 		let serve =
@@ -478,12 +552,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			data_dir: config.data_dir.clone(),
 			crash_boots: Arc::new(crash_boots),
 			journal,
-			receipt_key: link.receipt_key.clone(),
-			account_key: link.account_key.clone(),
+			receipt_keys: link.receipt_keys.clone(),
 			max_price_per_gb: link.max_price_per_gb,
 			chain: link.state.clone(),
 		};
 		tokio::spawn(duties.run(link.state.clone(), stop_rx.clone()));
+		let metering = chain::metering::Metering {
+			core: core.clone(),
+			chain: link.state.clone(),
+			keys: link.receipt_keys.clone(),
+			max_price_per_gb: link.max_price_per_gb,
+			outbox: outbox_tx.clone(),
+		};
+		tokio::spawn(metering.run(stop_rx.clone()));
 	}
 	let stopper = {
 		let stop_tx = stop_tx.clone();
@@ -501,6 +582,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 				&tunnel_statuses,
 				&group,
 				link.as_ref().map(|link| link.state.clone()),
+				&outbox,
 				&mut stop,
 			)
 			.await?;
@@ -508,7 +590,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			group = next;
 			let boot_time = next_boot(&config)?;
 			let carried = CarriedOver::from_core(&net::lock(&core));
-			let mut rebuilt = core_for(&config, &key, account, &group, boot_time, carried)?;
+			let metering =
+				link.as_ref().and_then(|link| metering_of(&config, &link.state.borrow()));
+			let mut rebuilt =
+				core_for(&config, &key, account, &group, boot_time, carried, metering)?;
 			if let Some(epoch) = link.as_ref().and_then(|link| link.state.borrow().epoch()) {
 				rebuilt.set_epoch(epoch.max(rebuilt.epoch()));
 			}
@@ -537,6 +622,7 @@ async fn run_generation(
 	statuses: &Arc<Mutex<Vec<net::TunnelStatus>>>,
 	group: &Group,
 	chain_state: Option<watch::Receiver<ChainState>>,
+	outbox: &net::OutboxReceiver,
 	stop: &mut watch::Receiver<bool>,
 ) -> Result<Option<Group>, anyhow::Error> {
 	let (members, me) = {
@@ -572,6 +658,7 @@ async fn run_generation(
 		persist_interval: Duration::from_secs(1),
 		tunnels,
 		impairment: None,
+		outbox: Some(outbox.clone()),
 	};
 	tracing::info!(relay = %config.listen, dashboard = %config.dashboard, members = members.len(), "relay running");
 	let agent = Agent { core: core.clone(), tunnels: statuses.clone() };

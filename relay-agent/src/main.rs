@@ -77,6 +77,10 @@ enum Command {
 		/// Who may send through the tunnel, by IP address (repeat the flag).
 		#[arg(long = "allow")]
 		allowed_clients: Vec<std::net::IpAddr>,
+		/// Pins the path: a relay the traffic must cross before the egress, named as `--via`
+		/// is (repeat the flag, in order). Without it the path follows the live matrix.
+		#[arg(long = "through")]
+		through: Vec<String>,
 	},
 	/// Load and validate a configuration, then print the effective settings.
 	CheckConfig(Overrides),
@@ -231,7 +235,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 			let config = overrides.load()?;
 			submit(&config, chain::ChainCall::Unregister)
 		}
-		Command::Tunnel { config, data_dir, listen, via, to, allowed_clients } => {
+		Command::Tunnel { config, data_dir, listen, via, to, allowed_clients, through } => {
 			let overrides = Overrides { config, data_dir, listen: None, dashboard: None };
 			let mut config = overrides.load()?;
 			config.tunnels.push(srwan_relay::config::TunnelConfig {
@@ -239,6 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 				egress: via,
 				to,
 				allowed_clients,
+				through,
 			});
 			config.validate().context("the tunnel from the command line")?;
 			let runtime = tokio::runtime::Runtime::new()?;

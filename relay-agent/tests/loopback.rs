@@ -119,6 +119,7 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 		egress: 3,
 		destination: echo,
 		allowed_clients: Vec::new(),
+		through: Vec::new(),
 	});
 
 	let hysteresis = Hysteresis {
@@ -147,6 +148,7 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 				allowed_destinations: vec![echo],
 				flow_idle_ns: u64::MAX,
 				link_marks: Vec::new(),
+				metering: None,
 			})
 			.unwrap(),
 		));
@@ -167,6 +169,7 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 			persist_interval: Duration::from_millis(500),
 			tunnels: if i == 0 { tunnel.take().into_iter().collect() } else { Vec::new() },
 			impairment: Some(shim.clone()),
+			outbox: None,
 		};
 		let (stop_tx, stop_rx) = oneshot::channel::<()>();
 		stops.push(stop_tx);

@@ -37,8 +37,9 @@ const CLAIMS_KEPT: usize = 64;
 /// Most peers one claim carries (the chain's bound).
 const MAX_CLAIM_PEERS: usize = 128;
 /// How long after an epoch ends its claim is built: packets stamped with it that were still
-/// on their way, and neighbours that saw the new epoch a moment later, are counted by then.
-const CLAIM_DELAY: Duration = Duration::from_millis(1_500);
+/// on their way, neighbours that saw the new epoch a moment later, and the final receipts
+/// the ingresses send when they see it (`chain::metering`) are in by then.
+const CLAIM_DELAY: Duration = Duration::from_millis(2_500);
 /// Receipts per claim extrinsic (the rest follow in `claim_more_receipts`): well inside a
 /// block's normal class at the benchmarked weight of receipts over the longest paths.
 const RECEIPTS_PER_EXTRINSIC: usize = 48;
@@ -212,6 +213,11 @@ fn status_of(result: &Result<super::Outcome, SubmitError>, sent_before: bool) ->
 	}
 }
 
+/// Whether `block` is the last one of its report period (a report sent now lands in the next).
+fn is_last_block_of_period(block: u64, report_period: u32) -> bool {
+	report_period > 1 && block % u64::from(report_period) == u64::from(report_period) - 1
+}
+
 /// What the duties need.
 #[derive(Clone)]
 pub struct Duties {
@@ -227,10 +233,8 @@ pub struct Duties {
 	pub crash_boots: Arc<Vec<u64>>,
 	/// The claim journal, shared with the dashboard.
 	pub journal: Arc<Mutex<Journal>>,
-	/// The delegate key that signs this account's receipts as a consumer, when it is in force.
-	pub receipt_key: Option<Arc<subxt_signer::sr25519::Keypair>>,
-	/// The account key: signs the receipts otherwise.
-	pub account_key: Arc<subxt_signer::sr25519::Keypair>,
+	/// The keys that sign this account's receipts as a consumer.
+	pub receipt_keys: Arc<super::receipts::ReceiptKeys>,
 	/// The receipts' price limit per GB.
 	pub max_price_per_gb: u128,
 	/// The chain as followed (its connection, for reads).
@@ -298,10 +302,14 @@ impl Duties {
 				if on_chain == Some(period) {
 					reported = Some(period);
 				}
+				// Sent at a period's last block, a report lands in the next period's first
+				// block, where the chain refuses it (and charges its fee): it waits for the
+				// next period.
+				let in_time = !is_last_block_of_period(now.best, now.report_period);
 				if now.connected
 					&& snapshot.group.is_some()
 					&& reported != Some(period)
-					&& signer_free
+					&& signer_free && in_time
 				{
 					reported = Some(period);
 					let measured = lock(&self.core).inbound_metrics(crate::net::now_ns());
@@ -347,25 +355,8 @@ impl Duties {
 		if usages.is_empty() {
 			return Vec::new();
 		}
-		let key = match &self.receipt_key {
-			Some(delegate) => {
-				let client = self.chain.borrow().client.clone();
-				let in_force = match client {
-					Some(client) => super::follow::receipt_key_at(&client, self.account, epoch)
-						.await
-						.ok()
-						.flatten(),
-					None => None,
-				};
-				if in_force == Some(delegate.public_key().0) {
-					delegate.clone()
-				} else {
-					tracing::info!(epoch, "the receipt key is not in force for the epoch; signing its receipts with the account key");
-					self.account_key.clone()
-				}
-			}
-			None => self.account_key.clone(),
-		};
+		let client = self.chain.borrow().client.clone();
+		let key = self.receipt_keys.for_epoch(client.as_ref(), epoch).await;
 		let signer = super::receipts::ReceiptSigner {
 			consumer: self.account,
 			key: &key,
@@ -373,9 +364,7 @@ impl Duties {
 			max_price_per_gb: self.max_price_per_gb,
 			// The latest receipt of a flow wins on chain: a claim sent again (after a restart)
 			// carries receipts no older than the first one's.
-			nonce: std::time::SystemTime::now()
-				.duration_since(std::time::UNIX_EPOCH)
-				.map_or(0, |d| d.as_millis() as u64),
+			nonce: super::receipts::fresh_nonce(),
 		};
 		signer.receipts(usages, epoch)
 	}
@@ -420,10 +409,11 @@ impl Duties {
 				self.journal_status(epoch),
 				Some(ClaimStatus::Submitted | ClaimStatus::Unknown { .. })
 			);
-			let (claim, usages) = {
+			let (claim, usages, held) = {
 				let core = lock(&self.core);
-				let claim = build_claim(core.counters(), epoch, &self.account, &crash_boots);
-				(claim, core.counters().flow_usage_of(epoch))
+				let counters = core.counters();
+				let claim = build_claim(counters, epoch, &self.account, &crash_boots);
+				(claim, counters.flow_usage_of(epoch), counters.held_receipts(epoch))
 			};
 			let Some(claim) = claim else {
 				done(self);
@@ -431,25 +421,33 @@ impl Duties {
 			};
 			let (duties, in_flight) = (self.clone(), in_flight.clone());
 			tokio::spawn(async move {
-				duties.claim_epoch(epoch, claim, usages, sent_before, genesis).await;
+				duties.claim_epoch(epoch, claim, usages, held, sent_before, genesis).await;
 				in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&epoch);
 			});
 		}
 	}
 
-	/// Claims `epoch` (its receipts signed off the data plane's lock, beyond what one
-	/// extrinsic holds sent after it with `claim_more_receipts`), sending it again while its
-	/// outcome is unknown and its window open; records the outcome and, once final, drops the
-	/// epoch's counters.
+	/// Claims `epoch` with the receipts of the flows it originated (signed off the data
+	/// plane's lock) and those it holds for flows it carried, the largest first; beyond what
+	/// one extrinsic holds, they are sent after it with `claim_more_receipts`. Sends the claim
+	/// again while its outcome is unknown and its window open; records the outcome and, once
+	/// final, drops the epoch's counters.
 	async fn claim_epoch(
 		&self,
 		epoch: u32,
 		mut claim: EpochClaim,
 		usages: Vec<(UsageKey, FlowUsage)>,
+		held: Vec<srwan_primitives::receipts::SignedReceipt<[u8; 32]>>,
 		mut sent_before: bool,
 		genesis: Option<[u8; 32]>,
 	) {
 		let mut receipts = self.receipts(&usages, epoch, genesis).await;
+		receipts.extend(held);
+		receipts.sort_by_key(|signed| {
+			let receipt = &signed.receipt;
+			std::cmp::Reverse(receipt.fwd_octets.saturating_add(receipt.rev_octets))
+		});
+		receipts.truncate(srwan_primitives::receipts::MAX_CLAIM_RECEIPTS as usize);
 		let more = receipts.split_off(receipts.len().min(RECEIPTS_PER_EXTRINSIC));
 		claim.receipts = receipts;
 		let mut record = ClaimRecord {
@@ -564,6 +562,14 @@ impl Duties {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn no_report_goes_out_at_a_periods_last_block() {
+		// Periods of 4 blocks: 0–3, 4–7. A report sent at block 3 lands in block 4.
+		let sent_at: Vec<u64> = (0..8).filter(|b| !is_last_block_of_period(*b, 4)).collect();
+		assert_eq!(sent_at, vec![0, 1, 2, 4, 5, 6]);
+		assert!(!is_last_block_of_period(5, 1), "one-block periods have no other block");
+	}
 
 	fn counters_of(rows: &[(u64, u32, u8, u64, u64)]) -> Counters {
 		let mut counters = Counters::default();

@@ -86,6 +86,9 @@ pub struct ChainState {
 	pub ledger: Ledger,
 	/// The chain's genesis hash (what receipts are signed for).
 	pub genesis: Option<[u8; 32]>,
+	/// Octets of a flow version a relay carries per epoch beyond its newest receipt (0 until
+	/// read).
+	pub credit_window: u64,
 	/// This router at the best block, read as the current report period started: the
 	/// members a report may name, and whether it reported already (before a restart).
 	pub members_now: Option<Arc<RouterNow>>,
@@ -191,10 +194,11 @@ async fn follow(
 		},
 		Err(error) => return error.to_string(),
 	};
-	let (epoch_length, report_period, claim_window) = match clocks(&client).await {
-		Ok(clocks) => clocks,
-		Err(error) => return format!("cannot read the exchange's clocks: {error}"),
-	};
+	let Clocks { epoch_length, report_period, claim_window, credit_window } =
+		match clocks(&client).await {
+			Ok(clocks) => clocks,
+			Err(error) => return format!("cannot read the exchange's clocks: {error}"),
+		};
 	let (mut best, mut finalized) =
 		match tokio::try_join!(client.stream_best_blocks(), client.stream_blocks()) {
 			Ok(streams) => streams,
@@ -209,6 +213,7 @@ async fn follow(
 		s.epoch_length = epoch_length;
 		s.report_period = report_period;
 		s.claim_window = claim_window;
+		s.credit_window = credit_window;
 	});
 	loop {
 		tokio::select! {
@@ -425,6 +430,39 @@ pub async fn receipt_key_at(
 		.and_then(|(_, terms)| terms.receipt_key))
 }
 
+/// What the chain says about `consumer` at the best block: its delegate receipt keys with
+/// the epoch each takes effect from, and whether its escrow backs at least the minimum for
+/// `epoch` (as the chain checks its receipts).
+pub async fn consumer_terms(
+	client: &Client,
+	consumer: [u8; 32],
+	epoch: u32,
+) -> Result<crate::proto::metering::ConsumerTerms, subxt::Error> {
+	let at = client.at_current_block().await?;
+	let who = AccountId32(consumer);
+	let escrow =
+		at.storage().entry(srwan::storage().escrow().accounts())?.try_fetch((who,)).await?;
+	let receipt_keys = match escrow {
+		Some(escrow) => escrow
+			.decode()?
+			.terms
+			.0
+			.iter()
+			.map(|(from, terms)| (*from, terms.receipt_key))
+			.collect(),
+		None => Vec::new(),
+	};
+	let metering = srwan::runtime_apis().metering_api();
+	let calls = at.runtime_apis();
+	let available = calls.call(metering.escrow_available(who, epoch)).await?;
+	let min_escrow = calls.call(metering.min_escrow()).await?;
+	Ok(crate::proto::metering::ConsumerTerms {
+		receipt_keys,
+		// The chain's own rule for a receipt's consumer.
+		escrow_ok: available >= min_escrow,
+	})
+}
+
 /// Whether the chain holds `account`'s claim for `epoch` (at the finalized head).
 pub async fn is_claimed(
 	client: &Client,
@@ -441,17 +479,36 @@ pub async fn is_claimed(
 }
 
 /// The exchange's epoch length, report period and claim window.
-async fn clocks(client: &Client) -> Result<(u32, u32, u32), subxt::Error> {
+async fn clocks(client: &Client) -> Result<Clocks, subxt::Error> {
 	let at = client.at_current_block().await?;
 	let params =
 		at.storage().entry(srwan::storage().ditex().params())?.fetch(()).await?.decode()?;
 	let tickets = at.storage().entry(srwan::storage().tickets().params())?.try_fetch(()).await?;
-	let claim_window = match tickets {
-		Some(tickets) => tickets.decode()?.claim_window,
-		None => 0,
+	let (claim_window, credit_window) = match tickets {
+		Some(tickets) => {
+			let tickets = tickets.decode()?;
+			(tickets.claim_window, tickets.credit_window_octets)
+		}
+		None => (0, DEFAULT_CREDIT_WINDOW),
 	};
-	Ok((params.epoch_length.max(1), params.report_period.max(1), claim_window))
+	Ok(Clocks {
+		epoch_length: params.epoch_length.max(1),
+		report_period: params.report_period.max(1),
+		claim_window,
+		credit_window,
+	})
 }
+
+/// The exchange's clocks and the metering's credit window, read at connect.
+struct Clocks {
+	epoch_length: u32,
+	report_period: u32,
+	claim_window: u32,
+	credit_window: u64,
+}
+
+/// The credit window until the chain's is read (the dev presets' value).
+pub const DEFAULT_CREDIT_WINDOW: u64 = 16 << 20;
 
 /// The group of `account` in the state after block `start` (the first of `epoch`).
 async fn snapshot(

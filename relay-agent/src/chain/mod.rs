@@ -2,7 +2,8 @@
 //! metadata (checked in at `metadata/srwan.scale`, kept current by the runtime's
 //! `metadata` test, so building the agent needs no node), the relay's account, its listing
 //! in the exchange, one task that follows the chain (epochs, the group), one that signs and
-//! submits every extrinsic, and the duties of a listed router (reports, claims).
+//! submits every extrinsic, the duties of a listed router (reports, claims), and its metering
+//! (receipts sent along its flows' paths, the consumers whose receipts it checks).
 //!
 //! The agent never depends on the runtime crate: everything it knows of the chain is in that
 //! metadata file.
@@ -14,6 +15,7 @@ mod encode;
 pub mod follow;
 pub mod ledger;
 pub mod listing;
+pub mod metering;
 pub mod receipts;
 pub mod status;
 pub mod submitter;

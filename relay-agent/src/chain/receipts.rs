@@ -4,28 +4,83 @@
 //! The ingress puts them in its own claim: with its neighbours' counters they are what pays
 //! every other router on the path.
 
-use crate::proto::{
-	counters::{FlowUsage, UsageKey},
-	wire::NodeId,
-};
-use blake2::{digest::consts::U16, Blake2b, Digest};
-use srwan_primitives::receipts::{
-	FlowId, RouterPath, SignedReceipt, UsageReceipt, MAX_CLAIM_RECEIPTS,
-};
+use crate::proto::counters::{FlowUsage, UsageKey};
+use srwan_primitives::receipts::{RouterPath, SignedReceipt, UsageReceipt, MAX_CLAIM_RECEIPTS};
 use subxt_signer::sr25519::Keypair;
 
-/// Domain of [`flow_id`].
-const FLOW_ID_DOMAIN: &[u8] = b"srwan/flow-id/v1";
+pub use crate::proto::metering::flow_id;
 
-/// The receipt's id of flow `flow` of `origin` at setup `version`: each installed path (and
-/// each key) of a flow is receipted on its own.
-pub fn flow_id(origin: &NodeId, flow: u64, version: u32) -> FlowId {
-	let mut hasher = Blake2b::<U16>::new();
-	hasher.update(FLOW_ID_DOMAIN);
-	hasher.update(origin);
-	hasher.update(flow.to_le_bytes());
-	hasher.update(version.to_le_bytes());
-	hasher.finalize().into()
+/// Epochs whose receipt key [`ReceiptKeys`] remembers.
+const KEYS_REMEMBERED: usize = 4;
+
+/// The keys that can sign this account's receipts as a consumer, and which one the chain has
+/// in force for an epoch (read once per epoch).
+pub struct ReceiptKeys {
+	/// The consumer: this relay's account.
+	pub account: [u8; 32],
+	/// The delegate receipt key in the data dir, if `escrow set-receipt-key` created one.
+	pub delegate: Option<std::sync::Arc<Keypair>>,
+	/// The account key: signs when the delegate is not in force (the chain always accepts it).
+	pub account_key: std::sync::Arc<Keypair>,
+	/// The keys chosen for the latest epochs (the current one and the one that just ended
+	/// are signed for side by side).
+	chosen: std::sync::Mutex<Vec<(u32, std::sync::Arc<Keypair>)>>,
+}
+
+impl ReceiptKeys {
+	/// The keys of `account`.
+	pub fn new(
+		account: [u8; 32],
+		delegate: Option<std::sync::Arc<Keypair>>,
+		account_key: std::sync::Arc<Keypair>,
+	) -> Self {
+		Self { account, delegate, account_key, chosen: std::sync::Mutex::new(Vec::new()) }
+	}
+
+	/// The key for `epoch`'s receipts: the delegate when the chain (through `client`) has it
+	/// in force for the epoch, else the account key.
+	pub async fn for_epoch(
+		&self,
+		client: Option<&super::Client>,
+		epoch: u32,
+	) -> std::sync::Arc<Keypair> {
+		let Some(delegate) = &self.delegate else { return self.account_key.clone() };
+		let cached = self
+			.chosen
+			.lock()
+			.unwrap_or_else(|p| p.into_inner())
+			.iter()
+			.find(|(chosen_for, _)| *chosen_for == epoch)
+			.map(|(_, key)| key.clone());
+		if let Some(key) = cached {
+			return key;
+		}
+		let Some(client) = client else { return self.account_key.clone() };
+		let in_force = super::follow::receipt_key_at(client, self.account, epoch).await;
+		let key = match in_force {
+			Ok(Some(key)) if key == delegate.public_key().0 => delegate.clone(),
+			Ok(_) => {
+				tracing::info!(epoch, "the receipt key is not in force for the epoch; signing its receipts with the account key");
+				self.account_key.clone()
+			}
+			// Not remembered: asked again next time.
+			Err(_) => return self.account_key.clone(),
+		};
+		let mut chosen = self.chosen.lock().unwrap_or_else(|p| p.into_inner());
+		chosen.push((epoch, key.clone()));
+		if chosen.len() > KEYS_REMEMBERED {
+			chosen.remove(0);
+		}
+		key
+	}
+}
+
+/// A receipt nonce above any this agent signed before: the wall clock in ms (the latest
+/// receipt of a flow wins, at the relays and on chain).
+pub fn fresh_nonce() -> u64 {
+	std::time::SystemTime::now()
+		.duration_since(std::time::UNIX_EPOCH)
+		.map_or(0, |d| d.as_millis() as u64)
 }
 
 /// What signs the receipts, and for whom.
@@ -50,6 +105,15 @@ impl ReceiptSigner<'_> {
 		usages: &[(UsageKey, FlowUsage)],
 		epoch: u32,
 	) -> Vec<SignedReceipt<[u8; 32]>> {
+		self.signed(usages, epoch).into_iter().map(|(_, receipt)| receipt).collect()
+	}
+
+	/// Like [`Self::receipts`], each with the flow version it is for.
+	pub fn signed(
+		&self,
+		usages: &[(UsageKey, FlowUsage)],
+		epoch: u32,
+	) -> Vec<(UsageKey, SignedReceipt<[u8; 32]>)> {
 		let mut flows: Vec<(&UsageKey, &FlowUsage)> = usages
 			.iter()
 			.map(|(key, usage)| (key, usage))
@@ -75,7 +139,7 @@ impl ReceiptSigner<'_> {
 					nonce: self.nonce,
 				};
 				let signature = self.key.sign(&receipt.signing_payload(&self.genesis)).0;
-				Some(SignedReceipt { receipt, signature })
+				Some((*key, SignedReceipt { receipt, signature }))
 			})
 			.take(MAX_CLAIM_RECEIPTS as usize)
 			.collect()

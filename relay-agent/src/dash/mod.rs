@@ -436,6 +436,7 @@ mod tests {
 			allowed_destinations: vec![],
 			flow_idle_ns: u64::MAX,
 			link_marks: Vec::new(),
+			metering: None,
 		})
 		.unwrap();
 		DashState {

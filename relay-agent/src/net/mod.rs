@@ -92,7 +92,14 @@ pub struct AgentParams {
 	pub tunnels: Vec<Tunnel>,
 	/// Test shim on the send path.
 	pub impairment: Option<Arc<dyn Impairment>>,
+	/// Datagrams other tasks want sent from the relay's address (the ingress's receipts),
+	/// drained by whichever generation runs.
+	pub outbox: Option<OutboxReceiver>,
 }
+
+/// The receiving end of the datagrams other tasks queue for the relay's socket.
+pub type OutboxReceiver =
+	Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<(Vec<u8>, SocketAddr)>>>;
 
 /// Live view of a tunnel, for the dashboard and tests.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -116,6 +123,8 @@ pub struct TunnelStatus {
 	pub last_switch: Option<String>,
 	/// How many switches so far.
 	pub switches: u64,
+	/// Why the client's traffic is refused, while it is.
+	pub refused: Option<String>,
 }
 
 /// Shared sending half: socket plus impairment shim.
@@ -219,6 +228,9 @@ pub async fn run_with(
 		params.persist_interval,
 		stop_rx.clone(),
 	));
+	if let Some(outbox) = params.outbox {
+		tasks.spawn(outbox_loop(outbox, sender.clone(), stop_rx.clone()));
+	}
 	for spec in params.tunnels {
 		let index = {
 			let mut statuses = agent.tunnels.lock().unwrap_or_else(|p| p.into_inner());
@@ -232,6 +244,7 @@ pub async fn run_with(
 				direct_probes: None,
 				last_switch: None,
 				switches: 0,
+				refused: None,
 			});
 			statuses.len() - 1
 		};
@@ -483,6 +496,20 @@ async fn pulse_loop(
 			for (_, to) in &peers {
 				sender.send(&buf[..len], *to).await;
 			}
+		}
+	}
+}
+
+/// Sends what other tasks queued, until `stop` (the queue stays for the next generation).
+async fn outbox_loop(outbox: OutboxReceiver, sender: Sender, mut stop: watch::Receiver<bool>) {
+	let mut queue = outbox.lock().await;
+	loop {
+		tokio::select! {
+			queued = queue.recv() => match queued {
+				Some((datagram, to)) => sender.send(&datagram, to).await,
+				None => return,
+			},
+			_ = stopped(&mut stop) => return,
 		}
 	}
 }

@@ -7,9 +7,9 @@ use super::{
 	MAX_DATAGRAM,
 };
 use crate::proto::{
-	hysteresis::Hysteresis,
+	hysteresis::{Hysteresis, Route},
 	path_control::{ControllerConfig, PathController, Transmit},
-	relay::{canonical_addr, Flow},
+	relay::{canonical_addr, DropReason, Flow},
 };
 use srwan_primitives::routing::{MemberIndex, PathQuery};
 use std::{
@@ -36,6 +36,9 @@ pub struct Tunnel {
 	/// Who may send through the tunnel (empty: anyone who can reach `listen`, which the
 	/// config allows only on loopback).
 	pub allowed_clients: Vec<std::net::IpAddr>,
+	/// Members the traffic must cross between this relay and the egress: a pinned path,
+	/// never rerouted (empty: the path follows the matrix).
+	pub through: Vec<MemberIndex>,
 }
 
 struct IngressEntry {
@@ -162,6 +165,9 @@ async fn carry_replies(
 		};
 		match encapsulated {
 			Ok((to, n)) => sender.send(&packet[..n], to).await,
+			// Not carried for the consumer now (unreceipted, or its escrow is too low): this
+			// reply is dropped, the flow stays.
+			Err(DropReason::Unreceipted | DropReason::ConsumerRefused) => continue,
 			Err(_) => break,
 		}
 	}
@@ -230,11 +236,15 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 		let core = lock(&ctx.core);
 		(core.me(), core.matrix().stale_after_ns())
 	};
+	let pinned = !spec.through.is_empty();
 	let template = Flow {
 		id: spec.flow_id,
 		version: 1,
 		key: fresh_key(),
-		path: vec![me, spec.egress],
+		path: std::iter::once(me)
+			.chain(spec.through.iter().copied())
+			.chain(std::iter::once(spec.egress))
+			.collect(),
 		destination: spec.destination,
 	};
 	let start = tokio::time::Instant::now();
@@ -254,9 +264,15 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 	let mut keyed_at = tokio::time::Instant::now();
 	let mut payload = vec![0u8; MAX_DATAGRAM];
 	let mut packet = vec![0u8; MAX_DATAGRAM];
+	// Whether the client's traffic is being refused (this account's escrow is too low).
+	let mut refusing = false;
 	loop {
 		let mut moved = false;
 		while let Some(switch) = controller.poll_switch() {
+			if pinned {
+				tracing::debug!(flow = spec.flow_id, to = ?switch.to, "the path is pinned: no switch");
+				continue;
+			}
 			tracing::info!(flow = spec.flow_id, to = ?switch.to, reason = ?switch.reason, "path switch");
 			flow = rekeyed(Flow {
 				version: flow.version,
@@ -302,6 +318,11 @@ pub(super) async fn run_tunnel(spec: Tunnel, mut ctx: TunnelContext) {
 				}
 				ctx.ingress.set_client(spec.flow_id, client);
 				let encapsulated = lock(&ctx.core).encapsulate(spec.flow_id, false, &payload[..len], &mut packet);
+				let refused = matches!(encapsulated, Err(DropReason::ConsumerRefused));
+				if refused != refusing {
+					refusing = refused;
+					note_refusal(&ctx, spec.flow_id, refused);
+				}
 				if let Ok((to, n)) = encapsulated {
 					ctx.sender.send(&packet[..n], to).await;
 				}
@@ -334,6 +355,21 @@ fn duration_ns(duration: Duration) -> u64 {
 }
 
 /// Shows the tunnel's path and probe figures on the dashboard.
+/// Says (in the log and the tunnel's status) that the tunnel refuses its client's traffic
+/// because this account's escrow backs less than the chain's minimum, or that it stopped.
+fn note_refusal(ctx: &TunnelContext, flow: u64, refused: bool) {
+	const REASON: &str = "this account's escrow backs less than the chain's minimum: relays would not carry the traffic (deposit with `srwan-relay escrow deposit`)";
+	if refused {
+		tracing::warn!(flow, "tunnel traffic refused: {REASON}");
+	} else {
+		tracing::info!(flow, "tunnel traffic flows again");
+	}
+	let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
+	if let Some(status) = statuses.get_mut(ctx.status_index) {
+		status.refused = refused.then(|| REASON.to_string());
+	}
+}
+
 fn publish(ctx: &TunnelContext, controller: &PathController, flow: &Flow) {
 	let (expected_owd, expected_rtt) = {
 		let core = lock(&ctx.core);
@@ -341,7 +377,12 @@ fn publish(ctx: &TunnelContext, controller: &PathController, flow: &Flow) {
 	};
 	let mut statuses = ctx.statuses.lock().unwrap_or_else(|p| p.into_inner());
 	if let Some(status) = statuses.get_mut(ctx.status_index) {
-		status.route = controller.active().clone();
+		status.route = if flow.path.len() > 2 && *controller.active() == Route::Direct {
+			// A pinned path (the controller never moved the flow there).
+			Route::Detour(flow.path.clone())
+		} else {
+			controller.active().clone()
+		};
 		status.last_switch = controller.last_switch().map(|reason| format!("{reason:?}"));
 		status.switches = controller.switches();
 		status.expected_owd_us = expected_owd;

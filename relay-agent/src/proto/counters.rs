@@ -3,10 +3,14 @@
 //! the same epoch even when their views of the chain head differ.
 //!
 //! At a flow's ingress, the octets of each flow version per epoch too, both ways, with the
-//! path they took: what the consumer's usage receipt for that path says.
+//! path they took: what the consumer's usage receipt for that path says. At the other relays
+//! on its path (chain mode), what they carried of each version and the newest receipt they hold
+//! for it: what they claim, and what bounds the octets they carry unreceipted.
 
 use super::wire::NodeId;
 use serde::{Deserialize, Serialize};
+use srwan_primitives::receipts::SignedReceipt;
+use subxt::ext::codec::{Decode as _, Encode as _};
 // Looked up twice per forwarded packet; a B-tree compared the 32-byte peer ids with `memcmp`
 // on every step down, a hash map hashes the key once (inserts follow verified packets only).
 use foldhash::HashMap;
@@ -121,6 +125,88 @@ pub struct FlowUsage {
 	pub rev_octets: u64,
 }
 
+/// A flow version this relay carried for another ingress in one epoch, and the newest receipt
+/// its consumer signed for it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CarriedFlow {
+	/// Its routers, ingress first.
+	pub path: Vec<NodeId>,
+	/// Octets carried towards the destination.
+	pub fwd_octets: u64,
+	/// Octets carried back towards the ingress.
+	pub rev_octets: u64,
+	/// The newest receipt held (the one claimed).
+	pub receipt: Option<SignedReceipt<NodeId>>,
+	/// Its consumer's escrow backs less than the chain's minimum: its data is not carried.
+	pub refused: bool,
+}
+
+/// The share of the replies a relay carried that it forgives for being unreceipted: replies
+/// lost between it and the ingress are never receipted (1/50: the chain's 2 % loss tolerance).
+const REVERSE_LOSS_DIVISOR: u64 = 50;
+
+/// Octets carried (`fwd`, `rev`) beyond what a receipt for `receipted` vouches for.
+fn unreceipted(fwd: u64, rev: u64, (receipted_fwd, receipted_rev): (u64, u64)) -> u64 {
+	let rev_allowance = rev / REVERSE_LOSS_DIVISOR;
+	fwd.saturating_sub(receipted_fwd)
+		.saturating_add(rev.saturating_sub(receipted_rev).saturating_sub(rev_allowance))
+}
+
+impl CarriedFlow {
+	/// Octets carried beyond what the newest receipt vouches for, each direction on its own
+	/// (a receipt's forward octets do not cover replies), less a loss allowance on replies.
+	pub fn unreceipted(&self) -> u64 {
+		unreceipted(self.fwd_octets, self.rev_octets, self.receipted())
+	}
+
+	/// Whether `receipt` may replace the held one: newer, no less either way, the same
+	/// consumer (a consumer cannot shrink or move its bill with a later receipt).
+	pub fn admits(&self, receipt: &SignedReceipt<NodeId>) -> bool {
+		let Some(held) = &self.receipt else { return true };
+		let (held, new) = (&held.receipt, &receipt.receipt);
+		new.nonce > held.nonce
+			&& new.consumer == held.consumer
+			&& new.fwd_octets >= held.fwd_octets
+			&& new.rev_octets >= held.rev_octets
+	}
+
+	/// What the newest receipt vouches for, both ways.
+	pub fn receipted(&self) -> (u64, u64) {
+		self.receipt
+			.as_ref()
+			.map_or((0, 0), |signed| (signed.receipt.fwd_octets, signed.receipt.rev_octets))
+	}
+}
+
+/// Why a relay does not carry a packet of another ingress's flow (chain mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarryRefusal {
+	/// The origin's unreceipted octets in the epoch would exceed the credit window.
+	Unreceipted,
+	/// Its consumer's escrow backs less than the chain's minimum, or it caps the price below
+	/// this relay's.
+	Refused,
+	/// The origin has [`MAX_CARRIED_PER_ORIGIN`] versions metered in the epoch already, or
+	/// [`MAX_CARRIED_FLOWS`] are.
+	Full,
+}
+
+/// Flow versions (per epoch) of other ingresses a relay meters until they are claimed: beyond
+/// it, new ones are not carried (their octets could be neither bounded nor claimed).
+pub const MAX_CARRIED_FLOWS: usize = 4_096;
+
+/// Flow versions one origin may have metered at a relay in one epoch (what one claim can
+/// carry receipts for): a member churning setups cannot fill the table for the others.
+pub const MAX_CARRIED_PER_ORIGIN: u32 = 256;
+
+/// What one origin's flows put on a relay in one epoch: its versions, and their unreceipted
+/// octets together (the credit window bounds the sum, so new versions open no new credit).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct OriginLoad {
+	versions: u32,
+	unreceipted: u64,
+}
+
 /// Boots kept per peer and epoch (the chain's bound on a claim's `peer_boots`).
 pub const MAX_PEER_BOOTS: usize = 4;
 
@@ -141,6 +227,10 @@ pub struct Counters {
 	claimed: std::collections::BTreeMap<NodeId, Octets>,
 	/// Usage of the flows this relay originates.
 	flows: HashMap<UsageKey, FlowUsage>,
+	/// Other ingresses' flow versions this relay carried, with their receipts (chain mode).
+	carried: HashMap<UsageKey, CarriedFlow>,
+	/// Per (epoch, origin): its metered versions and their unreceipted octets together.
+	origins: HashMap<(u32, NodeId), OriginLoad>,
 	/// The distinct boots each peer's data carried per epoch (a restart of the peer shows as
 	/// two): what corroborates the peer's declared restart on chain.
 	peer_boots: HashMap<(u32, NodeId), Vec<u64>>,
@@ -153,6 +243,7 @@ impl PartialEq for Counters {
 			&& self.table.slots.len() == other.table.slots.len()
 			&& self.iter().all(|(key, octets)| other.get(key) == *octets)
 			&& self.flows == other.flows
+			&& self.carried == other.carried
 			&& self.peer_boots == other.peer_boots
 	}
 }
@@ -180,8 +271,23 @@ enum Persisted {
 		flows: Vec<FlowRow>,
 		#[serde(default)]
 		peer_boots: Vec<PeerBootsRow>,
+		#[serde(default)]
+		carried: Vec<CarriedRow>,
 	},
 	Rows(Vec<Row>),
+}
+
+/// A carried flow version in the persisted form (the receipt in SCALE, hex).
+#[derive(Serialize, Deserialize)]
+struct CarriedRow {
+	epoch: u32,
+	flow: u64,
+	version: u32,
+	path: Vec<String>,
+	fwd_octets: u64,
+	rev_octets: u64,
+	receipt: Option<String>,
+	refused: bool,
 }
 
 /// A peer's boots in one epoch, in the persisted form.
@@ -270,6 +376,100 @@ impl Counters {
 		self.dirty = true;
 	}
 
+	/// Counts `fwd` and `rev` octets of another ingress's flow version `key` carried here, if
+	/// they keep the unreceipted octets of the version's origin in the epoch within
+	/// `credit_window` (and its consumer is not refused); `path` gives its routers the first
+	/// time the version is seen in the epoch.
+	#[inline]
+	pub fn carry(
+		&mut self,
+		key: UsageKey,
+		path: impl FnOnce() -> Vec<NodeId>,
+		fwd: u64,
+		rev: u64,
+		credit_window: u64,
+	) -> Result<(), CarryRefusal> {
+		let full = self.carried.len() >= MAX_CARRIED_FLOWS;
+		let (flow, load) = match self.carried.entry(key) {
+			std::collections::hash_map::Entry::Occupied(entry) => {
+				let flow = entry.into_mut();
+				let origin = flow.path.first().copied().unwrap_or_default();
+				(flow, self.origins.entry((key.epoch, origin)).or_default())
+			}
+			std::collections::hash_map::Entry::Vacant(_) if full => return Err(CarryRefusal::Full),
+			std::collections::hash_map::Entry::Vacant(entry) => {
+				let path = path();
+				let origin = path.first().copied().unwrap_or_default();
+				let load = self.origins.entry((key.epoch, origin)).or_default();
+				if load.versions >= MAX_CARRIED_PER_ORIGIN {
+					return Err(CarryRefusal::Full);
+				}
+				load.versions += 1;
+				(entry.insert(CarriedFlow { path, ..Default::default() }), load)
+			}
+		};
+		if flow.refused {
+			return Err(CarryRefusal::Refused);
+		}
+		let (new_fwd, new_rev) =
+			(flow.fwd_octets.saturating_add(fwd), flow.rev_octets.saturating_add(rev));
+		let added =
+			unreceipted(new_fwd, new_rev, flow.receipted()).saturating_sub(flow.unreceipted());
+		if load.unreceipted.saturating_add(added) > credit_window {
+			return Err(CarryRefusal::Unreceipted);
+		}
+		load.unreceipted = load.unreceipted.saturating_add(added);
+		flow.fwd_octets = new_fwd;
+		flow.rev_octets = new_rev;
+		self.dirty = true;
+		Ok(())
+	}
+
+	/// What this relay carried of another ingress's flow version `key`.
+	pub fn carried(&self, key: &UsageKey) -> Option<&CarriedFlow> {
+		self.carried.get(key)
+	}
+
+	/// Every carried flow version, unclaimed.
+	pub fn carried_flows(&self) -> impl Iterator<Item = (&UsageKey, &CarriedFlow)> {
+		self.carried.iter()
+	}
+
+	/// Keeps `receipt` as the newest of carried version `key`: the caller checked its
+	/// signature, that it is newer, says no less either way and names the same consumer as
+	/// the held one ([`CarriedFlow::admits`]). With `refused`, the version's data is not
+	/// carried any more. Whether it was kept.
+	pub fn hold_receipt(
+		&mut self,
+		key: &UsageKey,
+		receipt: SignedReceipt<NodeId>,
+		refused: bool,
+	) -> bool {
+		let Some(flow) = self.carried.get_mut(key) else { return false };
+		if !flow.admits(&receipt) {
+			return false;
+		}
+		let before = flow.unreceipted();
+		flow.receipt = Some(receipt);
+		flow.refused = refused;
+		let released = before.saturating_sub(flow.unreceipted());
+		let origin = flow.path.first().copied().unwrap_or_default();
+		if let Some(load) = self.origins.get_mut(&(key.epoch, origin)) {
+			load.unreceipted = load.unreceipted.saturating_sub(released);
+		}
+		self.dirty = true;
+		true
+	}
+
+	/// The receipts held for versions carried in `epoch` (to claim).
+	pub fn held_receipts(&self, epoch: u32) -> Vec<SignedReceipt<NodeId>> {
+		self.carried
+			.iter()
+			.filter(|(key, _)| key.epoch == epoch)
+			.filter_map(|(_, flow)| flow.receipt.clone())
+			.collect()
+	}
+
 	/// Notes that `peer`'s data stamped `epoch` carried boot `boot` (a few boots per peer and
 	/// epoch are kept: one is the norm, two show a restart).
 	pub fn record_peer_boot(&mut self, epoch: u32, peer: NodeId, boot: u64) {
@@ -301,10 +501,15 @@ impl Counters {
 
 	/// Drops the counters of `epoch` (all boots) once its claim is on chain.
 	pub fn mark_claimed(&mut self, epoch: u32) {
-		let (flows, boots) = (self.flows.len(), self.peer_boots.len());
+		let (flows, carried, boots) = (self.flows.len(), self.carried.len(), self.peer_boots.len());
 		self.flows.retain(|key, _| key.epoch != epoch);
+		self.carried.retain(|key, _| key.epoch != epoch);
+		self.origins.retain(|(origin_epoch, _), _| *origin_epoch != epoch);
 		self.peer_boots.retain(|(boots_epoch, _), _| *boots_epoch != epoch);
-		if self.flows.len() != flows || self.peer_boots.len() != boots {
+		if self.flows.len() != flows
+			|| self.carried.len() != carried
+			|| self.peer_boots.len() != boots
+		{
 			self.dirty = true;
 		}
 		for (key, octets) in self.table.slots.iter().filter(|(key, _)| key.epoch == epoch) {
@@ -364,18 +569,65 @@ impl Counters {
 			})
 			.collect();
 		peer_boots.sort_unstable_by(|a, b| (a.epoch, &a.peer).cmp(&(b.epoch, &b.peer)));
-		serde_json::to_vec_pretty(&Persisted::Full { links: rows, flows, peer_boots })
+		let mut carried: Vec<_> = self.carried.iter().collect();
+		carried.sort_unstable_by_key(|(key, _)| **key);
+		let carried = carried
+			.into_iter()
+			.map(|(key, flow)| CarriedRow {
+				epoch: key.epoch,
+				flow: key.flow,
+				version: key.version,
+				path: flow.path.iter().map(|id| crate::hex::encode(id)).collect(),
+				fwd_octets: flow.fwd_octets,
+				rev_octets: flow.rev_octets,
+				receipt: flow.receipt.as_ref().map(|r| crate::hex::encode(&r.encode())),
+				refused: flow.refused,
+			})
+			.collect();
+		serde_json::to_vec_pretty(&Persisted::Full { links: rows, flows, peer_boots, carried })
 			.unwrap_or_default()
 	}
 
 	/// Reads the persisted form.
 	pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-		let (rows, flows, peer_boots) =
+		let (rows, flows, peer_boots, carried) =
 			match serde_json::from_slice(bytes).map_err(|e| e.to_string())? {
-				Persisted::Full { links, flows, peer_boots } => (links, flows, peer_boots),
-				Persisted::Rows(rows) => (rows, Vec::new(), Vec::new()),
+				Persisted::Full { links, flows, peer_boots, carried } => {
+					(links, flows, peer_boots, carried)
+				}
+				Persisted::Rows(rows) => (rows, Vec::new(), Vec::new(), Vec::new()),
 			};
 		let mut counters = Self::default();
+		for row in carried.into_iter().take(MAX_CARRIED_FLOWS) {
+			let path = row
+				.path
+				.iter()
+				.map(|id| crate::hex::decode32(id))
+				.collect::<Result<Vec<_>, _>>()?;
+			let receipt = match row.receipt {
+				Some(hex) => {
+					let bytes = crate::hex::decode(&hex)?;
+					Some(
+						SignedReceipt::decode(&mut bytes.as_slice())
+							.map_err(|e| format!("a held receipt does not decode: {e}"))?,
+					)
+				}
+				None => None,
+			};
+			let key = UsageKey { epoch: row.epoch, flow: row.flow, version: row.version };
+			let flow = CarriedFlow {
+				path,
+				fwd_octets: row.fwd_octets,
+				rev_octets: row.rev_octets,
+				receipt,
+				refused: row.refused,
+			};
+			let origin = flow.path.first().copied().unwrap_or_default();
+			let load = counters.origins.entry((key.epoch, origin)).or_default();
+			load.versions = load.versions.saturating_add(1);
+			load.unreceipted = load.unreceipted.saturating_add(flow.unreceipted());
+			counters.carried.insert(key, flow);
+		}
 		for row in peer_boots {
 			let peer = crate::hex::decode32(&row.peer)?;
 			for boot in row.boots {
@@ -492,6 +744,42 @@ mod tests {
 			Counters::from_json(old).unwrap().totals(),
 			Octets { in_octets: 1, out_octets: 2 }
 		);
+	}
+
+	#[test]
+	fn carried_flows_and_their_receipts_survive_a_restart_and_their_credit_too() {
+		use srwan_primitives::receipts::{RouterPath, UsageReceipt};
+		let mut c = Counters::default();
+		let key = UsageKey { epoch: 3, flow: 77, version: 1 };
+		let path = || vec![[1; 32], [2; 32], [3; 32]];
+		assert_eq!(c.carry(key, path, 600, 0, 1_000), Ok(()));
+		assert_eq!(c.carry(key, path, 600, 0, 1_000), Err(CarryRefusal::Unreceipted));
+		let receipt = SignedReceipt {
+			receipt: UsageReceipt {
+				consumer: [1; 32],
+				flow: [9; 16],
+				path: RouterPath::truncate_from(path()),
+				epoch: 3,
+				fwd_octets: 600,
+				rev_octets: 0,
+				max_price_per_gb: 5,
+				nonce: 1,
+			},
+			signature: [4; 64],
+		};
+		assert!(c.hold_receipt(&key, receipt.clone(), false));
+		assert!(!c.hold_receipt(&key, receipt.clone(), false), "not newer");
+		c.take_dirty();
+		let back = Counters::from_json(&c.to_json()).unwrap();
+		assert_eq!(back, c);
+		assert_eq!(back.held_receipts(3), vec![receipt]);
+		// The credit the receipt freed is free after the restart too.
+		let mut back = back;
+		assert_eq!(back.carry(key, path, 900, 0, 1_000), Ok(()));
+		assert_eq!(back.carry(key, path, 200, 0, 1_000), Err(CarryRefusal::Unreceipted));
+		back.mark_claimed(3);
+		assert!(back.carried_flows().next().is_none());
+		assert_eq!(back.carry(key, path, 200, 0, 1_000), Ok(()), "a claimed epoch's load is gone");
 	}
 
 	#[test]

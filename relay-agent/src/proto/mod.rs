@@ -10,7 +10,8 @@
 //! - [`pulse`]: per-peer measurement (OWD median, RTT, jitter, loss) and replay protection;
 //! - [`hysteresis`]: when to leave the direct path for a detour and when to come back;
 //! - [`path_control`]: a tunnel's probes, their timeouts and losses, its path and setups;
-//! - [`matrix`]: the group's live latency matrix with expiry and the OWD/RTT cross-check.
+//! - [`matrix`]: the group's live latency matrix with expiry and the OWD/RTT cross-check;
+//! - [`metering`]: consumers' receipts along a flow's path, their keys, the credit window.
 
 pub mod counters;
 pub mod data_mac;
@@ -18,6 +19,7 @@ pub mod e2e;
 pub mod hysteresis;
 pub mod link;
 pub mod matrix;
+pub mod metering;
 pub mod path_control;
 pub mod pulse;
 pub mod relay;

@@ -3,17 +3,18 @@
 //! and acts on the returned [`Action`]s; nothing here allocates per packet.
 
 use super::{
-	counters::{Counters, UsageKey},
+	counters::{CarryRefusal, Counters, UsageKey},
 	e2e::{first_seq, FlowCipher},
 	link::{LinkKeys, ReplayWindow},
 	matrix::LiveMatrix,
+	metering::{flow_id, ConsumerTerms, Metering, MeteringConfig, ReceiptReject},
 	pulse::LinkMetrics,
 	pulse::{PulseEngine, PulseReject},
 	wire::{
 		self, decode_data, decode_row_header, encode_data, encode_row, heapless_path, open_data,
 		relink, row_entry, verify_link, verify_row, DataHeader, FlowKey, FlowSetup, NodeId,
-		PacketType, Pulse, RowEntry, RowHeader, SetupTerms, WireError, MAX_ROW_ENTRIES,
-		MAX_SEGMENTS,
+		PacketType, Pulse, ReceiptPacket, RowEntry, RowHeader, SetupTerms, WireError,
+		MAX_ROW_ENTRIES, MAX_SEGMENTS,
 	},
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -196,6 +197,17 @@ pub enum DropReason {
 	/// A control datagram (pulse, row, setup) beyond its sender's budget: dropped before
 	/// any signature is checked.
 	RateLimited,
+	/// A receipt for a flow version this relay did not carry, on another path, from another
+	/// hop than the one before it, with a flow id of another version, or at a relay that
+	/// follows no chain.
+	BadReceipt,
+	/// A receipt of a consumer whose terms the agent has not fetched yet (it does now).
+	UnknownConsumer,
+	/// Data of a flow version whose unreceipted octets would exceed the credit window.
+	Unreceipted,
+	/// Data of a flow whose consumer's escrow backs less than the chain's minimum, or beyond
+	/// the number of flow versions a relay meters.
+	ConsumerRefused,
 }
 
 /// How far a setup's time may be from this relay's clock: beyond, it is a replay (or a clock
@@ -210,23 +222,38 @@ pub const CONTROL_PER_SECOND: u64 = 256;
 /// See [`CONTROL_PER_SECOND`].
 pub const CONTROL_BURST: u64 = 512;
 
-/// A token bucket of control datagrams for one member.
+/// Receipt datagrams a member may send per second on average, and in a burst: a budget of
+/// their own, so that the receipts of many flows never starve the member's pulses. An ingress
+/// sends one per flow version and second to each router of its path; a transit relay passes
+/// on those of every flow it carries.
+pub const RECEIPTS_PER_SECOND: u64 = 512;
+/// See [`RECEIPTS_PER_SECOND`].
+pub const RECEIPT_BURST: u64 = 1_024;
+
+/// A token bucket of datagrams for one member.
 #[derive(Clone, Copy, Debug)]
 struct ControlBudget {
 	/// Tokens, scaled by 10⁹ (one token = 10⁹), so refills need no division per datagram.
 	tokens_e9: u64,
 	last_ns: u64,
+	per_second: u64,
+	burst: u64,
 }
 
 impl ControlBudget {
-	const FULL: Self = Self { tokens_e9: CONTROL_BURST * 1_000_000_000, last_ns: 0 };
+	const FULL: Self = Self::full(CONTROL_PER_SECOND, CONTROL_BURST);
+	const RECEIPTS: Self = Self::full(RECEIPTS_PER_SECOND, RECEIPT_BURST);
+
+	const fn full(per_second: u64, burst: u64) -> Self {
+		Self { tokens_e9: burst * 1_000_000_000, last_ns: 0, per_second, burst }
+	}
 
 	fn take(&mut self, now_ns: u64) -> bool {
 		let elapsed = now_ns.saturating_sub(self.last_ns);
 		self.last_ns = self.last_ns.max(now_ns);
-		let cap = CONTROL_BURST * 1_000_000_000;
+		let cap = self.burst.saturating_mul(1_000_000_000);
 		self.tokens_e9 =
-			self.tokens_e9.saturating_add(elapsed.saturating_mul(CONTROL_PER_SECOND)).min(cap);
+			self.tokens_e9.saturating_add(elapsed.saturating_mul(self.per_second)).min(cap);
 		match self.tokens_e9.checked_sub(1_000_000_000) {
 			Some(left) => {
 				self.tokens_e9 = left;
@@ -356,8 +383,15 @@ pub struct RelayCore {
 	flows_per_origin: Vec<usize>,
 	/// Control datagrams each member may still send now.
 	control_budgets: Vec<ControlBudget>,
+	/// Receipt datagrams each member may still send now.
+	receipt_budgets: Vec<ControlBudget>,
 	/// The `now` of the datagram being handled (probe round trips).
 	last_now_ns: u64,
+	/// Consumers and their keys (chain mode).
+	metering: Option<Metering>,
+	/// This relay's own escrow backs less than the chain's minimum: its tunnels' traffic is
+	/// refused at the ingress (relays would not carry it for long).
+	own_escrow_low: bool,
 }
 
 /// Payload of a fast probe: sequence number and the ingress's send time (ns).
@@ -460,8 +494,27 @@ impl From<WireError> for DropReason {
 			WireError::BadSignature => Self::BadSignature,
 			WireError::BadMac => Self::BadMac,
 			WireError::BadSeal => Self::BadPayload,
+			WireError::BadBody => Self::BadReceipt,
 			WireError::UnsupportedVersion(_) => Self::UnsupportedVersion,
 			_ => Self::Malformed,
+		}
+	}
+}
+
+impl From<CarryRefusal> for DropReason {
+	fn from(refusal: CarryRefusal) -> Self {
+		match refusal {
+			CarryRefusal::Unreceipted => Self::Unreceipted,
+			CarryRefusal::Refused | CarryRefusal::Full => Self::ConsumerRefused,
+		}
+	}
+}
+
+impl From<ReceiptReject> for DropReason {
+	fn from(reject: ReceiptReject) -> Self {
+		match reject {
+			ReceiptReject::UnknownConsumer => Self::UnknownConsumer,
+			ReceiptReject::BadSignature => Self::BadSignature,
 		}
 	}
 }
@@ -503,6 +556,9 @@ pub struct CoreConfig {
 	/// The newest `(boot, link sequence)` accepted from each member before a restart (from
 	/// the data dir): nothing up to it is accepted again.
 	pub link_marks: Vec<(NodeId, u64, u64)>,
+	/// Metering of other ingresses' flows by their consumers' receipts (chain mode); `None`
+	/// carries every flow unmetered (static groups).
+	pub metering: Option<MeteringConfig>,
 }
 
 impl CoreConfig {
@@ -523,6 +579,7 @@ impl CoreConfig {
 			allowed_destinations: Vec::new(),
 			flow_idle_ns: u64::MAX,
 			link_marks: Vec::new(),
+			metering: None,
 		}
 	}
 }
@@ -629,7 +686,10 @@ impl RelayCore {
 			flow_idle_ns: config.flow_idle_ns,
 			flows_per_origin: vec![0; n],
 			control_budgets: vec![ControlBudget::FULL; n],
+			receipt_budgets: vec![ControlBudget::RECEIPTS; n],
 			last_now_ns: 0,
+			metering: config.metering.map(Metering::new),
+			own_escrow_low: false,
 			key: config.key,
 			me,
 			group: config.group,
@@ -883,6 +943,9 @@ impl RelayCore {
 			}
 			Err(_) => Err(DropReason::Malformed),
 			Ok(PacketType::Data) => self.on_data(from, datagram),
+			Ok(PacketType::Receipt) => self
+				.admit_receipt(from, now_ns)
+				.and_then(|sender| self.on_receipt(sender, datagram)),
 			Ok(control) => self.admit_control(from, now_ns).and_then(|sender| match control {
 				PacketType::Pulse => self.on_pulse(sender, datagram, now_ns),
 				PacketType::Row => self.on_row(sender, datagram, now_ns),
@@ -923,6 +986,18 @@ impl RelayCore {
 		let sender = self.member_at(from).ok_or(DropReason::UnknownSender)?;
 		let budget =
 			self.control_budgets.get_mut(usize::from(sender)).ok_or(DropReason::UnknownSender)?;
+		if budget.take(now_ns) {
+			Ok(sender)
+		} else {
+			Err(DropReason::RateLimited)
+		}
+	}
+
+	/// The cheap checks of a receipt datagram: a member's address, within its receipt budget.
+	fn admit_receipt(&mut self, from: SocketAddr, now_ns: u64) -> Result<MemberIndex, DropReason> {
+		let sender = self.member_at(from).ok_or(DropReason::UnknownSender)?;
+		let budget =
+			self.receipt_budgets.get_mut(usize::from(sender)).ok_or(DropReason::UnknownSender)?;
 		if budget.take(now_ns) {
 			Ok(sender)
 		} else {
@@ -1000,6 +1075,133 @@ impl RelayCore {
 			Some(&next) => self.forward_to(next),
 			None => Ok(Action::Consumed),
 		}
+	}
+
+	/// A consumer's receipt for a flow version this relay carried. Cheap checks first: it
+	/// names the path the version took here, comes from the router before this one on it (or
+	/// straight from the ingress, which sends a copy to every router of the path: a router
+	/// that withholds receipts cannot starve the ones after it), under the version's flow id;
+	/// its consumer is the ingress's account; it is newer than the held one, says no less
+	/// either way ([`CarriedFlow::admits`](super::counters::CarriedFlow::admits)). Then the
+	/// consumer's signature (see [`super::metering`]). Kept (the claim carries it); what came
+	/// from the router before is passed to the next one. A receipt that caps the price below
+	/// this relay's, or of a consumer whose escrow is too low, is kept, and the version's data
+	/// is no longer carried.
+	fn on_receipt(&mut self, from: MemberIndex, datagram: &[u8]) -> Result<Action, DropReason> {
+		let metering = self.metering.as_mut().ok_or(DropReason::BadReceipt)?;
+		let packet = ReceiptPacket::decode(datagram)?;
+		let receipt = &packet.receipt.receipt;
+		if packet.group != self.group {
+			return Err(DropReason::BadReceipt);
+		}
+		let key = UsageKey { epoch: receipt.epoch, flow: packet.flow, version: packet.version };
+		let carried = self.counters.carried(&key).ok_or(DropReason::BadReceipt)?;
+		let path = &carried.path;
+		let my_id = self.members[usize::from(self.me)].id;
+		let position = path.iter().position(|id| *id == my_id).ok_or(DropReason::BadReceipt)?;
+		let prev = position.checked_sub(1).and_then(|p| path.get(p));
+		let origin = path.first().ok_or(DropReason::BadReceipt)?;
+		let sender = &self.members[usize::from(from)].id;
+		let from_prev = prev == Some(sender);
+		if receipt.path.as_slice() != path.as_slice()
+			|| !(from_prev || sender == origin)
+			|| receipt.consumer != *origin
+			|| receipt.flow != flow_id(origin, packet.flow, packet.version)
+		{
+			return Err(DropReason::BadReceipt);
+		}
+		if carried.receipt.as_ref().is_some_and(|held| held.receipt.nonce >= receipt.nonce) {
+			return Err(DropReason::Replayed);
+		}
+		if !carried.admits(&packet.receipt) {
+			return Err(DropReason::BadReceipt);
+		}
+		let next = path.get(position + 1).copied();
+		metering.verify(&packet.receipt)?;
+		let escrow_low = metering.consumer(&receipt.consumer).is_some_and(|terms| !terms.escrow_ok);
+		let price_capped =
+			metering.config().price_per_gb.is_some_and(|price| receipt.max_price_per_gb < price);
+		if escrow_low || price_capped {
+			tracing::info!(
+				consumer = %crate::hex::encode(&receipt.consumer),
+				flow = packet.flow,
+				escrow_low,
+				price_capped,
+				"a flow's consumer would not pay this relay: its data is no longer carried"
+			);
+		}
+		self.counters.hold_receipt(&key, packet.receipt, escrow_low || price_capped);
+		match next.and_then(|id| self.members.iter().position(|m| m.id == id)) {
+			Some(next) if from_prev => self.forward_to(next as MemberIndex),
+			_ => Ok(Action::Consumed),
+		}
+	}
+
+	/// Sets what the chain says about `consumer` (its receipt keys, whether its escrow backs
+	/// the minimum); no-op without metering.
+	pub fn set_consumer(&mut self, consumer: [u8; 32], terms: ConsumerTerms) {
+		let Some(metering) = self.metering.as_mut() else { return };
+		if consumer == self.members[usize::from(self.me)].id {
+			self.own_escrow_low = !terms.escrow_ok;
+		}
+		metering.set_consumer(consumer, terms);
+	}
+
+	/// The consumers this core knows (for the core that replaces it at a regroup).
+	pub fn metering(&self) -> Option<&Metering> {
+		self.metering.as_ref()
+	}
+
+	/// Takes over what the core this one replaces knew of the consumers (their terms, this
+	/// relay's own escrow), so that a regroup drops no receipt.
+	pub fn adopt_metering(&mut self, earlier: Metering) {
+		let Some(metering) = self.metering.as_mut() else { return };
+		metering.adopt(earlier);
+		let me = self.members[usize::from(self.me)].id;
+		self.own_escrow_low = metering.consumer(&me).is_some_and(|terms| !terms.escrow_ok);
+	}
+
+	/// Whether this relay's own escrow backs less than the chain's minimum (its tunnels'
+	/// traffic is refused).
+	pub fn own_escrow_low(&self) -> bool {
+		self.own_escrow_low
+	}
+
+	/// The consumers whose terms the agent should fetch (their receipts came in unknown),
+	/// and every known one (to refresh each epoch).
+	pub fn consumers_to_fetch(&mut self, all: bool) -> Vec<[u8; 32]> {
+		let Some(metering) = self.metering.as_mut() else { return Vec::new() };
+		let mut wanted = metering.take_wanted();
+		if all {
+			wanted.extend(metering.known());
+		}
+		wanted
+	}
+
+	/// A receipt datagram for flow version `key` originated here, written into `out`: returns
+	/// the addresses of the version's other routers, the second one first (it passes the
+	/// receipt along the path; the others get a copy straight from here), and the length.
+	pub fn receipt_datagram(
+		&self,
+		key: &UsageKey,
+		receipt: srwan_primitives::receipts::SignedReceipt<NodeId>,
+		out: &mut [u8],
+	) -> Result<(Vec<SocketAddr>, usize), DropReason> {
+		let to: Vec<SocketAddr> = receipt
+			.receipt
+			.path
+			.iter()
+			.skip(1)
+			.map(|id| self.members.iter().find(|m| m.id == *id).map(|m| m.addr))
+			.collect::<Option<_>>()
+			.ok_or(DropReason::BadPath)?;
+		if to.is_empty() {
+			return Err(DropReason::BadPath);
+		}
+		let packet =
+			ReceiptPacket { group: self.group, flow: key.flow, version: key.version, receipt };
+		let len = packet.encode(out)?;
+		Ok((to, len))
 	}
 
 	/// Installs `flow` here (this relay must be its ingress) and writes its signed setup into
@@ -1226,6 +1428,24 @@ impl RelayCore {
 				if header.probe {
 					return self.on_probe_end(&header, payload, datagram);
 				}
+				if !header.reverse {
+					// Delivered by the egress: carried for the flow's consumer.
+					if let Some(metering) = &self.metering {
+						let key = UsageKey {
+							epoch: header.epoch,
+							flow: header.flow,
+							version: header.setup_version,
+						};
+						let (members, path) = (&self.members, &installed.flow.path);
+						metering.carry(
+							&mut self.counters,
+							key,
+							|| path_ids(members, path),
+							len,
+							0,
+						)?;
+					}
+				}
 				if header.reverse {
 					// Back at the ingress: what the consumer's receipt counts as `rev_octets`.
 					let key = UsageKey {
@@ -1239,6 +1459,13 @@ impl RelayCore {
 				return Ok(Action::Deliver { flow: header.flow, reverse: header.reverse, payload });
 			}
 		};
+		if let (Some(metering), false) = (&self.metering, header.probe) {
+			let key =
+				UsageKey { epoch: header.epoch, flow: header.flow, version: header.setup_version };
+			let (members, path) = (&self.members, &installed.flow.path);
+			let (fwd, rev) = if header.reverse { (0, len) } else { (len, 0) };
+			metering.carry(&mut self.counters, key, || path_ids(members, path), fwd, rev)?;
+		}
 		let forward = self.forward_to(next)?;
 		let keys = self.links.get(usize::from(next)).and_then(Option::as_ref);
 		let seq = self.link_seqs.get_mut(usize::from(next)).ok_or(DropReason::BadPath)?;
@@ -1308,8 +1535,26 @@ impl RelayCore {
 		payload: &[u8],
 		out: &mut [u8],
 	) -> Result<(SocketAddr, usize), DropReason> {
+		if self.own_escrow_low && !reverse {
+			return Err(DropReason::ConsumerRefused);
+		}
 		let (first, len) = self.encode_on_flow(flow_id, reverse, false, payload, out, false)?;
 		let Member { id, addr, .. } = self.members[usize::from(first)];
+		if let (Some(metering), true) = (&self.metering, reverse) {
+			// A reply leaving the egress: carried for the flow's consumer.
+			if let Some(installed) = self.flows.get(&flow_id) {
+				let key =
+					UsageKey { epoch: self.epoch, flow: flow_id, version: installed.flow.version };
+				let (members, path) = (&self.members, &installed.flow.path);
+				metering.carry(
+					&mut self.counters,
+					key,
+					|| path_ids(members, path),
+					0,
+					len as u64,
+				)?;
+			}
+		}
 		self.counters.record_out(self.boot_time, self.epoch, id, len as u64);
 		if !reverse {
 			// Leaving the ingress: what the consumer's receipt counts as `fwd_octets`.
@@ -1387,6 +1632,10 @@ impl RelayCore {
 		Ok((first_hop, len))
 	}
 }
+
+#[cfg(test)]
+#[path = "relay_metering_tests.rs"]
+mod metering_tests;
 
 #[cfg(test)]
 mod tests {

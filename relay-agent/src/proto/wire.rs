@@ -23,6 +23,8 @@ pub enum PacketType {
 	Row = 2,
 	/// Signed setup of a flow: its id, version, path, destination and key (for the egress).
 	FlowSetup = 3,
+	/// A consumer's signed usage receipt of one flow version, passed along its path.
+	Receipt = 4,
 	/// Segment-routed data (or a fast probe of an active path).
 	Data = 16,
 }
@@ -33,6 +35,7 @@ impl PacketType {
 			1 => Ok(Self::Pulse),
 			2 => Ok(Self::Row),
 			3 => Ok(Self::FlowSetup),
+			4 => Ok(Self::Receipt),
 			16 => Ok(Self::Data),
 			other => Err(WireError::UnknownType(other)),
 		}
@@ -77,6 +80,9 @@ pub enum WireError {
 	/// The segment list is empty, too long, or `segments_left` points outside it.
 	#[error("bad segment list")]
 	BadSegments,
+	/// A body that does not decode (a receipt's SCALE).
+	#[error("malformed body")]
+	BadBody,
 	/// The output buffer is too small.
 	#[error("buffer too small: need {0} bytes")]
 	BufferTooSmall(usize),
@@ -633,6 +639,85 @@ fn verify_signed(datagram: &[u8], domain: &[u8], key: &VerifyingKey) -> Result<(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Receipt
+// ---------------------------------------------------------------------------------------------
+
+/// Bytes of a receipt datagram before its SCALE body.
+pub const RECEIPT_HEADER_LEN: usize = 20;
+/// The longest receipt body: a receipt over the longest path (`SignedReceipt::max_encoded_len`,
+/// checked by a test).
+pub const MAX_RECEIPT_BODY: usize = 32 + 16 + 1 + 6 * 32 + 4 + 8 + 8 + 16 + 8 + 64;
+/// The longest receipt datagram.
+pub const MAX_RECEIPT_LEN: usize = RECEIPT_HEADER_LEN + MAX_RECEIPT_BODY;
+
+/// A consumer's signed usage receipt of one flow version (`flow`, `version`), sent by the
+/// ingress to the next router of the version's path, and by each router to the next. It needs
+/// no signature of its own: the receipt carries the consumer's.
+///
+/// Unlike the other decoders, [`ReceiptPacket::decode`] allocates (the receipt's path): it
+/// runs only for datagrams from a member's address within the member's control budget.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptPacket {
+	/// The group the path's member indices belong to.
+	pub group: u32,
+	/// The flow id.
+	pub flow: u64,
+	/// The flow's setup version the receipt is for.
+	pub version: u32,
+	/// The receipt.
+	pub receipt: srwan_primitives::receipts::SignedReceipt<NodeId>,
+}
+
+impl ReceiptPacket {
+	/// Encodes into `out`; returns the length.
+	pub fn encode(&self, out: &mut [u8]) -> Result<usize, WireError> {
+		use subxt::ext::codec::Encode as _;
+		let body = self.receipt.encode();
+		if body.len() > MAX_RECEIPT_BODY {
+			return Err(WireError::BadSegments);
+		}
+		let total = RECEIPT_HEADER_LEN + body.len();
+		let out = out.get_mut(..total).ok_or(WireError::BufferTooSmall(total))?;
+		out[0] = VERSION;
+		out[1] = PacketType::Receipt as u8;
+		out[2] = 0;
+		out[3] = 0;
+		out[4..8].copy_from_slice(&self.group.to_be_bytes());
+		out[8..16].copy_from_slice(&self.flow.to_be_bytes());
+		out[16..20].copy_from_slice(&self.version.to_be_bytes());
+		out[RECEIPT_HEADER_LEN..].copy_from_slice(&body);
+		Ok(total)
+	}
+
+	/// Decodes a receipt datagram (the receipt's signature is checked by the metering).
+	pub fn decode(datagram: &[u8]) -> Result<Self, WireError> {
+		use subxt::ext::codec::Decode as _;
+		expect_type(datagram, PacketType::Receipt)?;
+		if datagram.len() < RECEIPT_HEADER_LEN {
+			return Err(WireError::Truncated { got: datagram.len(), need: RECEIPT_HEADER_LEN });
+		}
+		if datagram.len() > MAX_RECEIPT_LEN {
+			return Err(WireError::TrailingBytes(datagram.len() - MAX_RECEIPT_LEN));
+		}
+		if datagram[2] != 0 || datagram[3] != 0 {
+			return Err(WireError::ReservedBits);
+		}
+		let mut body = &datagram[RECEIPT_HEADER_LEN..];
+		let receipt = srwan_primitives::receipts::SignedReceipt::decode(&mut body)
+			.map_err(|_| WireError::BadBody)?;
+		if !body.is_empty() {
+			return Err(WireError::TrailingBytes(body.len()));
+		}
+		Ok(Self {
+			group: u32_at(datagram, 4),
+			flow: u64_at(datagram, 8),
+			version: u32_at(datagram, 16),
+			receipt,
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
 // Data
 // ---------------------------------------------------------------------------------------------
 
@@ -960,6 +1045,47 @@ mod tests {
 			boot_time: 1_700_000_000,
 			echo: Some(Echo { seq: 41, rx_time_ns: 1_700_000_000_000_000_001 }),
 		}
+	}
+
+	fn receipt_packet(path_len: usize) -> ReceiptPacket {
+		use srwan_primitives::receipts::{RouterPath, SignedReceipt, UsageReceipt};
+		let receipt = UsageReceipt {
+			consumer: [1; 32],
+			flow: [2; 16],
+			path: RouterPath::truncate_from(vec![[3; 32]; path_len]),
+			epoch: 7,
+			fwd_octets: u64::MAX,
+			rev_octets: 5,
+			max_price_per_gb: u128::MAX,
+			nonce: 9,
+		};
+		ReceiptPacket {
+			group: 3,
+			flow: 0xfeed,
+			version: 2,
+			receipt: SignedReceipt { receipt, signature: [4; 64] },
+		}
+	}
+
+	#[test]
+	fn receipt_packets_round_trip_and_reject_trailing_or_truncated_bytes() {
+		use srwan_primitives::receipts::SignedReceipt;
+		use subxt::ext::codec::MaxEncodedLen as _;
+		assert_eq!(MAX_RECEIPT_BODY, SignedReceipt::<NodeId>::max_encoded_len());
+		let packet = receipt_packet(6);
+		let mut buf = [0u8; MAX_RECEIPT_LEN + 8];
+		let len = packet.encode(&mut buf).unwrap();
+		assert_eq!(len, MAX_RECEIPT_LEN, "the longest path makes the longest datagram");
+		assert_eq!(ReceiptPacket::decode(&buf[..len]), Ok(packet.clone()));
+		assert_eq!(peek_type(&buf[..len]), Ok(PacketType::Receipt));
+		assert!(matches!(ReceiptPacket::decode(&buf[..len + 1]), Err(WireError::TrailingBytes(_))));
+		assert!(ReceiptPacket::decode(&buf[..len - 1]).is_err());
+		assert!(ReceiptPacket::decode(&buf[..RECEIPT_HEADER_LEN - 1]).is_err());
+		let short = receipt_packet(2);
+		let len = short.encode(&mut buf).unwrap();
+		assert!(matches!(ReceiptPacket::decode(&buf[..len + 3]), Err(WireError::TrailingBytes(3))));
+		buf[2] = 1;
+		assert_eq!(ReceiptPacket::decode(&buf[..len]), Err(WireError::ReservedBits));
 	}
 
 	fn header() -> DataHeader {
