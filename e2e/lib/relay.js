@@ -1,7 +1,12 @@
-// Helpers for tests that run the relay agent: where its binary is, and free loopback ports.
+// Helpers for tests that run the relay agent: where its binary is, free loopback ports, and a
+// set of running agents (`Relays`).
+import { execFile, spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 
 /** The `srwan-relay` binary built beside the node the suite runs. */
 export const RELAY = join(dirname(process.env.SRWAN_NODE ?? '/var/tmp/srwan-target/release/srwan-node'), 'srwan-relay');
@@ -20,4 +25,88 @@ export async function freePort(kind) {
   const { port } = server.address();
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Relay agents of one test, each with its config and data dir under one temporary dir: starts
+ * them, runs their CLI, reads their dashboards, waits for what they show, and stops them all
+ * (with `stop()`, in the test's `after`).
+ */
+export class Relays {
+  constructor(prefix) {
+    this.dir = mkdtempSync(join(tmpdir(), prefix));
+    this.running = [];
+  }
+
+  /** Runs `srwan-relay ARGS -c <name>.toml` to completion; fails with its stderr. */
+  async cli(name, ...args) {
+    const { stdout } = await promisify(execFile)(RELAY, [...args, '-c', join(this.dir, `${name}.toml`)], { timeout: 200_000 });
+    return stdout;
+  }
+
+  /**
+   * Starts `srwan-relay COMMAND -c <name>.toml` with `lines` as its config (after `prepare`, if
+   * given, ran against the written config); returns { child, dashboard, log() }.
+   */
+  async start(name, lines, prepare = async () => {}, command = ['run']) {
+    const dashboard = await freePort('tcp');
+    const config = join(this.dir, `${name}.toml`);
+    writeFileSync(
+      config,
+      [`data_dir = "${join(this.dir, name)}"`, `dashboard = "127.0.0.1:${dashboard}"`, ...lines, ''].join('\n'),
+    );
+    await prepare();
+    const child = spawn(RELAY, [...command, '-c', config], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, RUST_LOG: 'info' },
+    });
+    let log = '';
+    child.stderr.on('data', (chunk) => { log += chunk; });
+    const relay = { name, child, dashboard: `http://127.0.0.1:${dashboard}`, log: () => log };
+    this.running.push(relay);
+    return relay;
+  }
+
+  /** The relay's `/api/<what>` (default `status`), or null while it does not answer. */
+  async api(relay, what = 'status') {
+    try {
+      const response = await fetch(`${relay.dashboard}/api/${what}`);
+      return response.ok ? await response.json() : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Waits until `check()` is truthy (polling every 500 ms); fails with `what` and the logs. */
+  async waitFor(what, check, seconds, relays = this.running) {
+    for (let i = 0; i < seconds * 2; i += 1) {
+      const value = await check();
+      if (value) return value;
+      await sleep(500);
+    }
+    const logs = relays.map((r) => `--- ${r.name} ---\n${r.log().split('\n').slice(-25).join('\n')}`).join('\n');
+    throw new Error(`${what} within ${seconds} s\n${logs}`);
+  }
+
+  /** Kills `relay` with SIGKILL and waits for it to be gone. */
+  async kill(relay) {
+    const gone = new Promise((resolve) => relay.child.once('exit', resolve));
+    relay.child.kill('SIGKILL');
+    await gone;
+  }
+
+  /** Stops every relay still running (SIGTERM) and removes the temporary dir. */
+  async stop() {
+    for (const { child } of this.running) {
+      // A child killed by a signal has a `signalCode` and no `exitCode`.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true, maxRetries: 5 });
+  }
 }

@@ -62,7 +62,7 @@ async function waitFor(what, predicate, timeoutMs) {
   }
 }
 
-test('Alice and Bob connect and finalize blocks together', { skip: !NODE && 'SRWAN_NODE not set', timeout: 180_000 }, async () => {
+test('Alice and Bob connect and finalize blocks together', { skip: !NODE && 'SRWAN_NODE not set', timeout: 420_000 }, async () => {
   // Validators need a persistent network key; each gets its own.
   const keyFile = (name, last) => {
     const file = join(dir, `${name}.key`);
@@ -81,8 +81,10 @@ test('Alice and Bob connect and finalize blocks together', { skip: !NODE && 'SRW
 
   let apiA, apiB;
   try {
-    await waitFor('alice rpc port', () => portOpen(19945), 60_000);
-    await waitFor('bob rpc port', () => portOpen(19946), 60_000);
+    // Generous: the whole suite starts at once on two cores, and a node compiles its runtime
+    // before it opens its RPC port (over 60 s once on a cold, loaded machine).
+    await waitFor('alice rpc port', () => portOpen(19945), 150_000);
+    await waitFor('bob rpc port', () => portOpen(19946), 150_000);
     apiA = await connect('ws://127.0.0.1:19945');
     apiB = await connect('ws://127.0.0.1:19946');
 

@@ -10,19 +10,12 @@
 // transit relay b is forgiven and paid; the dashboards and `status --json` show it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, RELAY } from '../lib/relay.js';
+import { freePort, Relays } from '../lib/relay.js';
 import { connect, keyring, WS } from '../lib/chain.js';
 
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
 let api;
-let dir;
-const children = [];
+let lab;
 const events = [];
 const fees = [];
 /** The test's UDP sockets: closed after it, whatever happens (open ones keep node alive). */
@@ -30,59 +23,9 @@ let echo;
 let client;
 let unsubscribe = () => {};
 
-/** Runs `srwan-relay ARGS -c <name>.toml` to completion; fails with its stderr. */
-async function cli(name, ...args) {
-  const { execFile } = await import('node:child_process');
-  const { promisify } = await import('node:util');
-  const { stdout } = await promisify(execFile)(RELAY, [...args, '-c', join(dir, `${name}.toml`)], { timeout: 200_000 });
-  return stdout;
-}
-
-/**
- * Starts `srwan-relay run` with `lines` as its config (after `prepare`, if given, ran against
- * the written config); returns { child, dashboard, log() }.
- */
-async function startRelay(name, lines, prepare = async () => {}, command = ['run']) {
-  const dashboard = await freePort('tcp');
-  const config = join(dir, `${name}.toml`);
-  writeFileSync(
-    config,
-    [`data_dir = "${join(dir, name)}"`, `dashboard = "127.0.0.1:${dashboard}"`, ...lines, ''].join('\n'),
-  );
-  await prepare();
-  const child = spawn(RELAY, [...command, '-c', config], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, RUST_LOG: 'info' },
-  });
-  let log = '';
-  child.stderr.on('data', (chunk) => { log += chunk; });
-  children.push(child);
-  return { child, dashboard: `http://127.0.0.1:${dashboard}`, log: () => log };
-}
-
-async function status(relay) {
-  try {
-    const response = await fetch(`${relay.dashboard}/api/status`);
-    return response.ok ? await response.json() : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Waits until `check()` is truthy (polling every 500 ms); fails with `what` and the logs. */
-async function waitFor(what, check, seconds, relays) {
-  for (let i = 0; i < seconds * 2; i += 1) {
-    const value = await check();
-    if (value) return value;
-    await sleep(500);
-  }
-  const logs = relays.map((r, i) => `--- relay ${i} ---\n${r.log().split('\n').slice(-25).join('\n')}`).join('\n');
-  assert.fail(`${what} within ${seconds} s\n${logs}`);
-}
-
 before(async () => {
   api = await connect();
-  dir = mkdtempSync(join(tmpdir(), 'srwan-relay-group-'));
+  lab = new Relays('srwan-relay-group-');
   // Every block's events, with the block they are in (a single authority: no forks).
   unsubscribe = await api.rpc.chain.subscribeNewHeads(async (header) => {
     const apiAt = await api.at(header.hash);
@@ -111,14 +54,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const child of children) {
-    // A child killed by a signal has a `signalCode` and no `exitCode`.
-    if (child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    }
-  }
+  await lab?.stop();
   for (const socket of [client, echo]) {
     try {
       socket?.close();
@@ -128,7 +64,6 @@ after(async () => {
   }
   unsubscribe();
   await api?.disconnect();
-  if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
 });
 
 test('relays form their group from the chain, report, carry stamped traffic and claim it', async () => {
@@ -160,31 +95,30 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   const relays = [
     // Relay a's operator is the consumer: it deposits escrow and registers a receipt key
     // with the CLI, then runs the relay with an ad hoc tunnel to relay c, pinned through b.
-    await startRelay(
+    await lab.start(
       'a',
       listing('//Charlie', ports[0], 'DE', '0.5'),
       async () => {
-        await cli('a', 'escrow', 'deposit', '50');
-        await cli('a', 'escrow', 'set-receipt-key');
+        await lab.cli('a', 'escrow', 'deposit', '50');
+        await lab.cli('a', 'escrow', 'set-receipt-key');
       },
       [
         'tunnel', '--listen', `127.0.0.1:${tunnelPort}`, '--via', c.address, '--through', b.address,
         '--to', `127.0.0.1:${echoPort}`,
       ],
     ),
-    await startRelay('b', listing('//Dave', ports[1], 'FR', '0.2')),
-    await startRelay('c', listing('//Eve', ports[2], 'NL', '0.3')),
+    await lab.start('b', listing('//Dave', ports[1], 'FR', '0.2')),
+    await lab.start('c', listing('//Eve', ports[2], 'NL', '0.3')),
   ];
 
   // They register themselves, and relay from the next epoch's start in the chain's group.
-  await waitFor(
+  await lab.waitFor(
     'the three relays did not relay for a group of three from the chain',
     async () => {
-      const seen = await Promise.all(relays.map(status));
+      const seen = await Promise.all(relays.map((r) => lab.api(r)));
       return seen.every((s) => s?.group_size === 3);
     },
     150,
-    relays,
   );
   for (const who of [a, b, c]) {
     assert.ok((await api.query.ditex.routers(who.address)).isSome, `${who.address} registered itself`);
@@ -204,9 +138,9 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     }
   }, 20);
   try {
-    await waitFor('no echo came back through the tunnel', async () => echoed > 0, 60, relays);
+    await lab.waitFor('no echo came back through the tunnel', async () => echoed > 0, 60);
     // Traffic runs through at least one whole epoch; then every relay of the path claims it.
-    const claimed = await waitFor(
+    const claimed = await lab.waitFor(
       'relays a, b and c did not all claim an epoch',
       async () => {
         const accepted = events.filter((e) => e.method === 'ClaimAccepted');
@@ -216,7 +150,6 @@ test('relays form their group from the chain, report, carry stamped traffic and 
         return all.length >= 2 ? all : null;
       },
       150,
-      relays,
     );
     // The last of the epochs they all claimed ran with traffic throughout. Both figures of
     // each link are on chain from the block of the last claim until settlement.
@@ -254,11 +187,10 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     const paidFor = (who) => events.filter(
       (e) => e.method === 'Paid' && e.data.relay.toString() === who.address && e.data.epoch.toNumber() === epoch,
     );
-    await waitFor(
+    await lab.waitFor(
       'relays b and c were not both paid for the epoch',
       async () => paidFor(b).length > 0 && paidFor(c).length > 0,
       120,
-      relays,
     );
     const PLANCKS = 10n ** 12n;
     for (const [who, price, forward, backward] of [[b, PLANCKS / 5n, links.ab, links.ba], [c, (3n * PLANCKS) / 10n, links.bc, links.cb]]) {
@@ -279,44 +211,38 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     assert.ok(charged > 0n);
     assert.equal(50n * 10n ** 12n - held, charged, 'the escrow paid exactly the payouts');
     // Relay c's dashboard shows what it earned, relay a's what its account applied.
-    await waitFor(
+    await lab.waitFor(
       'the dashboards did not show the coins',
       async () => {
-        const [ofA, ofC] = [await status(relays[0]), await status(relays[2])];
+        const [ofA, ofC] = [await lab.api(relays[0]), await lab.api(relays[2])];
         return ofC?.coins_earned !== '0 SRW' && ofA?.coins_applied !== '0 SRW';
       },
       60,
-      relays,
     );
 
     // The transit relay b is killed -9 in the middle of an epoch and restarted at once: its
     // claim for that epoch declares the restart, its neighbours' claims corroborate it (they
     // saw two boots of b), and b is paid for that epoch; no dispute counts against it.
     const blockNow = async () => (await api.rpc.chain.getHeader()).number.toNumber();
-    await waitFor('no epoch started', async () => (await blockNow()) % 4 === 1, 60, relays);
-    const killed = relays[1].child;
-    const gone = new Promise((resolve) => killed.once('exit', resolve));
-    killed.kill('SIGKILL');
-    await gone;
-    relays[1] = await startRelay('b', listing('//Dave', ports[1], 'FR', '0.2'));
-    const restartedClaim = await waitFor(
+    await lab.waitFor('no epoch started', async () => (await blockNow()) % 4 === 1, 60);
+    await lab.kill(relays[1]);
+    relays[1] = await lab.start('b', listing('//Dave', ports[1], 'FR', '0.2'));
+    const restartedClaim = await lab.waitFor(
       'relay b did not claim the epoch of its crash as a restart',
       async () =>
         events.find(
           (e) => e.method === 'ClaimAccepted' && e.data.relay.toString() === b.address && e.data[2].isTrue,
         ),
       150,
-      relays,
     );
     const crashEpoch = restartedClaim.data.epoch.toNumber();
-    await waitFor(
+    await lab.waitFor(
       'relay b was not paid for the epoch of its crash',
       async () =>
         events.some(
           (e) => e.method === 'Paid' && e.data.relay.toString() === b.address && e.data.epoch.toNumber() === crashEpoch,
         ),
       120,
-      relays,
     );
     const judged = events.filter((e) => e.method === 'DisputeJudged' && e.data.epoch.toNumber() === crashEpoch);
     assert.ok(judged.every((e) => e.data.forgiven.isTrue), JSON.stringify(judged.map((e) => e.data.toJSON())));
@@ -345,7 +271,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   }
   // Relay a shows the chain as it follows it, and its claims with their outcomes, on its
   // dashboard and from `srwan-relay status --json`.
-  const shown = (await status(relays[0])).chain;
+  const shown = (await lab.api(relays[0])).chain;
   assert.equal(shown.account, a.address);
   assert.equal(typeof shown.group, 'number');
   assert.ok(shown.claims.some((claim) => claim.status === 'accepted' && claim.out_octets > 0), JSON.stringify(shown.claims));
@@ -358,7 +284,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
       JSON.stringify(matrix.members),
     );
   }
-  const stdout = await cli('a', 'status', '--json');
+  const stdout = await lab.cli('a', 'status', '--json');
   const viaCli = JSON.parse(stdout);
   assert.equal(viaCli.registered, true);
   assert.equal(viaCli.state, 'active');

@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use ed25519_dalek::SigningKey;
 use srwan_relay::proto::{
 	e2e::FlowCipher,
+	metering::MeteringConfig,
 	relay::{Action, CoreConfig, Flow, Member, RelayCore},
 	wire::{peek_type, DataMac},
 };
@@ -25,6 +26,19 @@ const FLOWS: u64 = 4;
 /// Members 0 and 3 are ingresses, 1 the transit relay, 2 the egress; each ingress has
 /// [`FLOWS`] flows through 1 to 2.
 fn cores() -> Vec<RelayCore> {
+	cores_with(None)
+}
+
+/// [`cores`], metering others' flows as on a chain (a credit window nothing reaches).
+fn metered_cores() -> Vec<RelayCore> {
+	cores_with(Some(MeteringConfig {
+		genesis: [0; 32],
+		credit_window: u64::MAX,
+		price_per_gb: Some(1),
+	}))
+}
+
+fn cores_with(metering: Option<MeteringConfig>) -> Vec<RelayCore> {
 	let keys: Vec<SigningKey> = (1..=4).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
 	let members: Vec<Member> = keys
 		.iter()
@@ -39,6 +53,7 @@ fn cores() -> Vec<RelayCore> {
 		.map(|me| {
 			let mut core = RelayCore::new(CoreConfig {
 				allowed_destinations: vec![addr(9)],
+				metering,
 				..CoreConfig::new(keys[me].clone(), members.clone())
 			})
 			.expect("valid group");
@@ -96,6 +111,18 @@ fn bench_size(c: &mut Criterion, size: usize) {
 	});
 	group.bench_function("transit hop (link MAC, replay window, counters, re-tag)", |b| {
 		let mut relay = cores().swap_remove(1);
+		b.iter_batched_ref(
+			|| next_packet(&mut g, &mut i, &payload),
+			|(packet, len, from)| {
+				let action = relay.on_datagram(*from, &mut packet[..*len], 0);
+				debug_assert_eq!(action, Action::Forward { to: 2 });
+				black_box(action)
+			},
+			BatchSize::SmallInput,
+		)
+	});
+	group.bench_function("metered transit hop (as above, and the flow's credit window)", |b| {
+		let mut relay = metered_cores().swap_remove(1);
 		b.iter_batched_ref(
 			|| next_packet(&mut g, &mut i, &payload),
 			|(packet, len, from)| {

@@ -213,6 +213,20 @@ fn status_of(result: &Result<super::Outcome, SubmitError>, sent_before: bool) ->
 	}
 }
 
+/// Marks each member of `snapshot` in the core's matrix as the chain lists it: quarantined
+/// ones are on no path, ones not for sale on no one else's.
+fn apply_roles(core: &mut crate::proto::relay::RelayCore, snapshot: &super::GroupSnapshot) {
+	use srwan_primitives::routing::MemberRole;
+	let ids: Vec<[u8; 32]> = core.members().iter().map(|m| m.id).collect();
+	for member in &snapshot.members {
+		let Some(index) = ids.iter().position(|id| *id == member.account) else { continue };
+		let Ok(index) = u16::try_from(index) else { continue };
+		let role =
+			MemberRole { quarantined: member.quarantined, sells_transit: member.sells_transit };
+		core.matrix_mut().set_role(index, role);
+	}
+}
+
 /// Whether `block` is the last one of its report period (a report sent now lands in the next).
 fn is_last_block_of_period(block: u64, report_period: u32) -> bool {
 	report_period > 1 && block % u64::from(report_period) == u64::from(report_period) - 1
@@ -278,12 +292,22 @@ impl Duties {
 	) {
 		let in_flight = Arc::new(Mutex::new(BTreeSet::new()));
 		let (mut reported, mut claimed_through) = (None, None);
+		let mut roles_of: Option<Arc<super::GroupSnapshot>> = None;
 		loop {
 			tokio::select! {
 				changed = state.changed() => if changed.is_err() { return },
 				_ = stop.wait_for(|stop| *stop) => return,
 			}
 			let now = state.borrow_and_update().clone();
+			// Paths avoid quarantined members and those not for sale, as of each epoch start
+			// (a core rebuilt for a new group starts without roles: set them again).
+			if let Some(snapshot) = &now.snapshot {
+				let rebuilt = lock(&self.core).matrix().roles_unset();
+				if rebuilt || !roles_of.as_ref().is_some_and(|seen| Arc::ptr_eq(seen, snapshot)) {
+					apply_roles(&mut lock(&self.core), snapshot);
+					roles_of = Some(snapshot.clone());
+				}
+			}
 			let Some(epoch) = now.epoch() else { continue };
 			// Never back: a reorg of the best chain must not reopen an epoch.
 			let epoch = {
@@ -562,6 +586,45 @@ impl Duties {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn paths_avoid_quarantined_members_and_carry_no_one_else_through_those_not_for_sale() {
+		use crate::proto::relay::{CoreConfig, Member, RelayCore};
+		use srwan_primitives::routing::{LatencyMatrix as _, MemberRole};
+		let keys: Vec<_> =
+			(1..=3u8).map(|i| ed25519_dalek::SigningKey::from_bytes(&[i; 32])).collect();
+		let members: Vec<Member> = keys
+			.iter()
+			.enumerate()
+			.map(|(i, key)| Member {
+				id: [i as u8 + 1; 32],
+				addr: std::net::SocketAddr::from(([127, 0, 0, 1], 7600 + i as u16)),
+				pulse_key: key.verifying_key(),
+			})
+			.collect();
+		let mut core = RelayCore::new(CoreConfig::new(keys[0].clone(), members.clone())).unwrap();
+		assert!(core.matrix().roles_unset());
+		let listed = |i: usize, quarantined, sells_transit| super::super::ChainMember {
+			account: members[i].id,
+			addr: members[i].addr,
+			pulse_key: members[i].pulse_key.to_bytes(),
+			country: *b"DE",
+			quarantined,
+			sells_transit,
+		};
+		let snapshot = super::super::GroupSnapshot {
+			epoch: 1,
+			block: 4,
+			group: Some(1),
+			members: vec![listed(0, false, true), listed(1, true, true), listed(2, false, false)],
+			quarantined: false,
+		};
+		apply_roles(&mut core, &snapshot);
+		assert!(!core.matrix().roles_unset());
+		assert_eq!(core.matrix().role(0), MemberRole::TRANSIT);
+		assert_eq!(core.matrix().role(1), MemberRole { quarantined: true, sells_transit: true });
+		assert_eq!(core.matrix().role(2), MemberRole { quarantined: false, sells_transit: false });
+	}
 
 	#[test]
 	fn no_report_goes_out_at_a_periods_last_block() {

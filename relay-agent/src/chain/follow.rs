@@ -50,6 +50,9 @@ pub struct ChainMember {
 	pub country: [u8; 2],
 	/// Measured, but skipped by paths and payouts.
 	pub quarantined: bool,
+	/// It sells transit (listed at a finite price): a router listed as not for sale carries
+	/// its owner's traffic only.
+	pub sells_transit: bool,
 }
 
 /// This router's group as of an epoch's first block.
@@ -538,6 +541,7 @@ async fn snapshot(
 			pulse_key: view.pulse_key,
 			country: view.geo.country,
 			quarantined: matches!(view.status, RouterStatus::Quarantined { .. }),
+			sells_transit: view.price_now.is_some_and(|price| price.price_per_gb.is_some()),
 		});
 	}
 	Ok(GroupSnapshot {

@@ -20,6 +20,8 @@ pub struct Cell {
 pub struct LiveMatrix {
 	members: Vec<NodeId>,
 	roles: Vec<MemberRole>,
+	/// Whether any role was set (a matrix starts with every member a transit seller).
+	roles_set: bool,
 	/// `cells[to * n + from]`: row `to` is the inbound row of member `to`.
 	cells: Vec<Option<Cell>>,
 	/// Entries older than this are ignored.
@@ -35,6 +37,7 @@ impl LiveMatrix {
 		let n = members.len();
 		Self {
 			roles: vec![MemberRole::TRANSIT; n],
+			roles_set: false,
 			cells: vec![None; n * n],
 			members,
 			stale_after_ns,
@@ -62,7 +65,13 @@ impl LiveMatrix {
 	pub fn set_role(&mut self, member: MemberIndex, role: MemberRole) {
 		if let Some(slot) = self.roles.get_mut(usize::from(member)) {
 			*slot = role;
+			self.roles_set = true;
 		}
+	}
+
+	/// Whether no role was ever set (every member counts as a transit seller).
+	pub fn roles_unset(&self) -> bool {
+		!self.roles_set
 	}
 
 	/// Records what `to` measured of `from` at `now_ns`.
