@@ -127,7 +127,7 @@ pub struct FlowUsage {
 
 /// A flow version this relay carried for another ingress in one epoch, and the newest receipt
 /// its consumer signed for it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct CarriedFlow {
 	/// Its routers, ingress first.
 	pub path: Vec<NodeId>,
@@ -139,11 +139,27 @@ pub struct CarriedFlow {
 	pub receipt: Option<SignedReceipt<NodeId>>,
 	/// Its consumer's escrow backs less than the chain's minimum: its data is not carried.
 	pub refused: bool,
+	/// Where its origin's load for the epoch is in [`Counters`]'s list (found by hash once,
+	/// when the version is first seen, not for every packet).
+	origin_slot: usize,
 }
 
 /// The share of the replies a relay carried that it forgives for being unreceipted: replies
 /// lost between it and the ingress are never receipted (1/50: the chain's 2 % loss tolerance).
 const REVERSE_LOSS_DIVISOR: u64 = 50;
+
+impl PartialEq for CarriedFlow {
+	/// The same path, counts, receipt and refusal (where its origin's load is kept aside).
+	fn eq(&self, other: &Self) -> bool {
+		self.path == other.path
+			&& self.fwd_octets == other.fwd_octets
+			&& self.rev_octets == other.rev_octets
+			&& self.receipt == other.receipt
+			&& self.refused == other.refused
+	}
+}
+
+impl Eq for CarriedFlow {}
 
 /// Octets carried (`fwd`, `rev`) beyond what a receipt for `receipted` vouches for.
 fn unreceipted(fwd: u64, rev: u64, (receipted_fwd, receipted_rev): (u64, u64)) -> u64 {
@@ -229,8 +245,10 @@ pub struct Counters {
 	flows: HashMap<UsageKey, FlowUsage>,
 	/// Other ingresses' flow versions this relay carried, with their receipts (chain mode).
 	carried: HashMap<UsageKey, CarriedFlow>,
-	/// Per (epoch, origin): its metered versions and their unreceipted octets together.
-	origins: HashMap<(u32, NodeId), OriginLoad>,
+	/// Per (epoch, origin): where its load is in `origin_loads`.
+	origins: HashMap<(u32, NodeId), usize>,
+	/// Each (epoch, origin)'s metered versions and their unreceipted octets together.
+	origin_loads: Vec<OriginLoad>,
 	/// The distinct boots each peer's data carried per epoch (a restart of the peer shows as
 	/// two): what corroborates the peer's declared restart on chain.
 	peer_boots: HashMap<(u32, NodeId), Vec<u64>>,
@@ -390,24 +408,26 @@ impl Counters {
 		credit_window: u64,
 	) -> Result<(), CarryRefusal> {
 		let full = self.carried.len() >= MAX_CARRIED_FLOWS;
-		let (flow, load) = match self.carried.entry(key) {
-			std::collections::hash_map::Entry::Occupied(entry) => {
-				let flow = entry.into_mut();
-				let origin = flow.path.first().copied().unwrap_or_default();
-				(flow, self.origins.entry((key.epoch, origin)).or_default())
-			}
+		let flow = match self.carried.entry(key) {
+			std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
 			std::collections::hash_map::Entry::Vacant(_) if full => return Err(CarryRefusal::Full),
 			std::collections::hash_map::Entry::Vacant(entry) => {
 				let path = path();
 				let origin = path.first().copied().unwrap_or_default();
-				let load = self.origins.entry((key.epoch, origin)).or_default();
+				let loads = &mut self.origin_loads;
+				let slot = *self.origins.entry((key.epoch, origin)).or_insert_with(|| {
+					loads.push(OriginLoad::default());
+					loads.len() - 1
+				});
+				let load = loads.get_mut(slot).ok_or(CarryRefusal::Full)?;
 				if load.versions >= MAX_CARRIED_PER_ORIGIN {
 					return Err(CarryRefusal::Full);
 				}
 				load.versions += 1;
-				(entry.insert(CarriedFlow { path, ..Default::default() }), load)
+				entry.insert(CarriedFlow { path, origin_slot: slot, ..Default::default() })
 			}
 		};
+		let load = self.origin_loads.get_mut(flow.origin_slot).ok_or(CarryRefusal::Full)?;
 		if flow.refused {
 			return Err(CarryRefusal::Refused);
 		}
@@ -423,6 +443,25 @@ impl Counters {
 		flow.rev_octets = new_rev;
 		self.dirty = true;
 		Ok(())
+	}
+
+	/// Builds the origins' loads again from the carried versions (after some went).
+	fn reindex_origins(&mut self) {
+		self.origins.clear();
+		self.origin_loads.clear();
+		for (key, flow) in self.carried.iter_mut() {
+			let origin = flow.path.first().copied().unwrap_or_default();
+			let loads = &mut self.origin_loads;
+			let slot = *self.origins.entry((key.epoch, origin)).or_insert_with(|| {
+				loads.push(OriginLoad::default());
+				loads.len() - 1
+			});
+			flow.origin_slot = slot;
+			if let Some(load) = loads.get_mut(slot) {
+				load.versions = load.versions.saturating_add(1);
+				load.unreceipted = load.unreceipted.saturating_add(flow.unreceipted());
+			}
+		}
 	}
 
 	/// What this relay carried of another ingress's flow version `key`.
@@ -453,8 +492,7 @@ impl Counters {
 		flow.receipt = Some(receipt);
 		flow.refused = refused;
 		let released = before.saturating_sub(flow.unreceipted());
-		let origin = flow.path.first().copied().unwrap_or_default();
-		if let Some(load) = self.origins.get_mut(&(key.epoch, origin)) {
+		if let Some(load) = self.origin_loads.get_mut(flow.origin_slot) {
 			load.unreceipted = load.unreceipted.saturating_sub(released);
 		}
 		self.dirty = true;
@@ -504,7 +542,7 @@ impl Counters {
 		let (flows, carried, boots) = (self.flows.len(), self.carried.len(), self.peer_boots.len());
 		self.flows.retain(|key, _| key.epoch != epoch);
 		self.carried.retain(|key, _| key.epoch != epoch);
-		self.origins.retain(|(origin_epoch, _), _| *origin_epoch != epoch);
+		self.reindex_origins();
 		self.peer_boots.retain(|(boots_epoch, _), _| *boots_epoch != epoch);
 		if self.flows.len() != flows
 			|| self.carried.len() != carried
@@ -621,13 +659,11 @@ impl Counters {
 				rev_octets: row.rev_octets,
 				receipt,
 				refused: row.refused,
+				origin_slot: 0,
 			};
-			let origin = flow.path.first().copied().unwrap_or_default();
-			let load = counters.origins.entry((key.epoch, origin)).or_default();
-			load.versions = load.versions.saturating_add(1);
-			load.unreceipted = load.unreceipted.saturating_add(flow.unreceipted());
 			counters.carried.insert(key, flow);
 		}
+		counters.reindex_origins();
 		for row in peer_boots {
 			let peer = crate::hex::decode32(&row.peer)?;
 			for boot in row.boots {
