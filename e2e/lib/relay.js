@@ -110,3 +110,49 @@ export class Relays {
     rmSync(this.dir, { recursive: true, force: true, maxRetries: 5 });
   }
 }
+
+/**
+ * Config lines of a relay that lists itself on the chain at `ws` as `uri`, listening on
+ * 127.0.0.1:`port`, pulsing every second, delivering to `destinations` (`host:port`).
+ */
+export function chainRelayConfig({ ws, uri, port, destinations = [], country = 'DE', price = '0.5' }) {
+  return [
+    `listen = "127.0.0.1:${port}"`,
+    `allowed_destinations = [${destinations.map((d) => `"${d}"`).join(', ')}]`,
+    '[pulse]',
+    'interval_ms = 1000',
+    '[chain]',
+    `url = "${ws}"`,
+    `account = "${uri}"`,
+    '[chain.router]',
+    `country = "${country}"`,
+    'asn = 3320',
+    'lat = 50.1',
+    'lon = 8.7',
+    `price_per_gb = "${price}"`,
+  ];
+}
+
+/** A UDP echo server on 127.0.0.1:`port`: sends every datagram back; `seen()` counts them. */
+export async function echoServer(port) {
+  const socket = createSocket('udp4');
+  let seen = 0;
+  socket.on('message', (message, from) => {
+    seen += 1;
+    socket.send(message, from.port, from.address);
+  });
+  await new Promise((resolve) => socket.bind(port, '127.0.0.1', resolve));
+  socket.seen = () => seen;
+  return socket;
+}
+
+/** Closes UDP sockets (open ones keep node alive), ignoring missing or closed ones. */
+export function closeSockets(...sockets) {
+  for (const socket of sockets) {
+    try {
+      socket?.close();
+    } catch {
+      // Closed already.
+    }
+  }
+}

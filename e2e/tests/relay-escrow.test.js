@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { freePort, Relays } from '../lib/relay.js';
+import { chainRelayConfig, closeSockets, echoServer, freePort, Relays } from '../lib/relay.js';
 import { connect, keyring, WS } from '../lib/chain.js';
 
 let api;
@@ -34,13 +34,7 @@ before(async () => {
 
 after(async () => {
   await lab?.stop();
-  for (const socket of [client, echo]) {
-    try {
-      socket?.close();
-    } catch {
-      // Closed already.
-    }
-  }
+  closeSockets(client, echo);
   unsubscribe();
   await api?.disconnect();
 });
@@ -50,29 +44,9 @@ test('a consumer whose escrow runs low is refused at its ingress and its relays 
   const [a, b] = ['//Charlie', '//Dave'].map((uri) => ring.addFromUri(uri));
   const ports = [await freePort('udp'), await freePort('udp')];
   const [tunnelPort, echoPort] = [await freePort('udp'), await freePort('udp')];
-  echo = createSocket('udp4');
-  let delivered = 0;
-  echo.on('message', (message, from) => {
-    delivered += 1;
-    echo.send(message, from.port, from.address);
-  });
-  await new Promise((resolve) => echo.bind(echoPort, '127.0.0.1', resolve));
+  echo = await echoServer(echoPort);
 
-  const listing = (uri, port) => [
-    `listen = "127.0.0.1:${port}"`,
-    `allowed_destinations = ["127.0.0.1:${echoPort}"]`,
-    '[pulse]',
-    'interval_ms = 1000',
-    '[chain]',
-    `url = "${WS}"`,
-    `account = "${uri}"`,
-    '[chain.router]',
-    'country = "DE"',
-    'asn = 3320',
-    'lat = 50.1',
-    'lon = 8.7',
-    'price_per_gb = "0.5"',
-  ];
+  const listing = (uri, port) => chainRelayConfig({ ws: WS, uri, port, destinations: [`127.0.0.1:${echoPort}`] });
   const relays = [
     await lab.start(
       'a',
@@ -113,9 +87,9 @@ test('a consumer whose escrow runs low is refused at its ingress and its relays 
     assert.match(relays[0].log(), /tunnel traffic refused/);
     // Nothing more reaches the destination (what was in flight excepted).
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const before = delivered;
+    const before = echo.seen();
     await new Promise((resolve) => setTimeout(resolve, 8_000));
-    assert.ok(delivered - before <= 5, `${delivered - before} datagrams delivered after the refusal`);
+    assert.ok(echo.seen() - before <= 5, `${echo.seen() - before} datagrams delivered after the refusal`);
     const { escrow } = JSON.parse(await lab.cli('a', 'status', '--json'));
     assert.ok(BigInt(escrow.available) < BigInt(escrow.min_escrow), JSON.stringify(escrow));
 

@@ -11,7 +11,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { freePort, Relays } from '../lib/relay.js';
+import { chainRelayConfig, closeSockets, echoServer, freePort, Relays } from '../lib/relay.js';
 import { connect, keyring, WS } from '../lib/chain.js';
 
 let api;
@@ -55,13 +55,7 @@ before(async () => {
 
 after(async () => {
   await lab?.stop();
-  for (const socket of [client, echo]) {
-    try {
-      socket?.close();
-    } catch {
-      // Closed already.
-    }
-  }
+  closeSockets(client, echo);
   unsubscribe();
   await api?.disconnect();
 });
@@ -73,25 +67,11 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   const [tunnelPort, echoPort] = [await freePort('udp'), await freePort('udp')];
 
   // The destination: a UDP echo server.
-  echo = createSocket('udp4');
-  echo.on('message', (message, from) => echo.send(message, from.port, from.address));
-  await new Promise((resolve) => echo.bind(echoPort, '127.0.0.1', resolve));
+  echo = await echoServer(echoPort);
 
-  const listing = (uri, port, country, price) => [
-    `listen = "127.0.0.1:${port}"`,
-    `allowed_destinations = ["127.0.0.1:${echoPort}"]`,
-    '[pulse]',
-    'interval_ms = 1000',
-    '[chain]',
-    `url = "${WS}"`,
-    `account = "${uri}"`,
-    '[chain.router]',
-    `country = "${country}"`,
-    'asn = 3320',
-    'lat = 50.1',
-    'lon = 8.7',
-    `price_per_gb = "${price}"`,
-  ];
+  const listing = (uri, port, country, price) => chainRelayConfig({
+    ws: WS, uri, port, destinations: [`127.0.0.1:${echoPort}`], country, price,
+  });
   const relays = [
     // Relay a's operator is the consumer: it deposits escrow and registers a receipt key
     // with the CLI, then runs the relay with an ad hoc tunnel to relay c, pinned through b.
@@ -210,6 +190,26 @@ test('relays form their group from the chain, report, carry stamped traffic and 
       .reduce((sum, e) => sum + e.data[3].toBigInt() + e.data[4].toBigInt(), 0n);
     assert.ok(charged > 0n);
     assert.equal(50n * 10n ** 12n - held, charged, 'the escrow paid exactly the payouts');
+    // Each payout gave the infrastructure its share (`InfraShare`, 5 %, rounded down) and the
+    // relay the rest.
+    for (const e of payouts) {
+      const [amount, infra] = [e.data[3].toBigInt(), e.data[4].toBigInt()];
+      assert.equal(infra, (amount + infra) / 20n, JSON.stringify(e.data.toJSON()));
+    }
+    // Relay c's `status --json` shows exactly what the chain paid it, up to the block its
+    // ledger has counted.
+    await lab.waitFor(
+      'relay c\'s status did not show what the chain paid it',
+      async () => {
+        const shown = JSON.parse(await lab.cli('c', 'status', '--json'));
+        const through = shown.ledger_through_block ?? -1;
+        const paid = events
+          .filter((e) => e.method === 'Paid' && e.data.relay.toString() === c.address && e.blockNumber <= through)
+          .reduce((sum, e) => sum + e.data[3].toBigInt(), 0n);
+        return paid > 0n && BigInt(shown.earned) === paid;
+      },
+      60,
+    );
     // Relay c's dashboard shows what it earned, relay a's what its account applied.
     await lab.waitFor(
       'the dashboards did not show the coins',

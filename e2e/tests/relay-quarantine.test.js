@@ -10,7 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
-import { freePort, Relays } from '../lib/relay.js';
+import { chainRelayConfig, closeSockets, echoServer, freePort, Relays } from '../lib/relay.js';
 import { connect, keyring, WS } from '../lib/chain.js';
 
 let api;
@@ -40,13 +40,7 @@ before(async () => {
 
 after(async () => {
   await lab?.stop();
-  for (const socket of [client, echo]) {
-    try {
-      socket?.close();
-    } catch {
-      // Closed already.
-    }
-  }
+  closeSockets(client, echo);
   unsubscribe();
   await api?.disconnect();
 });
@@ -88,25 +82,11 @@ test('a relay inflating its counters is disputed by its peers and quarantined', 
   const ports = Object.fromEntries(await Promise.all(Object.keys(uris).map(async (n) => [n, await freePort('udp')])));
   const echoPort = await freePort('udp');
   const tunnelPorts = [await freePort('udp'), await freePort('udp'), await freePort('udp')];
-  echo = createSocket('udp4');
-  echo.on('message', (message, from) => echo.send(message, from.port, from.address));
-  await new Promise((resolve) => echo.bind(echoPort, '127.0.0.1', resolve));
+  echo = await echoServer(echoPort);
 
-  const listing = (name) => [
-    `listen = "127.0.0.1:${ports[name]}"`,
-    `allowed_destinations = ["127.0.0.1:${echoPort}"]`,
-    '[pulse]',
-    'interval_ms = 1000',
-    '[chain]',
-    `url = "${WS}"`,
-    `account = "${uris[name]}"`,
-    '[chain.router]',
-    'country = "DE"',
-    'asn = 3320',
-    'lat = 50.1',
-    'lon = 8.7',
-    'price_per_gb = "0.5"',
-  ];
+  const listing = (name) => chainRelayConfig({
+    ws: WS, uri: uris[name], port: ports[name], destinations: [`127.0.0.1:${echoPort}`],
+  });
   const tunnels = [c, d, e].flatMap((egress, i) => [
     '[[tunnels]]',
     `listen = "127.0.0.1:${tunnelPorts[i]}"`,

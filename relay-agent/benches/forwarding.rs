@@ -109,30 +109,25 @@ fn bench_size(c: &mut Criterion, size: usize) {
 			BatchSize::SmallInput,
 		)
 	});
-	group.bench_function("transit hop (link MAC, replay window, counters, re-tag)", |b| {
-		let mut relay = cores().swap_remove(1);
-		b.iter_batched_ref(
-			|| next_packet(&mut g, &mut i, &payload),
-			|(packet, len, from)| {
-				let action = relay.on_datagram(*from, &mut packet[..*len], 0);
-				debug_assert_eq!(action, Action::Forward { to: 2 });
-				black_box(action)
-			},
-			BatchSize::SmallInput,
-		)
-	});
-	group.bench_function("metered transit hop (as above, and the flow's credit window)", |b| {
-		let mut relay = metered_cores().swap_remove(1);
-		b.iter_batched_ref(
-			|| next_packet(&mut g, &mut i, &payload),
-			|(packet, len, from)| {
-				let action = relay.on_datagram(*from, &mut packet[..*len], 0);
-				debug_assert_eq!(action, Action::Forward { to: 2 });
-				black_box(action)
-			},
-			BatchSize::SmallInput,
-		)
-	});
+	for (name, mut relay) in [
+		("transit hop (link MAC, replay window, counters, re-tag)", cores().swap_remove(1)),
+		(
+			"metered transit hop (as above, and the flow's credit window)",
+			metered_cores().swap_remove(1),
+		),
+	] {
+		group.bench_function(name, |b| {
+			b.iter_batched_ref(
+				|| next_packet(&mut g, &mut i, &payload),
+				|(packet, len, from)| {
+					let action = relay.on_datagram(*from, &mut packet[..*len], 0);
+					debug_assert_eq!(action, Action::Forward { to: 2 });
+					black_box(action)
+				},
+				BatchSize::SmallInput,
+			)
+		});
+	}
 	group.bench_function("ingress (seal, tag, counters)", |b| {
 		let mut ingress = cores().swap_remove(0);
 		let mut out = [0u8; 2048];

@@ -149,8 +149,10 @@ impl pallet_ditex::Config for Runtime {
 	/// 100 SRW: enough to make a throwaway router costly, little next to a host's price.
 	type RouterDeposit = ConstU128<{ 100 * SRW }>;
 	type MaxGroupSize = ConstU32<100>;
-	/// 6,400 routers in v1 (paths stay inside one group).
-	type MaxGroups = ConstU32<64>;
+	/// 3,200 routers (paths stay inside one group): what the claim window meters with twice the
+	/// claims honest routers send (`runtime/tests/hook_budget.rs`). 64 groups fit once, not twice
+	/// (docs/PERFORMANCE.md, "Routers metered per epoch").
+	type MaxGroups = ConstU32<32>;
 	type MaxPremiumWindows = ConstU32<8>;
 	type MaxRebalanceSteps = ConstU32<16>;
 	/// Metering forgets a router's counters and disputes once it is gone.

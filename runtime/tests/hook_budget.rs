@@ -142,7 +142,8 @@ fn claims_of_the_stated_shape_fit_the_window_and_settle_within_the_next_epoch() 
 /// what the settlement hook did for them, per router, give how many routers the production
 /// clocks meter: claims in the 50-block window (each block filled up to the normal class, the
 /// last claim fitting its declared weight) and their settlement in the next 100 blocks'
-/// budgets (each block's overhead and its largest step left unused).
+/// budgets (each block's overhead and its largest step left unused): at least twice
+/// `MaxGroups × MaxGroupSize`.
 #[test]
 fn every_router_of_a_full_exchange_claims_the_stated_shape_and_it_settles_within_the_next_epoch() {
 	use frame_support::traits::fungible::Mutate;
@@ -300,6 +301,11 @@ fn every_router_of_a_full_exchange_claims_the_stated_shape_and_it_settles_within
 			ms(declared_max.ref_time()),
 			ms(per_settlement),
 		);
-		assert!(supported >= full, "only {supported} of {full} routers can be metered per epoch");
+		// Twice every router's claim: honest claims vary (more peers, more flows), and a
+		// margin keeps one busy epoch from eating into the next one's window.
+		assert!(
+			supported >= 2 * full,
+			"only {supported} claims per epoch for {full} routers: less than twice"
+		);
 	});
 }

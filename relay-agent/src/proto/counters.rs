@@ -308,6 +308,16 @@ struct CarriedRow {
 	refused: bool,
 }
 
+/// A path of ids in the persisted form (hex).
+fn hex_path(path: &[NodeId]) -> Vec<String> {
+	path.iter().map(|id| crate::hex::encode(id)).collect()
+}
+
+/// A path read back from [`hex_path`]'s form.
+fn parse_path(path: &[String]) -> Result<Vec<NodeId>, String> {
+	path.iter().map(|id| crate::hex::decode32(id)).collect()
+}
+
 /// A peer's boots in one epoch, in the persisted form.
 #[derive(Serialize, Deserialize)]
 struct PeerBootsRow {
@@ -592,7 +602,7 @@ impl Counters {
 				epoch: key.epoch,
 				flow: key.flow,
 				version: key.version,
-				path: usage.path.iter().map(|id| crate::hex::encode(id)).collect(),
+				path: hex_path(&usage.path),
 				fwd_octets: usage.fwd_octets,
 				rev_octets: usage.rev_octets,
 			})
@@ -615,7 +625,7 @@ impl Counters {
 				epoch: key.epoch,
 				flow: key.flow,
 				version: key.version,
-				path: flow.path.iter().map(|id| crate::hex::encode(id)).collect(),
+				path: hex_path(&flow.path),
 				fwd_octets: flow.fwd_octets,
 				rev_octets: flow.rev_octets,
 				receipt: flow.receipt.as_ref().map(|r| crate::hex::encode(&r.encode())),
@@ -637,11 +647,7 @@ impl Counters {
 			};
 		let mut counters = Self::default();
 		for row in carried.into_iter().take(MAX_CARRIED_FLOWS) {
-			let path = row
-				.path
-				.iter()
-				.map(|id| crate::hex::decode32(id))
-				.collect::<Result<Vec<_>, _>>()?;
+			let path = parse_path(&row.path)?;
 			let receipt = match row.receipt {
 				Some(hex) => {
 					let bytes = crate::hex::decode(&hex)?;
@@ -671,11 +677,7 @@ impl Counters {
 			}
 		}
 		for row in flows {
-			let path = row
-				.path
-				.iter()
-				.map(|id| crate::hex::decode32(id))
-				.collect::<Result<Vec<_>, _>>()?;
+			let path = parse_path(&row.path)?;
 			let key = UsageKey { epoch: row.epoch, flow: row.flow, version: row.version };
 			let usage = FlowUsage { path, fwd_octets: row.fwd_octets, rev_octets: row.rev_octets };
 			counters.flows.insert(key, usage);

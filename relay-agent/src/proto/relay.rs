@@ -983,21 +983,23 @@ impl RelayCore {
 	/// The cheap checks of a control datagram, before any signature: it comes from a member's
 	/// address, within that member's budget. Returns the member.
 	fn admit_control(&mut self, from: SocketAddr, now_ns: u64) -> Result<MemberIndex, DropReason> {
-		let sender = self.member_at(from).ok_or(DropReason::UnknownSender)?;
-		let budget =
-			self.control_budgets.get_mut(usize::from(sender)).ok_or(DropReason::UnknownSender)?;
-		if budget.take(now_ns) {
-			Ok(sender)
-		} else {
-			Err(DropReason::RateLimited)
-		}
+		self.admit(from, now_ns, |core| &mut core.control_budgets)
 	}
 
 	/// The cheap checks of a receipt datagram: a member's address, within its receipt budget.
 	fn admit_receipt(&mut self, from: SocketAddr, now_ns: u64) -> Result<MemberIndex, DropReason> {
+		self.admit(from, now_ns, |core| &mut core.receipt_budgets)
+	}
+
+	/// The member at `from`, if it has a token left in the budgets `budgets` picks.
+	fn admit(
+		&mut self,
+		from: SocketAddr,
+		now_ns: u64,
+		budgets: impl FnOnce(&mut Self) -> &mut Vec<ControlBudget>,
+	) -> Result<MemberIndex, DropReason> {
 		let sender = self.member_at(from).ok_or(DropReason::UnknownSender)?;
-		let budget =
-			self.receipt_budgets.get_mut(usize::from(sender)).ok_or(DropReason::UnknownSender)?;
+		let budget = budgets(self).get_mut(usize::from(sender)).ok_or(DropReason::UnknownSender)?;
 		if budget.take(now_ns) {
 			Ok(sender)
 		} else {
