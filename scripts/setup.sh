@@ -14,6 +14,10 @@ command -v clang >/dev/null || need_apt+=(clang)
 command -v node >/dev/null || need_apt+=(nodejs npm)
 command -v ip >/dev/null || need_apt+=(iproute2)
 command -v python3 >/dev/null || need_apt+=(python3)
+# The network lab: nft (loss, outage), iptables-legacy (the NFQUEUE of the delay wire), tc.
+command -v nft >/dev/null || need_apt+=(nftables)
+command -v iptables-legacy >/dev/null || need_apt+=(iptables)
+command -v ping >/dev/null || need_apt+=(iputils-ping)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	log "installing system packages: ${need_apt[*]}"
 	SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

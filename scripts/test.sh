@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: formatting, clippy, every workspace test (benchmarks run as tests), then at
 # once the e2e suite through polkadot.js (each file against a node of the `ci` chain that
-# e2e/run.sh starts and always stops) and three relay processes in network namespaces.
+# e2e/run.sh starts and always stops) and the network lab (scripts/netlab/run.sh).
 # One profile and one feature set throughout (scripts/lib.sh), so nothing compiles twice.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -82,24 +82,27 @@ cargo test "${SRWAN_CARGO_ARGS[@]}" --all-targets 2>&1 | tee "$cargo_log"
 
 # The chain-bound suites wait on chain time and real timers, not on the cores: they run at once.
 step e2e "polkadot.js (every file at once, each against its own ci-chain node) and, beside it, \
-relays in network namespaces (failover on a link cut and back)"
-netns_log=$(mktemp /tmp/srwan-netns-log.XXXXXX)
+the network lab (six relays in network namespaces on a chain: outage, not for sale, transit kill, \
+congestion, loss and payment, stable WAN)"
+netlab_log=$(mktemp /tmp/srwan-netlab-log.XXXXXX)
 (
-	netns_started=$SECONDS
+	netlab_started=$SECONDS
 	status=0
-	"$SRWAN_ROOT/scripts/netns-test.sh" >"$netns_log" 2>&1 || status=$?
-	echo "netns test: exit $status after $((SECONDS - netns_started)) s" >>"$netns_log"
+	"$SRWAN_ROOT/scripts/netlab/run.sh" --force >"$netlab_log" 2>&1 || status=$?
+	echo "network lab: exit $status after $((SECONDS - netlab_started)) s" >>"$netlab_log"
 	exit $status
 ) &
-netns_pid=$!
+netlab_pid=$!
 e2e_status=0
 "$SRWAN_ROOT/e2e/run.sh" 2>&1 | tee "$e2e_log" || e2e_status=$?
-netns_status=0
-wait "$netns_pid" || netns_status=$?
-log "relays in network namespaces:"
-cat "$netns_log"
-rm -f "$netns_log"
-[ "$netns_status" -eq 0 ] || die "the network-namespace test failed"
+netlab_status=0
+wait "$netlab_pid" || netlab_status=$?
+log "the network lab:"
+# Its figures and outcomes; the relays' own logs only when it failed.
+if [ "$netlab_status" -eq 0 ]; then grep -a '==>' "$netlab_log" || true; else cat "$netlab_log"; fi
+tail -n 1 "$netlab_log"
+rm -f "$netlab_log"
+[ "$netlab_status" -eq 0 ] || die "the network lab failed"
 [ "$e2e_status" -eq 0 ] || die "the e2e suite failed"
 
 end_step

@@ -1,13 +1,14 @@
-// Three relay agents meet on chain and are paid: each lists itself from its own
+// Five relay agents meet on chain and are paid: each lists itself from its own
 // `[chain.router]`, takes its group, the members' endpoints and pulse keys from the chain at an
 // epoch's start, reports its inbound row every period, carries a tunnel's traffic stamped with
 // the chain's epoch, and claims that epoch after it ends. The tunnel's operator (relay a's
 // account) deposited escrow and registered a receipt key with the CLI; its tunnel is pinned
-// through relay b to the egress c, and its receipts travel that path in-band, so b and c claim
+// through relays b and d to the egress c, and its receipts travel that path in-band, so b and c claim
 // them too. Read back through polkadot.js: every relay reported, both ends of both links
-// claimed the same epoch and agree (no dispute), b and c were each paid price × octets of their
-// inbound link from the escrow and the escrow went down by exactly the payouts; a kill -9 of the
-// transit relay b is forgiven and paid; the dashboards and `status --json` show it.
+// claimed the same epoch and agree (no dispute), b, d and c were each paid price × octets of
+// their inbound link from the escrow and the escrow went down by exactly the payouts; relay e,
+// in the group but on no path, is paid nothing; a kill -9 of the transit relay b is forgiven
+// and paid; the dashboards and `status --json` show it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
@@ -62,8 +63,8 @@ after(async () => {
 
 test('relays form their group from the chain, report, carry stamped traffic and claim it', async () => {
   const ring = keyring();
-  const [a, b, c] = ['//Charlie', '//Dave', '//Eve'].map((uri) => ring.addFromUri(uri));
-  const ports = await Promise.all([freePort('udp'), freePort('udp'), freePort('udp')]);
+  const [a, b, c, d, idle] = ['//Charlie', '//Dave', '//Eve', '//Ferdie', '//Bob'].map((uri) => ring.addFromUri(uri));
+  const ports = await Promise.all([1, 2, 3, 4, 5].map(() => freePort('udp')));
   const [tunnelPort, echoPort] = [await freePort('udp'), await freePort('udp')];
 
   // The destination: a UDP echo server.
@@ -74,7 +75,8 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   });
   const relays = [
     // Relay a's operator is the consumer: it deposits escrow and registers a receipt key
-    // with the CLI, then runs the relay with an ad hoc tunnel to relay c, pinned through b.
+    // with the CLI, then runs the relay with an ad hoc tunnel to relay c, pinned through b
+    // and d.
     await lab.start(
       'a',
       listing('//Charlie', ports[0], 'DE', '0.5'),
@@ -84,27 +86,30 @@ test('relays form their group from the chain, report, carry stamped traffic and 
       },
       [
         'tunnel', '--listen', `127.0.0.1:${tunnelPort}`, '--via', c.address, '--through', b.address,
-        '--to', `127.0.0.1:${echoPort}`,
+        '--through', d.address, '--to', `127.0.0.1:${echoPort}`,
       ],
     ),
     await lab.start('b', listing('//Dave', ports[1], 'FR', '0.2')),
     await lab.start('c', listing('//Eve', ports[2], 'NL', '0.3')),
+    await lab.start('d', listing('//Ferdie', ports[3], 'BE', '0.4')),
+    // The cheapest relay, on no path: the pinned path does not cross it.
+    await lab.start('e', listing('//Bob', ports[4], 'AT', '0.1')),
   ];
 
   // They register themselves, and relay from the next epoch's start in the chain's group.
   await lab.waitFor(
-    'the three relays did not relay for a group of three from the chain',
+    'the five relays did not relay for a group of five from the chain',
     async () => {
       const seen = await Promise.all(relays.map((r) => lab.api(r)));
-      return seen.every((s) => s?.group_size === 3);
+      return seen.every((s) => s?.group_size === 5);
     },
     150,
   );
-  for (const who of [a, b, c]) {
+  for (const who of [a, b, c, d, idle]) {
     assert.ok((await api.query.ditex.routers(who.address)).isSome, `${who.address} registered itself`);
   }
 
-  // Traffic through the tunnel: a → b → c (the pinned path), echoed back c → b → a.
+  // Traffic through the tunnel: a → b → d → c (the pinned path), echoed back c → d → b → a.
   client = createSocket('udp4');
   await new Promise((resolve) => client.bind(0, '127.0.0.1', resolve));
   let echoed = 0;
@@ -121,12 +126,12 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     await lab.waitFor('no echo came back through the tunnel', async () => echoed > 0, 60);
     // Traffic runs through at least one whole epoch; then every relay of the path claims it.
     const claimed = await lab.waitFor(
-      'relays a, b and c did not all claim an epoch',
+      'relays a, b, d and c did not all claim an epoch',
       async () => {
-        const accepted = events.filter((e) => e.method === 'ClaimAccepted');
-        const by = (who) => new Set(accepted.filter((e) => e.data.relay.toString() === who.address).map((e) => e.data.epoch.toNumber()));
-        const [ofA, ofB, ofC] = [by(a), by(b), by(c)];
-        const all = [...ofA].filter((epoch) => ofB.has(epoch) && ofC.has(epoch));
+        const accepted = events.filter((x) => x.method === 'ClaimAccepted');
+        const by = (who) => new Set(accepted.filter((x) => x.data.relay.toString() === who.address).map((x) => x.data.epoch.toNumber()));
+        const [ofA, ofB, ofC, ofD] = [by(a), by(b), by(c), by(d)];
+        const all = [...ofA].filter((epoch) => ofB.has(epoch) && ofC.has(epoch) && ofD.has(epoch));
         return all.length >= 2 ? all : null;
       },
       150,
@@ -142,7 +147,8 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     const at = await api.at(later.hash);
     const link = async (from, to) => (await at.query.tickets.links(epoch, from.address, to.address)).toJSON();
     const links = {
-      ab: await link(a, b), bc: await link(b, c), cb: await link(c, b), ba: await link(b, a),
+      ab: await link(a, b), bd: await link(b, d), dc: await link(d, c),
+      cd: await link(c, d), db: await link(d, b), ba: await link(b, a),
     };
     for (const [name, figures] of Object.entries(links)) {
       // Both ends counted the link, and agree within the chain's tolerance (no dispute).
@@ -155,25 +161,29 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     assert.ok(links.ab.sent > 1_000_000 && links.ab.sent < 40_000_000, `forward ${links.ab.sent}`);
     // Every relay of the path claimed receipts: a signs its own, b and c hold the ones that
     // came along the path (ClaimAccepted { relay, epoch, restarted, peers, receipts, .. }).
-    for (const who of [a, b, c]) {
+    for (const who of [a, b, d, c]) {
       const claim = claims.find((e) => e.data.relay.toString() === who.address);
       assert.ok(claim && claim.data[4].toNumber() > 0, `${who.address} claimed receipts: ${JSON.stringify(claim?.data.toJSON())}`);
     }
 
-    // After settlement b and c are paid from the consumer's escrow for that epoch (relay a,
-    // the consumer's own, is not): each its price times the octets of its inbound link, both
+    // After settlement b, d and c are paid from the consumer's escrow for that epoch (relay a,
+    // the consumer's own, is not, nor is relay e, on no path): each its price times the octets of its inbound link, both
     // ways, as the receipts vouch for them (the ingress's own counts), shared with the
     // infrastructure; the escrow went down by exactly what was paid out.
     const paidFor = (who) => events.filter(
       (e) => e.method === 'Paid' && e.data.relay.toString() === who.address && e.data.epoch.toNumber() === epoch,
     );
     await lab.waitFor(
-      'relays b and c were not both paid for the epoch',
-      async () => paidFor(b).length > 0 && paidFor(c).length > 0,
+      'relays b, d and c were not all paid for the epoch',
+      async () => paidFor(b).length > 0 && paidFor(d).length > 0 && paidFor(c).length > 0,
       120,
     );
     const PLANCKS = 10n ** 12n;
-    for (const [who, price, forward, backward] of [[b, PLANCKS / 5n, links.ab, links.ba], [c, (3n * PLANCKS) / 10n, links.bc, links.cb]]) {
+    for (const [who, price, forward, backward] of [
+      [b, PLANCKS / 5n, links.ab, links.ba],
+      [d, (2n * PLANCKS) / 5n, links.bd, links.db],
+      [c, (3n * PLANCKS) / 10n, links.dc, links.cd],
+    ]) {
       const charged = paidFor(who).reduce((sum, e) => sum + e.data[3].toBigInt() + e.data[4].toBigInt(), 0n);
       const octets = BigInt(Math.min(forward.sent, forward.received) + Math.min(backward.sent, backward.received));
       const most = (price * octets) / 10n ** 9n;
@@ -182,7 +192,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
       assert.ok(charged <= most + 2n && charged * 100n >= most * 97n, `${who.address}: charged ${charged}, links ${octets} octets at ${price} → ${most}`);
     }
     const payouts = events.filter((e) => e.method === 'Paid');
-    assert.ok(payouts.every((e) => e.data.consumer.toString() === a.address && e.data.relay.toString() !== a.address));
+    assert.ok(payouts.every((x) => x.data.consumer.toString() === a.address && ![a.address, idle.address].includes(x.data.relay.toString())));
     const latest = events.reduce((x, y) => (y.blockNumber > x.blockNumber ? y : x));
     const held = (await (await api.at(latest.blockHash)).query.escrow.accounts(a.address)).unwrap().held.toBigInt();
     const charged = payouts
@@ -250,7 +260,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
     assert.equal((await api.query.ditex.routers(b.address)).unwrap().status.isActive, true, 'b is not quarantined');
     // What the relays' own extrinsics cost them (reported, not asserted: docs/PERFORMANCE.md).
     const byCall = new Map();
-    for (const { call, fee, bytes } of fees.filter((f) => [a, b, c].some((w) => w.address === f.who))) {
+    for (const { call, fee, bytes } of fees.filter((f) => [a, b, c, d, idle].some((w) => w.address === f.who))) {
       const entry = byCall.get(call) ?? { count: 0, fee: 0n, bytes: 0 };
       byCall.set(call, { count: entry.count + 1, fee: entry.fee + fee, bytes: entry.bytes + bytes });
     }
@@ -264,10 +274,10 @@ test('relays form their group from the chain, report, carry stamped traffic and 
 
   // Every relay put its inbound row on chain, naming the two others.
   const reported = events.filter((e) => e.method === 'Reported');
-  for (const who of [a, b, c]) {
-    const rows = reported.filter((e) => e.data.router.toString() === who.address);
+  for (const who of [a, b, c, d, idle]) {
+    const rows = reported.filter((x) => x.data.router.toString() === who.address);
     // Reported { router, period, entries } (`entries` is also a method name: by position).
-    assert.ok(rows.some((e) => e.data[2].toNumber() === 2), `${who.address} reported both peers: ${JSON.stringify(rows.map((e) => e.data.toJSON()))}`);
+    assert.ok(rows.some((x) => x.data[2].toNumber() === 4), `${who.address} reported its four peers: ${JSON.stringify(rows.map((x) => x.data.toJSON()))}`);
   }
   // Relay a shows the chain as it follows it, and its claims with their outcomes, on its
   // dashboard and from `srwan-relay status --json`.
@@ -278,7 +288,7 @@ test('relays form their group from the chain, report, carry stamped traffic and 
   assert.equal(shown.quarantined, false);
   // Its matrix names the members as the chain lists them (account, country, endpoint).
   const matrix = await (await fetch(`${relays[0].dashboard}/api/matrix`)).json();
-  for (const [who, country] of [[a, 'DE'], [b, 'FR'], [c, 'NL']]) {
+  for (const [who, country] of [[a, 'DE'], [b, 'FR'], [c, 'NL'], [d, 'BE'], [idle, 'AT']]) {
     assert.ok(
       matrix.members.some((label) => label.startsWith(who.address.slice(0, 8)) && label.includes(` ${country} `)),
       JSON.stringify(matrix.members),

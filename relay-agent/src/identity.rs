@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 /// File of the relay's ed25519 pulse key (hex of the 32-byte secret) in the data dir.
 pub const KEY_FILE: &str = "pulse.key";
 
+/// File of the pulse key this relay rotates to (`srwan-relay key rotate`): registered on chain
+/// for the next epoch, and renamed to [`KEY_FILE`] when the chain's group lists it.
+pub const NEXT_KEY_FILE: &str = "pulse.next.key";
+
 /// The id of a member named `name`: the account id itself if it is 64 hex digits or an SS58
 /// address, otherwise BLAKE2s-256 of the name, so every relay derives the same id.
 pub fn node_id(name: &str) -> NodeId {
@@ -36,19 +40,51 @@ pub enum KeyError {
 
 /// Loads the pulse key from `data_dir`, creating (and persisting) a new one if there is none.
 pub fn load_or_create_key(data_dir: &Path) -> Result<(SigningKey, bool), KeyError> {
-	let path = data_dir.join(KEY_FILE);
+	load_or_create(&data_dir.join(KEY_FILE))
+}
+
+/// Loads the key this relay rotates to, creating it if there is none: a rotation that did not
+/// reach the chain is retried with the same key.
+pub fn load_or_create_next_key(data_dir: &Path) -> Result<(SigningKey, bool), KeyError> {
+	load_or_create(&data_dir.join(NEXT_KEY_FILE))
+}
+
+/// The key this relay rotates to, if a rotation is under way.
+pub fn load_next_key(data_dir: &Path) -> Result<Option<SigningKey>, KeyError> {
+	let path = data_dir.join(NEXT_KEY_FILE);
 	match std::fs::read_to_string(&path) {
-		Ok(text) => {
-			let secret = crate::hex::decode32(text.trim())
-				.map_err(|reason| KeyError::Malformed(path.clone(), reason))?;
-			Ok((SigningKey::from_bytes(&secret), false))
-		}
+		Ok(text) => parse(&path, &text).map(Some),
+		Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+		Err(e) => Err(KeyError::Read(path, e)),
+	}
+}
+
+/// The pulse key the chain should list for this relay: the one it rotates to, or its own.
+pub fn wanted_key(data_dir: &Path, current: &SigningKey) -> Result<SigningKey, KeyError> {
+	Ok(load_next_key(data_dir)?.unwrap_or_else(|| current.clone()))
+}
+
+/// Ends a rotation: the next key becomes the pulse key (one rename, so a crash leaves either
+/// the old pair or the new key, never no key).
+pub fn promote_next_key(data_dir: &Path) -> Result<(), KeyError> {
+	Ok(store::rename_durable(&data_dir.join(NEXT_KEY_FILE), &data_dir.join(KEY_FILE))?)
+}
+
+fn parse(path: &Path, text: &str) -> Result<SigningKey, KeyError> {
+	let secret = crate::hex::decode32(text.trim())
+		.map_err(|reason| KeyError::Malformed(path.to_path_buf(), reason))?;
+	Ok(SigningKey::from_bytes(&secret))
+}
+
+fn load_or_create(path: &Path) -> Result<(SigningKey, bool), KeyError> {
+	match std::fs::read_to_string(path) {
+		Ok(text) => Ok((parse(path, &text)?, false)),
 		Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
 			let key = SigningKey::generate(&mut rand::rngs::OsRng);
-			store::write_secret_atomic(&path, crate::hex::encode(key.as_bytes()).as_bytes())?;
+			store::write_secret_atomic(path, crate::hex::encode(key.as_bytes()).as_bytes())?;
 			Ok((key, true))
 		}
-		Err(e) => Err(KeyError::Read(path, e)),
+		Err(e) => Err(KeyError::Read(path.to_path_buf(), e)),
 	}
 }
 
@@ -74,5 +110,23 @@ mod tests {
 		assert_eq!(first.to_bytes(), again.to_bytes());
 		std::fs::write(dir.path().join(KEY_FILE), "nonsense").unwrap();
 		assert!(matches!(load_or_create_key(dir.path()), Err(KeyError::Malformed(..))));
+	}
+
+	#[test]
+	fn a_rotation_keeps_its_next_key_until_it_is_promoted() {
+		let dir = tempfile::tempdir().unwrap();
+		let (current, _) = load_or_create_key(dir.path()).unwrap();
+		assert!(load_next_key(dir.path()).unwrap().is_none());
+		assert_eq!(wanted_key(dir.path(), &current).unwrap().to_bytes(), current.to_bytes());
+		let (next, created) = load_or_create_next_key(dir.path()).unwrap();
+		assert!(created);
+		let (again, created) = load_or_create_next_key(dir.path()).unwrap();
+		assert!(!created, "a retried rotation names the same key");
+		assert_eq!(again.to_bytes(), next.to_bytes());
+		assert_ne!(next.to_bytes(), current.to_bytes());
+		assert_eq!(wanted_key(dir.path(), &current).unwrap().to_bytes(), next.to_bytes());
+		promote_next_key(dir.path()).unwrap();
+		assert_eq!(load_or_create_key(dir.path()).unwrap().0.to_bytes(), next.to_bytes());
+		assert!(load_next_key(dir.path()).unwrap().is_none());
 	}
 }

@@ -307,6 +307,35 @@ impl Group {
 	}
 }
 
+/// The key a generation signs with: when the chain's group lists this relay with the key it
+/// rotates to (`srwan-relay key rotate`), that key is in force: it becomes the pulse key, on
+/// disk too, from this generation on. Every member switches at the same epoch start.
+fn key_in_force(
+	config: &Config,
+	key: SigningKey,
+	account: Option<[u8; 32]>,
+	group: &Group,
+) -> Result<SigningKey, LaunchError> {
+	let (Group::Chain { members, .. }, Some(me)) = (group, account) else { return Ok(key) };
+	let Some((_, _, listed)) = members.iter().find(|(account, ..)| *account == me) else {
+		return Ok(key);
+	};
+	if *listed == key.verifying_key().to_bytes() {
+		return Ok(key);
+	}
+	match identity::load_next_key(&config.data_dir)? {
+		Some(next) if next.verifying_key().to_bytes() == *listed => {
+			identity::promote_next_key(&config.data_dir)?;
+			tracing::info!(
+				pulse_key = %crate::hex::encode(listed),
+				"the chain put this relay's new pulse key in force: signing with it from now"
+			);
+			Ok(next)
+		}
+		_ => Ok(key),
+	}
+}
+
 /// Builds the core of a generation; a chain group that does not list this relay as it is (its
 /// account with its pulse key) leaves it alone, and says why.
 ///
@@ -477,7 +506,7 @@ async fn group_changes(state: Option<watch::Receiver<ChainState>>, current: &Gro
 /// Starts the agent and its dashboard; returns when `shutdown` resolves and the counters are
 /// flushed.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), anyhow::Error> {
-	let (key, created) = identity::load_or_create_key(&config.data_dir)?;
+	let (mut key, created) = identity::load_or_create_key(&config.data_dir)?;
 	if created {
 		tracing::info!(
 			pulse_key = %crate::hex::encode(key.verifying_key().as_bytes()),
@@ -485,7 +514,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		);
 	}
 	let link = match &config.chain {
-		Some(chain) => Some(join_the_exchange(&config, chain, key.verifying_key().to_bytes())?),
+		Some(chain) => {
+			// A rotation under way is kept listed until the chain puts the new key in force.
+			let listed = identity::wanted_key(&config.data_dir, &key)?;
+			Some(join_the_exchange(&config, chain, listed.verifying_key().to_bytes())?)
+		}
 		None => None,
 	};
 	let account = link.as_ref().map(|link| link.account);
@@ -563,6 +596,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			keys: link.receipt_keys.clone(),
 			max_price_per_gb: link.max_price_per_gb,
 			outbox: outbox_tx.clone(),
+			has_tunnels: !config.tunnels.is_empty(),
+			own_escrow_was_low: std::sync::Mutex::new(None),
 		};
 		tokio::spawn(metering.run(stop_rx.clone()));
 	}
@@ -592,8 +627,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			let carried = CarriedOver::from_core(&net::lock(&core));
 			let metering =
 				link.as_ref().and_then(|link| metering_of(&config, &link.state.borrow()));
+			key = key_in_force(&config, key, account, &group)?;
 			let mut rebuilt =
 				core_for(&config, &key, account, &group, boot_time, carried, metering)?;
+			// Paths avoid quarantined members and those not for sale from the core's first
+			// packet on (the duties refresh the roles at each later epoch start).
+			let snapshot = link.as_ref().and_then(|link| link.state.borrow().snapshot.clone());
+			if let (Group::Chain { .. }, Some(snapshot)) = (&group, snapshot) {
+				chain::duties::apply_roles(&mut rebuilt, &snapshot);
+			}
 			if let Some(epoch) = link.as_ref().and_then(|link| link.state.borrow().epoch()) {
 				rebuilt.set_epoch(epoch.max(rebuilt.epoch()));
 			}
@@ -737,6 +779,40 @@ mod tests {
 		assert_eq!(accounts(&members), vec![1, 3], "this relay and the one honest unique listing");
 		let core = RelayCore::new(CoreConfig::new(key(1), members)).unwrap();
 		assert_eq!(core.members()[usize::from(core.me())].id, [1; 32], "found by account");
+	}
+
+	#[test]
+	fn the_next_pulse_key_signs_once_the_chains_group_lists_it() {
+		let dir = tempfile::tempdir().unwrap();
+		let text = format!(
+			"id = \"a\"\nlisten = \"127.0.0.1:1\"\ndashboard = \"127.0.0.1:2\"\ndata_dir = {:?}\n",
+			dir.path()
+		);
+		let config = Config::parse(&text, std::path::Path::new("test.toml")).unwrap();
+		let (current, _) = identity::load_or_create_key(dir.path()).unwrap();
+		let (next, _) = identity::load_or_create_next_key(dir.path()).unwrap();
+		let group_listing = |key: &SigningKey| Group::Chain {
+			group: 0,
+			members: vec![(
+				[1; 32],
+				"127.0.0.1:1".parse().unwrap(),
+				key.verifying_key().to_bytes(),
+			)],
+		};
+		let me = Some([1; 32]);
+		// Still the old key on chain: nothing changes.
+		let kept = key_in_force(&config, current.clone(), me, &group_listing(&current)).unwrap();
+		assert_eq!(kept.to_bytes(), current.to_bytes());
+		assert!(identity::load_next_key(dir.path()).unwrap().is_some());
+		// A key this relay does not hold is not adopted (the group leaves it alone instead).
+		let stranger = key(9);
+		let kept = key_in_force(&config, current.clone(), me, &group_listing(&stranger)).unwrap();
+		assert_eq!(kept.to_bytes(), current.to_bytes());
+		// The new key listed: it signs, and it is the pulse key on disk.
+		let adopted = key_in_force(&config, current, me, &group_listing(&next)).unwrap();
+		assert_eq!(adopted.to_bytes(), next.to_bytes());
+		assert!(identity::load_next_key(dir.path()).unwrap().is_none());
+		assert_eq!(identity::load_or_create_key(dir.path()).unwrap().0.to_bytes(), next.to_bytes());
 	}
 
 	#[test]

@@ -86,8 +86,14 @@ enum Command {
 	CheckConfig(Overrides),
 	/// Print this relay's chain account and pulse public key (each created in the data dir if
 	/// there is none; the account comes from `chain.account` when that is set). Static peers
-	/// list the pulse key as `pulse_key`.
+	/// list the pulse key as `pulse_key`. `key rotate` replaces the pulse key through the chain.
 	Key {
+		/// `rotate`: create a new pulse key (`pulse.next.key` in the data dir) and register it
+		/// with `[chain.router]`'s listing; the chain puts it in force at the next epoch's
+		/// start, when the running agent and its group switch to it. Run it again to retry a
+		/// rotation that did not reach the chain (the same new key is sent).
+		#[arg(value_enum)]
+		action: Option<KeyAction>,
 		#[command(flatten)]
 		overrides: Overrides,
 		/// Print only the pulse key, in hex (for scripts).
@@ -120,6 +126,13 @@ enum Command {
 	/// originates (its tunnels).
 	#[command(subcommand)]
 	Escrow(EscrowCommand),
+}
+
+/// What `key` does besides printing.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum KeyAction {
+	/// Replace the pulse key at the next epoch, through the chain.
+	Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,14 +204,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 			let runtime = tokio::runtime::Runtime::new()?;
 			runtime.block_on(srwan_relay::launch::run(config, shutdown_signal()))
 		}
-		Command::Key { overrides, pulse } => {
+		Command::Key { action: Some(KeyAction::Rotate), overrides, .. } => {
+			rotate_pulse_key(&overrides.load()?)
+		}
+		Command::Key { action: None, overrides, pulse } => {
 			let config = overrides.load()?;
 			let (key, _) = srwan_relay::identity::load_or_create_key(&config.data_dir)?;
-			let pulse_key =
-				format!("0x{}", srwan_relay::hex::encode(key.verifying_key().as_bytes()));
+			let hex = |key: &ed25519_dalek::SigningKey| {
+				format!("0x{}", srwan_relay::hex::encode(key.verifying_key().as_bytes()))
+			};
+			let pulse_key = hex(&key);
 			if pulse {
 				return print_stdout(&format!("{pulse_key}\n"));
 			}
+			let next = match srwan_relay::identity::load_next_key(&config.data_dir)? {
+				Some(next) => format!(
+					"next key   {} (in force from the epoch the chain scheduled it for)\n",
+					hex(&next)
+				),
+				None => String::new(),
+			};
 			let uri = config.chain.as_ref().and_then(|chain| chain.account.as_deref());
 			let (account, source) = chain::load_account(uri, &config.data_dir)?;
 			let from = match source {
@@ -208,7 +233,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 				}
 			};
 			print_stdout(&format!(
-				"account    {} ({from})\npulse key  {pulse_key}\n",
+				"account    {} ({from})\npulse key  {pulse_key}\n{next}",
 				chain::account::address(&account)
 			))
 		}
@@ -305,6 +330,44 @@ fn escrow(command: EscrowCommand) -> anyhow::Result<()> {
 		}
 	};
 	submit(&config, call)
+}
+
+/// `key rotate`: registers a new pulse key (kept as `pulse.next.key` until the chain puts it
+/// in force) and reports the epoch it signs from.
+fn rotate_pulse_key(config: &Config) -> anyhow::Result<()> {
+	let chain_config = config.chain.as_ref().context(
+		"rotating the pulse key goes through the chain and needs a [chain] section; without one, \
+		 give the group's members the new key by hand",
+	)?;
+	let listing = chain_config
+		.router
+		.as_ref()
+		.context("rotating the pulse key re-registers the router: it needs [chain.router]")?;
+	let (next, created) = srwan_relay::identity::load_or_create_next_key(&config.data_dir)?;
+	let next_public = next.verifying_key().to_bytes();
+	if created {
+		tracing::info!(pulse_key = %srwan_relay::hex::encode(&next_public), "created the next pulse key");
+	}
+	let registration = chain::listing::Registration::new(listing, config.listen, next_public)?;
+	submit(config, chain::ChainCall::Register(registration))?;
+	let (account, _) = chain::load_account(chain_config.account.as_deref(), &config.data_dir)?;
+	let address = subxt::utils::AccountId32(account.public_key().0);
+	let runtime = tokio::runtime::Runtime::new()?;
+	let scheduled = runtime
+		.block_on(async {
+			let client = chain::Client::from_insecure_url(&chain_config.url).await?;
+			chain::listing::scheduled_pulse_key(&client, &address).await
+		})
+		.with_context(|| format!("reading the scheduled pulse key from {}", chain_config.url))?;
+	let hex = srwan_relay::hex::encode(&next_public);
+	match scheduled {
+		Some((key, from_epoch)) if key == next_public => print_stdout(&format!(
+			"pulse key 0x{hex} signs from epoch {from_epoch}: the running agent and its group \
+			 switch to it then\n"
+		)),
+		// Already in force (the epoch turned while this ran).
+		_ => print_stdout(&format!("pulse key 0x{hex} is in force\n")),
+	}
 }
 
 /// Reads `status` for the configured account.

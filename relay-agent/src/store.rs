@@ -89,6 +89,15 @@ fn write_atomic_with(
 	Ok(())
 }
 
+/// Renames `from` to `to` (replacing it) durably: after a crash the directory holds one or
+/// the other.
+pub fn rename_durable(from: &Path, to: &Path) -> Result<(), StoreError> {
+	fs::rename(from, to).map_err(io_error("renaming into", to))?;
+	let dir = to.parent().unwrap_or(Path::new("."));
+	File::open(dir).and_then(|d| d.sync_all()).map_err(io_error("syncing", dir))?;
+	Ok(())
+}
+
 /// The bytes of the file at `path`; `None` if there is no such file.
 fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
 	match fs::read(path) {

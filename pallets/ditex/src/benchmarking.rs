@@ -77,6 +77,37 @@ mod benchmarks {
 		assert!(Routers::<T>::contains_key(&who));
 	}
 
+	/// A registered router, last in a full group, moving to another country (`geo(100)`) and endpoint and
+	/// naming a new pulse key just after its previous new key came into force: the most a
+	/// re-registration reads and writes.
+	#[benchmark]
+	fn update_router() {
+		let size = T::MaxGroupSize::get();
+		for i in 0..size.saturating_sub(1) {
+			register::<T>(i);
+		}
+		let who = register::<T>(size.saturating_sub(1));
+		let info = Routers::<T>::get(&who).expect("registered");
+		let scheduled = Ditex::<T>::register_router(
+			RawOrigin::Signed(who.clone()).into(),
+			info.endpoint,
+			info.geo,
+			[0xaa; 32],
+			Some(1),
+		);
+		assert!(scheduled.is_ok(), "a new pulse key is scheduled");
+		let next_epoch = Ditex::<T>::current_epoch().saturating_add(1);
+		let first_block = next_epoch.saturating_mul(Params::<T>::get().epoch_length);
+		frame_system::Pallet::<T>::set_block_number(first_block.into());
+		let moved =
+			Endpoint::V6 { ip: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7], port: 7 };
+		#[extrinsic_call]
+		register_router(RawOrigin::Signed(who.clone()), moved, geo(100), [0xbb; 32], Some(5));
+		let info = Routers::<T>::get(&who).expect("still registered");
+		assert_eq!(info.pulse_key, [0xaa; 32], "the key in force became the router's own");
+		assert_eq!(NextPulseKeys::<T>::get(&who).map(|next| next.key), Some([0xbb; 32]));
+	}
+
 	#[benchmark]
 	fn set_price() {
 		let who = register::<T>(0);

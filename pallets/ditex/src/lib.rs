@@ -169,6 +169,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type PulseKeyOwners<T: Config> = StorageMap<_, Blake2_128Concat, PulseKey, T::AccountId>;
 
+	/// Pulse keys that routers switch to at an epoch's start (see [`NextPulseKey`]). Both the
+	/// current and the next key are the router's in [`PulseKeyOwners`]; the current one is
+	/// released when the router next registers, or with its deposit.
+	#[pallet::storage]
+	pub type NextPulseKeys<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, NextPulseKey>;
+
 	/// Number of routers in groups (registered, not unbonding).
 	#[pallet::storage]
 	pub type RouterCount<T> = StorageValue<_, u32, ValueQuery>;
@@ -239,10 +245,19 @@ pub mod pallet {
 			/// Its group.
 			group: GroupId,
 		},
-		/// A registered router changed its endpoint, location or pulse key.
+		/// A registered router changed its endpoint or location (a new pulse key is
+		/// [`Event::PulseKeyScheduled`]).
 		RouterUpdated {
 			/// The router.
 			router: T::AccountId,
+		},
+		/// A router's new pulse key was scheduled: it signs pulses from `from_epoch` on, the
+		/// old key until then.
+		PulseKeyScheduled {
+			/// The router.
+			router: T::AccountId,
+			/// The first epoch of the new key.
+			from_epoch: EpochIndex,
 		},
 		/// A new price list was scheduled.
 		ListingScheduled {
@@ -471,9 +486,10 @@ pub mod pallet {
 		/// Registers the signer as a router, or updates its endpoint, location, pulse key and
 		/// price. A first registration holds [`Config::RouterDeposit`], joins the smallest
 		/// group that is not full, and its price applies at once; a re-registration's price
-		/// applies from the next epoch.
+		/// and pulse key apply from the next epoch (its endpoint and location at once). Naming
+		/// the current key again cancels a scheduled one.
 		#[pallet::call_index(0)]
-		#[pallet::weight(T::WeightInfo::register_router())]
+		#[pallet::weight(T::WeightInfo::register_router().max(T::WeightInfo::update_router()))]
 		pub fn register_router(
 			origin: OriginFor<T>,
 			endpoint: Endpoint,
@@ -508,13 +524,10 @@ pub mod pallet {
 					EndpointOwners::<T>::remove(info.endpoint);
 					EndpointOwners::<T>::insert(endpoint, &who);
 				}
-				if info.pulse_key != pulse_key {
-					PulseKeyOwners::<T>::remove(info.pulse_key);
-					PulseKeyOwners::<T>::insert(pulse_key, &who);
-				}
+				Self::settle_pulse_key(&who, &mut info);
+				Self::schedule_pulse_key(&who, &info, pulse_key);
 				info.endpoint = endpoint;
 				info.geo = geo;
-				info.pulse_key = pulse_key;
 				Routers::<T>::insert(&who, info);
 				Self::schedule_listing(&who, Self::current_epoch().saturating_add(1), |l| {
 					l.price_per_gb = price_per_gb
@@ -682,6 +695,9 @@ pub mod pallet {
 			Routers::<T>::remove(&who);
 			EndpointOwners::<T>::remove(info.endpoint);
 			PulseKeyOwners::<T>::remove(info.pulse_key);
+			if let Some(next) = NextPulseKeys::<T>::take(&who) {
+				PulseKeyOwners::<T>::remove(next.key);
+			}
 			Listings::<T>::remove(&who);
 			PremiumRtt::<T>::remove(&who);
 			T::OnRemoved::on_router_removed(&who);
@@ -789,6 +805,46 @@ pub mod pallet {
 			let info = Routers::<T>::get(who).ok_or(Error::<T>::NotRegistered)?;
 			ensure!(!info.status.is_unbonding(), Error::<T>::Unbonding);
 			Ok(())
+		}
+
+		/// The pulse key `who` signs with in `epoch`: its scheduled key once that epoch has come.
+		pub fn pulse_key_in(who: &T::AccountId, info: &RouterInfo, epoch: EpochIndex) -> PulseKey {
+			match NextPulseKeys::<T>::get(who) {
+				Some(next) if next.from_epoch <= epoch => next.key,
+				_ => info.pulse_key,
+			}
+		}
+
+		/// Makes a scheduled pulse key that is in force the router's own (the old key is
+		/// released): the router record stays the one place that names the current key.
+		fn settle_pulse_key(who: &T::AccountId, info: &mut RouterInfo) {
+			let Some(next) = NextPulseKeys::<T>::get(who) else { return };
+			if next.from_epoch <= Self::current_epoch() {
+				PulseKeyOwners::<T>::remove(info.pulse_key);
+				info.pulse_key = next.key;
+				NextPulseKeys::<T>::remove(who);
+			}
+		}
+
+		/// Schedules `key` as the (settled) router's pulse key from the next epoch on: the
+		/// current key again cancels a scheduled one, the scheduled one again changes nothing,
+		/// and another replaces it (releasing it).
+		fn schedule_pulse_key(who: &T::AccountId, info: &RouterInfo, key: PulseKey) {
+			let scheduled = NextPulseKeys::<T>::get(who);
+			if scheduled.is_some_and(|next| next.key == key) {
+				return;
+			}
+			if let Some(next) = scheduled {
+				PulseKeyOwners::<T>::remove(next.key);
+				NextPulseKeys::<T>::remove(who);
+			}
+			if key == info.pulse_key {
+				return;
+			}
+			let from_epoch = Self::current_epoch().saturating_add(1);
+			PulseKeyOwners::<T>::insert(key, who);
+			NextPulseKeys::<T>::insert(who, NextPulseKey { key, from_epoch });
+			Self::deposit_event(Event::PulseKeyScheduled { router: who.clone(), from_epoch });
 		}
 
 		/// Schedules a listing derived from the latest one (with `change` applied) from
@@ -1139,9 +1195,20 @@ pub mod pallet {
 				);
 				listed = listed.saturating_add(1);
 			}
+			let mut next_keys = 0u32;
+			for (who, next) in NextPulseKeys::<T>::iter() {
+				let info = Routers::<T>::get(&who).ok_or("a next pulse key of no router")?;
+				ensure!(next.key != info.pulse_key, "a next pulse key that is the current one");
+				ensure!(
+					PulseKeyOwners::<T>::get(next.key).as_ref() == Some(&who),
+					"a router's next pulse key is not recorded as its own"
+				);
+				next_keys = next_keys.saturating_add(1);
+			}
 			ensure!(
 				EndpointOwners::<T>::iter_keys().count() as u32 == listed
-					&& PulseKeyOwners::<T>::iter_keys().count() as u32 == listed,
+					&& PulseKeyOwners::<T>::iter_keys().count() as u32
+						== listed.saturating_add(next_keys),
 				"an endpoint or pulse key is recorded for no router"
 			);
 			for (router, verdicts) in PremiumRtt::<T>::iter() {

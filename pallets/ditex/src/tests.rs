@@ -1,8 +1,8 @@
 //! Unit tests: every call's success and each of its errors, groups, prices, quarantine, views.
 
 use crate::{
-	mock::*, views, EndpointOwners, Error, Event, GroupMembers, GroupSizes, Listings, Params,
-	QuarantineReason, RouterStatus, Routers, Rows,
+	mock::*, views, EndpointOwners, Error, Event, GroupMembers, GroupSizes, Listings,
+	NextPulseKeys, Params, PulseKeyOwners, QuarantineReason, RouterStatus, Routers, Rows,
 };
 use frame_support::{
 	assert_noop, assert_ok,
@@ -151,12 +151,93 @@ fn re_registration_updates_fields_and_schedules_the_price_for_the_next_epoch() {
 			Some(9)
 		));
 		let info = Routers::<Test>::get(1).unwrap();
-		assert_eq!((info.endpoint, info.geo.country, info.pulse_key), (moved, *b"FR", key(2)));
+		assert_eq!((info.endpoint, info.geo.country), (moved, *b"FR"));
+		assert_eq!(Ditex::pulse_key_in(&1, &info, now), key(1), "the old key signs until then");
+		assert_eq!(Ditex::pulse_key_in(&1, &info, now + 1), key(2));
 		assert_eq!(GroupMembers::<Test>::get(0)[0].country, *b"FR");
 		assert_eq!(held(1), DEPOSIT, "no second deposit");
 		assert_eq!(Ditex::listing_at(&1, now).unwrap().price_per_gb, Some(5));
 		assert_eq!(Ditex::listing_at(&1, now + 1).unwrap().price_per_gb, Some(9));
 		assert_eq!(last_event(), RuntimeEvent::Ditex(Event::RouterUpdated { router: 1 }));
+		assert!(System::events().iter().any(|r| r.event
+			== RuntimeEvent::Ditex(Event::PulseKeyScheduled { router: 1, from_epoch: now + 1 })));
+	});
+}
+
+#[test]
+fn a_new_pulse_key_takes_over_at_the_next_epochs_start_and_both_stay_its_own() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(5));
+		let rotate = |who: u64, k| {
+			Ditex::register_router(
+				RuntimeOrigin::signed(who),
+				endpoint(who),
+				geo(b"DE"),
+				k,
+				Some(5),
+			)
+		};
+		let view_keys = || {
+			let view = Ditex::router_view(&1).unwrap();
+			(view.pulse_key, view.next_pulse_key.map(|next| (next.key, next.from_epoch)))
+		};
+		let now = Ditex::current_epoch();
+		assert_ok!(rotate(1, key(2)));
+		assert_eq!(view_keys(), (key(1), Some((key(2), now + 1))));
+		// A lying router cannot take either key while the switch is pending.
+		register(3, b"DE", Some(5));
+		assert_noop!(rotate(3, key(1)), Error::<Test>::PulseKeyTaken);
+		assert_noop!(rotate(3, key(2)), Error::<Test>::PulseKeyTaken);
+		// Naming the scheduled key again changes nothing; another one replaces it.
+		assert_ok!(rotate(1, key(2)));
+		assert_eq!(view_keys(), (key(1), Some((key(2), now + 1))));
+		assert_ok!(rotate(1, key(4)));
+		assert_eq!(view_keys(), (key(1), Some((key(4), now + 1))));
+		assert_eq!(PulseKeyOwners::<Test>::get(key(2)), None, "a replaced key is released");
+		// Naming the current key cancels the switch.
+		assert_ok!(rotate(1, key(1)));
+		assert_eq!(view_keys(), (key(1), None));
+		assert_eq!(PulseKeyOwners::<Test>::get(key(4)), None);
+		assert_ok!(rotate(1, key(2)));
+		Ditex::do_try_state().unwrap();
+
+		// At the next epoch's first block the view (what relays read) names the new key.
+		run_to_block(u64::from(now + 1) * 10);
+		assert_eq!(Ditex::current_epoch(), now + 1);
+		assert_eq!(view_keys(), (key(2), None));
+		Ditex::do_try_state().unwrap();
+		// The old key is released when the router next registers.
+		assert_noop!(rotate(3, key(1)), Error::<Test>::PulseKeyTaken);
+		assert_ok!(rotate(1, key(2)));
+		assert_eq!(Routers::<Test>::get(1).unwrap().pulse_key, key(2));
+		assert_eq!(NextPulseKeys::<Test>::get(1), None);
+		assert_ok!(rotate(3, key(1)));
+		Ditex::do_try_state().unwrap();
+	});
+}
+
+#[test]
+fn withdrawing_the_deposit_releases_the_current_and_the_scheduled_pulse_key() {
+	ExtBuilder::default().build_and_execute(|| {
+		register(1, b"DE", Some(1));
+		assert_ok!(Ditex::register_router(
+			RuntimeOrigin::signed(1),
+			endpoint(1),
+			geo(b"DE"),
+			key(2),
+			None
+		));
+		assert_ok!(Ditex::unregister(RuntimeOrigin::signed(1)));
+		let until = match Routers::<Test>::get(1).unwrap().status {
+			RouterStatus::Unbonding { until } => until,
+			other => panic!("unbonding expected, got {other:?}"),
+		};
+		run_to_block(until.into());
+		assert_ok!(Ditex::withdraw_deposit(RuntimeOrigin::signed(1)));
+		assert_eq!(PulseKeyOwners::<Test>::get(key(1)), None);
+		assert_eq!(PulseKeyOwners::<Test>::get(key(2)), None);
+		assert_eq!(NextPulseKeys::<Test>::get(1), None);
+		Ditex::do_try_state().unwrap();
 	});
 }
 
@@ -1072,10 +1153,13 @@ fn no_router_can_list_another_routers_endpoint_or_pulse_key() {
 		register(2, b"DE", Some(1));
 		assert_noop!(taken(endpoint(1), key(2)), Error::<Test>::EndpointTaken);
 		assert_noop!(taken(endpoint(2), key(1)), Error::<Test>::PulseKeyTaken);
-		// Its own it may list again, and what it gives up is free for others.
+		// Its own it may list again, and what it gives up is free for others (an endpoint at
+		// once; a pulse key once the new one is in force and the router registers again).
 		assert_ok!(taken(endpoint(3), key(3)));
 		assert_eq!(EndpointOwners::<Test>::get(endpoint(3)), Some(2));
 		assert_eq!(EndpointOwners::<Test>::get(endpoint(2)), None);
+		run_to_block(u64::from(Ditex::current_epoch() + 1) * 10);
+		assert_ok!(taken(endpoint(3), key(3)));
 		assert_ok!(Ditex::register_router(
 			RuntimeOrigin::signed(1),
 			endpoint(2),

@@ -155,6 +155,17 @@ impl RouterStatus {
 	}
 }
 
+/// A pulse key that replaces a router's own from an epoch's first block on. Relays of a group
+/// read its members' keys at each epoch's start, so both ends of every link switch to the new
+/// key together; a key changed at once would cut the router off its group until then.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
+pub struct NextPulseKey {
+	/// The new key.
+	pub key: PulseKey,
+	/// The first epoch it signs pulses in.
+	pub from_epoch: EpochIndex,
+}
+
 /// A registered router.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo)]
 pub struct RouterInfo {

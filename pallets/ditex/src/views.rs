@@ -41,9 +41,11 @@ pub struct RouterView {
 	pub endpoint: Endpoint,
 	/// Where it is.
 	pub geo: Geo,
-	/// Its pulse key (ed25519), as `0x`-hex in JSON.
+	/// Its pulse key (ed25519) in force now, as `0x`-hex in JSON.
 	#[cfg_attr(feature = "std", serde(serialize_with = "hex32"))]
 	pub pulse_key: [u8; 32],
+	/// A new pulse key scheduled for a later epoch.
+	pub next_pulse_key: Option<NextPulseKeyView>,
 	/// Its group.
 	pub group: GroupId,
 	/// Its index in the group's matrix (`None` while unbonding).
@@ -59,6 +61,18 @@ pub struct RouterView {
 	pub price_now: Option<PriceInForce>,
 	/// The listing in force and any scheduled one.
 	pub listings: Vec<ListingView>,
+}
+
+/// A pulse key scheduled to replace a router's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+#[cfg_attr(feature = "std", derive(serde::Serialize))]
+#[cfg_attr(feature = "std", serde(rename_all = "camelCase"))]
+pub struct NextPulseKeyView {
+	/// The key, as `0x`-hex in JSON.
+	#[cfg_attr(feature = "std", serde(serialize_with = "hex32"))]
+	pub key: [u8; 32],
+	/// The first epoch it signs pulses in.
+	pub from_epoch: EpochIndex,
 }
 
 /// One measured segment `from → to` (what `to` reported).
@@ -154,7 +168,10 @@ impl<T: Config> Pallet<T> {
 		Some(RouterView {
 			endpoint: info.endpoint,
 			geo: info.geo,
-			pulse_key: info.pulse_key,
+			pulse_key: Self::pulse_key_in(who, &info, now),
+			next_pulse_key: crate::NextPulseKeys::<T>::get(who)
+				.filter(|next| next.from_epoch > now)
+				.map(|next| NextPulseKeyView { key: next.key, from_epoch: next.from_epoch }),
 			group: info.group,
 			member_index,
 			deposit: info.deposit,

@@ -39,6 +39,7 @@ use core::marker::PhantomData;
 /// Weight functions needed by `pallet_ditex`.
 pub trait WeightInfo {
 	fn register_router() -> Weight;
+	fn update_router() -> Weight;
 	fn set_price() -> Weight;
 	fn set_premium_windows(w: u32, ) -> Weight;
 	fn report(n: u32, ) -> Weight;
@@ -82,6 +83,29 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		Weight::from_parts(123_007_000, 6879)
 			.saturating_add(T::DbWeight::get().reads(9_u64))
 			.saturating_add(T::DbWeight::get().writes(10_u64))
+	}
+	/// Storage: `Ditex::EndpointOwners` (r:1 w:2)
+	/// Proof: `Ditex::EndpointOwners` (`max_values`: None, `max_size`: Some(67), added: 2542, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::PulseKeyOwners` (r:1 w:2)
+	/// Proof: `Ditex::PulseKeyOwners` (`max_values`: None, `max_size`: Some(80), added: 2555, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::Routers` (r:1 w:1)
+	/// Proof: `Ditex::Routers` (`max_values`: None, `max_size`: Some(183), added: 2658, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::GroupMembers` (r:1 w:1)
+	/// Proof: `Ditex::GroupMembers` (`max_values`: None, `max_size`: Some(3414), added: 5889, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::NextPulseKeys` (r:1 w:1)
+	/// Proof: `Ditex::NextPulseKeys` (`max_values`: None, `max_size`: Some(84), added: 2559, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::Params` (r:1 w:0)
+	/// Proof: `Ditex::Params` (`max_values`: Some(1), `max_size`: Some(36), added: 531, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::Listings` (r:1 w:1)
+	/// Proof: `Ditex::Listings` (`max_values`: None, `max_size`: Some(1825), added: 4300, mode: `MaxEncodedLen`)
+	/// Storage: `Ditex::RebalancePending` (r:0 w:1)
+	/// Proof: `Ditex::RebalancePending` (`max_values`: Some(1), `max_size`: Some(1), added: 496, mode: `MaxEncodedLen`)
+	fn update_router() -> Weight {
+		// Proof size: measured `7193`, estimated `6879`.
+		// Minimum execution time: 101_631_000 picoseconds.
+		Weight::from_parts(150_695_000, 6879)
+			.saturating_add(T::DbWeight::get().reads(7_u64))
+			.saturating_add(T::DbWeight::get().writes(9_u64))
 	}
 	/// Storage: `Ditex::Routers` (r:1 w:0)
 	/// Proof: `Ditex::Routers` (`max_values`: None, `max_size`: Some(156), added: 2631, mode: `MaxEncodedLen`)
@@ -252,6 +276,11 @@ impl WeightInfo for () {
 		Weight::from_parts(123_007_000, 6879)
 			.saturating_add(RocksDbWeight::get().reads(9_u64))
 			.saturating_add(RocksDbWeight::get().writes(10_u64))
+	}
+	fn update_router() -> Weight {
+		Weight::from_parts(150_695_000, 6879)
+			.saturating_add(RocksDbWeight::get().reads(7_u64))
+			.saturating_add(RocksDbWeight::get().writes(9_u64))
 	}
 	fn set_price() -> Weight {
 		Weight::from_parts(35_795_000, 5290)

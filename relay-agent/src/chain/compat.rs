@@ -58,9 +58,10 @@ pub fn check(at: &AtBlock) -> Result<(), String> {
 		result.map_err(|error| format!("call {name}: {error}"))?;
 	}
 	let storage = at.storage();
-	let entries: [(&str, Result<(), subxt::error::StorageError>); 5] = [
+	let entries: [(&str, Result<(), subxt::error::StorageError>); 6] = [
 		("Ditex.Params", storage.validate(srwan::storage().ditex().params())),
 		("Ditex.Routers", storage.validate(srwan::storage().ditex().routers())),
+		("Ditex.NextPulseKeys", storage.validate(srwan::storage().ditex().next_pulse_keys())),
 		("Ditex.Listings", storage.validate(srwan::storage().ditex().listings())),
 		("Tickets.Claimed", storage.validate(srwan::storage().tickets().claimed())),
 		("Escrow.Accounts", storage.validate(srwan::storage().escrow().accounts())),

@@ -215,7 +215,7 @@ fn status_of(result: &Result<super::Outcome, SubmitError>, sent_before: bool) ->
 
 /// Marks each member of `snapshot` in the core's matrix as the chain lists it: quarantined
 /// ones are on no path, ones not for sale on no one else's.
-fn apply_roles(core: &mut crate::proto::relay::RelayCore, snapshot: &super::GroupSnapshot) {
+pub fn apply_roles(core: &mut crate::proto::relay::RelayCore, snapshot: &super::GroupSnapshot) {
 	use srwan_primitives::routing::MemberRole;
 	let ids: Vec<[u8; 32]> = core.members().iter().map(|m| m.id).collect();
 	for member in &snapshot.members {

@@ -114,7 +114,8 @@ pub enum Reconciled {
 	Leaving,
 }
 
-/// Compares the router's record and latest price list on chain with `wanted`.
+/// Compares the router's record (with any pulse key it rotates to) and latest price list on
+/// chain with `wanted`.
 pub async fn reconcile(
 	client: &Client,
 	account: &AccountId32,
@@ -130,9 +131,18 @@ pub async fn reconcile(
 	if matches!(info.status, RouterStatus::Unbonding { .. }) {
 		return Ok(Reconciled::Leaving);
 	}
+	// A new pulse key scheduled (or in force but not yet settled) is the one the router asked
+	// for: the chain puts it in force at an epoch's start.
+	let next_key = storage
+		.entry(srwan::storage().ditex().next_pulse_keys())?
+		.try_fetch((*account,))
+		.await?
+		.map(|next| next.decode())
+		.transpose()?
+		.map(|next| next.key);
 	if !wanted.same_endpoint(&info.endpoint)
 		|| !wanted.same_geo(&info.geo)
-		|| info.pulse_key != wanted.pulse_key
+		|| next_key.unwrap_or(info.pulse_key) != wanted.pulse_key
 	{
 		return Ok(Reconciled::Submit(ChainCall::Register(wanted.clone())));
 	}
@@ -198,6 +208,18 @@ pub async fn keep_listed(
 			}
 		}
 	}
+}
+
+/// The pulse key the chain scheduled for `account`, with its first epoch (what
+/// `srwan-relay key rotate` reports).
+pub async fn scheduled_pulse_key(
+	client: &Client,
+	account: &AccountId32,
+) -> Result<Option<([u8; 32], u32)>, subxt::Error> {
+	let at = client.at_current_block().await?;
+	let api = srwan::runtime_apis().ditex_api();
+	let view = at.runtime_apis().call(api.router(*account)).await?;
+	Ok(view.and_then(|view| view.next_pulse_key).map(|next| (next.key, next.from_epoch)))
 }
 
 #[cfg(test)]

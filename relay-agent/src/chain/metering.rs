@@ -13,7 +13,7 @@ use crate::{
 use std::{
 	collections::HashMap,
 	net::SocketAddr,
-	sync::Arc,
+	sync::{Arc, Mutex},
 	time::{Duration, Instant},
 };
 use tokio::sync::{mpsc, watch};
@@ -48,6 +48,12 @@ pub struct Metering {
 	pub max_price_per_gb: u128,
 	/// Where the datagrams go.
 	pub outbox: Outbox,
+	/// Whether this relay originates tunnels (only then does its own escrow matter to it).
+	pub has_tunnels: bool,
+	/// Whether this account's escrow was last seen below the minimum (`None`: not read yet):
+	/// kept here rather than in the core, which a regroup rebuilds, so each change is said
+	/// once.
+	pub own_escrow_was_low: Mutex<Option<bool>>,
 }
 
 impl Metering {
@@ -110,7 +116,10 @@ impl Metering {
 				_ = stop.wait_for(|stop| *stop) => return,
 			}
 			let Some(client) = self.chain.borrow().client.clone() else { continue };
-			let epoch = lock(&self.core).epoch();
+			// The chain's epoch, never the core's before the first block is read (epoch 0 would
+			// find no escrow deposited yet).
+			let Some(chain_epoch) = self.chain.borrow().epoch() else { continue };
+			let epoch = lock(&self.core).epoch().max(chain_epoch);
 			let refresh = last_epoch != Some(epoch);
 			last_epoch = Some(epoch);
 			let mut wanted = lock(&self.core).consumers_to_fetch(refresh);
@@ -139,8 +148,14 @@ impl Metering {
 
 	/// Says when this account's escrow falls below the minimum and when it is back.
 	fn note_own_escrow(&self, ok: bool) {
-		let (was_low, low) = (lock(&self.core).own_escrow_low(), !ok);
-		if was_low == low {
+		let low = !ok;
+		let was_low = {
+			let mut noted = self.own_escrow_was_low.lock().unwrap_or_else(|p| p.into_inner());
+			noted.replace(low)
+		};
+		// A relay without tunnels spends nothing; the first reading of a healthy escrow is
+		// no news.
+		if !self.has_tunnels || was_low == Some(low) || (was_low.is_none() && ok) {
 			return;
 		}
 		if ok {

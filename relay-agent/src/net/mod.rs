@@ -577,7 +577,15 @@ fn matrix_view<M: LatencyMatrix>(
 		.filter(|path| path.hops.len() > 2)
 		.map(|path| Candidate { hops: path.hops, rtt_us: path.rtt_us, loss_ppm: path.loss_ppm })
 		.collect();
-	MatrixView { direct, detours }
+	let barred = (0..matrix.len())
+		.filter_map(|member| MemberIndex::try_from(member).ok())
+		.filter(|&member| member != me && member != egress)
+		.filter(|&member| {
+			let role = matrix.role(member);
+			role.quarantined || !role.sells_transit
+		})
+		.collect();
+	MatrixView { direct, detours, barred }
 }
 
 /// Sum of `value` over the segments along `hops`, if every segment is measured.

@@ -65,6 +65,9 @@ pub enum SwitchReason {
 		/// Consecutive lost probes.
 		lost: u32,
 	},
+	/// The active detour crosses a member the chain no longer lets carry it (quarantined, or
+	/// not for sale): its relays would refuse the traffic while still answering probes.
+	Barred,
 }
 
 /// A decision to move traffic.
@@ -127,6 +130,12 @@ impl<P: Clone + PartialEq> PathSelector<P> {
 		self.lost_streak = 0;
 		self.switches = self.switches.saturating_add(1);
 		Some(Switch { to, reason })
+	}
+
+	/// Moves traffic to `to` at once, whatever the probes say (the active path may not be
+	/// used any more).
+	pub fn leave_for(&mut self, to: Route<P>, reason: SwitchReason) -> Option<Switch<P>> {
+		self.switch(to, reason)
 	}
 
 	/// Takes one probe round; returns a switch when traffic should move.

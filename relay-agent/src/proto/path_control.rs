@@ -64,6 +64,8 @@ pub struct MatrixView {
 	pub direct: Option<Candidate>,
 	/// Detours (at least one intermediate), any order.
 	pub detours: Vec<Candidate>,
+	/// Members no detour may cross (quarantined, or not for sale), as the chain lists them.
+	pub barred: Vec<MemberIndex>,
 }
 
 /// The controller's settings.
@@ -427,8 +429,33 @@ impl PathController {
 	}
 
 	/// Takes the live matrix's current figures (the driver passes them at every timeout).
+	/// Traffic leaves at once a detour that crosses a member now barred: to the direct path
+	/// while it answers, else to the best detour the matrix allows.
 	pub fn update_view(&mut self, view: MatrixView) {
 		self.view = view;
+		let Route::Detour(hops) = self.selector.active() else { return };
+		let crosses_barred = hops
+			.get(1..hops.len().saturating_sub(1))
+			.unwrap_or_default()
+			.iter()
+			.any(|member| self.view.barred.contains(member));
+		if !crosses_barred {
+			return;
+		}
+		let previous = self.selector.active().clone();
+		let best_detour = self
+			.view
+			.detours
+			.iter()
+			.min_by_key(|candidate| self.matrix_cost(candidate))
+			.map(|candidate| candidate.hops.clone());
+		let to = match best_detour {
+			Some(hops) if !self.direct.alive() => Route::Detour(hops),
+			_ => Route::Direct,
+		};
+		if let Some(switch) = self.selector.leave_for(to, SwitchReason::Barred) {
+			self.take(switch, previous);
+		}
 	}
 
 	/// When [`Self::handle_timeout`] must run next.
@@ -761,6 +788,8 @@ mod tests {
 		setups_sent: u64,
 		/// What the matrix claims for every detour's round trip instead of the truth.
 		lie_about_detours_ms: Option<u64>,
+		/// Members the chain bars from carrying the tunnel.
+		barred: Vec<MemberIndex>,
 	}
 
 	impl Sim {
@@ -776,6 +805,7 @@ mod tests {
 				probes_sent: 0,
 				setups_sent: 0,
 				lie_about_detours_ms: None,
+				barred: Vec::new(),
 			}
 		}
 
@@ -800,6 +830,7 @@ mod tests {
 					.detours
 					.iter()
 					.filter(|(_, m)| fresh(m))
+					.filter(|(h, _)| !h.iter().any(|m| self.barred.contains(m)))
 					.map(|(h, m)| {
 						let mut c = candidate(h, m);
 						if let Some(lie) = self.lie_about_detours_ms {
@@ -808,6 +839,7 @@ mod tests {
 						c
 					})
 					.collect(),
+				barred: self.barred.clone(),
 			}
 		}
 
@@ -959,6 +991,33 @@ mod tests {
 		sim.run_for(30 * S);
 		assert_eq!(sim.route(), &Route::Direct);
 		assert_eq!(sim.moves.len(), 2, "{:?}", sim.moves);
+	}
+
+	#[test]
+	fn a_detour_through_a_member_the_chain_bars_is_left_at_once() {
+		// Faster through 1, so traffic goes there; then the chain bars 1 (quarantined or no
+		// longer for sale): its relay would refuse the data while still answering probes.
+		let detours = vec![(detour_via(1), model(100, 2)), (detour_via(2), model(260, 2))];
+		let mut sim = Sim::new(13, model(200, 2), detours);
+		sim.run_for(10 * S);
+		assert_eq!(sim.route(), &Route::Detour(detour_via(1)));
+		sim.barred = vec![1];
+		sim.run_for(S);
+		assert_eq!(sim.route(), &Route::Direct, "back to the live direct path");
+		assert_eq!(sim.controller.last_switch(), Some(&SwitchReason::Barred));
+		sim.run_for(30 * S);
+		assert!(sim.moves.iter().skip(2).all(|(_, route)| *route != Route::Detour(detour_via(1))));
+
+		// With the direct path down, traffic leaves for the best detour still allowed.
+		let mut direct = model(200, 2);
+		direct.down = true;
+		let detours = vec![(detour_via(1), model(100, 2)), (detour_via(2), model(260, 2))];
+		let mut sim = Sim::new(17, direct, detours);
+		sim.run_for(10 * S);
+		assert_eq!(sim.route(), &Route::Detour(detour_via(1)));
+		sim.barred = vec![1];
+		sim.run_for(S);
+		assert_eq!(sim.route(), &Route::Detour(detour_via(2)));
 	}
 
 	#[test]

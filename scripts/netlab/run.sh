@@ -1,0 +1,356 @@
+#!/usr/bin/env bash
+# The network lab: six sites in network namespaces around an "internet" namespace, a relay
+# agent in each, a real chain node (the `ci` preset: 6 s blocks, 4-block epochs) on the host.
+# The relays register themselves, form their group from the chain, and carry two flows:
+#   A  site 1 → site 3 (consumer //Alice), whose direct link is impaired by the scenarios;
+#   B  site 5 → site 6 (consumer //Eve) over a stable WAN link: 75 ms each way with jitter.
+# Site 4 is listed as not for sale and is the cheapest-looking detour for flow A.
+#
+# Scenarios (each writes its figures to OUT/<name>.json; the run fails if an outcome is wrong;
+# bounds are coarse, the figures are measured):
+#   outage       the 1–3 link drops everything for 10 s: A moves to a detour, then back
+#   not-for-sale site 4 never carries A (its route never names it; site 4 relays nothing)
+#   congestion   a 400 kbit/s bottleneck with background load on 1–3: A moves within a few
+#                pulse periods, does not flap while it lasts, and returns after
+#   transit-kill A on a detour through site 2, whose relay is killed -9 and restarted: A fails
+#                over to another detour and comes back; site 2 and the egress are paid for the
+#                epoch of the kill and every dispute of it is forgiven (read through the RPC)
+#   loss         20 % loss on 1–3: A moves to a detour; the detour's relays are paid from
+#                //Alice's escrow for the epochs it ran there, read through the chain's RPC
+#   stable       B never switches paths for the whole run (at least 2 minutes; 10 with --long)
+#
+# Pulses every second (the lab's setting; production uses the seed's 10 s).
+#
+# usage: scripts/netlab/run.sh [--long] [--force] [--out DIR]
+#   --long    keep the stable flow under watch for 10 minutes (PERFORMANCE.md figures)
+#   --force   remove a leftover lab first (otherwise the run refuses to start over one)
+#   --out     where the JSON figures go (default: $CARGO_TARGET_DIR/netlab)
+#   --keep    on failure, leave the lab, its chain and its files as they are (to look
+#             around; `--force` on the next run removes them)
+# Needs root. Expects the workspace built (scripts/test.sh builds it first).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/../lib.sh"
+. "$here/lab.sh"
+
+long=0 force=0 keep=0 out="$CARGO_TARGET_DIR/netlab"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--long) long=1 ;;
+	--force) force=1 ;;
+	--keep) keep=1 ;;
+	--out) out=$2; shift ;;
+	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown argument $1 (see --help)" ;;
+	esac
+	shift
+done
+
+[ "$(id -u)" = 0 ] || die "the network lab needs root (network namespaces, nftables, NFQUEUE): run it with sudo"
+for tool in ip nft iptables-legacy tc python3 node curl; do
+	command -v "$tool" >/dev/null || die "$tool is needed: scripts/setup.sh installs it"
+done
+relay="$SRWAN_BIN_DIR/srwan-relay" wire="$SRWAN_BIN_DIR/srwan-wire"
+for bin in "$relay" "$wire" "$SRWAN_NODE"; do
+	[ -x "$bin" ] || die "no $bin: build the workspace first (scripts/test.sh does)"
+done
+# What a run leaves for the next one to find: its files and its chain node.
+state=/run/srwan-netlab
+if netlab_leftover || [ -e "$state" ]; then
+	[ "$force" = 1 ] || die "a network lab is still set up (namespaces $NETLAB_PREFIX-*, $state): another run is going on, or one was killed; scripts/netlab/run.sh --force removes it"
+	log "netlab: removing the leftover lab (--force)"
+	[ -e "$state/node.pid" ] && kill "$(cat "$state/node.pid")" 2>/dev/null || true
+	[ -e "$state/watch.pid" ] && kill "$(cat "$state/watch.pid")" 2>/dev/null || true
+	# The relays first: they write into the old run's dir until they are gone.
+	netlab_down
+	sleep 1
+	[ -e "$state/dir" ] && { rm -rf "$(cat "$state/dir")" || true; }
+	rm -rf "$state"
+fi
+
+dir=$(mktemp -d /tmp/srwan-netlab.XXXXXX)
+mkdir -p "$state"
+echo "$dir" >"$state/dir"
+node_pid=""
+failed=1
+cleanup() {
+	local status=$?
+	if [ "$failed" = 1 ] && [ "$keep" = 1 ]; then
+		echo "netlab: failed; kept the lab (files in $dir, chain pid $node_pid)" >&2
+		exit "$status"
+	fi
+	# The host's helpers (route watch), then everything in the lab's namespaces.
+	jobs -p | xargs -r kill 2>/dev/null || true
+	netlab_down
+	[ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
+	if [ "$failed" = 1 ]; then
+		echo "netlab: failed; the last lines of every log:" >&2
+		for f in "$dir"/*.log; do [ -e "$f" ] && { echo "--- $(basename "$f")" >&2; tail -n 15 "$f" >&2; }; done
+	fi
+	rm -rf "$dir" "$state"
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+mkdir -p "$out"
+py() { python3 "$here/netlab.py" "$@"; }
+stamp() { py now; }
+
+# --- the chain, on the host (the sites reach it through the lab) -------------------------
+rpc_port=${SRWAN_NETLAB_RPC_PORT:-19940}
+"$SRWAN_NODE" --dev --chain ci --base-path "$dir/chain" --rpc-port "$rpc_port" --rpc-external \
+	--rpc-cors all --port 0 --no-mdns --no-prometheus --no-telemetry >"$dir/node.log" 2>&1 &
+node_pid=$!
+echo "$node_pid" >"$state/node.pid"
+wait_finalized "http://127.0.0.1:$rpc_port" 1 300 >/dev/null || die "netlab: the chain did not finalize a block"
+ws="ws://$NETLAB_HOST_ADDR:$rpc_port"
+chain_best() { curl -s -H 'Content-Type: application/json' \
+	-d '{"id":1,"jsonrpc":"2.0","method":"chain_getHeader","params":[]}' "http://127.0.0.1:$rpc_port" |
+	sed -n 's/.*"number":"\(0x[0-9a-f]*\)".*/\1/p' | { read -r n; echo $((n)); }; }
+
+epoch_now() { echo $(($(chain_best) / 4)); }
+# `settle_check NAME FROM_EPOCH TO_EPOCH RELAY_SITE...`: in the background, waits for the chain
+# to settle those epochs and writes what it paid flow A's consumer's relays to OUT/NAME.json.
+declare -A settle_pid
+settle_check() {
+	local name=$1 from=$2 to=$3 accounts=() s
+	shift 3
+	for s in "$@"; do accounts+=("${account_of[$s]}"); done
+	SRWAN_WS="ws://127.0.0.1:$rpc_port" node "$SRWAN_ROOT/e2e/netlab-chain.js" settled \
+		"$from" "$to" 300 "${account_of[1]}" "${accounts[@]}" >"$out/$name.json" 2>"$dir/$name-chain.log" &
+	settle_pid[$name]=$!
+}
+
+# --- the lab -------------------------------------------------------------------------------
+sites=6
+log "netlab: $sites sites around an internet namespace (delay in srwan-wire, loss and outage in nft)"
+netlab_up "$sites" "$dir/lab" "$wire"
+# One-way delays (ms) and jitter: sites 1–4 close together; 5 and 6 far from everyone.
+netlab_delay 1 2 20 1; netlab_delay 2 3 25 1; netlab_delay 1 3 30 1
+netlab_delay 1 4 12 1; netlab_delay 3 4 12 1; netlab_delay 2 4 40 1
+for i in 1 2 3 4; do netlab_delay "$i" 5 50 2; netlab_delay "$i" 6 50 2; done
+netlab_delay 5 6 75 5
+in_site 1 ping -c 2 -q "$(netlab_addr 3)" >/dev/null || die "netlab: site 1 cannot reach site 3"
+
+accounts=("" //Alice //Bob //Charlie //Dave //Eve //Ferdie)
+countries=("" DE FR NL BE AT CH)
+prices=("" 0.5 0.2 0.3 infinite 0.4 0.3)
+config() { echo "$dir/site$1.toml"; }
+for i in $(seq 1 "$sites"); do
+	cat >"$(config "$i")" <<-TOML
+		id = "site$i"
+		data_dir = "$dir/site$i"
+		listen = "$(netlab_addr "$i"):7400"
+		dashboard = "$(netlab_addr "$i"):7480"
+		allowed_destinations = ["127.0.0.1:5353"]
+		[pulse]
+		interval_ms = 1000
+		[chain]
+		url = "$ws"
+		account = "${accounts[$i]}"
+		[chain.router]
+		country = "${countries[$i]}"
+		asn = 6450$i
+		lat = 50.$i
+		lon = 8.$i
+		price_per_gb = "${prices[$i]}"
+	TOML
+done
+address() { "$relay" key -c "$(config "$1")" 2>/dev/null | sed -n 's/^account *\([^ ]*\).*/\1/p'; }
+declare -A account_of
+for i in $(seq 1 "$sites"); do account_of[$i]=$(address "$i"); done
+# The flows' tunnels, by the egress's account.
+printf '[[tunnels]]\nlisten = "127.0.0.1:5300"\negress = "%s"\nto = "127.0.0.1:5353"\n' "${account_of[3]}" >>"$(config 1)"
+printf '[[tunnels]]\nlisten = "127.0.0.1:5300"\negress = "%s"\nto = "127.0.0.1:5353"\n' "${account_of[6]}" >>"$(config 5)"
+# The consumers' escrow and receipt keys, from the CLI (on the host).
+consumer() {
+	"$relay" escrow deposit 100 -c "$(config "$1")" &&
+		"$relay" escrow set-receipt-key -c "$(config "$1")"
+}
+consumer 1 >>"$dir/cli.log" 2>&1 & consumer 5 >>"$dir/cli.log" 2>&1
+wait $! || die "netlab: the consumers' escrow could not be set up"
+for i in 3 6; do in_site "$i" python3 "$here/netlab.py" echo 127.0.0.1:5353 & done
+declare -A relay_pid
+start_relay() {
+	# `ip netns exec` execs the relay: $! is the relay itself (what the kill scenario kills).
+	ip netns exec "$(netlab_site_ns "$1")" env RUST_LOG=info "$relay" run -c "$(config "$1")" >>"$dir/site$1.log" 2>&1 &
+	relay_pid[$1]=$!
+}
+for i in $(seq 1 "$sites"); do start_relay "$i"; done
+dashboard() { echo "http://$(netlab_addr "$1"):7480"; }
+api() { curl -sf --max-time 2 "$(dashboard "$1")$2"; }
+group_of_all() {
+	local i
+	for i in $(seq 1 "$sites"); do
+		[ "$(api "$i" /api/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["group_size"])' 2>/dev/null)" = "$sites" ] || return 1
+	done
+}
+wait_until() { # what, seconds, command...
+	local what=$1 seconds=$2 start=$SECONDS
+	shift 2
+	until "$@"; do
+		((SECONDS - start > seconds)) && die "netlab: no $what within ${seconds} s"
+		sleep 0.5
+	done
+	log "netlab: $what after $((SECONDS - start)) s"
+}
+wait_until "group of $sites from the chain at every relay" 240 group_of_all
+member_of() { api "$1" /api/status | python3 -c 'import json,sys; print(json.load(sys.stdin)["member_index"])'; }
+declare -A site_of_member
+for i in $(seq 1 "$sites"); do site_of_member[$(member_of "$i")]=$i; done
+# A route (detour-I-J-K, member indices) as the sites it crosses.
+sites_of() {
+	local m out="" members
+	[[ "$1" == detour-* ]] || return 0
+	IFS=- read -ra members <<<"${1#detour-}"
+	for m in "${members[@]}"; do out+="${site_of_member[$m]} "; done
+	echo "${out% }"
+}
+
+# --- flows and the route watch -------------------------------------------------------------
+in_site 1 python3 "$here/netlab.py" flow 127.0.0.1:5300 "$dir/flow-a.log" &
+in_site 5 python3 "$here/netlab.py" flow 127.0.0.1:5300 "$dir/flow-b.log" &
+python3 "$here/netlab.py" watch "$dir/watch.log" "a=$(dashboard 1)" "b=$(dashboard 5)" &
+echo $! >"$state/watch.pid"
+route() { awk -v n="$1" '$2 == n { r = $3 } END { print r }' "$dir/watch.log"; }
+echoes() { grep -c '^r ' "$dir/flow-$1.log" 2>/dev/null || echo 0; }
+on_route() { [ "$(route "$1")" = "$2" ]; }
+more_echoes() { [ "$(echoes "$1")" -gt "$2" ]; }
+wait_until "echoes of flow A" 60 more_echoes a 100
+wait_until "echoes of flow B" 60 more_echoes b 100
+wait_until "flow A on its direct path" 30 on_route a direct
+wait_until "flow B on its direct path" 30 on_route b direct
+stable_from=$(stamp)
+
+# --- scenario: outage ----------------------------------------------------------------------
+sleep 5
+log "netlab [outage]: the 1–3 link drops everything for 10 s"
+# The clock is read once each rule is in place.
+netlab_outage 1 3 on
+start=$(stamp)
+sleep 10
+netlab_outage 1 3 off
+end=$(stamp)
+wait_until "flow A back on its direct path after the outage" 30 on_route a direct
+sleep 2
+py outage "$dir/flow-a.log" "$dir/watch.log" a "$start" "$end" >"$out/outage.json"
+log "netlab [outage]: $(cat "$out/outage.json")"
+python3 - "$out/outage.json" <<-'PY' || die "netlab [outage]: wrong outcome"
+	import json, sys
+	r = json.load(open(sys.argv[1]))
+	assert r["outage_to_first_delivery_ms"] is not None, "nothing delivered during the outage"
+	assert r["outage_to_first_delivery_ms"] <= 10_000, "no delivery through a detour within 10 s"
+	assert r["route_at_end_of_outage"].startswith("detour"), "not on a detour at the end of the outage"
+	assert r["repair_to_direct_ms"] is not None and r["repair_to_direct_ms"] <= 20_000, "not back to direct"
+PY
+
+# --- scenario: not for sale ----------------------------------------------------------------
+# Site 4 is the shortest detour for flow A (12 + 12 ms against 20 + 25), but not for sale.
+detours=$(awk '$2 == "a" && $3 ~ /^detour/ { print $3 }' "$dir/watch.log" | sort -u)
+via4=0
+for d in $detours; do [[ " $(sites_of "$d") " == *" 4 "* ]] && via4=1; done
+site4_octets=$(api 4 /api/status | python3 -c 'import json,sys; s=json.load(sys.stdin); print(s["in_octets"] + s["out_octets"])')
+printf '{"detours_taken": "%s", "through_site_4": %s, "site_4_octets": %s}\n' \
+	"$(for d in $detours; do printf '%s ' "$(sites_of "$d" | tr ' ' '>')"; done)" "$via4" "$site4_octets" >"$out/not-for-sale.json"
+log "netlab [not-for-sale]: $(cat "$out/not-for-sale.json")"
+[ "$via4" = 0 ] || die "netlab [not-for-sale]: flow A was routed through site 4, which is not for sale"
+[ "$site4_octets" = 0 ] || die "netlab [not-for-sale]: site 4 counted $site4_octets octets of others' traffic"
+
+# --- scenario: a transit relay killed -9 ---------------------------------------------------
+log "netlab [transit-kill]: flow A on a detour (1–3 out), its transit relay killed -9 and restarted"
+netlab_outage 1 3 on
+via2() { [ "$(sites_of "$(route a)")" = "1 2 3" ]; }
+wait_until "flow A through site 2" 20 via2
+# The kill goes into an epoch that starts with A on the detour: the direct link's own loss at
+# the outage's start (a sender counts what the link then lost) stays out of it.
+outage_epoch=$(epoch_now)
+later_epoch() { [ "$(epoch_now)" -gt "$outage_epoch" ]; }
+wait_until "the next epoch" 30 later_epoch
+sleep 3
+kill_epoch=$(epoch_now)
+start=$(stamp)
+kill -9 "${relay_pid[2]}"
+not_via2() { [[ "$(route a)" == detour* ]] && ! via2; }
+wait_until "flow A on another detour" 20 not_via2
+failover=$(stamp)
+start_relay 2
+wait_until "flow A through site 2 again" 60 via2
+back=$(stamp)
+netlab_outage 1 3 off
+wait_until "flow A back on its direct path" 30 on_route a direct
+settle_check transit-kill-chain "$kill_epoch" "$kill_epoch" 2 3
+printf '{"kill_to_other_detour_ms": %s, "kill_to_back_through_restarted_ms": %s, "kill_epoch": %s}\n' \
+	$(((failover - start) / 1000000)) $(((back - start) / 1000000)) "$kill_epoch" >"$out/transit-kill.json"
+log "netlab [transit-kill]: $(cat "$out/transit-kill.json")"
+
+# --- scenario: congestion ------------------------------------------------------------------
+# The 1–3 link gets a 400 kbit/s bottleneck with a 64-packet FIFO, and site 1 pushes 800 kbit/s
+# of background load to site 3 through it: the queue fills (about 1.3 s of queueing delay).
+log "netlab [congestion]: a 400 kbit/s bottleneck on 1–3 under 800 kbit/s of background load"
+netlab_congest 1 3 400
+start=$(stamp)
+ip netns exec "$(netlab_site_ns 1)" python3 "$here/netlab.py" flow "$(netlab_addr 3):9" "$dir/load.log" --every-ms 10 --size 1000 &
+load_pid=$!
+on_detour() { [[ "$(route a)" == detour* ]]; }
+wait_until "flow A on a detour under congestion" 20 on_detour
+sleep 15
+kill "$load_pid" 2>/dev/null || true
+netlab_congest 1 3 off
+end=$(stamp)
+wait_until "flow A back on its direct path after the congestion" 30 on_route a direct
+py congestion "$dir/flow-a.log" "$dir/watch.log" a "$start" "$end" >"$out/congestion.json"
+log "netlab [congestion]: $(cat "$out/congestion.json")"
+python3 - "$out/congestion.json" <<-'PY' || die "netlab [congestion]: wrong outcome"
+	import json, sys
+	r = json.load(open(sys.argv[1]))
+	assert r["start_to_detour_route_ms"] is not None and r["start_to_detour_route_ms"] <= 10_000, "no reroute"
+	assert r["switches_after_reroute"] == 0, "the flow flapped while the congestion lasted"
+	assert r["end_to_direct_ms"] is not None, "not back to direct"
+PY
+
+# --- scenario: loss, then payment ----------------------------------------------------------
+log "netlab [loss]: 20 % loss on the 1–3 link"
+netlab_loss 1 3 200
+wait_until "flow A on a detour under 20 % loss" 15 on_detour
+detour=$(route a)
+# Two whole epochs (4 blocks of 6 s) on the detour.
+first_epoch=$(($(epoch_now) + 1))
+sleep 54
+last_epoch=$(($(epoch_now) - 1))
+netlab_loss 1 3 0
+wait_until "flow A back on its direct path after the loss" 30 on_route a direct
+detour_sites=$(sites_of "$detour")
+log "netlab [loss]: flow A took sites ${detour_sites// />} in epochs $first_epoch–$last_epoch"
+paid_sites=()
+for s in $detour_sites; do [ "$s" = 1 ] || paid_sites+=("$s"); done
+settle_check loss-paid "$first_epoch" "$last_epoch" "${paid_sites[@]}"
+
+# --- scenario: stable WAN ------------------------------------------------------------------
+want=$((long == 1 ? 600 : 120))
+elapsed=$((($(stamp) - stable_from) / 1000000000))
+if [ "$elapsed" -lt "$want" ]; then
+	log "netlab [stable]: watching flow B $((want - elapsed)) s more"
+	sleep $((want - elapsed))
+fi
+py switches "$dir/watch.log" b "$stable_from" "$(stamp)" >"$out/stable.json"
+log "netlab [stable]: $(cat "$out/stable.json")"
+python3 - "$out/stable.json" <<-'PY' || die "netlab [stable]: flow B switched paths on a stable link"
+	import json, sys
+	r = json.load(open(sys.argv[1]))
+	assert r["route_at_start"] == "direct" and r["switches"] == 0, r
+PY
+
+# --- what the chain paid -------------------------------------------------------------------
+for name in transit-kill-chain loss-paid; do
+	wait "${settle_pid[$name]}" || die "netlab [$name]: the chain did not pay the path's relays: $(cat "$out/$name.json")"
+	log "netlab [$name]: $(cat "$out/$name.json")"
+done
+python3 - "$out/transit-kill-chain.json" "${account_of[2]}" <<-'PY' || die "netlab [transit-kill]: a dispute counted against the restarted relay"
+	import json, sys
+	r, killed = json.load(open(sys.argv[1])), sys.argv[2]
+	against = [d for d in r["disputes_judged"] if killed in (d["from"], d["to"]) and not d["forgiven"]]
+	assert not against, against
+PY
+
+failed=0
+log "netlab: every scenario passed; figures in $out"
