@@ -64,10 +64,30 @@ pub fn wanted_key(data_dir: &Path, current: &SigningKey) -> Result<SigningKey, K
 	Ok(load_next_key(data_dir)?.unwrap_or_else(|| current.clone()))
 }
 
-/// Ends a rotation: the next key becomes the pulse key (one rename, so a crash leaves either
-/// the old pair or the new key, never no key).
+/// File of the pulse key a rotation replaced (kept, never used by the agent: an operator who
+/// re-registered it by hand can put it back).
+pub const PREVIOUS_KEY_FILE: &str = "pulse.prev.key";
+
+/// Ends a rotation: the old key is kept as [`PREVIOUS_KEY_FILE`], the next key becomes the
+/// pulse key (renames only, so a crash leaves a key in `pulse.next.key` or `pulse.key`, and
+/// the current one is never lost).
 pub fn promote_next_key(data_dir: &Path) -> Result<(), KeyError> {
-	Ok(store::rename_durable(&data_dir.join(NEXT_KEY_FILE), &data_dir.join(KEY_FILE))?)
+	let current = data_dir.join(KEY_FILE);
+	if current.exists() {
+		store::rename_durable(&current, &data_dir.join(PREVIOUS_KEY_FILE))?;
+	}
+	Ok(store::rename_durable(&data_dir.join(NEXT_KEY_FILE), &current)?)
+}
+
+/// Drops the next key (the chain refused it: another router holds it), so that the next
+/// rotation makes a fresh one.
+pub fn discard_next_key(data_dir: &Path) -> Result<(), KeyError> {
+	let path = data_dir.join(NEXT_KEY_FILE);
+	match std::fs::remove_file(&path) {
+		Ok(()) => Ok(()),
+		Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+		Err(e) => Err(KeyError::Read(path, e)),
+	}
 }
 
 fn parse(path: &Path, text: &str) -> Result<SigningKey, KeyError> {
@@ -128,5 +148,14 @@ mod tests {
 		promote_next_key(dir.path()).unwrap();
 		assert_eq!(load_or_create_key(dir.path()).unwrap().0.to_bytes(), next.to_bytes());
 		assert!(load_next_key(dir.path()).unwrap().is_none());
+		let kept = std::fs::read_to_string(dir.path().join(PREVIOUS_KEY_FILE)).unwrap();
+		assert_eq!(kept.trim(), crate::hex::encode(current.as_bytes()), "the old key is kept");
+		// A refused next key is dropped; the next rotation makes a new one.
+		let (refused, _) = load_or_create_next_key(dir.path()).unwrap();
+		discard_next_key(dir.path()).unwrap();
+		discard_next_key(dir.path()).unwrap();
+		let (fresh, created) = load_or_create_next_key(dir.path()).unwrap();
+		assert!(created);
+		assert_ne!(fresh.to_bytes(), refused.to_bytes());
 	}
 }

@@ -323,9 +323,21 @@ fn key_in_force(
 	if *listed == key.verifying_key().to_bytes() {
 		return Ok(key);
 	}
-	match identity::load_next_key(&config.data_dir)? {
+	// A key file this agent cannot read or rename must not stop it: it keeps its key (and
+	// relays alone while the chain lists the other), and says why.
+	let next = match identity::load_next_key(&config.data_dir) {
+		Ok(next) => next,
+		Err(error) => {
+			tracing::error!(%error, "cannot read the next pulse key; keeping the current one");
+			return Ok(key);
+		}
+	};
+	match next {
 		Some(next) if next.verifying_key().to_bytes() == *listed => {
-			identity::promote_next_key(&config.data_dir)?;
+			if let Err(error) = identity::promote_next_key(&config.data_dir) {
+				tracing::error!(%error, "cannot make the next pulse key the current one; keeping the current one");
+				return Ok(key);
+			}
 			tracing::info!(
 				pulse_key = %crate::hex::encode(listed),
 				"the chain put this relay's new pulse key in force: signing with it from now"

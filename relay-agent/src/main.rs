@@ -243,6 +243,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 				"registering needs a [chain.router] section (endpoint, location, price)",
 			)?;
 			let (key, _) = srwan_relay::identity::load_or_create_key(&config.data_dir)?;
+			// A rotation under way stays under way (registering the current key would cancel it).
+			let key = srwan_relay::identity::wanted_key(&config.data_dir, &key)?;
 			let registration = chain::listing::Registration::new(
 				listing,
 				config.listen,
@@ -349,7 +351,18 @@ fn rotate_pulse_key(config: &Config) -> anyhow::Result<()> {
 		tracing::info!(pulse_key = %srwan_relay::hex::encode(&next_public), "created the next pulse key");
 	}
 	let registration = chain::listing::Registration::new(listing, config.listen, next_public)?;
-	submit(config, chain::ChainCall::Register(registration))?;
+	if let Err(error) = submit(config, chain::ChainCall::Register(registration)) {
+		// Another router listed this key first (it was seen in the pool, or given up before):
+		// a fresh key is made for the next attempt.
+		if format!("{error:#}").contains("PulseKeyTaken") {
+			srwan_relay::identity::discard_next_key(&config.data_dir)?;
+			anyhow::bail!(
+				"{error:#}: another router holds that key; it was dropped, and running `key rotate` \
+				 again makes a new one"
+			);
+		}
+		return Err(error);
+	}
 	let (account, _) = chain::load_account(chain_config.account.as_deref(), &config.data_dir)?;
 	let address = subxt::utils::AccountId32(account.public_key().0);
 	let runtime = tokio::runtime::Runtime::new()?;

@@ -449,8 +449,12 @@ impl PathController {
 			.iter()
 			.min_by_key(|candidate| self.matrix_cost(candidate))
 			.map(|candidate| candidate.hops.clone());
+		// The direct path unless it is in an outage (one late probe is not one), or has
+		// never been heard from.
+		let direct_up =
+			self.direct.srtt_ns.is_some() && self.direct.lost_streak < self.outage_run();
 		let to = match best_detour {
-			Some(hops) if !self.direct.alive() => Route::Detour(hops),
+			Some(hops) if !direct_up => Route::Detour(hops),
 			_ => Route::Direct,
 		};
 		if let Some(switch) = self.selector.leave_for(to, SwitchReason::Barred) {
