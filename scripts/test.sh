@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: formatting, clippy, every workspace test (benchmarks run as tests), then at
 # once the e2e suite through polkadot.js (each file against a node of the `ci` chain that
-# e2e/run.sh starts and always stops) and the network lab (scripts/netlab/run.sh).
+# e2e/run.sh starts and always stops), the network lab (scripts/netlab/run.sh), the README's
+# demo on loopback (scripts/demo.sh --once) and the docker/ checks (scripts/docker-check.sh).
 # One profile and one feature set throughout (scripts/lib.sh), so nothing compiles twice.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -83,26 +84,44 @@ cargo test "${SRWAN_CARGO_ARGS[@]}" --all-targets 2>&1 | tee "$cargo_log"
 # The chain-bound suites wait on chain time and real timers, not on the cores: they run at once.
 step e2e "polkadot.js (every file at once, each against its own ci-chain node) and, beside it, \
 the network lab (six relays in network namespaces on a chain: outage, not for sale, transit kill, \
-congestion, loss and payment, stable WAN)"
-netlab_log=$(mktemp /tmp/srwan-netlab-log.XXXXXX)
-(
-	netlab_started=$SECONDS
-	status=0
-	"$SRWAN_ROOT/scripts/netlab/run.sh" --force >"$netlab_log" 2>&1 || status=$?
-	echo "network lab: exit $status after $((SECONDS - netlab_started)) s" >>"$netlab_log"
-	exit $status
-) &
-netlab_pid=$!
+congestion, loss and payment, stable WAN), the README's demo on loopback (--once) and the \
+docker/ checks (each image's command run natively)"
+# `beside NAME COMMAND...`: runs COMMAND in the background, its output in a log of its own.
+declare -A beside_pid beside_log
+beside() {
+	local name=$1
+	shift
+	beside_log[$name]=$(mktemp "/tmp/srwan-$name-log.XXXXXX")
+	(
+		started=$SECONDS
+		status=0
+		"$@" >"${beside_log[$name]}" 2>&1 || status=$?
+		echo "$name: exit $status after $((SECONDS - started)) s" >>"${beside_log[$name]}"
+		exit $status
+	) &
+	beside_pid[$name]=$!
+}
+beside "network-lab" "$SRWAN_ROOT/scripts/netlab/run.sh" --force
+beside demo "$SRWAN_ROOT/scripts/demo.sh" --once --loopback --skip-build --force --rpc-port 19930
+beside docker "$SRWAN_ROOT/scripts/docker-check.sh"
 e2e_status=0
 "$SRWAN_ROOT/e2e/run.sh" 2>&1 | tee "$e2e_log" || e2e_status=$?
-netlab_status=0
-wait "$netlab_pid" || netlab_status=$?
-log "the network lab:"
-# Its figures and outcomes; the relays' own logs only when it failed.
-if [ "$netlab_status" -eq 0 ]; then grep -a '==>' "$netlab_log" || true; else cat "$netlab_log"; fi
-tail -n 1 "$netlab_log"
-rm -f "$netlab_log"
-[ "$netlab_status" -eq 0 ] || die "the network lab failed"
+failed_beside=()
+for name in network-lab demo docker; do
+	status=0
+	wait "${beside_pid[$name]}" || status=$?
+	log "$name:"
+	# Its outcomes and figures (the demo: its report); every line only when it failed.
+	if [ "$status" -eq 0 ]; then
+		if [ "$name" = demo ]; then sed -n '/^The story.s report/,$p' "${beside_log[$name]}"; else grep -a '==>' "${beside_log[$name]}" || true; fi
+	else
+		cat "${beside_log[$name]}"
+		failed_beside+=("$name")
+	fi
+	tail -n 1 "${beside_log[$name]}"
+	rm -f "${beside_log[$name]}"
+done
+[ ${#failed_beside[@]} -eq 0 ] || die "failed: ${failed_beside[*]}"
 [ "$e2e_status" -eq 0 ] || die "the e2e suite failed"
 
 end_step

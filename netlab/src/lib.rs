@@ -1,15 +1,18 @@
-//! The network lab's delay wire, without I/O: which link a forwarded IPv4 packet is on (by its
+//! The network lab's wires, without I/O. [`Wire`] is the namespaced lab's delay wire: which link a forwarded IPv4 packet is on (by its
 //! source and destination prefixes), and when it may leave (the link's one-way delay plus
 //! jitter, never before a packet that entered the same link earlier: jitter without reordering,
 //! as on a real path). `srwan-wire` feeds it packets from an NFQUEUE and accepts each one when
 //! it is due.
 //!
 //! The lab's kernel has no netem, so delay is added in userspace (see DESIGN.md, "Testing").
+//! [`loopback`] is the wire of the lab without root: a UDP proxy between relays on one host.
+
+pub mod loopback;
+mod schedule;
 
 use rand::Rng;
+pub use schedule::{deadline, Schedule};
 use std::{
-	cmp::Reverse,
-	collections::BinaryHeap,
 	net::Ipv4Addr,
 	time::{Duration, Instant},
 };
@@ -107,30 +110,6 @@ pub fn addresses(packet: &[u8]) -> Option<(u32, u32)> {
 	Some((word(12), word(16)))
 }
 
-/// A packet held until its deadline (ordered by deadline, then arrival).
-struct Held<T> {
-	due: Instant,
-	seq: u64,
-	item: T,
-}
-
-impl<T> PartialEq for Held<T> {
-	fn eq(&self, other: &Self) -> bool {
-		(self.due, self.seq) == (other.due, other.seq)
-	}
-}
-impl<T> Eq for Held<T> {}
-impl<T> PartialOrd for Held<T> {
-	fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-		Some(self.cmp(other))
-	}
-}
-impl<T> Ord for Held<T> {
-	fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-		(self.due, self.seq).cmp(&(other.due, other.seq))
-	}
-}
-
 /// What happens to a packet that enters the wire.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Admitted<T> {
@@ -147,16 +126,14 @@ pub struct Wire<T> {
 	links: Vec<Link>,
 	/// The latest deadline given on each link (by index in `links`).
 	last_due: Vec<Option<Instant>>,
-	held: BinaryHeap<Reverse<Held<T>>>,
-	next_seq: u64,
-	capacity: usize,
+	held: Schedule<T>,
 }
 
 impl<T> Wire<T> {
 	/// A wire for `links`, holding at most `capacity` packets at once.
 	pub fn new(links: Vec<Link>, capacity: usize) -> Self {
 		let last_due = vec![None; links.len()];
-		Self { links, last_due, held: BinaryHeap::new(), next_seq: 0, capacity }
+		Self { links, last_due, held: Schedule::new(capacity) }
 	}
 
 	/// Replaces the link table (a timeline step); packets already held keep their deadlines.
@@ -167,7 +144,7 @@ impl<T> Wire<T> {
 
 	/// Most packets held at once.
 	pub fn capacity(&self) -> usize {
-		self.capacity
+		self.held.capacity()
 	}
 
 	/// Packets held now.
@@ -193,33 +170,25 @@ impl<T> Wire<T> {
 		if link.delay.is_zero() && link.jitter.is_zero() {
 			return Admitted::Pass(item);
 		}
-		if self.held.len() >= self.capacity {
+		if self.held.is_full() {
 			return Admitted::Overflow(item);
 		}
-		let jitter_us = link.jitter.as_micros() as i64;
-		let offset_us = if jitter_us > 0 { rng.gen_range(-jitter_us..=jitter_us) } else { 0 };
-		let delay_us = (link.delay.as_micros() as i64).saturating_add(offset_us).max(0);
-		let mut due = now + Duration::from_micros(delay_us as u64);
-		if let Some(last) = self.last_due[index] {
-			due = due.max(last);
-		}
+		let due = deadline(now, link.delay, link.jitter, self.last_due[index], rng);
 		self.last_due[index] = Some(due);
-		self.held.push(Reverse(Held { due, seq: self.next_seq, item }));
-		self.next_seq = self.next_seq.wrapping_add(1);
-		Admitted::Held
+		match self.held.hold(due, item) {
+			Ok(()) => Admitted::Held,
+			Err(item) => Admitted::Overflow(item),
+		}
 	}
 
 	/// The next held packet that is due at `now`, earliest first.
 	pub fn pop_due(&mut self, now: Instant) -> Option<T> {
-		if self.held.peek()?.0.due > now {
-			return None;
-		}
-		self.held.pop().map(|Reverse(held)| held.item)
+		self.held.pop_due(now)
 	}
 
 	/// When the next held packet is due.
 	pub fn next_due(&self) -> Option<Instant> {
-		self.held.peek().map(|Reverse(held)| held.due)
+		self.held.next_due()
 	}
 }
 

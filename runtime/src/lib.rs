@@ -73,7 +73,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("srwan"),
 	impl_name: Cow::Borrowed("srwan"),
 	authoring_version: 1,
-	spec_version: 110,
+	spec_version: 111,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 2,
@@ -143,6 +143,7 @@ type Migrations = (
 	pallet_coin_voting::migrations::v2::MigrateToV2<Runtime>,
 	pallet_escrow::migrations::v2::MigrateToV2<Runtime>,
 	pallet_tickets::migrations::V1ToV2<Runtime>,
+	pallet_tickets::migrations::V2ToV3<Runtime>,
 );
 
 /// Executive: dispatches calls to the pallets.

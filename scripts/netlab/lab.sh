@@ -15,6 +15,10 @@
 #   congestion         htb on the internet's egress towards each site: the pair's traffic in a
 #                      rate-limited class with a bounded FIFO (queueing delay, then drops)
 
+# scripts/netlab/loopback.sh is the same interface without root: every relay on this host's
+# loopback, joined through srwan-udp-wire.
+
+NETLAB_MODE=netns
 NETLAB_PREFIX=${NETLAB_PREFIX:-srwl}
 NETLAB_INET="$NETLAB_PREFIX-inet"
 NETLAB_HOST_IF="$NETLAB_PREFIX-host"
@@ -25,6 +29,25 @@ netlab_addr() { echo "198.18.$1.2"; }
 netlab_net() { echo "198.18.$1.0/24"; }
 in_site() { local i=$1; shift; ip netns exec "$(netlab_site_ns "$i")" "$@"; }
 in_inet() { ip netns exec "$NETLAB_INET" "$@"; }
+# Where site i's relay listens, where peers send to it, its dashboard, its consumer's tunnel and
+# the echo service behind its egress (tunnel and echo are on each site's own loopback).
+site_listen() { echo "$(netlab_addr "$1"):7400"; }
+site_endpoint() { site_listen "$1"; }
+site_dashboard_listen() { echo "$(netlab_addr "$1"):7480"; }
+site_tunnel() { echo "127.0.0.1:5300"; }
+site_echo() { echo "127.0.0.1:5353"; }
+# The host's address as the sites see it (the chain node runs on the host).
+NETLAB_HOST=$NETLAB_HOST_ADDR
+# What is left of a run: its files and its chain node's pid.
+NETLAB_STATE=${NETLAB_STATE:-/run/srwan-netlab}
+# `site_spawn I LOG COMMAND...`: starts COMMAND in site I in the background, its output
+# appended to LOG; SPAWNED_PID is the command itself (`ip netns exec` execs it).
+site_spawn() {
+	local i=$1 out=$2
+	shift 2
+	ip netns exec "$(netlab_site_ns "$i")" "$@" >>"$out" 2>&1 &
+	SPAWNED_PID=$!
+}
 
 # Whether a lab (or what is left of one) exists.
 netlab_leftover() {

@@ -125,8 +125,9 @@ fn claim_setup<T: Config>(p: u32, r: u32) -> (T::AccountId, Claim<T::AccountId>)
 		.iter()
 		.map(|peer| PeerOctets {
 			peer: peer.clone(),
-			in_octets: 1_000_000,
-			out_octets: 1_000_000,
+			// Far beyond any tolerance of the other ends' 1 octet: every link is disputed.
+			in_octets: 1 << 40,
+			out_octets: 1 << 40,
 			peer_boots: BoundedVec::truncate_from(alloc::vec![1, 2]),
 		})
 		.collect();
@@ -204,7 +205,7 @@ mod benchmarks {
 		}
 		Links::<T>::insert(
 			(epoch, from, to),
-			LinkFigures { sent: Some(2), received: Some(1), demand: 1 },
+			LinkFigures { sent: Some(1 << 40), received: Some(1), demand: 1 },
 		);
 		Disputed::<T>::insert((epoch, from, to), ());
 		NextToSettle::<T>::put(epoch);

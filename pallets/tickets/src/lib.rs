@@ -10,7 +10,8 @@
 //!
 //! 1. **Both ends of every link.** For each link A→B of an epoch the pallet keeps what A says it
 //!    sent (`A.out[B]`) and what B says it received (`B.in[A]`). When the two agree within
-//!    [`TicketParams::loss_tolerance_ppm`], the link carried `min(sent, received)`; when they do
+//!    [`TicketParams::loss_tolerance_ppm`] (or by at most [`TicketParams::loss_slack_octets`]:
+//!    what a path that fails mid-epoch loses in flight), the link carried `min(sent, received)`; when they do
 //!    not, the link is *disputed*: unpaid this epoch, with an event naming both figures. A relay
 //!    that inflates its own counters therefore earns nothing on the links it lies about.
 //! 2. **What the consumer signed.** Receipts are signed by the consumer's account or by the
@@ -181,7 +182,7 @@ pub mod pallet {
 	pub type PathHash = [u8; 32];
 
 	/// The storage layout version.
-	const STORAGE_VERSION: StorageVersion = StorageVersion::new(2);
+	const STORAGE_VERSION: StorageVersion = StorageVersion::new(3);
 
 	/// Links or bills removed per cleanup step.
 	pub const CLEANUP_BATCH: u32 = 32;
@@ -1154,7 +1155,7 @@ pub mod pallet {
 			let (Some(sent), Some(received)) = (figures.sent, figures.received) else {
 				return false;
 			};
-			if math::figures_agree(sent, received, params.loss_tolerance_ppm) {
+			if math::figures_agree(sent, received, params.tolerance()) {
 				return false;
 			}
 			Disputed::<T>::insert((epoch, from, to), ());
@@ -1341,7 +1342,7 @@ pub mod pallet {
 			flow: FlowId,
 			record: RecordedReceipt<T::AccountId>,
 		) {
-			let tolerance = Params::<T>::get().loss_tolerance_ppm;
+			let tolerance = Params::<T>::get().tolerance();
 			let receipt = &record.receipt;
 			let share = |from: &T::AccountId, to: &T::AccountId, octets: u64| {
 				let figures = Links::<T>::get((epoch, from, to));

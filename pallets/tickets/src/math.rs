@@ -31,29 +31,49 @@ pub struct LinkFigures {
 	pub demand: u64,
 }
 
-/// Whether a sender's and a receiver's figures agree within `tolerance_ppm` of the larger one
-/// (loss on the wire makes the receiver's smaller; a little is normal).
-pub fn figures_agree(sent: u64, received: u64, tolerance_ppm: u32) -> bool {
+/// How far a link's two figures may differ and still agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tolerance {
+	/// In parts per million of the larger figure: loss on the wire (a little is normal).
+	pub ppm: u32,
+	/// In octets, whatever the figures: what a path that fails mid-epoch loses in flight before
+	/// its traffic moves (often more than `ppm` of a link that carried traffic for only part of
+	/// the epoch).
+	pub slack_octets: u64,
+}
+
+impl Tolerance {
+	/// A relative tolerance alone.
+	pub const fn relative(ppm: u32) -> Self {
+		Self { ppm, slack_octets: 0 }
+	}
+}
+
+/// Whether a sender's and a receiver's figures agree: they differ by at most the tolerance's
+/// slack, or by at most its ppm of the larger figure (loss on the wire makes the receiver's
+/// smaller).
+pub fn figures_agree(sent: u64, received: u64, tolerance: Tolerance) -> bool {
 	let larger = sent.max(received);
 	let difference = sent.abs_diff(received);
 	// difference / larger <= ppm / 10^6, in u128 so nothing overflows.
-	u128::from(difference) * 1_000_000 <= u128::from(larger) * u128::from(tolerance_ppm)
+	difference <= tolerance.slack_octets
+		|| u128::from(difference) * 1_000_000 <= u128::from(larger) * u128::from(tolerance.ppm)
 }
 
 impl LinkFigures {
-	/// Whether both ends claimed and disagree beyond `tolerance_ppm`.
-	pub fn disagree(&self, tolerance_ppm: u32) -> bool {
+	/// Whether both ends claimed and disagree beyond `tolerance`.
+	pub fn disagree(&self, tolerance: Tolerance) -> bool {
 		matches!((self.sent, self.received),
-			(Some(sent), Some(received)) if !figures_agree(sent, received, tolerance_ppm))
+			(Some(sent), Some(received)) if !figures_agree(sent, received, tolerance))
 	}
 
 	/// The octets both ends vouch for: `min(sent, received)` when both claimed and agree, or
 	/// when their disagreement was `forgiven` (one end's corroborated restart); `None` while one
 	/// end is silent or when they disagree (the link is unpaid).
-	pub fn confirmed(&self, tolerance_ppm: u32, forgiven: bool) -> Option<u64> {
+	pub fn confirmed(&self, tolerance: Tolerance, forgiven: bool) -> Option<u64> {
 		match (self.sent, self.received) {
 			(Some(sent), Some(received))
-				if forgiven || figures_agree(sent, received, tolerance_ppm) =>
+				if forgiven || figures_agree(sent, received, tolerance) =>
 			{
 				Some(sent.min(received))
 			}
@@ -73,8 +93,8 @@ impl LinkFigures {
 
 	/// The octets of one flow that `octets` of receipts buy on this link: the link's payable
 	/// octets, `min(Σ receipts, confirmed)`, shared pro rata among the flows that cross it.
-	pub fn flow_share(&self, octets: u64, tolerance_ppm: u32, forgiven: bool) -> u64 {
-		let Some(confirmed) = self.confirmed(tolerance_ppm, forgiven) else { return 0 };
+	pub fn flow_share(&self, octets: u64, tolerance: Tolerance, forgiven: bool) -> u64 {
+		let Some(confirmed) = self.confirmed(tolerance, forgiven) else { return 0 };
 		let demand = self.demand.max(octets);
 		if demand == 0 {
 			return 0;
@@ -134,35 +154,48 @@ mod tests {
 
 	#[test]
 	fn agreement_is_relative_to_the_larger_figure() {
-		assert!(figures_agree(1_000_000, 980_000, 20_000), "2 % loss within 2 %");
-		assert!(!figures_agree(1_000_000, 979_999, 20_000));
-		assert!(!figures_agree(979_999, 1_000_000, 20_000), "symmetric");
-		assert!(figures_agree(0, 0, 0));
-		assert!(figures_agree(u64::MAX, u64::MAX - 1, 1));
+		assert!(
+			figures_agree(1_000_000, 980_000, Tolerance::relative(20_000)),
+			"2 % loss within 2 %"
+		);
+		assert!(!figures_agree(1_000_000, 979_999, Tolerance::relative(20_000)));
+		assert!(!figures_agree(979_999, 1_000_000, Tolerance::relative(20_000)), "symmetric");
+		assert!(figures_agree(0, 0, Tolerance::relative(0)));
+		assert!(figures_agree(u64::MAX, u64::MAX - 1, Tolerance::relative(1)));
+		let slack = Tolerance { ppm: 20_000, slack_octets: 16_384 };
+		assert!(figures_agree(100_000, 83_616, slack), "16 KiB lost: within the slack");
+		assert!(!figures_agree(100_000, 83_615, slack), "one more octet: beyond both");
+		assert!(figures_agree(10_000_000, 9_800_000, slack), "2 % of a larger figure");
+		assert!(figures_agree(u64::MAX, 0, Tolerance { ppm: 0, slack_octets: u64::MAX }));
 	}
 
 	#[test]
 	fn a_link_pays_only_when_both_ends_claimed_and_agree() {
 		assert_eq!(
-			LinkFigures { sent: Some(10), received: None, demand: 10 }.confirmed(0, true),
+			LinkFigures { sent: Some(10), received: None, demand: 10 }
+				.confirmed(Tolerance::relative(0), true),
 			None
 		);
-		assert_eq!(link(100, 99, 0).confirmed(10_000, false), Some(99));
-		assert_eq!(link(100, 50, 0).confirmed(10_000, false), None);
-		assert_eq!(link(100, 50, 0).confirmed(10_000, true), Some(50), "forgiven: the lower");
+		assert_eq!(link(100, 99, 0).confirmed(Tolerance::relative(10_000), false), Some(99));
+		assert_eq!(link(100, 50, 0).confirmed(Tolerance::relative(10_000), false), None);
+		assert_eq!(
+			link(100, 50, 0).confirmed(Tolerance::relative(10_000), true),
+			Some(50),
+			"forgiven: the lower"
+		);
 	}
 
 	#[test]
 	fn receipts_cap_what_a_link_pays_and_flows_share_it_pro_rata() {
 		// Both ends inflate to 10^6 but the receipts only cover 3,000: 3,000 is payable.
 		let inflated = link(1_000_000, 1_000_000, 3_000);
-		assert_eq!(inflated.flow_share(1_000, 0, false), 1_000);
-		assert_eq!(inflated.flow_share(2_000, 0, false), 2_000);
+		assert_eq!(inflated.flow_share(1_000, Tolerance::relative(0), false), 1_000);
+		assert_eq!(inflated.flow_share(2_000, Tolerance::relative(0), false), 2_000);
 		// The link carried less than the receipts claim: flows share what it carried.
 		let short = link(1_500, 1_500, 3_000);
-		assert_eq!(short.flow_share(1_000, 0, false), 500);
-		assert_eq!(short.flow_share(2_000, 0, false), 1_000);
-		assert_eq!(link(0, 0, 0).flow_share(0, 0, false), 0);
+		assert_eq!(short.flow_share(1_000, Tolerance::relative(0), false), 500);
+		assert_eq!(short.flow_share(2_000, Tolerance::relative(0), false), 1_000);
+		assert_eq!(link(0, 0, 0).flow_share(0, Tolerance::relative(0), false), 0);
 	}
 
 	#[test]
@@ -213,10 +246,10 @@ mod tests {
 		) {
 			let demand = flows.iter().fold(0u64, |s, f| s.saturating_add(*f));
 			let figures = link(carried, carried, demand);
-			let total: u64 = flows.iter().map(|f| figures.flow_share(*f, 0, false)).sum();
+			let total: u64 = flows.iter().map(|f| figures.flow_share(*f, Tolerance::relative(0), false)).sum();
 			prop_assert!(total <= demand.min(carried));
 			for flow in &flows {
-				prop_assert!(figures.flow_share(*flow, 0, false) <= *flow);
+				prop_assert!(figures.flow_share(*flow, Tolerance::relative(0), false) <= *flow);
 			}
 		}
 	}

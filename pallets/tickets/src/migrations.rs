@@ -102,6 +102,33 @@ pub mod v1 {
 	>;
 }
 
+/// Layouts of storage version 2.
+pub mod v2 {
+	use super::*;
+
+	/// The parameters as version 2 stored them: without `loss_slack_octets` (version 3 appends
+	/// it, so a version 3 value starts with a version 2 one).
+	#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, TypeInfo)]
+	pub struct TicketParams {
+		/// See [`crate::TicketParams::claim_window`].
+		pub claim_window: u32,
+		/// See [`crate::TicketParams::loss_tolerance_ppm`].
+		pub loss_tolerance_ppm: u32,
+		/// See [`crate::TicketParams::dispute_counterparties`].
+		pub dispute_counterparties: u32,
+		/// See [`crate::TicketParams::dispute_window`].
+		pub dispute_window: u32,
+		/// See [`crate::TicketParams::infra_share`].
+		pub infra_share: Perbill,
+		/// See [`crate::TicketParams::restart_grace_epochs`].
+		pub restart_grace_epochs: u32,
+		/// See [`crate::TicketParams::min_age_epochs`].
+		pub min_age_epochs: u32,
+		/// See [`crate::TicketParams::credit_window_octets`].
+		pub credit_window_octets: u64,
+	}
+}
+
 /// Version 1 → 2, per-epoch claims:
 ///
 /// - the parameters gain `restart_grace_epochs`, `min_age_epochs` and `credit_window_octets`
@@ -129,6 +156,7 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for PerEpochClaims<T> {
 				restart_grace_epochs: TicketParams::default().restart_grace_epochs,
 				min_age_epochs: TicketParams::default().min_age_epochs,
 				credit_window_octets: TicketParams::default().credit_window_octets,
+				loss_slack_octets: TicketParams::default().loss_slack_octets,
 			})
 		});
 		// Collected first: the new keys share the map's prefix with the old ones.
@@ -191,3 +219,55 @@ impl<T: Config> UncheckedOnRuntimeUpgrade for PerEpochClaims<T> {
 /// [`PerEpochClaims`], run only when the pallet's storage version is 1 (then set to 2).
 pub type V1ToV2<T> =
 	VersionedMigration<1, 2, PerEpochClaims<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;
+
+/// Version 2 → 3: the parameters gain `loss_slack_octets`, at its production value (1 MiB), so
+/// that what a path failing mid-epoch loses in flight no longer disputes its honest ends.
+pub struct LossSlack<T>(core::marker::PhantomData<T>);
+
+impl<T: Config> UncheckedOnRuntimeUpgrade for LossSlack<T> {
+	fn on_runtime_upgrade() -> Weight {
+		let _ = Params::<T>::translate::<v2::TicketParams, _>(|old| {
+			old.map(|old| TicketParams {
+				claim_window: old.claim_window,
+				loss_tolerance_ppm: old.loss_tolerance_ppm,
+				dispute_counterparties: old.dispute_counterparties,
+				dispute_window: old.dispute_window,
+				infra_share: old.infra_share,
+				restart_grace_epochs: old.restart_grace_epochs,
+				min_age_epochs: old.min_age_epochs,
+				credit_window_octets: old.credit_window_octets,
+				loss_slack_octets: TicketParams::default().loss_slack_octets,
+			})
+		});
+		T::DbWeight::get().reads_writes(1, 1)
+	}
+
+	#[cfg(feature = "try-runtime")]
+	fn pre_upgrade() -> Result<Vec<u8>, sp_runtime::TryRuntimeError> {
+		let key = Params::<T>::hashed_key();
+		let old = frame_support::storage::unhashed::get::<v2::TicketParams>(&key);
+		Ok(old.encode())
+	}
+
+	#[cfg(feature = "try-runtime")]
+	fn post_upgrade(state: Vec<u8>) -> Result<(), sp_runtime::TryRuntimeError> {
+		let old = Option::<v2::TicketParams>::decode(&mut &state[..])
+			.map_err(|_| sp_runtime::TryRuntimeError::Other("pre_upgrade state"))?;
+		let Some(old) = old else { return Ok(()) };
+		let new = Params::<T>::get();
+		frame_support::ensure!(
+			(new.claim_window, new.loss_tolerance_ppm, new.credit_window_octets)
+				== (old.claim_window, old.loss_tolerance_ppm, old.credit_window_octets),
+			"a parameter changed"
+		);
+		frame_support::ensure!(
+			new.loss_slack_octets == TicketParams::default().loss_slack_octets,
+			"the slack is not its production value"
+		);
+		Ok(())
+	}
+}
+
+/// [`LossSlack`], run only when the pallet's storage version is 2 (then set to 3).
+pub type V2ToV3<T> =
+	VersionedMigration<2, 3, LossSlack<T>, Pallet<T>, <T as frame_system::Config>::DbWeight>;

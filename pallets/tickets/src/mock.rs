@@ -275,6 +275,9 @@ pub fn new_test_ext() -> sp_io::TestExternalities {
 		params: Some(TicketParams {
 			claim_window: WINDOW,
 			min_age_epochs: 0,
+			// The tests' figures are small: disagreements are judged by the relative tolerance
+			// (the slack has tests of its own).
+			loss_slack_octets: 0,
 			..Default::default()
 		}),
 		..Default::default()

@@ -755,6 +755,54 @@ fn fraud_inflated_counters_on_one_end_leave_the_link_disputed_and_unpaid() {
 	});
 }
 
+/// A 10 MB flow over 1 → 2 → 3 whose first link lost `lost` octets in flight (relay 1 counted
+/// them, relay 2 never saw them) under production's 1 MiB slack: whether link 1→2 was
+/// disputed, and what relay 2 earned.
+fn lost_in_flight(lost: u64) -> (bool, Balance) {
+	let mut outcome = (false, 0);
+	build_and_execute(|| {
+		crate::Params::<Test>::mutate(|p| p.loss_slack_octets = 1 << 20);
+		fund(1, 100_000_000);
+		let receipt = signed(receipt(1, 1, &path(&[1, 2, 3]), 0, 10_000_000, 0, 1));
+		let mut net = Net::default();
+		net.carry(&receipt.receipt);
+		run_to_epoch(1);
+		assert_ok!(net.claim(&relay(1), 0, std::slice::from_ref(&receipt)));
+		// Relay 2 received and forwarded what arrived.
+		let arrived = |peers: &mut Vec<(AccountId32, u64, u64)>| {
+			for (peer, received, sent) in peers.iter_mut() {
+				if *peer == relay(1) {
+					*received -= lost;
+				} else {
+					*sent -= lost;
+				}
+			}
+		};
+		assert_ok!(net.claim_tampered(&relay(2), 0, std::slice::from_ref(&receipt), arrived));
+		assert_ok!(net.claim_tampered(&relay(3), 0, std::slice::from_ref(&receipt), |peers| {
+			peers[0].1 -= lost
+		}));
+		let before = free(&relay(2));
+		settle_epoch(0);
+		let disputed = events().iter().any(|e| matches!(e, Event::LinkDisputed { .. }));
+		outcome = (disputed, free(&relay(2)) - before);
+	});
+	outcome
+}
+
+#[test]
+fn what_a_failing_path_lost_in_flight_within_the_slack_is_no_dispute_and_pays_what_arrived() {
+	let slack = 1 << 20;
+	let pay = |octets| {
+		let hop = crate::math::hop_charge(PRICE, octets);
+		hop - Perbill::from_percent(5).mul_floor(hop)
+	};
+	// 1 MiB of 10 MB (10.5 %, far beyond the 2 % tolerance): within the slack.
+	assert_eq!(lost_in_flight(slack), (false, pay(10_000_000 - slack)), "paid what arrived");
+	// One octet more is a dispute: link 1→2 pays relay 2 nothing.
+	assert_eq!(lost_in_flight(slack + 1), (true, 0));
+}
+
 #[test]
 fn fraud_colluding_pair_inflating_both_ends_is_capped_by_the_receipts() {
 	build_and_execute(|| {
@@ -1576,6 +1624,49 @@ fn version_1_state_migrates_to_per_epoch_claims_once() {
 			Tickets::claim(RuntimeOrigin::signed(relay(1)), claim(0, &[], vec![])),
 			Error::<Test>::AlreadyClaimed
 		);
+	});
+}
+
+#[test]
+fn version_2_parameters_gain_the_loss_slack_once() {
+	use crate::migrations::{v2, V2ToV3};
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	build_and_execute(|| {
+		let old = v2::TicketParams {
+			claim_window: WINDOW,
+			loss_tolerance_ppm: 30_000,
+			dispute_counterparties: 4,
+			dispute_window: 7,
+			infra_share: Perbill::from_percent(3),
+			restart_grace_epochs: 2,
+			min_age_epochs: 1,
+			credit_window_octets: 1 << 24,
+		};
+		frame_support::storage::unhashed::put(&crate::Params::<Test>::hashed_key(), &old);
+		StorageVersion::new(2).put::<Tickets>();
+
+		#[cfg(feature = "try-runtime")]
+		assert_ok!(V2ToV3::<Test>::try_on_runtime_upgrade(true));
+		#[cfg(not(feature = "try-runtime"))]
+		V2ToV3::<Test>::on_runtime_upgrade();
+
+		assert_eq!(Tickets::on_chain_storage_version(), StorageVersion::new(3));
+		let expected = TicketParams {
+			claim_window: WINDOW,
+			loss_tolerance_ppm: 30_000,
+			dispute_counterparties: 4,
+			dispute_window: 7,
+			infra_share: Perbill::from_percent(3),
+			restart_grace_epochs: 2,
+			min_age_epochs: 1,
+			credit_window_octets: 1 << 24,
+			loss_slack_octets: 1 << 20,
+		};
+		assert_eq!(crate::Params::<Test>::get(), expected);
+		// A second run changes nothing (the version says it ran).
+		crate::Params::<Test>::mutate(|p| p.loss_slack_octets = 5);
+		V2ToV3::<Test>::on_runtime_upgrade();
+		assert_eq!(crate::Params::<Test>::get().loss_slack_octets, 5);
 	});
 }
 

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Checks docker/ without a Docker engine (CI has none): the compose file parses (`docker compose
+# config -q`, or docker-compose, where either is installed), every relay config it mounts is
+# valid, and each image's ENTRYPOINT + CMD runs natively against the built binaries: the
+# image's paths are mapped to the build (/usr/local/bin/X → the built X, files the final stage
+# COPYs → their source in the repo, /data → a temporary dir), and the process must still be
+# running after a while with every TCP port the image EXPOSEs accepting connections. A relay
+# image whose command only validated its config and exited would fail here.
+#
+# usage: scripts/docker-check.sh   (after a build; scripts/test.sh runs it)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$SRWAN_ROOT"
+
+if docker compose version >/dev/null 2>&1; then
+	docker compose -f docker/compose.yml config -q
+	log "docker compose config: docker/compose.yml is valid"
+elif command -v docker-compose >/dev/null; then
+	docker-compose -f docker/compose.yml config -q
+	log "docker-compose config: docker/compose.yml is valid"
+else
+	log "no docker compose here: the compose file's syntax is not checked"
+fi
+for config in docker/relays/*.toml; do
+	"$SRWAN_BIN_DIR/srwan-relay" check-config -c "$config" >/dev/null 2>&1 ||
+		{ "$SRWAN_BIN_DIR/srwan-relay" check-config -c "$config"; die "$config is not a valid relay config"; }
+done
+
+work=$(mktemp -d /tmp/srwan-docker-check.XXXXXX)
+pid=""
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+
+# `image_command DOCKERFILE DATA`: the final stage's ENTRYPOINT + CMD, mapped to this machine,
+# one argument per line; then a line `--ports` and the EXPOSEd TCP ports.
+image_command() {
+	python3 - "$1" "$2" "$SRWAN_BIN_DIR" "$SRWAN_ROOT" <<-'PY'
+		import json, os, re, sys
+		dockerfile, data, bin_dir, root = sys.argv[1:]
+		text = re.sub(r"\\\n", " ", open(dockerfile).read())
+		stage = text.split("\nFROM ")[-1]  # the final stage
+		entrypoint, cmd, copies, ports = [], [], {}, []
+		for line in stage.splitlines():
+		    word, _, rest = line.strip().partition(" ")
+		    if word == "ENTRYPOINT":
+		        entrypoint = json.loads(rest)
+		    elif word == "CMD":
+		        cmd = json.loads(rest)
+		    elif word == "COPY" and "--from" not in rest:
+		        src, dest = rest.split()
+		        copies[dest] = os.path.join(root, src)
+		    elif word == "EXPOSE":
+		        ports += [p for p in rest.split() if not p.endswith("/udp")]
+		def native(arg):
+		    if arg.startswith("/usr/local/bin/"):
+		        return f"{bin_dir}/{arg.rsplit('/', 1)[1]}"
+		    if arg in copies:
+		        return copies[arg]
+		    if arg == "/data" or arg.startswith("/data/"):
+		        return data + arg[len("/data"):]
+		    return arg
+		if not entrypoint and not cmd:
+		    sys.exit(f"{dockerfile}: no ENTRYPOINT or CMD in its final stage")
+		print("\n".join(native(a) for a in entrypoint + cmd))
+		print("--ports")
+		print("\n".join(p.split("/")[0] for p in ports))
+	PY
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+for dockerfile in docker/Dockerfile.*; do
+	data="$work/$(basename "$dockerfile")"
+	mkdir -p "$data"
+	mapfile -t lines < <(image_command "$dockerfile" "$data")
+	argv=() ports=() in_ports=0
+	for line in "${lines[@]}"; do
+		if [ "$line" = --ports ]; then in_ports=1; continue; fi
+		[ -z "$line" ] && continue
+		if [ "$in_ports" = 1 ]; then ports+=("$line"); else argv+=("$line"); fi
+	done
+	[ -x "${argv[0]}" ] || die "$dockerfile runs ${argv[0]}, which is not built"
+	log "$dockerfile: ${argv[*]}"
+	(cd "$data" && exec "${argv[@]}") >"$work/out.log" 2>&1 &
+	pid=$!
+	deadline=$((SECONDS + 90))
+	for port in "${ports[@]}"; do
+		until port_open "$port"; do
+			kill -0 "$pid" 2>/dev/null || { tail -n 20 "$work/out.log" >&2; die "$dockerfile: its command exited"; }
+			[ $SECONDS -lt $deadline ] || { tail -n 20 "$work/out.log" >&2; die "$dockerfile: nothing on port $port after 90 s"; }
+			sleep 0.5
+		done
+	done
+	sleep 5
+	kill -0 "$pid" 2>/dev/null || { tail -n 20 "$work/out.log" >&2; die "$dockerfile: its command exited"; }
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	pid=""
+	log "$dockerfile: runs and serves TCP ports ${ports[*]}"
+done
