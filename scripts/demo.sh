@@ -131,16 +131,19 @@ direct_rtt=$(py rtt "$dir/flow-a.log" "$(($(stamp) - 5000000000))" "$(stamp)")
 log "$(t) the flow runs direct 1 → 3: median round trip ${direct_rtt} ms"
 
 log "$(t) the direct 1–3 path is cut for $cut s"
-netlab_outage 1 3 on
-cut_at=$(stamp)
 cut_epoch=$(epoch_now)
+cut_at=$(stamp)
+netlab_outage 1 3 on
 wait_until "the flow on a detour" 10 on_detour a
 detour=$(route a)
 log "$(t) rerouted: the flow goes $(sites_of "$detour" | sed 's/ / → /g')"
 sleep "$cut"
+# The relays are paid for the epochs the detour ran in whole: the cut lasts into the next one.
+past_cut_epoch() { [ "$(epoch_now)" -gt "$cut_epoch" ]; }
+wait_until "an epoch after the one the cut began in" 120 past_cut_epoch
 last_epoch=$(($(epoch_now) - 1))
-netlab_outage 1 3 off
 repaired_at=$(stamp)
+netlab_outage 1 3 off
 log "$(t) the direct path is repaired"
 wait_until "the flow back on its direct path" 30 on_route a direct
 py outage "$dir/flow-a.log" "$dir/watch.log" a "$cut_at" "$repaired_at" >"$out/outage.json"

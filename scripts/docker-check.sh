@@ -79,14 +79,18 @@ for dockerfile in docker/Dockerfile.*; do
 		if [ "$in_ports" = 1 ]; then ports+=("$line"); else argv+=("$line"); fi
 	done
 	[ -x "${argv[0]}" ] || die "$dockerfile runs ${argv[0]}, which is not built"
+	# A port already served would pass the check for the wrong process.
+	for port in "${ports[@]}"; do
+		! port_open "$port" || die "$dockerfile: port $port on this host is already in use (a node or relay still running, e.g. the demo?); stop it and run this check again"
+	done
 	log "$dockerfile: ${argv[*]}"
 	(cd "$data" && exec "${argv[@]}") >"$work/out.log" 2>&1 &
 	pid=$!
-	deadline=$((SECONDS + 90))
+	deadline=$((SECONDS + 180))
 	for port in "${ports[@]}"; do
 		until port_open "$port"; do
 			kill -0 "$pid" 2>/dev/null || { tail -n 20 "$work/out.log" >&2; die "$dockerfile: its command exited"; }
-			[ $SECONDS -lt $deadline ] || { tail -n 20 "$work/out.log" >&2; die "$dockerfile: nothing on port $port after 90 s"; }
+			[ $SECONDS -lt $deadline ] || { tail -n 20 "$work/out.log" >&2; die "$dockerfile: nothing on port $port after 180 s"; }
 			sleep 0.5
 		done
 	done

@@ -9,6 +9,7 @@
 
 pub mod loopback;
 mod schedule;
+mod table_file;
 
 use rand::Rng;
 pub use schedule::{deadline, Schedule};
@@ -16,6 +17,7 @@ use std::{
 	net::Ipv4Addr,
 	time::{Duration, Instant},
 };
+pub use table_file::WatchedText;
 
 /// Why a link table could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -82,13 +84,7 @@ pub fn parse_table(text: &str) -> Result<Vec<Link>, TableError> {
 		if !(3..=4).contains(&fields.len()) {
 			return Err(bad(format!("{} fields", fields.len())));
 		}
-		let ms = |text: &str| {
-			text.parse::<u64>()
-				.ok()
-				.filter(|ms| *ms <= 10_000)
-				.map(Duration::from_millis)
-				.ok_or_else(|| bad(format!("{text:?} is not a delay in ms (0..=10000)")))
-		};
+		let ms = |text: &str| parse_delay_ms(text).map_err(bad);
 		links.push(Link {
 			src: Prefix::parse(fields[0]).map_err(bad)?,
 			dst: Prefix::parse(fields[1]).map_err(bad)?,
@@ -97,6 +93,15 @@ pub fn parse_table(text: &str) -> Result<Vec<Link>, TableError> {
 		});
 	}
 	Ok(links)
+}
+
+/// A link table's delay or jitter: whole milliseconds, at most 10 s.
+pub(crate) fn parse_delay_ms(text: &str) -> Result<Duration, String> {
+	text.parse::<u64>()
+		.ok()
+		.filter(|ms| *ms <= 10_000)
+		.map(Duration::from_millis)
+		.ok_or_else(|| format!("{text:?} is not a delay in ms (0..=10000)"))
 }
 
 /// Source and destination of an IPv4 packet; `None` for anything else.

@@ -17,17 +17,17 @@
 //!
 //! Sites are numbered from 1 in the order they are given. Pairs not in the table pass at once.
 
-use crate::{deadline, Schedule, TableError};
+use crate::{deadline, Schedule, TableError, WatchedText};
 use rand::Rng;
 use std::{
 	collections::HashMap,
 	net::{SocketAddr, UdpSocket},
-	path::{Path, PathBuf},
+	path::PathBuf,
 	sync::{
-		atomic::{AtomicBool, Ordering},
+		atomic::{AtomicBool, AtomicU64, Ordering},
 		mpsc, Arc,
 	},
-	time::{Duration, Instant, SystemTime},
+	time::{Duration, Instant},
 };
 
 /// One site: where peers send to (held by the wire) and where its relay listens.
@@ -95,13 +95,7 @@ pub fn parse_site_table(
 		if a == b {
 			return Err(bad(format!("a link from site {a} to itself")));
 		}
-		let ms = |text: &str| {
-			text.parse::<u64>()
-				.ok()
-				.filter(|ms| *ms <= 10_000)
-				.map(Duration::from_millis)
-				.ok_or_else(|| bad(format!("{text:?} is not a delay in ms (0..=10000)")))
-		};
+		let ms = |text: &str| crate::parse_delay_ms(text).map_err(bad);
 		let mut state = LinkState { delay: ms(fields[2])?, ..LinkState::default() };
 		let mut jitter_seen = false;
 		for field in &fields[3..] {
@@ -252,7 +246,7 @@ pub struct Tally {
 	pub overflow: u64,
 }
 
-/// How often the link table's modification time is checked.
+/// How often the link table is read again.
 const TABLE_CHECK: Duration = Duration::from_millis(200);
 /// How long a reader waits on its socket before looking at the stop flag.
 const READ_TIMEOUT: Duration = Duration::from_millis(100);
@@ -282,20 +276,27 @@ pub fn serve(
 ) -> anyhow::Result<Tally> {
 	use anyhow::Context;
 	anyhow::ensure!(sites.len() == sockets.len(), "one socket per site");
-	let (tx, rx) = mpsc::channel::<(usize, SocketAddr, Vec<u8>, Instant)>();
+	// Bounded like the wire itself: a reader that outruns the wire drops, rather than queue
+	// without end (what a full link does too).
+	let (tx, rx) = mpsc::sync_channel::<(usize, SocketAddr, Vec<u8>, Instant)>(capacity);
+	let overflowed = Arc::new(AtomicU64::new(0));
 	let mut readers = Vec::new();
 	for (index, socket) in sockets.iter().enumerate() {
 		let socket = socket.try_clone().context("cloning a site's socket")?;
 		socket.set_read_timeout(Some(READ_TIMEOUT)).context("setting a read timeout")?;
-		let (tx, stop) = (tx.clone(), stop.clone());
+		let (tx, stop, overflowed) = (tx.clone(), stop.clone(), overflowed.clone());
 		readers.push(std::thread::spawn(move || {
 			let mut buffer = vec![0u8; 65_536];
 			while !stop.load(Ordering::Relaxed) {
 				match socket.recv_from(&mut buffer) {
 					Ok((len, from)) => {
 						let datagram = buffer.get(..len).unwrap_or_default().to_vec();
-						if tx.send((index, from, datagram, Instant::now())).is_err() {
-							return;
+						match tx.try_send((index, from, datagram, Instant::now())) {
+							Ok(()) => {}
+							Err(mpsc::TrySendError::Full(_)) => {
+								overflowed.fetch_add(1, Ordering::Relaxed);
+							}
+							Err(mpsc::TrySendError::Disconnected(_)) => return,
 						}
 					}
 					// Timeouts, and ICMP errors for datagrams sent to a relay that is down.
@@ -307,8 +308,9 @@ pub fn serve(
 	drop(tx);
 
 	let mut wire = LoopWire::new(sites.clone(), capacity);
-	let (table, mut modified) = read_site_table(&links, sites.len())?;
-	wire.set_links(table);
+	let mut table_file = WatchedText::new(links);
+	// The first read always has a table: an unreadable or bad one stops the wire here.
+	wire.set_links(read_site_table(&mut table_file, sites.len())?.unwrap_or_default());
 	let mut checked = Instant::now();
 	let mut rng = rand::thread_rng();
 	let mut tally = Tally::default();
@@ -316,17 +318,15 @@ pub fn serve(
 		let now = Instant::now();
 		if now.duration_since(checked) >= TABLE_CHECK {
 			checked = now;
-			let seen = std::fs::metadata(&links).and_then(|m| m.modified()).ok();
-			if seen != modified {
-				match read_site_table(&links, sites.len()) {
-					Ok((table, at)) => {
-						eprintln!("srwan-udp-wire: link table changed ({} links)", table.len());
-						wire.set_links(table);
-						modified = at;
-					}
-					Err(error) => {
-						eprintln!("srwan-udp-wire: keeping the previous link table: {error:#}")
-					}
+			match read_site_table(&mut table_file, sites.len()) {
+				Ok(Some(table)) => {
+					eprintln!("srwan-udp-wire: link table changed ({} links)", table.len());
+					wire.set_links(table);
+				}
+				Ok(None) => {}
+				// A table half-written by an editor: keep the last good one.
+				Err(error) => {
+					eprintln!("srwan-udp-wire: keeping the previous link table: {error:#}")
 				}
 			}
 		}
@@ -360,19 +360,22 @@ pub fn serve(
 	for reader in readers {
 		let _ = reader.join();
 	}
+	tally.overflow += overflowed.load(Ordering::Relaxed);
 	Ok(tally)
 }
 
+/// The table in `file` if its text changed since the last read.
 fn read_site_table(
-	path: &Path,
+	file: &mut WatchedText,
 	sites: usize,
-) -> anyhow::Result<(HashMap<(usize, usize), LinkState>, Option<SystemTime>)> {
+) -> anyhow::Result<Option<HashMap<(usize, usize), LinkState>>> {
 	use anyhow::Context;
-	let text =
-		std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-	let links = parse_site_table(&text, sites).with_context(|| format!("in {}", path.display()))?;
-	let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-	Ok((links, modified))
+	let path = file.path().to_path_buf();
+	let Some(text) = file.changed().with_context(|| format!("reading {}", path.display()))? else {
+		return Ok(None);
+	};
+	let links = parse_site_table(text, sites).with_context(|| format!("in {}", path.display()))?;
+	Ok(Some(links))
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@
 use anyhow::Context;
 use clap::Parser;
 use nfq::{Queue, Verdict};
-use srwan_netlab::{parse_table, Admitted, Wire};
+use srwan_netlab::{parse_table, Admitted, WatchedText, Wire};
 use std::{
-	path::{Path, PathBuf},
-	time::{Duration, Instant, SystemTime},
+	path::PathBuf,
+	time::{Duration, Instant},
 };
 
 /// Adds per-link one-way delay and jitter to the packets of an NFQUEUE (the lab's kernel has
@@ -30,14 +30,15 @@ struct Cli {
 	capacity: usize,
 }
 
-/// How often the link table's modification time is checked.
+/// How often the link table is read again.
 const TABLE_CHECK: Duration = Duration::from_millis(200);
 /// Longest sleep between two looks at the queue (the added delay's error bound).
 const TICK: Duration = Duration::from_millis(1);
 
 fn main() -> anyhow::Result<()> {
 	let cli = Cli::parse();
-	let (links, mut modified) = read_table(&cli.links)?;
+	let mut table_file = WatchedText::new(&cli.links);
+	let links = read_table(&mut table_file)?.unwrap_or_default();
 	let mut wire = Wire::new(links, cli.capacity);
 	let mut queue = Queue::open().context("opening a netfilter queue socket (needs root)")?;
 	queue
@@ -54,11 +55,10 @@ fn main() -> anyhow::Result<()> {
 		let now = Instant::now();
 		if now.duration_since(checked) >= TABLE_CHECK {
 			checked = now;
-			match reload(&cli.links, modified) {
-				Ok(Some((links, at))) => {
+			match read_table(&mut table_file) {
+				Ok(Some(links)) => {
 					eprintln!("srwan-wire: link table changed ({} links)", links.len());
 					wire.set_links(links);
-					modified = at;
 				}
 				Ok(None) => {}
 				// A table half-written by an editor: keep the last good one.
@@ -102,22 +102,11 @@ fn main() -> anyhow::Result<()> {
 	}
 }
 
-fn read_table(path: &Path) -> anyhow::Result<(Vec<srwan_netlab::Link>, Option<SystemTime>)> {
-	let text =
-		std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-	let links = parse_table(&text).with_context(|| format!("in {}", path.display()))?;
-	let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-	Ok((links, modified))
-}
-
-/// The table again if the file changed since `seen`.
-fn reload(
-	path: &Path,
-	seen: Option<SystemTime>,
-) -> anyhow::Result<Option<(Vec<srwan_netlab::Link>, Option<SystemTime>)>> {
-	let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-	if modified == seen {
+/// The table in `file` if its text changed since the last read.
+fn read_table(file: &mut WatchedText) -> anyhow::Result<Option<Vec<srwan_netlab::Link>>> {
+	let path = file.path().to_path_buf();
+	let Some(text) = file.changed().with_context(|| format!("reading {}", path.display()))? else {
 		return Ok(None);
-	}
-	read_table(path).map(Some)
+	};
+	parse_table(text).map(Some).with_context(|| format!("in {}", path.display()))
 }

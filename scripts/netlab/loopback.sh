@@ -35,11 +35,15 @@ netlab_up() {
 	: >"$NETLAB_DIR/links.txt"
 	for i in $(seq 1 "$n"); do sites+=(--site "$(site_endpoint "$i")=$(site_listen "$i")"); done
 	site_spawn 0 "$NETLAB_DIR/wire.log" "$wire" "${sites[@]}" --links "$NETLAB_DIR/links.txt"
-	sleep 0.3
-	grep -q "serving" "$NETLAB_DIR/wire.log" || {
-		cat "$NETLAB_DIR/wire.log" >&2
-		return 1
-	}
+	local pid=$SPAWNED_PID tries=0
+	# Up once it says so; gone (a port taken, a bad table) or silent for 30 s is a failure.
+	until grep -q "serving" "$NETLAB_DIR/wire.log"; do
+		if ! kill -0 "$pid" 2>/dev/null || [ $((tries += 1)) -gt 300 ]; then
+			cat "$NETLAB_DIR/wire.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
 }
 
 netlab_pair() { if [ "$1" -lt "$2" ]; then echo "$1 $2"; else echo "$2 $1"; fi; }

@@ -103,12 +103,13 @@ stable_from=$(stamp)
 # --- scenario: outage ----------------------------------------------------------------------
 sleep 5
 log "netlab [outage]: the 1–3 link drops everything for 10 s"
-# The clock is read once each rule is in place.
-netlab_outage 1 3 on
+# The clock is read just before each change: on a busy host starting a process takes long
+# enough for the relays to react before a clock read after the change.
 start=$(stamp)
+netlab_outage 1 3 on
 sleep 10
-netlab_outage 1 3 off
 end=$(stamp)
+netlab_outage 1 3 off
 wait_until "flow A back on its direct path after the outage" 30 on_route a direct
 sleep 2
 py outage "$dir/flow-a.log" "$dir/watch.log" a "$start" "$end" >"$out/outage.json"
@@ -165,15 +166,15 @@ log "netlab [transit-kill]: $(cat "$out/transit-kill.json")"
 # The 1–3 link gets a 400 kbit/s bottleneck with a 64-packet FIFO, and site 1 pushes 800 kbit/s
 # of background load to site 3 through it: the queue fills (about 1.3 s of queueing delay).
 log "netlab [congestion]: a 400 kbit/s bottleneck on 1–3 under 800 kbit/s of background load"
-netlab_congest 1 3 400
 start=$(stamp)
+netlab_congest 1 3 400
 ip netns exec "$(netlab_site_ns 1)" python3 "$here/netlab.py" flow "$(netlab_addr 3):9" "$dir/load.log" --every-ms 10 --size 1000 &
 load_pid=$!
 wait_until "flow A on a detour under congestion" 20 on_detour a
 sleep 15
+end=$(stamp)
 kill "$load_pid" 2>/dev/null || true
 netlab_congest 1 3 off
-end=$(stamp)
 wait_until "flow A back on its direct path after the congestion" 30 on_route a direct
 py congestion "$dir/flow-a.log" "$dir/watch.log" a "$start" "$end" >"$out/congestion.json"
 log "netlab [congestion]: $(cat "$out/congestion.json")"

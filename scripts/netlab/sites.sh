@@ -13,14 +13,34 @@ host_spawn() {
 	shift
 	"$@" >>"$out" 2>&1 &
 	SPAWNED_PID=$!
-	echo "$SPAWNED_PID" >>"$NETLAB_STATE/host.pids"
+	remember_pid "$SPAWNED_PID" >>"$NETLAB_STATE/host.pids"
 }
 host_stop_all() {
 	[ -e "$NETLAB_STATE/host.pids" ] || return 0
-	xargs -r kill <"$NETLAB_STATE/host.pids" 2>/dev/null || true
+	kill_remembered TERM <"$NETLAB_STATE/host.pids"
 	sleep 0.5
-	xargs -r kill -9 <"$NETLAB_STATE/host.pids" 2>/dev/null || true
+	kill_remembered KILL <"$NETLAB_STATE/host.pids"
 	rm -f "$NETLAB_STATE/host.pids"
+}
+
+# `remember_pid PID`: "PID START" with the process's start time (clock ticks after boot), which
+# tells it from a later process given the same pid once it is gone (a lab left by a crash, a
+# reboot in between).
+remember_pid() { echo "$1 $(process_start "$1")"; }
+process_start() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+	# Fields after the command's ") ": state is the 1st, the start time the 20th.
+	read -ra fields <<<"${stat##*) }"
+	echo "${fields[19]:-0}"
+}
+# `kill_remembered SIGNAL < FILE`: signals each remembered process that is still the same one.
+kill_remembered() {
+	local pid start
+	while read -r pid start; do
+		[ -n "$pid" ] && [ "$(process_start "$pid")" = "${start:-}" ] || continue
+		kill -s "$1" "$pid" 2>/dev/null || true
+	done
 }
 
 # Refuses to start over a leftover lab (or removes it with force=1), then makes the run's dir
@@ -30,7 +50,7 @@ lab_claim() {
 	if netlab_leftover || [ -e "$NETLAB_STATE" ]; then
 		[ "$force" = 1 ] || die "a network lab is still set up ($NETLAB_STATE${NETLAB_PREFIX:+, namespaces $NETLAB_PREFIX-*}): another run is going on, or one was killed; run again with --force to remove it"
 		log "removing the leftover lab (--force)"
-		[ -e "$NETLAB_STATE/node.pid" ] && kill "$(cat "$NETLAB_STATE/node.pid")" 2>/dev/null || true
+		[ -e "$NETLAB_STATE/node.pid" ] && kill_remembered TERM <"$NETLAB_STATE/node.pid"
 		host_stop_all
 		# The relays before their files: they write into the old run's dir until they are gone.
 		netlab_down
@@ -73,7 +93,7 @@ chain_start() {
 	"$SRWAN_NODE" --dev --chain ci --base-path "$dir/chain" --rpc-port "$rpc_port" --rpc-external \
 		--rpc-cors all --port 0 --no-mdns --no-prometheus --no-telemetry >"$dir/node.log" 2>&1 &
 	node_pid=$!
-	echo "$node_pid" >"$NETLAB_STATE/node.pid"
+	remember_pid "$node_pid" >"$NETLAB_STATE/node.pid"
 	wait_finalized "http://127.0.0.1:$rpc_port" 1 300 >/dev/null || die "the chain did not finalize a block"
 	chain_ws="ws://$NETLAB_HOST:$rpc_port"
 }

@@ -563,6 +563,17 @@ pub mod pallet {
 			/// The new parameters.
 			params: TicketParams,
 		},
+		/// A link disputed when both ends had claimed agrees under the parameters in force at
+		/// settlement (they changed in between): it is paid like any agreeing link and counted
+		/// against no one.
+		DisputeWithdrawn {
+			/// The epoch.
+			epoch: EpochIndex,
+			/// The sending end.
+			from: T::AccountId,
+			/// The receiving end.
+			to: T::AccountId,
+		},
 	}
 
 	/// Errors of metering; each distinct bad input has its own.
@@ -1169,10 +1180,17 @@ pub mod pallet {
 			true
 		}
 
-		/// Judges one disputed link of a settling epoch: forgiven when either end's declared
-		/// restart is corroborated and within its allowance, otherwise counted against both.
+		/// Judges one disputed link of a settling epoch: withdrawn when its figures agree under
+		/// the current parameters, forgiven when either end's declared restart is corroborated
+		/// and within its allowance, otherwise counted against both.
 		fn judge_dispute(epoch: EpochIndex, from: T::AccountId, to: T::AccountId) {
 			let params = Params::<T>::get();
+			// Settlement pays by the parameters in force now: a link they make agree must
+			// not also count against its ends.
+			if !Links::<T>::get((epoch, &from, &to)).disagree(params.tolerance()) {
+				Self::deposit_event(Event::DisputeWithdrawn { epoch, from, to });
+				return;
+			}
 			let forgiven = Self::restart_forgiven(epoch, &from, &params)
 				|| Self::restart_forgiven(epoch, &to, &params);
 			if forgiven {

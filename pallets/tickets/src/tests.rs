@@ -666,6 +666,14 @@ fn set_params_is_root_only_and_checked() {
 			Tickets::set_params(RuntimeOrigin::root(), one_counterparty),
 			Error::<Test>::InvalidParams
 		);
+		// A slack beyond the credit window would let a link lose more than any flow may owe.
+		let wide_slack = TicketParams { loss_slack_octets: good.credit_window_octets + 1, ..good };
+		assert_noop!(
+			Tickets::set_params(RuntimeOrigin::root(), wide_slack),
+			Error::<Test>::InvalidParams
+		);
+		let full_slack = TicketParams { loss_slack_octets: good.credit_window_octets, ..good };
+		assert_ok!(Tickets::set_params(RuntimeOrigin::root(), full_slack));
 		assert_ok!(Tickets::set_params(RuntimeOrigin::root(), good));
 		assert_eq!(crate::Params::<Test>::get(), good);
 	});
@@ -755,11 +763,24 @@ fn fraud_inflated_counters_on_one_end_leave_the_link_disputed_and_unpaid() {
 	});
 }
 
+/// What [`lost_in_flight`] saw at settlement.
+#[derive(Debug, PartialEq)]
+struct InFlight {
+	/// Link 1→2 was disputed when both ends had claimed.
+	disputed: bool,
+	/// Settlement withdrew that dispute (the figures agree under its parameters).
+	withdrawn: bool,
+	/// What relay 2 earned.
+	earned: Balance,
+	/// Whether the link's dispute weighs against relay 1 and relay 2 afterwards.
+	counted: (bool, bool),
+}
+
 /// A 10 MB flow over 1 → 2 → 3 whose first link lost `lost` octets in flight (relay 1 counted
-/// them, relay 2 never saw them) under production's 1 MiB slack: whether link 1→2 was
-/// disputed, and what relay 2 earned.
-fn lost_in_flight(lost: u64) -> (bool, Balance) {
-	let mut outcome = (false, 0);
+/// them, relay 2 never saw them) under production's 1 MiB slack, which root sets to
+/// `slack_at_settlement` once every relay has claimed, if given.
+fn lost_in_flight(lost: u64, slack_at_settlement: Option<u64>) -> InFlight {
+	let mut outcome = None;
 	build_and_execute(|| {
 		crate::Params::<Test>::mutate(|p| p.loss_slack_octets = 1 << 20);
 		fund(1, 100_000_000);
@@ -782,12 +803,23 @@ fn lost_in_flight(lost: u64) -> (bool, Balance) {
 		assert_ok!(net.claim_tampered(&relay(3), 0, std::slice::from_ref(&receipt), |peers| {
 			peers[0].1 -= lost
 		}));
+		if let Some(slack) = slack_at_settlement {
+			let params = TicketParams { loss_slack_octets: slack, ..crate::Params::<Test>::get() };
+			assert_ok!(Tickets::set_params(RuntimeOrigin::root(), params));
+		}
 		let before = free(&relay(2));
 		settle_epoch(0);
-		let disputed = events().iter().any(|e| matches!(e, Event::LinkDisputed { .. }));
-		outcome = (disputed, free(&relay(2)) - before);
+		let weighs_on = |router: u8, peer: u8| {
+			Disputes::<Test>::get(relay(router)).iter().any(|(p, _)| *p == relay(peer))
+		};
+		outcome = Some(InFlight {
+			disputed: events().iter().any(|e| matches!(e, Event::LinkDisputed { .. })),
+			withdrawn: events().iter().any(|e| matches!(e, Event::DisputeWithdrawn { .. })),
+			earned: free(&relay(2)) - before,
+			counted: (weighs_on(1, 2), weighs_on(2, 1)),
+		});
 	});
-	outcome
+	outcome.expect("the test ran")
 }
 
 #[test]
@@ -798,9 +830,43 @@ fn what_a_failing_path_lost_in_flight_within_the_slack_is_no_dispute_and_pays_wh
 		hop - Perbill::from_percent(5).mul_floor(hop)
 	};
 	// 1 MiB of 10 MB (10.5 %, far beyond the 2 % tolerance): within the slack.
-	assert_eq!(lost_in_flight(slack), (false, pay(10_000_000 - slack)), "paid what arrived");
-	// One octet more is a dispute: link 1→2 pays relay 2 nothing.
-	assert_eq!(lost_in_flight(slack + 1), (true, 0));
+	let within = lost_in_flight(slack, None);
+	assert_eq!(
+		within,
+		InFlight {
+			disputed: false,
+			withdrawn: false,
+			earned: pay(10_000_000 - slack),
+			counted: (false, false)
+		},
+		"paid what arrived"
+	);
+	// One octet more is a dispute: link 1→2 pays relay 2 nothing and weighs on both ends.
+	let beyond = lost_in_flight(slack + 1, None);
+	assert_eq!(
+		beyond,
+		InFlight { disputed: true, withdrawn: false, earned: 0, counted: (true, true) }
+	);
+}
+
+#[test]
+fn a_dispute_the_parameters_at_settlement_resolve_is_paid_and_counted_against_no_one() {
+	let slack = 1 << 20;
+	let hop = crate::math::hop_charge(PRICE, 10_000_000 - 2 * slack);
+	// Disputed at claim time (2 MiB lost against a 1 MiB slack); root widens the slack to
+	// 4 MiB before the epoch settles, as a runtime upgrade might.
+	assert_eq!(
+		lost_in_flight(2 * slack, Some(4 * slack)),
+		InFlight {
+			disputed: true,
+			withdrawn: true,
+			earned: hop - Perbill::from_percent(5).mul_floor(hop),
+			counted: (false, false)
+		}
+	);
+	// Narrowing it changes nothing for a dispute: still unpaid, still counted.
+	let narrowed = lost_in_flight(2 * slack, Some(slack / 2));
+	assert_eq!((narrowed.withdrawn, narrowed.earned, narrowed.counted), (false, 0, (true, true)));
 }
 
 #[test]
@@ -991,6 +1057,30 @@ fn fraud_three_aged_sybils_against_a_router_with_two_peers() {
 		// ...but Sybils that push more real, receipted traffic through it than all its
 		// honest peers together can: its own figures weigh only what really crossed.
 		assert!(sybil_attack(1, &[2, 3], &[7, 8, 9], GB));
+	});
+}
+
+#[test]
+fn the_production_loss_slack_changes_no_sybil_verdict() {
+	let production_slack = || crate::Params::<Test>::mutate(|p| p.loss_slack_octets = 1 << 20);
+	build_and_execute(|| {
+		production_slack();
+		register(&relay(10));
+		assert!(!sybil_attack(0, &[2, 3, 4, 5, 6, 10], &[7, 8, 9], GB));
+		assert_eq!(Disputes::<Test>::get(relay(1)).len(), 3, "counted, but outweighed");
+	});
+	build_and_execute(|| {
+		production_slack();
+		assert!(!sybil_attack(0, &[2, 3], &[7, 8, 9], GB / 2));
+		assert!(sybil_attack(1, &[2, 3], &[7, 8, 9], GB));
+	});
+	build_and_execute(|| {
+		production_slack();
+		// Sybils lying by less than the slack (100 kB sent, 1 MB claimed) dispute nothing
+		// (and a link pays the smaller figure).
+		assert!(!sybil_attack(0, &[2, 3], &[7, 8, 9], 100_000));
+		assert!(Disputes::<Test>::get(relay(1)).is_empty());
+		assert!(!events().iter().any(|e| matches!(e, Event::LinkDisputed { .. })));
 	});
 }
 
@@ -1667,6 +1757,60 @@ fn version_2_parameters_gain_the_loss_slack_once() {
 		crate::Params::<Test>::mutate(|p| p.loss_slack_octets = 5);
 		V2ToV3::<Test>::on_runtime_upgrade();
 		assert_eq!(crate::Params::<Test>::get().loss_slack_octets, 5);
+	});
+}
+
+#[test]
+fn version_1_parameters_reach_version_3_through_both_migrations() {
+	use crate::migrations::{v1, V1ToV2, V2ToV3};
+	use frame_support::traits::{GetStorageVersion, OnRuntimeUpgrade, StorageVersion};
+	build_and_execute(|| {
+		let old = v1::TicketParams {
+			claim_window: WINDOW,
+			loss_tolerance_ppm: 30_000,
+			dispute_counterparties: 4,
+			dispute_window: 7,
+			infra_share: Perbill::from_percent(3),
+		};
+		frame_support::storage::unhashed::put(&crate::Params::<Test>::hashed_key(), &old);
+		StorageVersion::new(1).put::<Tickets>();
+
+		// As the runtime lists them: a chain at version 1 runs both, in order.
+		#[cfg(feature = "try-runtime")]
+		assert_ok!(<(V1ToV2<Test>, V2ToV3<Test>)>::try_on_runtime_upgrade(true));
+		#[cfg(not(feature = "try-runtime"))]
+		<(V1ToV2<Test>, V2ToV3<Test>)>::on_runtime_upgrade();
+
+		assert_eq!(Tickets::on_chain_storage_version(), StorageVersion::new(3));
+		let defaults = TicketParams::default();
+		assert_eq!(
+			crate::Params::<Test>::get(),
+			TicketParams {
+				claim_window: WINDOW,
+				loss_tolerance_ppm: 30_000,
+				dispute_counterparties: 4,
+				dispute_window: 7,
+				infra_share: Perbill::from_percent(3),
+				..defaults
+			}
+		);
+	});
+}
+
+#[test]
+fn parameters_that_do_not_decode_as_version_2_are_reset_to_the_defaults() {
+	use crate::migrations::V2ToV3;
+	use frame_support::traits::{OnRuntimeUpgrade, StorageVersion};
+	build_and_execute(|| {
+		frame_support::storage::unhashed::put_raw(&crate::Params::<Test>::hashed_key(), &[1, 2]);
+		StorageVersion::new(2).put::<Tickets>();
+		V2ToV3::<Test>::on_runtime_upgrade();
+		assert_eq!(crate::Params::<Test>::get(), TicketParams::default());
+		assert!(
+			frame_support::storage::unhashed::get_raw(&crate::Params::<Test>::hashed_key())
+				.is_some_and(|bytes| bytes.len() > 2),
+			"written down in the new layout"
+		);
 	});
 }
 

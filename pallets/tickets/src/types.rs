@@ -48,8 +48,10 @@ pub struct TicketParams {
 	pub credit_window_octets: u64,
 	/// How far a link's two figures may differ in octets, whatever their size: what a path
 	/// that fails mid-epoch loses in flight before its traffic moves to another (the sender
-	/// counted it, the receiver never saw it). A liar gains nothing within it: a link pays
-	/// `min(sent, received)`.
+	/// counted it, the receiver never saw it). A link pays `min(sent, received)`, so a relay
+	/// inflating its own figure gains nothing; one under-reporting what it received lowers
+	/// the link's payment by at most this much (beside the relative tolerance) an epoch. At
+	/// most `credit_window_octets`.
 	pub loss_slack_octets: u64,
 }
 
@@ -91,6 +93,7 @@ impl TicketParams {
 			&& self.dispute_counterparties <= MAX_CLAIM_PEERS
 			&& self.dispute_window > 0
 			&& self.restart_grace_epochs > 0
+			&& self.loss_slack_octets <= self.credit_window_octets
 	}
 }
 
