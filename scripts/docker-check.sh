@@ -31,14 +31,15 @@ pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 # `image_command DOCKERFILE DATA`: the final stage's ENTRYPOINT + CMD, mapped to this machine,
-# one argument per line; then a line `--ports` and the EXPOSEd TCP ports.
+# one argument per line; then a line `--ports` and the EXPOSEd TCP ports; then a line
+# `--health` and the HEALTHCHECK's command, one argument per line.
 image_command() {
 	python3 - "$1" "$2" "$SRWAN_BIN_DIR" "$SRWAN_ROOT" <<-'PY'
 		import json, os, re, sys
 		dockerfile, data, bin_dir, root = sys.argv[1:]
 		text = re.sub(r"\\\n", " ", open(dockerfile).read())
 		stage = text.split("\nFROM ")[-1]  # the final stage
-		entrypoint, cmd, copies, ports = [], [], {}, []
+		entrypoint, cmd, copies, ports, health = [], [], {}, [], []
 		for line in stage.splitlines():
 		    word, _, rest = line.strip().partition(" ")
 		    if word == "ENTRYPOINT":
@@ -50,6 +51,8 @@ image_command() {
 		        copies[dest] = os.path.join(root, src)
 		    elif word == "EXPOSE":
 		        ports += [p for p in rest.split() if not p.endswith("/udp")]
+		    elif word == "HEALTHCHECK":
+		        health = json.loads(rest.split(" CMD ", 1)[1])
 		def native(arg):
 		    if arg.startswith("/usr/local/bin/"):
 		        return f"{bin_dir}/{arg.rsplit('/', 1)[1]}"
@@ -60,9 +63,13 @@ image_command() {
 		    return arg
 		if not entrypoint and not cmd:
 		    sys.exit(f"{dockerfile}: no ENTRYPOINT or CMD in its final stage")
+		if not health:
+		    sys.exit(f"{dockerfile}: no HEALTHCHECK CMD [...] in its final stage")
 		print("\n".join(native(a) for a in entrypoint + cmd))
 		print("--ports")
 		print("\n".join(p.split("/")[0] for p in ports))
+		print("--health")
+		print("\n".join(health))
 	PY
 }
 
@@ -72,11 +79,18 @@ for dockerfile in docker/Dockerfile.*; do
 	data="$work/$(basename "$dockerfile")"
 	mkdir -p "$data"
 	mapfile -t lines < <(image_command "$dockerfile" "$data")
-	argv=() ports=() in_ports=0
+	argv=() ports=() health=() part=argv
 	for line in "${lines[@]}"; do
-		if [ "$line" = --ports ]; then in_ports=1; continue; fi
-		[ -z "$line" ] && continue
-		if [ "$in_ports" = 1 ]; then ports+=("$line"); else argv+=("$line"); fi
+		case "$line" in
+		--ports) part=ports; continue ;;
+		--health) part=health; continue ;;
+		"") continue ;;
+		esac
+		case "$part" in
+		argv) argv+=("$line") ;;
+		ports) ports+=("$line") ;;
+		health) health+=("$line") ;;
+		esac
 	done
 	[ -x "${argv[0]}" ] || die "$dockerfile runs ${argv[0]}, which is not built"
 	# A port already served would pass the check for the wrong process.
@@ -96,8 +110,15 @@ for dockerfile in docker/Dockerfile.*; do
 	done
 	sleep 5
 	kill -0 "$pid" 2>/dev/null || { tail -n 20 "$work/out.log" >&2; die "$dockerfile: its command exited"; }
+	# The image's own health check, run against it as docker would (a few tries while it starts).
+	healthy=0
+	for _ in $(seq 1 30); do
+		if "${health[@]}" >/dev/null 2>&1; then healthy=1; break; fi
+		sleep 2
+	done
+	[ "$healthy" = 1 ] || { tail -n 20 "$work/out.log" >&2; die "$dockerfile: its HEALTHCHECK fails: ${health[*]}"; }
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	pid=""
-	log "$dockerfile: runs and serves TCP ports ${ports[*]}"
+	log "$dockerfile: runs, serves TCP ports ${ports[*]} and passes its HEALTHCHECK"
 done

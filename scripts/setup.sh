@@ -18,6 +18,8 @@ command -v python3 >/dev/null || need_apt+=(python3)
 command -v nft >/dev/null || need_apt+=(nftables)
 command -v iptables-legacy >/dev/null || need_apt+=(iptables)
 command -v ping >/dev/null || need_apt+=(iputils-ping)
+# For scripts/systemd-check.sh (the units in packaging/systemd).
+command -v systemd-analyze >/dev/null || need_apt+=(systemd)
 # For scripts/docker-check.sh's `config -q` of docker/compose.yml (no engine needed).
 docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -84,8 +84,8 @@ cargo test "${SRWAN_CARGO_ARGS[@]}" --all-targets 2>&1 | tee "$cargo_log"
 # The chain-bound suites wait on chain time and real timers, not on the cores: they run at once.
 step e2e "polkadot.js (every file at once, each against its own ci-chain node) and, beside it, \
 the network lab (six relays in network namespaces on a chain: outage, not for sale, transit kill, \
-congestion, loss and payment, stable WAN), the README's demo on loopback (--once) and the \
-docker/ checks (each image's command run natively)"
+congestion, loss and payment, stable WAN), the README's demo on loopback (--once), the \
+docker/ checks (each image's command run natively) and the systemd units (systemd-analyze verify)"
 # `beside NAME COMMAND...`: runs COMMAND in the background, its output in a log of its own.
 declare -A beside_pid beside_log
 beside() {
@@ -108,8 +108,9 @@ e2e_status=0
 # After the e2e files: while their two dozen nodes compile the runtime, a node started here
 # can take minutes to open its ports; the lab still runs for a few minutes after them.
 beside docker "$SRWAN_ROOT/scripts/docker-check.sh"
+beside systemd "$SRWAN_ROOT/scripts/systemd-check.sh"
 failed_beside=()
-for name in network-lab demo docker; do
+for name in network-lab demo docker systemd; do
 	status=0
 	wait "${beside_pid[$name]}" || status=$?
 	log "$name:"

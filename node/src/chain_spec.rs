@@ -1,4 +1,5 @@
-//! Chain specifications: `dev` (Alice alone), `local` (Alice and Bob) and `ci` (the dev chain
+//! Chain specifications: `dev` (Alice alone), `local` (Alice and Bob), `staging` (Alice, Bob,
+//! Charlie and Dave: a four-validator network that survives one fault) and `ci` (the dev chain
 //! with the shortest clocks, for the test command: `srwan-node --dev --chain ci`).
 //!
 //! All take their genesis from the runtime's presets, so the runtime stays the single source
@@ -7,7 +8,9 @@
 use sc_service::{ChainType, Properties};
 use srwan_primitives::currency::{DECIMALS, SS58_FORMAT, SYMBOL};
 use srwan_runtime::{
-	genesis_config_presets::{CI_RUNTIME_PRESET, DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET},
+	genesis_config_presets::{
+		CI_RUNTIME_PRESET, DEV_RUNTIME_PRESET, LOCAL_TESTNET_RUNTIME_PRESET, STAGING_RUNTIME_PRESET,
+	},
 	WASM_BINARY,
 };
 
@@ -60,6 +63,12 @@ pub fn local_chain_spec() -> Result<ChainSpec, String> {
 		ChainType::Local,
 		LOCAL_TESTNET_RUNTIME_PRESET,
 	)
+}
+
+/// `--chain staging`: four validators, Alice, Bob, Charlie and Dave; any three finalize. A
+/// real deployment exports it (`build-spec --chain staging`) and puts its own keys in.
+pub fn staging_chain_spec() -> Result<ChainSpec, String> {
+	preset_spec("srwan staging", "srwan_staging", ChainType::Live, STAGING_RUNTIME_PRESET)
 }
 
 /// `--dev --chain ci`: the dev chain with 4-block epochs, a 2-block claim window and the

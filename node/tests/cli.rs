@@ -52,11 +52,17 @@ fn chain_specs_carry_token_properties_and_authorities() {
 	assert_eq!(dev["properties"]["tokenDecimals"], 12);
 	assert_eq!(dev["properties"]["ss58Format"], 42);
 	assert_eq!(dev["chainType"], "Development");
+	// The first validators' Aura keys, as pallet-session's genesis keys hold them (Aura's own
+	// genesis list stays empty: the session hands it the set).
 	let authorities = |spec: &serde_json::Value| {
-		spec["genesis"]["runtimeGenesis"]["patch"]["aura"]["authorities"]
+		let patch = &spec["genesis"]["runtimeGenesis"]["patch"];
+		assert!(patch["aura"]["authorities"].is_null(), "{patch}");
+		patch["session"]["keys"]
 			.as_array()
-			.map(|a| {
-				a.iter().map(|k| k.as_str().unwrap_or_default().to_string()).collect::<Vec<_>>()
+			.map(|keys| {
+				keys.iter()
+					.map(|k| k[2]["aura"].as_str().unwrap_or_default().to_string())
+					.collect::<Vec<_>>()
 			})
 			.unwrap_or_default()
 	};
@@ -68,6 +74,12 @@ fn chain_specs_carry_token_properties_and_authorities() {
 	let local = chain_spec("local");
 	assert_eq!(local["chainType"], "Local");
 	assert_eq!(authorities(&local), vec![ALICE, BOB]);
+
+	// Four validators: any three finalize.
+	let staging = chain_spec("staging");
+	assert_eq!(staging["chainType"], "Live");
+	assert_eq!(authorities(&staging).len(), 4);
+	assert_eq!(authorities(&staging)[..2], [ALICE, BOB]);
 
 	// The test command's chain: dev with short clocks, its own id so nodes never mix them up.
 	let ci = chain_spec("ci");

@@ -1,26 +1,12 @@
 //! Who authored a block, as an account.
 //!
-//! Aura seals blocks with an sr25519 authority key; the fee split and validator payouts want
-//! the AccountId32 that earns. Until a session pallet manages validators, the authority's
-//! public key *is* its account (as for the dev keys `//Alice`, `//Bob`).
+//! Aura's pre-runtime digest names the authority by its index in the set that sealed the
+//! block; pallet-session's validators, in the same order, are the accounts that earn. The
+//! fee split and the validator set count blocks through pallet-authorship with it, whose hooks
+//! run before Session's (index 7 < 31): at a session boundary the block is credited by the set
+//! that sealed it, before the session rotates.
 
-use crate::{AccountId, Runtime};
-use frame_support::traits::FindAuthor;
-use sp_runtime::ConsensusEngineId;
+use crate::{Aura, Runtime};
 
-/// `FindAuthor` that returns the account of the Aura authority who sealed the block.
-pub struct AuraAuthorAccount;
-
-impl FindAuthor<AccountId> for AuraAuthorAccount {
-	fn find_author<'a, I>(digests: I) -> Option<AccountId>
-	where
-		I: 'a + IntoIterator<Item = (ConsensusEngineId, &'a [u8])>,
-	{
-		let authority = pallet_aura::FindAccountFromAuthorIndex::<
-			Runtime,
-			pallet_aura::Pallet<Runtime>,
-		>::find_author(digests)?;
-		let raw: &[u8] = authority.as_ref();
-		AccountId::try_from(raw).ok()
-	}
-}
+/// `FindAuthor` that returns the account of the validator who sealed the block.
+pub type BlockAuthor = pallet_session::FindAccountFromAuthorIndex<Runtime, Aura>;

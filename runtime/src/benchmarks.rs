@@ -12,8 +12,11 @@ frame_benchmarking::define_benchmarks!(
 	[pallet_tickets, Tickets]
 	[pallet_fee_split, FeeSplit]
 	[pallet_coin_voting, CoinVoting]
+	[pallet_validators, Validators]
 );
 
-pub use crate::{Balances, CoinVoting, Ditex, Escrow, FeeSplit, Runtime, Sudo, Tickets, Timestamp};
+pub use crate::{
+	Balances, CoinVoting, Ditex, Escrow, FeeSplit, Runtime, Sudo, Tickets, Timestamp, Validators,
+};
 pub use frame_benchmarking::baseline::Pallet as BaselineBench;
 pub use frame_system_benchmarking::Pallet as SystemBench;

@@ -4,10 +4,11 @@
 //! `pallet-parameters`); what is here is fixed by the protocol or by the block budget.
 
 use crate::{
-	authorship::AuraAuthorAccount, AccountId, Aura, Balance, Balances, Block, Ditex, Escrow,
+	authorship::BlockAuthor, AccountId, Aura, Balance, Balances, Block, CoinVoting, Ditex, Escrow,
 	FeeSplit, Hash, Nonce, PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
-	RuntimeHoldReason, RuntimeOrigin, RuntimeTask, System, Tickets, Timestamp, BLOCK_HASH_COUNT,
-	EXISTENTIAL_DEPOSIT, MICRO_SRW, SLOT_DURATION, SRW, VERSION,
+	RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session, SessionKeys, System, Tickets,
+	Timestamp, Validators, BLOCK_HASH_COUNT, EXISTENTIAL_DEPOSIT, MICRO_SRW, SLOT_DURATION, SRW,
+	VERSION,
 };
 use frame_support::PalletId;
 use frame_support::{
@@ -136,9 +137,85 @@ impl pallet_sudo::Config for Runtime {
 }
 
 impl pallet_authorship::Config for Runtime {
-	type FindAuthor = AuraAuthorAccount;
-	/// Block authors are counted for the validator pool's payouts.
-	type EventHandler = FeeSplit;
+	type FindAuthor = BlockAuthor;
+	/// Block authors are counted for the validator pool's payouts and for their own slots.
+	type EventHandler = (FeeSplit, Validators);
+}
+
+/// Blocks per session, as the validator set's genesis stored it.
+pub struct SessionLength;
+impl frame_support::traits::Get<crate::BlockNumber> for SessionLength {
+	fn get() -> crate::BlockNumber {
+		pallet_validators::SessionLength::<Runtime>::get().max(1)
+	}
+}
+
+/// Sessions of `SessionLength` blocks, rotating at blocks 2, 2 + L, 2 + 2L, … A rotation
+/// block takes no transactions (pallet-session charges it a whole block): two blocks after
+/// an epoch starts it stays out of the `ci` chain's two-block claim window, and costs the
+/// dev chain's five-block window one block at most.
+pub type Sessions = pallet_session::PeriodicSessions<SessionLength, ConstU32<2>>;
+
+/// Validator sessions: the set for each comes from the validator set pallet, one session
+/// ahead; Aura and GRANDPA take their keys from here.
+impl pallet_session::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type ValidatorId = AccountId;
+	type ValidatorIdOf = sp_runtime::traits::ConvertInto;
+	type ShouldEndSession = Sessions;
+	type NextSessionRotation = Sessions;
+	type SessionManager = Validators;
+	type SessionHandler = <SessionKeys as sp_runtime::traits::OpaqueKeys>::KeyTypeIdProviders;
+	type Keys = SessionKeys;
+	type DisablingStrategy = ();
+	type WeightInfo = pallet_session::weights::SubstrateWeight<Runtime>;
+	type Currency = Balances;
+	/// The validator bond is what keys cost (held by the validator set pallet).
+	type KeyDeposit = ConstU128<0>;
+}
+
+/// Coin voting's ranking, for the validator set.
+pub struct CoinVotes;
+impl srwan_primitives::traits::CandidateRanking<AccountId> for CoinVotes {
+	fn ranked() -> alloc::vec::Vec<(AccountId, Balance)> {
+		CoinVoting::ranked()
+	}
+	fn is_candidate(who: &AccountId) -> bool {
+		pallet_coin_voting::Candidates::<Runtime>::contains_key(who)
+	}
+	#[cfg(feature = "runtime-benchmarks")]
+	fn make_candidate(who: &AccountId) {
+		// Had it failed, the benchmark's `bond` would fail with `NotACandidate`.
+		let _ = CoinVoting::register_candidate(RuntimeOrigin::signed(who.clone()), Perbill::zero());
+	}
+}
+
+/// The current Aura slot.
+pub struct CurrentSlot;
+impl frame_support::traits::Get<u64> for CurrentSlot {
+	fn get() -> u64 {
+		u64::from(pallet_aura::CurrentSlot::<Runtime>::get())
+	}
+}
+
+/// Master nodes: the coin-voted, bonded candidates with session keys (DESIGN.md
+/// "Parameters": `ValidatorBond` 100 SRW on dev chains; the fewest and desired validators are
+/// set at genesis to the first validators' number: 1 on dev, 2 local, 4 staging).
+impl pallet_validators::Config for Runtime {
+	type Currency = Balances;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type Ranking = CoinVotes;
+	type SessionKeys = Session;
+	type CurrentSlot = CurrentSlot;
+	/// 100 SRW (dev value; production: 10,000 SRW).
+	type ValidatorBond = ConstU128<{ 100 * SRW }>;
+	/// 1,000 SRW of votes (ten bonds): less counts as none, so dust votes displace nobody.
+	type MinBacking = ConstU128<{ 1_000 * SRW }>;
+	/// Aura's and GRANDPA's `MaxAuthorities`.
+	type MaxValidators = ConstU32<32>;
+	/// Coin voting's `MaxCandidates` (100) plus a full set.
+	type MaxBonded = ConstU32<132>;
+	type WeightInfo = pallet_validators::weights::SubstrateWeight<Runtime>;
 }
 
 /// The DITEX: router registry, groups, segments, prices, quarantine.
@@ -174,8 +251,9 @@ impl pallet_fee_split::Config for Runtime {
 	type Currency = Balances;
 	type ValidatorPoolId = ValidatorPoolId;
 	type DividendPoolId = DividendPoolId;
-	/// As many as Aura authorities.
-	type MaxAuthors = ConstU32<32>;
+	/// Twice Aura's authorities: a payout period spanning a session change counts the
+	/// authors of both sets.
+	type MaxAuthors = ConstU32<64>;
 	type WeightInfo = pallet_fee_split::weights::SubstrateWeight<Runtime>;
 }
 

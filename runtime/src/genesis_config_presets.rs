@@ -1,11 +1,15 @@
 //! Genesis presets: `development` (Alice alone authors and finalizes), `local_testnet`
-//! (exactly Alice and Bob, so both are needed and enough for GRANDPA finality) and `ci` (the
-//! development chain with the shortest clocks that still exercise every rule, for the test
-//! command: its tests wait on chain time, and block time is fixed at compile time).
+//! (exactly Alice and Bob, so both are needed and enough for GRANDPA finality), `staging`
+//! (Alice, Bob, Charlie and Dave: GRANDPA tolerates one fault of four, as a real deployment
+//! wants) and `ci` (the development chain with the shortest clocks that still exercise every
+//! rule, for the test command: its tests wait on chain time, and block time is fixed at compile
+//! time). The first validators are bonded and hold pallet-session's genesis keys; Aura and
+//! GRANDPA take their authorities from the session.
 
 use crate::{
 	AccountId, BalancesConfig, CoinVotingConfig, DitexConfig, EscrowConfig, FeeSplitConfig,
-	RuntimeGenesisConfig, SudoConfig, TicketsConfig, SRW,
+	RuntimeGenesisConfig, SessionConfig, SessionKeys, SudoConfig, TicketsConfig, ValidatorsConfig,
+	SRW,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -125,9 +129,14 @@ pub fn ci_clocks() -> Clocks {
 	}
 }
 
-/// A genesis config patch for the given authorities, endowed accounts, sudo key and clocks.
+/// Blocks per session on dev, local and staging chains (DESIGN.md "Parameters": 20 blocks,
+/// at least twice the largest preset's set).
+pub const DEV_SESSION_LENGTH: u32 = 20;
+
+/// A genesis config patch for the given validators (account, Aura and GRANDPA keys), endowed
+/// accounts, sudo key and clocks.
 fn testnet_genesis(
-	initial_authorities: Vec<(AuraId, GrandpaId)>,
+	initial_authorities: Vec<(AccountId, AuraId, GrandpaId)>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
 	clocks: Clocks,
@@ -136,11 +145,21 @@ fn testnet_genesis(
 		balances: BalancesConfig {
 			balances: endowed_accounts.iter().cloned().map(|k| (k, ENDOWMENT)).collect::<Vec<_>>(),
 		},
-		aura: pallet_aura::GenesisConfig {
-			authorities: initial_authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
+		validators: ValidatorsConfig {
+			validators: initial_authorities.iter().map(|x| x.0.clone()).collect::<Vec<_>>(),
+			session_length: DEV_SESSION_LENGTH,
 		},
-		grandpa: pallet_grandpa::GenesisConfig {
-			authorities: initial_authorities.iter().map(|x| (x.1.clone(), 1)).collect::<Vec<_>>(),
+		session: SessionConfig {
+			keys: initial_authorities
+				.iter()
+				.map(|(account, aura, grandpa)| {
+					(
+						account.clone(),
+						account.clone(),
+						SessionKeys { aura: aura.clone(), grandpa: grandpa.clone() },
+					)
+				})
+				.collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
 		ditex: DitexConfig { params: clocks.ditex },
@@ -151,8 +170,9 @@ fn testnet_genesis(
 	})
 }
 
-fn authority(aura: Sr25519Keyring, grandpa: Ed25519Keyring) -> (AuraId, GrandpaId) {
-	(aura.public().into(), grandpa.public().into())
+/// A well-known dev validator: its sr25519 account and Aura key, its ed25519 GRANDPA key.
+fn authority(key: Sr25519Keyring, grandpa: Ed25519Keyring) -> (AccountId, AuraId, GrandpaId) {
+	(key.to_account_id(), key.public().into(), grandpa.public().into())
 }
 
 fn well_known_accounts() -> Vec<AccountId> {
@@ -192,12 +212,32 @@ pub fn local_config_genesis() -> Value {
 	)
 }
 
+/// The name of the four-validator preset.
+pub const STAGING_RUNTIME_PRESET: &str = "staging";
+
+/// The `staging` preset: Alice, Bob, Charlie and Dave validate (GRANDPA finalizes with any
+/// three); Alice is sudo. A real deployment starts from it with its own keys (docs/OPERATIONS.md).
+pub fn staging_config_genesis() -> Value {
+	testnet_genesis(
+		vec![
+			authority(Sr25519Keyring::Alice, Ed25519Keyring::Alice),
+			authority(Sr25519Keyring::Bob, Ed25519Keyring::Bob),
+			authority(Sr25519Keyring::Charlie, Ed25519Keyring::Charlie),
+			authority(Sr25519Keyring::Dave, Ed25519Keyring::Dave),
+		],
+		well_known_accounts(),
+		Sr25519Keyring::Alice.to_account_id(),
+		dev_clocks(),
+	)
+}
+
 /// The JSON of the preset named `id`, if there is one.
 pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
 	let patch = match id.as_ref() {
 		DEV_RUNTIME_PRESET => development_config_genesis(),
 		LOCAL_TESTNET_RUNTIME_PRESET => local_config_genesis(),
 		CI_RUNTIME_PRESET => ci_config_genesis(),
+		STAGING_RUNTIME_PRESET => staging_config_genesis(),
 		_ => return None,
 	};
 	serde_json::to_string(&patch).ok().map(|s| s.into_bytes())
@@ -209,5 +249,6 @@ pub fn preset_names() -> Vec<PresetId> {
 		PresetId::from(DEV_RUNTIME_PRESET),
 		PresetId::from(LOCAL_TESTNET_RUNTIME_PRESET),
 		PresetId::from(CI_RUNTIME_PRESET),
+		PresetId::from(STAGING_RUNTIME_PRESET),
 	]
 }

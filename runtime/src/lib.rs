@@ -73,7 +73,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("srwan"),
 	impl_name: Cow::Borrowed("srwan"),
 	authoring_version: 1,
-	spec_version: 112,
+	spec_version: 113,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 2,
@@ -157,8 +157,8 @@ pub type Executive = frame_executive::Executive<
 >;
 
 /// The runtime: pallet indices are fixed by DESIGN.md ("Chain") so parallel work never
-/// collides. Reserved: Ditex 20, Escrow 21, Tickets 22, FeeSplit 23, CoinVoting 24; later
-/// pallets from 30.
+/// collides. Reserved: Ditex 20, Escrow 21, Tickets 22, FeeSplit 23, CoinVoting 24,
+/// Validators 30, Session 31; later pallets from 32.
 #[frame_support::runtime]
 mod runtime {
 	#[runtime::runtime]
@@ -214,4 +214,15 @@ mod runtime {
 
 	#[runtime::pallet_index(24)]
 	pub type CoinVoting = pallet_coin_voting;
+
+	// Genesis and hooks run in index order (`AllPalletsWithSystem`): Authorship (7) credits a
+	// session's first block to the set that sealed it before Session (31) rotates; a coin-voting
+	// tally (24) counts before the validator set (30) plans from it. Aura (2) and GRANDPA (3)
+	// come first, as BABE does in Polkadot: their genesis lists stay empty and the session
+	// hands them each set.
+	#[runtime::pallet_index(30)]
+	pub type Validators = pallet_validators;
+
+	#[runtime::pallet_index(31)]
+	pub type Session = pallet_session;
 }

@@ -5,7 +5,7 @@ use frame_support::traits::FindAuthor;
 use sp_consensus_aura::{Slot, AURA_ENGINE_ID};
 use sp_keyring::Sr25519Keyring;
 use srwan_runtime::{
-	authorship::AuraAuthorAccount,
+	authorship::BlockAuthor,
 	genesis_config_presets::{ci_clocks, dev_clocks, get_preset, preset_names, Clocks, ENDOWMENT},
 	Runtime,
 };
@@ -14,10 +14,15 @@ mod common;
 use common::externalities;
 
 #[test]
-fn runtime_lists_exactly_the_three_presets() {
+fn runtime_lists_exactly_the_four_presets() {
 	assert_eq!(
 		preset_names(),
-		vec!["development".to_string(), "local_testnet".to_string(), "ci".to_string()]
+		vec![
+			"development".to_string(),
+			"local_testnet".to_string(),
+			"ci".to_string(),
+			"staging".to_string()
+		]
 	);
 	assert!(get_preset(&"nope".into()).is_none());
 }
@@ -69,7 +74,11 @@ fn development_has_alice_alone() {
 		assert_eq!(aura.len(), 1);
 		assert_eq!(pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(), 1);
 		let alice = Sr25519Keyring::Alice.to_account_id();
-		assert_eq!(pallet_balances::Pallet::<Runtime>::free_balance(&alice), ENDOWMENT);
+		// Less the validator bond she holds.
+		assert_eq!(
+			pallet_balances::Pallet::<Runtime>::free_balance(&alice),
+			ENDOWMENT - 100 * srwan_runtime::SRW
+		);
 		assert_eq!(pallet_sudo::Key::<Runtime>::get(), Some(alice));
 	});
 }
@@ -89,16 +98,63 @@ fn local_testnet_has_exactly_alice_and_bob() {
 	});
 }
 
+/// The accounts of the session's validators, and of Aura's authorities, in `preset`.
+fn validators(preset: &str) -> (Vec<[u8; 32]>, Vec<[u8; 32]>) {
+	externalities(preset).execute_with(|| {
+		let session = pallet_session::Validators::<Runtime>::get()
+			.iter()
+			.map(|who| <[u8; 32]>::from(who.clone()))
+			.collect();
+		let aura = pallet_aura::Authorities::<Runtime>::get()
+			.iter()
+			.map(|a| <[u8; 32]>::try_from(AsRef::<[u8]>::as_ref(a)).unwrap())
+			.collect();
+		(session, aura)
+	})
+}
+
+#[test]
+fn every_preset_starts_with_bonded_validators_whose_session_keys_seal_blocks() {
+	use Sr25519Keyring::{Alice, Bob, Charlie, Dave};
+	for (preset, expected) in [
+		("development", vec![Alice]),
+		("ci", vec![Alice]),
+		("local_testnet", vec![Alice, Bob]),
+		("staging", vec![Alice, Bob, Charlie, Dave]),
+	] {
+		use frame_support::traits::fungible::InspectHold;
+		let accounts: Vec<[u8; 32]> = expected.iter().map(|k| k.to_raw_public()).collect();
+		// Dev keys: each validator's Aura key is its account.
+		assert_eq!(validators(preset), (accounts.clone(), accounts), "{preset}");
+		externalities(preset).execute_with(|| {
+			assert_eq!(
+				pallet_grandpa::Pallet::<Runtime>::grandpa_authorities().len(),
+				expected.len()
+			);
+			let active = pallet_validators::Active::<Runtime>::get();
+			assert_eq!(active.len(), expected.len(), "{preset}");
+			for who in active.iter() {
+				let held = pallet_balances::Pallet::<Runtime>::balance_on_hold(
+					&pallet_validators::HoldReason::ValidatorBond.into(),
+					who,
+				);
+				assert_eq!(held, 100 * srwan_runtime::SRW, "{preset}: the dev bond");
+			}
+			assert_eq!(pallet_validators::SessionLength::<Runtime>::get(), 20);
+		});
+	}
+}
+
 #[test]
 fn block_author_is_the_account_of_the_aura_authority() {
 	externalities("local_testnet").execute_with(|| {
 		// Aura picks authority `slot % n`: with Alice and Bob, even slots are Alice's.
 		for (slot, who) in [(10u64, Sr25519Keyring::Alice), (11, Sr25519Keyring::Bob)] {
 			let pre_digest = Slot::from(slot).encode();
-			let author = AuraAuthorAccount::find_author([(AURA_ENGINE_ID, pre_digest.as_slice())]);
+			let author = BlockAuthor::find_author([(AURA_ENGINE_ID, pre_digest.as_slice())]);
 			assert_eq!(author, Some(who.to_account_id()), "slot {slot}");
 		}
-		assert_eq!(AuraAuthorAccount::find_author([(*b"BABE", &[0u8; 8][..])]), None);
+		assert_eq!(BlockAuthor::find_author([(*b"BABE", &[0u8; 8][..])]), None);
 	});
 }
 

@@ -181,6 +181,12 @@ pub mod pallet {
 	pub type Winners<T: Config> =
 		StorageValue<_, BoundedVec<(T::AccountId, u128), T::DesiredWinners>, ValueQuery>;
 
+	/// Every candidate the latest tally found backed, highest backing first (the validator
+	/// set is chosen from it, beyond the dividend winners).
+	#[pallet::storage]
+	pub type Ranking<T: Config> =
+		StorageValue<_, BoundedVec<(T::AccountId, u128), T::MaxCandidates>, ValueQuery>;
+
 	/// Payouts waiting to be made, by queue position.
 	#[pallet::storage]
 	pub type PayoutQueue<T: Config> = StorageMap<_, Twox64Concat, u32, (T::AccountId, u128)>;
@@ -567,6 +573,16 @@ pub mod pallet {
 		pub fn tally_weight(voters: u32, candidates: u32) -> Weight {
 			T::WeightInfo::tally(voters, candidates)
 				.saturating_add(T::WeightInfo::tally_evicting(voters, candidates))
+				// The ranking, written after the benchmarks were taken.
+				.saturating_add(T::DbWeight::get().writes(1))
+		}
+
+		/// [`Ranking`] without the candidates that left since the tally.
+		pub fn ranked() -> Vec<(T::AccountId, u128)> {
+			Ranking::<T>::get()
+				.into_iter()
+				.filter(|(candidate, _)| Candidates::<T>::contains_key(candidate))
+				.collect()
 		}
 
 		/// The account with the least current total balance among `accounts`, and that
@@ -652,6 +668,8 @@ pub mod pallet {
 			let mut ranked: Vec<(T::AccountId, u128)> = backing.into_iter().collect();
 			// Highest backing first; ties to the lower account id (BTreeMap order, stable sort).
 			ranked.sort_by_key(|(_, backing)| core::cmp::Reverse(*backing));
+			// Every ranked name is a standing candidate: at most `MaxCandidates`.
+			Ranking::<T>::put(BoundedVec::truncate_from(ranked.clone()));
 			ranked.truncate(T::DesiredWinners::get() as usize);
 			let total_backing = ranked.iter().fold(0u128, |sum, (_, b)| sum.saturating_add(*b));
 			let pool = Self::shareable();

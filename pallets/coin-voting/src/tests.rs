@@ -578,3 +578,24 @@ fn migration_to_v2_passes_its_try_runtime_checks() {
 		assert_eq!(candidates(), vec![1, 2]);
 	});
 }
+
+#[test]
+fn the_ranking_names_every_backed_candidate_and_forgets_those_that_left() {
+	build_and_execute(0, || {
+		// Three candidates, two winners: the third is ranked all the same (the validator set
+		// is chosen from the ranking).
+		for who in [1, 2, 3] {
+			candidate(who, 0);
+		}
+		vote(10, &[3]);
+		vote(11, &[1]);
+		vote(12, &[2]);
+		// Candidate 4 has no votes: not ranked.
+		candidate(4, 0);
+		run_tally_and_payouts();
+		assert_eq!(Winners::<Test>::get().len(), 2);
+		assert_eq!(CoinVoting::ranked(), vec![(2, 120), (1, 110), (3, 100)]);
+		assert_ok!(CoinVoting::unregister_candidate(RuntimeOrigin::signed(1)));
+		assert_eq!(CoinVoting::ranked(), vec![(2, 120), (3, 100)], "gone until the next tally");
+	});
+}

@@ -350,10 +350,11 @@ pub mod pallet {
 			AuthoredBlocks::<T>::mutate(|authors| {
 				if let Some((_, blocks)) = authors.iter_mut().find(|(who, _)| *who == author) {
 					*blocks = blocks.saturating_add(1);
-				} else {
-					// More distinct authors than `MaxAuthors` in one period cannot happen with
-					// the runtime's authority bound; an extra author is simply not counted.
-					let _ = authors.try_push((author, 1));
+				} else if authors.try_push((author, 1)).is_err() {
+					// `MaxAuthors` is twice the authority bound: a payout period spanning one
+					// set change cannot overflow it. If it ever does, the block goes unpaid
+					// and says so.
+					frame_support::defensive!("more authors in a payout period than MaxAuthors");
 				}
 			});
 		}

@@ -4,7 +4,9 @@
 //! - the exchange (pallet-ditex) answers [`RouterRegistry`], punishes through [`Quarantine`]
 //!   and tells [`OnRouterRemoved`] when a router is gone for good;
 //! - the escrow (pallet-escrow) charges through [`Escrow`] and asks [`SettlementStatus`] of the
-//!   charging pallet (pallet-tickets) before it lets a consumer withdraw.
+//!   charging pallet (pallet-tickets) before it lets a consumer withdraw;
+//! - coin voting (pallet-coin-voting) ranks candidates by their votes ([`CandidateRanking`]),
+//!   which the validator set (pallet-validators) is chosen from.
 
 use crate::{
 	currency::Balance,
@@ -131,4 +133,16 @@ pub trait Escrow<AccountId> {
 	/// The delegate key the consumer's receipts for `epoch` may be signed with: the one in force
 	/// when the epoch started (a later rotation or removal does not void a bill).
 	fn receipt_key(consumer: &AccountId, epoch: EpochIndex) -> Option<[u8; 32]>;
+}
+
+/// Candidates ranked by the coins voted for them.
+pub trait CandidateRanking<AccountId> {
+	/// Every candidate the latest tally found backed and that still stands, highest backing
+	/// first (ties: the lower account id first), with its backing.
+	fn ranked() -> alloc::vec::Vec<(AccountId, Balance)>;
+	/// Whether `who` stands as a candidate now.
+	fn is_candidate(who: &AccountId) -> bool;
+	/// Makes the funded account `who` a candidate (for benchmarks).
+	#[cfg(feature = "runtime-benchmarks")]
+	fn make_candidate(who: &AccountId);
 }
