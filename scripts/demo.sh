@@ -120,6 +120,8 @@ for i in $(seq 1 "$sites"); do start_relay "$i"; done
 wait "$consumer_pid" || die "the consumer's escrow could not be set up: $(tail -n 5 "$dir/cli.log")"
 wait_until "a group of $sites from the chain at every relay" 240 group_of_all
 map_members
+# A new group starts with an empty matrix: the cut must find the detours already measured.
+wait_until "every segment's round trip known at site 1" 60 matrix_full 1
 
 # 50 datagrams a second: light enough to run beside the test command's other suites.
 start_flow a 1 20
@@ -134,7 +136,8 @@ log "$(t) the direct 1–3 path is cut for $cut s"
 cut_epoch=$(epoch_now)
 cut_at=$(stamp)
 netlab_outage 1 3 on
-wait_until "the flow on a detour" 10 on_detour a
+cut_applied=$(stamp)
+wait_until "the flow on a detour" 30 on_detour a
 detour=$(route a)
 log "$(t) rerouted: the flow goes $(sites_of "$detour" | sed 's/ / → /g')"
 sleep "$cut"
@@ -146,7 +149,7 @@ repaired_at=$(stamp)
 netlab_outage 1 3 off
 log "$(t) the direct path is repaired"
 wait_until "the flow back on its direct path" 30 on_route a direct
-py outage "$dir/flow-a.log" "$dir/watch.log" a "$cut_at" "$repaired_at" >"$out/outage.json"
+py outage "$dir/flow-a.log" "$dir/watch.log" a "$cut_at" "$repaired_at" "$cut_applied" >"$out/outage.json"
 
 # Every relay the flow crossed is paid for the epochs it ran on a detour; the first of them
 # is the one the cut began in.

@@ -30,7 +30,12 @@ export SRWAN_BIN_DIR
 export SRWAN_NODE="$SRWAN_BIN_DIR/srwan-node"
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# The message is kept in SRWAN_DIED so that an EXIT trap printing logs can repeat it last.
+die() {
+	SRWAN_DIED="$*"
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
 
 # Builds every target of the workspace (node, relay, tests) with the shared settings.
 # `--all-targets` makes cargo resolve features with dev-dependencies included, exactly as
@@ -38,7 +43,24 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # rebuild large parts of the dependency tree between the two.
 build_workspace() {
 	log "building the workspace (profile $SRWAN_PROFILE, features $SRWAN_FEATURES)"
-	cargo build "${SRWAN_CARGO_ARGS[@]}" --all-targets
+	restore_source_times
+	cargo_recorded build "${SRWAN_CARGO_ARGS[@]}" --all-targets
+}
+
+# A fresh clone's files are all newer than the shared target dir's build, so cargo would
+# rebuild every workspace crate: sources whose content is what the last recorded cargo run
+# compiled get that run's times back (scripts/source_times.py says why this is safe).
+restore_source_times() {
+	mkdir -p "$CARGO_TARGET_DIR"
+	python3 "$SRWAN_ROOT/scripts/source_times.py" restore "$SRWAN_ROOT" "$CARGO_TARGET_DIR" >&2 || true
+}
+# `cargo_recorded ARGS...`: `cargo ARGS`, then (if it succeeded) records the sources' contents
+# and times for the next clone's `restore_source_times`.
+cargo_recorded() {
+	local began
+	began=$(date +%s%N)
+	cargo "$@" || return
+	python3 "$SRWAN_ROOT/scripts/source_times.py" record "$SRWAN_ROOT" "$CARGO_TARGET_DIR" "$began" >&2 || true
 }
 
 # Waits until the node's RPC at $1 (http://host:port) reports a finalized block >= $2.

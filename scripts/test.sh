@@ -76,10 +76,10 @@ build_workspace
 # SKIP_WASM_BUILD=1 here would change the runtime build script's inputs and force the runtime
 # and the node to be rebuilt twice on every run.
 step clippy "clippy -D warnings"
-cargo clippy "${SRWAN_CARGO_ARGS[@]}" --all-targets -- -D warnings
+cargo_recorded clippy "${SRWAN_CARGO_ARGS[@]}" --all-targets -- -D warnings
 
 step cargo-tests "workspace tests (unit, integration, benchmarks as tests)"
-cargo test "${SRWAN_CARGO_ARGS[@]}" --all-targets 2>&1 | tee "$cargo_log"
+cargo_recorded test "${SRWAN_CARGO_ARGS[@]}" --all-targets 2>&1 | tee "$cargo_log"
 
 # The chain-bound suites wait on chain time and real timers, not on the cores: they run at once.
 step e2e "polkadot.js (every file at once, each against its own ci-chain node) and, beside it, \

@@ -15,8 +15,17 @@ impl SubstrateCli for Cli {
 		"srwan node".into()
 	}
 
+	/// The package version and the runtime it embeds, plus the commit when the build was given
+	/// one (`SRWAN_BUILD_COMMIT=$(git rev-parse --short HEAD) cargo build ...`). Asking git at
+	/// every build would rebuild the node (minutes) at each commit, also when nothing in it
+	/// changed, and a fresh clone could not reuse the shared build.
 	fn impl_version() -> String {
-		env!("SUBSTRATE_CLI_IMPL_VERSION").into()
+		let version =
+			format!("{}-spec{}", env!("CARGO_PKG_VERSION"), srwan_runtime::VERSION.spec_version);
+		match option_env!("SRWAN_BUILD_COMMIT") {
+			Some(commit) if !commit.is_empty() => format!("{version}-{commit}"),
+			_ => version,
+		}
 	}
 
 	fn description() -> String {

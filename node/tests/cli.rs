@@ -40,6 +40,14 @@ fn help_lists_the_standard_subcommands() {
 	}
 }
 
+#[test]
+fn the_version_names_the_runtime_it_embeds() {
+	let version = run_ok(&["--version"]);
+	let spec = format!("-spec{}", srwan_runtime::VERSION.spec_version);
+	assert!(version.starts_with("srwan-node "), "{version}");
+	assert!(version.contains(&spec), "`--version` lacks {spec}: {version}");
+}
+
 fn chain_spec(chain: &str) -> serde_json::Value {
 	let json = run_ok(&["export-chain-spec", "--chain", chain]);
 	serde_json::from_str(&json).expect("chain spec is JSON")

@@ -10,9 +10,10 @@ nanoseconds, the same in every namespace of the machine):
                                whenever the first tunnel's route changes (ROUTE: direct,
                                detour-I-J-K, none)
   now                          prints the clock
-  outage FLOW_LOG WATCH_LOG NAME START END
+  outage FLOW_LOG WATCH_LOG NAME START END [APPLIED]
                                figures of an outage from START to END (ns) as JSON: first
-                               datagram sent after START and echoed (through the detour),
+                               datagram sent once the cut was in place (APPLIED, default
+                               START) and echoed (through the detour), timed from START;
                                datagrams lost around the switch, time back to direct after END
   congestion FLOW_LOG WATCH_LOG NAME START END
                                figures of a congestion from START to END as JSON: time to
@@ -139,14 +140,18 @@ def median_rtt_ms(sent, received, start, end):
     return round(statistics.median(rtts), 1) if rtts else None
 
 
-def outage(flow_log, watch_log, name, start, end):
+def outage(flow_log, watch_log, name, start, end, applied=None):
+    """`start`: read just before the cut; `applied`: just after it was in place (datagrams
+    sent between the two may still have taken the direct path)."""
+    applied = start if applied is None else applied
     sent, received = read_flow(flow_log)
     changes = read_watch(watch_log, name)
-    after = sorted((t, s) for s, t in sent.items() if t >= start and s in received)
+    after = sorted((t, s) for s, t in sent.items() if t >= applied and s in received)
     first = min((received[s] for t, s in after if t < end), default=None)
-    # Lost in the switch: sent from the outage until the first datagram that made it through.
+    # Lost in the switch: sent once the cut was in place until the first datagram that made it
+    # through.
     first_sent_through = min((t for t, s in after), default=None)
-    lost = sum(1 for s, t in sent.items() if start <= t and (first_sent_through is None or t < first_sent_through) and s not in received)
+    lost = sum(1 for s, t in sent.items() if applied <= t and (first_sent_through is None or t < first_sent_through) and s not in received)
     detour = next((at for at, r in changes if at >= start and r.startswith("detour")), None)
     back = next((at for at, r in changes if at >= end and r == "direct"), None)
     on_detour_during = [r for at, r in changes if start < at < end]
@@ -204,7 +209,8 @@ def main(argv):
     elif command == "now":
         print(now())
     elif command == "outage":
-        print(json.dumps(outage(args[0], args[1], args[2], int(args[3]), int(args[4]))))
+        applied = int(args[5]) if len(args) > 5 else None
+        print(json.dumps(outage(args[0], args[1], args[2], int(args[3]), int(args[4]), applied)))
     elif command == "congestion":
         print(json.dumps(congestion(args[0], args[1], args[2], int(args[3]), int(args[4]))))
     elif command == "switches":

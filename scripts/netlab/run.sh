@@ -89,6 +89,9 @@ start_echo 6
 for i in $(seq 1 "$sites"); do start_relay "$i"; done
 wait_until "group of $sites from the chain at every relay" 240 group_of_all
 map_members
+# A new group starts with an empty matrix: the scenarios must find their detours measured.
+wait_until "every segment's round trip known at site 1" 60 matrix_full 1
+wait_until "every segment's round trip known at site 5" 60 matrix_full 5
 
 # --- flows and the route watch -------------------------------------------------------------
 start_flow a 1
@@ -104,15 +107,17 @@ stable_from=$(stamp)
 sleep 5
 log "netlab [outage]: the 1–3 link drops everything for 10 s"
 # The clock is read just before each change: on a busy host starting a process takes long
-# enough for the relays to react before a clock read after the change.
+# enough for the relays to react before a clock read after the change. Datagrams count as
+# cut off once the cut is surely in place (`applied`).
 start=$(stamp)
 netlab_outage 1 3 on
+applied=$(stamp)
 sleep 10
 end=$(stamp)
 netlab_outage 1 3 off
 wait_until "flow A back on its direct path after the outage" 30 on_route a direct
 sleep 2
-py outage "$dir/flow-a.log" "$dir/watch.log" a "$start" "$end" >"$out/outage.json"
+py outage "$dir/flow-a.log" "$dir/watch.log" a "$start" "$end" "$applied" >"$out/outage.json"
 log "netlab [outage]: $(cat "$out/outage.json")"
 python3 - "$out/outage.json" <<-'PY' || die "netlab [outage]: wrong outcome"
 	import json, sys

@@ -73,13 +73,17 @@ lab_cleanup() {
 		echo "failed; kept the lab (files in $dir, chain pid $node_pid)" >&2
 		exit "$status"
 	fi
+	# What the relays thought, while they still run: routes and matrix at every site.
+	if [ "$lab_failed" = 1 ] && [ "$status" != 130 ]; then relay_views >&2 || true; fi
 	jobs -p | xargs -r kill 2>/dev/null || true
 	host_stop_all
 	netlab_down
 	[ -n "$node_pid" ] && kill "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
 	if [ "$lab_failed" = 1 ] && [ "$status" != 130 ]; then
 		echo "failed; the last lines of every log:" >&2
-		for f in "$dir"/*.log; do [ -e "$f" ] && { echo "--- $(basename "$f")" >&2; tail -n 15 "$f" >&2; }; done
+		for f in "$dir"/*.log "$dir"/lab/*.log; do [ -e "$f" ] && { echo "--- ${f#"$dir"/}" >&2; tail -n 15 "$f" >&2; }; done
+		# Last, where a truncated CI log still shows it.
+		[ -n "${SRWAN_DIED:-}" ] && echo "error: $SRWAN_DIED" >&2
 	fi
 	rm -rf "$dir" "$NETLAB_STATE"
 	exit "$status"
@@ -155,6 +159,28 @@ start_relay() {
 dashboard() { echo "http://$(site_dashboard_listen "$1")"; }
 api() { curl -sf --max-time 2 "$(dashboard "$1")$2"; }
 status_field() { api "$1" /api/status | python3 -c "import json,sys; print(json.load(sys.stdin)[\"$2\"])" 2>/dev/null; }
+# `relay_views`: each running relay's tunnels (/api/paths) and round trips (/api/matrix), for a
+# failure's log.
+relay_views() {
+	local i
+	for i in $(seq 1 "${sites:-0}"); do
+		echo "--- site $i: /api/paths"
+		api "$i" /api/paths || echo "(no answer)"
+		echo
+		echo "--- site $i: /api/matrix"
+		api "$i" /api/matrix || echo "(no answer)"
+		echo
+	done
+}
+# `matrix_full I`: site I's relay knows the round trip of every segment of its group, so a
+# cut finds its detours already measured.
+matrix_full() {
+	api "$1" /api/matrix | python3 -c '
+import json, sys
+rtt = json.load(sys.stdin)["rtt_us"]
+sys.exit(0 if len(rtt) > 1 and all(v is not None for i, row in enumerate(rtt) for j, v in enumerate(row) if i != j) else 1)
+' 2>/dev/null
+}
 group_of_all() {
 	local i
 	for i in $(seq 1 "$sites"); do

@@ -1,8 +1,0 @@
-//! Embeds the git commit and build info into `srwan-node --version`.
-
-use substrate_build_script_utils::{generate_cargo_keys, rerun_if_git_head_changed};
-
-fn main() {
-	generate_cargo_keys();
-	rerun_if_git_head_changed();
-}
