@@ -3,80 +3,36 @@
 // connect to each other and finalize blocks; GRANDPA needs both of them for that.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { connect as tcpConnect } from 'node:net';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '../lib/chain.js';
+import { NODE, finalizedNumber, nodeKey, portOpen, startNode, stopAll, waitFor } from '../lib/nodes.js';
 
-const NODE = process.env.SRWAN_NODE;
 const dir = mkdtempSync(join(tmpdir(), 'srwan-local-'));
 const children = [];
 
-/** Resolves once `child` has exited; a node still flushing its database must not lose its
- * directory underneath it (that raced and failed CI once with ENOTEMPTY). */
-function exited(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.once('exit', () => { clearTimeout(killer); resolve(); });
-  });
-}
-
 after(async () => {
-  for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map(exited));
+  await stopAll(children);
   rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
 });
 
 function startValidator(name, p2pPort, rpcPort, extra) {
-  const child = spawn(NODE, [
+  return startNode(children, [
     '--chain', 'local', `--${name}`, '--validator',
-    '--base-path', join(dir, name), '--port', String(p2pPort), '--rpc-port', String(rpcPort),
-    '--no-prometheus', '--no-telemetry', '--no-mdns', ...extra,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
-  child.lastLog = () => log;
-  children.push(child);
-  return child;
-}
-
-/** Resolves once something accepts TCP connections on 127.0.0.1:`port`. */
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const socket = tcpConnect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => { socket.destroy(); resolve(false); });
-  });
-}
-
-async function waitFor(what, predicate, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+    '--base-path', join(dir, name), '--port', String(p2pPort), '--rpc-port', String(rpcPort), ...extra,
+  ]);
 }
 
 test('Alice and Bob connect and finalize blocks together', { skip: !NODE && 'SRWAN_NODE not set', timeout: 420_000 }, async () => {
   // Validators need a persistent network key; each gets its own.
-  const keyFile = (name, last) => {
-    const file = join(dir, `${name}.key`);
-    writeFileSync(file, '00'.repeat(31) + last);
-    return file;
-  };
-  const aliceKey = keyFile('alice', '01');
-  const alicePeerId = execFileSync(NODE, ['key', 'inspect-node-key', '--file', aliceKey]).toString().trim();
-  assert.match(alicePeerId, /^12D3Koo/);
+  const aliceKey = nodeKey(dir, 1);
+  assert.match(aliceKey.peerId, /^12D3Koo/);
 
-  const alice = startValidator('alice', 30433, 19945, ['--node-key-file', aliceKey]);
+  const alice = startValidator('alice', 30433, 19945, ['--node-key-file', aliceKey.file]);
   const bob = startValidator('bob', 30434, 19946, [
-    '--node-key-file', keyFile('bob', '02'),
-    '--bootnodes', `/ip4/127.0.0.1/tcp/30433/p2p/${alicePeerId}`,
+    '--node-key-file', nodeKey(dir, 2).file,
+    '--bootnodes', `/ip4/127.0.0.1/tcp/30433/p2p/${aliceKey.peerId}`,
   ]);
 
   let apiA, apiB;
@@ -92,10 +48,7 @@ test('Alice and Bob connect and finalize blocks together', { skip: !NODE && 'SRW
     assert.equal(authorities.length, 2, 'local has exactly two GRANDPA authorities');
 
     await waitFor('peers', async () => (await apiA.rpc.system.health()).peers.toNumber() >= 1, 60_000);
-    const finalized = async (api) => {
-      const head = await api.rpc.chain.getFinalizedHead();
-      return (await api.rpc.chain.getHeader(head)).number.toNumber();
-    };
+    const finalized = finalizedNumber;
     await waitFor('finality on both', async () => (await finalized(apiA)) >= 2 && (await finalized(apiB)) >= 2, 120_000);
 
     // Both see the same finalized chain.

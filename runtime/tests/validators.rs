@@ -145,6 +145,26 @@ fn a_voted_candidate_with_proven_keys_joins_and_is_voted_out_at_session_boundari
 	});
 }
 
+#[test]
+fn root_shortens_sessions_and_the_next_rotation_follows_the_new_length() {
+	let mut ext = externalities("staging");
+	ext.execute_with(|| {
+		System::set_block_number(1);
+		run_to(5);
+		let index = pallet_session::CurrentIndex::<Runtime>::get();
+		assert_eq!(index, 1, "the preset's 20-block sessions rotated at block 2");
+		assert!(Validators::set_session_length(RuntimeOrigin::signed(account(Alice)), 8).is_err());
+		assert_ok!(Validators::set_session_length(RuntimeOrigin::root(), 8));
+		// Rotations at 2 + 8k from now on: 10, 18 (not 22).
+		run_to(9);
+		assert_eq!(pallet_session::CurrentIndex::<Runtime>::get(), index);
+		run_to(10);
+		assert_eq!(pallet_session::CurrentIndex::<Runtime>::get(), index + 1);
+		run_to(18);
+		assert_eq!(pallet_session::CurrentIndex::<Runtime>::get(), index + 2);
+	});
+}
+
 /// Eve's Aura key as the session pallet stores it.
 fn keys_of(who: &AccountId32) -> sp_consensus_aura::sr25519::AuthorityId {
 	pallet_session::NextKeys::<Runtime>::get(who).expect("keys set").aura

@@ -1,5 +1,6 @@
 //! Benchmarks (v2) of every call at its worst: `bond`, `unbond` of an account outside full
-//! active and planned sets (both searched, then its bond released), `set_validator_counts`.
+//! active and planned sets (both searched, then its bond released), `set_validator_counts`,
+//! `set_session_length`.
 
 use super::*;
 use crate::Pallet as Validators;
@@ -58,9 +59,18 @@ mod benchmarks {
 	#[benchmark]
 	fn set_validator_counts() {
 		let count = T::MaxValidators::get();
+		SessionLength::<T>::put(MAX_SESSION_LENGTH);
 		#[extrinsic_call]
 		_(RawOrigin::Root, 1, count);
 		assert_eq!(DesiredValidators::<T>::get(), count);
+	}
+
+	#[benchmark]
+	fn set_session_length() {
+		let length = MAX_SESSION_LENGTH;
+		#[extrinsic_call]
+		_(RawOrigin::Root, length);
+		assert_eq!(SessionLength::<T>::get(), length);
 	}
 
 	impl_benchmark_test_suite!(Validators, crate::mock::new_test_ext(), crate::mock::Test);

@@ -43,6 +43,12 @@
 //! fewer than half of its own slots is marked ([`Event::MissedSlots`]) and left out of the
 //! planning at that boundary; it may be planned back in at the next one.
 //!
+//! ## Session length
+//!
+//! [`SessionLength`] is the runtime's `ShouldEndSession` period (sessions rotate at blocks
+//! `2 + k · length`). Genesis sets it; root changes it with [`Pallet::set_session_length`],
+//! within twice the set it aims at (two slots each to be judged by) and [`MAX_SESSION_LENGTH`].
+//!
 //! ## Invariants (`do_try_state`)
 //!
 //! The active and planned sets are within bounds, non-empty once there is a set, free of
@@ -192,6 +198,10 @@ pub mod pallet {
 	/// Blocks per session in production: an hour of 6 s blocks (DESIGN.md "Parameters").
 	pub const PRODUCTION_SESSION_LENGTH: u32 = 600;
 
+	/// The longest session root may set: a week of 6 s blocks (a set changes, and missed slots
+	/// are judged, once a session).
+	pub const MAX_SESSION_LENGTH: u32 = 100_800;
+
 	/// The first validators, bonded at genesis (their session keys are pallet-session's
 	/// genesis keys), and the session length.
 	#[pallet::genesis_config]
@@ -272,6 +282,12 @@ pub mod pallet {
 			/// How many it aims at.
 			desired: u32,
 		},
+		/// Root changed the session length; the next session starts at the first block `b`
+		/// with `(b - 2) % length == 0`.
+		SessionLengthSet {
+			/// Blocks per session.
+			length: u32,
+		},
 		/// A validator authored fewer than half of its own slots in a session: it leaves the
 		/// set at the next planning that can replace it.
 		MissedSlots {
@@ -303,6 +319,11 @@ pub mod pallet {
 		CountsOutOfBounds,
 		/// Only coin-voting candidates bond.
 		NotACandidate,
+		/// A session length not in `2 × DesiredValidators ≤ length ≤ MAX_SESSION_LENGTH`.
+		SessionLengthOutOfBounds,
+		/// Sessions of [`SessionLength`] blocks would not give each of that many validators
+		/// two slots to be judged by: lengthen them first ([`Pallet::set_session_length`]).
+		SessionTooShortForSet,
 	}
 
 	#[pallet::hooks]
@@ -361,7 +382,8 @@ pub mod pallet {
 		}
 
 		/// Sets the fewest validators the set keeps and how many it aims at (root): it moves
-		/// there a third of the set at a time, as the candidates allow.
+		/// there a third of the set at a time, as the candidates allow. Sessions must give each
+		/// of `desired` validators two slots ([`Error::SessionTooShortForSet`]).
 		#[pallet::call_index(2)]
 		#[pallet::weight(T::WeightInfo::set_validator_counts())]
 		pub fn set_validator_counts(
@@ -374,9 +396,32 @@ pub mod pallet {
 				1 <= min && min <= desired && desired <= T::MaxValidators::get(),
 				Error::<T>::CountsOutOfBounds
 			);
+			ensure!(
+				desired.saturating_mul(2) <= SessionLength::<T>::get(),
+				Error::<T>::SessionTooShortForSet
+			);
 			MinValidators::<T>::put(min);
 			DesiredValidators::<T>::put(desired);
 			Self::deposit_event(Event::ValidatorCountsSet { min, desired });
+			Ok(())
+		}
+
+		/// Sets the blocks per session (root only). At least twice the set it aims at, so that
+		/// every validator has two slots a session to be judged by, and at most
+		/// [`MAX_SESSION_LENGTH`]. Sessions rotate at blocks `2 + k · length`: the running
+		/// session ends at the first such block of the new length (it may be shorter or longer
+		/// than either length; missed slots are judged by the slots it really had).
+		#[pallet::call_index(3)]
+		#[pallet::weight(T::WeightInfo::set_session_length())]
+		pub fn set_session_length(origin: OriginFor<T>, length: u32) -> DispatchResult {
+			ensure_root(origin)?;
+			let shortest = DesiredValidators::<T>::get().saturating_mul(2).max(1);
+			ensure!(
+				shortest <= length && length <= MAX_SESSION_LENGTH,
+				Error::<T>::SessionLengthOutOfBounds
+			);
+			SessionLength::<T>::put(length);
+			Self::deposit_event(Event::SessionLengthSet { length });
 			Ok(())
 		}
 	}

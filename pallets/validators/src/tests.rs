@@ -5,7 +5,7 @@
 
 use crate::{
 	mock::*, Active, Authored, Bonded, DesiredValidators, Error, Event, HoldReason, KeysSince,
-	MinValidators, Missed, Planned,
+	MinValidators, Missed, Planned, SessionLength, MAX_SESSION_LENGTH,
 };
 use frame_support::{
 	assert_noop, assert_ok,
@@ -283,12 +283,48 @@ fn root_sets_the_counts_within_bounds() {
 				Error::<Test>::CountsOutOfBounds
 			);
 		}
+		// Sessions of 8 blocks give at most four validators two slots each.
+		assert_ok!(Validators::set_session_length(RuntimeOrigin::root(), 8));
+		assert_noop!(
+			Validators::set_validator_counts(RuntimeOrigin::root(), 1, 5),
+			Error::<Test>::SessionTooShortForSet
+		);
+		counts(2, 4);
 		counts(2, 3);
 		assert!(events().contains(&Event::ValidatorCountsSet { min: 2, desired: 3 }));
 		// Room for a third: an eligible account nobody voted for joins.
 		bonded_with_keys(3);
 		assert_eq!(rotate(1), None);
 		assert_eq!(rotate(2), Some(vec![1, 2, 3]));
+	});
+}
+
+#[test]
+fn root_sets_a_session_length_that_leaves_every_validator_two_slots() {
+	build_and_execute(&[1, 2], || {
+		assert_noop!(
+			Validators::set_session_length(RuntimeOrigin::signed(1), 40),
+			sp_runtime::DispatchError::BadOrigin
+		);
+		// Twice the set it aims at (two), up to a week of blocks.
+		for bad in [0, 3, MAX_SESSION_LENGTH + 1] {
+			assert_noop!(
+				Validators::set_session_length(RuntimeOrigin::root(), bad),
+				Error::<Test>::SessionLengthOutOfBounds
+			);
+		}
+		for good in [4, MAX_SESSION_LENGTH] {
+			assert_ok!(Validators::set_session_length(RuntimeOrigin::root(), good));
+			assert_eq!(SessionLength::<Test>::get(), good);
+			assert!(events().contains(&Event::SessionLengthSet { length: good }));
+		}
+		// The bound follows the set aimed at: with room for three, six blocks at least.
+		counts(2, 3);
+		assert_noop!(
+			Validators::set_session_length(RuntimeOrigin::root(), 5),
+			Error::<Test>::SessionLengthOutOfBounds
+		);
+		assert_ok!(Validators::set_session_length(RuntimeOrigin::root(), 6));
 	});
 }
 

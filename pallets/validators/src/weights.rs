@@ -41,6 +41,7 @@ pub trait WeightInfo {
 	fn bond() -> Weight;
 	fn unbond() -> Weight;
 	fn set_validator_counts() -> Weight;
+	fn set_session_length() -> Weight;
 }
 
 /// Weights measured on the reference machine, for the runtime.
@@ -58,8 +59,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	fn bond() -> Weight {
 		// Proof size: measured `642`, estimated `3604`.
-		// Minimum execution time: 78_186_000 picoseconds.
-		Weight::from_parts(126_989_000, 3604)
+		// Minimum execution time: 81_642_000 picoseconds.
+		Weight::from_parts(130_394_000, 3604)
 			.saturating_add(T::DbWeight::get().reads(5_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -81,37 +82,57 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Validators::Missed` (`max_values`: None, `max_size`: Some(52), added: 2527, mode: `MaxEncodedLen`)
 	fn unbond() -> Weight {
 		// Proof size: measured `2606`, estimated `3604`.
-		// Minimum execution time: 92_227_000 picoseconds.
-		Weight::from_parts(145_196_000, 3604)
+		// Minimum execution time: 96_244_000 picoseconds.
+		Weight::from_parts(145_607_000, 3604)
 			.saturating_add(T::DbWeight::get().reads(6_u64))
 			.saturating_add(T::DbWeight::get().writes(6_u64))
 	}
+	/// Storage: `Validators::SessionLength` (r:1 w:0)
+	/// Proof: `Validators::SessionLength` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	/// Storage: `Validators::DesiredValidators` (r:0 w:1)
 	/// Proof: `Validators::DesiredValidators` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	/// Storage: `Validators::MinValidators` (r:0 w:1)
 	/// Proof: `Validators::MinValidators` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	fn set_validator_counts() -> Weight {
-		// Proof size: measured `0`, estimated `0`.
-		// Minimum execution time: 6_620_000 picoseconds.
-		Weight::from_parts(13_891_000, 0)
+		// Proof size: measured `211`, estimated `1489`.
+		// Minimum execution time: 11_287_000 picoseconds.
+		Weight::from_parts(21_833_000, 1489)
+			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
+	}
+	/// Storage: `Validators::DesiredValidators` (r:1 w:0)
+	/// Proof: `Validators::DesiredValidators` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `Validators::SessionLength` (r:0 w:1)
+	/// Proof: `Validators::SessionLength` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	fn set_session_length() -> Weight {
+		// Proof size: measured `235`, estimated `1489`.
+		// Minimum execution time: 11_537_000 picoseconds.
+		Weight::from_parts(21_763_000, 1489)
+			.saturating_add(T::DbWeight::get().reads(1_u64))
+			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 }
 
 /// The same weights against `RocksDbWeight`, for tests and mocks.
 impl WeightInfo for () {
 	fn bond() -> Weight {
-		Weight::from_parts(126_989_000, 3604)
+		Weight::from_parts(130_394_000, 3604)
 			.saturating_add(RocksDbWeight::get().reads(5_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	fn unbond() -> Weight {
-		Weight::from_parts(145_196_000, 3604)
+		Weight::from_parts(145_607_000, 3604)
 			.saturating_add(RocksDbWeight::get().reads(6_u64))
 			.saturating_add(RocksDbWeight::get().writes(6_u64))
 	}
 	fn set_validator_counts() -> Weight {
-		Weight::from_parts(13_891_000, 0)
+		Weight::from_parts(21_833_000, 1489)
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
+	}
+	fn set_session_length() -> Weight {
+		Weight::from_parts(21_763_000, 1489)
+			.saturating_add(RocksDbWeight::get().reads(1_u64))
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 }
