@@ -54,13 +54,15 @@ restore_source_times() {
 	mkdir -p "$CARGO_TARGET_DIR"
 	python3 "$SRWAN_ROOT/scripts/source_times.py" restore "$SRWAN_ROOT" "$CARGO_TARGET_DIR" >&2 || true
 }
-# `cargo_recorded ARGS...`: `cargo ARGS`, then (if it succeeded) records the sources' contents
-# and times for the next clone's `restore_source_times`.
+# `cargo_recorded ARGS...`: `cargo ARGS`, then records the sources' contents and times for the
+# next clone's `restore_source_times`, and returns cargo's status. Also after a failure: a crate
+# that did not compile kept its older build, which its sources' recorded times still outdate.
 cargo_recorded() {
-	local began
+	local began status=0
 	began=$(date +%s%N)
-	cargo "$@" || return
+	cargo "$@" || status=$?
 	python3 "$SRWAN_ROOT/scripts/source_times.py" record "$SRWAN_ROOT" "$CARGO_TARGET_DIR" "$began" >&2 || true
+	return "$status"
 }
 
 # Waits until the node's RPC at $1 (http://host:port) reports a finalized block >= $2.

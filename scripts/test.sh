@@ -132,7 +132,7 @@ finish_beside() {
 finish_beside network-lab
 # The networks of nodes (e2e/networks: five validators for about five minutes of chain time)
 # run once the lab has ended: they would slow its timed scenarios on two cores.
-"$SRWAN_ROOT/e2e/run.sh" networks/*.test.js 2>&1 | tee -a "$e2e_log" || e2e_status=$?
+"$SRWAN_ROOT/e2e/run.sh" "$SRWAN_ROOT"/e2e/networks/*.test.js 2>&1 | tee -a "$e2e_log" || e2e_status=$?
 for name in demo docker systemd; do finish_beside "$name"; done
 [ ${#failed_beside[@]} -eq 0 ] || die "failed: ${failed_beside[*]}"
 [ "$e2e_status" -eq 0 ] || die "the e2e suite failed"
