@@ -159,7 +159,7 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 			core,
 			sockets: vec![net::BatchSocket::new(socket).unwrap()],
 			pulse_interval: Duration::from_millis(100),
-			rows: RowSchedule { full_every: 3, changes_every: 1 },
+			rows: RowSchedule { full_every: 3, changes_every: 1, full_at_start: 3 },
 			route_interval: Duration::from_millis(100),
 			hysteresis,
 			max_intermediates: 2,

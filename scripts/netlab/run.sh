@@ -90,8 +90,7 @@ for i in $(seq 1 "$sites"); do start_relay "$i"; done
 wait_until "group of $sites from the chain at every relay" 240 group_of_all
 map_members
 # A new group starts with an empty matrix: the scenarios must find their detours measured.
-wait_until "every segment's round trip known at site 1" 60 matrix_full 1
-wait_until "every segment's round trip known at site 5" 60 matrix_full 5
+wait_until "the 1–3 segment and its detours measured at site 1" 60 detours_measured 1 3
 
 # --- flows and the route watch -------------------------------------------------------------
 start_flow a 1

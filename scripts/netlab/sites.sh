@@ -172,14 +172,21 @@ relay_views() {
 		echo
 	done
 }
-# `matrix_full I`: site I's relay knows the round trip of every segment of its group, so a
-# cut finds its detours already measured.
-matrix_full() {
+# `detours_measured I J`: site I's relay knows the round trips a cut of the I–J segment needs:
+# I–J itself and both segments of every one-relay detour (I → k → J). A new group starts with an
+# empty matrix.
+detours_measured() {
+	local from to
+	from=$(status_field "$1" member_index) to=$(status_field "$2" member_index)
+	[ -n "$from" ] && [ -n "$to" ] || return 1
 	api "$1" /api/matrix | python3 -c '
 import json, sys
+a, b = int(sys.argv[1]), int(sys.argv[2])
 rtt = json.load(sys.stdin)["rtt_us"]
-sys.exit(0 if len(rtt) > 1 and all(v is not None for i, row in enumerate(rtt) for j, v in enumerate(row) if i != j) else 1)
-' 2>/dev/null
+others = [k for k in range(len(rtt)) if k not in (a, b)]
+needed = [(a, b)] + [(a, k) for k in others] + [(k, b) for k in others]
+sys.exit(0 if all(rtt[i][j] is not None for i, j in needed) else 1)
+' "$from" "$to" 2>/dev/null
 }
 group_of_all() {
 	local i

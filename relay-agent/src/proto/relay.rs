@@ -464,6 +464,8 @@ pub struct RowSchedule {
 	pub full_every: u32,
 	/// Every how many rounds the changes go out; urgent entries go out every round.
 	pub changes_every: u32,
+	/// The first rounds after a start all send the full row.
+	pub full_at_start: u32,
 }
 
 impl RowSchedule {
@@ -471,14 +473,25 @@ impl RowSchedule {
 	/// every 30 s. Both bound what a group member pays for rows: at group size 100 a full row
 	/// is two datagrams (≈ 2 KB) to each of 99 peers, so sending it every 75 s alone would
 	/// cost ≈ 14 GB a month in + out, over the whole 20 GB budget with pulses.
+	///
+	/// For its first 30 s (at least three rounds) a core sends every round's row in full. The
+	/// members of a new group rebuild their cores within a few rounds of each other, and a row
+	/// that reaches a peer still in the old group is dropped there: sent once as urgent, a
+	/// first measurement would stay unknown to that peer until the next full row, minutes
+	/// later, and with it every detour through that segment (the lab saw a cut find no
+	/// detour for that reason).
 	pub fn for_interval(interval: std::time::Duration) -> Self {
 		let rounds = |period_ms: u128| (period_ms / interval.as_millis().max(1)).max(1) as u32;
-		Self { full_every: rounds(300_000), changes_every: rounds(30_000) }
+		Self {
+			full_every: rounds(300_000),
+			changes_every: rounds(30_000),
+			full_at_start: rounds(30_000).max(3),
+		}
 	}
 
-	/// The mode of round `round` (the first round, 0, is a full one).
+	/// The mode of round `round` (the first rounds are full ones).
 	pub fn mode(&self, round: u32) -> RowMode {
-		if round.is_multiple_of(self.full_every.max(1)) {
+		if round < self.full_at_start || round.is_multiple_of(self.full_every.max(1)) {
 			RowMode::Full
 		} else if round.is_multiple_of(self.changes_every.max(1)) {
 			RowMode::Changes
@@ -1735,14 +1748,24 @@ mod tests {
 	#[test]
 	fn row_schedule_at_the_production_interval() {
 		let schedule = RowSchedule::for_interval(std::time::Duration::from_secs(10));
-		assert_eq!(schedule, RowSchedule { full_every: 30, changes_every: 3 });
-		let modes: Vec<RowMode> = (0..7).map(|r| schedule.mode(r)).collect();
+		assert_eq!(schedule, RowSchedule { full_every: 30, changes_every: 3, full_at_start: 3 });
+		let modes: Vec<RowMode> = (0..10).map(|r| schedule.mode(r)).collect();
 		use RowMode::*;
-		assert_eq!(modes, vec![Full, Urgent, Urgent, Changes, Urgent, Urgent, Changes]);
+		// The first 30 s in full (peers still joining the group miss nothing for long), then
+		// changes every third round and urgent entries in between.
+		assert_eq!(
+			modes,
+			vec![Full, Full, Full, Changes, Urgent, Urgent, Changes, Urgent, Urgent, Changes]
+		);
 		assert_eq!(schedule.mode(30), Full);
+		assert_eq!(schedule.mode(31), Urgent);
+		// The lab's 1 s pulses: 30 full rounds at the start.
+		let lab = RowSchedule::for_interval(std::time::Duration::from_secs(1));
+		assert_eq!(lab.full_at_start, 30);
+		assert_eq!((lab.mode(29), lab.mode(31)), (Full, Urgent));
 		// A pulse interval longer than a period still gets rows every round.
 		let slow = RowSchedule::for_interval(std::time::Duration::from_secs(600));
-		assert_eq!(slow, RowSchedule { full_every: 1, changes_every: 1 });
+		assert_eq!(slow, RowSchedule { full_every: 1, changes_every: 1, full_at_start: 3 });
 		assert_eq!(slow.mode(5), Full);
 	}
 
