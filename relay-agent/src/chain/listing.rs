@@ -157,7 +157,9 @@ pub async fn reconcile(
 
 /// Keeps the router listed as `wanted` (run by `srwan-relay run` with a `[chain.router]`):
 /// reads the chain once it can reach it, and registers, updates or reprices as needed. Never
-/// fails: what it cannot do is logged, and the relay keeps relaying.
+/// fails: a call that did not get into a block (the pool refused it, the node went away) is
+/// tried again after reading the chain again, with backoff; a call the runtime refused is
+/// logged, and the relay keeps relaying.
 pub async fn keep_listed(
 	url: String,
 	submitter: Submitter,
@@ -175,8 +177,11 @@ pub async fn keep_listed(
 			}
 		}
 	};
-	// A registration may need the price set after it (an update keeps the old price list).
-	for _ in 0..2 {
+	// A registration may need the price set after it (an update keeps the old price list), so
+	// a few submissions may be needed; a chain that keeps wanting more is left alone.
+	let mut submitted = 0u32;
+	failures = 0;
+	while submitted < MAX_LISTING_SUBMISSIONS {
 		match reconcile(&client, &account, &wanted).await {
 			Ok(Reconciled::UpToDate) => {
 				tracing::info!(%account, "listed in the exchange as configured");
@@ -190,25 +195,35 @@ pub async fn keep_listed(
 				let name = call.name();
 				tracing::info!(call = name, "the exchange lists this router differently from [chain.router]: bringing it in line");
 				match submitter.submit(call).await {
-					Ok(outcome) if outcome.error.is_none() => {}
+					Ok(outcome) if outcome.error.is_none() => submitted += 1,
+					// The runtime refused it: the same call would be refused again.
 					Ok(outcome) => {
 						let error = outcome.error.unwrap_or_default();
 						tracing::warn!(call = name, %error, "the chain refused the listing");
 						return;
 					}
+					// Not in a block (the pool refused it, e.g. another wallet of this account
+					// used the same nonce, or the node went away): read the chain again later.
 					Err(error) => {
-						tracing::warn!(call = name, %error, "listing not submitted");
-						return;
+						let retry_in = super::submitter::backoff(failures);
+						tracing::warn!(call = name, %error, ?retry_in, "listing not submitted");
+						super::submitter::back_off(&mut failures).await;
 					}
 				}
 			}
 			Err(error) => {
-				tracing::warn!(%error, "cannot read the listing on chain");
-				return;
+				let retry_in = super::submitter::backoff(failures);
+				tracing::warn!(%error, ?retry_in, "cannot read the listing on chain");
+				super::submitter::back_off(&mut failures).await;
 			}
 		}
 	}
+	tracing::warn!(%account, "the listing still differs after {MAX_LISTING_SUBMISSIONS} submissions");
 }
+
+/// Submissions that went into blocks after which `keep_listed` stops (a registration and a
+/// price need two).
+const MAX_LISTING_SUBMISSIONS: u32 = 4;
 
 /// The pulse key the chain scheduled for `account`, with its first epoch (what
 /// `srwan-relay key rotate` reports).
