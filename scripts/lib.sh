@@ -13,6 +13,9 @@ export WASM_BUILD_WORKSPACE_HINT="$SRWAN_ROOT"
 # --mode validate-block` (parachains); its wasm build costs minutes of a cold build. srwan-node
 # refuses that mode with a clear error.
 export SKIP_FRAME_STORAGE_ACCESS_TEST_RUNTIME_WASM_BUILD=1
+# The runtime's build also makes its `next-spec` twin (one spec later) for the runtime-upgrade
+# e2e; every scripted cargo run sets it alike, or the runtime's build script would rerun.
+export SRWAN_NEXT_SPEC_WASM=1
 # Link Debian's OpenSSL instead of building it from source (minutes saved).
 export OPENSSL_NO_VENDOR=1
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -13,10 +13,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WsProvider } from '@polkadot/api';
 import { u8aToHex } from '@polkadot/util';
 import { connect, keyring, sendAndFinalize } from '../lib/chain.js';
 import { NODE, finalizedNumber, nodeKey, portOpen, startNode, stopAll, waitFor } from '../lib/nodes.js';
+import { makeSessionKeys, stand } from '../lib/validator.js';
 
 const SESSION_LENGTH = 8;
 const RPC_PORT = 19921; // 19921..19925 (e2e/run.sh hands out 19950 and up)
@@ -125,10 +125,7 @@ test('a fifth node is voted into the validator set, seals blocks, and is voted o
     });
 
     // Eve's node makes her keys and proves them for her account; she sets them.
-    const raw = new WsProvider(`ws://127.0.0.1:${RPC_PORT + 4}`);
-    await raw.isReady;
-    const generated = await raw.send('author_rotateKeysWithOwner', [u8aToHex(eve.publicKey)]);
-    await raw.disconnect();
+    const generated = await makeSessionKeys(`ws://127.0.0.1:${RPC_PORT + 4}`, eve);
     assert.ok(generated.proof, 'the runtime proves the keys are made for Eve');
     // SCALE: the Aura key (sr25519, 32 bytes), then the GRANDPA key.
     const sessionKeys = api.createType(api.tx.session.setKeys.meta.args[0].type.toString(), generated.keys);
@@ -143,15 +140,13 @@ test('a fifth node is voted into the validator set, seals blocks, and is voted o
 
     // She stands, bonds and sets her keys; Dave stands too (so his bond stays when he makes
     // room for her); Ferdie votes for Eve. Each sender's calls go out together.
-    const nonce = (await api.rpc.system.accountNextIndex(eve.address)).toNumber();
-    const results = await Promise.all([
-      sendAndFinalize(api, api.tx.session.setKeys(generated.keys, generated.proof), eve, { nonce }),
-      sendAndFinalize(api, api.tx.coinVoting.registerCandidate(0), eve, { nonce: nonce + 1 }),
-      sendAndFinalize(api, api.tx.validators.bond(), eve, { nonce: nonce + 2 }),
+    const [stood, ...others] = await Promise.all([
+      stand(api, eve, generated),
       sendAndFinalize(api, api.tx.coinVoting.registerCandidate(0), dave),
       sendAndFinalize(api, api.tx.coinVoting.vote([eve.address]), ferdie),
     ]);
-    for (const r of results) assert.equal(r.error, null, `${r.error}`);
+    assert.deepEqual(stood.map((s) => s.step), ['session.setKeys', 'coinVoting.registerCandidate', 'validators.bond']);
+    for (const r of [...stood, ...others]) assert.equal(r.error, null, `${r.error}`);
 
     // She joins at a session boundary, in Dave's place (one change a session).
     const joined = await nextHead(api, 'Eve in the session validators', async (h) => (await validators(h.hash)).includes(eve.address), 600_000);

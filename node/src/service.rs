@@ -236,13 +236,17 @@ pub fn new_full<
 	})?;
 
 	if role.is_authority() {
-		let proposer_factory = sc_basic_authorship::ProposerFactory::new(
+		let mut proposer_factory = sc_basic_authorship::ProposerFactory::new(
 			task_manager.spawn_handle(),
 			client.clone(),
 			transaction_pool.clone(),
 			prometheus_registry.as_ref(),
 			telemetry.as_ref().map(|x| x.handle()),
 		);
+		// Blocks as large as the runtime accepts (the proposer's own default is 4 MiB): an
+		// operational extrinsic of up to 5 MiB, such as a runtime upgrade's `setCode`, would
+		// otherwise wait in the pool forever.
+		proposer_factory.set_default_block_size_limit(max_block_length());
 
 		let slot_duration = sc_consensus_aura::slot_duration::<AuraId, _, _>(&*client)?;
 
@@ -314,4 +318,12 @@ pub fn new_full<
 	}
 
 	Ok(task_manager)
+}
+
+/// The largest block the runtime accepts, in bytes: its length limit for operational
+/// extrinsics, which may use the whole block.
+fn max_block_length() -> usize {
+	use frame_support::dispatch::DispatchClass;
+	let limits = srwan_runtime::configs::RuntimeBlockLength::get();
+	*limits.max.get(DispatchClass::Operational) as usize
 }

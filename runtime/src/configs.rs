@@ -252,7 +252,7 @@ impl pallet_fee_split::Config for Runtime {
 	type ValidatorPoolId = ValidatorPoolId;
 	type DividendPoolId = DividendPoolId;
 	/// Twice Aura's authorities: a payout period spanning a session change counts the
-	/// authors of both sets.
+	/// authors of both sets; a longer one that fills the list ends early (all are paid).
 	type MaxAuthors = ConstU32<64>;
 	type WeightInfo = pallet_fee_split::weights::SubstrateWeight<Runtime>;
 }

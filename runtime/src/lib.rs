@@ -67,13 +67,31 @@ impl_opaque_keys! {
 	}
 }
 
-/// The runtime version. Bump `spec_version` on every change of runtime logic.
+/// The runtime version. Bump `spec_version` on every change of runtime logic, here and in the
+/// `next-spec` twin below (one more; the macro takes only literals, a test checks the pair).
+#[cfg(not(feature = "next-spec"))]
 #[sp_version::runtime_version]
 pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("srwan"),
 	impl_name: Cow::Borrowed("srwan"),
 	authoring_version: 1,
-	spec_version: 114,
+	spec_version: 115,
+	impl_version: 1,
+	apis: apis::RUNTIME_API_VERSIONS,
+	transaction_version: 2,
+	system_version: 1,
+};
+
+/// The version of the `next-spec` build: this runtime one spec later, which the runtime-upgrade
+/// e2e enacts with `sudo(system.setCode)` (the enactment runs [`Migrations`] as a real upgrade
+/// does).
+#[cfg(feature = "next-spec")]
+#[sp_version::runtime_version]
+pub const VERSION: RuntimeVersion = RuntimeVersion {
+	spec_name: Cow::Borrowed("srwan"),
+	impl_name: Cow::Borrowed("srwan"),
+	authoring_version: 1,
+	spec_version: 116,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 2,

@@ -3,13 +3,16 @@
 # agent in each, a real chain node (the `ci` preset: 6 s blocks, 4-block epochs) on the host.
 # The relays register themselves, form their group from the chain, and carry two flows:
 #   A  site 1 → site 3 (consumer //Alice), whose direct link is impaired by the scenarios;
-#   B  site 5 → site 6 (consumer //Eve) over a stable WAN link: 75 ms each way with jitter.
+#   B  site 5 → site 6 (consumer //Eve) over a stable WAN link: 75 ms each way with jitter;
+#   C  site 4 → site 5 (consumer //Dave, site 4's owner), run only in its scenario.
 # Site 4 is listed as not for sale and is the cheapest-looking detour for flow A.
 #
 # Scenarios (each writes its figures to OUT/<name>.json; the run fails if an outcome is wrong;
 # bounds are coarse, the figures are measured):
 #   outage       the 1–3 link drops everything for 10 s: A moves to a detour, then back
 #   not-for-sale site 4 never carries A (its route never names it; site 4 relays nothing)
+#   own-traffic  site 4's owner's own flow C may take paid detours: with the 4–5 link out, C
+#                moves to a detour through relays that are for sale, and back after
 #   congestion   a 400 kbit/s bottleneck with background load on 1–3: A moves within a few
 #                pulse periods, does not flap while it lasts, and returns after
 #   transit-kill A on a detour through site 2, whose relay is killed -9 and restarted: A fails
@@ -82,10 +85,13 @@ write_configs
 # The flows' tunnels, by the egress's account.
 add_tunnel 1 3
 add_tunnel 5 6
-consumer 1 >>"$dir/cli.log" 2>&1 & consumer 5 >>"$dir/cli.log" 2>&1
-wait $! || die "netlab: the consumers' escrow could not be set up"
+add_tunnel 4 5
+consumers=()
+for i in 1 5 4; do consumer "$i" >>"$dir/cli.log" 2>&1 & consumers+=($!); done
+for pid in "${consumers[@]}"; do wait "$pid" || die "netlab: the consumers' escrow could not be set up (see $dir/cli.log)"; done
 start_echo 3
 start_echo 6
+start_echo 5
 for i in $(seq 1 "$sites"); do start_relay "$i"; done
 wait_until "group of $sites from the chain at every relay" 240 group_of_all
 map_members
@@ -95,7 +101,7 @@ wait_until "the 1–3 segment and its detours measured at site 1" 60 detours_mea
 # --- flows and the route watch -------------------------------------------------------------
 start_flow a 1
 start_flow b 5
-start_watch a=1 b=5
+start_watch a=1 b=5 c=4
 wait_until "echoes of flow A" 60 more_echoes a 100
 wait_until "echoes of flow B" 60 more_echoes b 100
 wait_until "flow A on its direct path" 30 on_route a direct
@@ -138,6 +144,32 @@ printf '{"detours_taken": "%s", "through_site_4": %s, "site_4_octets": %s}\n' \
 log "netlab [not-for-sale]: $(cat "$out/not-for-sale.json")"
 [ "$via4" = 0 ] || die "netlab [not-for-sale]: flow A was routed through site 4, which is not for sale"
 [ "$site4_octets" = 0 ] || die "netlab [not-for-sale]: site 4 counted $site4_octets octets of others' traffic"
+
+# --- scenario: the not-for-sale relay's own traffic ----------------------------------------
+# Not for sale means carrying nobody else's traffic: site 4's owner may still pay others'
+# relays. Flow C (4 → 5, 50 ms direct; every detour is longer) loses its direct link.
+log "netlab [own-traffic]: flow C from the not-for-sale site 4 to site 5, then the 4–5 link out"
+start_flow c 4
+flow_c_pid=$SPAWNED_PID
+wait_until "echoes of flow C" 60 more_echoes c 50
+wait_until "flow C on its direct path" 30 on_route c direct
+start=$(stamp)
+netlab_outage 4 5 on
+wait_until "flow C on a detour" 20 on_detour c
+detour_c=$(route c)
+on_detour_from=$(echoes c)
+wait_until "echoes of flow C through the detour" 20 more_echoes c $((on_detour_from + 50))
+delivered=$(stamp)
+netlab_outage 4 5 off
+wait_until "flow C back on its direct path" 30 on_route c direct
+kill "$flow_c_pid" 2>/dev/null || true
+printf '{"detour": "%s", "outage_to_50_echoes_on_detour_ms": %s}\n' \
+	"$(sites_of "$detour_c" | tr ' ' '>')" $(((delivered - start) / 1000000)) >"$out/own-traffic.json"
+log "netlab [own-traffic]: $(cat "$out/own-traffic.json")"
+for s in $(sites_of "$detour_c"); do
+	[ "$s" = 4 ] || [ "$s" = 5 ] || [ "${prices[$s]}" != infinite ] ||
+		die "netlab [own-traffic]: flow C went through site $s, which is not for sale"
+done
 
 # --- scenario: a transit relay killed -9 ---------------------------------------------------
 log "netlab [transit-kill]: flow A on a detour (1–3 out), its transit relay killed -9 and restarted"

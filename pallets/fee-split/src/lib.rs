@@ -25,9 +25,13 @@
 //! Block authors are learned only through pallet-authorship's `EventHandler` (so the mapping of
 //! authority keys to accounts can change without touching this pallet). Every `payout_period`
 //! blocks the validator pool pays each author `pool × authored / total` (rounded down; the
-//! remainder stays in the pool). The dividend pool is read by pallet-coin-voting, which shares
-//! it among top-voted wallets. Pools are funded with the existential deposit at genesis and pay
-//! out with `Preservation::Preserve`, so they never disappear.
+//! remainder stays in the pool). The list of a period's authors is bounded
+//! ([`Config::MaxAuthors`]); once it is full the period ends early, in the `on_initialize`
+//! that sees it full, so the authors of a period spanning any number of validator set changes
+//! are all paid ([`Event::ValidatorPaid`]) and no block goes unpaid. The dividend pool is read
+//! by pallet-coin-voting, which shares it among top-voted wallets. Pools are funded with the
+//! existential deposit at genesis and pay out with `Preservation::Preserve`, so they never
+//! disappear.
 //!
 //! ## Governance
 //!
@@ -250,8 +254,10 @@ pub mod pallet {
 				});
 				weight.saturating_accrue(T::WeightInfo::mint_subsidy());
 			}
-			if block > 0 && block.is_multiple_of(schedule.payout_period.max(1)) {
-				let authors = AuthoredBlocks::<T>::decode_len().unwrap_or(0) as u32;
+			let authors = AuthoredBlocks::<T>::decode_len().unwrap_or(0) as u32;
+			// A full list ends the period now: the next author must fit (see "Payouts").
+			let full = authors >= T::MaxAuthors::get();
+			if block > 0 && (full || block.is_multiple_of(schedule.payout_period.max(1))) {
 				Self::pay_validators();
 				weight.saturating_accrue(T::WeightInfo::pay_validators(authors));
 			}
@@ -351,9 +357,9 @@ pub mod pallet {
 				if let Some((_, blocks)) = authors.iter_mut().find(|(who, _)| *who == author) {
 					*blocks = blocks.saturating_add(1);
 				} else if authors.try_push((author, 1)).is_err() {
-					// `MaxAuthors` is twice the authority bound: a payout period spanning one
-					// set change cannot overflow it. If it ever does, the block goes unpaid
-					// and says so.
+					// Unreachable: `on_initialize` pays out as soon as the list is full, and
+					// one author is noted per block. If it ever happens, the block goes
+					// unpaid and says so.
 					frame_support::defensive!("more authors in a payout period than MaxAuthors");
 				}
 			});

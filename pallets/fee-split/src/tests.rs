@@ -1,6 +1,6 @@
 //! Unit and property tests of the split, the subsidy, validator payouts and root's schedule.
 
-use crate::{mock::*, split, Error, Event, Schedule, ScheduleOf, SplitFees};
+use crate::{mock::*, split, AuthoredBlocks, Error, Event, Schedule, ScheduleOf, SplitFees};
 use frame_support::{
 	assert_noop, assert_ok,
 	traits::{
@@ -103,12 +103,38 @@ fn rounding_remainders_stay_in_the_pool() {
 			run_block(n, author);
 		}
 		let before: u128 = (1..=3).map(|a| Balances::balance(&a)).sum();
-		run_block(4, 4);
-		run_block(5, 4);
-		let paid: u128 = (1..=4).map(|a| Balances::balance(&a)).sum::<u128>() - before - 1_000_000;
-		// 5 blocks × 250 + 1 = 1,251 among 5 authored blocks: 250 each, 1 stays.
+		run_block(4, 3);
+		run_block(5, 3);
+		let paid: u128 = (1..=3).map(|a| Balances::balance(&a)).sum::<u128>() - before;
+		// 5 blocks × 250 + 1 = 1,251 for blocks 1, 1 and 3: 250, 250 and 750; 1 stays.
 		assert_eq!(paid, 1_250);
 		assert_eq!(pools().0, ED + 1);
+	});
+}
+
+#[test]
+fn a_full_author_list_ends_the_period_early_and_every_block_is_paid() {
+	build_and_execute(|| {
+		// A long period over many set changes: more distinct authors than `MaxAuthors` (4).
+		ScheduleOf::<Test>::mutate(|schedule| schedule.payout_period = 1_000);
+		let before: Vec<u128> = (1..=4).map(|a| Balances::balance(&a)).collect();
+		for n in 1..=4 {
+			run_block(n, n);
+		}
+		// Block 4 filled the list, so its hook paid the four: 250 each (a quarter of each
+		// block's subsidy), nothing left over.
+		for (author, balance) in (1..=4).zip(before) {
+			assert_eq!(Balances::balance(&author) - balance, 250);
+			System::assert_has_event(
+				Event::ValidatorPaid { who: author, blocks: 1, amount: 250 }.into(),
+			);
+		}
+		assert_eq!(pools().0, ED);
+		// The next authors are counted (a block left uncounted would be a defensive failure,
+		// which panics in tests) and paid at the period's end.
+		run_block(5, 5);
+		run_block(6, 1);
+		assert_eq!(AuthoredBlocks::<Test>::get().into_inner(), vec![(5, 1), (1, 1)]);
 	});
 }
 
