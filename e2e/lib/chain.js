@@ -58,14 +58,26 @@ export function freshAccount(ring) {
  * the extrinsic's events and its dispatch error (decoded), if any.
  */
 export function sendAndFinalize(api, tx, signer, options = {}) {
+  return send(api, tx, signer, options, (status) => status.isFinalized && status.asFinalized);
+}
+
+/** As [`sendAndFinalize`], but resolves as soon as a block includes `tx`. */
+export function sendAndInclude(api, tx, signer, options = {}) {
+  return send(api, tx, signer, options,
+    (status) => (status.isInBlock && status.asInBlock) || (status.isFinalized && status.asFinalized));
+}
+
+/** Sends `tx`; resolves once `blockOf(status)` names a block (see the two above). */
+function send(api, tx, signer, options, blockOf) {
   return new Promise((resolve, reject) => {
     let unsub = () => {};
     tx.signAndSend(signer, options, (result) => {
       const { status, events, dispatchError } = result;
+      const block = blockOf(status);
       if (status.isInvalid || status.isDropped || status.isUsurped) {
         unsub();
         reject(new Error(`transaction ${status.type}`));
-      } else if (status.isFinalized) {
+      } else if (block) {
         unsub();
         let error = null;
         if (dispatchError) {
@@ -76,7 +88,7 @@ export function sendAndFinalize(api, tx, signer, options = {}) {
             error = dispatchError.toString();
           }
         }
-        resolve({ blockHash: status.asFinalized, events, error, txHash: tx.hash.toHex() });
+        resolve({ blockHash: block, events, error, txHash: tx.hash.toHex() });
       }
     }).then((u) => { unsub = u; }).catch(reject);
   });

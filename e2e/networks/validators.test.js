@@ -138,15 +138,16 @@ test('a fifth node is voted into the validator set, seals blocks, and is voted o
       .then((r) => r.error, (e) => e.message);
     assert.ok(stolen, 'Ferdie cannot set keys proven for Eve');
 
-    // She stands, bonds and sets her keys; Dave stands too (so his bond stays when he makes
-    // room for her); Ferdie votes for Eve. Each sender's calls go out together.
-    const [stood, ...others] = await Promise.all([
+    // She sets her keys, stands and bonds (one call at a time, as the operator's tool does);
+    // Dave stands meanwhile (so his bond stays when he makes room for her); then Ferdie votes
+    // for Eve, who is a candidate by now.
+    const [stood, daveStands] = await Promise.all([
       stand(api, eve, generated),
       sendAndFinalize(api, api.tx.coinVoting.registerCandidate(0), dave),
-      sendAndFinalize(api, api.tx.coinVoting.vote([eve.address]), ferdie),
     ]);
     assert.deepEqual(stood.map((s) => s.step), ['session.setKeys', 'coinVoting.registerCandidate', 'validators.bond']);
-    for (const r of [...stood, ...others]) assert.equal(r.error, null, `${r.error}`);
+    const voted = await sendAndFinalize(api, api.tx.coinVoting.vote([eve.address]), ferdie);
+    for (const r of [...stood, daveStands, voted]) assert.equal(r.error, null, `${r.error}`);
 
     // She joins at a session boundary, in Dave's place (one change a session).
     const joined = await nextHead(api, 'Eve in the session validators', async (h) => (await validators(h.hash)).includes(eve.address), 600_000);

@@ -556,8 +556,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		Some(_) => Arc::new(Mutex::new(chain::duties::Duties::load_journal(&config.data_dir)?)),
 		None => Arc::default(),
 	};
+	let (views, view) = dash::view::channel(&core);
 	let dash_state = DashState {
-		core: core.clone(),
+		view,
 		tunnels: tunnel_statuses.clone(),
 		name: config.id.clone(),
 		started: Instant::now(),
@@ -579,6 +580,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 	let (stop_tx, stop_rx) = watch::channel(false);
 	let (outbox_tx, outbox_rx) = tokio::sync::mpsc::channel(OUTBOX_DEPTH);
 	let outbox: net::OutboxReceiver = Arc::new(tokio::sync::Mutex::new(outbox_rx));
+	let view_publisher = tokio::spawn(dash::view::publish(
+		core.clone(),
+		views,
+		dash::view::VIEW_INTERVAL,
+		stop_rx.clone(),
+	));
 	let mut dash_stop = stop_rx.clone();
 	let dashboard = tokio::spawn(async move {
 		let serve =
@@ -662,6 +669,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 	};
 	let _ = stop_tx.send(true);
 	let _ = dashboard.await;
+	let _ = view_publisher.await;
 	if result.is_ok() {
 		store::stop_run(&config.data_dir)?;
 	}

@@ -75,12 +75,19 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("srwan"),
 	impl_name: Cow::Borrowed("srwan"),
 	authoring_version: 1,
-	spec_version: 115,
+	spec_version: 116,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 2,
 	system_version: 1,
 };
+
+// The twin is a wasm for tests only: a node (std) built with it would start chains at the
+// twin's spec and refuse the real upgrade to that number later.
+#[cfg(all(feature = "next-spec", feature = "std"))]
+compile_error!(
+	"`next-spec` builds the runtime-upgrade test's wasm only (runtime/build.rs); never a node"
+);
 
 /// The version of the `next-spec` build: this runtime one spec later, which the runtime-upgrade
 /// e2e enacts with `sudo(system.setCode)` (the enactment runs [`Migrations`] as a real upgrade
@@ -91,7 +98,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: Cow::Borrowed("srwan"),
 	impl_name: Cow::Borrowed("srwan"),
 	authoring_version: 1,
-	spec_version: 116,
+	spec_version: 117,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 2,

@@ -568,6 +568,22 @@ fn migration_to_v2_holds_deposits_and_drops_candidates_that_cannot_pay() {
 	});
 }
 
+#[test]
+fn migration_to_v2_keeps_an_entry_already_in_the_v2_shape() {
+	build_and_execute(0, || {
+		// Candidate 3 stands under v2 code (deposit held, v2 record) before the migration ran.
+		v1_state();
+		candidate(3, 4);
+		migrations::v2::MigrateToV2::<Test>::on_runtime_upgrade();
+		assert_eq!(
+			Candidates::<Test>::get(3),
+			Some(CandidateInfo { commission: Perbill::from_percent(4), deposit: DEPOSIT })
+		);
+		assert_eq!(held(3), DEPOSIT, "held once, not again");
+		assert_eq!(candidates(), vec![1, 2, 3]);
+	});
+}
+
 #[cfg(feature = "try-runtime")]
 #[test]
 fn migration_to_v2_passes_its_try_runtime_checks() {

@@ -2,13 +2,12 @@
 //! matrix colour-scaled, active paths with expected latency and the reason for each switch),
 //! JSON under `/api/*`, Prometheus text at `/metrics`, and `/live` / `/ready` probes.
 //!
-//! [`router`] builds the app from shared state, so tests call it without a server.
+//! [`router`] builds the app from shared state, so tests call it without a server. It reads the
+//! core only through [`view::CoreView`] copies, never through the lock the data plane takes.
 
-use crate::{
-	net::{lock, SharedCore, TunnelStatus},
-	proto::relay::RelayCore,
-	proto::wire::NodeId,
-};
+pub mod view;
+
+use crate::{net::TunnelStatus, proto::wire::NodeId};
 use axum::{
 	extract::State,
 	http::{header, StatusCode},
@@ -22,17 +21,17 @@ use prometheus_client::{
 	registry::Registry,
 };
 use serde::Serialize;
-use srwan_primitives::routing::LatencyMatrix;
 use std::{
 	sync::{Arc, Mutex},
 	time::Instant,
 };
+pub use view::CoreView;
 
 /// What the dashboard reads.
 #[derive(Clone)]
 pub struct DashState {
-	/// The relay's core.
-	pub core: SharedCore,
+	/// The relay's core as [`view::publish`] last copied it.
+	pub view: tokio::sync::watch::Receiver<Arc<CoreView>>,
 	/// The tunnels' live status.
 	pub tunnels: Arc<Mutex<Vec<TunnelStatus>>>,
 	/// This relay's name.
@@ -156,22 +155,14 @@ pub struct Status {
 	pub chain: Option<ChainStatus>,
 }
 
-fn status_of(core: &RelayCore, state: &DashState) -> Status {
-	let totals = core.counters().totals();
-	let me = core.me();
-	let n = core.members().len();
-	let peers_measured =
-		(0..n as u16).filter(|&from| from != me && core.matrix().cell(from, me).is_some()).count();
-	let mut drops: Vec<(String, u64)> =
-		core.drops().iter().map(|(r, c)| (format!("{r:?}"), *c)).collect();
-	drops.sort();
+fn status_of(view: &CoreView, state: &DashState) -> Status {
 	Status {
 		name: state.name.clone(),
-		member_index: me,
+		member_index: view.me,
 		uptime_s: state.started.elapsed().as_secs(),
-		boot_time: core.boot_time(),
-		in_octets: totals.in_octets,
-		out_octets: totals.out_octets,
+		boot_time: view.boot_time,
+		in_octets: view.totals.in_octets,
+		out_octets: view.totals.out_octets,
 		coins_earned: state
 			.chain
 			.as_ref()
@@ -180,28 +171,24 @@ fn status_of(core: &RelayCore, state: &DashState) -> Status {
 			.chain
 			.as_ref()
 			.map(|chain| crate::config::format_srw(chain.state.borrow().ledger.total.applied)),
-		peers_measured,
-		group_size: n,
-		drops,
+		peers_measured: view.peers_measured,
+		group_size: view.group_size,
+		drops: view.drops.clone(),
 		protocol_version: crate::proto::wire::VERSION,
-		members_on_other_versions: (0..n as u16)
-			.map(|m| (m, core.member_version(m)))
-			.filter(|(_, version)| *version != crate::proto::wire::VERSION)
-			.collect(),
+		members_on_other_versions: view.members_on_other_versions.clone(),
 		chain: state.chain.as_ref().map(chain_status),
 	}
 }
 
 async fn status(State(state): State<DashState>) -> Json<Status> {
-	let core = lock(&state.core);
-	Json(status_of(&core, &state))
+	let view = state.view.borrow().clone();
+	Json(status_of(&view, &state))
 }
 
 async fn ready(State(state): State<DashState>) -> Response {
-	let core = lock(&state.core);
-	let status = status_of(&core, &state);
+	let view = state.view.borrow().clone();
 	// Ready once it measures at least one peer (or is alone in its group).
-	if status.group_size <= 1 || status.peers_measured > 0 {
+	if view.group_size <= 1 || view.peers_measured > 0 {
 		(StatusCode::OK, "ready\n").into_response()
 	} else {
 		(StatusCode::SERVICE_UNAVAILABLE, "waiting for the first peer measurements\n")
@@ -241,17 +228,10 @@ fn member_label(state: &DashState, id: &NodeId) -> String {
 	}
 }
 
-fn matrix_of(core: &RelayCore, state: &DashState) -> MatrixView {
-	let m = core.matrix();
-	let n = m.len() as u16;
-	let grid = |f: &dyn Fn(u16, u16) -> Option<srwan_primitives::routing::SegmentMetrics>| {
-		(0..n)
-			.map(|a| (0..n).map(|b| if a == b { None } else { f(a, b) }).collect::<Vec<_>>())
-			.collect::<Vec<_>>()
-	};
-	let segs = grid(&|a, b| m.segment(a, b));
+fn matrix_of(view: &CoreView, state: &DashState) -> MatrixView {
+	let segs = &view.segments;
 	MatrixView {
-		members: m.members().iter().map(|id| member_label(state, id)).collect(),
+		members: view.members.iter().map(|id| member_label(state, id)).collect(),
 		owd_us: segs.iter().map(|r| r.iter().map(|s| s.map(|s| s.owd_us)).collect()).collect(),
 		rtt_us: segs.iter().map(|r| r.iter().map(|s| s.map(|s| s.rtt_us)).collect()).collect(),
 		loss_ppm: segs.iter().map(|r| r.iter().map(|s| s.map(|s| s.loss_ppm)).collect()).collect(),
@@ -259,7 +239,8 @@ fn matrix_of(core: &RelayCore, state: &DashState) -> MatrixView {
 }
 
 async fn matrix(State(state): State<DashState>) -> Json<MatrixView> {
-	Json(matrix_of(&lock(&state.core), &state))
+	let view = state.view.borrow().clone();
+	Json(matrix_of(&view, &state))
 }
 
 async fn paths(State(state): State<DashState>) -> Json<Vec<TunnelStatus>> {
@@ -302,8 +283,8 @@ async fn metrics(State(state): State<DashState>) -> Response {
 	let (switches, probe_rtt) =
 		(Family::<FlowLabel, Counter>::default(), Family::<FlowLabel, Gauge>::default());
 	{
-		let core = lock(&state.core);
-		for (peer, metrics) in core.inbound_metrics(crate::net::now_ns()) {
+		let view = state.view.borrow().clone();
+		for (peer, metrics) in &view.inbound {
 			let label = PeerLabel { peer: crate::hex::encode(&peer[..8]) };
 			owd.get_or_create(&label).set(metrics.owd_us);
 			if let Some(value) = metrics.rtt_us {
@@ -312,17 +293,16 @@ async fn metrics(State(state): State<DashState>) -> Response {
 			jitter.get_or_create(&label).set(i64::from(metrics.jitter_us));
 			loss.get_or_create(&label).set(i64::from(metrics.loss_ppm));
 		}
-		for (peer, octets) in core.counters().by_peer() {
+		for (peer, octets) in &view.by_peer {
 			let label = PeerLabel { peer: crate::hex::encode(&peer[..8]) };
 			octets_in.get_or_create(&label).inc_by(octets.in_octets);
 			octets_out.get_or_create(&label).inc_by(octets.out_octets);
 		}
-		for (reason, count) in core.drops().iter() {
-			drops.get_or_create(&ReasonLabel { reason: format!("{reason:?}") }).inc_by(*count);
+		for (reason, count) in &view.drops {
+			drops.get_or_create(&ReasonLabel { reason: reason.clone() }).inc_by(*count);
 		}
-		let status = status_of(&core, &state);
-		uptime.set(status.uptime_s as i64);
-		measured.set(status.peers_measured as i64);
+		uptime.set(state.started.elapsed().as_secs() as i64);
+		measured.set(view.peers_measured as i64);
 	}
 	registry.register("octets_in", "Octets received per peer since the agent started", octets_in);
 	registry.register("octets_out", "Octets sent per peer since the agent started", octets_out);
@@ -398,15 +378,20 @@ const PAGE: &str = include_str!("page.html");
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use crate::proto::{
-		counters::Counters,
-		relay::{CoreConfig, Member},
+	use crate::{
+		net::{lock, SharedCore},
+		proto::{
+			counters::Counters,
+			relay::{CoreConfig, Member, RelayCore},
+		},
 	};
 	use axum::body::{to_bytes, Body};
 	use ed25519_dalek::SigningKey;
+	use std::time::Duration;
 	use tower::ServiceExt;
 
-	fn state() -> DashState {
+	/// The dashboard's state over a core of two members, with the core itself.
+	fn state_and_core() -> (DashState, SharedCore) {
 		let key = SigningKey::from_bytes(&[1; 32]);
 		let other = SigningKey::from_bytes(&[2; 32]);
 		let members = vec![
@@ -439,24 +424,79 @@ mod tests {
 			metering: None,
 		})
 		.unwrap();
-		DashState {
-			core: Arc::new(Mutex::new(core)),
+		let core: SharedCore = Arc::new(Mutex::new(core));
+		let (_, view) = view::channel(&core);
+		let state = DashState {
+			view,
 			tunnels: Arc::new(Mutex::new(vec![])),
 			name: "relay-<a>".into(),
 			started: Instant::now(),
 			chain: None,
 			names: Arc::new([([1; 32], "relay-b".to_string())].into_iter().collect()),
-		}
+		};
+		(state, core)
 	}
 
-	async fn get(path: &str) -> (StatusCode, String) {
-		let response = router(state())
+	async fn get_from(state: DashState, path: &str) -> (StatusCode, String) {
+		let response = router(state)
 			.oneshot(axum::http::Request::get(path).body(Body::empty()).unwrap())
 			.await
 			.unwrap();
 		let status = response.status();
 		let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
 		(status, String::from_utf8(body.to_vec()).unwrap())
+	}
+
+	async fn get(path: &str) -> (StatusCode, String) {
+		get_from(state_and_core().0, path).await
+	}
+
+	#[test]
+	fn requests_never_wait_for_the_core() {
+		let (state, core) = state_and_core();
+		// The data plane holds the core (or a flood of forged pulses keeps it busy): every
+		// endpoint still answers, from the last view. Asked from another thread, so that a
+		// handler stuck on the lock shows as a timeout here rather than a hung test.
+		let held = lock(&core);
+		let (answers, answered) = std::sync::mpsc::channel();
+		std::thread::spawn(move || {
+			let runtime =
+				tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+			for path in ["/ready", "/api/status", "/api/matrix", "/metrics"] {
+				let (code, _) = runtime.block_on(get_from(state.clone(), path));
+				let _ = answers.send((path, code));
+			}
+		});
+		for _ in 0..4 {
+			let (path, code) = answered
+				.recv_timeout(Duration::from_secs(10))
+				.expect("an endpoint waited for the core's lock");
+			assert_ne!(code, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+		}
+		drop(held);
+	}
+
+	#[tokio::test]
+	async fn the_view_follows_the_core() {
+		let (mut state, core) = state_and_core();
+		let (views, view) = view::channel(&core);
+		state.view = view;
+		let (stop_tx, stop) = tokio::sync::watch::channel(false);
+		let every = Duration::from_millis(20);
+		let publisher = tokio::spawn(view::publish(core.clone(), views, every, stop));
+		lock(&core).counters_mut().record_in(5, 1, [1; 32], 500);
+		let in_octets = |state: &DashState| state.view.borrow().totals.in_octets;
+		// A copy: the core's new count reaches it with the next publication, not before.
+		let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+		while in_octets(&state) != 2_000 {
+			assert!(tokio::time::Instant::now() < deadline, "the view never caught up");
+			tokio::time::sleep(every).await;
+		}
+		let (_, body) = get_from(state.clone(), "/api/status").await;
+		let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+		assert_eq!(status["in_octets"], 2_000);
+		stop_tx.send(true).unwrap();
+		publisher.await.unwrap();
 	}
 
 	#[tokio::test]
