@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { u8aToHex } from '@polkadot/util';
 import { xxhashAsHex } from '@polkadot/util-crypto';
 import { connect, freshAccount, keyring, sendAndFinalize, SRW } from '../lib/chain.js';
+import { waitFor } from '../lib/nodes.js';
 
 /** Where runtime/build.rs leaves the twin: beside the node, in the wasm builder's directory. */
 const NEXT_SPEC_WASM = process.env.SRWAN_NEXT_SPEC_WASM_PATH
@@ -38,17 +39,6 @@ after(async () => {
 /** The key of a pallet's storage version (`:__STORAGE_VERSION__:` under its prefix). */
 function storageVersionKey(pallet) {
   return xxhashAsHex(pallet, 128) + xxhashAsHex(':__STORAGE_VERSION__:', 128).slice(2);
-}
-
-/** Resolves with the hash of the finalized head once it is past block `number`. */
-async function finalizedPast(number, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const head = await api.rpc.chain.getFinalizedHead();
-    if ((await api.rpc.chain.getHeader(head)).number.toNumber() > number) return head;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`nothing finalized past block ${number} within ${timeoutMs / 1000} s`);
 }
 
 test('setCode with the next spec is enacted on the running chain and migrates coin voting v1 candidates', async () => {
@@ -97,7 +87,11 @@ test('setCode with the next spec is enacted on the running chain and migrates co
   assert.equal((await atSetCode.query.coinVoting.counterForCandidates()).toNumber(), 2);
 
   // The new code runs from the next block on: the chain reports it and keeps finalizing.
-  const head = await finalizedPast(setCodeHeader.number.toNumber(), 120_000);
+  const head = await waitFor('a finalized block past the one of setCode', async () => {
+    const finalized = await api.rpc.chain.getFinalizedHead();
+    const number = (await api.rpc.chain.getHeader(finalized)).number.toNumber();
+    return number > setCodeHeader.number.toNumber() && finalized;
+  }, 120_000);
   assert.equal(await specAt(head), before + 1);
   assert.equal(api.runtimeVersion.specVersion.toNumber(), before + 1, 'polkadot.js follows the upgrade');
   const at = await api.at(head);

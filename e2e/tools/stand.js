@@ -23,6 +23,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { connect, keyring, sendAndFinalize } from '../lib/chain.js';
+import { waitFor } from '../lib/nodes.js';
 import { makeSessionKeys, nodeHoldsKeysOf, stand } from '../lib/validator.js';
 
 const usage = 'usage: stand.js --node URL (--seed-file PATH | --seed //DEV) [--chain URL] [--commission PCT] '
@@ -109,13 +110,9 @@ try {
   }
   if (options['wait-joined']) {
     const length = (await api.query.validators.sessionLength()).toNumber();
-    const deadline = Date.now() + 3 * length * 6_000 + 60_000;
-    for (;;) {
-      const validators = (await api.query.session.validators()).map((v) => v.toString());
-      if (validators.includes(who.address)) break;
-      if (Date.now() > deadline) fail('not in the validators after three sessions: check votes, bond and keys');
-      await new Promise((r) => setTimeout(r, 6_000));
-    }
+    await waitFor('it among the validators for three sessions: check votes, bond and keys',
+      async () => (await api.query.session.validators()).some((v) => v.toString() === who.address),
+      3 * length * 6_000 + 60_000);
     console.log('it validates now');
   }
 } catch (e) {
