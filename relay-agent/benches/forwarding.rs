@@ -11,7 +11,7 @@ use ed25519_dalek::SigningKey;
 use srwan_relay::proto::{
 	e2e::FlowCipher,
 	metering::MeteringConfig,
-	relay::{Action, CoreConfig, Flow, Member, RelayCore},
+	relay::{new_flow_id, Action, CoreConfig, Flow, Member, RelayCore},
 	wire::{peek_type, DataMac},
 };
 use std::{hint::black_box, net::SocketAddr};
@@ -169,5 +169,58 @@ fn crypto(c: &mut Criterion) {
 	group.finish();
 }
 
-criterion_group!(benches, hop, crypto);
+/// A flow setup at the transit relay: a re-announcement of the version it holds (the origin's
+/// ed25519 signature; the consumer's consent was checked when the version came) against a new
+/// version (the signature and the consent's sr25519 verification). The ingress signs in the
+/// untimed part; the clock moves 10 ms per setup, inside the origin's control budget.
+fn setups(c: &mut Criterion) {
+	let mut group = c.benchmark_group("flow setup at a transit relay");
+	let mut g = cores();
+	let mut transit = g.swap_remove(1);
+	let mut ingress = g.swap_remove(0);
+	let mut now_ns = 0u64;
+	let mut version = 1u32;
+	// A flow id of member 0's own (setups of another member's ids are refused).
+	let id = new_flow_id(&[0; 32], 50);
+	let flow =
+		|version| Flow { id, version, key: [1; 32], path: vec![0, 1, 2], destination: addr(9) };
+	let originate = |ingress: &mut RelayCore, version: u32, now_ns: &mut u64| {
+		*now_ns += 10_000_000;
+		let mut setup = [0u8; 512];
+		let len = ingress
+			.originate_flow(flow(version), [5; 32], *now_ns, &mut setup)
+			.expect("originates");
+		(setup, len, *now_ns)
+	};
+	let (mut first, len, at) = originate(&mut ingress, version, &mut now_ns);
+	assert_eq!(transit.on_datagram(addr(0), &mut first[..len], at), Action::Forward { to: 2 });
+	group.bench_function("re-announcement (origin signature)", |b| {
+		b.iter_batched_ref(
+			|| originate(&mut ingress, version, &mut now_ns),
+			|(setup, len, at)| {
+				let action = transit.on_datagram(addr(0), &mut setup[..*len], *at);
+				debug_assert_eq!(action, Action::Forward { to: 2 });
+				black_box(action)
+			},
+			BatchSize::SmallInput,
+		)
+	});
+	group.bench_function("new version (origin signature, consumer's consent)", |b| {
+		b.iter_batched_ref(
+			|| {
+				version += 1;
+				originate(&mut ingress, version, &mut now_ns)
+			},
+			|(setup, len, at)| {
+				let action = transit.on_datagram(addr(0), &mut setup[..*len], *at);
+				debug_assert_eq!(action, Action::Forward { to: 2 });
+				black_box(action)
+			},
+			BatchSize::SmallInput,
+		)
+	});
+	group.finish();
+}
+
+criterion_group!(benches, hop, crypto, setups);
 criterion_main!(benches);

@@ -111,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
 			flow_idle_ns: u64::MAX,
 			link_marks: Vec::new(),
 			metering: None,
+			consumer: None,
 		})?));
 		let params = AgentParams {
 			core: core.clone(),

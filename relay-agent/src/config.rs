@@ -86,6 +86,12 @@ pub struct Config {
 	/// CSV prefix table (`prefix,country,asn`) to pick egresses for `egress = "auto"`.
 	#[serde(default)]
 	pub prefix_table: Option<PathBuf>,
+	/// Static groups: file of the sr25519 key (64 hex digits, 0600; created on first use) of
+	/// the consumer this relay's flows are set up for: it signs each flow version's consent,
+	/// and its public key is the consumer named in the setups. Default: a key derived from
+	/// the pulse key. With `[chain]` the account is the consumer, and this is refused.
+	#[serde(default)]
+	pub consumer_key_file: Option<PathBuf>,
 }
 
 /// Most relays a pinned path (`through`) lists between ingress and egress (the chain pays
@@ -414,6 +420,12 @@ impl Config {
 		if self.routing.failover_lost_probes == 0 {
 			return Err(invalid("routing.failover_lost_probes", "must be at least 1"));
 		}
+		if self.chain.is_some() && self.consumer_key_file.is_some() {
+			return Err(invalid(
+				"consumer_key_file",
+				"with [chain] the relay's account is the consumer of its flows; leave it out",
+			));
+		}
 		if let Some(chain) = &self.chain {
 			if !(chain.url.starts_with("ws://") || chain.url.starts_with("wss://")) {
 				return Err(invalid(
@@ -594,6 +606,10 @@ mod tests {
 			("data_dir = \"/x\"\n[routing]\nsustain_probes = 0", "routing.sustain_probes"),
 			("data_dir = \"/x\"\n[chain]\nurl = \"http://a\"", "chain.url"),
 			("data_dir = \"/x\"\n[chain]\nurl = \"ws://a\"\naccount = \"Charlie\"", "chain.account"),
+			(
+				"data_dir = \"/x\"\nconsumer_key_file = \"/x/c.key\"\n[chain]\nurl = \"ws://a\"",
+				"consumer_key_file",
+			),
 			(
 				"listen = \"0.0.0.0:7400\"\ndata_dir = \"/x\"\n[chain]\nurl = \"ws://a\"\n[chain.router]\ncountry = \"DE\"\nasn = 3320\nlat = 52.5\nlon = 13.4\nprice_per_gb = \"1\"",
 				"chain.router.endpoint",

@@ -14,6 +14,7 @@ use crate::{
 	identity::{self, node_id},
 	net::{self, Agent, AgentParams, SharedCore, Tunnel},
 	proto::{
+		consent::Consumer,
 		hysteresis::Hysteresis,
 		metering::MeteringConfig,
 		relay::{CoreConfig, Member, RelayCore, RowSchedule},
@@ -50,6 +51,9 @@ pub enum LaunchError {
 	/// The group is inconsistent.
 	#[error("cannot build the relay: {0}")]
 	Core(#[from] crate::proto::relay::CoreError),
+	/// The static group's consumer key could not be loaded or created.
+	#[error("consumer_key_file: {0}")]
+	ConsumerKey(#[source] chain::account::AccountError),
 	/// A tunnel's egress is not a member of the group.
 	#[error("tunnels[{0}].egress {1:?} is not a member of the group")]
 	UnknownEgress(usize, String),
@@ -140,6 +144,9 @@ struct ChainLink {
 	submitter: chain::Submitter,
 	/// The keys that sign this account's receipts as a consumer.
 	receipt_keys: Arc<chain::receipts::ReceiptKeys>,
+	/// This account as the consumer of the relay's own flows; the account key signs their
+	/// consent (the relays on a path check it without reading the chain).
+	consumer: Consumer,
 	max_price_per_gb: u128,
 }
 
@@ -165,6 +172,7 @@ fn join_the_exchange(
 		}
 	};
 	let account_key = Arc::new(account.clone());
+	let consumer = Consumer::new(address.0, account_key.clone());
 	let submitter = chain::Submitter::spawn(chain_config.url.clone(), account);
 	if let Some(wanted) = wanted {
 		tokio::spawn(listing::keep_listed(
@@ -194,6 +202,7 @@ fn join_the_exchange(
 			receipt_key,
 			account_key,
 		)),
+		consumer,
 		max_price_per_gb,
 	})
 }
@@ -236,6 +245,7 @@ impl CarriedOver {
 
 /// Builds a core for `members` (this relay among them, or alone) with `carried` counters and
 /// link marks.
+#[allow(clippy::too_many_arguments)]
 fn build_core(
 	config: &Config,
 	key: &SigningKey,
@@ -244,6 +254,7 @@ fn build_core(
 	boot_time: u64,
 	carried: CarriedOver,
 	metering: Option<MeteringConfig>,
+	consumer: Option<&Consumer>,
 ) -> Result<RelayCore, LaunchError> {
 	let interval = config.pulse.interval();
 	let rows = RowSchedule::for_interval(interval);
@@ -266,6 +277,7 @@ fn build_core(
 		flow_idle_ns: (4 * interval.as_nanos() as u64).max(30_000_000_000),
 		link_marks: carried.link_marks,
 		metering,
+		consumer: consumer.cloned().or_else(|| Consumer::derived_from(&key.to_bytes())),
 	})?;
 	core.set_epoch(epoch);
 	if let Some(closed) = closed_through {
@@ -352,7 +364,9 @@ fn key_in_force(
 /// account with its pulse key) leaves it alone, and says why.
 ///
 /// In a chain group the core meters other ingresses' flows by their consumers' receipts,
-/// for the chain's genesis and under its credit window (`metering`).
+/// for the chain's genesis and under its credit window (`metering`). Its own flows are set up
+/// for `consumer` (see [`own_consumer`]; `None`: the one derived from the pulse key).
+#[allow(clippy::too_many_arguments)]
 fn core_for(
 	config: &Config,
 	key: &SigningKey,
@@ -361,23 +375,45 @@ fn core_for(
 	boot_time: u64,
 	carried: CarriedOver,
 	metering: Option<MeteringConfig>,
+	consumer: Option<&Consumer>,
 ) -> Result<RelayCore, LaunchError> {
 	let me = account.unwrap_or_default();
 	let alone = || vec![Member { id: me, addr: config.listen, pulse_key: key.verifying_key() }];
 	match group {
 		Group::Static => {
 			let members = members(config, key.verifying_key())?;
-			build_core(config, key, config.group, members, boot_time, carried, None)
+			build_core(config, key, config.group, members, boot_time, carried, None, consumer)
 		}
-		Group::Alone => build_core(config, key, 0, alone(), boot_time, carried, metering),
+		Group::Alone => build_core(config, key, 0, alone(), boot_time, carried, metering, consumer),
 		Group::Chain { group, members } => match chain_members(members, me, key.verifying_key()) {
-			Some(members) => build_core(config, key, *group, members, boot_time, carried, metering),
+			Some(members) => {
+				build_core(config, key, *group, members, boot_time, carried, metering, consumer)
+			}
 			None => {
 				tracing::warn!(group, "the chain's group does not list this account with this relay's pulse key (re-register to update it); relaying alone");
-				build_core(config, key, 0, alone(), boot_time, carried, metering)
+				build_core(config, key, 0, alone(), boot_time, carried, metering, consumer)
 			}
 		},
 	}
+}
+
+/// The consumer this relay's flows are set up for: its account on a chain, else the key of
+/// `consumer_key_file` (created on first use), else `None` (one derived from the pulse key).
+fn own_consumer(
+	config: &Config,
+	link: Option<&ChainLink>,
+) -> Result<Option<Consumer>, LaunchError> {
+	if let Some(link) = link {
+		return Ok(Some(link.consumer.clone()));
+	}
+	let Some(path) = &config.consumer_key_file else { return Ok(None) };
+	let (pair, created) =
+		chain::account::load_or_create_key_file(path).map_err(LaunchError::ConsumerKey)?;
+	let account = pair.public_key().0;
+	if created {
+		tracing::info!(path = %path.display(), consumer = %crate::hex::encode(&account), "created the consumer key of this relay's flows");
+	}
+	Ok(Some(Consumer::new(account, Arc::new(pair))))
 }
 
 /// The metering settings from the chain as followed, once its genesis is known, and this
@@ -534,6 +570,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		None => None,
 	};
 	let account = link.as_ref().map(|link| link.account);
+	let consumer = own_consumer(&config, link.as_ref())?;
 	let boot_time = next_boot(&config)?;
 	let crash_boots = store::start_run(&config.data_dir, boot_time)?;
 	if crash_boots.last() == Some(&boot_time) {
@@ -548,6 +585,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 		boot_time,
 		CarriedOver::load(&config)?,
 		link.as_ref().and_then(|link| metering_of(&config, &link.state.borrow())),
+		consumer.as_ref(),
 	)?;
 	let core: SharedCore = Arc::new(Mutex::new(first));
 	let tunnel_statuses = Arc::new(Mutex::new(Vec::new()));
@@ -646,9 +684,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
 			let carried = CarriedOver::from_core(&net::lock(&core));
 			let metering =
 				link.as_ref().and_then(|link| metering_of(&config, &link.state.borrow()));
+			let consumer = consumer.as_ref();
 			key = key_in_force(&config, key, account, &group)?;
 			let mut rebuilt =
-				core_for(&config, &key, account, &group, boot_time, carried, metering)?;
+				core_for(&config, &key, account, &group, boot_time, carried, metering, consumer)?;
 			// Paths avoid quarantined members and those not for sale from the core's first
 			// packet on (the duties refresh the roles at each later epoch start).
 			let snapshot = link.as_ref().and_then(|link| link.state.borrow().snapshot.clone());
@@ -766,6 +805,32 @@ mod tests {
 
 	fn accounts(members: &[Member]) -> Vec<u8> {
 		members.iter().map(|m| m.id[0]).collect()
+	}
+
+	#[test]
+	fn a_static_relay_sets_its_flows_up_for_the_configured_consumer_key() {
+		use std::os::unix::fs::PermissionsExt as _;
+		let dir = tempfile::tempdir().unwrap();
+		let file = dir.path().join("consumer.key");
+		let text =
+			format!("data_dir = {:?}\nconsumer_key_file = {:?}\n", dir.path().join("data"), file);
+		let config = Config::parse(&text, std::path::Path::new("relay.toml")).unwrap();
+		let created = own_consumer(&config, None).unwrap().expect("a consumer from the file");
+		let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+		assert_eq!(mode & 0o777, 0o600, "created readable by its owner only");
+		let again = own_consumer(&config, None).unwrap().unwrap();
+		assert_eq!(again.account(), created.account(), "the same key on every start");
+		let derived = Consumer::derived_from(&key(1).to_bytes()).unwrap();
+		assert_ne!(created.account(), derived.account());
+		// Without the setting: the core derives one from the pulse key.
+		let plain =
+			Config::parse(&format!("data_dir = {:?}\n", dir.path()), std::path::Path::new("r"))
+				.unwrap();
+		assert!(own_consumer(&plain, None).unwrap().is_none());
+		// A key file others can read is refused, with the setting's name.
+		std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+		let error = own_consumer(&config, None).unwrap_err().to_string();
+		assert!(error.starts_with("consumer_key_file:"), "{error}");
 	}
 
 	#[test]

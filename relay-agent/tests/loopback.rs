@@ -8,6 +8,7 @@ use ed25519_dalek::SigningKey;
 use srwan_relay::{
 	net::{self, Agent, AgentParams, Impairment, Tunnel, Verdict},
 	proto::{
+		consent::Consumer,
 		counters::{CounterKey, Counters},
 		hysteresis::{Hysteresis, Route},
 		relay::{CoreConfig, Member, RelayCore, RowSchedule},
@@ -135,6 +136,7 @@ async fn traffic_detours_around_a_cut_and_a_slow_link_and_returns() {
 	for (i, (socket, key)) in sockets.into_iter().zip(keys).enumerate() {
 		let core = Arc::new(Mutex::new(
 			RelayCore::new(CoreConfig {
+				consumer: Consumer::derived_from(&key.to_bytes()),
 				key,
 				group: 1,
 				members: members.clone(),

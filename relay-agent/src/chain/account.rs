@@ -67,7 +67,7 @@ pub fn load_receipt_key(data_dir: &Path) -> Result<(Keypair, bool), AccountError
 
 /// The sr25519 key in the file at `path` (0600, refused when others can read it), created on
 /// first use; whether it was created now.
-fn load_or_create_key_file(path: &Path) -> Result<(Keypair, bool), AccountError> {
+pub fn load_or_create_key_file(path: &Path) -> Result<(Keypair, bool), AccountError> {
 	let path = path.to_path_buf();
 	// Two tries: a key another process created at the same moment is read, not replaced.
 	for _ in 0..2 {

@@ -422,6 +422,7 @@ mod tests {
 			flow_idle_ns: u64::MAX,
 			link_marks: Vec::new(),
 			metering: None,
+			consumer: None,
 		})
 		.unwrap();
 		let core: SharedCore = Arc::new(Mutex::new(core));

@@ -129,6 +129,8 @@ pub struct FlowUsage {
 /// its consumer signed for it.
 #[derive(Clone, Debug, Default)]
 pub struct CarriedFlow {
+	/// The account that pays for it (its setup named and consented it): receipts must name it.
+	pub consumer: NodeId,
 	/// Its routers, ingress first.
 	pub path: Vec<NodeId>,
 	/// Octets carried towards the destination.
@@ -151,7 +153,8 @@ const REVERSE_LOSS_DIVISOR: u64 = 50;
 impl PartialEq for CarriedFlow {
 	/// The same path, counts, receipt and refusal (where its origin's load is kept aside).
 	fn eq(&self, other: &Self) -> bool {
-		self.path == other.path
+		self.consumer == other.consumer
+			&& self.path == other.path
 			&& self.fwd_octets == other.fwd_octets
 			&& self.rev_octets == other.rev_octets
 			&& self.receipt == other.receipt
@@ -306,6 +309,9 @@ struct CarriedRow {
 	rev_octets: u64,
 	receipt: Option<String>,
 	refused: bool,
+	/// The consumer (hex); files written before setups named one hold none: the origin paid.
+	#[serde(default)]
+	consumer: Option<String>,
 }
 
 /// A path of ids in the persisted form (hex).
@@ -406,13 +412,13 @@ impl Counters {
 
 	/// Counts `fwd` and `rev` octets of another ingress's flow version `key` carried here, if
 	/// they keep the unreceipted octets of the version's origin in the epoch within
-	/// `credit_window` (and its consumer is not refused); `path` gives its routers the first
-	/// time the version is seen in the epoch.
+	/// `credit_window` (and its consumer is not refused); `route` gives its consumer and its
+	/// routers the first time the version is seen in the epoch.
 	#[inline]
 	pub fn carry(
 		&mut self,
 		key: UsageKey,
-		path: impl FnOnce() -> Vec<NodeId>,
+		route: impl FnOnce() -> (NodeId, Vec<NodeId>),
 		fwd: u64,
 		rev: u64,
 		credit_window: u64,
@@ -422,7 +428,7 @@ impl Counters {
 			std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
 			std::collections::hash_map::Entry::Vacant(_) if full => return Err(CarryRefusal::Full),
 			std::collections::hash_map::Entry::Vacant(entry) => {
-				let path = path();
+				let (consumer, path) = route();
 				let origin = path.first().copied().unwrap_or_default();
 				let loads = &mut self.origin_loads;
 				let slot = *self.origins.entry((key.epoch, origin)).or_insert_with(|| {
@@ -434,7 +440,12 @@ impl Counters {
 					return Err(CarryRefusal::Full);
 				}
 				load.versions += 1;
-				entry.insert(CarriedFlow { path, origin_slot: slot, ..Default::default() })
+				entry.insert(CarriedFlow {
+					consumer,
+					path,
+					origin_slot: slot,
+					..Default::default()
+				})
 			}
 		};
 		let load = self.origin_loads.get_mut(flow.origin_slot).ok_or(CarryRefusal::Full)?;
@@ -630,6 +641,7 @@ impl Counters {
 				rev_octets: flow.rev_octets,
 				receipt: flow.receipt.as_ref().map(|r| crate::hex::encode(&r.encode())),
 				refused: flow.refused,
+				consumer: Some(crate::hex::encode(&flow.consumer)),
 			})
 			.collect();
 		serde_json::to_vec_pretty(&Persisted::Full { links: rows, flows, peer_boots, carried })
@@ -659,7 +671,12 @@ impl Counters {
 				None => None,
 			};
 			let key = UsageKey { epoch: row.epoch, flow: row.flow, version: row.version };
+			let consumer = match &row.consumer {
+				Some(hex) => crate::hex::decode32(hex)?,
+				None => path.first().copied().unwrap_or_default(),
+			};
 			let flow = CarriedFlow {
+				consumer,
 				path,
 				fwd_octets: row.fwd_octets,
 				rev_octets: row.rev_octets,
@@ -790,8 +807,10 @@ mod tests {
 		let mut c = Counters::default();
 		let key = UsageKey { epoch: 3, flow: 77, version: 1 };
 		let path = || vec![[1; 32], [2; 32], [3; 32]];
-		assert_eq!(c.carry(key, path, 600, 0, 1_000), Ok(()));
-		assert_eq!(c.carry(key, path, 600, 0, 1_000), Err(CarryRefusal::Unreceipted));
+		let route = || ([8; 32], path());
+		assert_eq!(c.carry(key, route, 600, 0, 1_000), Ok(()));
+		assert_eq!(c.carried(&key).map(|flow| flow.consumer), Some([8; 32]));
+		assert_eq!(c.carry(key, route, 600, 0, 1_000), Err(CarryRefusal::Unreceipted));
 		let receipt = SignedReceipt {
 			receipt: UsageReceipt {
 				consumer: [1; 32],
@@ -811,13 +830,22 @@ mod tests {
 		let back = Counters::from_json(&c.to_json()).unwrap();
 		assert_eq!(back, c);
 		assert_eq!(back.held_receipts(3), vec![receipt]);
+		assert_eq!(back.carried(&key).map(|flow| flow.consumer), Some([8; 32]), "kept on disk");
+		// A file from before setups named a consumer: the origin paid.
+		let older = String::from_utf8(c.to_json()).unwrap().replace(
+			&format!(r#""consumer": "{}""#, crate::hex::encode(&[8; 32])),
+			r#""consumer": null"#,
+		);
+		assert!(!older.contains(&crate::hex::encode(&[8; 32])), "{older}");
+		let older = Counters::from_json(older.as_bytes()).unwrap();
+		assert_eq!(older.carried(&key).map(|flow| flow.consumer), Some([1; 32]));
 		// The credit the receipt freed is free after the restart too.
 		let mut back = back;
-		assert_eq!(back.carry(key, path, 900, 0, 1_000), Ok(()));
-		assert_eq!(back.carry(key, path, 200, 0, 1_000), Err(CarryRefusal::Unreceipted));
+		assert_eq!(back.carry(key, route, 900, 0, 1_000), Ok(()));
+		assert_eq!(back.carry(key, route, 200, 0, 1_000), Err(CarryRefusal::Unreceipted));
 		back.mark_claimed(3);
 		assert!(back.carried_flows().next().is_none());
-		assert_eq!(back.carry(key, path, 200, 0, 1_000), Ok(()), "a claimed epoch's load is gone");
+		assert_eq!(back.carry(key, route, 200, 0, 1_000), Ok(()), "a claimed epoch's load is gone");
 	}
 
 	#[test]

@@ -146,14 +146,37 @@ impl Metering {
 		&self,
 		counters: &mut super::counters::Counters,
 		key: super::counters::UsageKey,
-		path: impl FnOnce() -> Vec<NodeId>,
+		route: impl FnOnce() -> (NodeId, Vec<NodeId>),
 		fwd: u64,
 		rev: u64,
 	) -> Result<(), super::counters::CarryRefusal> {
 		if self.config.price_per_gb.is_none() {
 			return Err(super::counters::CarryRefusal::Refused);
 		}
-		counters.carry(key, path, fwd, rev, self.config.credit_window)
+		counters.carry(key, route, fwd, rev, self.config.credit_window)
+	}
+
+	/// The delegate key of `consumer` in force for `epoch` (`None`: it has none); an unknown
+	/// consumer is asked for and refused for now.
+	pub fn delegate_at(
+		&mut self,
+		consumer: &[u8; 32],
+		epoch: u32,
+	) -> Result<Option<[u8; 32]>, ReceiptReject> {
+		match self.consumers.get(consumer) {
+			Some(terms) => Ok(terms.key_at(epoch)),
+			None => {
+				self.want(*consumer);
+				Err(ReceiptReject::UnknownConsumer)
+			}
+		}
+	}
+
+	/// Asks the agent to read `consumer`'s terms (again), within [`MAX_WANTED_CONSUMERS`].
+	pub fn want(&mut self, consumer: [u8; 32]) {
+		if self.wanted.len() < MAX_WANTED_CONSUMERS {
+			self.wanted.insert(consumer);
+		}
 	}
 
 	/// Checks a receipt's signature: by the consumer's account, or by its delegate key in force
@@ -162,9 +185,7 @@ impl Metering {
 	pub fn verify(&mut self, signed: &SignedReceipt<NodeId>) -> Result<(), ReceiptReject> {
 		let receipt = &signed.receipt;
 		let Some(terms) = self.consumers.get(&receipt.consumer) else {
-			if self.wanted.len() < MAX_WANTED_CONSUMERS {
-				self.wanted.insert(receipt.consumer);
-			}
+			self.want(receipt.consumer);
 			return Err(ReceiptReject::UnknownConsumer);
 		};
 		use subxt_signer::sr25519::{verify, PublicKey, Signature};
@@ -174,9 +195,7 @@ impl Metering {
 		if terms.key_at(receipt.epoch).is_some_and(by) || by(receipt.consumer) {
 			Ok(())
 		} else {
-			if self.wanted.len() < MAX_WANTED_CONSUMERS {
-				self.wanted.insert(receipt.consumer);
-			}
+			self.want(receipt.consumer);
 			Err(ReceiptReject::BadSignature)
 		}
 	}

@@ -1,6 +1,7 @@
 //! The sans-IO protocol core: wire formats and state machines with time passed in. Nothing
 //! here touches a socket or a clock, so every rule is testable exactly (and property-tested).
 //!
+//! - [`consent`]: the consumer's signature binding each flow version to the account that pays;
 //! - [`counters`]: octets per (boot, epoch, peer), what a relay claims;
 //! - [`data_mac`]: the MAC construction of each link's tag on data packets;
 //! - [`link`]: per-link MAC keys between neighbours and the replay window of each link;
@@ -13,6 +14,7 @@
 //! - [`matrix`]: the group's live latency matrix with expiry and the OWD/RTT cross-check;
 //! - [`metering`]: consumers' receipts along a flow's path, their keys, the credit window.
 
+pub mod consent;
 pub mod counters;
 pub mod data_mac;
 pub mod e2e;

@@ -3,6 +3,7 @@
 //! and acts on the returned [`Action`]s; nothing here allocates per packet.
 
 use super::{
+	consent::{self, Consumer},
 	counters::{CarryRefusal, Counters, UsageKey},
 	e2e::{first_seq, FlowCipher},
 	link::{LinkKeys, ReplayWindow},
@@ -85,6 +86,10 @@ struct InstalledFlow {
 	/// The version this one replaced on the same path (a rekey), still accepted for a while:
 	/// packets sent under it before its ends learnt of the new one are on their way.
 	previous: Option<PreviousVersion>,
+	/// The account that pays for this version: its receipts must name it.
+	consumer: NodeId,
+	/// The consumer's consent to this version, as its setup carried it (checked once).
+	consent: [u8; 64],
 }
 
 /// A replaced setup version of a flow whose path stayed (see [`InstalledFlow::previous`]).
@@ -208,6 +213,9 @@ pub enum DropReason {
 	/// Data of a flow whose consumer's escrow backs less than the chain's minimum, or beyond
 	/// the number of flow versions a relay meters.
 	ConsumerRefused,
+	/// A flow setup whose consumer's consent does not verify, by the consumer's account key
+	/// or (in chain mode) its delegate receipt key in force (see [`super::consent`]).
+	BadConsent,
 }
 
 /// How far a setup's time may be from this relay's clock: beyond, it is a replay (or a clock
@@ -392,6 +400,8 @@ pub struct RelayCore {
 	/// This relay's own escrow backs less than the chain's minimum: its tunnels' traffic is
 	/// refused at the ingress (relays would not carry it for long).
 	own_escrow_low: bool,
+	/// Who this relay's own flows are set up for.
+	consumer: Option<Consumer>,
 }
 
 /// Payload of a fast probe: sequence number and the ingress's send time (ns).
@@ -572,14 +582,20 @@ pub struct CoreConfig {
 	/// Metering of other ingresses' flows by their consumers' receipts (chain mode); `None`
 	/// carries every flow unmetered (static groups).
 	pub metering: Option<MeteringConfig>,
+	/// The consumer this relay's own flows are set up for (its account in chain mode); no
+	/// flow can be originated without one.
+	pub consumer: Option<Consumer>,
 }
 
 impl CoreConfig {
 	/// A configuration with defaults for everything but the key and the members: group 1,
 	/// boot time 1, a 30-pulse window, no expiry (of matrix entries or flows), a 5 ms
-	/// cross-check tolerance, no counters and no allowed destinations. Override fields with struct update syntax.
+	/// cross-check tolerance, no counters and no allowed destinations, and the consumer a
+	/// static group's relay derives from its key ([`Consumer::derived_from`]). Override fields
+	/// with struct update syntax.
 	pub fn new(key: SigningKey, members: Vec<Member>) -> Self {
 		Self {
+			consumer: Consumer::derived_from(&key.to_bytes()),
 			key,
 			group: 1,
 			members,
@@ -621,6 +637,9 @@ pub enum CoreError {
 	/// A setup must carry a newer version than the one installed to change the flow.
 	#[error("a changed flow needs a newer setup version")]
 	StaleVersion,
+	/// No consumer to set the flow up for.
+	#[error("no consumer to set the flow up for")]
+	NoConsumer,
 }
 
 impl RelayCore {
@@ -703,6 +722,7 @@ impl RelayCore {
 			last_now_ns: 0,
 			metering: config.metering.map(Metering::new),
 			own_escrow_low: false,
+			consumer: config.consumer,
 			key: config.key,
 			me,
 			group: config.group,
@@ -796,6 +816,20 @@ impl RelayCore {
 	/// same flow again only counts as refreshed, an older version or another flow under the
 	/// version held is refused ([`CoreError::StaleVersion`]).
 	pub fn install_flow(&mut self, flow: Flow) -> Result<(), CoreError> {
+		let consumer =
+			self.members.get(usize::from(flow.path.first().copied().unwrap_or(u16::MAX)));
+		let consumer = consumer.ok_or(CoreError::BadPath)?.id;
+		self.install(flow, consumer, [0; 64])
+	}
+
+	/// Installs version `flow.version` of a flow for `consumer`, whose `consent` was checked
+	/// (or made) by the caller.
+	fn install(
+		&mut self,
+		flow: Flow,
+		consumer: NodeId,
+		consent: [u8; 64],
+	) -> Result<(), CoreError> {
 		let n = self.members.len();
 		let mut seen = std::collections::HashSet::new();
 		let valid = flow.path.len() >= 2
@@ -810,7 +844,7 @@ impl RelayCore {
 			Some(installed) if installed.flow.path.first() != Some(&origin) => {
 				return Err(CoreError::FlowOfAnother)
 			}
-			Some(installed) if installed.flow == flow => {
+			Some(installed) if installed.flow == flow && installed.consumer == consumer => {
 				// The same setup again: only refreshed.
 				installed.refreshed_ns = refreshed_ns;
 				return Ok(());
@@ -839,6 +873,8 @@ impl RelayCore {
 			refreshed_ns,
 			previous: None,
 			end_window: ReplayWindow::default(),
+			consumer,
+			consent,
 		};
 		if let Some(old) = self.flows.remove(&installed.flow.id) {
 			// A rekey on the same path: packets sealed under the old key are on their way.
@@ -1060,6 +1096,15 @@ impl RelayCore {
 			return Err(DropReason::StaleSetup);
 		}
 		FlowSetup::verify(datagram, &self.members[origin].pulse_key)?;
+		// Re-announcements of a version carry the consent it was installed with: checked once.
+		let checked = self.flows.get(&terms.flow).is_some_and(|installed| {
+			installed.flow.version == terms.version
+				&& installed.consumer == terms.consumer
+				&& installed.consent == setup.consent
+		});
+		if !checked {
+			self.check_consent(&setup)?;
+		}
 		let path = terms.path.as_slice();
 		if path.first().map(|m| usize::from(*m)) != Some(origin) {
 			return Err(DropReason::BadPath);
@@ -1078,7 +1123,7 @@ impl RelayCore {
 			path: path.to_vec(),
 			destination: terms.destination,
 		};
-		self.install_flow(flow).map_err(|error| match error {
+		self.install(flow, terms.consumer, setup.consent).map_err(|error| match error {
 			CoreError::FlowOfAnother => DropReason::FlowOfAnother,
 			CoreError::StaleVersion => DropReason::StaleSetup,
 			_ => DropReason::BadPath,
@@ -1092,13 +1137,33 @@ impl RelayCore {
 		}
 	}
 
+	/// The consumer's consent in `setup`: by its account key, or (chain mode) by its delegate
+	/// receipt key in force for the current epoch; a consumer whose terms are not known yet
+	/// is fetched (the origin announces the setup again).
+	fn check_consent(&mut self, setup: &FlowSetup) -> Result<(), DropReason> {
+		let terms = &setup.terms;
+		if consent::verifies(terms, &setup.consent, &terms.consumer) {
+			return Ok(());
+		}
+		let epoch = self.epoch;
+		let metering = self.metering.as_mut().ok_or(DropReason::BadConsent)?;
+		match metering.delegate_at(&terms.consumer, epoch)? {
+			Some(delegate) if consent::verifies(terms, &setup.consent, &delegate) => Ok(()),
+			_ => {
+				metering.want(terms.consumer);
+				Err(DropReason::BadConsent)
+			}
+		}
+	}
+
 	/// A consumer's receipt for a flow version this relay carried. Cheap checks first: it
 	/// names the path the version took here, comes from the router before this one on it (or
 	/// straight from the ingress, which sends a copy to every router of the path: a router
 	/// that withholds receipts cannot starve the ones after it), under the version's flow id;
-	/// its consumer is the ingress's account; it is newer than the held one, says no less
-	/// either way ([`CarriedFlow::admits`](super::counters::CarriedFlow::admits)). Then the
-	/// consumer's signature (see [`super::metering`]). Kept (the claim carries it); what came
+	/// its consumer is the one the version's setup named (and consented, see
+	/// [`super::consent`]); it is newer than the held one, says no less either way
+	/// ([`CarriedFlow::admits`](super::counters::CarriedFlow::admits)). Then the consumer's
+	/// signature (see [`super::metering`]). Kept (the claim carries it); what came
 	/// from the router before is passed to the next one. A receipt that caps the price below
 	/// this relay's, or of a consumer whose escrow is too low, is kept, and the version's data
 	/// is no longer carried.
@@ -1120,7 +1185,7 @@ impl RelayCore {
 		let from_prev = prev == Some(sender);
 		if receipt.path.as_slice() != path.as_slice()
 			|| !(from_prev || sender == origin)
-			|| receipt.consumer != *origin
+			|| receipt.consumer != carried.consumer
 			|| receipt.flow != flow_id(origin, packet.flow, packet.version)
 		{
 			return Err(DropReason::BadReceipt);
@@ -1160,6 +1225,11 @@ impl RelayCore {
 			self.own_escrow_low = !terms.escrow_ok;
 		}
 		metering.set_consumer(consumer, terms);
+	}
+
+	/// Sets the consumer this relay's own flows are set up for from their next version on.
+	pub fn set_own_consumer(&mut self, consumer: Consumer) {
+		self.consumer = Some(consumer);
 	}
 
 	/// The consumers this core knows (for the core that replaces it at a regroup).
@@ -1220,7 +1290,8 @@ impl RelayCore {
 	}
 
 	/// Installs `flow` here (this relay must be its ingress) and writes its signed setup into
-	/// `out`, stamped `now_ns` (wall clock), the flow key wrapped for the egress; the driver
+	/// `out`, stamped `now_ns` (wall clock), the flow key wrapped for the egress, with the
+	/// consent of this relay's consumer (signed once per version); the driver
 	/// sends it to the path's first hop, which passes it on (see `on_flow_setup`).
 	/// `ephemeral_secret` must be fresh random bytes. Returns the length.
 	pub fn originate_flow(
@@ -1243,10 +1314,21 @@ impl RelayCore {
 			time_ms: now_ns / 1_000_000,
 			destination: flow.destination,
 			path: heapless_path::Path::from_slice(&flow.path).ok_or(CoreError::BadPath)?,
+			consumer: self.consumer.as_ref().ok_or(CoreError::NoConsumer)?.account(),
 		};
-		let setup = FlowSetup::seal(terms, &flow.key, &egress, ephemeral_secret)
+		// One consent per version: a re-announcement carries the one already signed.
+		let held = self
+			.flows
+			.get(&flow.id)
+			.filter(|installed| installed.flow == flow && installed.consumer == terms.consumer);
+		let consent = match (held, &self.consumer) {
+			(Some(installed), _) => installed.consent,
+			(None, Some(consumer)) => consumer.consent(&terms),
+			(None, None) => return Err(CoreError::NoConsumer),
+		};
+		let setup = FlowSetup::seal(terms, &flow.key, &egress, ephemeral_secret, consent)
 			.map_err(|_| CoreError::BadPath)?;
-		self.install_flow(flow)?;
+		self.install(flow, terms.consumer, consent)?;
 		setup.encode(&self.key, out).map_err(|_| CoreError::BadPath)
 	}
 
@@ -1451,11 +1533,12 @@ impl RelayCore {
 							flow: header.flow,
 							version: header.setup_version,
 						};
-						let (members, path) = (&self.members, &installed.flow.path);
+						let (members, path, consumer) =
+							(&self.members, &installed.flow.path, &installed.consumer);
 						metering.carry(
 							&mut self.counters,
 							key,
-							|| path_ids(members, path),
+							|| (*consumer, path_ids(members, path)),
 							len,
 							0,
 						)?;
@@ -1477,9 +1560,11 @@ impl RelayCore {
 		if let (Some(metering), false) = (&self.metering, header.probe) {
 			let key =
 				UsageKey { epoch: header.epoch, flow: header.flow, version: header.setup_version };
-			let (members, path) = (&self.members, &installed.flow.path);
+			let (members, path, consumer) =
+				(&self.members, &installed.flow.path, &installed.consumer);
 			let (fwd, rev) = if header.reverse { (0, len) } else { (len, 0) };
-			metering.carry(&mut self.counters, key, || path_ids(members, path), fwd, rev)?;
+			let route = || (*consumer, path_ids(members, path));
+			metering.carry(&mut self.counters, key, route, fwd, rev)?;
 		}
 		let forward = self.forward_to(next)?;
 		let keys = self.links.get(usize::from(next)).and_then(Option::as_ref);
@@ -1560,11 +1645,12 @@ impl RelayCore {
 			if let Some(installed) = self.flows.get(&flow_id) {
 				let key =
 					UsageKey { epoch: self.epoch, flow: flow_id, version: installed.flow.version };
-				let (members, path) = (&self.members, &installed.flow.path);
+				let (members, path, consumer) =
+					(&self.members, &installed.flow.path, &installed.consumer);
 				metering.carry(
 					&mut self.counters,
 					key,
-					|| path_ids(members, path),
+					|| (*consumer, path_ids(members, path)),
 					0,
 					len as u64,
 				)?;
@@ -1655,6 +1741,8 @@ mod metering_tests;
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use std::sync::Arc;
+	use subxt_signer::sr25519::Keypair;
 
 	const MS: u64 = 1_000_000;
 
@@ -2170,7 +2258,6 @@ mod tests {
 		assert_eq!(g[2].flow(id).map(|f| f.path.clone()), Some(vec![0, 3, 2]));
 		// Relay 1, no longer on the path, still holds version 1 and its link key to 2: what it
 		// injects is refused.
-		g[1].install_flow(Flow { key: [0; 32], ..v1.clone() }).unwrap();
 		let mut buf = [0u8; 256];
 		let mut injected = Flow { key: [5; 32], ..v1.clone() };
 		injected.path = vec![1, 2];
@@ -2322,6 +2409,62 @@ mod tests {
 			g[1].originate_flow(flow(vec![0, 1]), [23; 32], 0, &mut buf),
 			Err(CoreError::BadPath)
 		);
+	}
+
+	#[test]
+	fn a_setup_installs_only_with_its_consumers_consent_to_its_very_terms() {
+		let mut g = group(3);
+		let mut buf = [0u8; 512];
+		let id = tagged(0, 90);
+		// The origin names an account whose key it does not hold: no relay installs the flow.
+		let own = Consumer::derived_from(&[1; 32]).unwrap();
+		let victim = Consumer::derived_from(&[99; 32]).unwrap().account();
+		g[0].set_own_consumer(Consumer::new(
+			victim,
+			Arc::new(Keypair::from_secret_key([1; 32]).unwrap()),
+		));
+		let len =
+			g[0].originate_flow(Flow { id, ..flow(vec![0, 1, 2]) }, [3; 32], 0, &mut buf).unwrap();
+		let mut copy = buf;
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut copy[..len], 0),
+			Action::Dropped(DropReason::BadConsent)
+		);
+		assert!(g[1].flow(id).is_none());
+
+		// Its own consumer's consent to one path does not carry over to another, nor to
+		// another destination, even re-signed by the origin under a newer version.
+		g[0].set_own_consumer(own);
+		let id = tagged(0, 91);
+		let len =
+			g[0].originate_flow(Flow { id, ..flow(vec![0, 1, 2]) }, [4; 32], 0, &mut buf).unwrap();
+		let genuine = FlowSetup::decode(&buf[..len]).unwrap();
+		let mut copy = buf;
+		assert_eq!(g[1].on_datagram(addr(0), &mut copy[..len], 0), Action::Forward { to: 2 });
+		let origin_key = SigningKey::from_bytes(&[1; 32]);
+		let forgeries = [
+			(vec![0, 2], genuine.terms.destination),
+			(vec![0, 1, 2], SocketAddr::from(([127, 0, 0, 1], 9001))),
+		];
+		for (path, destination) in forgeries {
+			let terms = SetupTerms {
+				version: 2,
+				path: heapless_path::Path::from_slice(&path).unwrap(),
+				destination,
+				..genuine.terms
+			};
+			let forged = FlowSetup { terms, ..genuine.clone() };
+			let mut out = [0u8; 512];
+			let len = forged.encode(&origin_key, &mut out).unwrap();
+			let at = usize::from(path[1]);
+			assert_eq!(
+				g[at].on_datagram(addr(0), &mut out[..len], 0),
+				Action::Dropped(DropReason::BadConsent),
+				"{path:?} to {destination}"
+			);
+		}
+		assert_eq!(g[1].flow(id).map(|f| f.version), Some(1), "the consented version stays");
+		assert!(g[2].flow(id).is_none());
 	}
 
 	/// Flow `n` of member `origin` (member ids in [`group`] are `[index; 32]`).

@@ -4,6 +4,7 @@
 use super::*;
 use crate::chain::receipts::ReceiptSigner;
 use srwan_primitives::receipts::SignedReceipt;
+use std::sync::Arc;
 use subxt_signer::sr25519::Keypair;
 
 const GENESIS: [u8; 32] = [7; 32];
@@ -366,4 +367,80 @@ fn a_relay_not_for_sale_carries_no_one_elses_flow() {
 	let config = MeteringConfig { genesis: GENESIS, credit_window: 1 << 20, price_per_gb: None };
 	g[2].metering = Some(Metering::new(config));
 	assert_eq!(send_data(&mut g).0, Action::Dropped(DropReason::ConsumerRefused));
+}
+
+/// Member 0 sets up its flow `n` along 0 → 2 → 1 → 3 for `consumer`; what relay 2 (the
+/// setup's first stop) makes of it, and the flow id.
+fn set_up_for(g: &mut [RelayCore], consumer: Consumer, n: u32) -> (Action, u64) {
+	g[0].set_own_consumer(consumer);
+	let id = new_flow_id(&[0; 32], n);
+	let flow = Flow {
+		id,
+		version: 1,
+		key: [8; 32],
+		path: vec![0, 2, 1, 3],
+		destination: SocketAddr::from(([127, 0, 0, 1], 9000)),
+	};
+	let mut buf = [0u8; 512];
+	let len = g[0].originate_flow(flow, [6; 32], 0, &mut buf).unwrap();
+	(travel(g, addr(0), addr(2), &mut buf[..len]), id)
+}
+
+#[test]
+fn a_version_is_paid_by_the_consumer_that_consented_and_by_no_other() {
+	let mut g = metered_group(4, 1 << 20);
+	let account = Keypair::from_secret_key([60; 32]).unwrap();
+	let payer = account.public_key().0;
+	let payer_delegate = Keypair::from_secret_key([61; 32]).unwrap();
+	let stranger = Keypair::from_secret_key([62; 32]).unwrap();
+	let as_payer = |key: &Keypair| Consumer::new(payer, Arc::new(key.clone()));
+
+	// Consent by the account key itself: installed without reading the chain.
+	assert_eq!(set_up_for(&mut g, as_payer(&account), 1).0, Action::Consumed);
+	assert!(g[3].consumers_to_fetch(false).is_empty());
+
+	// By a delegate key: the relay asks for the consumer's terms and refuses until it has them.
+	let (action, id) = set_up_for(&mut g, as_payer(&payer_delegate), 2);
+	assert_eq!(action, Action::Dropped(DropReason::UnknownConsumer));
+	assert!(g[2].flow(id).is_none());
+	assert_eq!(g[2].consumers_to_fetch(false), vec![payer]);
+	let delegated = ConsumerTerms {
+		receipt_keys: vec![(0, Some(payer_delegate.public_key().0))],
+		escrow_ok: true,
+	};
+	for core in g.iter_mut() {
+		core.set_consumer(payer, delegated.clone());
+	}
+	assert_eq!(set_up_for(&mut g, as_payer(&payer_delegate), 2).0, Action::Consumed);
+
+	// By a key that is neither: refused at the first relay, and its terms read again.
+	let (action, forged) = set_up_for(&mut g, as_payer(&stranger), 3);
+	assert_eq!(action, Action::Dropped(DropReason::BadConsent));
+	assert!(g[2].flow(forged).is_none());
+	assert_eq!(g[2].consumers_to_fetch(false), vec![payer]);
+
+	// Data of the delegated version is carried; its receipts must name the payer.
+	g[0].set_own_consumer(as_payer(&payer_delegate));
+	let mut buf = [0u8; 1500];
+	let (to, len) = g[0].encapsulate(id, false, &[1; 100], &mut buf).unwrap();
+	assert!(matches!(travel(&mut g, addr(0), to, &mut buf[..len]), Action::Deliver { .. }));
+	let usage = g[0].counters().flow_usage_of(EPOCH);
+	let (nonce, origin_key) = (1, delegate());
+	let origin_pays = signer(&origin_key, nonce);
+	let (key, signed) = origin_pays.signed(&usage, EPOCH).pop().unwrap();
+	let (to, mut bytes) = datagram(&g, &key, signed);
+	assert_eq!(
+		g[index_of(to)].on_datagram(addr(0), &mut bytes, 0),
+		Action::Dropped(DropReason::BadReceipt),
+		"the origin's own account did not consent to this version: its receipt pays nothing"
+	);
+	let payer_pays =
+		ReceiptSigner { consumer: payer, key: &payer_delegate, ..signer(&origin_key, nonce) };
+	let (key, signed) = payer_pays.signed(&usage, EPOCH).pop().unwrap();
+	let (to, mut bytes) = datagram(&g, &key, signed);
+	assert_eq!(travel(&mut g, addr(0), to, &mut bytes), Action::Consumed);
+	for relay in [2, 1, 3] {
+		assert_eq!(held(&g[relay]).len(), 1, "relay {relay} holds the payer's receipt");
+		assert_eq!(held(&g[relay])[0].receipt.consumer, payer);
+	}
 }

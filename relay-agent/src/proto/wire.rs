@@ -399,6 +399,10 @@ pub fn row_entry(datagram: &[u8], i: usize) -> Option<RowEntry> {
 /// an X25519 exchange between a fresh ephemeral key of this setup and the egress's pulse key
 /// (its ed25519 key in Montgomery form). The origin's signature covers the wrapped key.
 ///
+/// The setup names the consumer who pays for the flow and carries its consent (see
+/// [`SetupTerms::consent_payload`]); the origin's signature covers both, so no relay on the
+/// way can swap them.
+///
 /// `version` numbers the flow's setups: each new path and each rekey is a new version with a
 /// new key; a relay refuses a version older than the one it holds (a replayed setup cannot
 /// bring an old path or key back) and a setup whose `time_ms` is far from its own clock.
@@ -410,6 +414,10 @@ pub struct FlowSetup {
 	pub ephemeral: [u8; 32],
 	/// The flow key wrapped for the egress.
 	pub wrapped: [u8; 32],
+	/// The consumer's consent: its sr25519 signature, by its account key or its delegate
+	/// receipt key, over [`SetupTerms::consent_payload`]. Every relay on the path checks it,
+	/// so no origin can bill a consumer for a path or destination it did not sign for.
+	pub consent: [u8; 64],
 }
 
 /// The pad that wraps a flow key for the egress: bound to the exchange, the setup's ephemeral
@@ -451,6 +459,43 @@ pub struct SetupTerms {
 	pub destination: core::net::SocketAddr,
 	/// Member indices from ingress to egress.
 	pub path: heapless_path::Path,
+	/// The account that pays for the flow (its escrow, its receipts).
+	pub consumer: NodeId,
+}
+
+/// Domain of [`SetupTerms::consent_payload`].
+const CONSENT_DOMAIN: &[u8] = b"srwan/flow-consent/v1";
+
+impl SetupTerms {
+	/// What the consumer signs: the origin, the flow, its setup version, its destination and
+	/// its path (not the time: the origin's signature covers that, and one consent serves
+	/// every re-announcement of a version).
+	pub fn consent_payload(&self) -> Vec<u8> {
+		let path = self.path.as_slice();
+		let mut payload =
+			Vec::with_capacity(CONSENT_DOMAIN.len() + 32 + 8 + 4 + 19 + 1 + 2 * path.len());
+		payload.extend_from_slice(CONSENT_DOMAIN);
+		payload.extend_from_slice(&self.origin);
+		payload.extend_from_slice(&self.flow.to_be_bytes());
+		payload.extend_from_slice(&self.version.to_be_bytes());
+		let (family, ip) = address_bytes(&self.destination);
+		payload.push(family);
+		payload.extend_from_slice(&ip);
+		payload.extend_from_slice(&self.destination.port().to_be_bytes());
+		payload.push(path.len() as u8);
+		for member in path {
+			payload.extend_from_slice(&member.to_be_bytes());
+		}
+		payload
+	}
+}
+
+/// An address's family (4 or 6) and its 16 bytes (IPv4 in the v4-mapped form).
+fn address_bytes(addr: &core::net::SocketAddr) -> (u8, [u8; 16]) {
+	match addr.ip() {
+		core::net::IpAddr::V4(v4) => (4u8, v4.to_ipv6_mapped().octets()),
+		core::net::IpAddr::V6(v6) => (6u8, v6.octets()),
+	}
 }
 
 impl FlowSetup {
@@ -461,6 +506,7 @@ impl FlowSetup {
 		key: &FlowKey,
 		egress: &VerifyingKey,
 		ephemeral_secret: [u8; 32],
+		consent: [u8; 64],
 	) -> Result<Self, WireError> {
 		if terms.path.as_slice().len() < 2 {
 			return Err(WireError::BadSegments);
@@ -476,7 +522,7 @@ impl FlowSetup {
 			terms.version,
 			&terms.origin,
 		);
-		Ok(Self { terms, ephemeral, wrapped: xor32(key, &pad) })
+		Ok(Self { terms, ephemeral, wrapped: xor32(key, &pad), consent })
 	}
 
 	/// The flow key, as the egress with pulse key `me` reads it. Any other key yields a wrong
@@ -526,13 +572,15 @@ pub mod heapless_path {
 	}
 }
 
-const SETUP_DOMAIN: &[u8; 18] = b"srwan/flowsetup/v3";
+const SETUP_DOMAIN: &[u8; 18] = b"srwan/flowsetup/v4";
 const SETUP_FIXED_LEN: usize = 4 + 32 + 8 + 4 + 8 + 32 + 1 + 16 + 2 + 1;
+/// After the path: the wrapped key, the consumer, its consent, the origin's signature.
+const SETUP_TAIL_LEN: usize = 32 + 32 + 64 + 64;
 
 impl FlowSetup {
 	/// Encoded length of a setup over `path_len` members.
 	pub const fn encoded_len(path_len: usize) -> usize {
-		SETUP_FIXED_LEN + 2 * path_len + 32 + 64
+		SETUP_FIXED_LEN + 2 * path_len + SETUP_TAIL_LEN
 	}
 
 	/// Encodes and signs into `out`; returns the length.
@@ -554,10 +602,7 @@ impl FlowSetup {
 		out[44..48].copy_from_slice(&terms.version.to_be_bytes());
 		out[48..56].copy_from_slice(&terms.time_ms.to_be_bytes());
 		out[56..88].copy_from_slice(&self.ephemeral);
-		let (family, ip) = match terms.destination.ip() {
-			core::net::IpAddr::V4(v4) => (4u8, v4.to_ipv6_mapped().octets()),
-			core::net::IpAddr::V6(v6) => (6u8, v6.octets()),
-		};
+		let (family, ip) = address_bytes(&terms.destination);
 		out[88] = family;
 		out[89..105].copy_from_slice(&ip);
 		out[105..107].copy_from_slice(&terms.destination.port().to_be_bytes());
@@ -568,6 +613,8 @@ impl FlowSetup {
 		}
 		let wrapped_at = SETUP_FIXED_LEN + 2 * path.len();
 		out[wrapped_at..wrapped_at + 32].copy_from_slice(&self.wrapped);
+		out[wrapped_at + 32..wrapped_at + 64].copy_from_slice(&terms.consumer);
+		out[wrapped_at + 64..wrapped_at + 128].copy_from_slice(&self.consent);
 		let signature = key.sign(&[SETUP_DOMAIN.as_slice(), &out[..body]].concat());
 		out[body..].copy_from_slice(&signature.to_bytes());
 		Ok(total)
@@ -576,8 +623,9 @@ impl FlowSetup {
 	/// Decodes a setup without checking its signature (see [`FlowSetup::verify`]).
 	pub fn decode(datagram: &[u8]) -> Result<Self, WireError> {
 		expect_type(datagram, PacketType::FlowSetup)?;
-		if datagram.len() < SETUP_FIXED_LEN + 64 {
-			return Err(WireError::Truncated { got: datagram.len(), need: SETUP_FIXED_LEN + 64 });
+		if datagram.len() < SETUP_FIXED_LEN + SETUP_TAIL_LEN {
+			let need = SETUP_FIXED_LEN + SETUP_TAIL_LEN;
+			return Err(WireError::Truncated { got: datagram.len(), need });
 		}
 		if datagram[2] != 0 || datagram[3] != 0 {
 			return Err(WireError::ReservedBits);
@@ -601,6 +649,7 @@ impl FlowSetup {
 			_ => return Err(WireError::ReservedBits),
 		};
 		let port = u16::from_be_bytes([datagram[105], datagram[106]]);
+		let wrapped_at = SETUP_FIXED_LEN + 2 * count;
 		let mut items = [0u16; MAX_SEGMENTS + 1];
 		for (i, item) in items.iter_mut().enumerate().take(count) {
 			let at = SETUP_FIXED_LEN + 2 * i;
@@ -613,11 +662,15 @@ impl FlowSetup {
 			time_ms: u64_at(datagram, 48),
 			destination: core::net::SocketAddr::new(ip, port),
 			path: heapless_path::Path::from_slice(&items[..count]).ok_or(WireError::BadSegments)?,
+			consumer: id_at(datagram, wrapped_at + 32),
 		};
+		let mut consent = [0u8; 64];
+		consent.copy_from_slice(&datagram[wrapped_at + 64..wrapped_at + 128]);
 		Ok(Self {
 			terms,
 			ephemeral: id_at(datagram, 56),
-			wrapped: id_at(datagram, SETUP_FIXED_LEN + 2 * count),
+			wrapped: id_at(datagram, wrapped_at),
+			consent,
 		})
 	}
 
@@ -1281,6 +1334,7 @@ mod tests {
 			time_ms: 1_700_000_000_000,
 			destination: destination.parse().unwrap(),
 			path: heapless_path::Path::from_slice(path).unwrap(),
+			consumer: [6; 32],
 		}
 	}
 
@@ -1292,12 +1346,13 @@ mod tests {
 				&[7; 32],
 				&key(2).verifying_key(),
 				[11; 32],
+				[5; 64],
 			)
 			.unwrap();
 			let mut buf = [0u8; 512];
 			let n = setup.encode(&key(1), &mut buf).unwrap();
 			assert_eq!(n, FlowSetup::encoded_len(3));
-			assert_eq!(n, 108 + 2 * 3 + 32 + 64);
+			assert_eq!(n, 108 + 2 * 3 + 32 + 32 + 64 + 64);
 			let decoded = FlowSetup::decode(&buf[..n]).unwrap();
 			assert_eq!(decoded, setup);
 			assert_eq!(decoded.unwrap_key(&key(2)), [7; 32]);
@@ -1312,9 +1367,21 @@ mod tests {
 			let mut bumped = buf;
 			bumped[47] ^= 1;
 			assert!(FlowSetup::verify(&bumped[..n], &key(1).verifying_key()).is_err());
+			// So are the consumer and its consent: no relay on the way can swap them.
+			let consumer_at = 108 + 2 * 3 + 32;
+			for at in [consumer_at, consumer_at + 32, consumer_at + 95] {
+				let mut swapped = buf;
+				swapped[at] ^= 1;
+				assert!(FlowSetup::verify(&swapped[..n], &key(1).verifying_key()).is_err());
+			}
 		}
-		let short =
-			FlowSetup::seal(terms("127.0.0.1:1", &[0]), &[0; 32], &key(2).verifying_key(), [1; 32]);
+		let short = FlowSetup::seal(
+			terms("127.0.0.1:1", &[0]),
+			&[0; 32],
+			&key(2).verifying_key(),
+			[1; 32],
+			[0; 64],
+		);
 		assert_eq!(short, Err(WireError::BadSegments));
 	}
 
