@@ -172,7 +172,7 @@ fn join_the_exchange(
 		}
 	};
 	let account_key = Arc::new(account.clone());
-	let consumer = Consumer::new(address.0, account_key.clone());
+	let consumer = Consumer::new(account_key.clone());
 	let submitter = chain::Submitter::spawn(chain_config.url.clone(), account);
 	if let Some(wanted) = wanted {
 		tokio::spawn(listing::keep_listed(
@@ -413,7 +413,7 @@ fn own_consumer(
 	if created {
 		tracing::info!(path = %path.display(), consumer = %crate::hex::encode(&account), "created the consumer key of this relay's flows");
 	}
-	Ok(Some(Consumer::new(account, Arc::new(pair))))
+	Ok(Some(Consumer::new(Arc::new(pair))))
 }
 
 /// The metering settings from the chain as followed, once its genesis is known, and this

@@ -15,6 +15,7 @@ pub use tunnel::Tunnel;
 
 use crate::{
 	proto::{
+		gate::{self, Admission, Gate},
 		hysteresis::{Hysteresis, Route},
 		path_control::{Candidate, LaneStatus, MatrixView},
 		relay::{Action, Flow, RelayCore, RowSchedule},
@@ -287,10 +288,13 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 /// buffer (the datagrams of one sender) in one pass under one lock of the core: the core
 /// checks and rewrites each datagram, and what it forwards is copied at once into GSO sends,
 /// while the datagram is still in the cache. The sends go out after the lock is released.
-/// Allocates nothing per datagram.
+/// A control datagram is checked by the worker's own [`Gate`] (sender, budget, signature)
+/// with the lock released, so no signature check ever holds up another worker. Allocates
+/// nothing per datagram.
 pub struct Worker {
 	socket: Arc<BatchSocket>,
 	core: SharedCore,
+	gate: Gate,
 	sender: Sender,
 	ingress: Arc<tunnel::IngressTable>,
 	egress: Arc<tunnel::EgressTable>,
@@ -320,8 +324,10 @@ impl Worker {
 		egress: Arc<tunnel::EgressTable>,
 	) -> Self {
 		let out = SendBatch::new(socket.max_send_segments());
+		let gate = lock(&core).gate();
 		Self {
 			socket,
+			gate,
 			core,
 			sender,
 			ingress,
@@ -379,7 +385,15 @@ impl Worker {
 			offset += datagram.len();
 			let shift =
 				|payload: std::ops::Range<usize>| start + payload.start..start + payload.end;
-			match core.on_datagram(from, datagram, received_ns) {
+			let admission = if gate::is_control(datagram) {
+				drop(core);
+				let admission = self.gate.admit(from, datagram, received_ns);
+				core = lock(&self.core);
+				admission
+			} else {
+				Admission::Unchecked
+			};
+			match core.on_gated(from, datagram, received_ns, admission) {
 				Action::Forward { to } => {
 					if let Some(member) = core.members().get(usize::from(to)) {
 						if self.sender.passes(member.addr, datagram) {

@@ -156,24 +156,8 @@ impl Metering {
 		counters.carry(key, route, fwd, rev, self.config.credit_window)
 	}
 
-	/// The delegate key of `consumer` in force for `epoch` (`None`: it has none); an unknown
-	/// consumer is asked for and refused for now.
-	pub fn delegate_at(
-		&mut self,
-		consumer: &[u8; 32],
-		epoch: u32,
-	) -> Result<Option<[u8; 32]>, ReceiptReject> {
-		match self.consumers.get(consumer) {
-			Some(terms) => Ok(terms.key_at(epoch)),
-			None => {
-				self.want(*consumer);
-				Err(ReceiptReject::UnknownConsumer)
-			}
-		}
-	}
-
 	/// Asks the agent to read `consumer`'s terms (again), within [`MAX_WANTED_CONSUMERS`].
-	pub fn want(&mut self, consumer: [u8; 32]) {
+	fn want(&mut self, consumer: [u8; 32]) {
 		if self.wanted.len() < MAX_WANTED_CONSUMERS {
 			self.wanted.insert(consumer);
 		}

@@ -5,6 +5,7 @@
 //! - [`counters`]: octets per (boot, epoch, peer), what a relay claims;
 //! - [`data_mac`]: the MAC construction of each link's tag on data packets;
 //! - [`link`]: per-link MAC keys between neighbours and the replay window of each link;
+//! - [`gate`]: a control datagram's sender, budget and signature, checked before the core;
 //! - [`e2e`]: the payload's end-to-end encryption between a flow's ingress and egress;
 //! - [`wire`]: byte layouts of pulses and data packets (see `docs/PROTOCOL.md`);
 //! - [`relay`]: the packet logic of one relay (pulses in and out, forwarding, encapsulation);
@@ -18,6 +19,7 @@ pub mod consent;
 pub mod counters;
 pub mod data_mac;
 pub mod e2e;
+pub mod gate;
 pub mod hysteresis;
 pub mod link;
 pub mod matrix;

@@ -6,6 +6,7 @@ use super::{
 	consent::{self, Consumer},
 	counters::{CarryRefusal, Counters, UsageKey},
 	e2e::{first_seq, FlowCipher},
+	gate::{Admission, Admitted, Gate},
 	link::{LinkKeys, ReplayWindow},
 	matrix::LiveMatrix,
 	metering::{flow_id, ConsumerTerms, Metering, MeteringConfig, ReceiptReject},
@@ -13,9 +14,8 @@ use super::{
 	pulse::{PulseEngine, PulseReject},
 	wire::{
 		self, decode_data, decode_row_header, encode_data, encode_row, heapless_path, open_data,
-		relink, row_entry, verify_link, verify_row, DataHeader, FlowKey, FlowSetup, NodeId,
-		PacketType, Pulse, ReceiptPacket, RowEntry, RowHeader, SetupTerms, WireError,
-		MAX_ROW_ENTRIES, MAX_SEGMENTS,
+		relink, row_entry, verify_link, DataHeader, FlowKey, FlowSetup, NodeId, PacketType, Pulse,
+		ReceiptPacket, RowEntry, RowHeader, SetupTerms, WireError, MAX_ROW_ENTRIES, MAX_SEGMENTS,
 	},
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -24,7 +24,7 @@ use srwan_primitives::routing::MemberIndex;
 // foldhash, not SipHash: these maps are looked up for every packet, and only verified setups
 // and configured members insert into them (no attacker-chosen keys to collide).
 use foldhash::{HashMap, HashMapExt as _};
-use std::{net::SocketAddr, ops::Range};
+use std::{net::SocketAddr, ops::Range, sync::Arc};
 
 /// A group member as the data plane needs it.
 #[derive(Clone, Debug)]
@@ -96,6 +96,8 @@ struct InstalledFlow {
 struct PreviousVersion {
 	version: u32,
 	cipher: Option<FlowCipher>,
+	/// Its consumer (a rekey may name another): its packets are carried for it.
+	consumer: NodeId,
 	/// Accepted until then (this relay's clock, ns).
 	until_ns: u64,
 }
@@ -222,55 +224,7 @@ pub enum DropReason {
 /// too wrong to trust). Generous: relays' clocks are only roughly synchronised.
 pub const SETUP_MAX_SKEW_MS: u64 = 300_000;
 
-/// Control datagrams (pulses, rows, setups) a member may send per second on average, and in a
-/// burst. A member's pulses and rows come a few per pulse interval, and its setups one per
-/// flow and interval (1,024 flows refreshed every 10 s: about 100 per second): far below. A
-/// flood beyond it, forged or not, costs a hash lookup per datagram, not a signature check.
-pub const CONTROL_PER_SECOND: u64 = 256;
-/// See [`CONTROL_PER_SECOND`].
-pub const CONTROL_BURST: u64 = 512;
-
-/// Receipt datagrams a member may send per second on average, and in a burst: a budget of
-/// their own, so that the receipts of many flows never starve the member's pulses. An ingress
-/// sends one per flow version and second to each router of its path; a transit relay passes
-/// on those of every flow it carries.
-pub const RECEIPTS_PER_SECOND: u64 = 512;
-/// See [`RECEIPTS_PER_SECOND`].
-pub const RECEIPT_BURST: u64 = 1_024;
-
-/// A token bucket of datagrams for one member.
-#[derive(Clone, Copy, Debug)]
-struct ControlBudget {
-	/// Tokens, scaled by 10⁹ (one token = 10⁹), so refills need no division per datagram.
-	tokens_e9: u64,
-	last_ns: u64,
-	per_second: u64,
-	burst: u64,
-}
-
-impl ControlBudget {
-	const FULL: Self = Self::full(CONTROL_PER_SECOND, CONTROL_BURST);
-	const RECEIPTS: Self = Self::full(RECEIPTS_PER_SECOND, RECEIPT_BURST);
-
-	const fn full(per_second: u64, burst: u64) -> Self {
-		Self { tokens_e9: burst * 1_000_000_000, last_ns: 0, per_second, burst }
-	}
-
-	fn take(&mut self, now_ns: u64) -> bool {
-		let elapsed = now_ns.saturating_sub(self.last_ns);
-		self.last_ns = self.last_ns.max(now_ns);
-		let cap = self.burst.saturating_mul(1_000_000_000);
-		self.tokens_e9 =
-			self.tokens_e9.saturating_add(elapsed.saturating_mul(self.per_second)).min(cap);
-		match self.tokens_e9.checked_sub(1_000_000_000) {
-			Some(left) => {
-				self.tokens_e9 = left;
-				true
-			}
-			None => false,
-		}
-	}
-}
+pub use super::gate::{CONTROL_BURST, CONTROL_PER_SECOND, RECEIPTS_PER_SECOND, RECEIPT_BURST};
 
 /// What the driver should do with a datagram it handed in.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -389,10 +343,9 @@ pub struct RelayCore {
 	flow_idle_ns: u64,
 	/// Installed flows by origin (member index), against floods.
 	flows_per_origin: Vec<usize>,
-	/// Control datagrams each member may still send now.
-	control_budgets: Vec<ControlBudget>,
-	/// Receipt datagrams each member may still send now.
-	receipt_budgets: Vec<ControlBudget>,
+	/// The control checks of datagrams handed to [`Self::on_datagram`] (workers keep gates of
+	/// their own, see [`Self::on_gated`]).
+	gate: Gate,
 	/// The `now` of the datagram being handled (probe round trips).
 	last_now_ns: u64,
 	/// Consumers and their keys (chain mode).
@@ -717,8 +670,7 @@ impl RelayCore {
 			allowed_destinations: config.allowed_destinations,
 			flow_idle_ns: config.flow_idle_ns,
 			flows_per_origin: vec![0; n],
-			control_budgets: vec![ControlBudget::FULL; n],
-			receipt_budgets: vec![ControlBudget::RECEIPTS; n],
+			gate: Gate::new(me, config.members.clone().into(), Arc::new(by_addr.clone())),
 			last_now_ns: 0,
 			metering: config.metering.map(Metering::new),
 			own_escrow_low: false,
@@ -812,9 +764,11 @@ impl RelayCore {
 		self.flows.get(&id).map(|installed| &installed.flow)
 	}
 
-	/// Installs a flow after its setup was verified, or replaces it with a newer version; the
-	/// same flow again only counts as refreshed, an older version or another flow under the
-	/// version held is refused ([`CoreError::StaleVersion`]).
+	/// Installs a flow without a setup, paid for by its origin's account (tests, benchmarks
+	/// and tools; the agent installs only what setups bring, see `on_flow_setup`), or replaces
+	/// it with a newer version; the same flow again only counts as refreshed, an older version
+	/// or another flow under the version held is refused ([`CoreError::StaleVersion`]).
+	#[doc(hidden)]
 	pub fn install_flow(&mut self, flow: Flow) -> Result<(), CoreError> {
 		let consumer =
 			self.members.get(usize::from(flow.path.first().copied().unwrap_or(u16::MAX)));
@@ -845,8 +799,11 @@ impl RelayCore {
 				return Err(CoreError::FlowOfAnother)
 			}
 			Some(installed) if installed.flow == flow && installed.consumer == consumer => {
-				// The same setup again: only refreshed.
+				// The same setup again: only refreshed. Its consent was checked (or made) for
+				// the same terms: kept, so the origin's next re-announcement is not checked
+				// again (signatures are randomized; another signing gives other bytes).
 				installed.refreshed_ns = refreshed_ns;
+				installed.consent = consent;
 				return Ok(());
 			}
 			// An older version, or another flow under the version held: a replay (the origin
@@ -885,6 +842,7 @@ impl RelayCore {
 				installed.previous = Some(PreviousVersion {
 					version: old.flow.version,
 					cipher: old.cipher,
+					consumer: old.consumer,
 					until_ns: refreshed_ns.saturating_add(PREVIOUS_VERSION_GRACE_NS),
 				});
 			}
@@ -981,30 +939,65 @@ impl RelayCore {
 	}
 
 	/// Handles one datagram from `from`, received at `now_ns`. May rewrite `datagram` in place
-	/// (forwarding); never panics on any input.
+	/// (forwarding); never panics on any input. The core's own gate checks control datagrams
+	/// (see [`Self::on_gated`] for a driver that runs them apart).
 	#[inline]
 	pub fn on_datagram(&mut self, from: SocketAddr, datagram: &mut [u8], now_ns: u64) -> Action {
+		let admission = self.gate.admit(from, datagram, now_ns);
+		self.on_gated(from, datagram, now_ns, admission)
+	}
+
+	/// A gate for a worker, with full budgets: it checks control datagrams (their sender,
+	/// budget and signature) without this core, whose lock it need not hold meanwhile.
+	pub fn gate(&self) -> Gate {
+		self.gate.fresh()
+	}
+
+	/// Handles one datagram as [`Self::on_datagram`] does, after a gate's `admission` of it
+	/// (from this core's [`Self::gate`], for the same `from`, `datagram` and `now_ns`).
+	#[inline]
+	pub fn on_gated(
+		&mut self,
+		from: SocketAddr,
+		datagram: &mut [u8],
+		now_ns: u64,
+		admission: Admission,
+	) -> Action {
 		self.last_now_ns = now_ns;
-		let action = match wire::peek_type(datagram) {
-			Err(WireError::UnsupportedVersion(version)) => {
-				self.note_foreign_version(from, version);
-				Err(DropReason::UnsupportedVersion)
-			}
-			Err(_) => Err(DropReason::Malformed),
-			Ok(PacketType::Data) => self.on_data(from, datagram),
-			Ok(PacketType::Receipt) => self
-				.admit_receipt(from, now_ns)
-				.and_then(|sender| self.on_receipt(sender, datagram)),
-			Ok(control) => self.admit_control(from, now_ns).and_then(|sender| match control {
-				PacketType::Pulse => self.on_pulse(sender, datagram, now_ns),
-				PacketType::Row => self.on_row(sender, datagram, now_ns),
-				_ => self.on_flow_setup(datagram),
-			}),
+		let action = match admission {
+			Admission::Dropped(reason) => Err(reason),
+			Admission::Admitted(admitted) => self.on_admitted(admitted, datagram, now_ns),
+			Admission::Unchecked => match wire::peek_type(datagram) {
+				Err(WireError::UnsupportedVersion(version)) => {
+					self.note_foreign_version(from, version);
+					Err(DropReason::UnsupportedVersion)
+				}
+				Err(_) => Err(DropReason::Malformed),
+				Ok(PacketType::Data) => self.on_data(from, datagram),
+				// A control datagram no gate passed.
+				Ok(_) => Err(DropReason::UnknownSender),
+			},
 		};
 		action.unwrap_or_else(|reason| {
 			self.drops.count(reason);
 			Action::Dropped(reason)
 		})
+	}
+
+	/// A control datagram that passed a gate.
+	fn on_admitted(
+		&mut self,
+		admitted: Admitted,
+		datagram: &[u8],
+		now_ns: u64,
+	) -> Result<Action, DropReason> {
+		match admitted.kind {
+			PacketType::Pulse => self.on_pulse(admitted.sender, datagram, now_ns),
+			PacketType::Row => self.on_row(admitted.sender, datagram, now_ns),
+			PacketType::FlowSetup => self.on_flow_setup(admitted.origin, datagram),
+			PacketType::Receipt => self.on_receipt(admitted.sender, datagram),
+			PacketType::Data => Err(DropReason::Malformed),
+		}
 	}
 
 	/// A member speaks another protocol version: said once per member and version (the
@@ -1029,33 +1022,7 @@ impl RelayCore {
 		self.foreign_versions.get(usize::from(member)).copied().flatten().unwrap_or(wire::VERSION)
 	}
 
-	/// The cheap checks of a control datagram, before any signature: it comes from a member's
-	/// address, within that member's budget. Returns the member.
-	fn admit_control(&mut self, from: SocketAddr, now_ns: u64) -> Result<MemberIndex, DropReason> {
-		self.admit(from, now_ns, |core| &mut core.control_budgets)
-	}
-
-	/// The cheap checks of a receipt datagram: a member's address, within its receipt budget.
-	fn admit_receipt(&mut self, from: SocketAddr, now_ns: u64) -> Result<MemberIndex, DropReason> {
-		self.admit(from, now_ns, |core| &mut core.receipt_budgets)
-	}
-
-	/// The member at `from`, if it has a token left in the budgets `budgets` picks.
-	fn admit(
-		&mut self,
-		from: SocketAddr,
-		now_ns: u64,
-		budgets: impl FnOnce(&mut Self) -> &mut Vec<ControlBudget>,
-	) -> Result<MemberIndex, DropReason> {
-		let sender = self.member_at(from).ok_or(DropReason::UnknownSender)?;
-		let budget = budgets(self).get_mut(usize::from(sender)).ok_or(DropReason::UnknownSender)?;
-		if budget.take(now_ns) {
-			Ok(sender)
-		} else {
-			Err(DropReason::RateLimited)
-		}
-	}
-
+	/// A pulse its sender signed (the gate checked): measured, unless replayed.
 	fn on_pulse(
 		&mut self,
 		from: MemberIndex,
@@ -1063,12 +1030,6 @@ impl RelayCore {
 		now_ns: u64,
 	) -> Result<Action, DropReason> {
 		let pulse = Pulse::decode(datagram)?;
-		let sender = &self.members[usize::from(from)];
-		// Pulses come from their sender's own address.
-		if sender.id != pulse.sender {
-			return Err(DropReason::UnknownSender);
-		}
-		Pulse::verify(datagram, &sender.pulse_key)?;
 		self.pulses.on_pulse(&pulse, now_ns)?;
 		if let Some(seen) = self.foreign_versions.get_mut(usize::from(from)) {
 			*seen = None;
@@ -1076,43 +1037,45 @@ impl RelayCore {
 		Ok(Action::Consumed)
 	}
 
-	fn on_flow_setup(&mut self, datagram: &[u8]) -> Result<Action, DropReason> {
+	/// A setup of member `origin`'s flow that the gate checked (the origin's, near this
+	/// relay's clock, signed by it): installed where the consumer consented, the path holds
+	/// this relay, and an egress delivers to the destination; passed on along the path.
+	fn on_flow_setup(
+		&mut self,
+		origin: MemberIndex,
+		datagram: &[u8],
+	) -> Result<Action, DropReason> {
 		let setup = FlowSetup::decode(datagram)?;
 		let terms = &setup.terms;
-		let origin = self
-			.members
-			.iter()
-			.position(|m| m.id == terms.origin)
-			.ok_or(DropReason::UnknownSender)?;
-		if (terms.flow >> 32) as u32 != flow_id_tag(&terms.origin) {
-			return Err(DropReason::FlowOfAnother);
-		}
-		// This relay's own setups come back only as replays (of a previous boot's, say).
-		if origin == usize::from(self.me) {
-			return Err(DropReason::StaleSetup);
-		}
-		let now_ms = self.last_now_ns / 1_000_000;
-		if now_ms.abs_diff(terms.time_ms) > SETUP_MAX_SKEW_MS {
-			return Err(DropReason::StaleSetup);
-		}
-		FlowSetup::verify(datagram, &self.members[origin].pulse_key)?;
-		// Re-announcements of a version carry the consent it was installed with: checked once.
-		let checked = self.flows.get(&terms.flow).is_some_and(|installed| {
-			installed.flow.version == terms.version
-				&& installed.consumer == terms.consumer
-				&& installed.consent == setup.consent
-		});
-		if !checked {
-			self.check_consent(&setup)?;
-		}
+		let origin = usize::from(origin);
+		// Cheap checks first: a path of members from the origin, through this relay, to a
+		// destination it serves if it is the egress, and a version that would change what is
+		// held here. Only then the consent (an sr25519 verification).
 		let path = terms.path.as_slice();
-		if path.first().map(|m| usize::from(*m)) != Some(origin) {
+		if !self.valid_path(path) || path.first().map(|m| usize::from(*m)) != Some(origin) {
 			return Err(DropReason::BadPath);
 		}
 		let position = path.iter().position(|m| *m == self.me).ok_or(DropReason::NotOnPath)?;
 		let is_egress = path.last() == Some(&self.me);
 		if is_egress && !self.allowed_destinations.contains(&terms.destination) {
 			return Err(DropReason::DestinationNotAllowed);
+		}
+		let held = self.flows.get(&terms.flow);
+		if held.is_some_and(|installed| {
+			installed.flow.version > terms.version
+				|| (installed.flow.version == terms.version
+					&& (installed.consumer != terms.consumer
+						|| installed.flow.path.as_slice() != path
+						|| installed.flow.destination != terms.destination))
+		}) {
+			return Err(DropReason::StaleSetup);
+		}
+		// Re-announcements of a version carry the consent it was installed with: checked once.
+		let checked = held.is_some_and(|installed| {
+			installed.flow.version == terms.version && installed.consent == setup.consent
+		});
+		if !checked && !consent::verifies(terms, &self.consent_context(path), &setup.consent) {
+			return Err(DropReason::BadConsent);
 		}
 		// Only the egress can unwrap the key; transit relays hold none.
 		let key = if is_egress { setup.unwrap_key(&self.key) } else { [0; 32] };
@@ -1137,22 +1100,19 @@ impl RelayCore {
 		}
 	}
 
-	/// The consumer's consent in `setup`: by its account key, or (chain mode) by its delegate
-	/// receipt key in force for the current epoch; a consumer whose terms are not known yet
-	/// is fetched (the origin announces the setup again).
-	fn check_consent(&mut self, setup: &FlowSetup) -> Result<(), DropReason> {
-		let terms = &setup.terms;
-		if consent::verifies(terms, &setup.consent, &terms.consumer) {
-			return Ok(());
-		}
-		let epoch = self.epoch;
-		let metering = self.metering.as_mut().ok_or(DropReason::BadConsent)?;
-		match metering.delegate_at(&terms.consumer, epoch)? {
-			Some(delegate) if consent::verifies(terms, &setup.consent, &delegate) => Ok(()),
-			_ => {
-				metering.want(terms.consumer);
-				Err(DropReason::BadConsent)
-			}
+	/// Whether `path` is usable: 2 to `MAX_SEGMENTS + 1` distinct members.
+	fn valid_path(&self, path: &[MemberIndex]) -> bool {
+		let n = self.members.len();
+		(2..=MAX_SEGMENTS + 1).contains(&path.len())
+			&& path.iter().enumerate().all(|(i, m)| usize::from(*m) < n && !path[..i].contains(m))
+	}
+
+	/// What a consent to a version on `path` (a valid path) covers besides the setup's terms.
+	fn consent_context(&self, path: &[MemberIndex]) -> consent::Context {
+		consent::Context {
+			genesis: self.metering.as_ref().map_or([0; 32], |m| m.config().genesis),
+			group: self.group,
+			path: path_ids(&self.members, path),
 		}
 	}
 
@@ -1323,7 +1283,10 @@ impl RelayCore {
 			.filter(|installed| installed.flow == flow && installed.consumer == terms.consumer);
 		let consent = match (held, &self.consumer) {
 			(Some(installed), _) => installed.consent,
-			(None, Some(consumer)) => consumer.consent(&terms),
+			(None, Some(consumer)) if self.valid_path(&flow.path) => {
+				consumer.consent(&terms, &self.consent_context(&flow.path))
+			}
+			(None, Some(_)) => return Err(CoreError::BadPath),
 			(None, None) => return Err(CoreError::NoConsumer),
 		};
 		let setup = FlowSetup::seal(terms, &flow.key, &egress, ephemeral_secret, consent)
@@ -1332,6 +1295,7 @@ impl RelayCore {
 		setup.encode(&self.key, out).map_err(|_| CoreError::BadPath)
 	}
 
+	/// A row its sender signed (the gate checked): into the matrix, unless replayed.
 	fn on_row(
 		&mut self,
 		from: MemberIndex,
@@ -1340,12 +1304,7 @@ impl RelayCore {
 	) -> Result<Action, DropReason> {
 		let (header, count) = decode_row_header(datagram)?;
 		let sender = usize::from(from);
-		// Rows, like pulses, come from their sender's own address.
-		if self.members[sender].id != header.sender {
-			return Err(DropReason::UnknownSender);
-		}
-		verify_row(datagram, &self.members[sender].pulse_key)?;
-		let newest = &mut self.row_newest[sender];
+		let newest = self.row_newest.get_mut(sender).ok_or(DropReason::UnknownSender)?;
 		if newest.is_some_and(|seen| (header.boot_time, header.seq) <= seen) {
 			return Err(DropReason::Replayed);
 		}
@@ -1510,6 +1469,11 @@ impl RelayCore {
 		if !current && previous.is_none() {
 			return Err(DropReason::StaleSetup);
 		}
+		// Who pays for the packet: its own version's consumer.
+		let consumer = match previous {
+			Some(previous) if !current => &previous.consumer,
+			_ => &installed.consumer,
+		};
 		let next = match installed.hop(me, prev, &header).ok_or(DropReason::NotOnPath)? {
 			Hop::Next(next) => next,
 			Hop::End => {
@@ -1534,7 +1498,7 @@ impl RelayCore {
 							version: header.setup_version,
 						};
 						let (members, path, consumer) =
-							(&self.members, &installed.flow.path, &installed.consumer);
+							(&self.members, &installed.flow.path, consumer);
 						metering.carry(
 							&mut self.counters,
 							key,
@@ -1560,8 +1524,7 @@ impl RelayCore {
 		if let (Some(metering), false) = (&self.metering, header.probe) {
 			let key =
 				UsageKey { epoch: header.epoch, flow: header.flow, version: header.setup_version };
-			let (members, path, consumer) =
-				(&self.members, &installed.flow.path, &installed.consumer);
+			let (members, path, consumer) = (&self.members, &installed.flow.path, consumer);
 			let (fwd, rev) = if header.reverse { (0, len) } else { (len, 0) };
 			let route = || (*consumer, path_ids(members, path));
 			metering.carry(&mut self.counters, key, route, fwd, rev)?;
@@ -1741,8 +1704,6 @@ mod metering_tests;
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use std::sync::Arc;
-	use subxt_signer::sr25519::Keypair;
 
 	const MS: u64 = 1_000_000;
 
@@ -1926,6 +1887,50 @@ mod tests {
 		// An entry never sent, or an RTT appearing or vanishing, is urgent.
 		assert_eq!(change(with(50_000, None, 0)), RowChange::Urgent);
 		assert_eq!(row_change(None, &base), RowChange::Urgent);
+	}
+
+	#[test]
+	fn a_workers_gate_checks_control_datagrams_apart_from_the_core() {
+		let mut g = group(2);
+		// A worker's gate: it holds no reference to the core, so the checks it makes (sender,
+		// budget, signature) never hold the core's lock.
+		let mut gate = g[1].gate();
+		let mut buf = [0u8; 256];
+		let (_, len) = g[0].pulse_for(1, 1, &mut buf).unwrap();
+		let admission = gate.admit(addr(0), &buf[..len], 2);
+		assert!(matches!(admission, Admission::Admitted(_)), "{admission:?}");
+		let mut copy = buf;
+		assert_eq!(g[1].on_gated(addr(0), &mut copy[..len], 2, admission), Action::Consumed);
+		let mut forged = buf;
+		forged[80] ^= 1;
+		assert_eq!(
+			gate.admit(addr(0), &forged[..len], 3),
+			Admission::Dropped(DropReason::BadSignature)
+		);
+		assert_eq!(
+			gate.admit(addr(9), &buf[..len], 3),
+			Admission::Dropped(DropReason::UnknownSender)
+		);
+		// Data is the core's to check.
+		assert_eq!(gate.admit(addr(0), &[wire::VERSION, 16, 0], 3), Admission::Unchecked);
+		// A control datagram handed over as if no gate had anything to check is refused.
+		let (_, len) = g[0].pulse_for(1, 4, &mut buf).unwrap();
+		assert_eq!(
+			g[1].on_gated(addr(0), &mut buf[..len], 4, Admission::Unchecked),
+			Action::Dropped(DropReason::UnknownSender)
+		);
+		// Each gate keeps budgets of its own: a worker's flood leaves another's full.
+		for _ in 0..CONTROL_BURST {
+			gate.admit(addr(0), &forged[..len], 5);
+		}
+		assert_eq!(
+			gate.admit(addr(0), &forged[..len], 5),
+			Admission::Dropped(DropReason::RateLimited)
+		);
+		assert_eq!(
+			g[1].gate().admit(addr(0), &forged[..len], 5),
+			Admission::Dropped(DropReason::BadSignature)
+		);
 	}
 
 	#[test]
@@ -2415,56 +2420,52 @@ mod tests {
 	fn a_setup_installs_only_with_its_consumers_consent_to_its_very_terms() {
 		let mut g = group(3);
 		let mut buf = [0u8; 512];
-		let id = tagged(0, 90);
-		// The origin names an account whose key it does not hold: no relay installs the flow.
-		let own = Consumer::derived_from(&[1; 32]).unwrap();
-		let victim = Consumer::derived_from(&[99; 32]).unwrap().account();
-		g[0].set_own_consumer(Consumer::new(
-			victim,
-			Arc::new(Keypair::from_secret_key([1; 32]).unwrap()),
-		));
-		let len =
-			g[0].originate_flow(Flow { id, ..flow(vec![0, 1, 2]) }, [3; 32], 0, &mut buf).unwrap();
-		let mut copy = buf;
-		assert_eq!(
-			g[1].on_datagram(addr(0), &mut copy[..len], 0),
-			Action::Dropped(DropReason::BadConsent)
-		);
-		assert!(g[1].flow(id).is_none());
-
-		// Its own consumer's consent to one path does not carry over to another, nor to
-		// another destination, even re-signed by the origin under a newer version.
-		g[0].set_own_consumer(own);
 		let id = tagged(0, 91);
 		let len =
 			g[0].originate_flow(Flow { id, ..flow(vec![0, 1, 2]) }, [4; 32], 0, &mut buf).unwrap();
 		let genuine = FlowSetup::decode(&buf[..len]).unwrap();
 		let mut copy = buf;
 		assert_eq!(g[1].on_datagram(addr(0), &mut copy[..len], 0), Action::Forward { to: 2 });
+		// The origin, signing setups of its own, tries to bill another account, to reuse its
+		// consumer's consent for another path or destination, or for a later version.
+		let victim = Consumer::derived_from(&[99; 32]).unwrap().account();
 		let origin_key = SigningKey::from_bytes(&[1; 32]);
 		let forgeries = [
-			(vec![0, 2], genuine.terms.destination),
-			(vec![0, 1, 2], SocketAddr::from(([127, 0, 0, 1], 9001))),
+			(1, SetupTerms { version: 2, consumer: victim, ..genuine.terms }),
+			(
+				2,
+				SetupTerms {
+					version: 2,
+					path: heapless_path::Path::from_slice(&[0, 2]).unwrap(),
+					..genuine.terms
+				},
+			),
+			(
+				1,
+				SetupTerms {
+					version: 2,
+					destination: SocketAddr::from(([127, 0, 0, 1], 9001)),
+					..genuine.terms
+				},
+			),
+			(1, SetupTerms { version: 2, ..genuine.terms }),
 		];
-		for (path, destination) in forgeries {
-			let terms = SetupTerms {
-				version: 2,
-				path: heapless_path::Path::from_slice(&path).unwrap(),
-				destination,
-				..genuine.terms
-			};
+		for (at, terms) in forgeries {
 			let forged = FlowSetup { terms, ..genuine.clone() };
 			let mut out = [0u8; 512];
 			let len = forged.encode(&origin_key, &mut out).unwrap();
-			let at = usize::from(path[1]);
 			assert_eq!(
 				g[at].on_datagram(addr(0), &mut out[..len], 0),
 				Action::Dropped(DropReason::BadConsent),
-				"{path:?} to {destination}"
+				"{terms:?}"
 			);
 		}
 		assert_eq!(g[1].flow(id).map(|f| f.version), Some(1), "the consented version stays");
 		assert!(g[2].flow(id).is_none());
+		assert_eq!(g[1].drops().get(DropReason::BadConsent), 3);
+		// The version's own setup again (a re-announcement) refreshes it.
+		let mut copy = buf;
+		assert_eq!(g[1].on_datagram(addr(0), &mut copy[..len], 0), Action::Forward { to: 2 });
 	}
 
 	/// Flow `n` of member `origin` (member ids in [`group`] are `[index; 32]`).

@@ -389,38 +389,18 @@ fn set_up_for(g: &mut [RelayCore], consumer: Consumer, n: u32) -> (Action, u64) 
 #[test]
 fn a_version_is_paid_by_the_consumer_that_consented_and_by_no_other() {
 	let mut g = metered_group(4, 1 << 20);
-	let account = Keypair::from_secret_key([60; 32]).unwrap();
-	let payer = account.public_key().0;
-	let payer_delegate = Keypair::from_secret_key([61; 32]).unwrap();
-	let stranger = Keypair::from_secret_key([62; 32]).unwrap();
-	let as_payer = |key: &Keypair| Consumer::new(payer, Arc::new(key.clone()));
+	let payer_key = Arc::new(Keypair::from_secret_key([60; 32]).unwrap());
+	let payer = Consumer::new(payer_key.clone());
 
-	// Consent by the account key itself: installed without reading the chain.
-	assert_eq!(set_up_for(&mut g, as_payer(&account), 1).0, Action::Consumed);
-	assert!(g[3].consumers_to_fetch(false).is_empty());
-
-	// By a delegate key: the relay asks for the consumer's terms and refuses until it has them.
-	let (action, id) = set_up_for(&mut g, as_payer(&payer_delegate), 2);
-	assert_eq!(action, Action::Dropped(DropReason::UnknownConsumer));
-	assert!(g[2].flow(id).is_none());
-	assert_eq!(g[2].consumers_to_fetch(false), vec![payer]);
-	let delegated = ConsumerTerms {
-		receipt_keys: vec![(0, Some(payer_delegate.public_key().0))],
-		escrow_ok: true,
-	};
-	for core in g.iter_mut() {
-		core.set_consumer(payer, delegated.clone());
+	// Consent by the account key: installed without reading the chain, on every relay.
+	let (action, id) = set_up_for(&mut g, payer.clone(), 1);
+	assert_eq!(action, Action::Consumed);
+	for relay in [2, 1, 3] {
+		assert!(g[relay].flow(id).is_some(), "relay {relay}");
+		assert!(g[relay].consumers_to_fetch(false).is_empty(), "nothing to look up");
 	}
-	assert_eq!(set_up_for(&mut g, as_payer(&payer_delegate), 2).0, Action::Consumed);
 
-	// By a key that is neither: refused at the first relay, and its terms read again.
-	let (action, forged) = set_up_for(&mut g, as_payer(&stranger), 3);
-	assert_eq!(action, Action::Dropped(DropReason::BadConsent));
-	assert!(g[2].flow(forged).is_none());
-	assert_eq!(g[2].consumers_to_fetch(false), vec![payer]);
-
-	// Data of the delegated version is carried; its receipts must name the payer.
-	g[0].set_own_consumer(as_payer(&payer_delegate));
+	// Data of the version is carried; its receipts must name the payer.
 	let mut buf = [0u8; 1500];
 	let (to, len) = g[0].encapsulate(id, false, &[1; 100], &mut buf).unwrap();
 	assert!(matches!(travel(&mut g, addr(0), to, &mut buf[..len]), Action::Deliver { .. }));
@@ -434,13 +414,57 @@ fn a_version_is_paid_by_the_consumer_that_consented_and_by_no_other() {
 		Action::Dropped(DropReason::BadReceipt),
 		"the origin's own account did not consent to this version: its receipt pays nothing"
 	);
-	let payer_pays =
-		ReceiptSigner { consumer: payer, key: &payer_delegate, ..signer(&origin_key, nonce) };
+	// Its receipts are checked against what the chain says of it (its escrow): read first.
+	let (to, mut early) = {
+		let signer = ReceiptSigner {
+			consumer: payer.account(),
+			key: &payer_key,
+			..signer(&origin_key, nonce)
+		};
+		let (key, signed) = signer.signed(&usage, EPOCH).pop().unwrap();
+		datagram(&g, &key, signed)
+	};
+	assert_eq!(
+		g[index_of(to)].on_datagram(addr(0), &mut early, 0),
+		Action::Dropped(DropReason::UnknownConsumer)
+	);
+	for core in g.iter_mut() {
+		core.set_consumer(payer.account(), ConsumerTerms { receipt_keys: vec![], escrow_ok: true });
+	}
+	let payer_pays = ReceiptSigner {
+		consumer: payer.account(),
+		key: &payer_key,
+		..signer(&origin_key, nonce + 1)
+	};
 	let (key, signed) = payer_pays.signed(&usage, EPOCH).pop().unwrap();
 	let (to, mut bytes) = datagram(&g, &key, signed);
 	assert_eq!(travel(&mut g, addr(0), to, &mut bytes), Action::Consumed);
 	for relay in [2, 1, 3] {
 		assert_eq!(held(&g[relay]).len(), 1, "relay {relay} holds the payer's receipt");
-		assert_eq!(held(&g[relay])[0].receipt.consumer, payer);
+		assert_eq!(held(&g[relay])[0].receipt.consumer, payer.account());
+	}
+}
+
+#[test]
+fn a_rekey_that_names_another_consumer_leaves_the_old_versions_packets_to_the_old_one() {
+	let mut g = metered_group(4, 1 << 20);
+	let first = Consumer::new(Arc::new(Keypair::from_secret_key([60; 32]).unwrap()));
+	let second = Consumer::new(Arc::new(Keypair::from_secret_key([61; 32]).unwrap()));
+	let (_, id) = set_up_for(&mut g, first.clone(), 1);
+	// A packet sealed under version 1, still on its way when version 2 (same path, a new
+	// key and another consumer) is installed everywhere.
+	let mut old = [0u8; 1500];
+	let (to, len) = g[0].encapsulate(id, false, &[1; 100], &mut old).unwrap();
+	g[0].set_own_consumer(second);
+	let flow = g[0].flow(id).unwrap().clone();
+	let mut setup = [0u8; 512];
+	let v2 = Flow { version: 2, key: [9; 32], ..flow };
+	let setup_len = g[0].originate_flow(v2, [7; 32], 0, &mut setup).unwrap();
+	assert_eq!(travel(&mut g, addr(0), addr(2), &mut setup[..setup_len]), Action::Consumed);
+	assert!(matches!(travel(&mut g, addr(0), to, &mut old[..len]), Action::Deliver { .. }));
+	let key = UsageKey { epoch: EPOCH, flow: id, version: 1 };
+	for relay in [2, 1, 3] {
+		let carried = g[relay].counters().carried(&key).map(|flow| flow.consumer);
+		assert_eq!(carried, Some(first.account()), "relay {relay}");
 	}
 }

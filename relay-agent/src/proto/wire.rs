@@ -400,7 +400,7 @@ pub fn row_entry(datagram: &[u8], i: usize) -> Option<RowEntry> {
 /// (its ed25519 key in Montgomery form). The origin's signature covers the wrapped key.
 ///
 /// The setup names the consumer who pays for the flow and carries its consent (see
-/// [`SetupTerms::consent_payload`]); the origin's signature covers both, so no relay on the
+/// [`super::consent`]); the origin's signature covers both, so no relay on the
 /// way can swap them.
 ///
 /// `version` numbers the flow's setups: each new path and each rekey is a new version with a
@@ -414,9 +414,9 @@ pub struct FlowSetup {
 	pub ephemeral: [u8; 32],
 	/// The flow key wrapped for the egress.
 	pub wrapped: [u8; 32],
-	/// The consumer's consent: its sr25519 signature, by its account key or its delegate
-	/// receipt key, over [`SetupTerms::consent_payload`]. Every relay on the path checks it,
-	/// so no origin can bill a consumer for a path or destination it did not sign for.
+	/// The consumer's consent: its account key's sr25519 signature over what the version is
+	/// (see [`super::consent`]). Every relay on the path checks it, so no origin can bill a
+	/// consumer for a path or destination it did not sign for.
 	pub consent: [u8; 64],
 }
 
@@ -463,35 +463,8 @@ pub struct SetupTerms {
 	pub consumer: NodeId,
 }
 
-/// Domain of [`SetupTerms::consent_payload`].
-const CONSENT_DOMAIN: &[u8] = b"srwan/flow-consent/v1";
-
-impl SetupTerms {
-	/// What the consumer signs: the origin, the flow, its setup version, its destination and
-	/// its path (not the time: the origin's signature covers that, and one consent serves
-	/// every re-announcement of a version).
-	pub fn consent_payload(&self) -> Vec<u8> {
-		let path = self.path.as_slice();
-		let mut payload =
-			Vec::with_capacity(CONSENT_DOMAIN.len() + 32 + 8 + 4 + 19 + 1 + 2 * path.len());
-		payload.extend_from_slice(CONSENT_DOMAIN);
-		payload.extend_from_slice(&self.origin);
-		payload.extend_from_slice(&self.flow.to_be_bytes());
-		payload.extend_from_slice(&self.version.to_be_bytes());
-		let (family, ip) = address_bytes(&self.destination);
-		payload.push(family);
-		payload.extend_from_slice(&ip);
-		payload.extend_from_slice(&self.destination.port().to_be_bytes());
-		payload.push(path.len() as u8);
-		for member in path {
-			payload.extend_from_slice(&member.to_be_bytes());
-		}
-		payload
-	}
-}
-
 /// An address's family (4 or 6) and its 16 bytes (IPv4 in the v4-mapped form).
-fn address_bytes(addr: &core::net::SocketAddr) -> (u8, [u8; 16]) {
+pub fn address_bytes(addr: &core::net::SocketAddr) -> (u8, [u8; 16]) {
 	match addr.ip() {
 		core::net::IpAddr::V4(v4) => (4u8, v4.to_ipv6_mapped().octets()),
 		core::net::IpAddr::V6(v6) => (6u8, v6.octets()),
