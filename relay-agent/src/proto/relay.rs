@@ -784,12 +784,7 @@ impl RelayCore {
 		consumer: NodeId,
 		consent: [u8; 64],
 	) -> Result<(), CoreError> {
-		let n = self.members.len();
-		let mut seen = std::collections::HashSet::new();
-		let valid = flow.path.len() >= 2
-			&& flow.path.len() <= MAX_SEGMENTS + 1
-			&& flow.path.iter().all(|m| usize::from(*m) < n && seen.insert(*m));
-		if !valid {
+		if !self.valid_path(&flow.path) {
 			return Err(CoreError::BadPath);
 		}
 		let origin = flow.path[0];
