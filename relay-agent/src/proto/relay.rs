@@ -215,8 +215,8 @@ pub enum DropReason {
 	/// Data of a flow whose consumer's escrow backs less than the chain's minimum, or beyond
 	/// the number of flow versions a relay meters.
 	ConsumerRefused,
-	/// A flow setup whose consumer's consent does not verify, by the consumer's account key
-	/// or (in chain mode) its delegate receipt key in force (see [`super::consent`]).
+	/// A flow setup whose consumer's consent does not verify under the consumer's account
+	/// key (see [`super::consent`]).
 	BadConsent,
 }
 
