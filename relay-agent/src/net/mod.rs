@@ -15,7 +15,8 @@ pub use tunnel::Tunnel;
 
 use crate::{
 	proto::{
-		gate::{self, Admission, Gate},
+		data_path::{DataShard, Handled},
+		gate::Gate,
 		hysteresis::{Hysteresis, Route},
 		path_control::{Candidate, LaneStatus, MatrixView},
 		relay::{Action, Flow, RelayCore, RowSchedule},
@@ -223,6 +224,7 @@ pub async fn run_with(
 		params.rows,
 		stop_rx.clone(),
 	));
+	tasks.spawn(sync_loop(core.clone(), stop_rx.clone()));
 	tasks.spawn(persist_loop(
 		core.clone(),
 		params.data_dir.clone(),
@@ -270,7 +272,11 @@ pub async fn run_with(
 	shutdown.await;
 	let _ = stop_tx.send(true);
 	while tasks.join_next().await.is_some() {}
-	let counters = lock(&core).counters().clone();
+	let counters = {
+		let mut core = lock(&core);
+		core.sync();
+		core.counters().clone()
+	};
 	store::save_counters(&params.data_dir, &counters)?;
 	tracing::info!("relay stopped; counters flushed");
 	Ok(())
@@ -285,15 +291,16 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 }
 
 /// The receive side of one socket: takes datagrams in batches and handles each receive
-/// buffer (the datagrams of one sender) in one pass under one lock of the core: the core
-/// checks and rewrites each datagram, and what it forwards is copied at once into GSO sends,
-/// while the datagram is still in the cache. The sends go out after the lock is released.
-/// A control datagram is checked by the worker's own [`Gate`] (sender, budget, signature)
-/// with the lock released, so no signature check ever holds up another worker. Allocates
-/// nothing per datagram.
+/// buffer (the datagrams of one sender) in one pass of the worker's own [`DataShard`]: data is
+/// checked, counted and rewritten there without the core's lock, and what it forwards is copied
+/// at once into GSO sends, while the datagram is still in the cache. A control datagram is
+/// checked by the worker's own [`Gate`] (sender, budget, signature) and only then handed to
+/// the core under its lock, so neither a signature check nor another worker's control traffic
+/// holds up data. Allocates nothing per datagram.
 pub struct Worker {
 	socket: Arc<BatchSocket>,
 	core: SharedCore,
+	shard: DataShard,
 	gate: Gate,
 	sender: Sender,
 	ingress: Arc<tunnel::IngressTable>,
@@ -324,10 +331,14 @@ impl Worker {
 		egress: Arc<tunnel::EgressTable>,
 	) -> Self {
 		let out = SendBatch::new(socket.max_send_segments());
-		let gate = lock(&core).gate();
+		let (gate, shard) = {
+			let core = lock(&core);
+			(core.gate(), core.data_shard())
+		};
 		Self {
 			socket,
 			gate,
+			shard,
 			core,
 			sender,
 			ingress,
@@ -375,29 +386,39 @@ impl Worker {
 		Ok(())
 	}
 
-	/// Hands every datagram of receive buffer `slot` to the core and stages what it forwards.
+	/// Handles every datagram of receive buffer `slot` and stages what it forwards: data in
+	/// the worker's shard, control datagrams through its gate and then the core (the shard is
+	/// let go meanwhile: the core's sync takes it).
 	fn handle_slot(&mut self, slot: usize, received_ns: u64) {
-		let mut core = lock(&self.core);
 		let (from, datagrams) = self.batch.datagrams_mut(slot);
+		let mut pass = self.shard.pass();
 		let mut offset = 0;
 		for datagram in datagrams {
 			let start = offset;
 			offset += datagram.len();
 			let shift =
 				|payload: std::ops::Range<usize>| start + payload.start..start + payload.end;
-			let admission = if gate::is_control(datagram) {
-				drop(core);
-				let admission = self.gate.admit(from, datagram, received_ns);
-				core = lock(&self.core);
-				admission
-			} else {
-				Admission::Unchecked
+			let action = match pass.handle(from, datagram, received_ns) {
+				Handled::Done(action) => action,
+				Handled::ForeignVersion { member, version } => {
+					drop(pass);
+					lock(&self.core).foreign_version(member, version);
+					pass = self.shard.pass();
+					continue;
+				}
+				Handled::Control => {
+					drop(pass);
+					let admission = self.gate.admit(from, datagram, received_ns);
+					let action = lock(&self.core).on_gated(from, datagram, received_ns, admission);
+					pass = self.shard.pass();
+					action
+				}
 			};
-			match core.on_gated(from, datagram, received_ns, admission) {
+			match action {
 				Action::Forward { to } => {
-					if let Some(member) = core.members().get(usize::from(to)) {
-						if self.sender.passes(member.addr, datagram) {
-							self.out.stage(member.addr, datagram);
+					if let Some(addr) = pass.view().member_addr(to) {
+						if self.sender.passes(addr, datagram) {
+							self.out.stage(addr, datagram);
 						}
 					}
 				}
@@ -405,7 +426,7 @@ impl Worker {
 					self.deferred.push(Deferred::ToClient { flow, payload: shift(payload) });
 				}
 				Action::Deliver { flow, reverse: false, payload } => {
-					if let Some(destination) = core.flow(flow).map(|f| f.destination) {
+					if let Some(destination) = pass.view().destination(flow) {
 						self.deferred.push(Deferred::ToDestination {
 							flow,
 							destination,
@@ -514,6 +535,22 @@ async fn pulse_loop(
 	}
 }
 
+/// How often the core takes in what the workers' shards counted and renews their leases of
+/// others' flows' credit: what the dashboard, receipts and claims read is this fresh at worst.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Syncs the core with the workers' shards every [`SYNC_INTERVAL`].
+async fn sync_loop(core: SharedCore, mut stop: watch::Receiver<bool>) {
+	let mut ticker = tokio::time::interval(SYNC_INTERVAL);
+	ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+	loop {
+		tokio::select! {
+			_ = ticker.tick() => lock(&core).sync(),
+			_ = stopped(&mut stop) => return,
+		}
+	}
+}
+
 /// Sends what other tasks queued, until `stop` (the queue stays for the next generation).
 async fn outbox_loop(outbox: OutboxReceiver, sender: Sender, mut stop: watch::Receiver<bool>) {
 	let mut queue = outbox.lock().await;
@@ -551,6 +588,7 @@ async fn persist_loop(
 pub async fn persist_once(core: &SharedCore, data_dir: &std::path::Path) -> anyhow::Result<()> {
 	let snapshot = {
 		let mut core = lock(core);
+		core.sync();
 		core.counters_mut().take_dirty().then(|| (core.counters().clone(), core.link_marks()))
 	};
 	let Some((counters, marks)) = snapshot else { return Ok(()) };

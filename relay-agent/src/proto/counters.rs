@@ -466,6 +466,83 @@ impl Counters {
 		Ok(())
 	}
 
+	/// Counts what a shard carried of version `key` within its lease (the shard checked the
+	/// credit window; see [`super::data_path`]). A version there is no room for is not kept,
+	/// but its octets still load its origin: they were carried unreceipted, and no receipt
+	/// can ever release them.
+	pub fn absorb_carry(
+		&mut self,
+		key: UsageKey,
+		consumer: NodeId,
+		path: &[NodeId],
+		fwd: u64,
+		rev: u64,
+	) -> Result<(), CarryRefusal> {
+		let result = self.carry(key, || (consumer, path.to_vec()), fwd, rev, u64::MAX);
+		if result == Err(CarryRefusal::Full) {
+			let origin = path.first().copied().unwrap_or_default();
+			let loads = &mut self.origin_loads;
+			let slot = *self.origins.entry((key.epoch, origin)).or_insert_with(|| {
+				loads.push(OriginLoad::default());
+				loads.len() - 1
+			});
+			if let Some(load) = loads.get_mut(slot) {
+				load.unreceipted = load.unreceipted.saturating_add(fwd.saturating_add(rev));
+			}
+			self.dirty = true;
+		}
+		result
+	}
+
+	/// Each (epoch, origin) with versions metered here: how many, and their unreceipted
+	/// octets together.
+	pub fn carry_loads(&self) -> impl Iterator<Item = ((u32, NodeId), u32, u64)> + '_ {
+		self.origins.iter().filter_map(|(origin, slot)| {
+			let load = self.origin_loads.get(*slot)?;
+			Some((*origin, load.versions, load.unreceipted))
+		})
+	}
+
+	/// How many flow versions of others are metered here.
+	pub fn carried_count(&self) -> usize {
+		self.carried.len()
+	}
+
+	/// Adds what `delta` counted (a shard's counts since the last sync) where `counts`
+	/// accepts the epoch, and empties it. Its link rows stay, zeroed, for the epochs `keep`
+	/// accepts: the shard goes on counting into them without allocating.
+	pub fn absorb(
+		&mut self,
+		delta: &mut Counters,
+		counts: impl Fn(u32) -> bool,
+		keep: impl Fn(u32) -> bool,
+	) {
+		for (key, octets) in delta.table.slots.iter_mut() {
+			let octets = std::mem::take(octets);
+			if octets == Octets::default() || !counts(key.epoch) {
+				continue;
+			}
+			let at = self.table.find_or_insert(*key);
+			if let Some((_, total)) = self.table.slots.get_mut(at) {
+				*total = total.plus(octets);
+			}
+			self.dirty = true;
+		}
+		delta.table.retain(|key| keep(key.epoch));
+		for (key, usage) in delta.flows.drain() {
+			if counts(key.epoch) {
+				let FlowUsage { path, fwd_octets, rev_octets } = usage;
+				self.record_flow(key, || path, fwd_octets, rev_octets);
+			}
+		}
+		for ((epoch, peer), boots) in delta.peer_boots.drain() {
+			for boot in boots.into_iter().filter(|_| counts(epoch)) {
+				self.record_peer_boot(epoch, peer, boot);
+			}
+		}
+		delta.dirty = false;
+	}
+
 	/// Builds the origins' loads again from the carried versions (after some went).
 	fn reindex_origins(&mut self) {
 		self.origins.clear();
@@ -713,6 +790,41 @@ impl Counters {
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn octets_carried_beyond_the_metered_versions_still_load_their_origin() {
+		let mut c = Counters::default();
+		let origin = [1; 32];
+		let path = [origin, [2; 32]];
+		for version in 0..MAX_CARRIED_PER_ORIGIN {
+			let key = UsageKey { epoch: 3, flow: 9, version };
+			assert_eq!(c.absorb_carry(key, origin, &path, 10, 0), Ok(()));
+		}
+		let unreceipted = |c: &Counters| c.carry_loads().map(|(_, _, u)| u).sum::<u64>();
+		assert_eq!(unreceipted(&c), 10 * u64::from(MAX_CARRIED_PER_ORIGIN));
+		let one_more = UsageKey { epoch: 3, flow: 9, version: MAX_CARRIED_PER_ORIGIN };
+		assert_eq!(c.absorb_carry(one_more, origin, &path, 500, 0), Err(CarryRefusal::Full));
+		assert!(c.carried(&one_more).is_none(), "not metered");
+		assert_eq!(unreceipted(&c), 10 * u64::from(MAX_CARRIED_PER_ORIGIN) + 500, "but loaded");
+	}
+
+	#[test]
+	fn a_shards_counts_move_to_the_core_and_its_rows_stay_for_the_next() {
+		let (mut core, mut shard) = (Counters::default(), Counters::default());
+		shard.record_in(1, 5, [1; 32], 100);
+		shard.record_out(1, 4, [2; 32], 30);
+		shard.record_in(1, 2, [1; 32], 7);
+		shard.record_peer_boot(5, [1; 32], 1);
+		// Epoch 4 closed; epochs 4 to 6 kept.
+		core.absorb(&mut shard, |e| e > 4, |e| (4..=6).contains(&e));
+		assert_eq!(core.totals(), Octets { in_octets: 100, out_octets: 0 });
+		assert_eq!(core.peer_boots(5, &[1; 32]), &[1]);
+		assert!(core.take_dirty());
+		assert_eq!(shard.totals(), Octets::default(), "emptied");
+		assert_eq!(shard.iter().count(), 2, "rows of kept epochs stay, zeroed");
+		core.absorb(&mut shard, |_| true, |_| true);
+		assert!(!core.take_dirty(), "nothing new");
+	}
 
 	#[test]
 	fn counts_per_boot_epoch_and_peer_and_round_trips() {

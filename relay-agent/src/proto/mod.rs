@@ -4,6 +4,8 @@
 //! - [`consent`]: the consumer's signature binding each flow version to the account that pays;
 //! - [`counters`]: octets per (boot, epoch, peer), what a relay claims;
 //! - [`data_mac`]: the MAC construction of each link's tag on data packets;
+//! - [`data_path`]: data packets without the core's lock: the view workers read, the windows
+//!   and sequences all senders share, each worker's own counts;
 //! - [`link`]: per-link MAC keys between neighbours and the replay window of each link;
 //! - [`gate`]: a control datagram's sender, budget and signature, checked before the core;
 //! - [`e2e`]: the payload's end-to-end encryption between a flow's ingress and egress;
@@ -18,6 +20,7 @@
 pub mod consent;
 pub mod counters;
 pub mod data_mac;
+pub mod data_path;
 pub mod e2e;
 pub mod gate;
 pub mod hysteresis;

@@ -4,7 +4,11 @@
 
 use super::{
 	consent::{self, Consumer},
-	counters::{CarryRefusal, Counters, UsageKey},
+	counters::{CarryRefusal, Counters, UsageKey, MAX_CARRIED_FLOWS, MAX_CARRIED_PER_ORIGIN},
+	data_path::{
+		locked, path_ids, CarryTerms, DataPlane, DataShard, DataView, FlowEntry, Handled,
+		PreviousVersion, ShardState, PROBE_LEN,
+	},
 	e2e::{first_seq, FlowCipher},
 	gate::{Admission, Admitted, Gate},
 	link::{LinkKeys, ReplayWindow},
@@ -13,9 +17,9 @@ use super::{
 	pulse::LinkMetrics,
 	pulse::{PulseEngine, PulseReject},
 	wire::{
-		self, decode_data, decode_row_header, encode_data, encode_row, heapless_path, open_data,
-		relink, row_entry, verify_link, DataHeader, FlowKey, FlowSetup, NodeId, PacketType, Pulse,
-		ReceiptPacket, RowEntry, RowHeader, SetupTerms, WireError, MAX_ROW_ENTRIES, MAX_SEGMENTS,
+		self, decode_row_header, encode_row, heapless_path, row_entry, FlowKey, FlowSetup, NodeId,
+		PacketType, Pulse, ReceiptPacket, RowEntry, RowHeader, SetupTerms, WireError,
+		MAX_ROW_ENTRIES, MAX_SEGMENTS,
 	},
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
@@ -23,7 +27,7 @@ use serde::Serialize;
 use srwan_primitives::routing::MemberIndex;
 // foldhash, not SipHash: these maps are looked up for every packet, and only verified setups
 // and configured members insert into them (no attacker-chosen keys to collide).
-use foldhash::{HashMap, HashMapExt as _};
+use foldhash::{HashMap, HashMapExt as _, HashSet};
 use std::{net::SocketAddr, ops::Range, sync::Arc};
 
 /// A group member as the data plane needs it.
@@ -56,96 +60,19 @@ pub struct Flow {
 /// Link marks kept for peers that are not members now (they left the group).
 const MAX_ABSENT_MARKS: usize = 1_024;
 
-/// The ids of the members along `path` (indices that name no member are left out).
-fn path_ids(members: &[Member], path: &[MemberIndex]) -> Vec<NodeId> {
-	path.iter().filter_map(|&m| members.get(usize::from(m)).map(|member| member.id)).collect()
-}
-
-/// Sequence numbers a link's replay window remembers behind the newest (65,536 less one word,
-/// 8 KiB a link): a packet overtaken by more than that many others on the same link is
-/// dropped. Wide, because a sender numbers a packet when it builds it, not when the socket
-/// takes it: a task that waits a few milliseconds to send is overtaken by whatever the
-/// relay's other tasks send on the same link meanwhile.
-const LINK_WINDOW_WORDS: usize = 1024;
-
-/// End-to-end sequence numbers a flow end remembers behind the newest (4,096 less one word).
-/// The other end numbers all it seals, for every flow, in one sequence: a packet is dropped if
-/// that end sealed more than this many others after it that arrived first.
-const END_WINDOW_WORDS: usize = 64;
-
-/// A flow as this relay holds it: its path, its version and its cipher (at its two ends).
+/// A flow as this relay holds it: what the data path reads (shared with it), and what only
+/// the core keeps.
 struct InstalledFlow {
-	flow: Flow,
-	/// The payload cipher, at the ingress and the egress only.
-	cipher: Option<FlowCipher>,
-	/// The other end's sequence numbers opened here: a transit relay that sends a packet
-	/// again under fresh link numbers gets it delivered once.
-	end_window: ReplayWindow<END_WINDOW_WORDS>,
+	entry: Arc<FlowEntry>,
 	/// When its setup last came (this relay's clock, ns): flows nobody refreshes expire.
 	refreshed_ns: u64,
-	/// The version this one replaced on the same path (a rekey), still accepted for a while:
-	/// packets sent under it before its ends learnt of the new one are on their way.
-	previous: Option<PreviousVersion>,
-	/// The account that pays for this version: its receipts must name it.
-	consumer: NodeId,
 	/// The consumer's consent to this version, as its setup carried it (checked once).
 	consent: [u8; 64],
-}
-
-/// A replaced setup version of a flow whose path stayed (see [`InstalledFlow::previous`]).
-struct PreviousVersion {
-	version: u32,
-	cipher: Option<FlowCipher>,
-	/// Its consumer (a rekey may name another): its packets are carried for it.
-	consumer: NodeId,
-	/// Accepted until then (this relay's clock, ns).
-	until_ns: u64,
 }
 
 /// How long packets of a flow's previous version are still accepted after a rekey on the
 /// same path: a few round trips of the slowest path.
 pub const PREVIOUS_VERSION_GRACE_NS: u64 = 5_000_000_000;
-
-/// Where a data packet of an installed flow goes after this relay, by the flow's path.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Hop {
-	/// On to this member.
-	Next(MemberIndex),
-	/// This relay is the packet's end (the egress, or the ingress for replies and echoes).
-	End,
-}
-
-impl InstalledFlow {
-	/// The hop a packet with `header`, received by `me` from `prev`, makes on this flow;
-	/// `None` if its segment list or its previous hop is not the installed path's. The one
-	/// other route is a direct probe of a detoured flow (ingress ↔ egress, skipping the
-	/// detour) and its echo.
-	#[inline]
-	fn hop(&self, me: MemberIndex, prev: MemberIndex, header: &DataHeader) -> Option<Hop> {
-		let path = &self.flow.path;
-		let (first, last) = (*path.first()?, *path.last()?);
-		let list = header.segment_list();
-		if header.probe && list.len() == 1 && path.len() > 2 {
-			let (from, to) = if header.reverse { (last, first) } else { (first, last) };
-			return (prev == from && me == to && list[0] == to).then_some(Hop::End);
-		}
-		let position = path.iter().position(|m| *m == me)?;
-		let (matches, from, next) = if header.reverse {
-			// The reversed path without the egress.
-			let expected = path[..path.len() - 1].iter().rev();
-			let next = position.checked_sub(1).map(|p| path[p]);
-			(
-				list.len() == path.len() - 1 && expected.eq(list.iter()),
-				*path.get(position + 1)?,
-				next,
-			)
-		} else {
-			let matches = list.len() == path.len() - 1 && path[1..].iter().eq(list.iter());
-			(matches, path[position.checked_sub(1)?], path.get(position + 1).copied())
-		};
-		(matches && prev == from).then_some(next.map_or(Hop::End, Hop::Next))
-	}
-}
 
 /// The top 32 bits of every flow id an origin may set up: a tag derived from its member id.
 /// A member cannot set up (and so squat or take over) a flow id of another member's, at any
@@ -270,8 +197,17 @@ pub struct DropStats {
 }
 
 impl DropStats {
-	fn count(&mut self, reason: DropReason) {
+	pub(super) fn count(&mut self, reason: DropReason) {
 		*self.counts.entry(reason).or_default() += 1;
+	}
+
+	/// Adds `other`'s counts and zeroes them (keeping its entries: no allocation next time).
+	pub(super) fn absorb(&mut self, other: &mut DropStats) {
+		for (reason, count) in other.counts.iter_mut() {
+			if *count > 0 {
+				*self.counts.entry(*reason).or_default() += std::mem::take(count);
+			}
+		}
 	}
 	/// How many datagrams were dropped for `reason`.
 	pub fn get(&self, reason: DropReason) -> u64 {
@@ -303,14 +239,9 @@ pub struct RelayCore {
 	group: u32,
 	boot_time: u64,
 	epoch: u32,
-	members: Vec<Member>,
-	by_addr: HashMap<SocketAddr, MemberIndex>,
-	/// The last sender looked up in `by_addr`: a batch's datagrams come from one sender, and
-	/// comparing an address costs less than hashing it.
-	last_sender: Option<(SocketAddr, MemberIndex)>,
+	members: Arc<[Member]>,
+	by_addr: Arc<HashMap<SocketAddr, MemberIndex>>,
 	pulses: PulseEngine,
-	/// The (epoch, boot) last seen in each member's data.
-	peer_boot_seen: Vec<Option<(u32, u64)>>,
 	/// Epochs up to this one are claimed (or being claimed): their data is dropped.
 	closed_through: Option<u32>,
 	/// The link marks of peers that are not members (saved with the others).
@@ -318,20 +249,21 @@ pub struct RelayCore {
 	matrix: LiveMatrix,
 	counters: Counters,
 	flows: HashMap<u64, InstalledFlow>,
+	/// The flows as the last published [`DataView`] holds them.
+	view_flows: Arc<HashMap<u64, Arc<FlowEntry>>>,
+	/// `flows` changed since `view_flows` was built.
+	flows_changed: bool,
+	/// Versions of others' flows that no shard may carry: the relay meters as many as it keeps
+	/// (see [`Counters::absorb_carry`]).
+	carry_full: HashSet<UsageKey>,
 	drops: DropStats,
-	/// The next end-to-end sequence number (AEAD nonce) of a payload this relay seals, for any
-	/// flow: one counter, so that no (key, nonce) pair repeats even if a flow is installed again
-	/// under the same key (started at [`first_seq`] of the boot, above any earlier boot's).
-	next_seq: u64,
 	/// The MAC keys of the link with each member (`None` for this relay itself).
-	links: Vec<Option<LinkKeys>>,
-	/// The replay window of the link from each member. One per link, not per flow: a sender
-	/// numbers everything it sends on a link in one sequence. Whoever holds the core owns
-	/// them all (one lock today; a worker per previous hop when the core is sharded).
-	link_windows: Vec<ReplayWindow<LINK_WINDOW_WORDS>>,
-	/// This relay's next sequence number on the link to each member (from [`first_seq`], so a
-	/// flow installed again never reuses one the neighbour's window has seen).
-	link_seqs: Vec<u64>,
+	links: Arc<[Option<LinkKeys>]>,
+	/// What every sender of data shares: link windows and sequences, the published view.
+	plane: Arc<DataPlane>,
+	/// The shard of the data this core handles itself ([`Self::on_datagram`], what the
+	/// ingress and the egress send).
+	own: DataShard,
 	/// The protocol version each member's datagrams carry when it is not ours (logged once).
 	foreign_versions: Vec<Option<u8>>,
 	/// Newest `(boot, seq)` of each member's rows, against replays.
@@ -356,9 +288,6 @@ pub struct RelayCore {
 	/// Who this relay's own flows are set up for.
 	consumer: Option<Consumer>,
 }
-
-/// Payload of a fast probe: sequence number and the ingress's send time (ns).
-const PROBE_LEN: usize = 16;
 
 /// A row entry goes out again only when it moved by more than could matter to a routing
 /// decision: detours need a gain of at least 5 ms and 10 % (`hysteresis`), so a delay change
@@ -628,7 +557,7 @@ impl RelayCore {
 			config.cross_check_tolerance_us,
 		);
 		let n = config.members.len();
-		let links = config
+		let links: Arc<[Option<LinkKeys>]> = config
 			.members
 			.iter()
 			.enumerate()
@@ -637,26 +566,47 @@ impl RelayCore {
 					.then(|| LinkKeys::new(&config.key, &my_id, &m.pulse_key, &m.id))
 			})
 			.collect();
-		Ok(Self {
-			links,
-			link_seqs: vec![first_seq(config.boot_time); n],
-			link_windows: config
-				.members
-				.iter()
-				.map(|m| match config.link_marks.iter().find(|(id, _, _)| *id == m.id) {
-					Some((_, boot, top)) => ReplayWindow::resumed(*boot, *top),
-					None => ReplayWindow::default(),
-				})
-				.collect(),
+		let windows = config
+			.members
+			.iter()
+			.map(|m| match config.link_marks.iter().find(|(id, _, _)| *id == m.id) {
+				Some((_, boot, top)) => ReplayWindow::resumed(*boot, *top),
+				None => ReplayWindow::default(),
+			})
+			.collect();
+		let members: Arc<[Member]> = config.members.into();
+		let by_addr = Arc::new(by_addr);
+		let view_flows = Arc::new(HashMap::new());
+		let metering = config.metering.map(Metering::new);
+		let view = DataView {
+			group: config.group,
+			me,
+			boot_time: config.boot_time,
+			epoch: 0,
 			closed_through: None,
-			peer_boot_seen: vec![None; n],
+			members: members.clone(),
+			by_addr: by_addr.clone(),
+			links: links.clone(),
+			flows: view_flows.clone(),
+			carry: None,
+		};
+		let plane = Arc::new(DataPlane::new(view, windows, first_seq(config.boot_time)));
+		let own = plane.shard();
+		let mut core = Self {
+			links,
+			plane,
+			own,
+			view_flows,
+			flows_changed: false,
+			carry_full: HashSet::default(),
+			closed_through: None,
 			// A member that left keeps its mark: if it comes back, nothing it sent before
 			// can be replayed. The most recent boots first, a bounded number.
 			absent_marks: {
 				let mut absent: Vec<(NodeId, u64, u64)> = config
 					.link_marks
 					.iter()
-					.filter(|(id, _, _)| !config.members.iter().any(|m| m.id == *id))
+					.filter(|(id, _, _)| !members.iter().any(|m| m.id == *id))
 					.copied()
 					.collect();
 				absent.sort_by_key(|(_, boot, top)| std::cmp::Reverse((*boot, *top)));
@@ -670,9 +620,9 @@ impl RelayCore {
 			allowed_destinations: config.allowed_destinations,
 			flow_idle_ns: config.flow_idle_ns,
 			flows_per_origin: vec![0; n],
-			gate: Gate::new(me, config.members.clone().into(), Arc::new(by_addr.clone())),
+			gate: Gate::new(me, members.clone(), by_addr.clone()),
 			last_now_ns: 0,
-			metering: config.metering.map(Metering::new),
+			metering,
 			own_escrow_low: false,
 			consumer: config.consumer,
 			key: config.key,
@@ -680,16 +630,16 @@ impl RelayCore {
 			group: config.group,
 			boot_time: config.boot_time,
 			epoch: 0,
-			members: config.members,
+			members,
 			by_addr,
-			last_sender: None,
 			pulses,
 			matrix,
 			counters: config.counters,
 			flows: HashMap::new(),
 			drops: DropStats::default(),
-			next_seq: first_seq(config.boot_time),
-		})
+		};
+		core.publish();
+		Ok(core)
 	}
 
 	/// This relay's member index.
@@ -727,8 +677,8 @@ impl RelayCore {
 	pub fn link_marks(&self) -> Vec<(NodeId, u64, u64)> {
 		self.members
 			.iter()
-			.zip(&self.link_windows)
-			.filter_map(|(m, window)| window.mark().map(|(boot, top)| (m.id, boot, top)))
+			.enumerate()
+			.filter_map(|(i, m)| self.plane.link_mark(i).map(|(boot, top)| (m.id, boot, top)))
 			.chain(self.absent_marks.iter().copied())
 			.collect()
 	}
@@ -746,7 +696,11 @@ impl RelayCore {
 	/// Closes every epoch up to `epoch`: its claim is being built, so data stamped with it is
 	/// dropped from now on (carried, it would be counted after the claim and never paid).
 	pub fn close_epochs_through(&mut self, epoch: u32) {
+		// What the shards counted of it so far is in the claim; what they count from now on
+		// is not counted.
+		self.sync();
 		self.closed_through = Some(self.closed_through.map_or(epoch, |closed| closed.max(epoch)));
+		self.publish();
 	}
 
 	/// The last closed epoch.
@@ -756,12 +710,15 @@ impl RelayCore {
 
 	/// Sets the metering epoch stamped into packets this relay originates.
 	pub fn set_epoch(&mut self, epoch: u32) {
-		self.epoch = epoch;
+		if self.epoch != epoch {
+			self.epoch = epoch;
+			self.publish();
+		}
 	}
 
 	/// A flow by id.
 	pub fn flow(&self, id: u64) -> Option<&Flow> {
-		self.flows.get(&id).map(|installed| &installed.flow)
+		self.flows.get(&id).map(|installed| &installed.entry.flow)
 	}
 
 	/// Installs a flow without a setup, paid for by its origin's account (tests, benchmarks
@@ -790,10 +747,12 @@ impl RelayCore {
 		let origin = flow.path[0];
 		let refreshed_ns = self.last_now_ns;
 		match self.flows.get_mut(&flow.id) {
-			Some(installed) if installed.flow.path.first() != Some(&origin) => {
+			Some(installed) if installed.entry.flow.path.first() != Some(&origin) => {
 				return Err(CoreError::FlowOfAnother)
 			}
-			Some(installed) if installed.flow == flow && installed.consumer == consumer => {
+			Some(installed)
+				if installed.entry.flow == flow && installed.entry.consumer == consumer =>
+			{
 				// The same setup again: only refreshed. Its consent was checked (or made) for
 				// the same terms: kept, so the origin's next re-announcement is not checked
 				// again (signatures are randomized; another signing gives other bytes).
@@ -803,7 +762,7 @@ impl RelayCore {
 			}
 			// An older version, or another flow under the version held: a replay (the origin
 			// numbers every new path and key).
-			Some(installed) if installed.flow.version >= flow.version => {
+			Some(installed) if installed.entry.flow.version >= flow.version => {
 				return Err(CoreError::StaleVersion)
 			}
 			Some(_) => {}
@@ -818,31 +777,29 @@ impl RelayCore {
 			}
 		}
 		let is_end = flow.path.first() == Some(&self.me) || flow.path.last() == Some(&self.me);
-		let cipher = is_end.then(|| FlowCipher::new(&flow.key));
-		let mut installed = InstalledFlow {
-			flow,
-			cipher,
-			refreshed_ns,
-			previous: None,
-			end_window: ReplayWindow::default(),
-			consumer,
-			consent,
-		};
-		if let Some(old) = self.flows.remove(&installed.flow.id) {
+		let cipher = is_end.then(|| Arc::new(FlowCipher::new(&flow.key)));
+		let mut entry =
+			FlowEntry { flow, cipher, previous: None, end_window: Default::default(), consumer };
+		if let Some(old) = self.flows.remove(&entry.flow.id) {
 			// A rekey on the same path: packets sealed under the old key are on their way.
-			let same_route = old.flow.path == installed.flow.path
-				&& old.flow.destination == installed.flow.destination;
+			let old = &old.entry;
+			let same_route =
+				old.flow.path == entry.flow.path && old.flow.destination == entry.flow.destination;
 			if same_route {
-				installed.end_window = old.end_window;
-				installed.previous = Some(PreviousVersion {
+				// One window for both versions, also while a shard still reads the old one.
+				entry.end_window = old.end_window.clone();
+				entry.previous = Some(PreviousVersion {
 					version: old.flow.version,
-					cipher: old.cipher,
+					cipher: old.cipher.clone(),
 					consumer: old.consumer,
 					until_ns: refreshed_ns.saturating_add(PREVIOUS_VERSION_GRACE_NS),
 				});
 			}
 		}
-		self.flows.insert(installed.flow.id, installed);
+		let id = entry.flow.id;
+		self.flows.insert(id, InstalledFlow { entry: Arc::new(entry), refreshed_ns, consent });
+		self.flows_changed = true;
+		self.publish();
 		Ok(())
 	}
 
@@ -850,7 +807,7 @@ impl RelayCore {
 		let oldest = self
 			.flows
 			.iter()
-			.filter(|(_, f)| f.flow.path.first() == Some(&origin))
+			.filter(|(_, f)| f.entry.flow.path.first() == Some(&origin))
 			.min_by_key(|(_, f)| f.refreshed_ns)
 			.map(|(id, _)| *id);
 		if let Some(id) = oldest {
@@ -860,7 +817,8 @@ impl RelayCore {
 
 	fn remove_flow(&mut self, id: u64) {
 		if let Some(removed) = self.flows.remove(&id) {
-			let origin = removed.flow.path.first().map_or(usize::MAX, |m| usize::from(*m));
+			self.flows_changed = true;
+			let origin = removed.entry.flow.path.first().map_or(usize::MAX, |m| usize::from(*m));
 			if let Some(count) = self.flows_per_origin.get_mut(origin) {
 				*count = count.saturating_sub(1);
 			}
@@ -882,12 +840,16 @@ impl RelayCore {
 			.flows
 			.iter()
 			.filter(|(_, f)| {
-				f.flow.path.first() != Some(&me) && now_ns.saturating_sub(f.refreshed_ns) > idle
+				f.entry.flow.path.first() != Some(&me)
+					&& now_ns.saturating_sub(f.refreshed_ns) > idle
 			})
 			.map(|(id, _)| *id)
 			.collect();
 		for id in &expired {
 			self.remove_flow(*id);
+		}
+		if !expired.is_empty() {
+			self.publish();
 		}
 		expired
 	}
@@ -962,16 +924,23 @@ impl RelayCore {
 		let action = match admission {
 			Admission::Dropped(reason) => Err(reason),
 			Admission::Admitted(admitted) => self.on_admitted(admitted, datagram, now_ns),
-			Admission::Unchecked => match wire::peek_type(datagram) {
-				Err(WireError::UnsupportedVersion(version)) => {
-					self.note_foreign_version(from, version);
-					Err(DropReason::UnsupportedVersion)
+			Admission::Unchecked => {
+				let handled = self.own.pass().handle(from, datagram, now_ns);
+				match handled {
+					Handled::Done(action) => {
+						// What the shard counted is the core's at once (tests and tools read
+						// it right away; workers' shards are synced every interval).
+						self.sync_own();
+						return action;
+					}
+					Handled::ForeignVersion { member, version } => {
+						self.foreign_version(member, version);
+						return Action::Dropped(DropReason::UnsupportedVersion);
+					}
+					// A control datagram no gate passed.
+					Handled::Control => Err(DropReason::UnknownSender),
 				}
-				Err(_) => Err(DropReason::Malformed),
-				Ok(PacketType::Data) => self.on_data(from, datagram),
-				// A control datagram no gate passed.
-				Ok(_) => Err(DropReason::UnknownSender),
-			},
+			}
 		};
 		action.unwrap_or_else(|reason| {
 			self.drops.count(reason);
@@ -997,8 +966,8 @@ impl RelayCore {
 
 	/// A member speaks another protocol version: said once per member and version (the
 	/// count is in [`DropReason::UnsupportedVersion`]).
-	fn note_foreign_version(&mut self, from: SocketAddr, version: u8) {
-		let Some(member) = self.member_at(from) else { return };
+	pub fn foreign_version(&mut self, member: MemberIndex, version: u8) {
+		self.drops.count(DropReason::UnsupportedVersion);
 		let Some(seen) = self.foreign_versions.get_mut(usize::from(member)) else { return };
 		if *seen != Some(version) {
 			*seen = Some(version);
@@ -1027,7 +996,14 @@ impl RelayCore {
 		let pulse = Pulse::decode(datagram)?;
 		self.pulses.on_pulse(&pulse, now_ns)?;
 		if let Some(seen) = self.foreign_versions.get_mut(usize::from(from)) {
-			*seen = None;
+			if seen.take().is_some() {
+				// Shards tell the core again if its data speaks another version again.
+				for shard in self.plane.shard_states() {
+					if let Some(seen) = locked(&shard).foreign.get_mut(usize::from(from)) {
+						*seen = None;
+					}
+				}
+			}
 		}
 		Ok(Action::Consumed)
 	}
@@ -1056,18 +1032,18 @@ impl RelayCore {
 			return Err(DropReason::DestinationNotAllowed);
 		}
 		let held = self.flows.get(&terms.flow);
-		if held.is_some_and(|installed| {
-			installed.flow.version > terms.version
-				|| (installed.flow.version == terms.version
-					&& (installed.consumer != terms.consumer
-						|| installed.flow.path.as_slice() != path
-						|| installed.flow.destination != terms.destination))
+		if held.map(|installed| &installed.entry).is_some_and(|held| {
+			held.flow.version > terms.version
+				|| (held.flow.version == terms.version
+					&& (held.consumer != terms.consumer
+						|| held.flow.path.as_slice() != path
+						|| held.flow.destination != terms.destination))
 		}) {
 			return Err(DropReason::StaleSetup);
 		}
 		// Re-announcements of a version carry the consent it was installed with: checked once.
 		let checked = held.is_some_and(|installed| {
-			installed.flow.version == terms.version && installed.consent == setup.consent
+			installed.entry.flow.version == terms.version && installed.consent == setup.consent
 		});
 		if !checked && !consent::verifies(terms, &self.consent_context(path), &setup.consent) {
 			return Err(DropReason::BadConsent);
@@ -1123,13 +1099,20 @@ impl RelayCore {
 	/// this relay's, or of a consumer whose escrow is too low, is kept, and the version's data
 	/// is no longer carried.
 	fn on_receipt(&mut self, from: MemberIndex, datagram: &[u8]) -> Result<Action, DropReason> {
-		let metering = self.metering.as_mut().ok_or(DropReason::BadReceipt)?;
+		if self.metering.is_none() {
+			return Err(DropReason::BadReceipt);
+		}
 		let packet = ReceiptPacket::decode(datagram)?;
 		let receipt = &packet.receipt.receipt;
 		if packet.group != self.group {
 			return Err(DropReason::BadReceipt);
 		}
 		let key = UsageKey { epoch: receipt.epoch, flow: packet.flow, version: packet.version };
+		if self.counters.carried(&key).is_none() {
+			// A version first carried since the last sync is in a shard still.
+			self.sync();
+		}
+		let metering = self.metering.as_mut().ok_or(DropReason::BadReceipt)?;
 		let carried = self.counters.carried(&key).ok_or(DropReason::BadReceipt)?;
 		let path = &carried.path;
 		let my_id = self.members[usize::from(self.me)].id;
@@ -1165,7 +1148,10 @@ impl RelayCore {
 				"a flow's consumer would not pay this relay: its data is no longer carried"
 			);
 		}
-		self.counters.hold_receipt(&key, packet.receipt, escrow_low || price_capped);
+		if self.counters.hold_receipt(&key, packet.receipt, escrow_low || price_capped) {
+			// Credit released, or the version refused: new leases.
+			self.publish();
+		}
 		match next.and_then(|id| self.members.iter().position(|m| m.id == id)) {
 			Some(next) if from_prev => self.forward_to(next as MemberIndex),
 			_ => Ok(Action::Consumed),
@@ -1275,7 +1261,7 @@ impl RelayCore {
 		let held = self
 			.flows
 			.get(&flow.id)
-			.filter(|installed| installed.flow == flow && installed.consumer == terms.consumer);
+			.filter(|held| held.entry.flow == flow && held.entry.consumer == terms.consumer);
 		let consent = match (held, &self.consumer) {
 			(Some(installed), _) => installed.consent,
 			(None, Some(consumer)) if self.valid_path(&flow.path) => {
@@ -1394,178 +1380,6 @@ impl RelayCore {
 		}
 	}
 
-	/// The member sending from `addr`, if any.
-	#[inline]
-	fn member_at(&mut self, addr: SocketAddr) -> Option<MemberIndex> {
-		let addr = canonical_addr(addr);
-		match self.last_sender {
-			Some((cached, index)) if cached == addr => Some(index),
-			_ => {
-				let index = *self.by_addr.get(&addr)?;
-				self.last_sender = Some((addr, index));
-				Some(index)
-			}
-		}
-	}
-
-	/// A data packet: cheap checks (its header, our group and position, its epoch, a member's
-	/// address), then the link MAC of that member and the link's replay window: from here on
-	/// the packet is one that member really sent, once, and it is counted in whatever becomes
-	/// of it (so both ends of the link agree). Then the flow, its version and its path decide:
-	/// forwarded on the next link, or opened and delivered at the flow's end.
-	fn on_data(&mut self, from: SocketAddr, datagram: &mut [u8]) -> Result<Action, DropReason> {
-		let (header, payload) = decode_data(datagram)?;
-		if header.group != self.group
-			|| wire::current_segment_of(datagram, &header) != Some(self.me)
-		{
-			return Err(DropReason::NotOnPath);
-		}
-		// Probes are never counted: they must be what they say, not free transport.
-		if header.probe && payload.len() != PROBE_LEN {
-			return Err(DropReason::Malformed);
-		}
-		// Counter rows are kept per epoch: a sender may not open rows for any epoch it likes.
-		if header.epoch.abs_diff(self.epoch) > 1
-			|| self.closed_through.is_some_and(|closed| header.epoch <= closed)
-		{
-			return Err(DropReason::WrongEpoch);
-		}
-		let prev = self.member_at(from).ok_or(DropReason::UnknownSender)?;
-		let link = self.links.get(usize::from(prev)).and_then(Option::as_ref);
-		verify_link(datagram, &header, &link.ok_or(DropReason::UnknownSender)?.rx)?;
-		let window =
-			self.link_windows.get_mut(usize::from(prev)).ok_or(DropReason::UnknownSender)?;
-		if !window.accept(header.link_boot, header.link_seq) {
-			return Err(DropReason::Replayed);
-		}
-		let len = datagram.len() as u64;
-		// Probes are the overlay's own overhead: neither end of a link counts them.
-		if !header.probe {
-			let prev_id = self.members[usize::from(prev)].id;
-			self.counters.record_in(self.boot_time, header.epoch, prev_id, len);
-			// The previous hop's boot in this epoch: a new one is a restart the chain may
-			// forgive (two compares per packet; the counters see only changes).
-			let seen = (header.epoch, header.link_boot);
-			if let Some(last) = self.peer_boot_seen.get_mut(usize::from(prev)) {
-				if *last != Some(seen) {
-					*last = Some(seen);
-					self.counters.record_peer_boot(header.epoch, prev_id, header.link_boot);
-				}
-			}
-		}
-
-		let (me, now_ns) = (self.me, self.last_now_ns);
-		let installed = self.flows.get_mut(&header.flow).ok_or(DropReason::UnknownFlow)?;
-		let current = header.setup_version == installed.flow.version;
-		let previous = installed
-			.previous
-			.as_ref()
-			.filter(|p| p.version == header.setup_version && now_ns < p.until_ns);
-		if !current && previous.is_none() {
-			return Err(DropReason::StaleSetup);
-		}
-		// Who pays for the packet: its own version's consumer.
-		let consumer = match previous {
-			Some(previous) if !current => &previous.consumer,
-			_ => &installed.consumer,
-		};
-		let next = match installed.hop(me, prev, &header).ok_or(DropReason::NotOnPath)? {
-			Hop::Next(next) => next,
-			Hop::End => {
-				let cipher = match previous {
-					Some(previous) if !current => previous.cipher.as_ref(),
-					_ => installed.cipher.as_ref(),
-				};
-				let payload = open_data(datagram, &header, cipher.ok_or(DropReason::NotOnPath)?)?;
-				// The sequence is the AEAD nonce: authenticated by the open.
-				if !installed.end_window.accept(0, header.seq) {
-					return Err(DropReason::Replayed);
-				}
-				if header.probe {
-					return self.on_probe_end(&header, payload, datagram);
-				}
-				if !header.reverse {
-					// Delivered by the egress: carried for the flow's consumer.
-					if let Some(metering) = &self.metering {
-						let key = UsageKey {
-							epoch: header.epoch,
-							flow: header.flow,
-							version: header.setup_version,
-						};
-						let (members, path, consumer) =
-							(&self.members, &installed.flow.path, consumer);
-						metering.carry(
-							&mut self.counters,
-							key,
-							|| (*consumer, path_ids(members, path)),
-							len,
-							0,
-						)?;
-					}
-				}
-				if header.reverse {
-					// Back at the ingress: what the consumer's receipt counts as `rev_octets`.
-					let key = UsageKey {
-						epoch: header.epoch,
-						flow: header.flow,
-						version: header.setup_version,
-					};
-					let (members, path) = (&self.members, &installed.flow.path);
-					self.counters.record_flow(key, || path_ids(members, path), 0, len);
-				}
-				return Ok(Action::Deliver { flow: header.flow, reverse: header.reverse, payload });
-			}
-		};
-		if let (Some(metering), false) = (&self.metering, header.probe) {
-			let key =
-				UsageKey { epoch: header.epoch, flow: header.flow, version: header.setup_version };
-			let (members, path, consumer) = (&self.members, &installed.flow.path, consumer);
-			let (fwd, rev) = if header.reverse { (0, len) } else { (len, 0) };
-			let route = || (*consumer, path_ids(members, path));
-			metering.carry(&mut self.counters, key, route, fwd, rev)?;
-		}
-		let forward = self.forward_to(next)?;
-		let keys = self.links.get(usize::from(next)).and_then(Option::as_ref);
-		let seq = self.link_seqs.get_mut(usize::from(next)).ok_or(DropReason::BadPath)?;
-		*seq = seq.wrapping_add(1);
-		let left = header.segments_left - 1;
-		relink(datagram, &header, left, self.boot_time, *seq, &keys.ok_or(DropReason::BadPath)?.tx);
-		if !header.probe {
-			let next_id = self.members[usize::from(next)].id;
-			self.counters.record_out(self.boot_time, header.epoch, next_id, len);
-		}
-		Ok(forward)
-	}
-
-	/// A probe reached the end of its route (its payload already opened): the egress answers
-	/// it along the same route back, the ingress reads its round trip.
-	fn on_probe_end(
-		&mut self,
-		header: &DataHeader,
-		payload: Range<usize>,
-		datagram: &mut [u8],
-	) -> Result<Action, DropReason> {
-		let body = datagram.get(payload).ok_or(DropReason::Malformed)?;
-		let mut probe = [0u8; PROBE_LEN];
-		if body.len() != PROBE_LEN {
-			return Err(DropReason::Malformed);
-		}
-		probe.copy_from_slice(body);
-		if header.reverse {
-			let seq = u64::from_be_bytes(probe[..8].try_into().unwrap_or_default());
-			let sent = u64::from_be_bytes(probe[8..].try_into().unwrap_or_default());
-			return Ok(Action::ProbeReply {
-				flow: header.flow,
-				seq,
-				rtt_ns: self.last_now_ns.saturating_sub(sent),
-			});
-		}
-		// The echo retraces the probe's own route (the direct one, or the flow's path).
-		let direct = header.segment_count == 1;
-		let (next, _) = self.encode_on_flow(header.flow, true, true, &probe, datagram, direct)?;
-		self.forward_to(next)
-	}
-
 	/// Writes a fast probe of flow `flow_id` (this relay must be its ingress) into `out`: along
 	/// the flow's path, or with `direct` straight to its egress (to see whether the direct
 	/// path works again while traffic takes a detour; the echo comes straight back).
@@ -1580,7 +1394,9 @@ impl RelayCore {
 		let mut probe = [0u8; PROBE_LEN];
 		probe[..8].copy_from_slice(&seq.to_be_bytes());
 		probe[8..].copy_from_slice(&now_ns.to_be_bytes());
-		let (first, len) = self.encode_on_flow(flow_id, false, true, &probe, out, direct)?;
+		let pass = self.own.pass();
+		let (first, len) =
+			self.plane.encode_on_flow(pass.view(), flow_id, false, true, &probe, out, direct)?;
 		Ok((self.members[usize::from(first)].addr, len))
 	}
 
@@ -1596,99 +1412,151 @@ impl RelayCore {
 		if self.own_escrow_low && !reverse {
 			return Err(DropReason::ConsumerRefused);
 		}
-		let (first, len) = self.encode_on_flow(flow_id, reverse, false, payload, out, false)?;
-		let Member { id, addr, .. } = self.members[usize::from(first)];
-		if let (Some(metering), true) = (&self.metering, reverse) {
-			// A reply leaving the egress: carried for the flow's consumer.
-			if let Some(installed) = self.flows.get(&flow_id) {
-				let key =
-					UsageKey { epoch: self.epoch, flow: flow_id, version: installed.flow.version };
-				let (members, path, consumer) =
-					(&self.members, &installed.flow.path, &installed.consumer);
-				metering.carry(
-					&mut self.counters,
-					key,
-					|| (*consumer, path_ids(members, path)),
-					0,
-					len as u64,
-				)?;
-			}
+		let mut pass = self.own.pass();
+		let (first, len) =
+			self.plane.encode_on_flow(pass.view(), flow_id, reverse, false, payload, out, false)?;
+		let key = |installed: &InstalledFlow| UsageKey {
+			epoch: self.epoch,
+			flow: flow_id,
+			version: installed.entry.flow.version,
+		};
+		let installed = self.flows.get(&flow_id).ok_or(DropReason::UnknownFlow)?;
+		if reverse {
+			// A reply leaving the egress: carried for the flow's consumer, within the lease
+			// of the core's own shard.
+			pass.carry(key(installed), &installed.entry, (0, len as u64))?;
 		}
+		drop(pass);
+		let Member { id, addr, .. } = self.members[usize::from(first)];
 		self.counters.record_out(self.boot_time, self.epoch, id, len as u64);
 		if !reverse {
 			// Leaving the ingress: what the consumer's receipt counts as `fwd_octets`.
-			if let Some(installed) = self.flows.get(&flow_id) {
-				let key =
-					UsageKey { epoch: self.epoch, flow: flow_id, version: installed.flow.version };
-				let (members, path) = (&self.members, &installed.flow.path);
-				self.counters.record_flow(key, || path_ids(members, path), len as u64, 0);
-			}
+			let (members, path) = (&self.members, &installed.entry.flow.path);
+			self.counters.record_flow(key(installed), || path_ids(members, path), len as u64, 0);
 		}
 		Ok((addr, len))
 	}
 
-	/// Encodes a data packet (or probe) of `flow_id` from this end of the flow, sealed under
-	/// the flow's key and tagged for the first link; with `direct`, straight between the
-	/// ingress and the egress. Returns the first hop (a member) and the length.
-	fn encode_on_flow(
-		&mut self,
-		flow_id: u64,
-		reverse: bool,
-		probe: bool,
-		payload: &[u8],
-		out: &mut [u8],
-		direct: bool,
-	) -> Result<(MemberIndex, usize), DropReason> {
-		let InstalledFlow { flow, cipher, .. } =
-			self.flows.get(&flow_id).ok_or(DropReason::UnknownFlow)?;
-		let cipher = cipher.as_ref().ok_or(DropReason::NotOnPath)?;
-		let (Some(&first), Some(&last)) = (flow.path.first(), flow.path.last()) else {
-			return Err(DropReason::BadPath);
-		};
-		let (from, to) = if reverse { (last, first) } else { (first, last) };
-		if from != self.me {
-			return Err(DropReason::NotOnPath);
+	/// A shard of the data path for a worker: it checks, counts and forwards data without
+	/// this core (see [`super::data_path`]); [`Self::sync`] takes in what it counted.
+	pub fn data_shard(&self) -> DataShard {
+		self.plane.shard()
+	}
+
+	/// Takes in what every shard counted since the last sync (octets per link and flow,
+	/// carried for others, drops), and renews their leases of others' flows' credit. Counts
+	/// of epochs closed meanwhile are dropped, as the data itself would have been.
+	pub fn sync(&mut self) {
+		let shards = self.plane.shard_states();
+		// Every shard stays locked until the new leases are out (see `DataShard::pass`).
+		let mut states: Vec<_> = shards.iter().map(|shard| locked(shard)).collect();
+		for state in states.iter_mut() {
+			self.absorb(state);
 		}
-		let hops = flow.path.len().saturating_sub(1);
-		if hops == 0 || hops > MAX_SEGMENTS {
-			return Err(DropReason::BadPath);
+		if self.metering.is_some() {
+			self.publish();
 		}
-		let mut segments = [0u16; MAX_SEGMENTS];
-		let count = if direct {
-			segments[0] = to;
-			1
-		} else {
-			let rest: &mut dyn Iterator<Item = &MemberIndex> = if reverse {
-				&mut flow.path.iter().rev().skip(1)
-			} else {
-				&mut flow.path.iter().skip(1)
-			};
-			for (slot, member) in segments.iter_mut().zip(rest) {
-				*slot = *member;
+		for state in states.iter_mut() {
+			renew_leases(state, self.epoch);
+		}
+	}
+
+	/// [`Self::sync`] of the core's own shard alone (after each datagram it handled itself).
+	fn sync_own(&mut self) {
+		let own = self.own.state().clone();
+		let mut state = locked(&own);
+		if self.absorb(&mut state) {
+			self.publish();
+		}
+		renew_leases(&mut state, self.epoch);
+	}
+
+	/// Takes in what one shard counted; whether it carried any of others' flows (its leases
+	/// must be renewed).
+	fn absorb(&mut self, state: &mut ShardState) -> bool {
+		let (epoch, closed) = (self.epoch, self.closed_through);
+		let counts = |e: u32| closed.is_none_or(|closed| e > closed);
+		let keep = |e: u32| e.abs_diff(epoch) <= 1;
+		self.counters.absorb(&mut state.counters, counts, keep);
+		let mut carried = false;
+		for (key, delta) in state.carried.iter_mut() {
+			let (fwd, rev) = (std::mem::take(&mut delta.fwd), std::mem::take(&mut delta.rev));
+			if (fwd, rev) == (0, 0) || !counts(key.epoch) {
+				continue;
 			}
-			hops
-		};
-		let first_hop = segments[0];
-		let keys = self.links.get(usize::from(first_hop)).and_then(Option::as_ref);
-		let link_seq = self.link_seqs.get_mut(usize::from(first_hop)).ok_or(DropReason::BadPath)?;
-		*link_seq = link_seq.wrapping_add(1);
-		self.next_seq = self.next_seq.wrapping_add(1);
-		let header = DataHeader {
-			reverse,
-			probe,
-			segments_left: count as u8,
-			segment_count: count as u8,
+			carried = true;
+			let absorbed = self.counters.absorb_carry(*key, delta.consumer, &delta.path, fwd, rev);
+			if absorbed == Err(CarryRefusal::Full) && self.carry_full.len() < MAX_CARRIED_FLOWS {
+				self.carry_full.insert(*key);
+			}
+		}
+		if carried {
+			state.carried.retain(|key, _| keep(key.epoch));
+			self.carry_full.retain(|key| keep(key.epoch));
+		}
+		self.drops.absorb(&mut state.drops);
+		carried
+	}
+
+	/// Publishes what the data path reads of this core (see [`DataView`]).
+	fn publish(&mut self) {
+		if std::mem::take(&mut self.flows_changed) {
+			self.view_flows = Arc::new(
+				self.flows.iter().map(|(id, installed)| (*id, installed.entry.clone())).collect(),
+			);
+		}
+		let carry = self.carry_terms().map(Arc::new);
+		self.plane.publish(DataView {
 			group: self.group,
-			flow: flow_id,
+			me: self.me,
+			boot_time: self.boot_time,
 			epoch: self.epoch,
-			setup_version: flow.version,
-			seq: self.next_seq,
-			link_boot: self.boot_time,
-			link_seq: *link_seq,
-			segments,
+			closed_through: self.closed_through,
+			members: self.members.clone(),
+			by_addr: self.by_addr.clone(),
+			links: self.links.clone(),
+			flows: self.view_flows.clone(),
+			carry,
+		});
+	}
+
+	/// What shards may carry of others' flows now (`None` without metering).
+	fn carry_terms(&self) -> Option<CarryTerms> {
+		let metering = self.metering.as_ref()?;
+		let window = metering.config().credit_window;
+		let shares = self.plane.shard_count() as u64;
+		let mut terms = CarryTerms {
+			for_sale: metering.config().price_per_gb.is_some(),
+			default_lease: window / shares,
+			table_full: self.counters.carried_count() >= MAX_CARRIED_FLOWS,
+			refused: self.carry_full.clone(),
+			..Default::default()
 		};
-		let len = encode_data(&header, payload, cipher, &keys.ok_or(DropReason::BadPath)?.tx, out)?;
-		Ok((first_hop, len))
+		for (origin, versions, unreceipted) in self.counters.carry_loads() {
+			terms.leases.insert(origin, window.saturating_sub(unreceipted) / shares);
+			if versions >= MAX_CARRIED_PER_ORIGIN {
+				terms.full_origins.insert(origin);
+			}
+		}
+		let limited = terms.table_full || !terms.full_origins.is_empty();
+		for (key, carried) in self.counters.carried_flows() {
+			if carried.refused {
+				terms.refused.insert(*key);
+			}
+			if limited {
+				terms.known.insert(*key);
+			}
+		}
+		Some(terms)
+	}
+}
+
+/// Starts a shard's spending of its leases anew (after the core took in what it spent and
+/// published new leases).
+fn renew_leases(state: &mut ShardState, epoch: u32) {
+	if !state.spent.is_empty() {
+		state.spent.retain(|(e, _), _| e.abs_diff(epoch) <= 1);
+		state.spent.values_mut().for_each(|spent| *spent = 0);
 	}
 }
 
@@ -1699,6 +1567,7 @@ mod metering_tests;
 #[cfg(test)]
 mod tests {
 	use super::*;
+	use crate::proto::wire::{decode_data, relink};
 
 	const MS: u64 = 1_000_000;
 
@@ -2170,8 +2039,10 @@ mod tests {
 		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
 		let mut buf = [0u8; 2048];
 		// A "probe" carrying a kilobyte: free transport, since probes are not counted.
-		let (_, len) =
-			g[0].encode_on_flow(77, false, true, &[0u8; 1_000], &mut buf, false).unwrap();
+		let (_, len) = g[0]
+			.plane
+			.encode_on_flow(&g[0].plane.view(), 77, false, true, &[0u8; 1_000], &mut buf, false)
+			.unwrap();
 		assert_eq!(
 			g[1].on_datagram(addr(0), &mut buf[..len], 0),
 			Action::Dropped(DropReason::Malformed)
@@ -2339,6 +2210,8 @@ mod tests {
 			Action::Dropped(DropReason::UnknownSender)
 		);
 		g[1].flows.clear();
+		g[1].flows_changed = true;
+		g[1].publish();
 		assert_eq!(
 			g[1].on_datagram(addr(0), &mut buf[..len], 0),
 			Action::Dropped(DropReason::UnknownFlow)
@@ -2649,7 +2522,7 @@ mod tests {
 
 	#[test]
 	fn a_weak_member_key_is_refused() {
-		let mut members = group(2).remove(0).members;
+		let mut members = group(2).remove(0).members.to_vec();
 		// The identity point: every signature "verifies" under it.
 		let weak = VerifyingKey::from_bytes(&{
 			let mut b = [0u8; 32];
@@ -2665,9 +2538,101 @@ mod tests {
 
 	#[test]
 	fn a_relay_outside_the_group_cannot_start() {
-		let members = group(2).remove(0).members;
+		let members = group(2).remove(0).members.to_vec();
 		let stranger = SigningKey::from_bytes(&[99; 32]);
 		let result = RelayCore::new(CoreConfig::new(stranger, members));
 		assert!(matches!(result, Err(CoreError::NotAMember)));
+	}
+
+	/// A data packet of flow 77 from relay 0, for the next hop on its path.
+	fn packet_from_0(g: &mut [RelayCore]) -> ([u8; 2048], usize) {
+		let mut buf = [0u8; 2048];
+		let (_, len) = g[0].encapsulate(77, false, &[1; 100], &mut buf).unwrap();
+		(buf, len)
+	}
+
+	#[test]
+	fn workers_forward_data_while_the_core_is_locked() {
+		let mut g = group(3);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		let (mut buf, len) = packet_from_0(&mut g);
+		let transit = std::sync::Mutex::new(g.remove(1));
+		let mut shard = locked(&transit).data_shard();
+		// Another task (a setup, a receipt, the dashboard) holds the core meanwhile.
+		let held = locked(&transit);
+		let handled = shard.pass().handle(addr(0), &mut buf[..len], 0);
+		assert_eq!(handled, Handled::Done(Action::Forward { to: 2 }));
+		// The counts are the shard's until the core takes them in.
+		assert_eq!(totals(&held), (0, 0));
+		drop(held);
+		let mut core = locked(&transit);
+		core.sync();
+		assert_eq!(totals(&core), (len as u64, len as u64));
+	}
+
+	#[test]
+	fn a_packet_is_accepted_once_whichever_worker_it_reaches() {
+		let mut g = group(3);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		let (mut first, mut second) = (g[1].data_shard(), g[1].data_shard());
+		let (mut buf, len) = packet_from_0(&mut g);
+		let (mut again, mut once_more) = (buf, buf);
+		let handled = first.pass().handle(addr(0), &mut buf[..len], 0);
+		assert_eq!(handled, Handled::Done(Action::Forward { to: 2 }));
+		// The same packet at another worker (another local address of a wildcard-bound relay
+		// hashes elsewhere), or at the core's own shard: the link's one window refuses it.
+		let handled = second.pass().handle(addr(0), &mut again[..len], 0);
+		assert_eq!(handled, Handled::Done(Action::Dropped(DropReason::Replayed)));
+		assert_eq!(
+			g[1].on_datagram(addr(0), &mut once_more[..len], 0),
+			Action::Dropped(DropReason::Replayed)
+		);
+		g[1].sync();
+		assert_eq!(totals(&g[1]), (len as u64, len as u64), "counted once");
+		assert_eq!(g[1].drops().get(DropReason::Replayed), 2);
+	}
+
+	#[test]
+	fn a_shard_follows_what_the_core_installs_and_closes_at_its_next_pass() {
+		let mut g = group(3);
+		for i in [0, 2] {
+			g[i].install_flow(flow(vec![0, 1, 2])).unwrap();
+		}
+		let mut shard = g[1].data_shard();
+		let (mut buf, len) = packet_from_0(&mut g);
+		let handled = shard.pass().handle(addr(0), &mut buf[..len], 0);
+		assert_eq!(handled, Handled::Done(Action::Dropped(DropReason::UnknownFlow)));
+		g[1].install_flow(flow(vec![0, 1, 2])).unwrap();
+		let (mut buf, len) = packet_from_0(&mut g);
+		let handled = shard.pass().handle(addr(0), &mut buf[..len], 0);
+		assert_eq!(handled, Handled::Done(Action::Forward { to: 2 }));
+		// Epoch 0's claim is being built: what the shard counted before is in the core (both
+		// packets in, as their sender counted them out; one forwarded), and data stamped with
+		// it is counted nowhere from now on.
+		g[1].close_epochs_through(0);
+		let counted = (2 * len as u64, len as u64);
+		assert_eq!(totals(&g[1]), counted);
+		let (mut buf, len) = packet_from_0(&mut g);
+		let handled = shard.pass().handle(addr(0), &mut buf[..len], 0);
+		assert_eq!(handled, Handled::Done(Action::Dropped(DropReason::WrongEpoch)));
+		g[1].sync();
+		assert_eq!(totals(&g[1]), counted);
+	}
+
+	#[test]
+	fn a_foreign_version_reaches_the_core_once_per_member_and_version() {
+		let g = group(2);
+		let mut shard = g[1].data_shard();
+		let mut datagram = [0u8; 64];
+		datagram[0] = wire::VERSION + 1;
+		let handled = shard.pass().handle(addr(0), &mut datagram, 0);
+		let told = Handled::ForeignVersion { member: 0, version: wire::VERSION + 1 };
+		assert_eq!(handled, told);
+		let handled = shard.pass().handle(addr(0), &mut datagram, 0);
+		assert_eq!(handled, Handled::Done(Action::Dropped(DropReason::UnsupportedVersion)));
+		// From a stranger: counted, nothing to tell.
+		let stranger = SocketAddr::from(([127, 0, 0, 1], 9));
+		let handled = shard.pass().handle(stranger, &mut datagram, 0);
+		assert_eq!(handled, Handled::Done(Action::Dropped(DropReason::UnsupportedVersion)));
 	}
 }

@@ -279,6 +279,7 @@ fn without_a_chain_nothing_is_metered_and_receipts_are_dropped() {
 	let mut g = metered_group(4, 1);
 	for core in g.iter_mut() {
 		core.metering = None;
+		core.publish();
 	}
 	for _ in 0..5 {
 		assert!(matches!(send_data(&mut g).0, Action::Deliver { .. }));
@@ -366,6 +367,7 @@ fn a_relay_not_for_sale_carries_no_one_elses_flow() {
 	let mut g = metered_group(4, 1 << 20);
 	let config = MeteringConfig { genesis: GENESIS, credit_window: 1 << 20, price_per_gb: None };
 	g[2].metering = Some(Metering::new(config));
+	g[2].publish();
 	assert_eq!(send_data(&mut g).0, Action::Dropped(DropReason::ConsumerRefused));
 }
 
@@ -467,4 +469,36 @@ fn a_rekey_that_names_another_consumer_leaves_the_old_versions_packets_to_the_ol
 		let carried = g[relay].counters().carried(&key).map(|flow| flow.consumer);
 		assert_eq!(carried, Some(first.account()), "relay {relay}");
 	}
+}
+
+#[test]
+fn workers_together_carry_no_more_than_the_credit_window() {
+	let (_, len) = send_data(&mut metered_group(4, u64::MAX));
+	let len = len as u64;
+	let window = 7 * len;
+	let mut g = metered_group(4, window);
+	// The path's first transit relay, with two workers: three shards share the credit.
+	let mut workers = [g[2].data_shard(), g[2].data_shard()];
+	g[2].sync();
+	let mut forwarded = 0;
+	for _round in 0..3 {
+		for worker in workers.iter_mut() {
+			for _ in 0..4 {
+				let mut buf = [0u8; 1500];
+				let (_, n) = g[0].encapsulate(77, false, &[1; 100], &mut buf).unwrap();
+				match worker.pass().handle(addr(0), &mut buf[..n], 0) {
+					Handled::Done(Action::Forward { .. }) => forwarded += 1,
+					Handled::Done(Action::Dropped(DropReason::Unreceipted)) => {}
+					other => panic!("{other:?}"),
+				}
+			}
+		}
+		g[2].sync();
+	}
+	let carried =
+		|core: &RelayCore| core.counters().carried_flows().map(|(_, f)| f.fwd_octets).sum::<u64>();
+	assert_eq!(carried(&g[2]), forwarded * len, "every forwarded packet is metered");
+	assert!(carried(&g[2]) <= window, "{} carried beyond a window of {window}", carried(&g[2]));
+	assert!(forwarded >= 2, "each worker carried its lease");
+	assert_eq!(g[2].drops().get(DropReason::Unreceipted), 24 - forwarded);
 }
