@@ -252,6 +252,8 @@ pub struct Counters {
 	origins: HashMap<(u32, NodeId), usize>,
 	/// Each (epoch, origin)'s metered versions and their unreceipted octets together.
 	origin_loads: Vec<OriginLoad>,
+	/// Octets of versions there was no room to meter, per (epoch, origin): part of the loads.
+	overflow: HashMap<(u32, NodeId), u64>,
 	/// The distinct boots each peer's data carried per epoch (a restart of the peer shows as
 	/// two): what corroborates the peer's declared restart on chain.
 	peer_boots: HashMap<(u32, NodeId), Vec<u64>>,
@@ -423,6 +425,19 @@ impl Counters {
 		rev: u64,
 		credit_window: u64,
 	) -> Result<(), CarryRefusal> {
+		self.carry_within(key, route, (fwd, rev), credit_window, true)
+	}
+
+	/// [`Self::carry`]; without `refusals`, a refused version's octets are counted too (they
+	/// were carried before the refusal was known).
+	fn carry_within(
+		&mut self,
+		key: UsageKey,
+		route: impl FnOnce() -> (NodeId, Vec<NodeId>),
+		(fwd, rev): (u64, u64),
+		credit_window: u64,
+		refusals: bool,
+	) -> Result<(), CarryRefusal> {
 		let full = self.carried.len() >= MAX_CARRIED_FLOWS;
 		let flow = match self.carried.entry(key) {
 			std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
@@ -449,7 +464,7 @@ impl Counters {
 			}
 		};
 		let load = self.origin_loads.get_mut(flow.origin_slot).ok_or(CarryRefusal::Full)?;
-		if flow.refused {
+		if flow.refused && refusals {
 			return Err(CarryRefusal::Refused);
 		}
 		let (new_fwd, new_rev) =
@@ -466,10 +481,11 @@ impl Counters {
 		Ok(())
 	}
 
-	/// Counts what a shard carried of version `key` within its lease (the shard checked the
-	/// credit window; see [`super::data_path`]). A version there is no room for is not kept,
-	/// but its octets still load its origin: they were carried unreceipted, and no receipt
-	/// can ever release them.
+	/// Counts what a shard carried of version `key` (the shard checked the credit window;
+	/// see [`super::data_path`]), also for a version refused meanwhile. A version there is no
+	/// room for is not kept, but its octets still load its origin (kept apart, so that
+	/// rebuilding the loads keeps them): they were carried unreceipted, and no receipt can
+	/// ever release them.
 	pub fn absorb_carry(
 		&mut self,
 		key: UsageKey,
@@ -478,20 +494,29 @@ impl Counters {
 		fwd: u64,
 		rev: u64,
 	) -> Result<(), CarryRefusal> {
-		let result = self.carry(key, || (consumer, path.to_vec()), fwd, rev, u64::MAX);
+		let route = || (consumer, path.to_vec());
+		let result = self.carry_within(key, route, (fwd, rev), u64::MAX, false);
 		if result == Err(CarryRefusal::Full) {
-			let origin = path.first().copied().unwrap_or_default();
-			let loads = &mut self.origin_loads;
-			let slot = *self.origins.entry((key.epoch, origin)).or_insert_with(|| {
-				loads.push(OriginLoad::default());
-				loads.len() - 1
-			});
-			if let Some(load) = loads.get_mut(slot) {
-				load.unreceipted = load.unreceipted.saturating_add(fwd.saturating_add(rev));
+			let origin = (key.epoch, path.first().copied().unwrap_or_default());
+			let octets = fwd.saturating_add(rev);
+			let overflow = self.overflow.entry(origin).or_default();
+			*overflow = overflow.saturating_add(octets);
+			let slot = self.origin_slot(origin);
+			if let Some(load) = self.origin_loads.get_mut(slot) {
+				load.unreceipted = load.unreceipted.saturating_add(octets);
 			}
 			self.dirty = true;
 		}
 		result
+	}
+
+	/// Where the load of `origin` (epoch, origin) is, made empty if new.
+	fn origin_slot(&mut self, origin: (u32, NodeId)) -> usize {
+		let loads = &mut self.origin_loads;
+		*self.origins.entry(origin).or_insert_with(|| {
+			loads.push(OriginLoad::default());
+			loads.len() - 1
+		})
 	}
 
 	/// Each (epoch, origin) with versions metered here: how many, and their unreceipted
@@ -560,6 +585,13 @@ impl Counters {
 				load.unreceipted = load.unreceipted.saturating_add(flow.unreceipted());
 			}
 		}
+		let overflow: Vec<_> = self.overflow.iter().map(|(origin, o)| (*origin, *o)).collect();
+		for (origin, octets) in overflow {
+			let slot = self.origin_slot(origin);
+			if let Some(load) = self.origin_loads.get_mut(slot) {
+				load.unreceipted = load.unreceipted.saturating_add(octets);
+			}
+		}
 	}
 
 	/// What this relay carried of another ingress's flow version `key`.
@@ -575,16 +607,16 @@ impl Counters {
 	/// Keeps `receipt` as the newest of carried version `key`: the caller checked its
 	/// signature, that it is newer, says no less either way and names the same consumer as
 	/// the held one ([`CarriedFlow::admits`]). With `refused`, the version's data is not
-	/// carried any more. Whether it was kept.
+	/// carried any more. Whether it was kept, and the unreceipted octets it released.
 	pub fn hold_receipt(
 		&mut self,
 		key: &UsageKey,
 		receipt: SignedReceipt<NodeId>,
 		refused: bool,
-	) -> bool {
-		let Some(flow) = self.carried.get_mut(key) else { return false };
+	) -> Option<u64> {
+		let flow = self.carried.get_mut(key)?;
 		if !flow.admits(&receipt) {
-			return false;
+			return None;
 		}
 		let before = flow.unreceipted();
 		flow.receipt = Some(receipt);
@@ -594,7 +626,7 @@ impl Counters {
 			load.unreceipted = load.unreceipted.saturating_sub(released);
 		}
 		self.dirty = true;
-		true
+		Some(released)
 	}
 
 	/// The receipts held for versions carried in `epoch` (to claim).
@@ -640,6 +672,7 @@ impl Counters {
 		let (flows, carried, boots) = (self.flows.len(), self.carried.len(), self.peer_boots.len());
 		self.flows.retain(|key, _| key.epoch != epoch);
 		self.carried.retain(|key, _| key.epoch != epoch);
+		self.overflow.retain(|(overflow_epoch, _), _| *overflow_epoch != epoch);
 		self.reindex_origins();
 		self.peer_boots.retain(|(boots_epoch, _), _| *boots_epoch != epoch);
 		if self.flows.len() != flows
@@ -806,6 +839,11 @@ mod tests {
 		assert_eq!(c.absorb_carry(one_more, origin, &path, 500, 0), Err(CarryRefusal::Full));
 		assert!(c.carried(&one_more).is_none(), "not metered");
 		assert_eq!(unreceipted(&c), 10 * u64::from(MAX_CARRIED_PER_ORIGIN) + 500, "but loaded");
+		// Loads are built again when another epoch's claim is done: the overflow stays.
+		c.mark_claimed(2);
+		assert_eq!(unreceipted(&c), 10 * u64::from(MAX_CARRIED_PER_ORIGIN) + 500);
+		c.mark_claimed(3);
+		assert_eq!(unreceipted(&c), 0, "claimed, all of it");
 	}
 
 	#[test]
@@ -936,8 +974,8 @@ mod tests {
 			},
 			signature: [4; 64],
 		};
-		assert!(c.hold_receipt(&key, receipt.clone(), false));
-		assert!(!c.hold_receipt(&key, receipt.clone(), false), "not newer");
+		assert!(c.hold_receipt(&key, receipt.clone(), false).is_some());
+		assert!(c.hold_receipt(&key, receipt.clone(), false).is_none(), "not newer");
 		c.take_dirty();
 		let back = Counters::from_json(&c.to_json()).unwrap();
 		assert_eq!(back, c);

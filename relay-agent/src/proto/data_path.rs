@@ -18,10 +18,12 @@
 //! elsewhere) still meets the same window, so a packet is accepted at most once per hop.
 //!
 //! **Credit of others' flows across workers.** The credit window bounds what a relay carries
-//! of one origin's flows beyond their receipts. Each shard may give an origin at most its
-//! lease: the origin's headroom at the last [`sync`] divided among the shards, counted in
-//! whole octets carried (never less than the unreceipted octets they add). Leases are renewed
-//! at every sync, so the relay as a whole never carries more than the window unreceipted.
+//! of one origin's flows beyond their receipts. The view holds each (epoch, origin)'s budget,
+//! an atomic every shard takes the octets it carries from (whole octets carried, never fewer
+//! than the unreceipted octets they add) and a receipt gives back what it released. Only a
+//! [`sync`] sets budgets anew (to the window less the origin's unreceipted octets), with
+//! every shard's counts taken in and every shard held meanwhile, so the relay as a whole never
+//! carries more than the window unreceipted, however its workers share the traffic.
 //!
 //! [`sync`]: super::relay::RelayCore::sync
 
@@ -137,15 +139,58 @@ impl FlowEntry {
 	}
 }
 
-/// What a shard may carry of others' flows (chain mode), as of the core's last sync.
-#[derive(Debug, Default)]
+/// The octets each origin's flows may still be carried unreceipted, per epoch: the previous,
+/// current and next of the epoch they were set for.
+#[derive(Debug)]
+pub(super) struct Budgets {
+	/// The first epoch of the three.
+	first_epoch: u32,
+	/// Per origin (member index), per epoch from `first_epoch`.
+	left: Box<[AtomicU64]>,
+}
+
+impl Budgets {
+	/// Budgets around `epoch` for `members` origins: `left(origin, epoch)` octets each.
+	pub(super) fn new(epoch: u32, members: usize, left: impl Fn(usize, u32) -> u64) -> Self {
+		let first_epoch = epoch.saturating_sub(1);
+		let left = (0..members)
+			.flat_map(|origin| (0..3).map(move |e| (origin, first_epoch.saturating_add(e))))
+			.map(|(origin, epoch)| AtomicU64::new(left(origin, epoch)))
+			.collect();
+		Self { first_epoch, left }
+	}
+
+	fn slot(&self, origin: MemberIndex, epoch: u32) -> Option<&AtomicU64> {
+		let offset = epoch.checked_sub(self.first_epoch).filter(|offset| *offset < 3)?;
+		self.left.get(usize::from(origin) * 3 + offset as usize)
+	}
+
+	/// Takes `octets` from `origin`'s budget in `epoch`, if that many are left.
+	#[inline]
+	fn take(&self, origin: MemberIndex, epoch: u32, octets: u64) -> bool {
+		self.slot(origin, epoch).is_some_and(|left| {
+			left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(octets))
+				.is_ok()
+		})
+	}
+
+	/// Gives `octets` back to `origin`'s budget in `epoch` (a receipt released them).
+	pub(super) fn give_back(&self, origin: MemberIndex, epoch: u32, octets: u64) {
+		if let Some(left) = self.slot(origin, epoch) {
+			let _ = left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+				Some(left.saturating_add(octets))
+			});
+		}
+	}
+}
+
+/// What shards may carry of others' flows (chain mode).
+#[derive(Debug)]
 pub(super) struct CarryTerms {
 	/// Whether this relay sells transit at all.
 	pub(super) for_sale: bool,
-	/// A shard's lease of an (epoch, origin) the core has no load of yet.
-	pub(super) default_lease: u64,
-	/// A shard's lease per (epoch, origin): its share of the origin's headroom.
-	pub(super) leases: HashMap<(u32, NodeId), u64>,
+	/// What each origin may still have carried unreceipted, shared by every shard.
+	pub(super) budgets: Arc<Budgets>,
 	/// Versions whose data is not carried (their consumer refused, or no room was left).
 	pub(super) refused: HashSet<UsageKey>,
 	/// No version may be added: the relay meters as many as it keeps.
@@ -260,11 +305,6 @@ impl DataPlane {
 		shards.iter().filter_map(Weak::upgrade).collect()
 	}
 
-	/// How many shards share the credit of others' flows.
-	pub(super) fn shard_count(&self) -> usize {
-		self.shard_states().len().max(1)
-	}
-
 	/// The newest `(boot, sequence)` accepted on the link from member `member`.
 	pub(super) fn link_mark(&self, member: usize) -> Option<(u64, u64)> {
 		self.link_windows.get(member).and_then(|window| locked(window).mark())
@@ -358,8 +398,6 @@ pub(super) struct ShardState {
 	pub(super) counters: Counters,
 	/// Octets of others' flow versions since the last sync.
 	pub(super) carried: HashMap<UsageKey, CarriedDelta>,
-	/// Octets of each (epoch, origin) carried against this shard's lease since the last sync.
-	pub(super) spent: HashMap<(u32, NodeId), u64>,
 	pub(super) drops: DropStats,
 	/// Members whose datagrams of another protocol version this shard has seen, and which.
 	pub(super) foreign: Vec<Option<u8>>,
@@ -375,7 +413,6 @@ impl ShardState {
 		Self {
 			counters: Counters::default(),
 			carried: HashMap::default(),
-			spent: HashMap::default(),
 			drops: DropStats::default(),
 			foreign: vec![None; members],
 			peer_boot_seen: vec![None; members],
@@ -398,7 +435,7 @@ impl ShardState {
 	}
 
 	/// Counts `fwd` and `rev` octets of another ingress's flow version `key` (its `entry`),
-	/// within this shard's lease of the origin's credit.
+	/// taken from its origin's budget.
 	fn carry(
 		&mut self,
 		view: &DataView,
@@ -411,19 +448,17 @@ impl ShardState {
 		if !terms.for_sale || terms.refused.contains(&key) {
 			return Err(CarryRefusal::Refused);
 		}
-		let origin = entry.flow.path.first().and_then(|m| view.members.get(usize::from(*m)));
-		let origin = origin.ok_or(CarryRefusal::Full)?.id;
+		let origin_index = *entry.flow.path.first().ok_or(CarryRefusal::Full)?;
+		let origin = view.members.get(usize::from(origin_index)).ok_or(CarryRefusal::Full)?.id;
+		// No room for new versions: only those the core meters, or this shard began since
+		// the last sync (the core meters them, or refuses them, from the sync on).
 		let limited = terms.table_full || terms.full_origins.contains(&(key.epoch, origin));
 		if limited && !terms.known.contains(&key) && !self.carried.contains_key(&key) {
 			return Err(CarryRefusal::Full);
 		}
-		let lease = terms.leases.get(&(key.epoch, origin)).copied().unwrap_or(terms.default_lease);
-		let spent = self.spent.entry((key.epoch, origin)).or_default();
-		let octets = fwd.saturating_add(rev);
-		if spent.saturating_add(octets) > lease {
+		if !terms.budgets.take(origin_index, key.epoch, fwd.saturating_add(rev)) {
 			return Err(CarryRefusal::Unreceipted);
 		}
-		*spent = spent.saturating_add(octets);
 		let delta = self.carried.entry(key).or_insert_with(|| CarriedDelta {
 			consumer: *consumer,
 			path: path_ids(&view.members, &entry.flow.path),

@@ -6,7 +6,7 @@ use super::{
 	consent::{self, Consumer},
 	counters::{CarryRefusal, Counters, UsageKey, MAX_CARRIED_FLOWS, MAX_CARRIED_PER_ORIGIN},
 	data_path::{
-		locked, path_ids, CarryTerms, DataPlane, DataShard, DataView, FlowEntry, Handled,
+		locked, path_ids, Budgets, CarryTerms, DataPlane, DataShard, DataView, FlowEntry, Handled,
 		PreviousVersion, ShardState, PROBE_LEN,
 	},
 	e2e::{first_seq, FlowCipher},
@@ -256,6 +256,8 @@ pub struct RelayCore {
 	/// Versions of others' flows that no shard may carry: the relay meters as many as it keeps
 	/// (see [`Counters::absorb_carry`]).
 	carry_full: HashSet<UsageKey>,
+	/// What shards may carry of others' flows, as the last sync set it (chain mode).
+	carry: Option<Arc<CarryTerms>>,
 	drops: DropStats,
 	/// The MAC keys of the link with each member (`None` for this relay itself).
 	links: Arc<[Option<LinkKeys>]>,
@@ -287,7 +289,12 @@ pub struct RelayCore {
 	own_escrow_low: bool,
 	/// Who this relay's own flows are set up for.
 	consumer: Option<Consumer>,
+	/// When a receipt last made the core sync its shards (`last_now_ns`).
+	forced_sync_ns: u64,
 }
+
+/// How often receipts of versions the core has not seen carried may make it sync its shards.
+const FORCED_SYNC_INTERVAL_NS: u64 = 10_000_000;
 
 /// A row entry goes out again only when it moved by more than could matter to a routing
 /// decision: detours need a gain of at least 5 ms and 10 % (`hysteresis`), so a delay change
@@ -599,6 +606,7 @@ impl RelayCore {
 			view_flows,
 			flows_changed: false,
 			carry_full: HashSet::default(),
+			carry: None,
 			closed_through: None,
 			// A member that left keeps its mark: if it comes back, nothing it sent before
 			// can be replayed. The most recent boots first, a bounded number.
@@ -625,6 +633,7 @@ impl RelayCore {
 			metering,
 			own_escrow_low: false,
 			consumer: config.consumer,
+			forced_sync_ns: 0,
 			key: config.key,
 			me,
 			group: config.group,
@@ -638,6 +647,7 @@ impl RelayCore {
 			flows: HashMap::new(),
 			drops: DropStats::default(),
 		};
+		core.sync();
 		core.publish();
 		Ok(core)
 	}
@@ -712,6 +722,8 @@ impl RelayCore {
 	pub fn set_epoch(&mut self, epoch: u32) {
 		if self.epoch != epoch {
 			self.epoch = epoch;
+			// Budgets are kept per epoch around the current one.
+			self.sync();
 			self.publish();
 		}
 	}
@@ -1108,8 +1120,12 @@ impl RelayCore {
 			return Err(DropReason::BadReceipt);
 		}
 		let key = UsageKey { epoch: receipt.epoch, flow: packet.flow, version: packet.version };
-		if self.counters.carried(&key).is_none() {
-			// A version first carried since the last sync is in a shard still.
+		if self.counters.carried(&key).is_none()
+			&& self.last_now_ns.saturating_sub(self.forced_sync_ns) >= FORCED_SYNC_INTERVAL_NS
+		{
+			// A version first carried since the last sync is in a shard still (not more often
+			// than this: anyone can send receipts of versions never carried).
+			self.forced_sync_ns = self.last_now_ns;
 			self.sync();
 		}
 		let metering = self.metering.as_mut().ok_or(DropReason::BadReceipt)?;
@@ -1148,9 +1164,18 @@ impl RelayCore {
 				"a flow's consumer would not pay this relay: its data is no longer carried"
 			);
 		}
-		if self.counters.hold_receipt(&key, packet.receipt, escrow_low || price_capped) {
-			// Credit released, or the version refused: new leases.
-			self.publish();
+		let refused = escrow_low || price_capped;
+		let origin = self.members.iter().position(|m| m.id == *origin);
+		let released = self.counters.hold_receipt(&key, packet.receipt, refused);
+		if let (Some(released), Some(terms)) = (released, self.carry.clone()) {
+			if refused {
+				// Shards refuse the version from their next pass.
+				self.carry = self.carry_terms(Some(terms.budgets.clone())).map(Arc::new);
+				self.publish();
+			}
+			if let Some(origin) = origin.and_then(|o| MemberIndex::try_from(o).ok()) {
+				terms.budgets.give_back(origin, key.epoch, released);
+			}
 		}
 		match next.and_then(|id| self.members.iter().position(|m| m.id == id)) {
 			Some(next) if from_prev => self.forward_to(next as MemberIndex),
@@ -1444,58 +1469,48 @@ impl RelayCore {
 	}
 
 	/// Takes in what every shard counted since the last sync (octets per link and flow,
-	/// carried for others, drops), and renews their leases of others' flows' credit. Counts
-	/// of epochs closed meanwhile are dropped, as the data itself would have been.
+	/// carried for others, drops), and sets the budgets of others' flows anew from what is
+	/// now counted. Counts of epochs closed meanwhile are dropped, as the data itself would
+	/// have been.
 	pub fn sync(&mut self) {
 		let shards = self.plane.shard_states();
-		// Every shard stays locked until the new leases are out (see `DataShard::pass`).
+		// Every shard stays held until the new budgets are out: none carries anything the
+		// new budgets would not account for.
 		let mut states: Vec<_> = shards.iter().map(|shard| locked(shard)).collect();
 		for state in states.iter_mut() {
 			self.absorb(state);
 		}
-		if self.metering.is_some() {
+		if self.metering.is_some() || self.carry.is_some() {
+			self.carry = self.carry_terms(None).map(Arc::new);
 			self.publish();
 		}
-		for state in states.iter_mut() {
-			renew_leases(state, self.epoch);
-		}
+		drop(states);
 	}
 
-	/// [`Self::sync`] of the core's own shard alone (after each datagram it handled itself).
+	/// Takes in what the core's own shard counted (after each datagram it handled itself):
+	/// the budgets stay, they already hold what it carried.
 	fn sync_own(&mut self) {
 		let own = self.own.state().clone();
-		let mut state = locked(&own);
-		if self.absorb(&mut state) {
-			self.publish();
-		}
-		renew_leases(&mut state, self.epoch);
+		self.absorb(&mut locked(&own));
 	}
 
-	/// Takes in what one shard counted; whether it carried any of others' flows (its leases
-	/// must be renewed).
-	fn absorb(&mut self, state: &mut ShardState) -> bool {
+	/// Takes in what one shard counted.
+	fn absorb(&mut self, state: &mut ShardState) {
 		let (epoch, closed) = (self.epoch, self.closed_through);
 		let counts = |e: u32| closed.is_none_or(|closed| e > closed);
 		let keep = |e: u32| e.abs_diff(epoch) <= 1;
 		self.counters.absorb(&mut state.counters, counts, keep);
-		let mut carried = false;
-		for (key, delta) in state.carried.iter_mut() {
-			let (fwd, rev) = (std::mem::take(&mut delta.fwd), std::mem::take(&mut delta.rev));
-			if (fwd, rev) == (0, 0) || !counts(key.epoch) {
+		for (key, delta) in state.carried.drain() {
+			if (delta.fwd, delta.rev) == (0, 0) || !counts(key.epoch) {
 				continue;
 			}
-			carried = true;
-			let absorbed = self.counters.absorb_carry(*key, delta.consumer, &delta.path, fwd, rev);
+			let (fwd, rev) = (delta.fwd, delta.rev);
+			let absorbed = self.counters.absorb_carry(key, delta.consumer, &delta.path, fwd, rev);
 			if absorbed == Err(CarryRefusal::Full) && self.carry_full.len() < MAX_CARRIED_FLOWS {
-				self.carry_full.insert(*key);
+				self.carry_full.insert(key);
 			}
 		}
-		if carried {
-			state.carried.retain(|key, _| keep(key.epoch));
-			self.carry_full.retain(|key| keep(key.epoch));
-		}
 		self.drops.absorb(&mut state.drops);
-		carried
 	}
 
 	/// Publishes what the data path reads of this core (see [`DataView`]).
@@ -1505,7 +1520,7 @@ impl RelayCore {
 				self.flows.iter().map(|(id, installed)| (*id, installed.entry.clone())).collect(),
 			);
 		}
-		let carry = self.carry_terms().map(Arc::new);
+		let carry = self.carry.clone();
 		self.plane.publish(DataView {
 			group: self.group,
 			me: self.me,
@@ -1520,24 +1535,37 @@ impl RelayCore {
 		});
 	}
 
-	/// What shards may carry of others' flows now (`None` without metering).
-	fn carry_terms(&self) -> Option<CarryTerms> {
+	/// What shards may carry of others' flows now (`None` without metering), with new budgets
+	/// from the counts (only while every shard is held, see [`Self::sync`]), or with
+	/// `budgets` kept.
+	fn carry_terms(&self, budgets: Option<Arc<Budgets>>) -> Option<CarryTerms> {
 		let metering = self.metering.as_ref()?;
 		let window = metering.config().credit_window;
-		let shares = self.plane.shard_count() as u64;
-		let mut terms = CarryTerms {
-			for_sale: metering.config().price_per_gb.is_some(),
-			default_lease: window / shares,
-			table_full: self.counters.carried_count() >= MAX_CARRIED_FLOWS,
-			refused: self.carry_full.clone(),
-			..Default::default()
-		};
+		let mut loads: HashMap<(u32, NodeId), u64> = HashMap::new();
+		let mut full_origins = HashSet::default();
 		for (origin, versions, unreceipted) in self.counters.carry_loads() {
-			terms.leases.insert(origin, window.saturating_sub(unreceipted) / shares);
+			loads.insert(origin, unreceipted);
 			if versions >= MAX_CARRIED_PER_ORIGIN {
-				terms.full_origins.insert(origin);
+				full_origins.insert(origin);
 			}
 		}
+		let budgets = budgets.unwrap_or_else(|| {
+			let members = &self.members;
+			Arc::new(Budgets::new(self.epoch, members.len(), |origin, epoch| {
+				let load = loads.get(&(epoch, members[origin].id)).copied().unwrap_or(0);
+				window.saturating_sub(load)
+			}))
+		});
+		let mut terms = CarryTerms {
+			for_sale: metering.config().price_per_gb.is_some(),
+			budgets,
+			// No room left for new versions, or for refusing them one by one.
+			table_full: self.counters.carried_count() >= MAX_CARRIED_FLOWS
+				|| self.carry_full.len() >= MAX_CARRIED_FLOWS,
+			refused: self.carry_full.clone(),
+			full_origins,
+			known: HashSet::default(),
+		};
 		let limited = terms.table_full || !terms.full_origins.is_empty();
 		for (key, carried) in self.counters.carried_flows() {
 			if carried.refused {
@@ -1548,15 +1576,6 @@ impl RelayCore {
 			}
 		}
 		Some(terms)
-	}
-}
-
-/// Starts a shard's spending of its leases anew (after the core took in what it spent and
-/// published new leases).
-fn renew_leases(state: &mut ShardState, epoch: u32) {
-	if !state.spent.is_empty() {
-		state.spent.retain(|(e, _), _| e.abs_diff(epoch) <= 1);
-		state.spent.values_mut().for_each(|spent| *spent = 0);
 	}
 }
 
