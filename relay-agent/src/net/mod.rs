@@ -364,9 +364,11 @@ impl Worker {
 				result = self.step() => if let Err(error) = result {
 					tracing::debug!(%error, "receive failed");
 				},
-				_ = stopped(&mut stop) => return,
+				_ = stopped(&mut stop) => break,
 			}
 		}
+		// The core takes in what this worker counted while its shard is still there to sync.
+		lock(&self.core).sync();
 	}
 
 	/// Waits for one batch of datagrams and handles all of them. Fails only if receiving

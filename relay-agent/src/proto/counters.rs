@@ -268,6 +268,7 @@ impl PartialEq for Counters {
 			&& self.flows == other.flows
 			&& self.carried == other.carried
 			&& self.peer_boots == other.peer_boots
+			&& self.overflow == other.overflow
 	}
 }
 
@@ -296,8 +297,18 @@ enum Persisted {
 		peer_boots: Vec<PeerBootsRow>,
 		#[serde(default)]
 		carried: Vec<CarriedRow>,
+		#[serde(default)]
+		overflow: Vec<OverflowRow>,
 	},
 	Rows(Vec<Row>),
+}
+
+/// Octets of an origin's versions there was no room to meter, in the persisted form.
+#[derive(Serialize, Deserialize)]
+struct OverflowRow {
+	epoch: u32,
+	origin: String,
+	octets: u64,
 }
 
 /// A carried flow version in the persisted form (the receipt in SCALE, hex).
@@ -754,20 +765,35 @@ impl Counters {
 				consumer: Some(crate::hex::encode(&flow.consumer)),
 			})
 			.collect();
-		serde_json::to_vec_pretty(&Persisted::Full { links: rows, flows, peer_boots, carried })
-			.unwrap_or_default()
+		let mut overflow: Vec<OverflowRow> = self
+			.overflow
+			.iter()
+			.map(|((epoch, origin), octets)| OverflowRow {
+				epoch: *epoch,
+				origin: crate::hex::encode(origin),
+				octets: *octets,
+			})
+			.collect();
+		overflow.sort_unstable_by(|a, b| (a.epoch, &a.origin).cmp(&(b.epoch, &b.origin)));
+		let persisted = Persisted::Full { links: rows, flows, peer_boots, carried, overflow };
+		serde_json::to_vec_pretty(&persisted).unwrap_or_default()
 	}
 
 	/// Reads the persisted form.
 	pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-		let (rows, flows, peer_boots, carried) =
+		let (rows, flows, peer_boots, carried, overflow) =
 			match serde_json::from_slice(bytes).map_err(|e| e.to_string())? {
-				Persisted::Full { links, flows, peer_boots, carried } => {
-					(links, flows, peer_boots, carried)
+				Persisted::Full { links, flows, peer_boots, carried, overflow } => {
+					(links, flows, peer_boots, carried, overflow)
 				}
-				Persisted::Rows(rows) => (rows, Vec::new(), Vec::new(), Vec::new()),
+				Persisted::Rows(rows) => (rows, Vec::new(), Vec::new(), Vec::new(), Vec::new()),
 			};
 		let mut counters = Self::default();
+		// As many as loads there can be: an origin per member and epoch.
+		for row in overflow.into_iter().take(MAX_CARRIED_FLOWS) {
+			let origin = crate::hex::decode32(&row.origin)?;
+			counters.overflow.insert((row.epoch, origin), row.octets);
+		}
 		for row in carried.into_iter().take(MAX_CARRIED_FLOWS) {
 			let path = parse_path(&row.path)?;
 			let receipt = match row.receipt {
@@ -842,6 +868,9 @@ mod tests {
 		// Loads are built again when another epoch's claim is done: the overflow stays.
 		c.mark_claimed(2);
 		assert_eq!(unreceipted(&c), 10 * u64::from(MAX_CARRIED_PER_ORIGIN) + 500);
+		// And across a restart.
+		let restored = Counters::from_json(&c.to_json()).unwrap();
+		assert_eq!(unreceipted(&restored), 10 * u64::from(MAX_CARRIED_PER_ORIGIN) + 500);
 		c.mark_claimed(3);
 		assert_eq!(unreceipted(&c), 0, "claimed, all of it");
 	}

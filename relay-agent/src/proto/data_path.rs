@@ -305,6 +305,11 @@ impl DataPlane {
 		shards.iter().filter_map(Weak::upgrade).collect()
 	}
 
+	/// Whether a shard carried version `key` since the core last took in its counts.
+	pub(super) fn carries(&self, key: &UsageKey) -> bool {
+		self.shard_states().iter().any(|shard| locked(shard).carried.contains_key(key))
+	}
+
 	/// The newest `(boot, sequence)` accepted on the link from member `member`.
 	pub(super) fn link_mark(&self, member: usize) -> Option<(u64, u64)> {
 		self.link_windows.get(member).and_then(|window| locked(window).mark())

@@ -289,12 +289,7 @@ pub struct RelayCore {
 	own_escrow_low: bool,
 	/// Who this relay's own flows are set up for.
 	consumer: Option<Consumer>,
-	/// When a receipt last made the core sync its shards (`last_now_ns`).
-	forced_sync_ns: u64,
 }
-
-/// How often receipts of versions the core has not seen carried may make it sync its shards.
-const FORCED_SYNC_INTERVAL_NS: u64 = 10_000_000;
 
 /// A row entry goes out again only when it moved by more than could matter to a routing
 /// decision: detours need a gain of at least 5 ms and 10 % (`hysteresis`), so a delay change
@@ -633,7 +628,6 @@ impl RelayCore {
 			metering,
 			own_escrow_low: false,
 			consumer: config.consumer,
-			forced_sync_ns: 0,
 			key: config.key,
 			me,
 			group: config.group,
@@ -706,11 +700,13 @@ impl RelayCore {
 	/// Closes every epoch up to `epoch`: its claim is being built, so data stamped with it is
 	/// dropped from now on (carried, it would be counted after the claim and never paid).
 	pub fn close_epochs_through(&mut self, epoch: u32) {
-		// What the shards counted of it so far is in the claim; what they count from now on
-		// is not counted.
-		self.sync();
-		self.closed_through = Some(self.closed_through.map_or(epoch, |closed| closed.max(epoch)));
-		self.publish();
+		// What the shards counted of it so far is in the claim; from the view that follows
+		// on, they count none of it.
+		self.sync_then(|core| {
+			core.closed_through =
+				Some(core.closed_through.map_or(epoch, |closed| closed.max(epoch)));
+			true
+		});
 	}
 
 	/// The last closed epoch.
@@ -721,10 +717,11 @@ impl RelayCore {
 	/// Sets the metering epoch stamped into packets this relay originates.
 	pub fn set_epoch(&mut self, epoch: u32) {
 		if self.epoch != epoch {
-			self.epoch = epoch;
 			// Budgets are kept per epoch around the current one.
-			self.sync();
-			self.publish();
+			self.sync_then(|core| {
+				core.epoch = epoch;
+				true
+			});
 		}
 	}
 
@@ -1120,12 +1117,8 @@ impl RelayCore {
 			return Err(DropReason::BadReceipt);
 		}
 		let key = UsageKey { epoch: receipt.epoch, flow: packet.flow, version: packet.version };
-		if self.counters.carried(&key).is_none()
-			&& self.last_now_ns.saturating_sub(self.forced_sync_ns) >= FORCED_SYNC_INTERVAL_NS
-		{
-			// A version first carried since the last sync is in a shard still (not more often
-			// than this: anyone can send receipts of versions never carried).
-			self.forced_sync_ns = self.last_now_ns;
+		if self.counters.carried(&key).is_none() && self.plane.carries(&key) {
+			// A version first carried since the last sync is in a shard still.
 			self.sync();
 		}
 		let metering = self.metering.as_mut().ok_or(DropReason::BadReceipt)?;
@@ -1473,6 +1466,13 @@ impl RelayCore {
 	/// now counted. Counts of epochs closed meanwhile are dropped, as the data itself would
 	/// have been.
 	pub fn sync(&mut self) {
+		self.sync_then(|_| false);
+	}
+
+	/// [`Self::sync`], with `change` made to the core while every shard is held (it says
+	/// whether it changed what the view holds): no shard handles data between the counts
+	/// taken in and the view that follows the change.
+	fn sync_then(&mut self, change: impl FnOnce(&mut Self) -> bool) {
 		let shards = self.plane.shard_states();
 		// Every shard stays held until the new budgets are out: none carries anything the
 		// new budgets would not account for.
@@ -1480,8 +1480,12 @@ impl RelayCore {
 		for state in states.iter_mut() {
 			self.absorb(state);
 		}
-		if self.metering.is_some() || self.carry.is_some() {
+		let changed = change(self);
+		let metered = self.metering.is_some() || self.carry.is_some();
+		if metered {
 			self.carry = self.carry_terms(None).map(Arc::new);
+		}
+		if changed || metered {
 			self.publish();
 		}
 		drop(states);
@@ -1510,6 +1514,7 @@ impl RelayCore {
 				self.carry_full.insert(key);
 			}
 		}
+		self.carry_full.retain(|key| keep(key.epoch) && counts(key.epoch));
 		self.drops.absorb(&mut state.drops);
 	}
 
