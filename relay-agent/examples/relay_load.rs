@@ -169,8 +169,15 @@ fn spawn_middle(
 					while !stop.load(Ordering::Relaxed) {
 						let _ = tokio::time::timeout(poll, worker.step()).await;
 					}
-					// Every forwarded datagram was counted out, with its size.
-					let out = core.lock().map(|c| c.counters().totals().out_octets).unwrap_or(0);
+					// Every forwarded datagram was counted out, with its size (in the worker's
+					// shard, which the core takes in while the worker is still there).
+					let out = core
+						.lock()
+						.map(|mut core| {
+							core.sync();
+							core.counters().totals().out_octets
+						})
+						.unwrap_or(0);
 					out / datagram_len.max(1) as u64
 				}
 				Middle::Bare => {
