@@ -1,8 +1,9 @@
 //! Socket-level load test of one relay hop against a bare batched UDP forwarder, both measured
 //! in the same run on loopback (docs/PERFORMANCE.md reports the ratios):
 //!
-//! - throughput: a generator sends GSO bursts of valid data packets as fast as it can through
-//!   the middle box to a sink, which counts what arrives (packets/s and Gbit/s);
+//! - throughput: two generators (two previous hops, two flows each) send GSO bursts of valid
+//!   data packets, in turns, as fast as they can through the middle box to a sink, which counts
+//!   what arrives (packets/s and Gbit/s);
 //! - latency: one packet every ~200 µs, each carrying its send time; the sink records the
 //!   one-way delay through the middle box (p50, p99), and without a middle box at all.
 //!
@@ -50,7 +51,11 @@ use std::{
 	time::{Duration, Instant},
 };
 
-const FLOW: u64 = 1;
+/// The flows of each generator (two previous hops of the middle box, two flows each), by
+/// generator: a hop's lookups do not always hit the same entry.
+const FLOWS: [[u64; 2]; 2] = [[1, 2], [3, 4]];
+/// The flow the latency run sends.
+const FLOW: u64 = FLOWS[0][0];
 const LATENCY_PACKETS: usize = 5_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,41 +80,62 @@ async fn bind() -> anyhow::Result<BatchSocket> {
 	Ok(BatchSocket::new(socket)?)
 }
 
-/// Generator (0), relay (1) and sink (2) as group members, and the cores of the first two.
-fn cores(addrs: [SocketAddr; 3]) -> anyhow::Result<(RelayCore, RelayCore)> {
-	let keys: Vec<SigningKey> = (1..=3).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+/// The generators (members 0 and 3), relay (1) and sink (2) as group members: the generators'
+/// cores, each the ingress of its flows, and the relay's.
+fn cores(addrs: [SocketAddr; 4]) -> anyhow::Result<([RelayCore; 2], RelayCore)> {
+	let keys: Vec<SigningKey> = (1..=4).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
 	let members: Vec<Member> = keys
 		.iter()
 		.zip(addrs)
 		.enumerate()
 		.map(|(i, (k, addr))| Member { id: [i as u8; 32], addr, pulse_key: k.verifying_key() })
 		.collect();
-	let flow =
-		Flow { id: FLOW, version: 1, key: [9; 32], path: vec![0, 1, 2], destination: addrs[2] };
+	let flows: Vec<Flow> = [0u16, 3]
+		.into_iter()
+		.zip(FLOWS)
+		.flat_map(|(origin, ids)| {
+			ids.map(|id| Flow {
+				id,
+				version: 1,
+				key: [id as u8; 32],
+				path: vec![origin, 1, 2],
+				destination: addrs[2],
+			})
+		})
+		.collect();
 	let build = |me: usize| -> anyhow::Result<RelayCore> {
 		let mut core = RelayCore::new(CoreConfig::new(keys[me].clone(), members.clone()))?;
-		core.install_flow(flow.clone())?;
+		for flow in flows.iter().filter(|flow| usize::from(flow.path[0]) == me || me == 1) {
+			core.install_flow(flow.clone())?;
+		}
 		Ok(core)
 	};
-	Ok((build(0)?, build(1)?))
+	Ok(([build(0)?, build(3)?], build(1)?))
 }
 
-/// Generator, middle box and sink sockets, and the generator's and relay's cores.
+/// Generator, middle box and sink sockets, and the generators' and relay's cores.
 struct Bench {
-	generator: BatchSocket,
+	generators: [BatchSocket; 2],
 	middle: BatchSocket,
 	sink: BatchSocket,
-	addrs: [SocketAddr; 3],
-	ingress: RelayCore,
+	/// Member addresses: generator, middle box, sink, second generator.
+	addrs: [SocketAddr; 4],
+	ingresses: [RelayCore; 2],
 	relay: RelayCore,
 }
 
 impl Bench {
 	async fn new() -> anyhow::Result<Self> {
-		let (generator, middle, sink) = (bind().await?, bind().await?, bind().await?);
-		let addrs = [generator.local_addr()?, middle.local_addr()?, sink.local_addr()?];
-		let (ingress, relay) = cores(addrs)?;
-		Ok(Self { generator, middle, sink, addrs, ingress, relay })
+		let generators = [bind().await?, bind().await?];
+		let (middle, sink) = (bind().await?, bind().await?);
+		let addrs = [
+			generators[0].local_addr()?,
+			middle.local_addr()?,
+			sink.local_addr()?,
+			generators[1].local_addr()?,
+		];
+		let (ingresses, relay) = cores(addrs)?;
+		Ok(Self { generators, middle, sink, addrs, ingresses, relay })
 	}
 }
 
@@ -234,27 +260,35 @@ fn throughput(
 	flood_per_second: u64,
 ) -> anyhow::Result<Trial> {
 	let rt = runtime();
-	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
+	let Bench { generators, middle, sink, addrs, mut ingresses, relay } =
+		rt.block_on(Bench::new())?;
 	// GSO bursts of valid packets, each encapsulated anew (a v2 hop accepts a packet once):
-	// the generator pays for the sealing, the middle box sees a stream of fresh packets.
-	let segments = generator.max_send_segments().min(MAX_SEND_BYTES / (payload + 96)).max(1);
+	// the generators pay for the sealing, the middle box sees a stream of fresh packets. A
+	// burst comes from one generator (one previous hop) and alternates its two flows.
+	let segments = generators[0].max_send_segments().min(MAX_SEND_BYTES / (payload + 96)).max(1);
 	let data = vec![7u8; payload];
 	let mut packet = vec![0u8; payload + 256];
-	let fill = move |ingress: &mut RelayCore, burst: &mut Vec<u8>| -> anyhow::Result<usize> {
+	let mut fill = move |generator: usize,
+	                     ingress: &mut RelayCore,
+	                     burst: &mut Vec<u8>|
+	      -> anyhow::Result<usize> {
 		burst.clear();
 		let mut size = 0;
-		for _ in 0..segments {
+		for segment in 0..segments {
+			let flow = FLOWS[generator][segment % 2];
 			let (_, len) = ingress
-				.encapsulate(FLOW, false, &data, &mut packet)
+				.encapsulate(flow, false, &data, &mut packet)
 				.map_err(|reason| anyhow::anyhow!("cannot encapsulate: {reason:?}"))?;
 			burst.extend_from_slice(&packet[..len]);
 			size = len;
 		}
 		Ok(size)
 	};
-	let mut fill = fill;
-	let mut burst = Vec::new();
-	let size = fill(&mut ingress, &mut burst)?;
+	let mut bursts = [Vec::new(), Vec::new()];
+	let mut size = 0;
+	for (generator, (ingress, burst)) in ingresses.iter_mut().zip(&mut bursts).enumerate() {
+		size = fill(generator, ingress, burst)?;
+	}
 	let stop = Arc::new(AtomicBool::new(false));
 	let middle_thread = spawn_middle(kind, middle, relay, addrs[2], stop.clone(), placement, size)?;
 	let generator_stop = stop.clone();
@@ -265,18 +299,20 @@ fn throughput(
 		runtime().block_on(async move {
 			let started = Instant::now();
 			let (mut sent, mut flooded) = (0u64, 0u64);
-			while !generator_stop.load(Ordering::Relaxed) {
-				// Forged pulses from the generator's (a member's) address, at their rate.
+			'sending: while !generator_stop.load(Ordering::Relaxed) {
+				// Forged pulses from a generator's (a member's) address, at their rate.
 				let due = (started.elapsed().as_secs_f64() * flood_per_second as f64) as u64;
 				while flooded < due {
-					let _ = generator.send(to, &forged, None).await;
+					let _ = generators[0].send(to, &forged, None).await;
 					flooded += 1;
 				}
-				if generator.send(to, &burst, Some(size)).await.is_ok() {
-					sent += segments as u64;
-				}
-				if fill(&mut ingress, &mut burst).is_err() {
-					break;
+				for (generator, socket) in generators.iter().enumerate() {
+					if socket.send(to, &bursts[generator], Some(size)).await.is_ok() {
+						sent += segments as u64;
+					}
+					if fill(generator, &mut ingresses[generator], &mut bursts[generator]).is_err() {
+						break 'sending;
+					}
 				}
 				tokio::task::yield_now().await;
 			}
@@ -339,7 +375,14 @@ fn forged_pulse() -> anyhow::Result<Vec<u8>> {
 /// One-way delays (ns) of paced packets from generator to sink through `kind`.
 fn latency(kind: Middle) -> anyhow::Result<Vec<u64>> {
 	let rt = runtime();
-	let Bench { generator, middle, sink, addrs, mut ingress, relay } = rt.block_on(Bench::new())?;
+	let Bench {
+		generators: [generator, _],
+		middle,
+		sink,
+		addrs,
+		ingresses: [mut ingress, _],
+		relay,
+	} = rt.block_on(Bench::new())?;
 	let stop = Arc::new(AtomicBool::new(false));
 	let middle_thread =
 		spawn_middle(kind, middle, relay, addrs[2], stop.clone(), Placement::Shared, 0)?;

@@ -709,6 +709,57 @@ mod tests {
 		assert!(!lock(&core).counters_mut().take_dirty(), "saved: nothing left to retry");
 	}
 
+	#[tokio::test]
+	async fn a_worker_that_stops_leaves_its_counts_with_the_core() {
+		use crate::proto::relay::Flow;
+		let bind = || async {
+			BatchSocket::new(tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap()).unwrap()
+		};
+		let (sender, middle, sink) = (bind().await, bind().await, bind().await);
+		let addrs = [
+			sender.local_addr().unwrap(),
+			middle.local_addr().unwrap(),
+			sink.local_addr().unwrap(),
+		];
+		let keys: Vec<_> =
+			(1..=3).map(|i| ed25519_dalek::SigningKey::from_bytes(&[i; 32])).collect();
+		let members: Vec<Member> = (0..3)
+			.map(|i| Member {
+				id: [i as u8; 32],
+				addr: addrs[i],
+				pulse_key: keys[i].verifying_key(),
+			})
+			.collect();
+		let flow =
+			Flow { id: 1, version: 1, key: [9; 32], path: vec![0, 1, 2], destination: addrs[2] };
+		let core_of = |me: usize| {
+			let mut core =
+				RelayCore::new(CoreConfig::new(keys[me].clone(), members.clone())).unwrap();
+			core.install_flow(flow.clone()).unwrap();
+			core
+		};
+		let (mut ingress, core) = (core_of(0), Arc::new(Mutex::new(core_of(1))));
+		let worker = Worker::hop(middle, core.clone()).unwrap();
+		let (stop, stopping) = watch::channel(false);
+		let running = tokio::spawn(worker.run(stopping));
+
+		let mut packet = [0u8; 512];
+		let (_, len) = ingress.encapsulate(1, false, &[7; 100], &mut packet).unwrap();
+		sender.send(addrs[1], &packet[..len], None).await.unwrap();
+		let mut batch = RecvBatch::default();
+		tokio::time::timeout(std::time::Duration::from_secs(5), sink.recv(&mut batch))
+			.await
+			.expect("forwarded to the sink")
+			.unwrap();
+		// Counted in the worker's shard only: nothing syncs it but the worker's stop.
+		assert_eq!(lock(&core).counters().totals().in_octets, 0);
+
+		stop.send(true).unwrap();
+		running.await.unwrap();
+		let totals = lock(&core).counters().totals();
+		assert_eq!((totals.in_octets, totals.out_octets), (len as u64, len as u64));
+	}
+
 	#[test]
 	fn clock_offsets_of_a_second_do_not_reorder_the_paths_a_tunnel_sees() {
 		// 0 → 3 directly (150 ms round trip), via 1 (120 ms) or via 2 (200 ms). Relay 1's

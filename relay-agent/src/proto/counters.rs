@@ -426,8 +426,10 @@ impl Counters {
 	/// Counts `fwd` and `rev` octets of another ingress's flow version `key` carried here, if
 	/// they keep the unreceipted octets of the version's origin in the epoch within
 	/// `credit_window` (and its consumer is not refused); `route` gives its consumer and its
-	/// routers the first time the version is seen in the epoch.
-	#[inline]
+	/// routers the first time the version is seen in the epoch. The relay's shards check the
+	/// window against budgets instead ([`super::data_path`]); the tests use this one for the
+	/// table's own arithmetic.
+	#[cfg(test)]
 	pub fn carry(
 		&mut self,
 		key: UsageKey,
@@ -571,8 +573,10 @@ impl Counters {
 				self.record_flow(key, || path, fwd_octets, rev_octets);
 			}
 		}
-		for ((epoch, peer), boots) in delta.peer_boots.drain() {
-			for boot in boots.into_iter().filter(|_| counts(epoch)) {
+		for ((epoch, peer), boots) in
+			delta.peer_boots.drain().filter(|((epoch, _), _)| counts(*epoch))
+		{
+			for boot in boots {
 				self.record_peer_boot(epoch, peer, boot);
 			}
 		}

@@ -15,7 +15,16 @@
 //! worker: `SO_REUSEPORT` steers a previous hop's address to one worker, so the lock is taken
 //! by that worker alone and never waited for; a datagram that reaches another worker (a
 //! sender that also reaches another local address of a wildcard-bound relay hashes
-//! elsewhere) still meets the same window, so a packet is accepted at most once per hop.
+//! elsewhere) still meets the same window, so a packet is accepted at most once per hop. A
+//! pass keeps the window of its last sender locked until it ends or another sender's datagram
+//! comes: a worker's pass is one receive buffer, whose datagrams all come from one sender, so
+//! it takes that lock once per buffer rather than once per packet.
+//!
+//! **Link sequence numbers across workers.** Each link's numbers come from one atomic, which a
+//! pass draws from in blocks of [`LINK_SEQ_BLOCK`] (one atomic add per block, not per packet).
+//! Numbers stay unique per link; workers interleave them out of order by at most a few blocks,
+//! well inside the receiver's window, and a block's unused rest is dropped at the pass's end,
+//! so no number is held back long enough to fall behind the window.
 //!
 //! **Credit of others' flows across workers.** The credit window bounds what a relay carries
 //! of one origin's flows beyond their receipts. The view holds each (epoch, origin)'s budget,
@@ -51,6 +60,9 @@ use std::{
 /// Link sequence numbers a relay remembers behind the newest from each member (65,536 less
 /// one word): a burst reordered across workers stays well inside.
 pub(super) const LINK_WINDOW_WORDS: usize = 1024;
+
+/// Link sequence numbers a pass draws at once (see the module docs).
+pub(super) const LINK_SEQ_BLOCK: u64 = 64;
 
 /// End-to-end sequence numbers a flow end remembers behind the newest (4,096 less one word).
 /// The other end numbers all it seals, for every flow, in one sequence: a packet is dropped if
@@ -411,6 +423,19 @@ pub(super) struct ShardState {
 	/// The last sender looked up: a receive buffer's datagrams come from one sender, and
 	/// comparing an address costs less than hashing it.
 	last_sender: Option<(SocketAddr, MemberIndex)>,
+	/// Per next hop, the link sequence numbers drawn and not yet used: valid in the pass
+	/// that drew them only.
+	seq_blocks: Vec<SeqBlock>,
+	/// Passes begun, which tells a block drawn in this pass from an older one.
+	passes: u64,
+}
+
+/// Link sequence numbers a pass drew for one next hop: `last + 1 ..= end` are still free.
+#[derive(Clone, Copy, Default)]
+struct SeqBlock {
+	pass: u64,
+	last: u64,
+	end: u64,
 }
 
 impl ShardState {
@@ -422,6 +447,8 @@ impl ShardState {
 			foreign: vec![None; members],
 			peer_boot_seen: vec![None; members],
 			last_sender: None,
+			seq_blocks: vec![SeqBlock::default(); members],
+			passes: 0,
 		}
 	}
 
@@ -437,6 +464,23 @@ impl ShardState {
 				Some(index)
 			}
 		}
+	}
+
+	/// The next sequence number on the link to `member`, from this pass's block.
+	#[inline]
+	fn next_link_seq(&mut self, plane: &DataPlane, member: MemberIndex) -> Option<u64> {
+		let block = self.seq_blocks.get_mut(usize::from(member))?;
+		if block.pass != self.passes || block.last == block.end {
+			let start = plane.link_seqs.get(usize::from(member))?;
+			let start = start.fetch_add(LINK_SEQ_BLOCK, Ordering::Relaxed);
+			*block = SeqBlock {
+				pass: self.passes,
+				last: start,
+				end: start.wrapping_add(LINK_SEQ_BLOCK),
+			};
+		}
+		block.last = block.last.wrapping_add(1);
+		Some(block.last)
 	}
 
 	/// Counts `fwd` and `rev` octets of another ingress's flow version `key` (its `entry`),
@@ -492,13 +536,14 @@ impl DataShard {
 		// The counts first, then the view: the core publishes new leases before it lets go
 		// of the counts whose spending it reset, so a pass never spends a renewed lease under
 		// an old view.
-		let state = locked(&self.state);
+		let mut state = locked(&self.state);
+		state.passes = state.passes.wrapping_add(1);
 		let generation = self.plane.generation.load(Ordering::Acquire);
 		if generation != self.generation {
 			self.view = self.plane.view();
 			self.generation = generation;
 		}
-		ShardPass { plane: &self.plane, view: &self.view, state }
+		ShardPass { plane: &self.plane, view: &self.view, state, window: None }
 	}
 
 	/// This shard's counts.
@@ -512,6 +557,8 @@ pub struct ShardPass<'a> {
 	plane: &'a DataPlane,
 	view: &'a DataView,
 	state: MutexGuard<'a, ShardState>,
+	/// The replay window of the last sender, held (see the module docs).
+	window: Option<(MemberIndex, MutexGuard<'a, ReplayWindow<LINK_WINDOW_WORDS>>)>,
 }
 
 /// What became of a datagram a shard took.
@@ -603,9 +650,16 @@ impl ShardPass<'_> {
 		let prev = state.member_at(view, from).ok_or(DropReason::UnknownSender)?;
 		let link = view.links.get(usize::from(prev)).and_then(Option::as_ref);
 		verify_link(datagram, &header, &link.ok_or(DropReason::UnknownSender)?.rx)?;
-		let window =
-			self.plane.link_windows.get(usize::from(prev)).ok_or(DropReason::UnknownSender)?;
-		if !locked(window).accept(header.link_boot, header.link_seq) {
+		let window = match &mut self.window {
+			Some((held, window)) if *held == prev => window,
+			held => {
+				// The other sender's window goes before this one is taken: a pass holds one.
+				*held = None;
+				let window = self.plane.link_windows.get(usize::from(prev));
+				&mut held.insert((prev, locked(window.ok_or(DropReason::UnknownSender)?))).1
+			}
+		};
+		if !window.accept(header.link_boot, header.link_seq) {
 			return Err(DropReason::Replayed);
 		}
 		let len = datagram.len() as u64;
@@ -672,7 +726,7 @@ impl ShardPass<'_> {
 		}
 		let next_member = view.members.get(usize::from(next)).ok_or(DropReason::BadPath)?;
 		let keys = view.links.get(usize::from(next)).and_then(Option::as_ref);
-		let seq = self.plane.next_link_seq(next).ok_or(DropReason::BadPath)?;
+		let seq = state.next_link_seq(self.plane, next).ok_or(DropReason::BadPath)?;
 		let left = header.segments_left - 1;
 		relink(datagram, &header, left, view.boot_time, seq, &keys.ok_or(DropReason::BadPath)?.tx);
 		if !header.probe {

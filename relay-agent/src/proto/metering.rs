@@ -138,24 +138,6 @@ impl Metering {
 		std::mem::take(&mut self.wanted).into_iter().collect()
 	}
 
-	/// Counts a packet of another ingress's flow version into `counters` (see
-	/// [`Counters::carry`](super::counters::Counters::carry)) under the credit window; refused
-	/// outright when this relay is not for sale.
-	#[inline]
-	pub fn carry(
-		&self,
-		counters: &mut super::counters::Counters,
-		key: super::counters::UsageKey,
-		route: impl FnOnce() -> (NodeId, Vec<NodeId>),
-		fwd: u64,
-		rev: u64,
-	) -> Result<(), super::counters::CarryRefusal> {
-		if self.config.price_per_gb.is_none() {
-			return Err(super::counters::CarryRefusal::Refused);
-		}
-		counters.carry(key, route, fwd, rev, self.config.credit_window)
-	}
-
 	/// Asks the agent to read `consumer`'s terms (again), within [`MAX_WANTED_CONSUMERS`].
 	fn want(&mut self, consumer: [u8; 32]) {
 		if self.wanted.len() < MAX_WANTED_CONSUMERS {

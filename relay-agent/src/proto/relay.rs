@@ -1546,15 +1546,14 @@ impl RelayCore {
 	fn carry_terms(&self, budgets: Option<Arc<Budgets>>) -> Option<CarryTerms> {
 		let metering = self.metering.as_ref()?;
 		let window = metering.config().credit_window;
-		let mut loads: HashMap<(u32, NodeId), u64> = HashMap::new();
-		let mut full_origins = HashSet::default();
-		for (origin, versions, unreceipted) in self.counters.carry_loads() {
-			loads.insert(origin, unreceipted);
-			if versions >= MAX_CARRIED_PER_ORIGIN {
-				full_origins.insert(origin);
-			}
-		}
+		let full_origins = (self.counters.carry_loads())
+			.filter(|(_, versions, _)| *versions >= MAX_CARRIED_PER_ORIGIN)
+			.map(|(origin, _, _)| origin)
+			.collect();
 		let budgets = budgets.unwrap_or_else(|| {
+			let loads: HashMap<(u32, NodeId), u64> = (self.counters.carry_loads())
+				.map(|(origin, _, unreceipted)| (origin, unreceipted))
+				.collect();
 			let members = &self.members;
 			Arc::new(Budgets::new(self.epoch, members.len(), |origin, epoch| {
 				let load = loads.get(&(epoch, members[origin].id)).copied().unwrap_or(0);
@@ -2614,6 +2613,40 @@ mod tests {
 		g[1].sync();
 		assert_eq!(totals(&g[1]), (len as u64, len as u64), "counted once");
 		assert_eq!(g[1].drops().get(DropReason::Replayed), 2);
+	}
+
+	#[test]
+	fn workers_sending_on_one_link_draw_distinct_numbers_the_next_hop_accepts_in_any_order() {
+		use crate::proto::data_path::LINK_SEQ_BLOCK;
+		let mut g = group(3);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		let mut shards = [g[1].data_shard(), g[1].data_shard()];
+		// Each worker's passes, more than a block each, in turns.
+		let mut sent: [Vec<([u8; 2048], usize)>; 2] = Default::default();
+		for _round in 0..3 {
+			for (shard, sent) in shards.iter_mut().zip(sent.iter_mut()) {
+				let mut pass = shard.pass();
+				for _ in 0..LINK_SEQ_BLOCK + 5 {
+					let (mut buf, len) = packet_from_0(&mut g);
+					let handled = pass.handle(addr(0), &mut buf[..len], 0);
+					assert_eq!(handled, Handled::Done(Action::Forward { to: 2 }));
+					sent.push((buf, len));
+				}
+			}
+		}
+		let [first, second] = sent;
+		let mut numbers: Vec<u64> = (first.iter().chain(&second))
+			.map(|(buf, len)| decode_data(&buf[..*len]).unwrap().0.link_seq)
+			.collect();
+		numbers.sort_unstable();
+		let count = numbers.len();
+		numbers.dedup();
+		assert_eq!(numbers.len(), count, "no number twice on the link");
+		// The second worker's packets first (they came out of order): all are delivered, once.
+		for (mut buf, len) in second.into_iter().chain(first) {
+			let action = g[2].on_datagram(addr(1), &mut buf[..len], 0);
+			assert!(matches!(action, Action::Deliver { .. }), "{action:?}");
+		}
 	}
 
 	#[test]

@@ -540,3 +540,31 @@ fn what_was_carried_before_a_refusal_was_known_still_loads_the_origin() {
 	let handled = worker.pass().handle(addr(0), &mut buf[..n], 0);
 	assert_eq!(handled, Handled::Done(Action::Dropped(DropReason::ConsumerRefused)));
 }
+
+#[test]
+fn a_receipt_of_a_version_only_a_worker_carried_is_held_and_one_of_no_version_syncs_nothing() {
+	let mut g = metered_group(4, 1 << 20);
+	// The first transit relay carries the version in a worker only: its core has not synced.
+	let mut worker = g[2].data_shard();
+	let mut buf = [0u8; 1500];
+	let (_, n) = g[0].encapsulate(77, false, &[1; 100], &mut buf).unwrap();
+	let handled = worker.pass().handle(addr(0), &mut buf[..n], 0);
+	assert_eq!(handled, Handled::Done(Action::Forward { to: 1 }));
+	assert!(g[2].counters().carried_flows().next().is_none(), "still the worker's");
+
+	// A receipt of a version no worker carried: dropped, and no sync for it (a member cannot
+	// make the core take every shard's lock by sending receipts of made-up versions).
+	let (usage_key, signed) = signed(&g, &signer(&delegate(), 1));
+	let made_up = UsageKey { version: usage_key.version + 1, ..usage_key };
+	let (_, mut bytes) = datagram(&g, &made_up, signed.clone());
+	assert_eq!(g[2].on_datagram(addr(0), &mut bytes, 0), Action::Dropped(DropReason::BadReceipt));
+	assert!(g[2].counters().carried_flows().next().is_none(), "no sync");
+
+	// The receipt of the version the worker carried: the core takes the worker's counts in
+	// and holds it.
+	let (_, mut bytes) = datagram(&g, &usage_key, signed);
+	assert_eq!(g[2].on_datagram(addr(0), &mut bytes, 0), Action::Forward { to: 1 });
+	assert_eq!(held(&g[2]).len(), 1);
+	let carried = g[2].counters().carried(&usage_key).map(|flow| flow.fwd_octets);
+	assert_eq!(carried, Some(n as u64));
+}

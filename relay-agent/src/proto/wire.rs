@@ -854,8 +854,9 @@ fn end_to_end_aad(header: &[u8]) -> ([u8; MAX_DATA_HEADER], usize) {
 }
 
 /// What the link MAC of a whole datagram covers (header, length and AEAD tag; the payload is
-/// covered by that tag), and its length.
-#[inline(always)]
+/// covered by that tag), and its length: the layout, spelled out for the tests ([`link_tag`]
+/// reads these bytes where they lie).
+#[cfg(test)]
 fn link_covered(datagram: &[u8], header_len: usize) -> ([u8; LINK_COVERED_MAX], usize) {
 	let mut covered = [0u8; LINK_COVERED_MAX];
 	let total = datagram.len();
@@ -869,11 +870,12 @@ fn link_covered(datagram: &[u8], header_len: usize) -> ([u8; LINK_COVERED_MAX], 
 	(covered, header_len + 2 + TAG_LEN)
 }
 
-/// The link MAC of a whole datagram.
+/// The link MAC of a whole datagram: of the bytes [`link_covered`] lays out, read where they lie
+/// in the datagram.
 #[inline(always)]
 fn link_tag(datagram: &[u8], header_len: usize, mac: &DataMac) -> [u8; MAC_LEN] {
-	let (covered, len) = link_covered(datagram, header_len);
-	mac.tag(&covered[..len])
+	let (total, header_len) = (datagram.len(), header_len.min(MAX_DATA_HEADER));
+	mac.tag_split(datagram, header_len, total as u16, total.saturating_sub(DATA_TRAILER_LEN))
 }
 
 fn write_header(header: &DataHeader, out: &mut [u8]) {
@@ -994,8 +996,9 @@ pub fn verify_link(datagram: &[u8], header: &DataHeader, mac: &DataMac) -> Resul
 		.len()
 		.checked_sub(MAC_LEN)
 		.ok_or(WireError::Truncated { got: datagram.len(), need: MAC_LEN })?;
-	let (covered, len) = link_covered(datagram, header.len());
-	if mac.verify(&covered[..len], &datagram[split..]) {
+	let (total, header_len) = (datagram.len(), header.len().min(MAX_DATA_HEADER));
+	let tag_at = total.saturating_sub(DATA_TRAILER_LEN);
+	if mac.verify_split(datagram, header_len, total as u16, tag_at, &datagram[split..]) {
 		Ok(())
 	} else {
 		Err(WireError::BadMac)
@@ -1205,6 +1208,26 @@ mod tests {
 		);
 		let range = open_data(&mut buf[..n], &h, &cipher()).unwrap();
 		assert_eq!(&buf[range], payload);
+	}
+
+	#[test]
+	fn the_link_mac_covers_header_length_and_aead_tag_as_laid_out() {
+		let link = DataMac::new(&[6u8; 32]);
+		let mut buf = [0u8; 1500];
+		for segments in 1..=MAX_SEGMENTS {
+			for payload_len in [0, 1, 17, 64, 1_200] {
+				let mut header = header();
+				header.segment_count = segments as u8;
+				header.segments_left = segments as u8;
+				header.segments = core::array::from_fn(|i| i as u16 + 1);
+				let payload = vec![9u8; payload_len];
+				let n = encode_data(&header, &payload, &cipher(), &link, &mut buf).unwrap();
+				let (covered, len) = link_covered(&buf[..n], header.len());
+				assert_eq!(len, header.len() + 2 + TAG_LEN);
+				assert_eq!(&buf[n - MAC_LEN..n], link.tag(&covered[..len]).as_slice());
+				verify_link(&buf[..n], &header, &link).unwrap();
+			}
+		}
 	}
 
 	#[test]

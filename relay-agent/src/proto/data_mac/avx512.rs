@@ -87,6 +87,27 @@ impl WideKeys {
 		unsafe { tag(self, covered, mutable_byte) }
 	}
 
+	/// The tag of `bytes[..head_len] ‖ BE16(middle) ‖ bytes[tail_at..tail_at + 16]`, built in
+	/// registers from the bytes where they lie; `None` unless `head_len < 80`,
+	/// `head_len % 16 ≤ 14` and both parts lie inside `bytes` (the caller composes the input
+	/// then).
+	#[inline]
+	pub(super) fn tag_split(
+		&self,
+		bytes: &[u8],
+		head_len: usize,
+		middle: u16,
+		tail_at: usize,
+	) -> Option<[u8; 16]> {
+		let fits = head_len < SPLIT_HEAD_MAX
+			&& head_len % 16 <= 14
+			&& head_len <= bytes.len()
+			&& tail_at.checked_add(16).is_some_and(|end| end <= bytes.len());
+		// SAFETY: a `WideKeys` exists only if `new` found the instructions; the parts lie
+		// inside `bytes` and the head is short enough (checked just above).
+		fits.then(|| unsafe { tag_split(self, bytes, head_len, middle, tail_at) })
+	}
+
 	/// AES-128 of one block under the cipher key (the tests check it against the `aes` crate).
 	#[cfg(test)]
 	pub(super) fn encrypt_block(&self, block: [u8; 16]) -> [u8; 16] {
@@ -177,6 +198,63 @@ unsafe fn tag(keys: &WideKeys, covered: &[u8], mutable_byte: usize) -> [u8; 16] 
 	// SAFETY: the caller's promise covers `digest`'s.
 	let digest = unsafe { digest(keys, covered, mutable_byte) };
 	store(encrypt(&keys.round_keys, digest))
+}
+
+/// Heads [`WideKeys::tag_split`] takes: up to four whole blocks and a partial one.
+const SPLIT_HEAD_MAX: usize = 80;
+
+/// [`WideKeys::tag_split`]. Composing the input in memory first (a copy of the head, then the
+/// two middle bytes and the 16 tail bytes at odd offsets) and reading it back by whole blocks
+/// stalls each of those loads on the narrower stores before it (a store-forwarding failure),
+/// which cost more than the MAC itself; here nothing is stored.
+///
+/// # Safety
+/// The CPU must have AES-NI, AVX-512F/BW/VL, VPCLMULQDQ and PCLMULQDQ; `head_len < 80`,
+/// `head_len % 16 ≤ 14`, `head_len ≤ bytes.len()` and `tail_at + 16 ≤ bytes.len()`.
+#[target_feature(enable = "aes,avx512f,avx512bw,avx512vl,vpclmulqdq,pclmulqdq")]
+unsafe fn tag_split(
+	keys: &WideKeys,
+	bytes: &[u8],
+	head_len: usize,
+	middle: u16,
+	tail_at: usize,
+) -> [u8; 16] {
+	let (whole, partial) = (head_len / 16, head_len % 16);
+	let base = bytes.as_ptr();
+	// SAFETY (the masked loads): masked-off bytes are neither read nor can they fault; the
+	// selected ones are inside `bytes` (the caller's promise): the head's `head_len` bytes, and
+	// the tail's 16, which the last load reaches from `partial + 2` bytes before it (that
+	// address is only computed, with wrapping arithmetic, never read).
+	let head_mask = if whole == 4 { u64::MAX } else { (1u64 << (16 * whole)) - 1 };
+	let head = unsafe { _mm512_maskz_loadu_epi8(head_mask, base.cast()) };
+	// The two blocks after the whole ones: the head's last bytes, the middle (big-endian) and
+	// the tail, zero-padded (`partial + 18 ≤ 32` bytes).
+	let rest =
+		unsafe { _mm256_maskz_loadu_epi8((1u32 << partial) - 1, base.add(16 * whole).cast()) };
+	let [high, low] = middle.to_be_bytes();
+	let middle = _mm256_or_si256(
+		_mm256_maskz_set1_epi8(1 << partial, high as i8),
+		_mm256_maskz_set1_epi8(1 << (partial + 1), low as i8),
+	);
+	let tail_from = base.wrapping_add(tail_at).wrapping_sub(partial + 2);
+	let tail = unsafe { _mm256_maskz_loadu_epi8(0xffff << (partial + 2), tail_from.cast()) };
+	let after = _mm256_or_si256(_mm256_or_si256(rest, middle), tail);
+	// Then the length block: `whole + 3` blocks in all, block i times H^(count − i).
+	let len = (head_len + 18) as u64;
+	let length = _mm_set_epi64x(0, len.saturating_mul(8) as i64);
+	let count = whole + 3;
+	let first = POWERS - count;
+	let desc = keys.desc.as_ptr().cast::<u8>();
+	let mut lanes = WideLanes::zero();
+	// SAFETY (the power loads): entries `first .. first + whole` and `first + whole ..
+	// POWERS` of `desc`, selected by the masks.
+	let powers = unsafe { _mm512_maskz_loadu_epi8(head_mask, desc.add(16 * first).cast()) };
+	lanes.add(head, powers);
+	let blocks = _mm512_inserti32x4::<2>(_mm512_zextsi256_si512(after), length);
+	let powers =
+		unsafe { _mm512_maskz_loadu_epi8((1u64 << 48) - 1, desc.add(16 * (first + whole)).cast()) };
+	lanes.add(blocks, powers);
+	store(encrypt(&keys.round_keys, reduce(lanes.fold())))
 }
 
 /// AES-128 encryption of one block.

@@ -107,6 +107,46 @@ impl DataMac {
 		block.into()
 	}
 
+	/// The tag of `bytes[..head_len] ‖ BE16(middle) ‖ bytes[tail_at..tail_at + 16]` (a part
+	/// that lies outside `bytes` reads as zeros): the same as [`Self::tag`] of those bytes
+	/// composed, without composing them where the CPU allows (see `avx512::tag_split`).
+	#[inline]
+	pub fn tag_split(
+		&self,
+		bytes: &[u8],
+		head_len: usize,
+		middle: u16,
+		tail_at: usize,
+	) -> [u8; 16] {
+		if let Some(tag) =
+			self.wide.as_ref().and_then(|wide| wide.tag_split(bytes, head_len, middle, tail_at))
+		{
+			return tag;
+		}
+		let mut covered = [0u8; SPLIT_COMPOSED_MAX];
+		let head = bytes.get(..head_len.min(SPLIT_COMPOSED_MAX - 18)).unwrap_or_default();
+		covered[..head.len()].copy_from_slice(head);
+		covered[head.len()..head.len() + 2].copy_from_slice(&middle.to_be_bytes());
+		if let Some(tail) = tail_at.checked_add(16).and_then(|end| bytes.get(tail_at..end)) {
+			covered[head.len() + 2..head.len() + 18].copy_from_slice(tail);
+		}
+		self.tag(&covered[..head.len() + 18])
+	}
+
+	/// Whether `tag` is [`Self::tag_split`] of those parts, compared in constant time.
+	#[inline]
+	pub fn verify_split(
+		&self,
+		bytes: &[u8],
+		head_len: usize,
+		middle: u16,
+		tail_at: usize,
+		tag: &[u8],
+	) -> bool {
+		tag.len() == MAC_LEN
+			&& constant_time_eq(&self.tag_split(bytes, head_len, middle, tail_at), tag)
+	}
+
 	/// POLYVAL of the covered bytes, the padding and the length block, on the `polyval` crate.
 	fn portable_digest(&self, covered: &[u8]) -> [u8; 16] {
 		let mut hash = self.hash.clone();
@@ -122,9 +162,18 @@ impl DataMac {
 		if tag.len() != MAC_LEN {
 			return false;
 		}
-		let expected = self.tag(covered);
-		expected.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+		constant_time_eq(&self.tag(covered), tag)
 	}
+}
+
+/// Heads longer than this are cut in [`DataMac::tag_split`]'s composed input (it serves link
+/// MACs, whose heads are at most 66 bytes).
+const SPLIT_COMPOSED_MAX: usize = 128;
+
+/// Whether `expected` and `tag` are equal, without an early exit on the first differing byte
+/// (which would leak how much of a guess was right).
+fn constant_time_eq(expected: &[u8; MAC_LEN], tag: &[u8]) -> bool {
+	expected.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 #[cfg(test)]
@@ -208,6 +257,35 @@ mod tests {
 				mac.portable_digest(covered),
 				"length {len}"
 			);
+		}
+	}
+
+	#[test]
+	fn the_split_tag_equals_the_tag_of_the_parts_composed() {
+		let mac = DataMac::new(&[0x3c; 32]);
+		if mac.wide.is_none() {
+			eprintln!("no AVX-512 VPCLMULQDQ here: the split tag composes its input");
+		}
+		let bytes: Vec<u8> =
+			(0..300u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+		for head_len in 0..=100 {
+			for tail_at in [0, 1, head_len, head_len + 7, 200, bytes.len() - 16, bytes.len() - 15] {
+				for middle in [0u16, 0x01ff, 0xabcd] {
+					let mut composed = bytes[..head_len].to_vec();
+					composed.extend_from_slice(&middle.to_be_bytes());
+					match bytes.get(tail_at..tail_at + 16) {
+						Some(tail) => composed.extend_from_slice(tail),
+						None => composed.extend_from_slice(&[0; 16]),
+					}
+					let expected = mac.tag(&composed);
+					let split = mac.tag_split(&bytes, head_len, middle, tail_at);
+					assert_eq!(
+						split, expected,
+						"head {head_len}, tail at {tail_at}, middle {middle}"
+					);
+					assert!(mac.verify_split(&bytes, head_len, middle, tail_at, &expected));
+				}
+			}
 		}
 	}
 
