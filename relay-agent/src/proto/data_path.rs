@@ -720,7 +720,8 @@ impl ShardPass<'_> {
 				return Ok(Action::Deliver { flow: header.flow, reverse: header.reverse, payload });
 			}
 		};
-		if !header.probe {
+		// Only on a chain is anything carried for others metered.
+		if !header.probe && view.carry.is_some() {
 			let octets = if header.reverse { (0, len) } else { (len, 0) };
 			state.carry(view, key, entry, consumer, octets)?;
 		}
