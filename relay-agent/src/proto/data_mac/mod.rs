@@ -107,9 +107,10 @@ impl DataMac {
 		block.into()
 	}
 
-	/// The tag of `bytes[..head_len] ‖ BE16(middle) ‖ bytes[tail_at..tail_at + 16]` (a part
-	/// that lies outside `bytes` reads as zeros): the same as [`Self::tag`] of those bytes
-	/// composed, without composing them where the CPU allows (see `avx512::tag_split`).
+	/// The tag of `bytes[..head_len] ‖ BE16(middle) ‖ bytes[tail_at..tail_at + 16]` (a tail
+	/// outside `bytes` reads as zeros; a head longer than `bytes` is left out): the same as
+	/// [`Self::tag`] of those bytes composed, without composing them where the CPU allows (see
+	/// `avx512::tag_split`).
 	#[inline]
 	pub fn tag_split(
 		&self,
