@@ -15,7 +15,7 @@ pub use tunnel::Tunnel;
 
 use crate::{
 	proto::{
-		data_path::{DataShard, Handled},
+		data_path::{DataShard, DataView, Handled},
 		gate::Gate,
 		hysteresis::{Hysteresis, Route},
 		path_control::{Candidate, LaneStatus, MatrixView},
@@ -312,6 +312,46 @@ pub struct Worker {
 	deferred: Vec<Deferred>,
 }
 
+/// Acts on what became of `datagram` (at `start` in its receive buffer): stages it for its
+/// next hop, or defers what leaves the overlay or answers a probe.
+#[inline(always)]
+fn act(
+	action: &Action,
+	view: &DataView,
+	sender: &Sender,
+	out: &mut SendBatch,
+	deferred: &mut Vec<Deferred>,
+	datagram: &[u8],
+	start: usize,
+) {
+	let shift = |payload: &std::ops::Range<usize>| start + payload.start..start + payload.end;
+	match action {
+		Action::Forward { to } => {
+			if let Some(addr) = view.member_addr(*to) {
+				if sender.passes(addr, datagram) {
+					out.stage(addr, datagram);
+				}
+			}
+		}
+		Action::Deliver { flow, reverse: true, payload } => {
+			deferred.push(Deferred::ToClient { flow: *flow, payload: shift(payload) });
+		}
+		Action::Deliver { flow, reverse: false, payload } => {
+			if let Some(destination) = view.destination(*flow) {
+				deferred.push(Deferred::ToDestination {
+					flow: *flow,
+					destination,
+					payload: shift(payload),
+				});
+			}
+		}
+		Action::ProbeReply { flow, seq, rtt_ns } => {
+			deferred.push(Deferred::ProbeReply { flow: *flow, seq: *seq, rtt_ns: *rtt_ns });
+		}
+		Action::Consumed | Action::Dropped(_) => {}
+	}
+}
+
 /// What a [`Worker`] does with a datagram once the core is unlocked.
 enum Deferred {
 	/// Hand the payload (at `payload` in the receive buffer) to the tunnel's client.
@@ -398,48 +438,39 @@ impl Worker {
 		for datagram in datagrams {
 			let start = offset;
 			offset += datagram.len();
-			let shift =
-				|payload: std::ops::Range<usize>| start + payload.start..start + payload.end;
-			let action = match pass.handle(from, datagram, received_ns) {
-				Handled::Done(action) => action,
+			// Each action is acted on where it was made: merging the arms into one action
+			// first copied it whole, a store-forwarding stall on every packet (its fields
+			// are written one at a time).
+			match pass.handle(from, datagram, received_ns) {
+				Handled::Done(action) => act(
+					&action,
+					pass.view(),
+					&self.sender,
+					&mut self.out,
+					&mut self.deferred,
+					datagram,
+					start,
+				),
 				Handled::ForeignVersion { member, version } => {
 					drop(pass);
 					lock(&self.core).foreign_version(member, version);
 					pass = self.shard.pass();
-					continue;
 				}
 				Handled::Control => {
 					drop(pass);
 					let admission = self.gate.admit(from, datagram, received_ns);
 					let action = lock(&self.core).on_gated(from, datagram, received_ns, admission);
 					pass = self.shard.pass();
-					action
+					act(
+						&action,
+						pass.view(),
+						&self.sender,
+						&mut self.out,
+						&mut self.deferred,
+						datagram,
+						start,
+					)
 				}
-			};
-			match action {
-				Action::Forward { to } => {
-					if let Some(addr) = pass.view().member_addr(to) {
-						if self.sender.passes(addr, datagram) {
-							self.out.stage(addr, datagram);
-						}
-					}
-				}
-				Action::Deliver { flow, reverse: true, payload } => {
-					self.deferred.push(Deferred::ToClient { flow, payload: shift(payload) });
-				}
-				Action::Deliver { flow, reverse: false, payload } => {
-					if let Some(destination) = pass.view().destination(flow) {
-						self.deferred.push(Deferred::ToDestination {
-							flow,
-							destination,
-							payload: shift(payload),
-						});
-					}
-				}
-				Action::ProbeReply { flow, seq, rtt_ns } => {
-					self.deferred.push(Deferred::ProbeReply { flow, seq, rtt_ns });
-				}
-				Action::Consumed | Action::Dropped(_) => {}
 			}
 		}
 	}

@@ -2650,6 +2650,36 @@ mod tests {
 	}
 
 	#[test]
+	fn a_pass_counts_every_link_however_senders_and_next_hops_interleave() {
+		let mut g = group(4);
+		install_everywhere(&mut g, &flow(vec![0, 1, 2]));
+		install_everywhere(&mut g, &Flow { id: 78, ..flow(vec![3, 1, 0]) });
+		let mut shard = g[1].data_shard();
+		let mut pass = shard.pass();
+		let (mut from_0, mut from_3) = (0u64, 0u64);
+		for round in 0..6 {
+			let mut buf = [0u8; 2048];
+			// Runs of one sender, then alternating senders (and so next hops).
+			let (origin, id, next) = if round % 3 == 2 { (0, 77, 2) } else { (3, 78, 0) };
+			let payload = vec![round as u8; 10 + round];
+			let (_, len) = g[origin].encapsulate(id, false, &payload, &mut buf).unwrap();
+			let handled = pass.handle(addr(origin as u8), &mut buf[..len], 0);
+			assert_eq!(handled, Handled::Done(Action::Forward { to: next }));
+			*if origin == 0 { &mut from_0 } else { &mut from_3 } += len as u64;
+		}
+		drop(pass);
+		g[1].sync();
+		let by_peer = g[1].counters().by_peer();
+		let octets = |peer: u8| {
+			let octets = by_peer.get(&[peer; 32]).copied().unwrap_or_default();
+			(octets.in_octets, octets.out_octets)
+		};
+		assert_eq!(octets(0), (from_0, from_3), "in from 0; out to 0 (flow 78's next hop)");
+		assert_eq!(octets(3), (from_3, 0));
+		assert_eq!(octets(2), (0, from_0));
+	}
+
+	#[test]
 	fn a_shard_follows_what_the_core_installs_and_closes_at_its_next_pass() {
 		let mut g = group(3);
 		for i in [0, 2] {
