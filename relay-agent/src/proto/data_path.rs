@@ -151,6 +151,14 @@ impl FlowEntry {
 	}
 }
 
+/// What an installed flow makes of a data packet (see [`DataView::route`]).
+struct Route<'v> {
+	entry: &'v FlowEntry,
+	/// The replaced version the packet was sent under, if not the current one.
+	previous: Option<&'v PreviousVersion>,
+	hop: Hop,
+}
+
 /// The octets each origin's flows may still be carried unreceipted, per epoch: the previous,
 /// current and next of the epoch they were set for.
 #[derive(Debug)]
@@ -229,6 +237,31 @@ pub struct DataView {
 }
 
 impl DataView {
+	/// What the installed flow makes of a data packet with `header` from member `prev`: its
+	/// entry, the replaced version it was sent under (if not the current one, and still
+	/// accepted), and its hop here. Reads only: [`ShardPass::on_data`] asks before the
+	/// packet's MAC is checked and acts on the answer only after.
+	#[inline(always)]
+	fn route(
+		&self,
+		header: &DataHeader,
+		prev: MemberIndex,
+		now_ns: u64,
+	) -> Result<Route<'_>, DropReason> {
+		let entry = self.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
+		let previous = if header.setup_version == entry.flow.version {
+			None
+		} else {
+			let previous = entry.previous.as_ref();
+			let accepted = previous
+				.filter(|p| p.version == header.setup_version && now_ns < p.until_ns)
+				.ok_or(DropReason::StaleSetup)?;
+			Some(accepted)
+		};
+		let hop = entry.hop(self.me, prev, header).ok_or(DropReason::NotOnPath)?;
+		Ok(Route { entry, previous, hop })
+	}
+
 	/// Whether data stamped `epoch` is counted: the previous, current or next epoch, and not
 	/// one whose claim is being built.
 	#[inline]
@@ -473,6 +506,22 @@ impl ShardState {
 		let index = *view.by_addr.get(&canonical_addr(*addr))?;
 		self.last_sender = Some((*addr, index));
 		Some(index)
+	}
+
+	/// The number [`Self::next_link_seq`] gives next on the link to `member`, if this pass
+	/// has drawn a block for it with a number left; taken by [`Self::take_peeked_link_seq`].
+	#[inline]
+	fn peek_link_seq(&self, member: MemberIndex) -> Option<u64> {
+		let block = self.seq_blocks.get(usize::from(member))?;
+		(block.pass == self.passes && block.last != block.end).then(|| block.last.wrapping_add(1))
+	}
+
+	/// Takes the number [`Self::peek_link_seq`] gave.
+	#[inline]
+	fn take_peeked_link_seq(&mut self, member: MemberIndex) {
+		if let Some(block) = self.seq_blocks.get_mut(usize::from(member)) {
+			block.last = block.last.wrapping_add(1);
+		}
 	}
 
 	/// The next sequence number on the link to `member`, from this pass's block.
@@ -733,7 +782,31 @@ impl ShardPass<'_> {
 		let state = &mut *self.state;
 		let prev = state.member_at(view, from).ok_or(DropReason::UnknownSender)?;
 		let link = view.links.get(usize::from(prev)).and_then(Option::as_ref);
-		verify_link(datagram, &header, &link.ok_or(DropReason::UnknownSender)?.rx)?;
+		let rx = &link.ok_or(DropReason::UnknownSender)?.rx;
+		// What the flow makes of the packet, read (not acted on) before its MAC is checked: a
+		// packet that goes on has its next link's MAC computed beside the check, when this
+		// pass already holds a sequence number for that link (a forged packet draws none).
+		let route = view.route(&header, prev, now_ns);
+		let onward = match &route {
+			Ok(Route { hop: Hop::Next(next), .. }) => {
+				let tx = view.links.get(usize::from(*next)).and_then(Option::as_ref);
+				let seq = state.peek_link_seq(*next);
+				tx.zip(seq).map(|(keys, seq)| {
+					let left = header.segments_left.saturating_sub(1);
+					(&keys.tx, wire::link_rewrite(left, view.boot_time, seq))
+				})
+			}
+			_ => None,
+		};
+		let retagged = match &onward {
+			Some((tx, rewrite)) => {
+				Some((rewrite, wire::verify_link_and_retag(datagram, &header, rx, tx, rewrite)?))
+			}
+			None => {
+				verify_link(datagram, &header, rx)?;
+				None
+			}
+		};
 		let window = match &mut self.window {
 			Some((held, window)) if *held == prev => window,
 			held => {
@@ -766,29 +839,15 @@ impl ShardPass<'_> {
 		}
 		let state = &mut *self.state;
 
-		let entry = view.flows.get(&header.flow).ok_or(DropReason::UnknownFlow)?;
-		let current = header.setup_version == entry.flow.version;
-		let previous = entry
-			.previous
-			.as_ref()
-			.filter(|p| p.version == header.setup_version && now_ns < p.until_ns);
-		if !current && previous.is_none() {
-			return Err(DropReason::StaleSetup);
-		}
+		let Route { entry, previous, hop } = route?;
 		// Who pays for the packet: its own version's consumer.
-		let consumer = match previous {
-			Some(previous) if !current => &previous.consumer,
-			_ => &entry.consumer,
-		};
+		let consumer = previous.map_or(&entry.consumer, |previous| &previous.consumer);
 		let key =
 			UsageKey { epoch: header.epoch, flow: header.flow, version: header.setup_version };
-		let next = match entry.hop(view.me, prev, &header).ok_or(DropReason::NotOnPath)? {
+		let next = match hop {
 			Hop::Next(next) => next,
 			Hop::End => {
-				let cipher = match previous {
-					Some(previous) if !current => previous.cipher.as_ref(),
-					_ => entry.cipher.as_ref(),
-				};
+				let cipher = previous.map_or(entry.cipher.as_ref(), |p| p.cipher.as_ref());
 				let payload = open_data(datagram, &header, cipher.ok_or(DropReason::NotOnPath)?)?;
 				// The sequence is the AEAD nonce: authenticated by the open.
 				if !locked(&entry.end_window).accept(0, header.seq) {
@@ -814,10 +873,19 @@ impl ShardPass<'_> {
 			state.carry(view, key, entry, consumer, octets)?;
 		}
 		view.members.get(usize::from(next)).ok_or(DropReason::BadPath)?;
-		let keys = view.links.get(usize::from(next)).and_then(Option::as_ref);
-		let seq = state.next_link_seq(self.plane, next).ok_or(DropReason::BadPath)?;
-		let left = header.segments_left - 1;
-		relink(datagram, &header, left, view.boot_time, seq, &keys.ok_or(DropReason::BadPath)?.tx);
+		match retagged {
+			Some((rewrite, tag)) => {
+				state.take_peeked_link_seq(next);
+				wire::put_on_link(datagram, &header, rewrite, &tag);
+			}
+			None => {
+				let keys = view.links.get(usize::from(next)).and_then(Option::as_ref);
+				let seq = state.next_link_seq(self.plane, next).ok_or(DropReason::BadPath)?;
+				let left = header.segments_left.saturating_sub(1);
+				let tx = &keys.ok_or(DropReason::BadPath)?.tx;
+				relink(datagram, &header, left, view.boot_time, seq, tx);
+			}
+		}
 		if !header.probe {
 			if let Some(replaced) = self.pending_out.add(next, header.epoch, len) {
 				self.count_out(replaced);

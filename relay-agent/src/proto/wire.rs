@@ -749,7 +749,7 @@ impl ReceiptPacket {
 
 /// Most segments (routers after the ingress) a data packet may list.
 pub const MAX_SEGMENTS: usize = 8;
-pub use super::data_mac::{DataMac, MAC_LEN};
+pub use super::data_mac::{DataMac, HeadRewrite, MAC_LEN};
 pub use super::e2e::{FlowCipher, TAG_LEN};
 /// A flow's key, agreed at flow setup between its ingress and egress.
 pub type FlowKey = [u8; 32];
@@ -762,6 +762,12 @@ pub const DATA_TRAILER_LEN: usize = TAG_LEN + MAC_LEN;
 /// Header bytes each hop rewrites: `segments_left`, and the link's boot and sequence.
 const LINK_BYTE: usize = 3;
 const LINK_FIELDS: core::ops::Range<usize> = 34..50;
+// The MAC's rewrite in registers writes where `relink` does.
+const _: () = assert!(
+	LINK_BYTE == super::data_mac::REWRITE_BYTE_AT
+		&& LINK_FIELDS.start == super::data_mac::REWRITE_RUN_AT
+		&& LINK_FIELDS.end == LINK_FIELDS.start + 16
+);
 const FLAG_REVERSE: u8 = 0b01;
 const FLAG_PROBE: u8 = 0b10;
 
@@ -1003,6 +1009,53 @@ pub fn verify_link(datagram: &[u8], header: &DataHeader, mac: &DataMac) -> Resul
 	} else {
 		Err(WireError::BadMac)
 	}
+}
+
+/// What [`relink`] writes into a data header: `segments_left`, this relay's boot and its
+/// sequence number on the next link.
+#[inline(always)]
+pub fn link_rewrite(segments_left: u8, link_boot: u64, link_seq: u64) -> HeadRewrite {
+	HeadRewrite { byte: segments_left, words: [link_boot, link_seq] }
+}
+
+/// Checks a data packet's link MAC under the key of the link it came on (`rx`) and returns
+/// the MAC it carries on its next link (`tx`) once `rewrite` is written into its header
+/// ([`put_on_link`]): one call, so that the two MACs are computed side by side.
+#[inline(always)]
+pub fn verify_link_and_retag(
+	datagram: &[u8],
+	header: &DataHeader,
+	rx: &DataMac,
+	tx: &DataMac,
+	rewrite: &HeadRewrite,
+) -> Result<[u8; MAC_LEN], WireError> {
+	let total = datagram.len();
+	let tag_at = total
+		.checked_sub(MAC_LEN)
+		.ok_or(WireError::Truncated { got: datagram.len(), need: MAC_LEN })?;
+	let parts =
+		(header.len().min(MAX_DATA_HEADER), total as u16, total.saturating_sub(DATA_TRAILER_LEN));
+	rx.verify_and_retag_split(tx, datagram, parts, tag_at, rewrite).ok_or(WireError::BadMac)
+}
+
+/// Writes `rewrite` and the next link's MAC (from [`verify_link_and_retag`]) into a packet
+/// whose header is `header`.
+#[inline(always)]
+pub fn put_on_link(
+	datagram: &mut [u8],
+	header: &DataHeader,
+	rewrite: &HeadRewrite,
+	tag: &[u8; MAC_LEN],
+) {
+	let total = datagram.len();
+	if total < header.len() + DATA_TRAILER_LEN {
+		return;
+	}
+	let [link_boot, link_seq] = rewrite.words;
+	datagram[LINK_BYTE] = rewrite.byte;
+	datagram[34..42].copy_from_slice(&link_boot.to_be_bytes());
+	datagram[42..50].copy_from_slice(&link_seq.to_be_bytes());
+	datagram[total - MAC_LEN..].copy_from_slice(tag);
 }
 
 /// Puts a packet on its next link, in place: `segments_left`, this relay's boot and its

@@ -20,6 +20,7 @@
 //! tests also use as the reference for this one.
 #![allow(unsafe_code)]
 
+use super::{HeadRewrite, REWRITE_BYTE_AT, REWRITE_RUN_AT};
 use core::arch::x86_64::*;
 use polyval::{universal_hash::UniversalHash, Polyval};
 
@@ -106,6 +107,30 @@ impl WideKeys {
 		// SAFETY: a `WideKeys` exists only if `new` found the instructions; the parts lie
 		// inside `bytes` and the head is short enough (checked just above).
 		fits.then(|| unsafe { tag_split(self, bytes, head_len, middle, tail_at) })
+	}
+
+	/// Checks that `bytes[tag_at..tag_at + 16]` is the split tag (as [`Self::tag_split`]) under
+	/// these keys and returns the split tag under `next` of the same input with `rewrite`
+	/// applied to its head, both computed side by side in registers; `Some(None)` if the tag
+	/// does not hold, `None` where [`Self::tag_split`] would compose (or the head is shorter
+	/// than the rewrite, or the tag lies outside `bytes`).
+	#[inline]
+	pub(super) fn verify_and_retag(
+		&self,
+		next: &Self,
+		bytes: &[u8],
+		(head_len, middle, tail_at, tag_at): (usize, u16, usize, usize),
+		rewrite: &HeadRewrite,
+	) -> Option<Option<[u8; 16]>> {
+		let fits = (REWRITE_RUN_AT + 16..SPLIT_HEAD_MAX).contains(&head_len)
+			&& head_len % 16 <= 14
+			&& head_len <= bytes.len()
+			&& tail_at.checked_add(16).is_some_and(|end| end <= bytes.len())
+			&& tag_at.checked_add(16).is_some_and(|end| end <= bytes.len());
+		let parts = (head_len, middle, tail_at, tag_at);
+		// SAFETY: a `WideKeys` exists only if `new` found the instructions; the parts lie
+		// inside `bytes`, the head is short enough and long enough (checked just above).
+		fits.then(|| unsafe { verify_and_retag(self, next, bytes, parts, rewrite) })
 	}
 
 	/// AES-128 of one block under the cipher key (the tests check it against the `aes` crate).
@@ -219,6 +244,34 @@ unsafe fn tag_split(
 	middle: u16,
 	tail_at: usize,
 ) -> [u8; 16] {
+	// SAFETY: the caller's promise is `split_input`'s.
+	let input = unsafe { split_input(bytes, head_len, middle, tail_at) };
+	store(encrypt(&keys.round_keys, split_digest(keys, &input)))
+}
+
+/// The split input in registers: the head's whole blocks, then the two blocks of the head's
+/// last bytes, the middle and the tail (zero-padded).
+#[derive(Clone, Copy)]
+struct SplitInput {
+	/// The head's whole blocks (up to four), the rest zero.
+	head: __m512i,
+	/// The bytes `head` holds (bit i: byte i).
+	head_mask: u64,
+	/// The head's last `head_len % 16` bytes, the middle and the tail.
+	after: __m256i,
+	/// Whole blocks in the head.
+	whole: usize,
+	/// Length of the input the blocks hold.
+	len: usize,
+}
+
+/// Loads [`tag_split`]'s input from where its parts lie.
+///
+/// # Safety
+/// As for [`tag_split`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[inline]
+unsafe fn split_input(bytes: &[u8], head_len: usize, middle: u16, tail_at: usize) -> SplitInput {
 	let (whole, partial) = (head_len / 16, head_len % 16);
 	let base = bytes.as_ptr();
 	// SAFETY (the masked loads): masked-off bytes are neither read nor can they fault; the
@@ -239,22 +292,71 @@ unsafe fn tag_split(
 	let tail_from = base.wrapping_add(tail_at).wrapping_sub(partial + 2);
 	let tail = unsafe { _mm256_maskz_loadu_epi8(0xffff << (partial + 2), tail_from.cast()) };
 	let after = _mm256_or_si256(_mm256_or_si256(rest, middle), tail);
-	// Then the length block: `whole + 3` blocks in all, block i times H^(count − i).
-	let len = (head_len + 18) as u64;
-	let length = _mm_set_epi64x(0, len.saturating_mul(8) as i64);
-	let count = whole + 3;
+	SplitInput { head, head_mask, after, whole, len: head_len + 18 }
+}
+
+/// POLYVAL of a [`SplitInput`]: `whole + 3` blocks in all with the length block, block i
+/// times H^(count − i).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,vpclmulqdq,pclmulqdq")]
+#[inline]
+fn split_digest(keys: &WideKeys, input: &SplitInput) -> __m128i {
+	let length = _mm_set_epi64x(0, (input.len as u64).saturating_mul(8) as i64);
+	let count = input.whole + 3;
 	let first = POWERS - count;
 	let desc = keys.desc.as_ptr().cast::<u8>();
 	let mut lanes = WideLanes::zero();
 	// SAFETY (the power loads): entries `first .. first + whole` and `first + whole ..
-	// POWERS` of `desc`, selected by the masks.
-	let powers = unsafe { _mm512_maskz_loadu_epi8(head_mask, desc.add(16 * first).cast()) };
-	lanes.add(head, powers);
-	let blocks = _mm512_inserti32x4::<2>(_mm512_zextsi256_si512(after), length);
-	let powers =
-		unsafe { _mm512_maskz_loadu_epi8((1u64 << 48) - 1, desc.add(16 * (first + whole)).cast()) };
+	// POWERS` of `desc`, selected by the masks (`whole ≤ 4`, so `first ≥ 58`).
+	let powers = unsafe { _mm512_maskz_loadu_epi8(input.head_mask, desc.add(16 * first).cast()) };
+	lanes.add(input.head, powers);
+	let blocks = _mm512_inserti32x4::<2>(_mm512_zextsi256_si512(input.after), length);
+	let powers = unsafe {
+		_mm512_maskz_loadu_epi8((1u64 << 48) - 1, desc.add(16 * (first + input.whole)).cast())
+	};
 	lanes.add(blocks, powers);
-	store(encrypt(&keys.round_keys, reduce(lanes.fold())))
+	reduce(lanes.fold())
+}
+
+/// [`WideKeys::verify_and_retag`].
+///
+/// # Safety
+/// As for [`tag_split`], and `REWRITE_RUN_AT + 16 ≤ head_len` and `tag_at + 16 ≤ bytes.len()`.
+#[target_feature(enable = "aes,avx512f,avx512bw,avx512vl,vpclmulqdq,pclmulqdq")]
+unsafe fn verify_and_retag(
+	rx: &WideKeys,
+	tx: &WideKeys,
+	bytes: &[u8],
+	(head_len, middle, tail_at, tag_at): (usize, u16, usize, usize),
+	rewrite: &HeadRewrite,
+) -> Option<[u8; 16]> {
+	// SAFETY: the caller's promise is `split_input`'s.
+	let input = unsafe { split_input(bytes, head_len, middle, tail_at) };
+	// The rewritten run in memory order: two big-endian words.
+	let [first, second] = rewrite.words;
+	let run = _mm_set_epi64x(second.swap_bytes() as i64, first.swap_bytes() as i64);
+	// Bytes 34..48 lie in the head's third block, 48 and 49 in the fourth (or, with three
+	// whole blocks, at the start of `after`).
+	const { assert!(REWRITE_RUN_AT == 34 && REWRITE_BYTE_AT < 48) };
+	let shifted = _mm512_inserti32x4::<2>(_mm512_setzero_si512(), _mm_bslli_si128::<2>(run));
+	let shifted = _mm512_inserti32x4::<3>(shifted, _mm_bsrli_si128::<14>(run));
+	let run_mask = 0xffffu64 << REWRITE_RUN_AT;
+	let head = _mm512_mask_set1_epi8(input.head, 1 << REWRITE_BYTE_AT, rewrite.byte as i8);
+	let head = _mm512_mask_blend_epi8(run_mask & input.head_mask, head, shifted);
+	let spill = (REWRITE_RUN_AT + 16).saturating_sub(16 * input.whole);
+	let after = _mm256_mask_blend_epi8(
+		(1u32 << spill) - 1,
+		input.after,
+		_mm256_zextsi128_si256(_mm_bsrli_si128::<14>(run)),
+	);
+	let rewritten = SplitInput { head, after, ..input };
+	// Two independent chains: the CPU runs them side by side.
+	let rx_tag = encrypt(&rx.round_keys, split_digest(rx, &input));
+	let tx_tag = encrypt(&tx.round_keys, split_digest(tx, &rewritten));
+	// SAFETY: `tag_at + 16 ≤ bytes.len()` (the caller's promise).
+	let carried = unsafe { _mm_loadu_si128(bytes.as_ptr().add(tag_at).cast()) };
+	// All 16 bytes compared at once: no early exit.
+	let holds = _mm_movemask_epi8(_mm_cmpeq_epi8(rx_tag, carried)) == 0xffff;
+	holds.then(|| store(tx_tag))
 }
 
 /// AES-128 encryption of one block.

@@ -44,11 +44,54 @@ mod avx512 {
 		pub(super) fn tag(&self, _: &[u8], _: usize) -> [u8; 16] {
 			match *self {}
 		}
+
+		pub(super) fn tag_split(&self, _: &[u8], _: usize, _: u16, _: usize) -> Option<[u8; 16]> {
+			match *self {}
+		}
+
+		pub(super) fn verify_and_retag(
+			&self,
+			_: &Self,
+			_: &[u8],
+			_: (usize, u16, usize, usize),
+			_: &super::HeadRewrite,
+		) -> Option<Option<[u8; 16]>> {
+			match *self {}
+		}
 	}
 }
 
 /// Length of a data packet's MAC.
 pub const MAC_LEN: usize = 16;
+
+/// Where [`HeadRewrite::byte`] goes in a head (a data header's `segments_left`).
+pub const REWRITE_BYTE_AT: usize = 3;
+/// Where [`HeadRewrite::words`] go in a head (a data header's link boot and link sequence).
+pub const REWRITE_RUN_AT: usize = 34;
+
+/// What a relay rewrites in a data packet's head before tagging it for the next link: one
+/// byte at [`REWRITE_BYTE_AT`] and two big-endian words from [`REWRITE_RUN_AT`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeadRewrite {
+	/// The byte at [`REWRITE_BYTE_AT`].
+	pub byte: u8,
+	/// The words from [`REWRITE_RUN_AT`], in order.
+	pub words: [u64; 2],
+}
+
+impl HeadRewrite {
+	/// Writes the rewrite into `head` (what of it lies inside).
+	pub fn apply(&self, head: &mut [u8]) {
+		if let Some(byte) = head.get_mut(REWRITE_BYTE_AT) {
+			*byte = self.byte;
+		}
+		let [first, second] = self.words.map(u64::to_be_bytes);
+		let run = first.into_iter().chain(second);
+		for (slot, value) in head.iter_mut().skip(REWRITE_RUN_AT).zip(run) {
+			*slot = value;
+		}
+	}
+}
 
 /// Context of the key derivation (BLAKE3 `derive_key`): changing the construction changes it.
 const KDF_CONTEXT: &str = "srwan data-mac v3 polyval-aes128";
@@ -146,6 +189,41 @@ impl DataMac {
 	) -> bool {
 		tag.len() == MAC_LEN
 			&& constant_time_eq(&self.tag_split(bytes, head_len, middle, tail_at), tag)
+	}
+
+	/// What a relay does to each packet it forwards: checks that `bytes[tag_at..tag_at + 16]`
+	/// is [`Self::tag_split`] of `bytes`' parts, and if it is, returns `next`'s split tag of
+	/// the same parts with `rewrite` applied to the head (`None` if the tag does not hold).
+	/// Where the CPU allows, both tags are computed side by side in registers: the second
+	/// does not wait for the first, and the rewritten head is never read back from memory.
+	#[inline]
+	pub fn verify_and_retag_split(
+		&self,
+		next: &DataMac,
+		bytes: &[u8],
+		(head_len, middle, tail_at): (usize, u16, usize),
+		tag_at: usize,
+		rewrite: &HeadRewrite,
+	) -> Option<[u8; MAC_LEN]> {
+		if let (Some(rx), Some(tx)) = (&self.wide, &next.wide) {
+			let parts = (head_len, middle, tail_at, tag_at);
+			if let Some(retagged) = rx.verify_and_retag(tx, bytes, parts, rewrite) {
+				return retagged;
+			}
+		}
+		let carried = tag_at.checked_add(MAC_LEN).and_then(|end| bytes.get(tag_at..end))?;
+		if !self.verify_split(bytes, head_len, middle, tail_at, carried) {
+			return None;
+		}
+		let mut covered = [0u8; SPLIT_COMPOSED_MAX];
+		let head = bytes.get(..head_len.min(SPLIT_COMPOSED_MAX - 18)).unwrap_or_default();
+		covered[..head.len()].copy_from_slice(head);
+		rewrite.apply(&mut covered[..head.len()]);
+		covered[head.len()..head.len() + 2].copy_from_slice(&middle.to_be_bytes());
+		if let Some(tail) = tail_at.checked_add(16).and_then(|end| bytes.get(tail_at..end)) {
+			covered[head.len() + 2..head.len() + 18].copy_from_slice(tail);
+		}
+		Some(next.tag(&covered[..head.len() + 18]))
 	}
 
 	/// POLYVAL of the covered bytes, the padding and the length block, on the `polyval` crate.
@@ -288,6 +366,62 @@ mod tests {
 				}
 			}
 		}
+	}
+
+	#[test]
+	fn a_retag_checks_under_one_key_and_tags_the_rewritten_parts_under_the_other() {
+		let (rx, tx) = (DataMac::new(&[0x11; 32]), DataMac::new(&[0x22; 32]));
+		if rx.wide.is_none() {
+			eprintln!("no AVX-512 VPCLMULQDQ here: the retag composes its input");
+		}
+		let rewrite = HeadRewrite { byte: 0xa5, words: [0x0102_0304_0506_0708, u64::MAX - 9] };
+		let mut bytes: Vec<u8> =
+			(0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 9) as u8).collect();
+		// Heads the wide path takes (50..80) and heads it leaves to the composed one.
+		for head_len in 0..=100 {
+			for (tail_at, middle) in [(head_len, 0x0203), (bytes.len() - 32, 0xfffe)] {
+				let tag_at = bytes.len() - 16;
+				let parts = (head_len, middle, tail_at);
+				let carried = rx.tag_split(&bytes, head_len, middle, tail_at);
+				bytes[tag_at..].copy_from_slice(&carried);
+				let mut rewritten = bytes.clone();
+				rewrite.apply(&mut rewritten[..head_len]);
+				let expected = tx.tag_split(&rewritten, head_len, middle, tail_at);
+				let retag = rx.verify_and_retag_split(&tx, &bytes, parts, tag_at, &rewrite);
+				assert_eq!(retag, Some(expected), "head {head_len}, tail at {tail_at}");
+				// Any other carried tag, or the other key: nothing.
+				for flipped in [0, 7, 15] {
+					let mut forged = bytes.clone();
+					forged[tag_at + flipped] ^= 0x40;
+					let retag = rx.verify_and_retag_split(&tx, &forged, parts, tag_at, &rewrite);
+					assert_eq!(retag, None, "head {head_len}, byte {flipped} of the tag");
+				}
+				assert_eq!(tx.verify_and_retag_split(&rx, &bytes, parts, tag_at, &rewrite), None);
+				// A tag that lies outside the bytes holds nothing either.
+				assert_eq!(rx.verify_and_retag_split(&tx, &bytes, parts, 190, &rewrite), None);
+			}
+		}
+	}
+
+	#[test]
+	fn a_head_rewrite_writes_its_byte_and_words_where_they_belong() {
+		let mut head = [0u8; 52];
+		HeadRewrite { byte: 9, words: [0x1122_3344_5566_7788, 0x99aa_bbcc_ddee_ff00] }
+			.apply(&mut head);
+		assert_eq!(head[REWRITE_BYTE_AT], 9);
+		assert_eq!(
+			head[REWRITE_RUN_AT..REWRITE_RUN_AT + 8],
+			0x1122_3344_5566_7788u64.to_be_bytes()
+		);
+		assert_eq!(
+			head[REWRITE_RUN_AT + 8..REWRITE_RUN_AT + 16],
+			0x99aa_bbcc_ddee_ff00u64.to_be_bytes()
+		);
+		assert_eq!(head.iter().filter(|b| **b != 0).count(), 1 + 15, "nothing else written");
+		// A short head takes what lies inside it.
+		let mut short = [0u8; 40];
+		HeadRewrite { byte: 1, words: [u64::MAX; 2] }.apply(&mut short);
+		assert_eq!(short[REWRITE_RUN_AT..], [0xff; 6]);
 	}
 
 	#[cfg(target_arch = "x86_64")]
