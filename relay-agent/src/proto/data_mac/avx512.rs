@@ -130,7 +130,9 @@ impl WideKeys {
 		let parts = (head_len, middle, tail_at, tag_at);
 		// SAFETY: a `WideKeys` exists only if `new` found the instructions; the parts lie
 		// inside `bytes`, the head is short enough and long enough (checked just above).
-		fits.then(|| unsafe { verify_and_retag(self, next, bytes, parts, rewrite) })
+		let (holds, tag) =
+			fits.then(|| unsafe { verify_and_retag(self, next, bytes, parts, rewrite) })?;
+		Some(holds.then_some(tag))
 	}
 
 	/// AES-128 of one block under the cipher key (the tests check it against the `aes` crate).
@@ -328,7 +330,7 @@ unsafe fn verify_and_retag(
 	bytes: &[u8],
 	(head_len, middle, tail_at, tag_at): (usize, u16, usize, usize),
 	rewrite: &HeadRewrite,
-) -> Option<[u8; 16]> {
+) -> (bool, [u8; 16]) {
 	// SAFETY: the caller's promise is `split_input`'s.
 	let input = unsafe { split_input(bytes, head_len, middle, tail_at) };
 	// The rewritten run in memory order: two big-endian words.
@@ -356,7 +358,10 @@ unsafe fn verify_and_retag(
 	let carried = unsafe { _mm_loadu_si128(bytes.as_ptr().add(tag_at).cast()) };
 	// All 16 bytes compared at once: no early exit.
 	let holds = _mm_movemask_epi8(_mm_cmpeq_epi8(rx_tag, carried)) == 0xffff;
-	holds.then(|| store(tx_tag))
+	// Both returned, whether the check held or not: a tag needed only if it held would be
+	// computed only after the check (the compiler sinks it into the branch), and the two
+	// chains would not overlap.
+	(holds, store(tx_tag))
 }
 
 /// AES-128 encryption of one block.
