@@ -194,6 +194,8 @@ impl DataMac {
 	/// What a relay does to each packet it forwards: checks that `bytes[tag_at..tag_at + 16]`
 	/// is [`Self::tag_split`] of `bytes`' parts, and if it is, returns `next`'s split tag of
 	/// the same parts with `rewrite` applied to the head (`None` if the tag does not hold).
+	/// The tail is read as it lies: a link MAC's tail (the AEAD tag) comes after the whole
+	/// header, so no rewritten byte is in it.
 	/// Where the CPU allows, both tags are computed side by side in registers: the second
 	/// does not wait for the first, and the rewritten head is never read back from memory.
 	#[inline]
