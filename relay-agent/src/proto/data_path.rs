@@ -230,7 +230,9 @@ pub struct DataView {
 	pub(super) closed_through: Option<u32>,
 	pub(super) members: Arc<[Member]>,
 	pub(super) by_addr: Arc<HashMap<SocketAddr, MemberIndex>>,
-	pub(super) links: Arc<[Option<LinkKeys>]>,
+	/// Boxed: whether a member has keys is then a pointer test on a line every packet reads,
+	/// not a 16-byte compare on a line of the keys that nothing else reads.
+	pub(super) links: Arc<[Option<Box<LinkKeys>>]>,
 	pub(super) flows: Arc<HashMap<u64, Arc<FlowEntry>>>,
 	/// `None`: nothing is metered (no chain).
 	pub(super) carry: Option<Arc<CarryTerms>>,

@@ -260,7 +260,7 @@ pub struct RelayCore {
 	carry: Option<Arc<CarryTerms>>,
 	drops: DropStats,
 	/// The MAC keys of the link with each member (`None` for this relay itself).
-	links: Arc<[Option<LinkKeys>]>,
+	links: Arc<[Option<Box<LinkKeys>>]>,
 	/// What every sender of data shares: link windows and sequences, the published view.
 	plane: Arc<DataPlane>,
 	/// The shard of the data this core handles itself ([`Self::on_datagram`], what the
@@ -559,13 +559,13 @@ impl RelayCore {
 			config.cross_check_tolerance_us,
 		);
 		let n = config.members.len();
-		let links: Arc<[Option<LinkKeys>]> = config
+		let links: Arc<[Option<Box<LinkKeys>>]> = config
 			.members
 			.iter()
 			.enumerate()
 			.map(|(i, m)| {
 				(i != usize::from(me))
-					.then(|| LinkKeys::new(&config.key, &my_id, &m.pulse_key, &m.id))
+					.then(|| Box::new(LinkKeys::new(&config.key, &my_id, &m.pulse_key, &m.id)))
 			})
 			.collect();
 		let windows = config
